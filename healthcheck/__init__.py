@@ -1,0 +1,1 @@
+"""Health checks: probes, rise/fall scheduling and verdicts. Never touches IPVS or VRRP."""
