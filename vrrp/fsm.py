@@ -1,0 +1,339 @@
+"""The VRRP state machine of RFC 5798 section 6 (RFC 3768 for v2), sans-IO.
+
+An `Instance` is a plain object: every method takes the event and the time
+(`now`, monotonic seconds) and returns the actions the I/O edge must carry
+out. The edge asks `deadline` when to call `tick` next. Nothing here sleeps,
+opens a socket or reads a clock, so every RFC rule is a fast unit test.
+
+Beyond the RFC: a Fault state for tracked failures, tracked objects that
+shift the effective priority by a weight, preempt_delay, a graceful
+`give_up`, and `SyncGroup` that moves several instances together.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+
+from vrrp.codec import Advert
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+OWNER_PRIORITY = 255
+SHUTDOWN_PRIORITY = 0
+
+
+class State(enum.Enum):
+    INIT = "init"
+    BACKUP = "backup"
+    MASTER = "master"
+    FAULT = "fault"
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    priority: int
+
+
+@dataclass(frozen=True)
+class AddVips:
+    pass
+
+
+@dataclass(frozen=True)
+class RemoveVips:
+    pass
+
+
+@dataclass(frozen=True)
+class SendGarp:
+    """Announce the VIPs' new home: gratuitous ARP / unsolicited NA."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: State
+    new: State
+    priority: int
+    reason: str
+
+
+Action = SendAdvert | AddVips | RemoveVips | SendGarp | Transition
+
+
+@dataclass
+class Instance:
+    """One virtual router's state machine.
+
+    `interval_cs` is the configured Advertisement_Interval in centiseconds.
+    `primary` is our own primary address, compared on equal priority.
+    """
+
+    name: str
+    vrid: int
+    priority: int
+    interval_cs: int
+    primary: IPAddress
+    version: int = 3
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    state: State = State.INIT
+    master_adver_cs: int = 0
+    master_down_at: float | None = None
+    adver_at: float | None = None
+    preempt_at: float | None = None
+    preempt_ready: bool = False
+    # Tracked objects: key -> weight; failing keys.
+    track_weights: dict[str, int] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
+    group_fault: bool = False
+    hold_preempt: bool = False
+    master_address: IPAddress | None = None
+    state_since: float = 0.0
+
+    # --- derived values (RFC 5798 6.1) -----------------------------------------
+
+    @property
+    def effective_priority(self) -> int:
+        """Base priority shifted by failing tracked objects' weights.
+
+        An address owner (255) is never shifted; others stay within 1..254
+        so tracking can never forge ownership or a shutdown advert.
+        """
+        if self.priority == OWNER_PRIORITY:
+            return OWNER_PRIORITY
+        shift = sum(self.track_weights.get(k, 0) for k in self.failing)
+        return max(1, min(254, self.priority + shift))
+
+    @property
+    def in_fault(self) -> bool:
+        own = any(self.track_weights.get(k, 0) == 0 for k in self.failing)
+        return own or self.group_fault
+
+    def skew_time(self) -> float:
+        """Skew_Time in seconds: v3 scales with Master_Adver_Interval, v2 does not."""
+        prio = self.effective_priority
+        if self.version == 2:
+            return (256 - prio) / 256
+        return ((256 - prio) * self.master_adver_cs) / 256 / 100
+
+    def master_down_interval(self) -> float:
+        """Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, in seconds."""
+        return 3 * self.master_adver_cs / 100 + self.skew_time()
+
+    @property
+    def deadline(self) -> float | None:
+        """The earliest time `tick` must be called; None when idle."""
+        times = [
+            t for t in (self.master_down_at, self.adver_at, self.preempt_at) if t is not None
+        ]
+        return min(times) if times else None
+
+    # --- events -----------------------------------------------------------------
+
+    def start(self, now: float) -> list[Action]:
+        """Startup event (RFC 5798 6.4.1)."""
+        if self.state is not State.INIT:
+            return []
+        if self.in_fault:
+            return self._to(State.FAULT, now, "fault at startup")
+        self.master_adver_cs = self.interval_cs
+        if self.priority == OWNER_PRIORITY:
+            return self._become_master(now, "address owner")
+        self.master_down_at = now + self.master_down_interval()
+        return self._to(State.BACKUP, now, "startup")
+
+    def shutdown(self, now: float) -> list[Action]:
+        """Shutdown event: a master sends priority 0 so a backup takes over fast."""
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            actions += [SendAdvert(SHUTDOWN_PRIORITY), RemoveVips()]
+        self._cancel_timers()
+        return actions + self._to(State.INIT, now, "shutdown")
+
+    def tick(self, now: float) -> list[Action]:
+        """Fire whichever timers are due."""
+        actions: list[Action] = []
+        if self.preempt_at is not None and now >= self.preempt_at:
+            self.preempt_at = None  # delay over: lower adverts are now discarded
+            self.preempt_ready = True
+        down = self.master_down_at
+        if self.state is State.BACKUP and down is not None and now >= down:
+            self.hold_preempt = False
+            actions += self._become_master(now, "master down timer")
+        elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
+            self.adver_at = now + self.interval_cs / 100
+            actions.append(SendAdvert(self.effective_priority))
+        return actions
+
+    def receive(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
+        """An advertisement that passed the codec's and instance's checks."""
+        if self.state is State.BACKUP:
+            return self._backup_receive(advert, src, now)
+        if self.state is State.MASTER:
+            return self._master_receive(advert, src, now)
+        return []
+
+    def _backup_receive(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
+        """RFC 5798 6.4.2, plus preempt_delay and a held give-up."""
+        if advert.priority == SHUTDOWN_PRIORITY:
+            self.master_down_at = now + self.skew_time()
+            return []
+        mine = self.effective_priority
+        yield_to = (
+            not self.preempt
+            or self.hold_preempt
+            or advert.priority > mine
+            or (advert.priority == mine and _addr_gt(src, self.primary))
+        )
+        if not yield_to and self.preempt_delay > 0 and not self.preempt_ready:
+            if self.preempt_at is None:
+                self.preempt_at = now + self.preempt_delay
+            yield_to = True  # keep following the lower master until the delay ends
+        elif yield_to:
+            self.preempt_at, self.preempt_ready = None, False
+        if not yield_to:
+            return []  # preempt: let Master_Down_Timer expire
+        self.master_address = src
+        if self.version == 3:
+            self.master_adver_cs = advert.interval_cs or self.interval_cs
+        self.master_down_at = now + self.master_down_interval()
+        return []
+
+    def _master_receive(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
+        """RFC 5798 6.4.3; a losing rival also gets an immediate advert and GARP."""
+        mine = self.effective_priority
+        if advert.priority == SHUTDOWN_PRIORITY:
+            self.adver_at = now + self.interval_cs / 100
+            return [SendAdvert(mine)]
+        if advert.priority > mine or (advert.priority == mine and _addr_gt(src, self.primary)):
+            self.adver_at = None
+            self.master_address = src
+            if self.version == 3:
+                self.master_adver_cs = advert.interval_cs or self.interval_cs
+            self.master_down_at = now + self.master_down_interval()
+            return [RemoveVips(), *self._to(State.BACKUP, now, f"higher priority {src}")]
+        # Another router believes it is master (split brain healing): assert
+        # ourselves at once and re-point neighbours to us.
+        self.adver_at = now + self.interval_cs / 100
+        return [SendAdvert(mine), SendGarp()]
+
+    def give_up(self, now: float) -> list[Action]:
+        """Graceful failover on request: priority 0, then stay backup.
+
+        The hold keeps a preempting higher-priority node from taking the
+        role straight back; it lifts when the new master disappears.
+        """
+        if self.state is not State.MASTER:
+            return []
+        self.hold_preempt = True
+        self.adver_at = None
+        self.master_adver_cs = self.interval_cs
+        self.master_down_at = now + self.master_down_interval()
+        return [
+            SendAdvert(SHUTDOWN_PRIORITY),
+            RemoveVips(),
+            *self._to(State.BACKUP, now, "give up requested"),
+        ]
+
+    def set_tracked(self, key: str, weight: int, ok: bool, now: float) -> list[Action]:
+        """A tracked object changed; weight 0 means Fault while it fails."""
+        self.track_weights[key] = weight
+        if ok:
+            self.failing.discard(key)
+        else:
+            self.failing.add(key)
+        return self._reassess(now)
+
+    def set_group_fault(self, fault: bool, now: float) -> list[Action]:
+        self.group_fault = fault
+        return self._reassess(now)
+
+    def force(self, state: State, now: float) -> list[Action]:
+        """Follow a sync-group sibling into MASTER or BACKUP."""
+        if state is State.MASTER and self.state is State.BACKUP:
+            return self._become_master(now, "sync group")
+        if state is State.BACKUP and self.state is State.MASTER:
+            self.adver_at = None
+            self.master_adver_cs = self.interval_cs
+            self.master_down_at = now + self.master_down_interval()
+            return [RemoveVips(), *self._to(State.BACKUP, now, "sync group")]
+        return []
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _reassess(self, now: float) -> list[Action]:
+        if self.state is State.INIT:
+            return []
+        if self.in_fault and self.state is not State.FAULT:
+            actions: list[Action] = []
+            if self.state is State.MASTER:
+                actions += [SendAdvert(SHUTDOWN_PRIORITY), RemoveVips()]
+            self._cancel_timers()
+            return actions + self._to(State.FAULT, now, "tracked failure")
+        if not self.in_fault and self.state is State.FAULT:
+            self.state = State.INIT
+            return self.start(now)
+        if self.state is State.MASTER:
+            return [SendAdvert(self.effective_priority)]  # tell peers the new priority
+        return []
+
+    def _become_master(self, now: float, reason: str) -> list[Action]:
+        self.master_down_at = None
+        self.preempt_at, self.preempt_ready = None, False
+        self.adver_at = now + self.interval_cs / 100
+        self.master_address = self.primary
+        return [
+            SendAdvert(self.effective_priority),
+            AddVips(),
+            SendGarp(),
+            *self._to(State.MASTER, now, reason),
+        ]
+
+    def _cancel_timers(self) -> None:
+        self.master_down_at = self.adver_at = self.preempt_at = None
+        self.preempt_ready = False
+
+    def _to(self, new: State, now: float, reason: str) -> list[Action]:
+        old, self.state = self.state, new
+        self.state_since = now
+        if new is not State.BACKUP:
+            self.master_address = self.primary if new is State.MASTER else None
+        return [Transition(old, new, self.effective_priority, reason)]
+
+
+def _addr_gt(a: IPAddress, b: IPAddress) -> bool:
+    """RFC 5798 6.4.3: compare primary addresses as unsigned integers."""
+    return int(a) > int(b)
+
+
+class SyncGroup:
+    """Instances that change state together (one VIP set spread over VRIDs).
+
+    The group watches each member's transitions and drags the others along:
+    one in Fault puts all in Fault, one becoming Master or Backup moves the rest.
+    """
+
+    def __init__(self, name: str, members: list[Instance]) -> None:
+        self.name = name
+        self.members = members
+
+    def follow(self, source: Instance, actions: list[Action], now: float) -> dict[str, list]:
+        """Given `source`'s actions, return the extra actions for each sibling."""
+        extra: dict[str, list[Action]] = {}
+        own_fault = any(_own_fault(m) for m in self.members)
+        for m in self.members:
+            if m is source:
+                continue
+            acts = m.set_group_fault(own_fault and not _own_fault(m), now)
+            for a in actions:
+                if isinstance(a, Transition) and a.new in (State.MASTER, State.BACKUP):
+                    acts += m.force(a.new, now)
+            if acts:
+                extra[m.name] = acts
+        return extra
+
+
+def _own_fault(m: Instance) -> bool:
+    return any(m.track_weights.get(k, 0) == 0 for k in m.failing)
