@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 MAX_REASON = 200
 
 
+class ProbeError(Exception):
+    """A failure whose message is already the reason a person reads."""
+
+
 class Phase:
     """What the probe is doing now; read when the deadline fires."""
 
@@ -51,6 +55,8 @@ async def run_probe(
         expired = deadline.expired()
         reason = timeout_reason(check, phase) if expired else describe_error(exc)
         return ProbeResult(False, loop.time() - started, reason)
+    except ProbeError as exc:
+        return ProbeResult(False, loop.time() - started, clip(str(exc)))
     except (OSError, EOFError, ValueError, UnicodeError) as exc:
         return ProbeResult(False, loop.time() - started, describe_error(exc))
     ok, reason, *weight = verdict

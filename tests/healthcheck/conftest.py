@@ -118,3 +118,61 @@ def nginx(tmp_path_factory, tls_cert):
         yield port, tls_port
     finally:
         stop(proc)
+
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=1
+log_stderror=yes
+children=1
+tcp_children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+mpath="{mpath}"
+loadmodule "sl.so"
+request_route {{
+    if (method=="OPTIONS") {{
+        sl_send_reply("{code}", "{reason}");
+        exit;
+    }}
+    sl_send_reply("405", "Method Not Allowed");
+}}
+"""
+
+
+def _kamailio_mpath() -> str:
+    for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules",
+              "/usr/lib64/kamailio/modules"):
+        if Path(d, "sl.so").exists():
+            return d + "/"
+    pytest.fail("kamailio modules (sl.so) not found")
+
+
+@pytest.fixture(scope="session")
+def kamailio(tmp_path_factory):
+    """Factory: kamailio answering OPTIONS with `code reason`; returns its port (UDP=TCP)."""
+    binary = need("kamailio")
+    procs: dict[tuple[int, str], tuple[subprocess.Popen, int]] = {}
+
+    def start(code: int = 200, reason: str = "OK") -> int:
+        if (code, reason) in procs:
+            return procs[code, reason][1]
+        d = tmp_path_factory.mktemp(f"kamailio{code}")
+        port = free_port()
+        cfg = d / "kamailio.cfg"
+        cfg.write_text(KAMAILIO_CFG.format(port=port, mpath=_kamailio_mpath(), code=code,
+                                           reason=reason))
+        check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        proc = subprocess.Popen(
+            [binary, "-DD", "-E", "-m", "32", "-M", "4", "-f", str(cfg), "-Y", str(d)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs[code, reason] = (proc, port)
+        wait_tcp(port, proc, "kamailio")
+        return port
+
+    try:
+        yield start
+    finally:
+        for proc, _ in procs.values():
+            stop(proc)
