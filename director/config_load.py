@@ -174,14 +174,15 @@ def _virtual_server(s: Section) -> VirtualServerConfig:
     protocol = s.string("protocol", "tcp", choices=PROTOCOLS)
     family_text = s.string("family", None, choices=("ipv4", "ipv6"))
     persistence = s.duration("persistence_timeout", 0.0, maximum=31 * 24 * 3600.0, step=1)
-    port = s.integer("port", 0, 0, 65535)
+    port_value = s.integer("port", None, 0, 65535)
+    port = port_value or 0
     if address is not None and fwmark:
         s.error("fwmark", "set either address/port or fwmark, not both")
     elif address is None and not fwmark and not s.has("address"):
         s.error("address", "is required (or set fwmark for a firewall-mark service)")
     if address is not None and s.has("family") and family_text != f"ipv{address.version}":
         s.error("family", f"does not match address {address}")
-    if address is not None and port == 0 and not persistence:
+    if address is not None and port == 0 and not persistence and (port_value == 0 or not s.has("port")):
         s.error("port", "is required (port 0 means all ports and needs persistence_timeout)")
     if fwmark and s.has("port"):
         s.error("port", "does not apply to fwmark services")

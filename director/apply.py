@@ -1,0 +1,93 @@
+"""One reconcile pass: dump the kernel once, plan, execute, report.
+
+Shared by `directord diff` / `apply` and the daemon's periodic pass, so the
+one-shot commands and the service behave identically.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from director.config import Config
+from director.desired import DesiredTable, RealServerState, StateKey, desired_table, service_key
+from director.ipvs import IpvsBackend, OpError, Timeouts
+from director.reconcile import Book, Change, Plan, plan
+
+
+@dataclass
+class PassReport:
+    changes: list[Change] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    services: int = 0
+    real_servers: int = 0
+    desired: DesiredTable = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict:
+        return {
+            "changes": [
+                {"action": c.action, "entry": c.entry,
+                 "fields": {k: [a, b] for k, (a, b) in c.fields.items()}}
+                for c in self.changes
+            ],
+            "waiting": self.waiting,
+            "errors": self.errors,
+            "services": self.services,
+            "real_servers": self.real_servers,
+        }
+
+
+def timeouts_change(config: Config, current: Timeouts) -> tuple[Timeouts, dict] | None:
+    """The kernel timeouts to set, or None when they already match the config."""
+    want = {"tcp": config.ipvs.timeout_tcp, "tcpfin": config.ipvs.timeout_tcpfin, "udp": config.ipvs.timeout_udp}
+    fields = {}
+    for name, seconds in want.items():
+        if seconds is not None and int(seconds) != getattr(current, name):
+            fields[name] = (getattr(current, name), int(seconds))
+    if not fields:
+        return None
+    # Zero leaves a kernel timeout unchanged.
+    target = Timeouts(**{name: new for name, (_, new) in fields.items()})
+    return target, fields
+
+
+def reconcile_pass(config: Config, backend: IpvsBackend, book: Book, now: float,
+                   states: Mapping[StateKey, RealServerState] | None = None,
+                   dry_run: bool = False) -> PassReport:
+    """Make the kernel match config + states; with dry_run, only say what would change.
+
+    `book` is updated in place (unless dry_run) and must be persisted by the caller.
+    """
+    kernel = backend.dump()
+    desired = desired_table(config, states, now)
+    drain_timeouts = {service_key(vs): vs.drain_timeout for vs in config.virtual_servers}
+    working = copy.deepcopy(book) if dry_run else book
+    result: Plan = plan(desired, kernel, working, now, drain_timeouts)
+    report = PassReport(changes=list(result.changes), waiting=result.waiting, desired=desired,
+                        services=len(desired), real_servers=sum(len(d.dests) for d in desired.values()))
+    timeouts = timeouts_change(config, backend.get_timeouts())
+    if dry_run:
+        if timeouts:
+            report.changes.append(_timeouts_change(timeouts[1]))
+        return report
+    errors: list[OpError] = backend.execute(result.ops) if result.ops else []
+    failed = {id(e.op) for e in errors}
+    report.changes = [c for c in report.changes if id(c.op) not in failed]
+    report.errors = [e.message for e in errors]
+    if timeouts:
+        try:
+            backend.set_timeouts(timeouts[0])
+            report.changes.append(_timeouts_change(timeouts[1]))
+        except OSError as exc:
+            report.errors.append(f"set timeouts: {exc.strerror or exc}")
+    return report
+
+
+def _timeouts_change(fields: dict) -> Change:
+    return Change("change", "timeouts", fields, op=None)

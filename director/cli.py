@@ -1,0 +1,175 @@
+"""The `directord` command line.
+
+Exit codes: 0 success, 1 config (or usage) error, 2 kernel or runtime error.
+Every error is one line on stderr that says what failed and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from director import __version__
+from director.config import Config
+from director.config_load import ConfigError, load_config
+
+DEFAULT_CONFIG = "/etc/directord/directord.toml"
+EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A failure reported as one line with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_RUNTIME) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        raise CommandError("", EXIT_CONFIG) from exc
+
+
+def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+# --- check-config ----------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from director.config_host import host_problems
+
+    problems = host_problems(config) if args.host_checks else []
+    for line in problems:
+        print(f"{config.path}: {line}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
+    if not args.quiet:
+        print(f"{config.path}: ok ({len(config.virtual_servers)} virtual servers, "
+              f"{sum(len(vs.real_servers) for vs in config.virtual_servers)} real servers, "
+              f"{len(config.vrrp_instances)} VRRP instances)")
+    return EXIT_OK
+
+
+# --- diff / apply ------------------------------------------------------------------------
+
+
+def _open_backend():
+    from director.ipvs import IpvsUnavailable
+    from director.ipvs_netlink import NetlinkIpvs
+
+    try:
+        return NetlinkIpvs()
+    except IpvsUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    except PermissionError as exc:
+        raise CommandError("cannot open the IPVS netlink socket: permission denied (run as root)") from exc
+
+
+def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
+    from director.apply import reconcile_pass
+    from director.state_store import StateError, StateStore, admin_drain_states
+
+    config = _load(args.config)
+    store = StateStore(args.state_dir or config.global_.state_dir)
+    try:
+        state = store.load()
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    backend = _open_backend()
+    try:
+        states = admin_drain_states(config, state.admin_drains)
+        report = reconcile_pass(config, backend, state.book, time.time(), states, dry_run=dry_run)
+    except OSError as exc:
+        raise CommandError(f"kernel: {exc}") from exc
+    finally:
+        backend.close()
+    if not dry_run:
+        try:
+            store.save(state)
+        except StateError as exc:
+            report.errors.append(str(exc))
+    _emit(args, report.to_json(), _format_report(report, dry_run))
+    for line in report.errors if args.json else []:
+        print(line, file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_RUNTIME
+
+
+def _format_report(report, dry_run: bool) -> str:
+    lines = []
+    for change in report.changes:
+        lines.append(f"{change.action:<7} {change.describe()[len(change.action) + 1:]}")
+    lines.extend(f"wait    {line}" for line in report.waiting)
+    lines.extend(f"error   {line}" for line in report.errors)
+    summary = f"{report.services} services, {report.real_servers} real servers"
+    if not report.changes and not report.errors:
+        lines.append(f"no changes: the kernel matches the config ({summary})")
+    else:
+        verb = "would make" if dry_run else "made"
+        lines.append(f"{verb} {len(report.changes)} changes ({summary})"
+                     + (f", {len(report.errors)} failed" if report.errors else ""))
+    return "\n".join(lines)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    return _reconcile_once(args, dry_run=True)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    return _reconcile_once(args, dry_run=False)
+
+
+# --- wiring ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="directord", description="LVS director daemon: VRRP, IPVS and health checks.")
+    parser.add_argument("--version", action="version", version=f"directord {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+                config: bool = True, json_output: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if config:
+            p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+        if json_output:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("check-config", cmd_check_config, "validate the config and exit 0 (ok) or 1 (one line per error)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing when the config is valid")
+    p.add_argument("--no-host-checks", dest="host_checks", action="store_false",
+                   help="skip checks against this host (interfaces, address ownership)")
+    for name, func, text in (
+        ("diff", cmd_diff, "show what apply would change in the kernel IPVS table; change nothing"),
+        ("apply", cmd_apply, "make the kernel IPVS table match the config once and print what changed"),
+    ):
+        p = command(name, func, text, json_output=True)
+        p.add_argument("--state-dir", help="override global.state_dir")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        if str(exc):
+            print(f"directord {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
