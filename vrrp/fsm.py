@@ -239,16 +239,17 @@ class Instance:
 
     def set_tracked(self, key: str, weight: int, ok: bool, now: float) -> list[Action]:
         """A tracked object changed; weight 0 means Fault while it fails."""
+        before = self.effective_priority
         self.track_weights[key] = weight
         if ok:
             self.failing.discard(key)
         else:
             self.failing.add(key)
-        return self._reassess(now)
+        return self._reassess(now, before)
 
     def set_group_fault(self, fault: bool, now: float) -> list[Action]:
         self.group_fault = fault
-        return self._reassess(now)
+        return self._reassess(now, self.effective_priority)
 
     def force(self, state: State, now: float) -> list[Action]:
         """Follow a sync-group sibling into MASTER or BACKUP."""
@@ -263,7 +264,7 @@ class Instance:
 
     # --- helpers ----------------------------------------------------------------
 
-    def _reassess(self, now: float) -> list[Action]:
+    def _reassess(self, now: float, before: int) -> list[Action]:
         if self.state is State.INIT:
             return []
         if self.in_fault and self.state is not State.FAULT:
@@ -275,7 +276,7 @@ class Instance:
         if not self.in_fault and self.state is State.FAULT:
             self.state = State.INIT
             return self.start(now)
-        if self.state is State.MASTER:
+        if self.state is State.MASTER and self.effective_priority != before:
             return [SendAdvert(self.effective_priority)]  # tell peers the new priority
         return []
 

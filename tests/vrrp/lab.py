@@ -1,0 +1,187 @@
+"""A throwaway L2 lab of network namespaces: one bridge, N VRRP nodes, one client.
+
+Everything is named `dvr-<tag>-*` and torn down by `close()`, which fixtures
+call even when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+VIP = "192.0.2.100"
+_seq = itertools.count()
+
+
+def sh(*args: str, check: bool = True) -> str:
+    res = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    if check and res.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {res.stderr.strip()}")
+    return res.stdout
+
+
+class Lab:
+    """Namespaces `<tag>-sw` (bridge), `<tag>-n<i>` nodes, `<tag>-c` client."""
+
+    def __init__(self, nodes: int, tmp: Path) -> None:
+        self.tag = f"dvr-{os.getpid() % 10000}-{next(_seq)}"
+        self.tmp = tmp
+        self.nodes = [f"{self.tag}-n{i + 1}" for i in range(nodes)]
+        self.client = f"{self.tag}-c"
+        self.sw = f"{self.tag}-sw"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.extra: list[subprocess.Popen] = []
+        self.namespaces: list[str] = []
+        self._build()
+
+    def addr(self, i: int) -> str:
+        """Node i's (1-based) address; the client is .50."""
+        return f"192.0.2.{i}"
+
+    def _build(self) -> None:
+        self._netns(self.sw)
+        sh("ip", "-n", self.sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
+        sh("ip", "-n", self.sw, "link", "set", "br0", "up")
+        for i, ns in enumerate([*self.nodes, self.client], start=1):
+            self._netns(ns)
+            port = f"p{i}"
+            sh("ip", "link", "add", port, "netns", self.sw, "type", "veth",
+               "peer", "name", "eth0", "netns", ns)
+            sh("ip", "-n", self.sw, "link", "set", port, "master", "br0", "up")
+            addr = "192.0.2.50" if ns == self.client else self.addr(i)
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def _netns(self, name: str) -> None:
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+
+    def port(self, node: str) -> str:
+        return f"p{self.nodes.index(node) + 1}"
+
+    def mac(self, ns: str) -> str:
+        out = sh("ip", "-n", ns, "-o", "link", "show", "eth0")
+        return re.search(r"link/ether ([0-9a-f:]{17})", out).group(1)
+
+    # --- daemons -----------------------------------------------------------------
+
+    def write_config(self, node: str, **kw: object) -> Path:
+        """A one-instance directord.toml; keyword arguments override defaults."""
+        vals: dict[str, object] = {
+            "name": "VI_1", "interface": "eth0", "vrid": 51, "priority": 100, "version": 3,
+            "advert_interval": "100ms", "preempt": True, "virtual_ips": [f"{VIP}/24"],
+            "garp": {"repeat": 3, "interval": "50ms"},
+        }
+        vals.update(kw)
+        lines = ["[global]", f'router_id = "{node}"', "", "[[vrrp_instance]]"]
+        for key, value in vals.items():
+            lines.append(f"{key} = {_toml(value)}")
+        path = self.tmp / f"{node}.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, node: str, **kw: object) -> subprocess.Popen:
+        cfg = self.write_config(node, **kw)
+        log = open(self.tmp / f"{node}.log", "ab")  # noqa: SIM115 - owned by the process
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", node, PYTHON, "-m", "vrrp", "-c", str(cfg),
+             "--log-level", "debug"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        self.procs[node] = proc
+        return proc
+
+    def spawn(self, ns: str, argv: list[str], log_name: str) -> subprocess.Popen:
+        log = open(self.tmp / log_name, "ab")  # noqa: SIM115
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=log,
+                                stderr=subprocess.STDOUT)
+        self.extra.append(proc)
+        return proc
+
+    def log(self, node: str) -> str:
+        path = self.tmp / f"{node}.log"
+        return path.read_text() if path.exists() else ""
+
+    def signal(self, node: str, sig: int) -> None:
+        proc = self.procs[node]
+        # `ip netns exec` execs the program, so the pid is the daemon itself.
+        os.kill(proc.pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            proc.wait(timeout=10)
+
+    # --- observations ------------------------------------------------------------
+
+    def has_vip(self, ns: str, vip: str = VIP) -> bool:
+        return f"inet {vip}/" in sh("ip", "-n", ns, "-4", "addr", "show", "dev", "eth0")
+
+    def holders(self, vip: str = VIP) -> list[str]:
+        return [n for n in self.nodes if self.has_vip(n, vip)]
+
+    def wait_for(self, cond, timeout: float, step: float = 0.01) -> float:
+        """Poll until cond() is true; return the elapsed seconds or raise."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if cond():
+                return time.monotonic() - t0
+            time.sleep(step)
+        raise AssertionError(f"condition not met in {timeout}s; logs:\n{self.all_logs()}")
+
+    def wait_master(self, node: str, timeout: float = 5.0) -> float:
+        return self.wait_for(lambda: self.holders() == [node], timeout)
+
+    def neigh_mac(self, vip: str = VIP) -> str | None:
+        out = sh("ip", "-n", self.client, "neigh", "show", vip, "dev", "eth0")
+        m = re.search(r"lladdr ([0-9a-f:]{17})", out)
+        return m.group(1) if m else None
+
+    def all_logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
+                         for p in sorted(self.tmp.glob("*.log")))
+
+    def isolate(self, node: str, on: bool) -> None:
+        """Cut (or restore) a node from the other nodes while its link stays up."""
+        sh("bridge", "-n", self.sw, "link", "set", "dev", self.port(node),
+           "isolated", "on" if on else "off")
+
+    def close(self) -> None:
+        for proc in [*self.procs.values(), *self.extra]:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                with contextlib.suppress(Exception):
+                    proc.wait(timeout=5)
+        for ns in reversed(self.namespaces):
+            sh("ip", "netns", "del", ns, check=False)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def require_root() -> None:
+    """Namespace tests must fail loudly, never skip, when they cannot run."""
+    if os.geteuid() != 0:
+        raise RuntimeError("netns tests need root")
+    if sys.platform != "linux":
+        raise RuntimeError("netns tests need Linux")

@@ -1,0 +1,81 @@
+"""Pure parts of the I/O edge: frame builders, link-event parsing, the notify hook."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import struct
+import sys
+from pathlib import Path
+
+from vrrp.addresses import RTM_NEWLINK, parse_link_messages
+from vrrp.garp import arp_frame, frames_for, unsolicited_na_frame
+from vrrp.notify import run_notify
+
+MAC = bytes.fromhex("020000000001")
+
+
+def test_arp_frames_dissected_by_scapy() -> None:
+    from scapy.layers.l2 import ARP, Ether
+
+    vip = ipaddress.IPv4Address("192.0.2.100")
+    for reply, op in ((False, 1), (True, 2)):
+        pkt = Ether(arp_frame(MAC, vip, reply))
+        assert pkt.dst == "ff:ff:ff:ff:ff:ff" and pkt.src == "02:00:00:00:00:01"
+        arp = pkt[ARP]
+        assert (arp.op, arp.psrc, arp.pdst, arp.hwsrc) == (op, str(vip), str(vip), pkt.src)
+
+
+def test_unsolicited_na_dissected_by_scapy() -> None:
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
+    from scapy.layers.l2 import Ether
+
+    src = ipaddress.IPv6Address("fe80::1")
+    vip = ipaddress.IPv6Address("fd00::100")
+    raw = unsolicited_na_frame(MAC, src, vip)
+    pkt = Ether(raw)
+    na = pkt[ICMPv6ND_NA]
+    assert pkt[IPv6].hlim == 255 and pkt[IPv6].dst == "ff02::1"
+    assert (na.R, na.S, na.O, na.tgt) == (0, 0, 1, str(vip))
+    assert pkt[ICMPv6NDOptDstLLAddr].lladdr == "02:00:00:00:00:01"
+    ref = Ether(raw)
+    del ref[ICMPv6ND_NA].cksum
+    assert bytes(ref) == raw  # scapy computes the same checksum
+
+
+def test_frames_for_mixed_families() -> None:
+    v4, v6 = ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("fd00::1")
+    assert len(frames_for(MAC, [v4, v6], ipaddress.IPv6Address("fe80::1"))) == 3
+    assert len(frames_for(MAC, [v4, v6], None)) == 2
+
+
+def _link_msg(name: str, flags: int, mtype: int = RTM_NEWLINK) -> bytes:
+    attr_data = name.encode() + b"\0"
+    attr = struct.pack("=HH", 4 + len(attr_data), 3) + attr_data
+    attr += b"\0" * (-len(attr) % 4)
+    body = struct.pack("=BxHiII", 0, 1, 5, flags, 0) + attr
+    return struct.pack("=IHHII", 16 + len(body), mtype, 0, 0, 0) + body
+
+
+def test_parse_link_messages() -> None:
+    data = _link_msg("eth0", 0x41) + _link_msg("eth1", 0x1) + _link_msg("eth2", 0x41, 17)
+    assert list(parse_link_messages(data)) == [("eth0", True), ("eth1", False), ("eth2", False)]
+    assert list(parse_link_messages(data[:20])) == []
+    assert list(parse_link_messages(b"\xff" * 40)) == []
+
+
+def test_notify_runs_argv_without_shell(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    script = f"import sys; open({str(out)!r}, 'w').write(' '.join(sys.argv[1:]))"
+    code = asyncio.run(run_notify([sys.executable, "-c", script], "VI_1", "master", 150))
+    assert code == 0
+    assert out.read_text() == "VI_1 master 150"
+
+
+def test_notify_is_bounded_in_time() -> None:
+    argv = [sys.executable, "-c", "import time; time.sleep(30)"]
+    assert asyncio.run(run_notify(argv, "VI_1", "backup", 1, timeout=0.3)) is None
+
+
+def test_notify_missing_program() -> None:
+    assert asyncio.run(run_notify(["/nonexistent/hook"], "VI_1", "fault", 0)) is None

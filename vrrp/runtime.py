@@ -1,0 +1,466 @@
+"""The asyncio edge: ties VRRP instances to sockets, timers, netlink and hooks.
+
+Each instance's sans-IO `Instance` decides; this module only carries out its
+actions (send, add/remove VIPs, GARP, notify) and feeds it events (packets,
+timer expiry, link changes, tracked virtual servers). Counters live in one
+snapshot so `directord status` and metrics read the same numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from vrrp import codec
+from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
+from vrrp.fsm import (
+    Action,
+    AddVips,
+    Instance,
+    RemoveVips,
+    SendAdvert,
+    SendGarp,
+    State,
+    SyncGroup,
+    Transition,
+)
+from vrrp.garp import PacketSender, frames_for
+from vrrp.notify import run_notify
+from vrrp.sockets import VrrpSocket
+
+if TYPE_CHECKING:
+    from director.config import VrrpInstanceConfig
+
+log = structlog.get_logger("vrrp")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+TransitionHook = Callable[[str, Transition], None]
+MAX_READS_PER_WAKEUP = 64
+PRIMARY_WAIT = 5.0  # seconds to wait for the interface's own address at start
+
+
+@dataclass
+class Counters:
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    garps_sent: int = 0
+    transitions: int = 0
+    send_errors: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Live:
+    """One instance's runtime state next to its pure state machine."""
+
+    cfg: VrrpInstanceConfig
+    fsm: Instance
+    counters: Counters
+    ifindex: int
+    mac: bytes
+    primary: IPAddress
+    sock: VrrpSocket
+    sender: PacketSender
+    timer: asyncio.TimerHandle | None = None
+    garp_task: asyncio.Task | None = None
+    refresh_task: asyncio.Task | None = None
+    state_since_wall: float = field(default_factory=time.time)
+
+    @property
+    def dst(self) -> tuple[IPAddress, ...]:
+        if self.cfg.unicast_peers:
+            return tuple(self.cfg.unicast_peers)
+        return (codec.MCAST_V4 if self.cfg.family == 4 else codec.MCAST_V6,)
+
+
+class VrrpRuntime:
+    """All VRRP instances of one daemon. Use `run(stop)`; hooks are thread-unsafe
+    and must be called from the event loop."""
+
+    def __init__(
+        self,
+        instances: Sequence[VrrpInstanceConfig],
+        on_transition: TransitionHook | None = None,
+    ) -> None:
+        self.configs = tuple(instances)
+        self.on_transition = on_transition
+        self.live: dict[str, _Live] = {}
+        self.groups: dict[str, SyncGroup] = {}
+        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        self.unmatched: Counter[str] = Counter()
+        self.addrs: AddressManager | None = None
+        self.links: LinkMonitor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+        # pyroute2's synchronous IPRoute cannot run inside a running (uv)loop, so
+        # all rtnetlink work happens on one worker thread, in submission order.
+        self.nl = ThreadPoolExecutor(1, thread_name_prefix="vrrp-netlink")
+        self._links_dirty = False
+        self._links_task: asyncio.Task | None = None
+
+    # --- public hooks for the director -----------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain-data view of every instance, for status output and metrics."""
+        out: dict[str, Any] = {"instances": {}, "unmatched_errors": dict(self.unmatched)}
+        for name, lv in self.live.items():
+            c, f = lv.counters, lv.fsm
+            out["instances"][name] = {
+                "state": f.state.value,
+                "priority": f.priority,
+                "effective_priority": f.effective_priority,
+                "master_address": str(f.master_address) if f.master_address else None,
+                "state_since": lv.state_since_wall,
+                "interface": lv.cfg.interface,
+                "vrid": lv.cfg.vrid,
+                "version": lv.cfg.version,
+                "adverts_sent": c.adverts_sent,
+                "adverts_received": c.adverts_received,
+                "garps_sent": c.garps_sent,
+                "transitions": c.transitions,
+                "send_errors": c.send_errors,
+                "errors": dict(c.errors),
+            }
+        return out
+
+    def failover(self, instance_name: str) -> bool:
+        """Gracefully give up master for one instance; False if it is not master."""
+        lv = self.live.get(instance_name)
+        if lv is None or lv.fsm.state is not State.MASTER:
+            return False
+        self._apply(lv, lv.fsm.give_up(self._now()))
+        return True
+
+    def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
+        """Quorum of a tracked virtual server changed (ok=False: lost)."""
+        for lv in self.live.values():
+            for t in lv.cfg.track_virtual_servers:
+                if t.name == name:
+                    self._apply(lv, lv.fsm.set_tracked(f"vs:{name}", t.weight, ok, self._now()))
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; then masters send priority 0 and drop VIPs."""
+        self.loop = asyncio.get_running_loop()
+        try:
+            self.addrs = await self._call(AddressManager)
+            await self._open_all()
+            self.links = LinkMonitor()
+            self.loop.add_reader(self.links.fileno(), self._on_links)
+            await self._refresh_all_links()
+            now = self._now()
+            for lv in self.live.values():
+                self._apply(lv, lv.fsm.start(now))
+            await stop.wait()
+        finally:
+            self._shutdown()
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self.loop is not None
+        return await self.loop.run_in_executor(self.nl, fn, *args)
+
+    async def _open_all(self) -> None:
+        assert self.addrs is not None
+        by_group: dict[str, list[Instance]] = {}
+        for cfg in self.configs:
+            lv = await self._open(cfg)
+            self.live[cfg.name] = lv
+            if cfg.sync_group:
+                by_group.setdefault(cfg.sync_group, []).append(lv.fsm)
+        self.groups = {name: SyncGroup(name, m) for name, m in by_group.items()}
+
+    async def _open(self, cfg: VrrpInstanceConfig) -> _Live:
+        assert self.addrs is not None and self.loop is not None
+        link = await self._call(self.addrs.link, cfg.interface)
+        if link is None:
+            raise OSError(f"vrrp_instance {cfg.name}: no interface {cfg.interface!r}")
+        primary = cfg.unicast_src or await self._wait_primary(cfg, link.index)
+        key = (cfg.interface, cfg.family)
+        sock = self.sockets.get(key)
+        if sock is None:
+            sock = VrrpSocket(cfg.interface, link.index, cfg.family, not cfg.unicast_peers)
+            self.sockets[key] = sock
+            self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+        fsm = Instance(
+            name=cfg.name,
+            vrid=cfg.vrid,
+            priority=cfg.priority,
+            interval_cs=max(1, round(cfg.advert_interval * 100)),
+            primary=primary,
+            version=cfg.version,
+            preempt=cfg.preempt,
+            preempt_delay=cfg.preempt_delay,
+        )
+        log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
+                 vrid=cfg.vrid, version=cfg.version, primary=str(primary))
+        return _Live(cfg, fsm, Counters(), link.index, link.mac, primary, sock,
+                     PacketSender(cfg.interface))
+
+    async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int) -> IPAddress:
+        """The interface's own address; IPv6 link-local may still be tentative."""
+        assert self.addrs is not None
+        vips = {v.ip for v in cfg.virtual_ips}
+        deadline = time.monotonic() + PRIMARY_WAIT
+        while True:
+            addr = await self._call(self.addrs.primary_address, ifindex, cfg.family, vips)
+            if addr is not None:
+                return addr
+            if time.monotonic() > deadline:
+                raise OSError(f"vrrp_instance {cfg.name}: {cfg.interface} has no usable address")
+            await asyncio.sleep(0.1)
+
+    def _shutdown(self) -> None:
+        now = self._now() if self.loop else 0.0
+        for lv in self.live.values():
+            with contextlib.suppress(Exception):
+                self._apply(lv, lv.fsm.shutdown(now), follow=False)
+            self._cancel_timer(lv)
+            self._cancel_garp(lv, refresh=True)
+            lv.sender.close()
+        for sock in self.sockets.values():
+            if self.loop:
+                self.loop.remove_reader(sock.fileno())
+            sock.close()
+        if self.links is not None:
+            if self.loop:
+                self.loop.remove_reader(self.links.fileno())
+            self.links.close()
+        if self._links_task is not None:
+            self._links_task.cancel()
+        if self.addrs is not None:
+            self.nl.submit(self.addrs.close)
+        self.nl.shutdown(wait=True)  # pending VIP removals complete before we return
+
+    # --- events in ----------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.loop.time() if self.loop else time.monotonic()
+
+    def _on_readable(self, sock: VrrpSocket) -> None:
+        for _ in range(MAX_READS_PER_WAKEUP):
+            try:
+                got = sock.recv()
+            except codec.DecodeError as exc:
+                self.unmatched[exc.reason.value] += 1
+                continue
+            except OSError:
+                return
+            if got is None:
+                return
+            self._on_packet(sock, got)
+
+    def _find(self, sock: VrrpSocket, data: bytes) -> _Live | None:
+        if len(data) < 2:
+            return None
+        version, vrid = data[0] >> 4, data[1]
+        for lv in self.live.values():
+            if lv.sock is sock and lv.cfg.vrid == vrid and lv.cfg.version == version:
+                return lv
+        return None
+
+    def _on_packet(self, sock: VrrpSocket, got: Any) -> None:
+        lv = self._find(sock, got.data)
+        errors = lv.counters.errors if lv else self.unmatched
+        try:
+            advert = codec.decode(
+                got.data, src=got.src, dst=got.dst, ttl=got.ttl,
+                accept_v2_checksum=bool(lv and lv.cfg.v3_checksum_as_v2),
+            )
+            if lv is None:
+                raise codec.DecodeError(codec.Reason.WRONG_VRID, f"vrid {advert.vrid}")
+            if got.src == lv.primary:
+                raise codec.DecodeError(codec.Reason.OWN_PACKET)
+            if lv.cfg.unicast_peers and got.src not in lv.cfg.unicast_peers:
+                raise codec.DecodeError(codec.Reason.UNKNOWN_PEER, str(got.src))
+            codec.check_instance(
+                advert, vrid=lv.cfg.vrid, version=lv.cfg.version,
+                interval_cs=lv.fsm.interval_cs,
+            )
+        except codec.DecodeError as exc:
+            errors[exc.reason.value] += 1
+            log.debug("vrrp packet dropped", reason=exc.reason.value, src=str(got.src),
+                      detail=exc.detail)
+            return
+        lv.counters.adverts_received += 1
+        self._apply(lv, lv.fsm.receive(advert, got.src, self._now()))
+
+    def _on_timer(self, lv: _Live) -> None:
+        lv.timer = None
+        self._apply(lv, lv.fsm.tick(self._now()))
+
+    def _on_links(self) -> None:
+        """Link events arrived: re-read the links we care about (coalesced)."""
+        assert self.links is not None and self.loop is not None
+        if not self.links.read():
+            return
+        self._links_dirty = True
+        if self._links_task is None or self._links_task.done():
+            self._links_task = self.loop.create_task(self._refresh_all_links())
+
+    async def _refresh_all_links(self) -> None:
+        assert self.addrs is not None
+        self._links_dirty = True
+        while self._links_dirty:
+            self._links_dirty = False
+            names = {lv.cfg.interface for lv in self.live.values()}
+            names |= {t.name for lv in self.live.values() for t in lv.cfg.track_interfaces}
+            infos = await self._call(self._links_sync, names)
+            now = self._now()
+            for lv in self.live.values():
+                self._apply_links(lv, infos, now)
+
+    def _links_sync(self, names: set[str]) -> dict[str, LinkInfo | None]:
+        assert self.addrs is not None
+        return {n: self.addrs.link(n) for n in names}
+
+    def _apply_links(self, lv: _Live, infos: dict[str, LinkInfo | None], now: float) -> None:
+        own = infos.get(lv.cfg.interface)
+        acts = lv.fsm.set_tracked(f"iface:{lv.cfg.interface}", 0, bool(own and own.up), now)
+        if own is not None:
+            lv.mac = own.mac
+        for t in lv.cfg.track_interfaces:
+            info = infos.get(t.name)
+            acts += lv.fsm.set_tracked(f"track:{t.name}", t.weight, bool(info and info.up), now)
+        self._apply(lv, acts)
+
+    # --- actions out ----------------------------------------------------------------
+
+    def _apply(self, lv: _Live, actions: list[Action], follow: bool = True) -> None:
+        for act in actions:
+            self._do(lv, act)
+        if follow and lv.cfg.sync_group in self.groups:
+            extra = self.groups[lv.cfg.sync_group].follow(lv.fsm, actions, self._now())
+            for name, acts in extra.items():
+                self._apply(self.live[name], acts, follow=False)
+        self._arm(lv)
+
+    def _do(self, lv: _Live, act: Action) -> None:
+        if isinstance(act, SendAdvert):
+            self._send_advert(lv, act.priority)
+        elif isinstance(act, AddVips):
+            self._vips(lv, add=True)
+        elif isinstance(act, RemoveVips):
+            self._cancel_garp(lv, refresh=True)
+            self._vips(lv, add=False)
+        elif isinstance(act, SendGarp):
+            self._start_garp(lv)
+        elif isinstance(act, Transition):
+            self._transition(lv, act)
+
+    def _send_advert(self, lv: _Live, priority: int) -> None:
+        advert = codec.Advert(
+            lv.cfg.version, lv.cfg.vrid, priority, lv.fsm.interval_cs,
+            tuple(v.ip for v in lv.cfg.virtual_ips),
+        )
+        for dst in lv.dst:
+            try:
+                payload = codec.encode(advert, lv.primary, dst,
+                                       checksum_as_v2=lv.cfg.v3_checksum_as_v2)
+                lv.sock.send(payload, lv.primary, dst)
+                lv.counters.adverts_sent += 1
+            except OSError as exc:
+                lv.counters.send_errors += 1
+                log.debug("advert send failed", instance=lv.cfg.name, error=str(exc))
+
+    def _vips(self, lv: _Live, add: bool) -> None:
+        """Queue the VIP change on the netlink thread (ordered, never blocks the loop)."""
+        self.nl.submit(self._vips_sync, lv, add)
+
+    def _vips_sync(self, lv: _Live, add: bool) -> None:
+        assert self.addrs is not None
+        for vip in lv.cfg.virtual_ips:
+            try:
+                if add:
+                    self.addrs.add(lv.ifindex, vip)
+                else:
+                    self.addrs.remove(lv.ifindex, vip)
+            except Exception as exc:  # netlink refusal must not kill the instance
+                lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
+                log.error("vip change failed", instance=lv.cfg.name, vip=str(vip),
+                          add=add, error=str(exc))
+
+    def _garp_round(self, lv: _Live) -> None:
+        src6 = lv.primary if lv.primary.version == 6 else None
+        for frame in frames_for(lv.mac, [v.ip for v in lv.cfg.virtual_ips], src6):
+            try:
+                lv.sender.send(frame)
+                lv.counters.garps_sent += 1
+            except OSError:
+                lv.counters.send_errors += 1
+
+    def _start_garp(self, lv: _Live) -> None:
+        """One round now, then the configured repeats; a new burst replaces a running one."""
+        assert self.loop is not None
+        self._cancel_garp(lv, refresh=False)
+        self._garp_round(lv)
+        lv.garp_task = self.loop.create_task(self._garp_burst(lv))
+        if lv.cfg.garp.refresh > 0 and lv.refresh_task is None:
+            lv.refresh_task = self.loop.create_task(self._garp_refresh(lv))
+
+    async def _garp_burst(self, lv: _Live) -> None:
+        for _ in range(max(0, lv.cfg.garp.repeat - 1)):
+            await asyncio.sleep(lv.cfg.garp.interval)
+            self._garp_round(lv)
+
+    async def _garp_refresh(self, lv: _Live) -> None:
+        while True:
+            await asyncio.sleep(lv.cfg.garp.refresh)
+            if lv.fsm.state is State.MASTER:
+                self._garp_round(lv)
+
+    def _cancel_garp(self, lv: _Live, refresh: bool) -> None:
+        if lv.garp_task is not None:
+            lv.garp_task.cancel()
+            lv.garp_task = None
+        if refresh and lv.refresh_task is not None:
+            lv.refresh_task.cancel()
+            lv.refresh_task = None
+
+    def _transition(self, lv: _Live, tr: Transition) -> None:
+        lv.counters.transitions += 1
+        lv.state_since_wall = time.time()
+        log.info("vrrp transition", instance=lv.cfg.name, old=tr.old.value, new=tr.new.value,
+                 priority=tr.priority, reason=tr.reason)
+        if lv.cfg.notify and self.loop is not None and self.loop.is_running():
+            task = self.loop.create_task(
+                run_notify(lv.cfg.notify, lv.cfg.name, tr.new.value, tr.priority)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self.on_transition is not None:
+            try:
+                self.on_transition(lv.cfg.name, tr)
+            except Exception:
+                log.exception("on_transition hook failed", instance=lv.cfg.name)
+
+    def _arm(self, lv: _Live) -> None:
+        """Point the instance's single timer at the FSM's next deadline."""
+        assert self.loop is not None
+        self._cancel_timer(lv)
+        deadline = lv.fsm.deadline
+        if deadline is not None:
+            lv.timer = self.loop.call_at(deadline, self._on_timer, lv)
+
+    @staticmethod
+    def _cancel_timer(lv: _Live) -> None:
+        if lv.timer is not None:
+            lv.timer.cancel()
+            lv.timer = None
+
+
+async def run_vrrp(
+    instances: Sequence[VrrpInstanceConfig],
+    stop: asyncio.Event,
+    on_transition: TransitionHook | None = None,
+) -> None:
+    """Run the given instances until `stop` is set (then shut down gracefully)."""
+    await VrrpRuntime(instances, on_transition).run(stop)

@@ -1,0 +1,108 @@
+"""Raw IP protocol 112 sockets: one per (interface, family), shared by its instances.
+
+Thin edge: it opens, joins, sends and receives, and hands the codec the IP
+facts (source, destination, TTL/hop limit). It never interprets a payload.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass
+
+from vrrp.codec import MAX_PACKET, MCAST_V4, MCAST_V6, PROTO_VRRP, TTL_REQUIRED, parse_ipv4
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Linux values the socket module may not export.
+_IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+_IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+_IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
+_IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+_IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+_SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+_RECV_BUF = MAX_PACKET + 64  # bounded read: larger datagrams are truncated and rejected
+
+
+@dataclass(frozen=True)
+class Received:
+    data: bytes
+    src: IPAddress
+    dst: IPAddress
+    ttl: int
+
+
+class VrrpSocket:
+    """A non-blocking raw VRRP socket bound to one interface."""
+
+    def __init__(self, ifname: str, ifindex: int, family: int, multicast: bool) -> None:
+        self.ifname, self.ifindex, self.family = ifname, ifindex, family
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        self.sock = socket.socket(af, socket.SOCK_RAW, PROTO_VRRP)
+        try:
+            self._setup(multicast)
+        except OSError:
+            self.sock.close()
+            raise
+
+    def _setup(self, multicast: bool) -> None:
+        s = self.sock
+        s.setblocking(False)
+        s.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, self.ifname.encode())
+        if self.family == 4:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL_REQUIRED)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL_REQUIRED)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            mreqn = struct.pack("=4s4si", MCAST_V4.packed, bytes(4), self.ifindex)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+            if multicast:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        else:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, TTL_REQUIRED)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL_REQUIRED)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
+            s.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVHOPLIMIT, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVPKTINFO, 1)
+            if multicast:
+                mreq = MCAST_V6.packed + struct.pack("=I", self.ifindex)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def recv(self) -> Received | None:
+        """One datagram, or None when the queue is empty. May raise DecodeError."""
+        try:
+            if self.family == 4:
+                packet = self.sock.recv(_RECV_BUF)
+                ip = parse_ipv4(packet)
+                return Received(ip.payload, ip.src, ip.dst, ip.ttl)
+            data, anc, _flags, addr = self.sock.recvmsg(_RECV_BUF, 256)
+        except BlockingIOError:
+            return None
+        ttl, dst = -1, MCAST_V6
+        for level, kind, value in anc:
+            if level != socket.IPPROTO_IPV6:
+                continue
+            if kind == _IPV6_HOPLIMIT and len(value) >= 4:
+                ttl = struct.unpack("=i", value[:4])[0]
+            elif kind == _IPV6_PKTINFO and len(value) >= 16:
+                dst = ipaddress.IPv6Address(value[:16])
+        src = ipaddress.IPv6Address(addr[0].split("%")[0])
+        return Received(data, src, dst, ttl)
+
+    def send(self, payload: bytes, src: IPAddress, dst: IPAddress) -> None:
+        """Send from `src` (our primary address, never a VIP) to `dst`."""
+        if self.family == 4:
+            info = struct.pack("=i4s4s", self.ifindex, src.packed, bytes(4))
+            cmsg = [(socket.IPPROTO_IP, _IP_PKTINFO, info)]
+            self.sock.sendmsg([payload], cmsg, 0, (str(dst), 0))
+        else:
+            info = src.packed + struct.pack("=I", self.ifindex)
+            cmsg = [(socket.IPPROTO_IPV6, _IPV6_PKTINFO, info)]
+            self.sock.sendmsg([payload], cmsg, 0, (str(dst), 0, 0, self.ifindex))
