@@ -1,0 +1,158 @@
+"""Exec probe: run an argv (never a shell) and judge its exit code.
+
+0 is up, 1 is down. With `dynamic_weight`, 2..255 is up with weight `code - 2`
+(without it, any other code is down). The command runs in its own session so
+that on timeout the whole process group is killed, not just the leader, and
+stray children left behind after it exits are killed too. It sees the target in
+DIRECTORD_ADDRESS, DIRECTORD_PORT and DIRECTORD_FAMILY. Output is read bounded;
+its first line explains a failure.
+
+Exit is watched with a pidfd rather than asyncio's subprocess layer: that layer
+waits for every pipe to close before reporting the exit, so a stray child holding
+stdout would hold the verdict too; it also costs a watcher thread per child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from typing import TYPE_CHECKING
+
+from healthcheck._io import Phase, ProbeError, Verdict, run_probe
+from healthcheck.result import ProbeResult, Target
+
+if TYPE_CHECKING:
+    from director.config import CheckConfig
+
+MAX_OUTPUT = 512  # kept for the reason; the rest is drained and dropped
+OUTPUT_GRACE = 0.05  # after exit, how long output still in flight is awaited
+
+
+async def probe(target: Target, check: CheckConfig) -> ProbeResult:
+    return await run_probe(check, lambda phase: _check(target, check, phase))
+
+
+def environment(target: Target) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DIRECTORD_ADDRESS=target.address,
+        DIRECTORD_PORT=str(target.port),
+        DIRECTORD_FAMILY=str(target.family),
+    )
+    return env
+
+
+def judge(code: int, output: bytes, dynamic_weight: bool) -> Verdict:
+    """Exit status (negative: killed by that signal) to a verdict."""
+    first = output.decode("utf-8", "replace").strip().splitlines()
+    detail = f": {first[0].strip()}" if first else ""
+    if code == 0:
+        return True, "exit 0"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return False, f"killed by {name}{detail}"
+    if dynamic_weight and 2 <= code <= 255:
+        return True, f"exit {code}: weight {code - 2}", code - 2
+    return False, f"exit {code}{detail}"
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+class _Output:
+    """Drains a pipe without blocking, keeping only the first MAX_OUTPUT bytes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop, self.fd = loop, fd
+        self.kept = bytearray()
+        self.eof = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self.kept += chunk[: MAX_OUTPUT - len(self.kept)]
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        if not self.eof.done():
+            self.eof.set_result(None)
+
+
+def _spawn(target: Target, check: CheckConfig) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(
+            check.command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=environment(target),
+        )
+    except OSError as exc:
+        detail = (exc.strerror or str(exc)).lower()
+        raise ProbeError(f"cannot run {check.command[0]!r}: {detail}") from None
+
+
+def _reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidfd: int) -> None:
+    """Reap a killed child whenever it is gone, without waiting for it now."""
+
+    def reap() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        proc.wait()
+
+    if proc.poll() is not None:
+        os.close(pidfd)
+    else:
+        loop.add_reader(pidfd, reap)
+
+
+async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
+    if not check.command:
+        raise ProbeError("exec check has no command")
+    loop = asyncio.get_running_loop()
+    phase.name = "starting command"
+    proc = _spawn(target, check)
+    assert proc.stdout is not None
+    pidfd = os.pidfd_open(proc.pid)
+    output = _Output(loop, proc.stdout.fileno())
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    phase.name = "waiting for command (process group killed)"
+    try:
+        await exited
+    except BaseException:
+        loop.remove_reader(pidfd)
+        _kill_group(proc.pid)
+        _reap_when_dead(loop, proc, pidfd)
+        output.close()
+        proc.stdout.close()
+        raise
+    loop.remove_reader(pidfd)
+    os.close(pidfd)
+    code = proc.wait()
+    _kill_group(proc.pid)  # children it left behind; ends their hold on stdout
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(output.eof), OUTPUT_GRACE)
+    finally:
+        output.close()
+        proc.stdout.close()
+    return judge(code, bytes(output.kept), check.dynamic_weight)
