@@ -1,0 +1,235 @@
+"""One behavioural contract, run against the in-memory backend and the kernel.
+
+The reconciler's fast tests trust `MemoryIpvs`; this suite is what earns that
+trust: every case runs on `MemoryIpvs` (always) and on `NetlinkIpvs` (marker
+`kernel`, inside the VM rig), and both must answer the same.
+"""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from director.ipvs import (
+    SVC_F_ONEPACKET,
+    SVC_F_PERSISTENT,
+    SVC_F_SCHED1,
+    SVC_F_SCHED2,
+    AddDest,
+    AddService,
+    DeleteDest,
+    DeleteService,
+    DestKey,
+    DestSpec,
+    EditDest,
+    EditService,
+    IpvsBackend,
+    ServiceKey,
+    ServiceSpec,
+    SyncDaemon,
+    Timeouts,
+)
+from director.ipvs_memory import MemoryIpvs
+
+SYNC_IFACE = "dsync0"
+LOCAL = "198.51.100.1"  # assigned to SYNC_IFACE in the VM, a local address there
+
+V4 = ServiceKey(4, "tcp", "192.0.2.10", 80)
+V6 = ServiceKey(6, "udp", "2001:db8::10", 53)
+FWM4 = ServiceKey(4, "", "", 0, 10)
+FWM6 = ServiceKey(6, "", "", 0, 11)
+MISSING = ServiceKey(4, "tcp", "192.0.2.99", 80)
+RS1 = DestKey(4, "10.0.0.11", 80)
+RS2 = DestKey(4, "10.0.0.12", 80)
+RS6 = DestKey(6, "2001:db8::11", 53)
+
+
+def ipvsadm(*args: str) -> str:
+    return subprocess.run(["ipvsadm", *args], check=True, capture_output=True, text=True).stdout
+
+
+def ensure_sync_iface() -> None:
+    """A multicast-capable interface for the sync daemon (the VM is throwaway)."""
+    if subprocess.run(["ip", "link", "show", SYNC_IFACE], capture_output=True).returncode:
+        subprocess.run(["ip", "link", "add", SYNC_IFACE, "type", "dummy"], check=True)
+        subprocess.run(["ip", "link", "set", SYNC_IFACE, "multicast", "on", "up"], check=True)
+        subprocess.run(["ip", "addr", "add", f"{LOCAL}/24", "dev", SYNC_IFACE], check=True)
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+@pytest.fixture(params=["memory", pytest.param("netlink", marks=pytest.mark.kernel)])
+def backend(request: pytest.FixtureRequest) -> Iterator[IpvsBackend]:
+    if request.param == "memory":
+        yield MemoryIpvs(local_addresses=[LOCAL, "127.0.0.1", "::1"])
+        return
+    from director.ipvs_netlink import NetlinkIpvs
+
+    ipvsadm("-C")
+    ensure_sync_iface()
+    kernel = NetlinkIpvs()  # IpvsUnavailable here fails the test: no silent skip
+    saved = kernel.get_timeouts()
+    try:
+        yield kernel
+    finally:
+        for daemon in kernel.sync_daemons():
+            kernel.stop_sync_daemon(daemon.state)
+        kernel.set_timeouts(saved)
+        kernel.close()
+        ipvsadm("-C")
+
+
+def specs(backend: IpvsBackend) -> dict[ServiceKey, tuple[ServiceSpec, dict[DestKey, DestSpec]]]:
+    return {k: (s.spec, {d: ds.spec for d, ds in s.dests.items()})
+            for k, s in backend.dump().items()}
+
+
+def ok(backend: IpvsBackend, *ops: object) -> None:
+    assert backend.execute(list(ops)) == []  # type: ignore[arg-type]
+
+
+def test_empty_table(backend: IpvsBackend) -> None:
+    assert backend.dump() == {}
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        ServiceSpec(V4, "wlc"),
+        ServiceSpec(V6, "rr", netmask=128),
+        ServiceSpec(FWM4, "wrr", SVC_F_PERSISTENT, 600, 24),
+        ServiceSpec(FWM6, "lc", SVC_F_PERSISTENT, 60, 64),
+        ServiceSpec(V4, "sh", SVC_F_SCHED1 | SVC_F_SCHED2),
+        ServiceSpec(V4, "rr", SVC_F_ONEPACKET),
+        ServiceSpec(ServiceKey(4, "sctp", "192.0.2.20", 3868), "mh", SVC_F_SCHED1),
+    ],
+    ids=["v4", "v6", "fwmark4-persistent", "fwmark6-persistent", "sh-flags", "ops", "sctp-mh"],
+)
+def test_service_round_trip(backend: IpvsBackend, service: ServiceSpec) -> None:
+    ok(backend, AddService(service))
+    assert specs(backend) == {service.key: (service, {})}
+
+
+def test_dests_round_trip(backend: IpvsBackend) -> None:
+    d1 = DestSpec(RS1, "nat", 0, 100, 10)
+    d2 = DestSpec(RS2, "dr", 65535)
+    d3 = DestSpec(DestKey(4, "10.0.0.13", 0), "tun", 7, tunnel_type="gre")
+    d6 = DestSpec(RS6, "tun", 2, tunnel_type="gue", tunnel_port=5555, tunnel_checksum="csum")
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, d1), AddDest(V4, d2), AddDest(V4, d3),
+       AddService(ServiceSpec(V6, netmask=128)), AddDest(V6, d6))
+    got = specs(backend)
+    assert got[V4][1] == {RS1: d1, RS2: d2, d3.key: d3}
+    assert got[V6][1] == {RS6: d6}
+
+
+def test_mixed_family_tunnel_dest(backend: IpvsBackend) -> None:
+    d = DestSpec(RS1, "tun", 1)
+    ok(backend, AddService(ServiceSpec(V6, netmask=128)), AddDest(V6, d))
+    assert specs(backend)[V6][1] == {RS1: d}
+
+
+def test_mixed_family_needs_tunnel(backend: IpvsBackend) -> None:
+    op = AddDest(V6, DestSpec(RS1, "nat"))
+    ok(backend, AddService(ServiceSpec(V6, netmask=128)))
+    assert [e.errno for e in backend.execute([op])] == [errno.EINVAL]
+
+
+def test_edits(backend: IpvsBackend) -> None:
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(RS1, weight=5)))
+    svc = ServiceSpec(V4, "sh", SVC_F_PERSISTENT | SVC_F_SCHED2, 300, 16)
+    dest = DestSpec(RS1, "dr", 0, 50, 5)
+    ok(backend, EditService(svc), EditDest(V4, dest))
+    assert specs(backend) == {V4: (svc, {RS1: dest})}
+    back = ServiceSpec(V4, "rr")
+    ok(backend, EditService(back))
+    assert specs(backend)[V4][0] == back
+
+
+def test_local_address_is_reported_local(backend: IpvsBackend) -> None:
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(DestKey(4, LOCAL, 80), "dr")))
+    assert specs(backend)[V4][1][DestKey(4, LOCAL, 80)].method == "local"
+
+
+def test_deleting_a_service_deletes_its_dests(backend: IpvsBackend) -> None:
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(RS1)), DeleteService(V4),
+       AddService(ServiceSpec(V4)))
+    assert specs(backend)[V4][1] == {}
+
+
+def test_delete_dest(backend: IpvsBackend) -> None:
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(RS1)), AddDest(V4, DestSpec(RS2)),
+       DeleteDest(V4, RS1))
+    assert set(specs(backend)[V4][1]) == {RS2}
+
+
+@pytest.mark.parametrize(
+    ("op", "code"),
+    [
+        (AddService(ServiceSpec(V4)), errno.EEXIST),
+        (EditService(ServiceSpec(MISSING)), errno.ESRCH),
+        (DeleteService(MISSING), errno.ESRCH),
+        (DeleteService(FWM6), errno.ESRCH),
+        (AddDest(MISSING, DestSpec(RS1)), errno.ESRCH),
+        (EditDest(MISSING, DestSpec(RS1)), errno.ESRCH),
+        (DeleteDest(MISSING, RS1), errno.ESRCH),
+        (AddDest(V4, DestSpec(RS1)), errno.EEXIST),
+        (EditDest(V4, DestSpec(RS2)), errno.ENOENT),
+        (DeleteDest(V4, RS2), errno.ENOENT),
+        (AddService(ServiceSpec(MISSING, "nosuchsched")), errno.ENOENT),
+        (EditService(ServiceSpec(V4, "nosuchsched")), errno.ENOENT),
+        (AddService(ServiceSpec(MISSING, pe_name="nosuchpe")), errno.ENOENT),
+        (AddService(ServiceSpec(ServiceKey(6, "tcp", "2001:db8::99", 80), netmask=0)), errno.EINVAL),
+        (AddDest(V4, DestSpec(RS2, upper_threshold=5, lower_threshold=10)), errno.ERANGE),
+        (AddDest(V4, DestSpec(RS2, "tun", tunnel_type="gue")), errno.EINVAL),
+    ],
+    ids=lambda v: getattr(v, "__name__", None) or (type(v).__name__ if not isinstance(v, int) else str(v)),
+)
+def test_errors_are_the_kernels(backend: IpvsBackend, op: object, code: int) -> None:
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(RS1)))
+    before = specs(backend)
+    errors = backend.execute([op])  # type: ignore[list-item]
+    assert [(e.op, e.errno) for e in errors] == [(op, code)]
+    assert specs(backend) == before
+
+
+def test_failed_ops_do_not_stop_the_rest(backend: IpvsBackend) -> None:
+    bad = AddDest(MISSING, DestSpec(RS1))
+    ops = [AddService(ServiceSpec(V4)), bad, AddDest(V4, DestSpec(RS1)),
+           AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(RS2))]
+    errors = backend.execute(ops)  # type: ignore[arg-type]
+    assert [(e.op, e.errno) for e in errors] == [(bad, errno.ESRCH), (ops[3], errno.EEXIST)]
+    assert errors[0].message == "add real server 10.0.0.11:80 to tcp 192.0.2.99:80: No such process"
+    assert errors[1].message == "add virtual service tcp 192.0.2.10:80: File exists"
+    assert set(specs(backend)[V4][1]) == {RS1, RS2}
+
+
+def test_timeouts(backend: IpvsBackend) -> None:
+    backend.set_timeouts(Timeouts(1000, 100, 200))
+    assert backend.get_timeouts() == Timeouts(1000, 100, 200)
+    backend.set_timeouts(Timeouts(0, 0, 30))  # zero leaves a field alone
+    assert backend.get_timeouts() == Timeouts(1000, 100, 30)
+
+
+def test_sync_daemon_lifecycle(backend: IpvsBackend) -> None:
+    assert backend.sync_daemons() == []
+    backend.start_sync_daemon(SyncDaemon("master", SYNC_IFACE, 51))
+    backend.start_sync_daemon(SyncDaemon("backup", SYNC_IFACE, 52, mcast_group="239.1.2.3",
+                                         mcast_port=9000, mcast_ttl=3))
+    got = {d.state: d for d in backend.sync_daemons()}
+    assert (got["master"].interface, got["master"].syncid) == (SYNC_IFACE, 51)
+    assert (got["master"].mcast_group, got["master"].mcast_port, got["master"].mcast_ttl) == (
+        "224.0.0.81", 8848, 1)
+    assert (got["backup"].syncid, got["backup"].mcast_group) == (52, "239.1.2.3")
+    assert (got["backup"].mcast_port, got["backup"].mcast_ttl) == (9000, 3)
+    with pytest.raises(OSError) as exc:
+        backend.start_sync_daemon(SyncDaemon("master", SYNC_IFACE, 51))
+    assert exc.value.errno == errno.EEXIST
+    backend.stop_sync_daemon("master")
+    assert [d.state for d in backend.sync_daemons()] == ["backup"]
+    backend.stop_sync_daemon("backup")
+    with pytest.raises(OSError) as exc:
+        backend.stop_sync_daemon("backup")
+    assert exc.value.errno == errno.ESRCH
+    assert backend.sync_daemons() == []
