@@ -202,7 +202,10 @@ class Instance:
         return []
 
     def _master_receive(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
-        """RFC 5798 6.4.3; a losing rival also gets an immediate advert and GARP."""
+        """RFC 5798 6.4.3; a losing rival also gets an immediate advert and GARP.
+
+        A lower advert reaching a master means another router thought it was master.
+        """
         mine = self.effective_priority
         if advert.priority == SHUTDOWN_PRIORITY:
             self.adver_at = now + self.interval_cs / 100
@@ -213,7 +216,13 @@ class Instance:
             if self.version == 3:
                 self.master_adver_cs = advert.interval_cs or self.interval_cs
             self.master_down_at = now + self.master_down_interval()
-            return [RemoveVips(), *self._to(State.BACKUP, now, f"higher priority {src}")]
+            # A last advert tells the winner a rival master existed (split brain
+            # healing), so it re-announces the VIPs even if it never heard us.
+            return [
+                SendAdvert(mine),
+                RemoveVips(),
+                *self._to(State.BACKUP, now, f"higher priority {src}"),
+            ]
         # Another router believes it is master (split brain healing): assert
         # ourselves at once and re-point neighbours to us.
         self.adver_at = now + self.interval_cs / 100

@@ -166,10 +166,13 @@ def test_master_answers_priority_zero_at_once() -> None:
 
 
 def test_master_yields_to_higher_priority() -> None:
-    """6.4.3: a higher advert moves Master to Backup, removing the VIPs."""
+    """6.4.3: a higher advert moves Master to Backup, removing the VIPs.
+
+    One last advert at our priority lets the winner notice a split brain.
+    """
     i = master()
     acts = i.receive(adv(200), HIGH, 5.0)
-    assert kinds(acts) == [RemoveVips, Transition]
+    assert kinds(acts) == [SendAdvert, RemoveVips, Transition]
     assert i.state is State.BACKUP
     assert i.master_address == HIGH
 

@@ -1,0 +1,147 @@
+"""Real directord VRRP processes (`python -m vrrp`) on a bridge of namespaces."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.vrrp.lab import VIP, Lab, sh
+
+pytestmark = pytest.mark.netns
+
+# advert_interval 100 ms: Master_Down_Interval = 0.3 s + skew (<= 0.1 s).
+MDI = 0.4
+
+
+def prime_client(lab: Lab) -> None:
+    """Make the client hold a neighbour entry for the VIP (one ping)."""
+    sh("ip", "netns", "exec", lab.client, "ping", "-c", "1", "-W", "1", VIP)
+
+
+def test_election_by_priority(lab3: Lab) -> None:
+    """Three routers: the highest priority wins and only it holds the VIP."""
+    n1, n2, n3 = lab3.nodes
+    lab3.start(n1, priority=100)
+    lab3.start(n2, priority=200)
+    lab3.start(n3, priority=150)
+    lab3.wait_master(n2)
+    time.sleep(1.0)  # stable: nobody else grabs it
+    assert lab3.holders() == [n2]
+    # Start-up is staggered, so n1 may briefly have been master: it must end backup.
+    assert lab3.log(n1).rstrip().endswith(("reason=startup", "reason='higher priority 192.0.2.2'"))
+
+
+def test_sigkill_failover_and_garp_seen_from_client(lab3: Lab) -> None:
+    """Master SIGKILLed: the next priority takes over within Master_Down_Interval,
+    and the client's neighbour entry for the VIP moves to the new master's MAC."""
+    n1, n2, n3 = lab3.nodes
+    lab3.start(n1, priority=200)
+    lab3.start(n2, priority=150)
+    lab3.start(n3, priority=100)
+    lab3.wait_master(n1)
+    prime_client(lab3)
+    assert lab3.neigh_mac() == lab3.mac(n1)
+    lab3.signal(n1, signal.SIGKILL)
+    # The killed process leaves its VIP behind (as any crashed daemon would).
+    took = lab3.wait_for(lambda: lab3.has_vip(n2), 3.0)
+    assert took < MDI + 0.15
+    lab3.wait_for(lambda: lab3.neigh_mac() == lab3.mac(n2), 1.0)
+    time.sleep(0.5)
+    assert not lab3.has_vip(n3)
+
+
+def test_sigterm_graceful_handoff(lab2: Lab) -> None:
+    """SIGTERM sends priority 0: the backup takes over after Skew_Time only."""
+    n1, n2 = lab2.nodes
+    lab2.start(n1, priority=200)
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n1)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    lab2.signal(n1, signal.SIGTERM)
+    lab2.wait_for(lambda: lab2.holders() == [n2], 2.0)
+    # Skew_Time for priority 100 at 100 ms is 61 ms, far below 0.36 s.
+    assert time.monotonic() - t0 < 0.3
+    assert not lab2.has_vip(n1)  # removed on the way out
+
+
+def test_preempt(lab2: Lab) -> None:
+    """A higher-priority router that starts later takes over (preempt = true)."""
+    n1, n2 = lab2.nodes
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n2)
+    lab2.start(n1, priority=200)
+    lab2.wait_for(lambda: lab2.holders() == [n1], 5.0)
+
+
+def test_nopreempt(lab2: Lab) -> None:
+    """With preempt = false the later, higher router stays backup."""
+    n1, n2 = lab2.nodes
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n2)
+    lab2.start(n1, priority=200, preempt=False)
+    time.sleep(2.0)
+    assert lab2.holders() == [n2]
+    assert "new=backup" in lab2.log(n1)
+
+
+def test_preempt_delay(lab2: Lab) -> None:
+    """preempt_delay postpones the takeover by at least the delay."""
+    n1, n2 = lab2.nodes
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n2)
+    t0 = time.monotonic()
+    lab2.start(n1, priority=200, preempt_delay="1500ms")
+    lab2.wait_for(lambda: lab2.holders() == [n1], 6.0)
+    assert time.monotonic() - t0 >= 1.5
+
+
+def test_split_brain_heals_and_winner_garps(lab2: Lab) -> None:
+    """Cut the routers apart: both master. Rejoin: one master, and it sends GARP."""
+    n1, n2 = lab2.nodes
+    lab2.start(n1, priority=200)
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n1)
+    lab2.isolate(n1, True)
+    lab2.isolate(n2, True)
+    lab2.wait_for(lambda: sorted(lab2.holders()) == sorted([n1, n2]), 3.0)
+    # Point the client at the loser so only a GARP from the winner can fix it.
+    prime_client(lab2)
+    sh("ip", "-n", lab2.client, "neigh", "replace", VIP, "lladdr", lab2.mac(n2),
+       "dev", "eth0", "nud", "stale")
+    lab2.isolate(n1, False)
+    lab2.isolate(n2, False)
+    lab2.wait_for(lambda: lab2.holders() == [n1], 3.0)
+    lab2.wait_for(lambda: lab2.neigh_mac() == lab2.mac(n1), 2.0)
+    time.sleep(0.5)
+    assert lab2.holders() == [n1]
+
+
+def test_bad_packets_counted_not_fatal(lab2: Lab) -> None:
+    """Malformed, wrong-TTL, bad-checksum and foreign-VRID packets leave the master alone."""
+    n1, n2 = lab2.nodes
+    lab2.start(n1, priority=200)
+    lab2.wait_master(n1)
+    script = (
+        "from scapy.all import IP, VRRPv3, Raw, send, conf\n"
+        "conf.verb = 0\n"
+        "d = '224.0.0.18'\n"
+        "good = VRRPv3(vrid=51, priority=254, adv=10, addrlist=['192.0.2.100'])\n"
+        "send(IP(dst=d, ttl=64) / good, iface='eth0')\n"  # wrong TTL
+        "send(IP(dst=d, ttl=255, proto=112) / Raw(b'\\x31\\x33'), iface='eth0')\n"
+        "bad = bytearray(bytes(IP(dst=d, ttl=255) / good)); bad[-1] ^= 1\n"
+        "send(IP(bytes(bad)), iface='eth0')\n"
+        "send(IP(dst=d, ttl=255) / VRRPv3(vrid=99, priority=254, adv=10,"
+        " addrlist=['192.0.2.100']), iface='eth0')\n"
+    )
+    from tests.vrrp.lab import PYTHON
+    sh("ip", "netns", "exec", n2, PYTHON, "-c", script)
+    time.sleep(1.0)
+    assert lab2.procs[n1].poll() is None
+    assert lab2.holders() == [n1]
+    lab2.signal(n1, signal.SIGTERM)
+    log = lab2.log(n1)
+    for reason in ("bad_ttl", "truncated", "bad_checksum", "wrong_vrid"):
+        assert f"reason={reason}" in log, reason
