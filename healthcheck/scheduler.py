@@ -1,0 +1,300 @@
+"""The probe scheduler: when each target is probed, and what its samples add up to.
+
+One asyncio event loop drives every target: each shared probe holds one timer
+handle on the loop's own timer heap (no thread or sleeping task per target) and a
+task only while a probe is in flight. First probes are spread over
+`jitter * interval` so thousands of targets never fire in the same tick; later
+probes keep that phase (next start = last start + interval).
+
+Subscribers are the director's keys (one per virtual server / real server pair).
+Subscribers whose (target, check) are equal share one probe and one rise/fall
+state: a backend behind several virtual IPs is probed once.
+
+All methods must be called from the event loop's thread. `on_transition` is called
+synchronously from the loop; it must not block (schedule work if it needs to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from healthcheck import probes
+from healthcheck._io import describe_error
+from healthcheck.result import ProbeResult, Target
+from healthcheck.riseful import RiseFall
+
+if TYPE_CHECKING:
+    from director.config import CheckConfig, VirtualServerConfig
+
+log = logging.getLogger(__name__)
+
+TargetKey = Hashable
+OnTransition = Callable[[TargetKey, bool, ProbeResult], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeKey:
+    """What makes two subscriptions the same probe."""
+
+    target: Target
+    check: CheckConfig
+
+
+@dataclass(frozen=True, slots=True)
+class TargetStatus:
+    """A point-in-time view of one probe, for status output and metrics."""
+
+    target: Target
+    check_type: str
+    up: bool
+    state: str  # up | down | rising | falling
+    reason: str  # last sample's reason ("" before the first sample)
+    latency: float | None
+    weight: int | None  # last dynamic weight reported, if any
+    run: int  # consecutive samples against the current state
+    rise: int
+    fall: int
+    checks: int  # samples taken
+    failures: int  # failed samples
+    since: float  # wall time of the last transition (or of creation)
+    last_checked: float | None  # wall time of the last sample
+    shared_by: int  # subscribers fed by this probe
+    last: ProbeResult | None
+
+
+class _Probe:
+    """One shared probe: its timer, in-flight task, rise/fall state and counters."""
+
+    __slots__ = ("checks", "failures", "handle", "key", "last", "last_checked", "rf", "since",
+                 "subscribers", "task")
+
+    def __init__(self, key: ProbeKey, up: bool) -> None:
+        self.key = key
+        self.rf = RiseFall(key.check.rise, key.check.fall, up)
+        self.subscribers: set[TargetKey] = set()
+        self.last: ProbeResult | None = None
+        self.checks = 0
+        self.failures = 0
+        self.since = time.time()
+        self.last_checked: float | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
+
+    def interval(self) -> float:
+        check = self.key.check
+        if self.rf.transitioning and check.transition_interval is not None:
+            return check.transition_interval
+        return check.interval
+
+    def status(self) -> TargetStatus:
+        last = self.last
+        return TargetStatus(
+            target=self.key.target,
+            check_type=self.key.check.type,
+            up=self.rf.up,
+            state=self.rf.state,
+            reason=last.reason if last else "",
+            latency=last.latency if last else None,
+            weight=last.weight if last else None,
+            run=self.rf.run,
+            rise=self.rf.rise,
+            fall=self.rf.fall,
+            checks=self.checks,
+            failures=self.failures,
+            since=self.since,
+            last_checked=self.last_checked,
+            shared_by=len(self.subscribers),
+            last=last,
+        )
+
+
+class Scheduler:
+    """Probes targets forever; reports up/down transitions per subscriber key."""
+
+    def __init__(
+        self,
+        on_transition: OnTransition | None = None,
+        *,
+        probe: probes.ProbeFn = probes.probe,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._on_transition = on_transition
+        self._probe_fn = probe
+        self._rng = rng or random.Random()
+        self._probes: dict[ProbeKey, _Probe] = {}
+        self._subs: dict[TargetKey, ProbeKey] = {}
+        self._closed = False
+
+    # --- the set of targets -----------------------------------------------------------
+
+    def add(self, key: TargetKey, target: Target, check: CheckConfig) -> TargetStatus:
+        """Subscribe `key`; an existing key is updated. Returns the state it starts in."""
+        if key in self._subs:
+            return self.update(key, target, check)
+        probe = self._join(key, ProbeKey(target, check), None)
+        return probe.status()
+
+    def update(self, key: TargetKey, target: Target, check: CheckConfig) -> TargetStatus:
+        """Point `key` at a (possibly) new target/check. Unchanged: nothing restarts.
+
+        A changed check keeps the up/down state it had, so a reload that only tunes
+        the interval does not take servers out. If `key` ends up sharing a probe
+        whose state differs, `on_transition` reports it before this returns.
+        """
+        new = ProbeKey(target, check)
+        old = self._subs.get(key)
+        if old is None:
+            return self.add(key, target, check)
+        if old == new:
+            return self._probes[old].status()
+        old_probe = self._probes[old]
+        was_up = old_probe.rf.up
+        self._leave(key)
+        probe = self._join(key, new, was_up)
+        if probe.rf.up != was_up:
+            self._notify(key, probe.rf.up, probe.last or ProbeResult(
+                probe.rf.up, 0.0, "check changed; now sharing a probe in this state"))
+        return probe.status()
+
+    def remove(self, key: TargetKey) -> None:
+        if key in self._subs:
+            self._leave(key)
+
+    def sync(self, desired: Mapping[TargetKey, tuple[Target, CheckConfig]]) -> None:
+        """Make the subscriptions equal `desired` (a config reload), touching only changes."""
+        for key in [k for k in self._subs if k not in desired]:
+            self.remove(key)
+        for key, (target, check) in desired.items():
+            self.update(key, target, check)
+
+    async def close(self) -> None:
+        """Stop every probe and wait for in-flight ones to unwind."""
+        self._closed = True
+        tasks = [p.task for p in self._probes.values() if p.task is not None]
+        for key in list(self._subs):
+            self._leave(key)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- views ------------------------------------------------------------------------
+
+    def snapshot(self, key: TargetKey) -> TargetStatus | None:
+        pk = self._subs.get(key)
+        return self._probes[pk].status() if pk is not None else None
+
+    def snapshots(self) -> dict[TargetKey, TargetStatus]:
+        """Status per subscriber key; shared probes are built once."""
+        built: dict[ProbeKey, TargetStatus] = {}
+        out: dict[TargetKey, TargetStatus] = {}
+        for key, pk in self._subs.items():
+            if pk not in built:
+                built[pk] = self._probes[pk].status()
+            out[key] = built[pk]
+        return out
+
+    def __len__(self) -> int:
+        """Distinct probes running (after sharing)."""
+        return len(self._probes)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _join(self, key: TargetKey, pk: ProbeKey, carry_up: bool | None) -> _Probe:
+        probe = self._probes.get(pk)
+        if probe is None:
+            up = carry_up if carry_up is not None else pk.check.initial == "up"
+            probe = self._probes[pk] = _Probe(pk, up)
+            self._start(probe)
+        probe.subscribers.add(key)
+        self._subs[key] = pk
+        return probe
+
+    def _leave(self, key: TargetKey) -> None:
+        pk = self._subs.pop(key)
+        probe = self._probes[pk]
+        probe.subscribers.discard(key)
+        if not probe.subscribers:
+            del self._probes[pk]
+            if probe.handle is not None:
+                probe.handle.cancel()
+                probe.handle = None
+            if probe.task is not None:
+                probe.task.cancel()
+
+    def _start(self, probe: _Probe) -> None:
+        check = probe.key.check
+        spread = max(0.0, min(check.jitter, 1.0)) * check.interval
+        delay = self._rng.uniform(0.0, spread) if spread > 0 else 0.0
+        loop = asyncio.get_running_loop()
+        probe.handle = loop.call_at(loop.time() + delay, self._fire, probe)
+
+    def _fire(self, probe: _Probe) -> None:
+        probe.handle = None
+        if self._closed or self._probes.get(probe.key) is not probe:
+            return
+        probe.task = asyncio.get_running_loop().create_task(self._run(probe))
+
+    async def _run(self, probe: _Probe) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            result = await self._probe_fn(probe.key.target, probe.key.check)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a probe bug is a failed sample, never a dead scheduler
+            log.exception("probe of %s raised", probe.key.target.endpoint)
+            result = ProbeResult(False, loop.time() - started, f"probe error: {describe_error(exc)}")
+        probe.task = None
+        if self._probes.get(probe.key) is not probe:
+            return  # removed while in flight
+        self._record(probe, result)
+        if self._probes.get(probe.key) is probe:  # a callback may have removed it
+            due = max(started + probe.interval(), loop.time())
+            probe.handle = loop.call_at(due, self._fire, probe)
+
+    def _record(self, probe: _Probe, result: ProbeResult) -> None:
+        probe.last = result
+        probe.checks += 1
+        probe.last_checked = time.time()
+        if not result.ok:
+            probe.failures += 1
+        change = probe.rf.feed(result.ok)
+        if change is None:
+            return
+        probe.since = probe.last_checked
+        for key in list(probe.subscribers):
+            self._notify(key, change, result)
+
+    def _notify(self, key: TargetKey, up: bool, result: ProbeResult) -> None:
+        if self._on_transition is None:
+            return
+        try:
+            self._on_transition(key, up, result)
+        except Exception:
+            log.exception("on_transition for %r raised", key)
+
+
+def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:
+    """The address and port a real server is probed on (`check.port` overrides)."""
+    return Target(rs_address, vs.check.port if vs.check.port is not None else rs_port)
+
+
+def targets_from_config(
+    virtual_servers: Iterable[VirtualServerConfig],
+) -> dict[tuple[str, str], tuple[Target, CheckConfig]]:
+    """Subscriptions for a config: key (virtual server name, real server endpoint)."""
+    out: dict[tuple[str, str], tuple[Target, CheckConfig]] = {}
+    for vs in virtual_servers:
+        for rs in vs.real_servers:
+            target = probe_target(vs, str(rs.address), rs.port)
+            out[vs.name, rs.endpoint] = (target, vs.check)
+    return out

@@ -1,0 +1,243 @@
+"""The scheduler with a scripted probe (timing, sharing, reload) and with real probes."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import random
+import statistics
+
+from director.config import CheckConfig, RealServerConfig, VirtualServerConfig
+from healthcheck.result import ProbeResult, Target
+from healthcheck.scheduler import Scheduler, targets_from_config
+from tests.healthcheck import adversaries as adv
+from tests.healthcheck.conftest import run
+
+A = Target("127.0.0.1", 1001)
+B = Target("127.0.0.1", 1002)
+
+
+class Scripted:
+    """A probe whose verdict per target the test sets; it records call times."""
+
+    def __init__(self, default: bool = True):
+        self.ok: dict[Target, bool] = {}
+        self.default = default
+        self.calls: list[tuple[float, Target]] = []
+
+    async def __call__(self, target: Target, check: CheckConfig) -> ProbeResult:
+        self.calls.append((asyncio.get_running_loop().time(), target))
+        ok = self.ok.get(target, self.default)
+        return ProbeResult(ok, 0.001, "fine" if ok else "scripted failure")
+
+    def count(self, target: Target) -> int:
+        return sum(1 for _, t in self.calls if t == target)
+
+
+def fast(**kw) -> CheckConfig:
+    base = dict(type="tcp", interval=0.05, timeout=0.05, rise=2, fall=2, jitter=0.0)
+    base.update(kw)
+    return CheckConfig(**base)
+
+
+def test_rise_then_fall_reported_to_subscriber():
+    async def go():
+        events = []
+        probe = Scripted()
+        s = Scheduler(lambda k, up, r: events.append((k, up, r.reason)), probe=probe)
+        status = s.add("web", A, fast())
+        assert status.state == "down" and not status.up  # initial = down (warm-up)
+        await asyncio.sleep(0.12)
+        assert events == [("web", True, "fine")]
+        probe.ok[A] = False
+        await asyncio.sleep(0.15)
+        await s.close()
+        return events, s
+
+    events, _ = run(go())
+    assert events == [("web", True, "fine"), ("web", False, "scripted failure")]
+
+
+def test_initial_up_needs_no_warm_up():
+    async def go():
+        events = []
+        s = Scheduler(lambda k, up, r: events.append(up), probe=Scripted())
+        assert s.add("k", A, fast(initial="up")).up
+        await asyncio.sleep(0.15)
+        await s.close()
+        return events
+
+    assert run(go()) == []
+
+
+def test_identical_checks_share_one_probe():
+    async def go():
+        events = []
+        probe = Scripted()
+        s = Scheduler(lambda k, up, r: events.append((k, up)), probe=probe)
+        s.add(("vs1", "a"), A, fast())
+        s.add(("vs2", "a"), A, fast())
+        s.add(("vs3", "a"), A, fast(path="/other"))  # a different check: its own probe
+        assert len(s) == 2 and s.subscribers == 3
+        await asyncio.sleep(0.22)
+        snaps = s.snapshots()
+        await s.close()
+        return events, probe, snaps
+
+    events, probe, snaps = run(go())
+    assert sorted(events) == [(("vs1", "a"), True), (("vs2", "a"), True), (("vs3", "a"), True)]
+    assert snaps[("vs1", "a")] == snaps[("vs2", "a")]
+    assert snaps[("vs1", "a")].shared_by == 2
+    # two probes at 20/s each for ~0.22 s, not three
+    assert 6 <= len(probe.calls) <= 12, len(probe.calls)
+
+
+def test_first_probes_are_spread_by_jitter():
+    async def go():
+        probe = Scripted()
+        s = Scheduler(probe=probe, rng=random.Random(7))
+        start = asyncio.get_running_loop().time()
+        for i in range(200):
+            s.add(i, Target("127.0.0.1", 2000 + i), fast(interval=1.0, jitter=0.5))
+        await asyncio.sleep(0.6)
+        await s.close()
+        return [t - start for t, _ in probe.calls]
+
+    times = run(go())
+    assert len(times) == 200  # each fired once within the spread
+    assert max(times) <= 0.55 and min(times) >= 0
+    assert statistics.pstdev(times) > 0.1  # roughly uniform over 0.5 s (0.144)
+
+
+def test_steady_interval_keeps_phase():
+    async def go():
+        probe = Scripted()
+        s = Scheduler(probe=probe)
+        s.add("k", A, fast(interval=0.1))
+        await asyncio.sleep(0.55)
+        await s.close()
+        return [t for t, _ in probe.calls]
+
+    times = run(go())
+    assert 5 <= len(times) <= 6
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(0.095 <= g <= 0.15 for g in gaps), gaps
+
+
+def test_transition_interval_while_rising_or_falling():
+    async def go():
+        probe = Scripted(default=False)
+        s = Scheduler(probe=probe)
+        s.add("k", A, fast(interval=0.3, transition_interval=0.05, rise=5, fall=5,
+                           initial="up"))
+        await asyncio.sleep(0.32)  # falling: 0, .05, .1, .15, .2 -> down after 5
+        snap = s.snapshot("k")
+        n_falling = len(probe.calls)
+        await asyncio.sleep(0.3)  # down and steady: back to the slow interval
+        n_after = len(probe.calls) - n_falling
+        await s.close()
+        return snap, n_falling, n_after
+
+    snap, n_falling, n_after = run(go())
+    assert not snap.up and snap.state == "down"
+    assert n_falling >= 5
+    assert n_after <= 2
+
+
+def test_remove_stops_probing_and_update_unchanged_keeps_state():
+    async def go():
+        probe = Scripted()
+        s = Scheduler(probe=probe)
+        s.add("a", A, fast())
+        s.add("b", B, fast())
+        await asyncio.sleep(0.12)
+        assert s.snapshot("a").up
+        checks_before = s.snapshot("a").checks
+        s.update("a", A, fast())  # identical: nothing restarts
+        assert s.snapshot("a").checks == checks_before and s.snapshot("a").up
+        s.remove("b")
+        n_b = probe.count(B)
+        await asyncio.sleep(0.12)
+        assert probe.count(B) == n_b and s.snapshot("b") is None
+        await s.close()
+
+    run(go())
+
+
+def test_changed_check_keeps_up_state():
+    async def go():
+        events = []
+        probe = Scripted()
+        s = Scheduler(lambda k, up, r: events.append(up), probe=probe)
+        s.add("a", A, fast())
+        await asyncio.sleep(0.12)
+        status = s.update("a", A, fast(interval=0.07))
+        await s.close()
+        return status, events
+
+    status, events = run(go())
+    assert status.up and status.checks == 0 and events == [True]
+
+
+def test_sync_applies_a_reload():
+    async def go():
+        probe = Scripted()
+        s = Scheduler(probe=probe)
+        s.sync({"a": (A, fast()), "b": (B, fast())})
+        await asyncio.sleep(0.12)
+        s.sync({"a": (A, fast()), "c": (Target("127.0.0.1", 1003), fast())})
+        keys = set(s.snapshots())
+        a = s.snapshot("a")
+        await s.close()
+        return keys, a
+
+    keys, a = run(go())
+    assert keys == {"a", "c"} and a.up and a.checks >= 2
+
+
+def test_probe_exceptions_and_callback_exceptions_do_not_kill_it():
+    async def boom(target, check):
+        raise RuntimeError("bug")
+
+    def bad_callback(k, up, r):
+        raise ValueError("director bug")
+
+    async def go():
+        s = Scheduler(bad_callback, probe=boom)
+        s.add("a", A, fast(initial="up", fall=1))
+        await asyncio.sleep(0.12)
+        snap = s.snapshot("a")
+        await s.close()
+        return snap
+
+    snap = run(go())
+    assert not snap.up and snap.reason == "probe error: RuntimeError: bug" and snap.checks >= 2
+
+
+def test_with_real_tcp_probe():
+    async def go():
+        events = []
+        s = Scheduler(lambda k, up, r: events.append((up, r.reason)))
+        async with adv.serve(adv.hang) as port:
+            s.add("real", Target("127.0.0.1", port), fast(interval=0.05, timeout=0.2))
+            await asyncio.sleep(0.15)
+        await asyncio.sleep(0.2)
+        snap = s.snapshot("real")
+        await s.close()
+        return events, snap
+
+    events, snap = run(go())
+    assert events == [(True, "connected"), (False, "connection refused")]
+    assert snap.failures >= 2 and snap.latency is not None
+
+
+def test_targets_from_config():
+    rs = RealServerConfig(address=ipaddress.ip_address("10.0.0.11"), port=80)
+    rs6 = RealServerConfig(address=ipaddress.ip_address("2001:db8::1"), port=80)
+    vs = VirtualServerConfig(name="web", address=ipaddress.ip_address("192.0.2.10"), port=80,
+                             fwmark=0, family=4, check=CheckConfig(type="http", port=8080),
+                             real_servers=(rs, rs6))
+    out = targets_from_config([vs])
+    assert out[("web", "10.0.0.11:80")] == (Target("10.0.0.11", 8080), vs.check)
+    assert out[("web", "[2001:db8::1]:80")][0] == Target("2001:db8::1", 8080)
