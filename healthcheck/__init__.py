@@ -1,1 +1,35 @@
-"""Health checks: probes, rise/fall scheduling and verdicts. Never touches IPVS or VRRP."""
+"""Health checks: probes, rise/fall scheduling and verdicts. Never touches IPVS or VRRP.
+
+The director's whole API:
+
+    from healthcheck import Scheduler, targets_from_config, probe_all
+
+    sched = Scheduler(on_transition)                  # on_transition(key, up, result)
+    sched.sync(targets_from_config(config.virtual_servers))   # start, and on every reload
+    sched.snapshots()                                  # {key: TargetStatus} for status/metrics
+    await sched.close()                                # shutdown
+    await probe_all([(target, check), ...])            # `directord probe`
+"""
+
+from healthcheck.probes import probe
+from healthcheck.result import ProbeResult, Target
+from healthcheck.run_once import probe_all
+from healthcheck.scheduler import (
+    ProbeKey,
+    Scheduler,
+    TargetStatus,
+    probe_target,
+    targets_from_config,
+)
+
+__all__ = [
+    "ProbeKey",
+    "ProbeResult",
+    "Scheduler",
+    "Target",
+    "TargetStatus",
+    "probe",
+    "probe_all",
+    "probe_target",
+    "targets_from_config",
+]
