@@ -291,6 +291,8 @@ class VrrpRuntime:
                       detail=exc.detail)
             return
         lv.counters.adverts_received += 1
+        if advert.priority == 0:
+            log.info("peer resigned (priority 0)", instance=lv.cfg.name, src=str(got.src))
         self._apply(lv, lv.fsm.receive(advert, got.src, self._now()))
 
     def _on_timer(self, lv: _Live) -> None:

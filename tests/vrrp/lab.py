@@ -185,3 +185,50 @@ def require_root() -> None:
         raise RuntimeError("netns tests need root")
     if sys.platform != "linux":
         raise RuntimeError("netns tests need Linux")
+
+
+def keepalived_conf(
+    node_addr: str, *, priority: int, version: int, interval: str, peers: list[str],
+    preempt: bool = True,
+) -> str:
+    """A VRRP-only keepalived.conf mirroring one directord instance."""
+    lines = [
+        "global_defs {",
+        f"  router_id ka_{node_addr.replace('.', '_')}",
+        f"  vrrp_version {version}",
+        "  vrrp_garp_master_delay 0",
+        "  vrrp_garp_master_repeat 3",
+        "}",
+        "vrrp_instance VI_1 {",
+        "  state BACKUP",
+        "  interface eth0",
+        "  virtual_router_id 51",
+        f"  priority {priority}",
+        f"  advert_int {interval}",
+        "  virtual_ipaddress {",
+        f"    {VIP}/24 dev eth0",
+        "  }",
+    ]
+    if not preempt:
+        lines.append("  nopreempt")
+    if peers:
+        lines += [f"  unicast_src_ip {node_addr}", "  unicast_peer {"]
+        lines += [f"    {p}" for p in peers]
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def start_keepalived(lab: Lab, node: str, conf: str) -> subprocess.Popen:
+    """keepalived -P (VRRP only) in the foreground, with its own pid files."""
+    path = lab.tmp / f"{node}-keepalived.conf"
+    path.write_text(conf)
+    argv = [
+        "keepalived", "-P", "-n", "-l", "-D", "-f", str(path),
+        "-p", str(lab.tmp / f"{node}-ka.pid"), "-r", str(lab.tmp / f"{node}-ka-vrrp.pid"),
+    ]
+    log = open(lab.tmp / f"{node}.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(["ip", "netns", "exec", node, *argv], stdout=log,
+                            stderr=subprocess.STDOUT)
+    lab.procs[node] = proc
+    return proc
