@@ -1,8 +1,9 @@
 """HTTP and HTTPS probe: one request, status in the expected ranges, optional body regex.
 
-h11 parses the response (sans-IO); this module only moves bytes under the check's
-single deadline. Headers are bounded by h11's incomplete-event limit, the body by
-`check.max_body`; the body is not read at all unless `expect_body` is set.
+`http_parse` (sans-IO) builds the request and parses the response; this module only
+moves bytes under the check's single deadline. The head is bounded by
+`http_parse.MAX_HEAD`, the body by `check.max_body`; the body is not read at all
+unless `expect_body` is set.
 """
 
 from __future__ import annotations
@@ -12,23 +13,13 @@ import os
 import ssl
 from typing import TYPE_CHECKING
 
-import h11
-
-from healthcheck._io import (
-    Phase,
-    StreamProtocol,
-    Verdict,
-    closed,
-    compile_bytes,
-    open_stream,
-    run_probe,
-)
+from healthcheck import http_parse as hp
+from healthcheck._io import Phase, ProbeError, Stream, Verdict, compile_bytes, open_stream, run_probe
 from healthcheck.result import ProbeResult, Target, format_ranges, status_in
 
 if TYPE_CHECKING:
     from director.config import CheckConfig
 
-MAX_HEADER_BYTES = 16384
 USER_AGENT = "directord-healthcheck"
 
 
@@ -67,85 +58,72 @@ def server_name(target: Target, check: CheckConfig) -> str:
     return check.sni or check.host or target.address
 
 
-def build_request(target: Target, check: CheckConfig, tls: bool) -> tuple[h11.Connection, bytes]:
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
-    request = h11.Request(
-        method=check.method,
-        target=check.path,
-        headers=[
-            ("Host", host_header(target, check, tls)),
-            ("User-Agent", USER_AGENT),
-            ("Accept", "*/*"),
-            ("Connection", "close"),
-        ],
-    )
-    return conn, conn.send(request) + conn.send(h11.EndOfMessage())
+@functools.lru_cache(maxsize=16384)
+def request_bytes(target: Target, check: CheckConfig, tls: bool) -> bytes:
+    """Built once per (target, check): the same bytes go out every interval."""
+    try:
+        return hp.build_request(check.method, check.path, host_header(target, check, tls),
+                                USER_AGENT)
+    except ValueError as exc:
+        raise ProbeError(f"bad check config: {exc}") from None
 
 
 async def _check(target: Target, check: CheckConfig, phase: Phase, tls: bool) -> Verdict:
+    request = request_bytes(target, check, tls)
     ctx = ssl_context(check.tls_verify) if tls else None
-    transport, proto = await open_stream(
-        target, phase, max(check.max_body, MAX_HEADER_BYTES), ctx, server_name(target, check)
-    )
+    limit = max(check.max_body, hp.MAX_HEAD)
+    stream = await open_stream(target, phase, limit, ctx, server_name(target, check))
     try:
         phase.name = "sending request"
-        conn, request = build_request(target, check, tls)
-        transport.write(request)
+        await stream.write(request)
         phase.name = "reading headers"
-        response = await _response(conn, proto)
-        if isinstance(response, str):
-            return False, response
-        status = f"{response.status_code} {response.reason.decode('latin-1', 'replace')}".strip()
-        if not status_in(response.status_code, check.expect_status):
+        head, rest = await _head(stream)
+        status = head.summary
+        if not status_in(head.status, check.expect_status):
             return False, f"status {status} not in {format_ranges(check.expect_status)}"
         if check.expect_body is None:
             return True, f"HTTP {status}"
         phase.name = "reading body"
-        return await _body(conn, proto, check.expect_body, check.max_body, status)
+        body = hp.Body(head, check.method.upper())
+        return await _body(stream, body, rest, check.expect_body, check.max_body, status)
+    except hp.HttpParseError as exc:
+        raise ProbeError(f"bad HTTP response: {exc}") from None
     finally:
-        closed(transport)
+        stream.close()
 
 
-async def _next_event(conn: h11.Connection, proto: StreamProtocol) -> object:
+async def _head(stream: Stream) -> tuple[hp.Head, bytes]:
+    """The final (non-1xx) response head and the bytes after it."""
+    buf = b""
     while True:
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            return f"bad HTTP response: {exc}"
-        if event is not h11.NEED_DATA:
-            return event
-        conn.receive_data(await proto.read())
-
-
-async def _response(conn: h11.Connection, proto: StreamProtocol) -> h11.Response | str:
-    """The final response head, or a reason why there is none."""
-    while True:
-        event = await _next_event(conn, proto)
-        if isinstance(event, str):
-            return event
-        if isinstance(event, h11.InformationalResponse):
-            continue
-        if isinstance(event, h11.Response):
-            return event
-        if isinstance(event, h11.ConnectionClosed):
-            return "connection closed before response headers"
-        return f"unexpected HTTP event {type(event).__name__}"
+        parsed = hp.parse_head(buf)
+        if parsed is not None:
+            head, used = parsed
+            buf = buf[used:]
+            if 100 <= head.status < 200 and head.status != 101:
+                continue  # interim response: the real one follows
+            return head, buf
+        data = await stream.read()
+        if not data:
+            raise ProbeError("connection closed before response headers"
+                             if not buf else "connection closed inside response headers")
+        buf += data
 
 
 async def _body(
-    conn: h11.Connection, proto: StreamProtocol, expect: str, limit: int, status: str
+    stream: Stream, body: hp.Body, rest: bytes, expect: str, limit: int, status: str
 ) -> Verdict:
     pattern = compile_bytes(expect)
-    body = bytearray()
+    seen = bytearray(body.feed(rest)[:limit])
     while True:
-        event = await _next_event(conn, proto)
-        if isinstance(event, str):
-            return False, event
-        if isinstance(event, h11.Data):
-            body += event.data[: limit - len(body)]
-            if pattern.search(body):
-                return True, f"HTTP {status}, body matched {expect!r}"
-            if len(body) >= limit:
-                return False, f"body did not match {expect!r} in first {limit} bytes"
-        else:  # EndOfMessage or ConnectionClosed
+        if pattern.search(seen):
+            return True, f"HTTP {status}, body matched {expect!r}"
+        if len(seen) >= limit:
+            return False, f"body did not match {expect!r} in first {limit} bytes"
+        if body.done:
             return False, f"body did not match {expect!r}"
+        data = await stream.read()
+        if not data:
+            body.eof()
+            return False, f"body did not match {expect!r}"
+        seen += body.feed(data)[: limit - len(seen)]

@@ -13,7 +13,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from healthcheck import sip_message as sm
-from healthcheck._io import Phase, ProbeError, Verdict, closed, new_socket, open_stream, run_probe
+from healthcheck._io import Phase, ProbeError, Verdict, new_socket, open_stream, run_probe
 from healthcheck.result import ProbeResult, Target, status_in
 
 if TYPE_CHECKING:
@@ -112,20 +112,20 @@ async def _over_udp(target: Target, check: CheckConfig, phase: Phase, ignored: l
             if response is not None:
                 return verdict(response, check)
     finally:
-        closed(transport)
+        transport.abort()
 
 
 async def _over_tcp(target: Target, check: CheckConfig, phase: Phase, ignored: list[str]) -> Verdict:
-    transport, proto = await open_stream(target, phase, sm.MAX_MESSAGE)
+    stream = await open_stream(target, phase, sm.MAX_MESSAGE)
     try:
-        host, port = _local(transport.get_extra_info("sockname"))
+        host, port = _local(stream.sockname())
         request = sm.build_options(request_uri(target, check), "TCP", host, port)
         phase.name = "sending request"
-        transport.write(request.data)
+        await stream.write(request.data)
         phase.name = "waiting for SIP response"
         buf = bytearray()
         while True:
-            data = await proto.read()
+            data = await stream.read()
             if not data:
                 return False, "connection closed before a SIP response"
             buf += data
@@ -136,7 +136,7 @@ async def _over_tcp(target: Target, check: CheckConfig, phase: Phase, ignored: l
                 if response is not None:
                     return verdict(response, check)
     finally:
-        closed(transport)
+        stream.close()
 
 
 def _frame(buf: bytearray) -> int | None:

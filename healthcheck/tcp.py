@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from healthcheck._io import Phase, Verdict, closed, compile_bytes, connect, open_stream, run_probe
+from healthcheck._io import Phase, Stream, Verdict, compile_bytes, connect, open_stream, run_probe
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
@@ -20,24 +20,24 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
         sock = await connect(target, phase)
         sock.close()
         return True, "connected"
-    transport, proto = await open_stream(target, phase, check.max_body)
+    stream = await open_stream(target, phase, check.max_body)
     try:
         if check.send:
             phase.name = "sending"
-            transport.write(check.send)
+            await stream.write(check.send)
         if check.expect is None:
             return True, f"connected, sent {len(check.send or b'')} bytes"
         phase.name = "waiting for reply"
-        return await _expect(proto, check.expect, check.max_body)
+        return await _expect(stream, check.expect, check.max_body)
     finally:
-        closed(transport)
+        stream.close()
 
 
-async def _expect(proto, expect: str, limit: int) -> Verdict:
+async def _expect(stream: Stream, expect: str, limit: int) -> Verdict:
     pattern = compile_bytes(expect)
     reply = bytearray()
     while True:
-        data = await proto.read()
+        data = await stream.read()
         if not data:
             how = "connection closed" if reply else "connection closed without a reply"
             return False, f"reply did not match {expect!r} ({how})"

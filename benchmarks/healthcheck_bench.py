@@ -1,0 +1,343 @@
+"""Health-check throughput benchmark: N real loopback listeners, one checker process.
+
+    .venv/bin/python benchmarks/healthcheck_bench.py --targets 1000,5000,10000 --types tcp,http
+
+nginx serves every target port (one listener per target, one worker process, so the
+server and the checker each get a core). The checker runs in its own process (uvloop,
+the production Scheduler, interval 1 s); the parent samples that process's CPU time
+(utime + stime from /proc) and RSS, and reads the checker's own count of completed
+checks. Figures per run: sustained checks/s, CPU seconds per 1,000 checks, RSS.
+
+The measurement only needs a pid and a check count, so another checker can be
+measured the same way: `--checker keepalived` writes a keepalived.conf with one
+TCP_CHECK/HTTP_GET real server per target and runs `keepalived --check -n` (its
+checker needs IPVS: run inside `scripts/vm-run`). keepalived does not report a check
+count, so its rate is taken as the configured one (targets / interval) and verified
+against nginx's request count for http.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- measurement -----------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def cpu_seconds_tree(pid: int) -> float:
+    """CPU of a process and its live children (keepalived forks its checker)."""
+    total = cpu_seconds(pid)
+    with contextlib.suppress(FileNotFoundError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                total += cpu_seconds_tree(int(child))
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Figures:
+    checker: str
+    check: str
+    targets: int
+    interval: float
+    seconds: float
+    checks: int
+    failures: int
+    checks_per_s: float
+    cpu_s: float
+    cpu_s_per_1000: float
+    cpu_share: float  # of one core
+    rss_mb: float
+    server_cpu_share: float
+    last_failure: str
+
+
+# --- the real servers --------------------------------------------------------------------
+
+
+def free_ports(n: int, start: int = 10000) -> list[int]:
+    ports, port = [], start
+    while len(ports) < n:
+        if port >= 32768:
+            raise SystemExit("not enough free ports below the ephemeral range")
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                ports.append(port)
+            except OSError:
+                pass
+        port += 1
+    return ports
+
+
+def start_nginx(workdir: Path, ports: list[int]) -> subprocess.Popen:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    listens = "\n".join(f"        listen 127.0.0.1:{p} backlog=1024;" for p in ports)
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile {len(ports) + 8192};
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log crit;
+events {{ worker_connections {len(ports) + 4096}; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    keepalive_timeout 0;
+    server {{
+{listens}
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+""")
+    proc = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    for port in (ports[0], ports[-1]):
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"nginx exited: {proc.stderr.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("nginx did not come up") from None
+                time.sleep(0.1)
+    return proc
+
+
+# --- the checkers ------------------------------------------------------------------------
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    """The measured process: the production scheduler with a counting probe wrapper."""
+    import uvloop
+
+    sys.path.insert(0, str(ROOT))
+    from director.config import CheckConfig
+    from healthcheck import probes
+    from healthcheck.result import Target
+    from healthcheck.scheduler import Scheduler
+
+    ports = [int(p) for p in Path(args.ports_file).read_text().split()]
+    check = CheckConfig(type=args.type, interval=args.interval, timeout=1.0, rise=2, fall=3,
+                        jitter=1.0, path="/", expect_body="ok" if args.type == "http" else None)
+    counts = {"checks": 0, "failures": 0, "last_failure": ""}
+
+    async def counted(target, check):
+        result = await probes.probe(target, check)
+        counts["checks"] += 1
+        if not result.ok:
+            counts["failures"] += 1
+            counts["last_failure"] = result.reason
+        return result
+
+    async def main() -> None:
+        sched = Scheduler(probe=counted)
+        for port in ports:
+            sched.add(port, Target("127.0.0.1", port), check)
+        while True:
+            print(json.dumps(counts), flush=True)
+            await asyncio.sleep(0.25)
+
+    uvloop.run(main())
+
+
+class DirectordChecker:
+    name = "directord"
+
+    def __init__(self, kind: str, ports: list[int], interval: float, workdir: Path) -> None:
+        ports_file = workdir / "ports"
+        ports_file.write_text(" ".join(map(str, ports)))
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "worker", "--type", kind, "--interval", str(interval),
+             "--ports-file", str(ports_file)],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.latest = {"checks": 0, "failures": 0, "last_failure": ""}
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _follow(self) -> None:
+        for line in self.proc.stdout:
+            self.latest = json.loads(line)
+
+    def counts(self) -> dict:
+        """Latest counts the worker printed (it prints four times a second)."""
+        return self.latest
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+KEEPALIVED_RS = {
+    "tcp": "        TCP_CHECK {{ connect_timeout 1 }}",
+    "http": "        HTTP_GET {{ url {{ path / status_code 200 }} connect_timeout 1 }}",
+}
+
+
+class KeepalivedChecker:
+    """keepalived's checker against the same targets (needs IPVS: the VM rig)."""
+
+    name = "keepalived"
+
+    def __init__(self, kind: str, ports: list[int], interval: float, workdir: Path) -> None:
+        servers = "\n".join(
+            f"    real_server 127.0.0.1 {p} {{\n        weight 1\n"
+            + KEEPALIVED_RS[kind].format() + "\n    }" for p in ports)
+        conf = workdir / "keepalived.conf"
+        conf.write_text(f"""
+global_defs {{ router_id bench }}
+virtual_server 192.0.2.1 80 {{
+    delay_loop {interval:g}
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+{servers}
+}}
+""")
+        self.proc = subprocess.Popen(
+            ["keepalived", "--check", "--dont-fork", "--log-console", "-f", str(conf),
+             "-p", str(workdir / "k.pid"), "-c", str(workdir / "c.pid")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.rate = len(ports) / interval
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def counts(self) -> dict:
+        return {"checks": int((time.monotonic() - self.started) * self.rate), "failures": 0,
+                "last_failure": "(not reported by keepalived)"}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+CHECKERS = {"directord": DirectordChecker, "keepalived": KeepalivedChecker}
+
+
+def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float,
+            seconds: float) -> Figures:
+    with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp:
+        workdir = Path(tmp)
+        ports = free_ports(n)
+        server = start_nginx(workdir, ports)
+        checker = CHECKERS[checker_name](kind, ports, interval, workdir)
+        try:
+            time.sleep(warmup)
+            c0, s0, t0 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
+            cpu0 = cpu_seconds_tree(checker.pid)
+            time.sleep(seconds)
+            c1, s1, t1 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
+            cpu1 = cpu_seconds_tree(checker.pid)
+            rss = rss_mb(checker.pid)
+        finally:
+            checker.stop()
+            server.terminate()
+            server.wait(10)
+    elapsed = t1 - t0
+    checks = c1["checks"] - c0["checks"]
+    cpu = cpu1 - cpu0
+    return Figures(
+        checker=checker_name, check=kind, targets=n, interval=interval,
+        seconds=round(elapsed, 2), checks=checks, failures=c1["failures"] - c0["failures"],
+        checks_per_s=round(checks / elapsed, 1), cpu_s=round(cpu, 2),
+        cpu_s_per_1000=round(1000 * cpu / checks, 4) if checks else float("inf"),
+        cpu_share=round(cpu / elapsed, 3), rss_mb=round(rss, 1),
+        server_cpu_share=round((s1 - s0) / elapsed, 3), last_failure=c1["last_failure"],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd")
+    w = sub.add_parser("worker")
+    w.add_argument("--type", required=True)
+    w.add_argument("--interval", type=float, default=1.0)
+    w.add_argument("--ports-file", required=True)
+    parser.add_argument("--targets", default="1000,5000,10000")
+    parser.add_argument("--types", default="tcp,http")
+    parser.add_argument("--checkers", default="directord",
+                        help="comma list: directord, keepalived (keepalived needs IPVS)")
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true", help="one JSON object per run")
+    args = parser.parse_args()
+    if args.cmd == "worker":
+        worker_main(args)
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    header = (f"{'checker':<10} {'check':<5} {'targets':>7} {'checks/s':>9} {'fail':>6} "
+              f"{'cpu s/1k':>9} {'cpu':>6} {'rss MB':>7} {'nginx':>6}")
+    results: list[Figures] = []
+    if not args.json:
+        print(header)
+    for kind in args.types.split(","):
+        for n in map(int, args.targets.split(",")):
+            for name in args.checkers.split(","):
+                f = measure(name, kind, n, args.interval, args.warmup, args.seconds)
+                results.append(f)
+                if args.json:
+                    print(json.dumps(asdict(f)), flush=True)
+                else:
+                    print(f"{f.checker:<10} {f.check:<5} {f.targets:>7} {f.checks_per_s:>9} "
+                          f"{f.failures:>6} {f.cpu_s_per_1000:>9} {f.cpu_share:>6} "
+                          f"{f.rss_mb:>7} {f.server_cpu_share:>6}", flush=True)
+                    if f.failures:
+                        print(f"           last failure: {f.last_failure}")
+    by = {(f.checker, f.check, f.targets): f for f in results}
+    for (name, kind, n), f in by.items():
+        other = by.get(("keepalived", kind, n))
+        if name == "directord" and other and other.cpu_s_per_1000:
+            ratio = f.cpu_s_per_1000 / other.cpu_s_per_1000
+            print(f"cpu-per-check ratio directord/keepalived {kind} {n}: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""HTTP/1.x client side, sans-IO: build the probe's request, parse the response.
+
+Hand-written rather than h11 because a health checker runs this thousands of times
+a second and needs only a strict subset: a status line, headers within a bound,
+and the body framed by Content-Length, chunked encoding or the connection's end.
+Anything else is an `HttpParseError` whose message says what was wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_HEAD = 16384  # status line + headers, bytes
+MAX_CHUNK_LINE = 1024
+
+_STATUS = re.compile(rb"HTTP/1\.[01] ([1-9]\d\d)(?: ([^\r\n]*))?\r?\n")
+_HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*?)[ \t]*\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
+
+
+class HttpParseError(ValueError):
+    """The server's bytes are not an HTTP/1.x response we accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    status: int
+    reason: str
+    headers: tuple[tuple[bytes, bytes], ...]  # names lower-cased
+
+    def get(self, name: bytes) -> list[bytes]:
+        return [v for k, v in self.headers if k == name]
+
+    @property
+    def summary(self) -> str:
+        return f"{self.status} {self.reason}".strip()
+
+
+def build_request(method: str, path: str, host: str, user_agent: str) -> bytes:
+    """The request bytes; refuses config that would inject headers."""
+    if not _TOKEN.fullmatch(method):
+        raise ValueError(f"bad HTTP method {method!r}")
+    if not path.startswith("/") or any(c in path for c in " \r\n\t\0"):
+        raise ValueError(f"bad HTTP path {path!r}")
+    if any(c in host for c in "\r\n\0"):
+        raise ValueError(f"bad Host header {host!r}")
+    return (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\n"
+            "Accept: */*\r\nConnection: close\r\n\r\n").encode("latin-1")
+
+
+def parse_head(buf: bytes | bytearray, limit: int = MAX_HEAD) -> tuple[Head, int] | None:
+    """(head, bytes consumed) once the head is complete; None if more is needed."""
+    if not buf.startswith(b"HTTP/"[: len(buf)]):
+        raise HttpParseError(f"illegal status line: {bytes(buf[:40])!r}")
+    end = _HEAD_END.search(buf, 0, limit + 4)
+    if end is None:
+        if len(buf) > limit:
+            raise HttpParseError(f"response head exceeds {limit} bytes")
+        # a status line can be judged before the whole head is in
+        if b"\n" in buf[:200] and not _STATUS.match(buf):
+            raise HttpParseError(f"illegal status line: {bytes(buf[:40])!r}")
+        return None
+    head_bytes = bytes(buf[: end.end()])
+    m = _STATUS.match(head_bytes)
+    if m is None:
+        raise HttpParseError(f"illegal status line: {head_bytes[:40]!r}")
+    headers = []
+    pos = m.end()
+    while pos <= end.start():  # the last header line ends inside the end match
+        h = _HEADER.match(head_bytes, pos)
+        if h is None:
+            line = head_bytes[pos:].split(b"\n", 1)[0]
+            raise HttpParseError(f"illegal header line: {line[:40]!r}")
+        headers.append((h.group(1).lower(), h.group(2)))
+        pos = h.end()
+    reason = (m.group(2) or b"").decode("latin-1").strip()
+    return Head(int(m.group(1)), reason, tuple(headers)), end.end()
+
+
+class Body:
+    """Decodes the body that follows `head`: `feed` returns body bytes, `done` says end."""
+
+    def __init__(self, head: Head, method: str) -> None:
+        self.done = False
+        self._buf = b""
+        self._chunk_left = 0
+        self._state = "data"
+        self._left: int | None = None  # Content-Length bytes still to come
+        te = b",".join(head.get(b"transfer-encoding")).lower()
+        lengths = set(head.get(b"content-length"))
+        if method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
+            self.done, self.mode = True, "none"
+        elif te:
+            if te.split(b",")[-1].strip() != b"chunked":
+                self.mode = "close"
+            else:
+                self.mode, self._state = "chunked", "size"
+        elif lengths:
+            if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+                raise HttpParseError(f"bad Content-Length {b', '.join(sorted(lengths))!r}")
+            self.mode, self._left = "length", int(next(iter(lengths)))
+            self.done = self._left == 0
+        else:
+            self.mode = "close"
+
+    def feed(self, data: bytes) -> bytes:
+        if self.done or not data:
+            return b""
+        if self.mode == "close":
+            return data
+        if self.mode == "length":
+            assert self._left is not None
+            out = data[: self._left]
+            self._left -= len(out)
+            self.done = self._left == 0
+            return out
+        return self._chunked(data)
+
+    def eof(self) -> None:
+        """The connection ended: fine only if the framing says the body is complete."""
+        if self.mode == "close":
+            self.done = True
+        if not self.done:
+            raise HttpParseError("connection closed before the end of the body")
+
+    def _chunked(self, data: bytes) -> bytes:
+        buf, out = self._buf + data, []
+        pos = 0
+        while pos < len(buf) and not self.done:
+            if self._state == "size":
+                m = _CHUNK_SIZE.match(buf, pos)
+                if m is None:
+                    if b"\n" in buf[pos:] or len(buf) - pos > MAX_CHUNK_LINE:
+                        raise HttpParseError(f"bad chunk size line {buf[pos:pos + 20]!r}")
+                    break
+                self._chunk_left = int(m.group(1), 16)
+                pos = m.end()
+                self._state = "data" if self._chunk_left else "trailer"
+            elif self._state == "data":
+                take = buf[pos : pos + self._chunk_left]
+                out.append(take)
+                pos += len(take)
+                self._chunk_left -= len(take)
+                if not self._chunk_left:
+                    self._state = "crlf"
+            elif self._state == "crlf":
+                if buf.startswith(b"\r\n", pos):
+                    pos += 2
+                elif buf.startswith(b"\n", pos):
+                    pos += 1
+                elif len(buf) - pos < 2 and buf[pos:] == b"\r":
+                    break
+                else:
+                    raise HttpParseError("missing CRLF after chunk data")
+                self._state = "size"
+            else:  # trailer: lines until an empty one
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if len(buf) - pos > MAX_CHUNK_LINE:
+                        raise HttpParseError("chunked trailer too long")
+                    break
+                if buf[pos:nl].strip() == b"":
+                    self.done = True
+                pos = nl + 1
+        self._buf = buf[pos:] if not self.done else b""
+        return b"".join(out)
