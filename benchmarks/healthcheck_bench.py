@@ -6,14 +6,14 @@ nginx serves every target port (one listener per target, one worker process, so 
 server and the checker each get a core). The checker runs in its own process (uvloop,
 the production Scheduler, interval 1 s); the parent samples that process's CPU time
 (utime + stime from /proc) and RSS, and reads the checker's own count of completed
-checks. Figures per run: sustained checks/s, CPU seconds per 1,000 checks, RSS.
+checks. Figures per run: sustained checks/s (counted by nginx: connections it accepted), CPU
+seconds per 1,000 checks, RSS.
 
-The measurement only needs a pid and a check count, so another checker can be
-measured the same way: `--checker keepalived` writes a keepalived.conf with one
-TCP_CHECK/HTTP_GET real server per target and runs `keepalived --check -n` (its
-checker needs IPVS: run inside `scripts/vm-run`). keepalived does not report a check
-count, so its rate is taken as the configured one (targets / interval) and verified
-against nginx's request count for http.
+The measurement needs only a pid (and nginx's count), so another checker is measured
+the same way: `--checkers directord,keepalived` also writes a keepalived.conf with
+one TCP_CHECK/HTTP_GET real server per target and runs `keepalived --check -n`
+(its checker needs IPVS: run it inside `scripts/vm-run`, and compare both sides
+inside the same VM), then prints the CPU-per-check ratio directord/keepalived.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def free_ports(n: int, start: int = 10000) -> list[int]:
         if port >= 32768:
             raise SystemExit("not enough free ports below the ephemeral range")
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as nginx binds
             try:
                 s.bind(("127.0.0.1", port))
                 ports.append(port)
@@ -100,7 +101,18 @@ def free_ports(n: int, start: int = 10000) -> list[int]:
     return ports
 
 
-def start_nginx(workdir: Path, ports: list[int]) -> subprocess.Popen:
+def nginx_accepts(status_port: int) -> int:
+    """Connections nginx has accepted: a count of checks independent of the checker."""
+    with socket.create_connection(("127.0.0.1", status_port), 5) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    lines = data.split(b"\r\n\r\n", 1)[1].decode().splitlines()
+    return int(lines[2].split()[0])  # "server accepts handled requests" / " a h r"
+
+
+def start_nginx(workdir: Path, ports: list[int], status_port: int) -> subprocess.Popen:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     listens = "\n".join(f"        listen 127.0.0.1:{p} backlog=1024;" for p in ports)
     conf = workdir / "nginx.conf"
@@ -124,12 +136,16 @@ http {{
 {listens}
         location / {{ return 200 "ok\\n"; }}
     }}
+    server {{
+        listen 127.0.0.1:{status_port};
+        location / {{ stub_status; }}
+    }}
 }}
 """)
     proc = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    for port in (ports[0], ports[-1]):
+    for port in (ports[0], ports[-1], status_port):
         while True:
             if proc.poll() is not None:
                 raise SystemExit(f"nginx exited: {proc.stderr.read().decode()}")
@@ -240,16 +256,13 @@ virtual_server 192.0.2.1 80 {{
             ["keepalived", "--check", "--dont-fork", "--log-console", "-f", str(conf),
              "-p", str(workdir / "k.pid"), "-c", str(workdir / "c.pid")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.rate = len(ports) / interval
-        self.started = time.monotonic()
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def counts(self) -> dict:
-        return {"checks": int((time.monotonic() - self.started) * self.rate), "failures": 0,
-                "last_failure": "(not reported by keepalived)"}
+        return {"checks": 0, "failures": 0, "last_failure": "(not reported by keepalived)"}
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -263,29 +276,29 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
             seconds: float) -> Figures:
     with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp:
         workdir = Path(tmp)
-        ports = free_ports(n)
-        server = start_nginx(workdir, ports)
+        *ports, status_port = free_ports(n + 1)
+        server = start_nginx(workdir, ports, status_port)
         checker = CHECKERS[checker_name](kind, ports, interval, workdir)
         try:
             time.sleep(warmup)
             c0, s0, t0 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
-            cpu0 = cpu_seconds_tree(checker.pid)
+            a0, cpu0 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
             time.sleep(seconds)
             c1, s1, t1 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
-            cpu1 = cpu_seconds_tree(checker.pid)
+            a1, cpu1 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
             rss = rss_mb(checker.pid)
         finally:
             checker.stop()
             server.terminate()
             server.wait(10)
     elapsed = t1 - t0
-    checks = c1["checks"] - c0["checks"]
+    checks = a1 - a0 - 1  # minus the second status request
     cpu = cpu1 - cpu0
     return Figures(
         checker=checker_name, check=kind, targets=n, interval=interval,
         seconds=round(elapsed, 2), checks=checks, failures=c1["failures"] - c0["failures"],
         checks_per_s=round(checks / elapsed, 1), cpu_s=round(cpu, 2),
-        cpu_s_per_1000=round(1000 * cpu / checks, 4) if checks else float("inf"),
+        cpu_s_per_1000=round(1000 * cpu / checks, 4) if checks > 0 else float("inf"),
         cpu_share=round(cpu / elapsed, 3), rss_mb=round(rss, 1),
         server_cpu_share=round((s1 - s0) / elapsed, 3), last_failure=c1["last_failure"],
     )
