@@ -252,10 +252,12 @@ virtual_server 192.0.2.1 80 {{
 {servers}
 }}
 """)
+        log = Path(tempfile.gettempdir()) / f"hcbench-keepalived-{kind}-{len(ports)}.log"
+        self.log = log.open("w")  # closed in stop()
         self.proc = subprocess.Popen(
             ["keepalived", "--check", "--dont-fork", "--log-console", "-f", str(conf),
              "-p", str(workdir / "k.pid"), "-c", str(workdir / "c.pid")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=self.log, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -267,6 +269,7 @@ virtual_server 192.0.2.1 80 {{
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self.log.close()
 
 
 CHECKERS = {"directord": DirectordChecker, "keepalived": KeepalivedChecker}
