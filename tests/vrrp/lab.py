@@ -92,15 +92,24 @@ class Lab:
 
     def start(self, node: str, **kw: object) -> subprocess.Popen:
         cfg = self.write_config(node, **kw)
-        log = open(self.tmp / f"{node}.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self._fresh_log(node), "ab")  # noqa: SIM115 - owned by the process
         proc = subprocess.Popen(
             ["ip", "netns", "exec", node, PYTHON, "-m", "vrrp", "-c", str(cfg),
              "--log-level", "debug"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         self.procs[node] = proc
         return proc
+
+    def _fresh_log(self, node: str) -> Path:
+        """`<node>.log` belongs to the latest process; older runs keep numbered copies."""
+        path = self.tmp / f"{node}.log"
+        if path.exists():
+            n = len(list(self.tmp.glob(f"{node}.run*.log")))
+            path.rename(self.tmp / f"{node}.run{n}.log")
+        return path
 
     def spawn(self, ns: str, argv: list[str], log_name: str) -> subprocess.Popen:
         log = open(self.tmp / log_name, "ab")  # noqa: SIM115
@@ -227,8 +236,9 @@ def start_keepalived(lab: Lab, node: str, conf: str) -> subprocess.Popen:
         "keepalived", "-P", "-n", "-l", "-D", "-f", str(path),
         "-p", str(lab.tmp / f"{node}-ka.pid"), "-r", str(lab.tmp / f"{node}-ka-vrrp.pid"),
     ]
-    log = open(lab.tmp / f"{node}.log", "ab")  # noqa: SIM115
+    log = open(lab._fresh_log(node), "ab")  # noqa: SIM115
     proc = subprocess.Popen(["ip", "netns", "exec", node, *argv], stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
     lab.procs[node] = proc
     return proc
