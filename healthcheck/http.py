@@ -114,9 +114,13 @@ async def _body(
     stream: Stream, body: hp.Body, rest: bytes, expect: str, limit: int, status: str
 ) -> Verdict:
     pattern = compile_bytes(expect)
+    # A pattern anchored at the end must not match a prefix of the body that
+    # happens to end where a read did; judge it only once the body is complete.
+    partial_ok = "$" not in expect and "\\Z" not in expect
     seen = bytearray(body.feed(rest)[:limit])
     while True:
-        if pattern.search(seen):
+        complete = body.done or len(seen) >= limit
+        if (partial_ok or complete) and pattern.search(seen):
             return True, f"HTTP {status}, body matched {expect!r}"
         if len(seen) >= limit:
             return False, f"body did not match {expect!r} in first {limit} bytes"
@@ -125,5 +129,7 @@ async def _body(
         data = await stream.read()
         if not data:
             body.eof()
+            if pattern.search(seen):
+                return True, f"HTTP {status}, body matched {expect!r}"
             return False, f"body did not match {expect!r}"
         seen += body.feed(data)[: limit - len(seen)]

@@ -232,3 +232,19 @@ def test_ipv6_loopback():
             return await tcp.probe(Target("::1", port), CheckConfig(type="tcp"))
 
     assert run(go()).ok
+
+
+def test_end_anchored_body_regex_waits_for_the_whole_body():
+    async def split_body(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(b"ay")
+        await writer.drain()
+
+    check = CheckConfig(type="http", timeout=1.0, expect_body="ok$")
+    result = run(against(split_body, http, check))
+    assert not result.ok and result.reason == "body did not match 'ok$'"
+    check = CheckConfig(type="http", timeout=1.0, expect_body="okay$")
+    assert run(against(split_body, http, check)).ok
