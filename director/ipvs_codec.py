@@ -8,6 +8,7 @@ layouts are the kernel's `include/uapi/linux/ip_vs.h` and the netlink uapi.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -85,7 +86,7 @@ SVC_ATTR_TIMEOUT = 8
 SVC_ATTR_NETMASK = 9
 SVC_ATTR_STATS = 10
 SVC_ATTR_PE_NAME = 11
-SVC_ATTR_STATS64 = 13
+SVC_ATTR_STATS64 = 12
 
 DEST_ATTR_ADDR = 1
 DEST_ATTR_PORT = 2
@@ -98,10 +99,10 @@ DEST_ATTR_INACT_CONNS = 8
 DEST_ATTR_PERSIST_CONNS = 9
 DEST_ATTR_STATS = 10
 DEST_ATTR_ADDR_FAMILY = 11
-DEST_ATTR_STATS64 = 13
-DEST_ATTR_TUN_TYPE = 14
-DEST_ATTR_TUN_PORT = 15
-DEST_ATTR_TUN_FLAGS = 16
+DEST_ATTR_STATS64 = 12
+DEST_ATTR_TUN_TYPE = 13
+DEST_ATTR_TUN_PORT = 14
+DEST_ATTR_TUN_FLAGS = 15
 
 DAEMON_ATTR_STATE = 1
 DAEMON_ATTR_MCAST_IFN = 2
@@ -139,6 +140,10 @@ _U32 = struct.Struct("=I")
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
 _HDR_LEN = _NLMSGHDR.size + _GENLHDR.size
+_REQ_HDR = struct.Struct("=IHHIIBBH")  # nlmsghdr + genlmsghdr in one pack
+# A full destination entry's fixed part: ADDR(16) PORT(be16) ADDR_FAMILY FWD WEIGHT U L.
+_DEST_FULL = struct.Struct("=HH16s HH2sxx HHHxx HHI HHI HHI HHI")
+_INET = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
 class DecodeError(ValueError):
@@ -221,11 +226,9 @@ def get_str(attrs: dict[int, bytes], kind: int) -> str:
 
 def message(family_id: int, cmd: int, seq: int, flags: int, payload: bytes = b"") -> bytes:
     """A generic netlink request: nlmsghdr + genlmsghdr + attributes."""
-    return (
-        _NLMSGHDR.pack(_HDR_LEN + len(payload), family_id, NLM_F_REQUEST | flags, seq, 0)
-        + _GENLHDR.pack(cmd, IPVS_GENL_VERSION, 0)
-        + payload
-    )
+    return _REQ_HDR.pack(
+        _HDR_LEN + len(payload), family_id, NLM_F_REQUEST | flags, seq, 0, cmd, IPVS_GENL_VERSION, 0
+    ) + payload
 
 
 def iter_messages(data: bytes | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
@@ -245,6 +248,22 @@ def error_code(payload: bytes | memoryview) -> int:
     if len(payload) < 4:
         return 0
     return -struct.unpack_from("=i", payload)[0]
+
+
+_ACK_HEAD = struct.Struct("=IHHIIi")
+
+
+def single_ack(data: bytes | bytearray | memoryview, size: int) -> tuple[int, int] | None:
+    """(seq, errno) when the datagram is exactly one NLMSG_ERROR, else None.
+
+    The fast path for pipelined writes: each ack arrives as its own datagram.
+    """
+    if size < _ACK_HEAD.size:
+        return None
+    length, kind, _flags, seq, _pid, err = _ACK_HEAD.unpack_from(data)
+    if kind != NLMSG_ERROR or length != size:
+        return None
+    return seq, -err
 
 
 def genl_attrs(payload: bytes | memoryview) -> tuple[int, dict[int, bytes]]:
@@ -275,14 +294,17 @@ def decode_family_id(payload: bytes | memoryview) -> int:
 
 def pack_addr(family: int, address: str) -> bytes:
     """The kernel's union nf_inet_addr: 16 bytes, IPv4 in the first four."""
-    packed = ipaddress.ip_address(address).packed
+    packed = socket.inet_pton(_INET[family], address)
     return packed + b"\0" * (16 - len(packed))
 
 
 def unpack_addr(family: int, raw: bytes) -> str:
+    """Canonical text (inet_ntop agrees with `ipaddress` for both families)."""
     if family == 4:
-        return str(ipaddress.IPv4Address(raw[:4]))
-    return str(ipaddress.IPv6Address(raw[:16]))
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    text = socket.inet_ntop(socket.AF_INET6, raw[:16])
+    # inet_ntop writes embedded IPv4 dotted; `ipaddress` (the canonical form here) may not.
+    return str(ipaddress.IPv6Address(raw[:16])) if "." in text else text
 
 
 def prefix_to_netmask(family: int, prefix: int) -> bytes:
@@ -300,6 +322,12 @@ def netmask_to_prefix(family: int, raw: bytes) -> int:
 
 
 # --- services -------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def service_block(key: ServiceKey) -> bytes:
+    """IPVS_CMD_ATTR_SERVICE naming `key`; cached as every dest op repeats it."""
+    return nested(CMD_ATTR_SERVICE, service_key_attrs(key))
 
 
 def service_key_attrs(key: ServiceKey) -> bytes:
@@ -395,12 +423,15 @@ def dest_key_attrs(key: DestKey) -> bytes:
 
 
 def dest_full_attrs(spec: DestSpec) -> bytes:
-    out = (
-        dest_key_attrs(spec.key)
-        + attr_u32(DEST_ATTR_FWD_METHOD, METHOD_NUM[spec.method])
-        + attr_u32(DEST_ATTR_WEIGHT, spec.weight)
-        + attr_u32(DEST_ATTR_U_THRESH, spec.upper_threshold)
-        + attr_u32(DEST_ATTR_L_THRESH, spec.lower_threshold)
+    key = spec.key
+    out = _DEST_FULL.pack(
+        20, DEST_ATTR_ADDR, pack_addr(key.family, key.address),
+        6, DEST_ATTR_PORT, key.port.to_bytes(2, "big"),
+        6, DEST_ATTR_ADDR_FAMILY, FAMILY_TO_AF[key.family],
+        8, DEST_ATTR_FWD_METHOD, METHOD_NUM[spec.method],
+        8, DEST_ATTR_WEIGHT, spec.weight,
+        8, DEST_ATTR_U_THRESH, spec.upper_threshold,
+        8, DEST_ATTR_L_THRESH, spec.lower_threshold,
     )
     if spec.method == "tun":
         out += (
@@ -451,25 +482,22 @@ def decode_dest_message(payload: bytes | memoryview, service_family: int) -> Ker
 
 def encode_op(family_id: int, op: Op, seq: int, flags: int = NLM_F_ACK) -> bytes:
     """The one netlink request that carries `op`."""
-    if isinstance(op, AddService | EditService):
-        cmd = CMD_NEW_SERVICE if isinstance(op, AddService) else CMD_SET_SERVICE
-        return message(family_id, cmd, seq, flags, nested(CMD_ATTR_SERVICE, service_full_attrs(op.spec)))
-    if isinstance(op, DeleteService):
-        return message(
-            family_id, CMD_DEL_SERVICE, seq, flags, nested(CMD_ATTR_SERVICE, service_key_attrs(op.key))
-        )
-    if isinstance(op, AddDest | EditDest):
-        cmd = CMD_NEW_DEST if isinstance(op, AddDest) else CMD_SET_DEST
-        payload = nested(CMD_ATTR_SERVICE, service_key_attrs(op.service)) + nested(
-            CMD_ATTR_DEST, dest_full_attrs(op.spec)
-        )
-        return message(family_id, cmd, seq, flags, payload)
-    if isinstance(op, DeleteDest):
-        payload = nested(CMD_ATTR_SERVICE, service_key_attrs(op.service)) + nested(
-            CMD_ATTR_DEST, dest_key_attrs(op.key)
-        )
-        return message(family_id, CMD_DEL_DEST, seq, flags, payload)
-    raise TypeError(f"not an IPVS op: {op!r}")
+    kind = type(op)
+    if kind is AddDest or kind is EditDest:
+        cmd = CMD_NEW_DEST if kind is AddDest else CMD_SET_DEST
+        payload = service_block(op.service) + nested(CMD_ATTR_DEST, dest_full_attrs(op.spec))
+    elif kind is AddService or kind is EditService:
+        cmd = CMD_NEW_SERVICE if kind is AddService else CMD_SET_SERVICE
+        payload = nested(CMD_ATTR_SERVICE, service_full_attrs(op.spec))
+    elif kind is DeleteDest:
+        cmd = CMD_DEL_DEST
+        payload = service_block(op.service) + nested(CMD_ATTR_DEST, dest_key_attrs(op.key))
+    elif kind is DeleteService:
+        cmd = CMD_DEL_SERVICE
+        payload = service_block(op.key)
+    else:
+        raise TypeError(f"not an IPVS op: {op!r}")
+    return message(family_id, cmd, seq, flags, payload)
 
 
 def describe_op(op: Op) -> str:
@@ -494,9 +522,7 @@ def op_error_message(op: Op, errno: int) -> str:
 
 
 def dest_dump_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
-    return message(
-        family_id, CMD_GET_DEST, seq, NLM_F_DUMP, nested(CMD_ATTR_SERVICE, service_key_attrs(service))
-    )
+    return message(family_id, CMD_GET_DEST, seq, NLM_F_DUMP, service_block(service))
 
 
 def service_dump_request(family_id: int, seq: int) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import errno
-import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import replace
@@ -51,17 +50,15 @@ class _Fail(Exception):
 
 
 class MemoryIpvs:
-    """`IpvsBackend` in memory. Inject local addresses, schedulers, interfaces to taste."""
+    """`IpvsBackend` in memory. Inject the schedulers, PEs and interfaces the kernel has."""
 
     def __init__(
         self,
-        local_addresses: Iterable[str] = (),
         schedulers: Iterable[str] = ALL_SCHEDULERS,
         pe_names: Iterable[str] = ("sip",),
         interfaces: Iterable[str] | None = None,
     ) -> None:
         self.table: KernelTable = {}
-        self.local_addresses = {str(ipaddress.ip_address(a)) for a in local_addresses}
         self.schedulers = frozenset(schedulers)
         self.pe_names = frozenset(pe_names)
         self.interfaces = None if interfaces is None else frozenset(interfaces)
@@ -178,8 +175,7 @@ class MemoryIpvs:
             raise _Fail(errno.EINVAL)
         if spec.method != "tun":
             spec = replace(spec, tunnel_type="ipip", tunnel_port=0, tunnel_checksum="nocsum")
-        if spec.key.address in self.local_addresses:
-            spec = replace(spec, method="local")
+        # Linux 6.1 keeps the method as sent, even for a local address (no LOCALNODE rewrite).
         return spec
 
 

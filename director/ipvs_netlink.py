@@ -158,12 +158,16 @@ class NetlinkIpvs:
 
     def _collect_acks(self, ops: list[Op], pending: dict[int, int], errors: dict[int, OpError]) -> None:
         while pending:
-            for kind, _flags, seq, payload in codec.iter_messages(self._recv()):
-                if kind != codec.NLMSG_ERROR or seq not in pending:
-                    continue
-                index = pending.pop(seq)
-                err = codec.error_code(payload)
-                if err:
+            size = self._sock.recv_into(self._buf)
+            fast = codec.single_ack(self._buf, size)
+            acks = [fast] if fast else [
+                (seq, codec.error_code(payload))
+                for kind, _flags, seq, payload in codec.iter_messages(memoryview(self._buf)[:size])
+                if kind == codec.NLMSG_ERROR
+            ]
+            for seq, err in acks:
+                index = pending.pop(seq, None)
+                if index is not None and err:
                     op = ops[index]
                     errors[index] = OpError(op, err, codec.op_error_message(op, err))
 

@@ -224,6 +224,14 @@ def test_messages_split_and_errors() -> None:
         (c.NLMSG_ERROR, 7, 0), (c.NLMSG_ERROR, 8, errno.ESRCH)]
 
 
+def test_single_ack_fast_path() -> None:
+    err = struct.pack("=IHHII", 36, c.NLMSG_ERROR, 0, 8, 0) + struct.pack("=i", -errno.ENOENT) + b"\0" * 16
+    assert c.single_ack(err, len(err)) == (8, errno.ENOENT)
+    assert c.single_ack(err + err, 72) is None  # two messages: the slow path splits them
+    done = struct.pack("=IHHII", 20, c.NLMSG_DONE, 0, 8, 0) + b"\0" * 4
+    assert c.single_ack(done, 20) is None
+
+
 def test_truncated_message_is_an_error() -> None:
     with pytest.raises(c.DecodeError):
         list(c.iter_messages(struct.pack("=IHHII", 100, 2, 0, 1, 0)))
@@ -284,3 +292,41 @@ def test_error_messages_name_the_entry() -> None:
         "add real server 10.0.0.11:80 to tcp 192.0.2.10:80: No such file or directory")
     assert c.describe_op(DeleteService(V6)) == "delete virtual service udp [2001:db8::10]:53"
     assert c.describe_op(EditService(ServiceSpec(FWM))) == "edit virtual service fwmark 10"
+
+
+UAPI = "/usr/include/linux/ip_vs.h"
+
+
+def uapi_enums() -> dict[str, int]:
+    """Enum values of the installed kernel uapi header, counted the C way."""
+    import re
+    from pathlib import Path
+
+    values: dict[str, int] = {}
+    for body in re.findall(r"enum\s*\{(.*?)\}", Path(UAPI).read_text(), re.S):
+        body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+        nxt = 0
+        for item in filter(None, (i.strip() for i in body.split(","))):
+            name, _, value = item.partition("=")
+            nxt = int(value.strip(), 0) if value.strip() else nxt
+            values[name.strip()] = nxt
+            nxt += 1
+    return values
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(UAPI), reason="no kernel uapi headers installed")
+def test_attribute_numbers_match_the_kernel_header() -> None:
+    enums = uapi_enums()
+    ours = {
+        "IPVS_CMD_GET_DAEMON": c.CMD_GET_DAEMON, "IPVS_CMD_GET_CONFIG": c.CMD_GET_CONFIG,
+        "IPVS_CMD_ATTR_TIMEOUT_UDP": c.CMD_ATTR_TIMEOUT_UDP,
+        "IPVS_SVC_ATTR_PE_NAME": c.SVC_ATTR_PE_NAME, "IPVS_SVC_ATTR_STATS64": c.SVC_ATTR_STATS64,
+        "IPVS_SVC_ATTR_NETMASK": c.SVC_ATTR_NETMASK,
+        "IPVS_DEST_ATTR_ADDR_FAMILY": c.DEST_ATTR_ADDR_FAMILY,
+        "IPVS_DEST_ATTR_STATS64": c.DEST_ATTR_STATS64, "IPVS_DEST_ATTR_TUN_TYPE": c.DEST_ATTR_TUN_TYPE,
+        "IPVS_DEST_ATTR_TUN_PORT": c.DEST_ATTR_TUN_PORT,
+        "IPVS_DEST_ATTR_TUN_FLAGS": c.DEST_ATTR_TUN_FLAGS,
+        "IPVS_DAEMON_ATTR_MCAST_TTL": c.DAEMON_ATTR_MCAST_TTL,
+        "IPVS_STATS_ATTR_OUTBPS": len(c.STATS_FIELDS),
+    }
+    assert {k: enums[k] for k in ours} == ours

@@ -1,0 +1,209 @@
+"""How fast directord programs IPVS, next to ipvsadm-restore, in one VM boot.
+
+    scripts/vm-run -- .venv/bin/python benchmarks/ipvs_sync.py [--sizes 1000,10000]
+
+Measures, for N services x 4 real servers: a cold sync into an empty table
+(dump + plan + execute), a no-op resync (dump + plan finds nothing: zero
+writes), a single weight change, and `ipvsadm-restore` loading the same table
+from a rules file. Also measures pyroute2's high-level IPVS call once, the
+reason `director.ipvs_netlink` encodes its own messages.
+
+To benchmark the real reconciler, change `plan_ops` to call `director.reconcile`.
+This script flushes the IPVS table (`ipvsadm -C`): run it only in the VM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+
+from director.ipvs import (
+    AddDest,
+    AddService,
+    DeleteDest,
+    DeleteService,
+    DestKey,
+    DestSpec,
+    EditDest,
+    EditService,
+    KernelTable,
+    Op,
+    ServiceKey,
+    ServiceSpec,
+)
+from director.ipvs_netlink import NetlinkIpvs
+
+Desired = dict[ServiceKey, tuple[ServiceSpec, dict[DestKey, DestSpec]]]
+DESTS_PER_SERVICE = 4
+
+
+def build_desired(n: int) -> Desired:
+    """n TCP services on 172.16.0.0/12, each with 4 NAT real servers of its own."""
+    base = int(ipaddress.IPv4Address("172.16.0.1"))
+    table: Desired = {}
+    for i in range(n):
+        key = ServiceKey(4, "tcp", str(ipaddress.IPv4Address(base + i)), 80)
+        dests = {}
+        for j in range(1, DESTS_PER_SERVICE + 1):
+            dkey = DestKey(4, f"10.{i >> 8 & 255}.{i & 255}.{j}", 8080)
+            dests[dkey] = DestSpec(dkey, "nat", 1)
+        table[key] = (ServiceSpec(key, "wlc"), dests)
+    return table
+
+
+def plan_ops(desired: Desired, actual: KernelTable) -> list[Op]:
+    """The minimal ops from actual to desired (stand-in for director.reconcile)."""
+    ops: list[Op] = []
+    for key, (spec, dests) in desired.items():
+        have = actual.get(key)
+        if have is None:
+            ops.append(AddService(spec))
+            ops.extend(AddDest(key, d) for d in dests.values())
+            continue
+        if have.spec != spec:
+            ops.append(EditService(spec))
+        for dkey, dspec in dests.items():
+            cur = have.dests.get(dkey)
+            if cur is None:
+                ops.append(AddDest(key, dspec))
+            elif cur.spec != dspec:
+                ops.append(EditDest(key, dspec))
+        ops.extend(DeleteDest(key, d) for d in have.dests if d not in dests)
+    ops.extend(DeleteService(k) for k in actual if k not in desired)
+    return ops
+
+
+def rules_file(desired: Desired) -> str:
+    lines = []
+    for key, (spec, dests) in desired.items():
+        lines.append(f"-A -t {key.address}:{key.port} -s {spec.scheduler}")
+        lines.extend(
+            f"-a -t {key.address}:{key.port} -r {d.key.address}:{d.key.port} -m -w {d.weight}"
+            for d in dests.values()
+        )
+    return "\n".join(lines) + "\n"
+
+
+def flush() -> None:
+    subprocess.run(["ipvsadm", "-C"], check=True)
+
+
+def sync(backend: NetlinkIpvs, desired: Desired) -> tuple[float, int, int]:
+    """(seconds, ops written, errors) for one dump + plan + execute pass."""
+    start = time.perf_counter()
+    ops = plan_ops(desired, backend.dump())
+    errors = backend.execute(ops) if ops else []
+    elapsed = time.perf_counter() - start
+    if errors:
+        print(f"  {len(errors)} errors, first: {errors[0].message}", file=sys.stderr)
+    return elapsed, len(ops), len(errors)
+
+
+def ipvsadm_restore(desired: Desired) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False) as f:
+        f.write(rules_file(desired))
+        path = f.name
+    try:
+        with open(path) as rules:
+            start = time.perf_counter()
+            subprocess.run(["ipvsadm-restore"], stdin=rules, check=True)
+            return time.perf_counter() - start
+    finally:
+        os.unlink(path)
+
+
+def count_services() -> int:
+    out = subprocess.run(["ipvsadm", "-Sn"], capture_output=True, text=True, check=True).stdout
+    return sum(1 for line in out.splitlines() if line.startswith("-A"))
+
+
+def bench_size(backend: NetlinkIpvs, n: int) -> dict[str, float]:
+    desired = build_desired(n)
+    flush()
+    restore = ipvsadm_restore(desired)
+    assert count_services() == n, "ipvsadm-restore did not load the table"
+    flush()
+    cold, written, errs = sync(backend, desired)
+    assert errs == 0 and written == n * (1 + DESTS_PER_SERVICE)
+    noop, noop_written, _ = sync(backend, desired)
+    assert noop_written == 0, f"no-op resync wrote {noop_written} ops"
+    key = next(iter(desired))
+    spec, dests = desired[key]
+    dkey = next(iter(dests))
+    changed = dict(desired)
+    changed[key] = (spec, {**dests, dkey: replace(dests[dkey], weight=7)})
+    single, single_written, _ = sync(backend, changed)
+    assert single_written == 1
+    flush()
+    ops_total = n * (1 + DESTS_PER_SERVICE)
+    print(f"{n} services x {DESTS_PER_SERVICE} real servers ({ops_total} entries)")
+    print(f"  directord cold sync      {cold:8.3f} s  ({cold / ops_total * 1e6:.0f} us/op)")
+    print(f"  ipvsadm-restore          {restore:8.3f} s  ({restore / ops_total * 1e6:.0f} us/op)")
+    print(f"  ratio directord/restore  {cold / restore:8.2f}  (target <= 1.0)")
+    print(f"  directord no-op resync   {noop:8.3f} s  (writes: {noop_written})")
+    print(f"  directord single change  {single:8.3f} s  (writes: {single_written})")
+    return {"cold": cold, "restore": restore, "noop": noop, "single": single}
+
+
+def pyroute2_per_op(n: int = 20) -> float:
+    """Seconds per service add through pyroute2's high-level IPVS API."""
+    from socket import IPPROTO_TCP
+
+    from pyroute2 import IPVS, IPVSService
+
+    flush()
+    ipvs = IPVS()
+    try:
+        services = [IPVSService(addr=f"172.31.0.{i + 1}", port=80, protocol=IPPROTO_TCP)
+                    for i in range(n)]
+        start = time.perf_counter()
+        for svc in services:
+            ipvs.service("add", service=svc)
+        elapsed = time.perf_counter() - start
+    finally:
+        ipvs.close()
+        flush()
+    return elapsed / n
+
+
+def directord_per_op(backend: NetlinkIpvs, n: int = 20) -> float:
+    """Seconds per service add through NetlinkIpvs, one op per execute call."""
+    flush()
+    ops = [AddService(ServiceSpec(ServiceKey(4, "tcp", f"172.31.0.{i + 1}", 80))) for i in range(n)]
+    start = time.perf_counter()
+    for op in ops:
+        assert backend.execute([op]) == []
+    elapsed = time.perf_counter() - start
+    flush()
+    return elapsed / n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    args = parser.parse_args()
+    if not os.environ.get("DIRECTORD_IN_VM"):
+        print("ipvs_sync: flushes the IPVS table; run it in the VM (scripts/vm-run)", file=sys.stderr)
+        return 2
+    backend = NetlinkIpvs()
+    try:
+        for n in (int(s) for s in args.sizes.split(",")):
+            bench_size(backend, n)
+        p2 = pyroute2_per_op()
+        ours = directord_per_op(backend)
+        print("per-op cost, one service add per call (20 calls)")
+        print(f"  pyroute2 IPVS.service('add')   {p2 * 1e3:8.2f} ms/op")
+        print(f"  NetlinkIpvs.execute([op])      {ours * 1e3:8.2f} ms/op")
+    finally:
+        backend.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
