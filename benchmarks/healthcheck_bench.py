@@ -275,6 +275,15 @@ virtual_server 192.0.2.1 80 {{
 CHECKERS = {"directord": DirectordChecker, "keepalived": KeepalivedChecker}
 
 
+def wait_for_a_round(status_port: int, n: int, timeout: float = 180.0) -> None:
+    """Block until the checker has probed every target once (start-up is not measured)."""
+    start, deadline = nginx_accepts(status_port), time.monotonic() + timeout
+    while nginx_accepts(status_port) - start < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the checker did not probe {n} targets within {timeout:g}s")
+        time.sleep(0.5)
+
+
 def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float,
             seconds: float) -> Figures:
     with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp:
@@ -283,6 +292,7 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
         server = start_nginx(workdir, ports, status_port)
         checker = CHECKERS[checker_name](kind, ports, interval, workdir)
         try:
+            wait_for_a_round(status_port, n)
             time.sleep(warmup)
             c0, s0, t0 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
             a0, cpu0 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
