@@ -379,6 +379,13 @@ class VrrpRuntime:
 
     def _vips_sync(self, lv: _Live, add: bool) -> None:
         assert self.addrs is not None
+        t0 = time.monotonic()
+        self._vips_change(lv, add)
+        log.debug("vips " + ("added" if add else "removed"), instance=lv.cfg.name,
+                  ms=round((time.monotonic() - t0) * 1000, 2))
+
+    def _vips_change(self, lv: _Live, add: bool) -> None:
+        assert self.addrs is not None
         for vip in lv.cfg.virtual_ips:
             try:
                 if add:
