@@ -10,8 +10,11 @@ Subscribers are the director's keys (one per virtual server / real server pair).
 Subscribers whose (target, check) are equal share one probe and one rise/fall
 state: a backend behind several virtual IPs is probed once.
 
-All methods must be called from the event loop's thread. `on_transition` is called
-synchronously from the loop; it must not block (schedule work if it needs to).
+All methods must be called from the event loop's thread. `on_transition(key, up,
+result)` is called synchronously from the loop when rise/fall flips a state, and
+`on_weight(key, weight, result)` when a passing sample reports a different dynamic
+weight (exec checks with `dynamic_weight`; None means back to the configured
+weight). Neither may block: schedule work if needed.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TargetKey = Hashable
 OnTransition = Callable[[TargetKey, bool, ProbeResult], None]
+OnWeight = Callable[[TargetKey, int | None, ProbeResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ class TargetStatus:
     state: str  # up | down | rising | falling
     reason: str  # last sample's reason ("" before the first sample)
     latency: float | None
-    weight: int | None  # last dynamic weight reported, if any
+    weight: int | None  # dynamic weight from the last passing sample (None: configured)
     run: int  # consecutive samples against the current state
     rise: int
     fall: int
@@ -72,7 +76,7 @@ class _Probe:
     """One shared probe: its timer, in-flight task, rise/fall state and counters."""
 
     __slots__ = ("alive", "checks", "failures", "handle", "key", "last", "last_checked", "rf",
-                 "since", "subscribers", "task")
+                 "since", "subscribers", "task", "weight")
 
     def __init__(self, key: ProbeKey, up: bool) -> None:
         self.key = key
@@ -86,6 +90,7 @@ class _Probe:
         self.last_checked: float | None = None
         self.handle: asyncio.TimerHandle | None = None
         self.task: asyncio.Task | None = None
+        self.weight: int | None = None  # last weight a passing sample reported
 
     def interval(self) -> float:
         check = self.key.check
@@ -102,7 +107,7 @@ class _Probe:
             state=self.rf.state,
             reason=last.reason if last else "",
             latency=last.latency if last else None,
-            weight=last.weight if last else None,
+            weight=self.weight,
             run=self.rf.run,
             rise=self.rf.rise,
             fall=self.rf.fall,
@@ -122,10 +127,12 @@ class Scheduler:
         self,
         on_transition: OnTransition | None = None,
         *,
+        on_weight: OnWeight | None = None,
         probe: probes.ProbeFn = probes.probe,
         rng: random.Random | None = None,
     ) -> None:
         self._on_transition = on_transition
+        self._on_weight = on_weight
         self._probe_fn = probe
         self._rng = rng or random.Random()
         self._probes: dict[ProbeKey, _Probe] = {}
@@ -269,6 +276,10 @@ class Scheduler:
         probe.last_checked = time.time()
         if not result.ok:
             probe.failures += 1
+        elif result.weight != probe.weight:
+            probe.weight = result.weight
+            for key in list(probe.subscribers):
+                self._call(self._on_weight, key, result.weight, result)
         change = probe.rf.feed(result.ok)
         if change is None:
             return
@@ -277,12 +288,16 @@ class Scheduler:
             self._notify(key, change, result)
 
     def _notify(self, key: TargetKey, up: bool, result: ProbeResult) -> None:
-        if self._on_transition is None:
+        self._call(self._on_transition, key, up, result)
+
+    @staticmethod
+    def _call(callback: Callable | None, key: TargetKey, value: object, result: ProbeResult) -> None:
+        if callback is None:
             return
         try:
-            self._on_transition(key, up, result)
-        except Exception:
-            log.exception("on_transition for %r raised", key)
+            callback(key, value, result)
+        except Exception:  # a director bug must not stop the probing
+            log.exception("health-check callback for %r raised", key)
 
 
 def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:

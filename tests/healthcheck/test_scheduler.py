@@ -241,3 +241,23 @@ def test_targets_from_config():
     out = targets_from_config([vs])
     assert out[("web", "10.0.0.11:80")] == (Target("10.0.0.11", 8080), vs.check)
     assert out[("web", "[2001:db8::1]:80")][0] == Target("2001:db8::1", 8080)
+
+
+def test_dynamic_weight_changes_are_reported():
+    weights = iter([None, 5, 5, 7, None, None, None, None, None, None, None, None])
+
+    async def probe(target, check):
+        return ProbeResult(True, 0.0, "ok", next(weights, None))
+
+    async def go():
+        seen = []
+        s = Scheduler(on_weight=lambda k, w, r: seen.append((k, w)), probe=probe)
+        s.add("a", A, fast())
+        await asyncio.sleep(0.28)
+        snap = s.snapshot("a")
+        await s.close()
+        return seen, snap
+
+    seen, snap = run(go())
+    assert seen == [("a", 5), ("a", 7), ("a", None)]
+    assert snap.weight is None
