@@ -60,7 +60,9 @@ class Change:
 
     def describe(self) -> str:
         text = f"{self.action} {self.entry}"
-        if self.fields:
+        if self.fields and self.action == "add":
+            text += ": " + ", ".join(f"{k} {_show(b)}" for k, (_, b) in self.fields.items())
+        elif self.fields:
             text += ": " + ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in self.fields.items())
         return text
 
@@ -230,10 +232,6 @@ def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | 
         old, new = getattr(have, name), getattr(want, name)
         if old != new:
             fields[name] = (old, new)
-    # The kernel forwards to local addresses itself and reports them as "local"
-    # whatever method was asked for; asking again would change nothing.
-    if have.method == "local":
-        fields.pop("method", None)
     if not fields:
         return None
     return Change("change", _dest_entry(service, want.key), fields, EditDest(service, want))
@@ -242,8 +240,6 @@ def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | 
 def _set_weight_zero(service: ServiceKey, have: DestSpec) -> Change:
     spec = DestSpec(have.key, have.method, 0, have.upper_threshold, have.lower_threshold,
                     have.tunnel_type, have.tunnel_port, have.tunnel_checksum)
-    if spec.method == "local":  # the kernel rejects "local" as a requested method
-        spec = DestSpec(have.key, "nat", 0, have.upper_threshold, have.lower_threshold)
     return Change("drain", _dest_entry(service, have.key), {"weight": (have.weight, 0)},
                   EditDest(service, spec))
 

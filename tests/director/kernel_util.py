@@ -1,0 +1,44 @@
+"""Helpers for tests that run against a real IPVS kernel (inside the VM rig)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from director.cli import main
+
+
+def ipvsadm(*args: str) -> str:
+    return subprocess.run(["ipvsadm", *args], check=True, capture_output=True, text=True).stdout
+
+
+def rules() -> set[str]:
+    """The kernel table as `ipvsadm -Sn` rule lines: an independent view of what is programmed."""
+    return {line.strip() for line in ipvsadm("-S", "-n").splitlines() if line.strip()}
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def directord(*args: str, config: Path | str | None = None) -> Result:
+    """Run the CLI in this process: the same code path as the console script, without a
+    10-30 s interpreter start per call under the VM's emulated CPU."""
+    argv = [*args, *(["-c", str(config)] if config is not None else [])]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def apply_json(config: Path | str, state_dir: Path | str) -> dict:
+    proc = directord("apply", "--json", "--state-dir", str(state_dir), config=config)
+    assert proc.returncode in (0, 2), proc.stderr
+    return json.loads(proc.stdout) | {"returncode": proc.returncode, "stderr": proc.stderr}
