@@ -15,6 +15,7 @@ from tests.healthcheck import adversaries as adv
 from tests.healthcheck.conftest import run
 
 TICK = 0.1  # what "within its deadline" allows on top of the timeout
+SLACK = 0.25  # wall clock, measured from outside the loop on a possibly busy CI box
 
 
 def local(port: int) -> Target:
@@ -23,7 +24,7 @@ def local(port: int) -> Target:
 
 def within(result, timeout: float, started: float) -> None:
     assert result.latency <= timeout + TICK, result
-    assert time.monotonic() - started <= timeout + TICK, result
+    assert time.monotonic() - started <= timeout + SLACK, result
 
 
 async def against(handler, module, check: CheckConfig):

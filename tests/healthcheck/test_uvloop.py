@@ -69,7 +69,10 @@ def test_scheduler_on_uvloop(nginx):
         check = CheckConfig(type="http", path="/health", interval=0.05, rise=2, jitter=0.0)
         s.add("a", Target(LOCAL, nginx[0]), check)
         s.add("b", Target(LOCAL, nginx[0]), check)
-        await asyncio.sleep(0.2)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3
+        while len(events) < 2 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
         snap = s.snapshot("a")
         await s.close()
         return events, snap
