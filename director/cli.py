@@ -128,6 +128,55 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return _reconcile_once(args, dry_run=False)
 
 
+# --- run / probe --------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from director import logs
+
+    config = _load(args.config)
+    logs.configure(config.global_.log_level)
+    backend = _open_backend() if config.virtual_servers else None
+    if not config.virtual_servers and not config.vrrp_instances:
+        raise CommandError(f"{config.path}: nothing to run (no virtual_server or vrrp_instance tables)",
+                           EXIT_CONFIG)
+    import uvloop
+
+    from director.daemon import Daemon
+    from director.state_store import StateError
+
+    try:
+        daemon = Daemon(config, backend, args.state_dir)
+    except StateError as exc:
+        raise CommandError(str(exc)) from exc
+    return uvloop.run(daemon.run())
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from healthcheck import probe_all, probe_target
+
+    config = _load(args.config)
+    rows = [(vs, rs) for vs in config.virtual_servers for rs in vs.real_servers]
+    pairs = [(probe_target(vs, str(rs.address), rs.port), vs.check) for vs, rs in rows]
+    results = asyncio.run(probe_all(pairs))
+    data = [
+        {"virtual_server": vs.name, "real_server": rs.endpoint, "check": vs.check.type,
+         "target": target.endpoint, "up": result.ok, "latency_ms": round(result.latency * 1000, 2),
+         "reason": result.reason, "weight": result.weight}
+        for (vs, rs), (target, _), result in zip(rows, pairs, results, strict=True)
+    ]
+    width = max([len(r["virtual_server"]) for r in data] + [14])
+    lines = [f"{'VIRTUAL SERVER':<{width}}  {'REAL SERVER':<22} {'CHECK':<6} {'VERDICT':<7} {'LATENCY':>9}  REASON"]
+    lines += [f"{r['virtual_server']:<{width}}  {r['real_server']:<22} {r['check']:<6} "
+              f"{'up' if r['up'] else 'DOWN':<7} {r['latency_ms']:>7.1f}ms  {r['reason']}" for r in data]
+    down = sum(not r["up"] for r in data)
+    lines.append(f"{len(data) - down} up, {down} down")
+    _emit(args, {"results": data, "up": len(data) - down, "down": down}, "\n".join(lines))
+    return EXIT_OK if down == 0 else EXIT_CONFIG
+
+
 # --- wiring ----------------------------------------------------------------------------
 
 
@@ -150,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when the config is valid")
     p.add_argument("--no-host-checks", dest="host_checks", action="store_false",
                    help="skip checks against this host (interfaces, address ownership)")
+    p = command("run", cmd_run, "run the daemon: VRRP, health checks and the IPVS reconciler")
+    p.add_argument("--state-dir", help="override global.state_dir")
+    command("probe", cmd_probe, "run every configured health check once and print each verdict, latency and reason",
+            json_output=True)
     for name, func, text in (
         ("diff", cmd_diff, "show what apply would change in the kernel IPVS table; change nothing"),
         ("apply", cmd_apply, "make the kernel IPVS table match the config once and print what changed"),

@@ -6,8 +6,11 @@ import contextlib
 import io
 import json
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from labkit import Lab, run, wait_for
 
 from director.cli import main
 
@@ -42,3 +45,57 @@ def apply_json(config: Path | str, state_dir: Path | str) -> dict:
     proc = directord("apply", "--json", "--state-dir", str(state_dir), config=config)
     assert proc.returncode in (0, 2), proc.stderr
     return json.loads(proc.stdout) | {"returncode": proc.returncode, "stderr": proc.stderr}
+
+
+# --- the NAT lab -----------------------------------------------------------------------
+
+BUSYBOX = "/bin/busybox"
+NAT_VIP = "198.51.100.10"
+
+
+def fetch(ns: str | None, url: str) -> str:
+    return run(["curl", "-s", "--max-time", "10", url], ns=ns, check=False).strip()
+
+
+@dataclass
+class NatLab:
+    """client 198.51.100.2 -> director (VIP 198.51.100.10) -> rsN at 10.0.0.1N (N = 1..count)."""
+
+    lab: Lab
+    docroot: Path
+    servers: dict[int, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def client(self) -> str:
+        return self.lab.name("client")
+
+    def start_server(self, index: int) -> None:
+        root = self.docroot / f"rs{index}"
+        root.mkdir(exist_ok=True)
+        (root / "index.html").write_text(f"rs{index}")
+        ns = self.lab.name(f"rs{index}")
+        self.servers[index] = self.lab.start([BUSYBOX, "httpd", "-f", "-p", "80", "-h", str(root)], ns=ns)
+        wait_for(lambda: fetch(None, f"http://10.0.0.1{index}/") == f"rs{index}", 30, what=f"rs{index} httpd")
+
+    def stop_server(self, index: int) -> None:
+        proc = self.servers.pop(index)
+        proc.kill()
+        proc.wait()
+
+
+def build_nat_lab(tmp_path: Path, count: int) -> Iterator[NatLab]:
+    ipvsadm("-C")
+    with Lab("dtn-") as lab:
+        client = lab.netns("client")
+        peer = lab.veth(client, "eth0", "198.51.100.2/24", peer_address="198.51.100.1/24")
+        run(["ip", "addr", "add", f"{NAT_VIP}/24", "dev", peer])
+        bridge = lab.bridge("br", address="10.0.0.1/24")
+        nat = NatLab(lab, tmp_path)
+        for index in range(1, count + 1):
+            rs = lab.netns(f"rs{index}")
+            lab.veth(rs, "eth0", f"10.0.0.1{index}/24", bridge=bridge)
+            run(["ip", "route", "add", "default", "via", "10.0.0.1"], ns=rs)
+            nat.start_server(index)
+        lab.sysctl("net.ipv4.ip_forward", "1")
+        yield nat
+    ipvsadm("-C")

@@ -15,47 +15,13 @@ from pathlib import Path
 import pytest
 from labkit import Lab, run, wait_for
 
-from tests.director.kernel_util import apply_json, ipvsadm
+from tests.director.kernel_util import BUSYBOX, NatLab, apply_json, fetch, ipvsadm
 
 pytestmark = pytest.mark.kernel
-BUSYBOX = "/bin/busybox"
-
-
-def serve(lab: Lab, ns: str, name: str, root: Path) -> None:
-    docroot = root / name
-    docroot.mkdir()
-    (docroot / "index.html").write_text(name)
-    lab.start([BUSYBOX, "httpd", "-f", "-p", "80", "-h", str(docroot)], ns=ns)
-
-
-def fetch(ns: str | None, url: str) -> str:
-    return run(["curl", "-s", "--max-time", "10", url], ns=ns, check=False).strip()
 
 
 def distribution(ns: str, url: str, count: int) -> collections.Counter:
     return collections.Counter(fetch(ns, url) for _ in range(count))
-
-
-@pytest.fixture
-def nat_lab(tmp_path: Path) -> Iterator[Lab]:
-    """client 198.51.100.2 -> director (VIP 198.51.100.10) -> rs1 10.0.0.11, rs2 10.0.0.12."""
-    ipvsadm("-C")
-    with Lab("dtn-") as lab:
-        client = lab.netns("client")
-        lab.veth(client, "eth0", "198.51.100.2/24", peer_address="198.51.100.1/24")
-        peer = lab.links[-1]
-        run(["ip", "addr", "add", "198.51.100.10/24", "dev", peer])
-        bridge = lab.bridge("br", address="10.0.0.1/24")
-        for index in (1, 2):
-            rs = lab.netns(f"rs{index}")
-            lab.veth(rs, "eth0", f"10.0.0.1{index}/24", bridge=bridge)
-            run(["ip", "route", "add", "default", "via", "10.0.0.1"], ns=rs)
-            serve(lab, rs, f"rs{index}", tmp_path)
-        lab.sysctl("net.ipv4.ip_forward", "1")
-        for index in (1, 2):
-            wait_for(lambda i=index: fetch(None, f"http://10.0.0.1{i}/") == f"rs{i}", 30, what="httpd")
-        yield lab
-    ipvsadm("-C")
 
 
 def nat_config(tmp_path: Path, scheduler: str, weights: tuple[int, int], extra: str = "") -> Path:
@@ -69,8 +35,8 @@ def nat_config(tmp_path: Path, scheduler: str, weights: tuple[int, int], extra: 
     return path
 
 
-def test_nat_round_robin_and_weighted_distribution(nat_lab: Lab, tmp_path: Path) -> None:
-    client = nat_lab.name("client")
+def test_nat_round_robin_and_weighted_distribution(nat_lab: NatLab, tmp_path: Path) -> None:
+    client = nat_lab.client
     assert apply_json(nat_config(tmp_path, "rr", (1, 1)), tmp_path / "state")["returncode"] == 0
     assert distribution(client, "http://198.51.100.10/", 10) == {"rs1": 5, "rs2": 5}
     assert apply_json(nat_config(tmp_path, "wrr", (3, 1)), tmp_path / "state")["returncode"] == 0
@@ -79,18 +45,18 @@ def test_nat_round_robin_and_weighted_distribution(nat_lab: Lab, tmp_path: Path)
     assert "198.51.100.10:80" in stats
 
 
-def test_nat_quiesced_server_gets_no_new_connections(nat_lab: Lab, tmp_path: Path) -> None:
-    client = nat_lab.name("client")
+def test_nat_quiesced_server_gets_no_new_connections(nat_lab: NatLab, tmp_path: Path) -> None:
+    client = nat_lab.client
     apply_json(nat_config(tmp_path, "rr", (1, 0)), tmp_path / "state")
     assert distribution(client, "http://198.51.100.10/", 6) == {"rs1": 6}
 
 
-def test_removed_server_drains_with_a_live_connection_then_goes(nat_lab: Lab, tmp_path: Path) -> None:
-    client = nat_lab.name("client")
+def test_removed_server_drains_with_a_live_connection_then_goes(nat_lab: NatLab, tmp_path: Path) -> None:
+    client = nat_lab.client
     state = tmp_path / "state"
     apply_json(nat_config(tmp_path, "rr", (0, 1)), state)  # every new connection goes to rs2
     # A long-lived connection held open to rs2 (busybox nc keeps it while stdin stays open).
-    holder = nat_lab.start([BUSYBOX, "nc", "198.51.100.10", "80"], ns=client, stdin=subprocess.PIPE,
+    holder = nat_lab.lab.start([BUSYBOX, "nc", "198.51.100.10", "80"], ns=client, stdin=subprocess.PIPE,
                            stdout=subprocess.DEVNULL)
     wait_for(lambda: _active(ipvsadm("-Ln"), "10.0.0.12:80") == 1, 20, what="the held connection")
     only_rs1 = nat_config(tmp_path, "rr", (1, None), extra='drain_timeout = "20s"\n')
@@ -134,7 +100,10 @@ def dr_lab(tmp_path: Path) -> Iterator[Lab]:
                 lab.sysctl(key, "2", ns=rs)
             run(["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"], ns=rs)
             lab.veth(rs, "eth0", f"192.0.2.1{index}/24", bridge=bridge)
-            serve(lab, rs, f"rs{index}", tmp_path)
+            docroot = tmp_path / f"rs{index}"
+            docroot.mkdir()
+            (docroot / "index.html").write_text(f"rs{index}")
+            lab.start([BUSYBOX, "httpd", "-f", "-p", "80", "-h", str(docroot)], ns=rs)
             wait_for(lambda i=index: fetch(client, f"http://192.0.2.1{i}/") == f"rs{i}", 30, what="httpd")
         yield lab
     ipvsadm("-C")

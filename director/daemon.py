@@ -1,0 +1,262 @@
+"""`directord run`: one asyncio process wiring config, health checks, VRRP and the kernel.
+
+The daemon owns no policy of its own: health verdicts and admin drains become
+real-server states, `director.apply.reconcile_pass` turns them into kernel
+writes, quorum feeds VRRP tracking, and VRRP state decides the sync daemon's
+role. Blocking netlink work runs on one worker thread so VRRP timers never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from director.apply import PassReport, reconcile_pass
+from director.config import Config
+from director.config_load import ConfigError, load_config
+from director.desired import RealServerState, StateKey, dest_key, service_key
+from director.ipvs import IpvsBackend, SyncDaemon
+from director.state_store import StateError, StateStore, admin_drain_states
+
+log = structlog.get_logger("directord")
+
+HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
+RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
+
+
+class Daemon:
+    def __init__(self, config: Config, backend: IpvsBackend | None, state_dir: str | None = None) -> None:
+        self.config = config
+        self.backend = backend
+        self.store = StateStore(state_dir or config.global_.state_dir)
+        self.state = self.store.load()
+        self.health: dict[StateKey, RealServerState] = {}
+        self.health_keys: dict[HealthKey, StateKey] = {}
+        self.initial_up: set[HealthKey] = set()
+        self.quorum_ok: dict[str, bool] = {}
+        self.last_pass: PassReport | None = None
+        self.sync_role: str | None = None
+        self.scheduler: Any = None
+        self.vrrp: Any = None
+        self.stop = asyncio.Event()
+        self.dirty = asyncio.Event()
+        self.ipvs_thread = ThreadPoolExecutor(1, thread_name_prefix="ipvs")
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        tasks: list[asyncio.Task] = []
+        vrrp_stop = asyncio.Event()
+        reconciler: asyncio.Task | None = None
+        if self.backend is not None:
+            await self._start_health_checks()
+            reconciler = loop.create_task(self._reconcile_loop())
+            tasks.append(reconciler)
+        if self.config.vrrp_instances:
+            from vrrp.runtime import VrrpRuntime
+
+            self.vrrp = VrrpRuntime(self.config.vrrp_instances, self._on_vrrp_transition)
+            tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
+        log.info("started", config=self.config.path, virtual_servers=len(self.config.virtual_servers),
+                 vrrp_instances=len(self.config.vrrp_instances))
+        stopper = loop.create_task(self.stop.wait())
+        await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        log.info("stopping", reason="a component failed" if failed else "signal")
+        vrrp_stop.set()  # masters send priority 0 and drop their VIPs
+        if reconciler is not None:
+            reconciler.cancel()
+        await self._shutdown(tasks)
+        for task in failed:
+            log.error("component failed", error=repr(task.exception()))
+        return 2 if failed else 0
+
+    async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.backend is not None:
+            await self._in_ipvs_thread(self._persist)
+            self.backend.close()  # the IPVS table stays as it is: a restart drops nothing
+        self.ipvs_thread.shutdown(wait=True)
+        log.info("stopped")
+
+    async def reload(self) -> bool:
+        """Re-read the config; on any error keep running the old one."""
+        path = self.config.path
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
+        except ConfigError as exc:
+            for line in exc.lines:
+                log.error("reload rejected, keeping the running config", problem=line)
+            return False
+        if new.vrrp_instances != self.config.vrrp_instances:
+            log.warning("reload: VRRP instance changes take effect at the next restart")
+            new = dataclasses.replace(new, vrrp_instances=self.config.vrrp_instances)
+        if self.backend is None and new.virtual_servers:
+            log.warning("reload: virtual servers added to a VRRP-only daemon take effect at the next restart")
+        self.config = new
+        if self.scheduler is not None:
+            self._sync_health_checks()
+        self.dirty.set()
+        log.info("reloaded", config=path, virtual_servers=len(new.virtual_servers))
+        return True
+
+    # --- health checks -------------------------------------------------------------------------
+
+    async def _start_health_checks(self) -> None:
+        from healthcheck import Scheduler
+
+        kernel = await self._in_ipvs_thread(self.backend.dump)
+        # A restart must not take servers out: what the kernel already serves with a
+        # weight starts "up" and stays so until its checks fail `fall` times.
+        for vs in self.config.virtual_servers:
+            have = kernel.get(service_key(vs))
+            for rs in vs.real_servers:
+                dest = have.dests.get(dest_key(rs)) if have else None
+                if dest is not None and dest.spec.weight > 0:
+                    self.initial_up.add((vs.name, rs.endpoint))
+        self.scheduler = Scheduler(self._on_health, on_weight=self._on_weight)
+        self._sync_health_checks()
+
+    def _sync_health_checks(self) -> None:
+        from healthcheck import targets_from_config
+
+        wanted = targets_from_config(self.config.virtual_servers)
+        keys: dict[HealthKey, StateKey] = {}
+        for vs in self.config.virtual_servers:
+            for rs in vs.real_servers:
+                keys[(vs.name, rs.endpoint)] = (vs.name, dest_key(rs))
+        for hkey, (target, check) in list(wanted.items()):
+            if hkey in self.initial_up and check.initial != "up":
+                wanted[hkey] = (target, dataclasses.replace(check, initial="up"))
+        self.scheduler.sync(wanted)
+        for hkey, skey in keys.items():
+            if skey not in self.health:
+                status = self.scheduler.snapshot(hkey)
+                up = status.up if status is not None else True
+                self.health[skey] = RealServerState(up=up, up_since=None)
+        for skey in set(self.health) - set(keys.values()):
+            del self.health[skey]
+        self.health_keys = keys
+
+    def _on_health(self, hkey: HealthKey, up: bool, result: Any) -> None:
+        skey = self.health_keys.get(hkey)
+        if skey is None:
+            return
+        old = self.health.get(skey, RealServerState())
+        self.health[skey] = dataclasses.replace(old, up=up, up_since=time.time() if up else None)
+        log.info("real server up" if up else "real server down", virtual_server=hkey[0],
+                 real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
+        self.dirty.set()
+
+    def _on_weight(self, hkey: HealthKey, weight: int | None, result: Any) -> None:
+        skey = self.health_keys.get(hkey)
+        if skey is None:
+            return
+        self.health[skey] = dataclasses.replace(self.health.get(skey, RealServerState()), dynamic_weight=weight)
+        log.info("dynamic weight", virtual_server=hkey[0], real_server=hkey[1], weight=weight)
+        self.dirty.set()
+
+    # --- the kernel ------------------------------------------------------------------------------
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await self._reconcile()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.dirty.wait(), timeout=self._next_pass_in())
+            self.dirty.clear()
+
+    def _next_pass_in(self) -> float:
+        interval = self.config.global_.reconcile_interval
+        now = time.time()
+        for (name, _), state in self.health.items():
+            vs = self.config.virtual_server(name)
+            if vs and vs.slow_start and state.up_since and now - state.up_since < vs.slow_start:
+                return min(interval, RAMP_STEP)
+        return interval
+
+    def real_server_states(self) -> dict[StateKey, RealServerState]:
+        drained = admin_drain_states(self.config, self.state.admin_drains)
+        return {key: (dataclasses.replace(state, admin_drained=True) if key in drained else state)
+                for key, state in self.health.items()}
+
+    async def _reconcile(self) -> None:
+        config, states = self.config, self.real_server_states()
+        try:
+            report = await self._in_ipvs_thread(
+                reconcile_pass, config, self.backend, self.state.book, time.time(), states)
+        except OSError as exc:
+            log.error("reconcile pass failed", error=str(exc))
+            return
+        self.last_pass = report
+        for change in report.changes:
+            log.info("ipvs " + change.action, entry=change.entry,
+                     fields={k: [a, b] for k, (a, b) in change.fields.items()})
+        for line in report.errors:
+            log.error("ipvs operation failed", error=line)
+        if report.changes:
+            await self._in_ipvs_thread(self._persist)
+        self._update_quorum(report)
+
+    def _persist(self) -> None:
+        try:
+            self.store.save(self.state)
+        except StateError as exc:
+            log.error("cannot save state", error=str(exc))
+
+    def _update_quorum(self, report: PassReport) -> None:
+        for desired in report.desired.values():
+            ok = not desired.quorum_lost
+            if self.quorum_ok.get(desired.name) != ok:
+                self.quorum_ok[desired.name] = ok
+                log.info("quorum " + ("reached" if ok else "lost"), virtual_server=desired.name)
+                if self.vrrp is not None:
+                    self.vrrp.set_tracked_virtual_server(desired.name, ok)
+
+    async def _in_ipvs_thread(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.ipvs_thread, fn, *args)
+
+    # --- VRRP -> connection sync -------------------------------------------------------------------
+
+    def _on_vrrp_transition(self, instance: str, transition: Any) -> None:
+        sync = self.config.ipvs.sync_daemon
+        if sync is None or self.backend is None or self.vrrp is None:
+            return
+        states = {i["state"] for i in self.vrrp.snapshot()["instances"].values()}
+        role = "master" if "master" in states else "backup"
+        if role != self.sync_role:
+            self.sync_role = role
+            asyncio.get_running_loop().create_task(self._in_ipvs_thread(self._switch_sync_daemon, role))
+
+    def _switch_sync_daemon(self, role: str) -> None:
+        """Run exactly one sync thread: master while any instance is master, else backup."""
+        sync = self.config.ipvs.sync_daemon
+        assert sync is not None and self.backend is not None
+        other = "backup" if role == "master" else "master"
+        try:
+            running = {d.state for d in self.backend.sync_daemons()}
+            if other in running:
+                self.backend.stop_sync_daemon(other)
+            if role not in running:
+                self.backend.start_sync_daemon(SyncDaemon(
+                    state=role, interface=sync.interface, syncid=sync.syncid,
+                    max_packet_size=sync.max_packet_size,
+                    mcast_group=str(sync.mcast_group) if sync.mcast_group else "",
+                    mcast_port=sync.mcast_port, mcast_ttl=sync.mcast_ttl))
+            log.info("ipvs sync daemon", role=role, interface=sync.interface, syncid=sync.syncid)
+        except OSError as exc:
+            log.error("ipvs sync daemon switch failed", role=role, error=str(exc))
+
+

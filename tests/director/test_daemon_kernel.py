@@ -1,0 +1,111 @@
+"""`directord run` against a real kernel: health verdicts move kernel weights, quorum brings
+the sorry server, SIGTERM leaves the table in place (runs in the VM rig)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from labkit import wait_for
+
+from tests.director.kernel_util import NAT_VIP, NatLab, fetch, ipvsadm, rules
+
+pytestmark = pytest.mark.kernel
+
+CONFIG = f"""
+[global]
+reconcile_interval = "2s"
+metrics_listen = ""
+
+[[virtual_server]]
+name = "web"
+address = "{NAT_VIP}"
+port = 80
+scheduler = "rr"
+method = "nat"
+quorum = 2
+sorry_server = "10.0.0.13:80"
+on_failure = "quiesce"
+  [virtual_server.check]
+  type = "http"
+  path = "/"
+  interval = "1s"
+  timeout = "1s"
+  rise = 1
+  fall = 1
+  [[virtual_server.real_server]]
+  address = "10.0.0.11"
+  weight = 1
+  [[virtual_server.real_server]]
+  address = "10.0.0.12"
+  weight = 1
+"""
+
+
+def weight_of(endpoint: str) -> int | None:
+    for line in rules():
+        parts = line.split()
+        if "-r" in parts and parts[parts.index("-r") + 1] == endpoint:
+            return int(parts[parts.index("-w") + 1])
+    return None
+
+
+def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path) -> None:
+    nat_lab3.stop_server(3)  # rs3 (10.0.0.13) only plays the sorry server; not needed running
+    config = tmp_path / "directord.toml"
+    config.write_text(CONFIG)
+    daemon = subprocess.Popen([sys.executable, "-m", "director.cli", "run", "-c", str(config),
+                               "--state-dir", str(tmp_path / "state")],
+                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "w"))
+    try:
+        wait_for(lambda: weight_of("10.0.0.11:80") == 1 and weight_of("10.0.0.12:80") == 1, 120,
+                 what="both real servers up in the kernel")
+        assert weight_of("10.0.0.13:80") is None
+
+        nat_lab3.stop_server(1)
+        down_at = time.monotonic()
+        wait_for(lambda: weight_of("10.0.0.11:80") == 0, 60, what="rs1 quiesced")
+        print(f"rs1 quiesced {time.monotonic() - down_at:.1f}s after its server stopped (VM, emulated CPU)")
+        wait_for(lambda: weight_of("10.0.0.13:80") == 1, 30, what="sorry server installed (quorum 2 lost)")
+        assert fetch(nat_lab3.client, f"http://{NAT_VIP}/") in {"rs2", ""}  # the sorry server is down too
+
+        nat_lab3.start_server(1)
+        wait_for(lambda: weight_of("10.0.0.11:80") == 1, 60, what="rs1 back")
+        wait_for(lambda: weight_of("10.0.0.13:80") is None, 30, what="sorry server removed")
+
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+        # Stopping leaves the table in place: a restart drops nothing.
+        assert weight_of("10.0.0.11:80") == 1 and weight_of("10.0.0.12:80") == 1
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        print((tmp_path / "daemon.log").read_text()[-3000:], file=sys.stderr)
+
+
+def test_restart_adopts_the_table_without_quiescing(nat_lab: NatLab, tmp_path: Path) -> None:
+    config = tmp_path / "directord.toml"
+    config.write_text(CONFIG.replace("quorum = 2\nsorry_server = \"10.0.0.13:80\"\n", "")
+                      .replace("rise = 1", "rise = 3"))
+    argv = [sys.executable, "-m", "director.cli", "run", "-c", str(config), "--state-dir", str(tmp_path / "s")]
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: weight_of("10.0.0.11:80") == 1, 120, what="first run up")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 0
+    before = rules()
+    second = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Within the first rise window (3 checks) nothing may be quiesced.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            assert rules() == before
+            time.sleep(0.2)
+    finally:
+        os.kill(second.pid, signal.SIGTERM)
+        second.wait(timeout=60)
