@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from labkit import wait_for
 
-from tests.director.kernel_util import NAT_VIP, NatLab, fetch, ipvsadm, rules
+from tests.director.kernel_util import NAT_VIP, NatLab, fetch, rules
 
 pytestmark = pytest.mark.kernel
 
@@ -59,9 +59,10 @@ def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path
     nat_lab3.stop_server(3)  # rs3 (10.0.0.13) only plays the sorry server; not needed running
     config = tmp_path / "directord.toml"
     config.write_text(CONFIG)
-    daemon = subprocess.Popen([sys.executable, "-m", "director.cli", "run", "-c", str(config),
-                               "--state-dir", str(tmp_path / "state")],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "w"))
+    log = tmp_path / "daemon.log"
+    with open(log, "w") as stderr:
+        daemon = subprocess.Popen([sys.executable, "-m", "director.cli", "run", "-c", str(config),
+                                   "--state-dir", str(tmp_path / "state")], stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         wait_for(lambda: weight_of("10.0.0.11:80") == 1 and weight_of("10.0.0.12:80") == 1, 120,
                  what="both real servers up in the kernel")
@@ -86,7 +87,7 @@ def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
-        print((tmp_path / "daemon.log").read_text()[-3000:], file=sys.stderr)
+        print(log.read_text()[-3000:], file=sys.stderr)
 
 
 def test_restart_adopts_the_table_without_quiescing(nat_lab: NatLab, tmp_path: Path) -> None:
@@ -99,10 +100,13 @@ def test_restart_adopts_the_table_without_quiescing(nat_lab: NatLab, tmp_path: P
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == 0
     before = rules()
-    second = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "second.log"
+    with open(log, "w") as stderr:
+        second = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        # Within the first rise window (3 checks) nothing may be quiesced.
-        deadline = time.monotonic() + 5
+        wait_for(lambda: '"started"' in log.read_text(), 120, what="the second run to start")
+        # Its first pass runs at once; within the rise window (3 checks) nothing may be quiesced.
+        deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             assert rules() == before
             time.sleep(0.2)
