@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from director.config import Config
 from director.desired import DesiredTable, RealServerState, StateKey, desired_table, service_key
 from director.ipvs import IpvsBackend, OpError, Timeouts
+from director.ipvs_sysctl import NAMES as SYSCTL_NAMES
+from director.ipvs_sysctl import IpvsSysctl
 from director.reconcile import Book, Change, Plan, plan
 
 
@@ -57,9 +59,19 @@ def timeouts_change(config: Config, current: Timeouts) -> tuple[Timeouts, dict] 
     return target, fields
 
 
+def sysctl_changes(config: Config, sysctl: IpvsSysctl) -> list[tuple[str, int, int]]:
+    """(name, current, wanted) for every configured net.ipv4.vs sysctl that differs."""
+    changes = []
+    for name in SYSCTL_NAMES:
+        wanted = getattr(config.ipvs, name)
+        if wanted is not None and sysctl.get(name) != int(wanted):
+            changes.append((name, sysctl.get(name), int(wanted)))
+    return changes
+
+
 def reconcile_pass(config: Config, backend: IpvsBackend, book: Book, now: float,
                    states: Mapping[StateKey, RealServerState] | None = None,
-                   dry_run: bool = False) -> PassReport:
+                   dry_run: bool = False, sysctl: IpvsSysctl | None = None) -> PassReport:
     """Make the kernel match config + states; with dry_run, only say what would change.
 
     `book` is updated in place (unless dry_run) and must be persisted by the caller.
@@ -72,9 +84,11 @@ def reconcile_pass(config: Config, backend: IpvsBackend, book: Book, now: float,
     report = PassReport(changes=list(result.changes), waiting=result.waiting, desired=desired,
                         services=len(desired), real_servers=sum(len(d.dests) for d in desired.values()))
     timeouts = timeouts_change(config, backend.get_timeouts())
+    sysctls = sysctl_changes(config, sysctl) if sysctl is not None else []
     if dry_run:
         if timeouts:
             report.changes.append(_timeouts_change(timeouts[1]))
+        report.changes.extend(_sysctl_change(*change) for change in sysctls)
         return report
     errors: list[OpError] = backend.execute(result.ops) if result.ops else []
     failed = {id(e.op) for e in errors}
@@ -86,7 +100,17 @@ def reconcile_pass(config: Config, backend: IpvsBackend, book: Book, now: float,
             report.changes.append(_timeouts_change(timeouts[1]))
         except OSError as exc:
             report.errors.append(f"set timeouts: {exc.strerror or exc}")
+    for name, old, new in sysctls:
+        try:
+            sysctl.set(name, new)
+            report.changes.append(_sysctl_change(name, old, new))
+        except OSError as exc:
+            report.errors.append(f"set sysctl net.ipv4.vs.{name}: {exc.strerror or exc}")
     return report
+
+
+def _sysctl_change(name: str, old: int, new: int) -> Change:
+    return Change("change", f"sysctl net.ipv4.vs.{name}", {"value": (old, new)}, op=None)
 
 
 def _timeouts_change(fields: dict) -> Change:

@@ -77,6 +77,7 @@ def _open_backend():
 
 def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
     from director.apply import reconcile_pass
+    from director.ipvs_sysctl import IpvsSysctl
     from director.state_store import StateError, StateStore, admin_drain_states
 
     config = _load(args.config)
@@ -88,7 +89,8 @@ def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
     backend = _open_backend()
     try:
         states = admin_drain_states(config, state.admin_drains)
-        report = reconcile_pass(config, backend, state.book, time.time(), states, dry_run=dry_run)
+        report = reconcile_pass(config, backend, state.book, time.time(), states, dry_run=dry_run,
+                                sysctl=IpvsSysctl())
     except OSError as exc:
         raise CommandError(f"kernel: {exc}") from exc
     finally:

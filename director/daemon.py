@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from director.config import Config
 from director.config_load import ConfigError, load_config
 from director.desired import RealServerState, StateKey, dest_key, service_key
 from director.ipvs import IpvsBackend, SyncDaemon
+from director.ipvs_sysctl import IpvsSysctl
 from director.state_store import StateError, StateStore, admin_drain_states
 
 log = structlog.get_logger("directord")
@@ -48,6 +50,7 @@ class Daemon:
         self.stop = asyncio.Event()
         self.dirty = asyncio.Event()
         self.ipvs_thread = ThreadPoolExecutor(1, thread_name_prefix="ipvs")
+        self.sysctl = IpvsSysctl() if backend is not None else None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -195,8 +198,8 @@ class Daemon:
     async def _reconcile(self) -> None:
         config, states = self.config, self.real_server_states()
         try:
-            report = await self._in_ipvs_thread(
-                reconcile_pass, config, self.backend, self.state.book, time.time(), states)
+            report = await self._in_ipvs_thread(functools.partial(
+                reconcile_pass, config, self.backend, self.state.book, time.time(), states, sysctl=self.sysctl))
         except OSError as exc:
             log.error("reconcile pass failed", error=str(exc))
             return

@@ -19,6 +19,8 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 FEATURES = """
 [ipvs]
 timeouts = { tcp = "600s", tcpfin = "100s", udp = "200s" }
+expire_nodest_conn = true
+expire_quiescent_template = true
 
 [[virtual_server]]
 name = "web"
@@ -115,11 +117,19 @@ EXPECTED_RULES = {
 }
 
 
+def reset_kernel() -> None:
+    """Empty table, default timeouts and sysctls (the VM is throwaway; directord itself never flushes)."""
+    ipvsadm("-C")
+    ipvsadm("--set", "900", "120", "300")
+    for name in ("expire_nodest_conn", "expire_quiescent_template"):
+        Path(f"/proc/sys/net/ipv4/vs/{name}").write_text("0\n")
+
+
 @pytest.fixture
 def clean_table() -> Iterator[None]:
-    ipvsadm("-C")  # the VM is throwaway; directord itself never flushes
+    reset_kernel()
     yield
-    ipvsadm("-C")
+    reset_kernel()
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -138,6 +148,8 @@ def test_apply_programs_every_feature_then_changes_nothing(tmp_path: Path, clean
                for line in thresholds.splitlines()), thresholds
     assert "Timeout (tcp tcpfin udp): 600 100 200" in ipvsadm("-L", "--timeout")
     assert "persistent 300 mask 64" in ipvsadm("-Ln", "--persistent-conn")
+    for name in ("expire_nodest_conn", "expire_quiescent_template"):
+        assert Path(f"/proc/sys/net/ipv4/vs/{name}").read_text().strip() == "1"
 
     second = apply_json(config, tmp_path / "state")
     assert second["changes"] == [] and second["returncode"] == 0
@@ -176,7 +188,7 @@ def test_console_script_applies_and_exits_zero(tmp_path: Path, clean_table: None
     proc = subprocess.run(["directord", "apply", "--state-dir", str(tmp_path / "s"), "-c", str(config)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "made 15 changes (6 services, 8 real servers)"
+    assert proc.stdout.splitlines()[-1] == "made 17 changes (6 services, 8 real servers)"
     assert rules() == EXPECTED_RULES
 
 

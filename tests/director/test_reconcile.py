@@ -195,3 +195,17 @@ def test_timeouts_are_set_only_when_they_differ() -> None:
     assert [c.describe() for c in first.changes] == ["change timeouts: tcp 900 -> 600"]
     assert kernel.timeouts.tcp == 600 and kernel.timeouts.udp == 300
     assert reconcile_pass(cfg, kernel, book, 0.0).changes == []
+
+
+def test_sysctls_are_written_only_when_they_differ(tmp_path) -> None:
+    from director.ipvs_sysctl import NAMES, IpvsSysctl
+
+    for name in NAMES:
+        (tmp_path / name).write_text("0\n")
+    sysctl = IpvsSysctl(tmp_path)
+    kernel, book = MemoryIpvs(), Book()
+    cfg = parse_config({"ipvs": {"expire_nodest_conn": True, "conntrack": False}})
+    first = reconcile_pass(cfg, kernel, book, 0.0, sysctl=sysctl)
+    assert [c.describe() for c in first.changes] == ["change sysctl net.ipv4.vs.expire_nodest_conn: value 0 -> 1"]
+    assert (tmp_path / "expire_nodest_conn").read_text() == "1\n"
+    assert reconcile_pass(cfg, kernel, book, 0.0, sysctl=sysctl).changes == []
