@@ -1,6 +1,7 @@
 """The `directord` command line.
 
-Exit codes: 0 success, 1 config (or usage) error, 2 kernel or runtime error.
+Exit codes: 0 success, 1 config error (or checks down, for probe), 2 kernel or runtime error
+(argparse usage errors also exit 2).
 Every error is one line on stderr that says what failed and why.
 """
 
