@@ -190,6 +190,8 @@ class VrrpRuntime:
             sock = VrrpSocket(cfg.interface, link.index, cfg.family, not cfg.unicast_peers)
             self.sockets[key] = sock
             self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+        elif not cfg.unicast_peers:
+            sock.join()  # shared with a unicast instance that did not join
         fsm = Instance(
             name=cfg.name,
             vrid=cfg.vrid,

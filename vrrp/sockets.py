@@ -38,6 +38,7 @@ class VrrpSocket:
 
     def __init__(self, ifname: str, ifindex: int, family: int, multicast: bool) -> None:
         self.ifname, self.ifindex, self.family = ifname, ifindex, family
+        self.joined = False
         af = socket.AF_INET if family == 4 else socket.AF_INET6
         self.sock = socket.socket(af, socket.SOCK_RAW, PROTO_VRRP)
         try:
@@ -56,8 +57,6 @@ class VrrpSocket:
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             mreqn = struct.pack("=4s4si", MCAST_V4.packed, bytes(4), self.ifindex)
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
-            if multicast:
-                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         else:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, TTL_REQUIRED)
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL_REQUIRED)
@@ -65,9 +64,20 @@ class VrrpSocket:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
             s.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVHOPLIMIT, 1)
             s.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVPKTINFO, 1)
-            if multicast:
-                mreq = MCAST_V6.packed + struct.pack("=I", self.ifindex)
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        if multicast:
+            self.join()
+
+    def join(self) -> None:
+        """Join 224.0.0.18 / ff02::12 on our interface (once; later calls are no-ops)."""
+        if self.joined:
+            return
+        if self.family == 4:
+            mreqn = struct.pack("=4s4si", MCAST_V4.packed, bytes(4), self.ifindex)
+            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        else:
+            mreq = MCAST_V6.packed + struct.pack("=I", self.ifindex)
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        self.joined = True
 
     def fileno(self) -> int:
         return self.sock.fileno()

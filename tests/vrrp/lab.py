@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -132,10 +133,17 @@ class Lab:
     # --- observations ------------------------------------------------------------
 
     def has_vip(self, ns: str, vip: str = VIP) -> bool:
-        return f"inet {vip}/" in sh("ip", "-n", ns, "-4", "addr", "show", "dev", "eth0")
+        fam, word = ("-6", "inet6") if ":" in vip else ("-4", "inet")
+        return f"{word} {vip}/" in sh("ip", "-n", ns, fam, "addr", "show", "dev", "eth0")
 
     def holders(self, vip: str = VIP) -> list[str]:
         return [n for n in self.nodes if self.has_vip(n, vip)]
+
+    def add_ipv6(self) -> None:
+        """Give every namespace fd00::<i>/64 (client fd00::50), without DAD delays."""
+        for i, ns in enumerate([*self.nodes, self.client], start=1):
+            addr = "fd00::50" if ns == self.client else f"fd00::{i}"
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/64", "dev", "eth0", "nodad")
 
     def wait_for(self, cond, timeout: float, step: float = 0.01) -> float:
         """Poll until cond() is true; return the elapsed seconds or raise."""
@@ -146,8 +154,8 @@ class Lab:
             time.sleep(step)
         raise AssertionError(f"condition not met in {timeout}s; logs:\n{self.all_logs()}")
 
-    def wait_master(self, node: str, timeout: float = 5.0) -> float:
-        return self.wait_for(lambda: self.holders() == [node], timeout)
+    def wait_master(self, node: str, timeout: float = 5.0, vip: str = VIP) -> float:
+        return self.wait_for(lambda: self.holders(vip) == [node], timeout)
 
     def neigh_mac(self, vip: str = VIP) -> str | None:
         out = sh("ip", "-n", self.client, "neigh", "show", vip, "dev", "eth0")
@@ -180,7 +188,7 @@ def _toml(value: object) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value)  # JSON string escapes are valid TOML basic strings
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):

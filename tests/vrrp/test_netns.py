@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.vrrp.lab import VIP, Lab, sh
+from tests.vrrp.lab import PYTHON, VIP, Lab, sh
 
 pytestmark = pytest.mark.netns
 
@@ -137,7 +137,6 @@ def test_bad_packets_counted_not_fatal(lab2: Lab) -> None:
         "send(IP(dst=d, ttl=255) / VRRPv3(vrid=99, priority=254, adv=10,"
         " addrlist=['192.0.2.100']), iface='eth0')\n"
     )
-    from tests.vrrp.lab import PYTHON
     sh("ip", "netns", "exec", n2, PYTHON, "-c", script)
     time.sleep(1.0)
     assert lab2.procs[n1].poll() is None
@@ -146,3 +145,43 @@ def test_bad_packets_counted_not_fatal(lab2: Lab) -> None:
     log = lab2.log(n1)
     for reason in ("bad_ttl", "truncated", "bad_checksum", "wrong_vrid"):
         assert f"reason={reason}" in log, reason
+
+
+VIP6 = "fd00::100"
+
+
+def test_ipv6_failover_and_unsolicited_na(lab2: Lab) -> None:
+    """VRRPv3 over IPv6 (ff02::12, link-local sources): failover on SIGKILL, and the
+    client's neighbour entry follows the unsolicited NA of the new master."""
+    lab2.add_ipv6()
+    n1, n2 = lab2.nodes
+    lab2.start(n1, priority=200, virtual_ips=[f"{VIP6}/64"])
+    lab2.start(n2, priority=100, virtual_ips=[f"{VIP6}/64"])
+    lab2.wait_master(n1, timeout=10.0, vip=VIP6)
+    sh("ip", "netns", "exec", lab2.client, "ping", "-6", "-c", "1", "-W", "2", VIP6)
+    assert lab2.neigh_mac(VIP6) == lab2.mac(n1)
+    lab2.signal(n1, signal.SIGKILL)
+    lab2.wait_for(lambda: lab2.has_vip(n2, VIP6), MDI + 1.0)
+    lab2.wait_for(lambda: lab2.neigh_mac(VIP6) == lab2.mac(n2), 2.0)
+
+
+def test_link_down_is_fault_and_notify_runs(lab2: Lab) -> None:
+    """Carrier loss on the instance's interface means Fault (VIPs dropped); the
+    backup takes over; the link's return brings the router back and it preempts.
+    The notify argv receives instance, state and priority on every transition."""
+    n1, n2 = lab2.nodes
+    record = lab2.tmp / "notify.txt"
+    hook = [PYTHON, "-c",
+            f"import sys; open({str(record)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')"]
+    lab2.start(n1, priority=200, notify=hook)
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n1)
+    sh("ip", "-n", lab2.sw, "link", "set", lab2.port(n1), "down")
+    lab2.wait_for(lambda: "new=fault" in lab2.log(n1) and not lab2.has_vip(n1), 2.0)
+    lab2.wait_for(lambda: lab2.has_vip(n2), MDI + 1.0)
+    sh("ip", "-n", lab2.sw, "link", "set", lab2.port(n1), "up")
+    lab2.wait_for(lambda: lab2.holders() == [n1], 5.0)
+    lab2.wait_for(lambda: record.exists() and record.read_text().count("master") >= 2, 3.0)
+    lines = record.read_text().splitlines()
+    assert lines[:3] == ["VI_1 backup 200", "VI_1 master 200", "VI_1 fault 200"], lines
+    assert "VI_1 master 200" in lines[3:]
