@@ -54,6 +54,9 @@ class Counters:
     garps_sent: int = 0
     transitions: int = 0
     send_errors: int = 0
+    # v3 adverts whose interval differs from ours: accepted (RFC 5798 adopts the
+    # master's interval) but worth showing, as it usually means a config drift.
+    interval_mismatch: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -127,6 +130,7 @@ class VrrpRuntime:
                 "garps_sent": c.garps_sent,
                 "transitions": c.transitions,
                 "send_errors": c.send_errors,
+                "interval_mismatch": c.interval_mismatch,
                 "errors": dict(c.errors),
             }
         return out
@@ -293,6 +297,8 @@ class VrrpRuntime:
                       detail=exc.detail)
             return
         lv.counters.adverts_received += 1
+        if advert.version == 3 and advert.interval_cs != lv.fsm.interval_cs:
+            lv.counters.interval_mismatch += 1
         if advert.priority == 0:
             log.info("peer resigned (priority 0)", instance=lv.cfg.name, src=str(got.src))
         self._apply(lv, lv.fsm.receive(advert, got.src, self._now()))

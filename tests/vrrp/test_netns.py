@@ -185,3 +185,34 @@ def test_link_down_is_fault_and_notify_runs(lab2: Lab) -> None:
     lines = record.read_text().splitlines()
     assert lines[:3] == ["VI_1 backup 200", "VI_1 master 200", "VI_1 fault 200"], lines
     assert "VI_1 master 200" in lines[3:]
+
+
+def test_runtime_hooks_for_the_director(lab2: Lab) -> None:
+    """VrrpRuntime in-process: snapshot, tracked virtual server quorum, failover()
+    with a held backup, GARP refresh, on_transition, and clean stop."""
+    import json
+    import subprocess
+
+    from tests.vrrp.lab import ROOT
+
+    n1, n2 = lab2.nodes
+    lab2.start(n2, priority=100)
+    lab2.wait_for(lambda: "new=backup" in lab2.log(n2), 5.0)
+    res = subprocess.run(
+        ["ip", "netns", "exec", n1, PYTHON, "-m", "tests.vrrp.runtime_driver"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    snap = out["snapshot"]["instances"]["VI_1"]
+    assert out["became_master"] and snap["state"] == "master"
+    assert snap["master_address"] == "192.0.2.1" and snap["adverts_sent"] >= 1
+    assert snap["garps_sent"] >= 2 and out["garp_refresh_frames"] >= 6
+    assert out["quorum_lost_backup"] and out["quorum_lost_priority"] == 50
+    assert out["quorum_back_master"]
+    assert out["failover_accepted"] and not out["failover_not_master"]
+    assert out["after_failover_state"] == "backup"
+    assert out["master_address"] == "192.0.2.2"
+    assert lab2.holders() == [n2]
+    states = [e[1] for e in out["events"]]
+    assert states[:3] == ["backup", "master", "backup"] and states[-1] == "init"
