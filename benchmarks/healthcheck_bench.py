@@ -57,6 +57,11 @@ def cpu_seconds_tree(pid: int) -> float:
     return total
 
 
+def run_delay_seconds(pid: int) -> float:
+    """Time the process was runnable but waiting for a CPU (other tenants' load)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -79,6 +84,7 @@ class Figures:
     cpu_share: float  # of one core
     rss_mb: float
     server_cpu_share: float
+    cpu_wait_share: float  # runnable but not running: >0.1 means the box is contended
     last_failure: str
 
 
@@ -115,15 +121,17 @@ def nginx_accepts(status_port: int) -> int:
 def start_nginx(workdir: Path, ports: list[int], status_port: int) -> subprocess.Popen:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     listens = "\n".join(f"        listen 127.0.0.1:{p} backlog=1024;" for p in ports)
+    # every listener takes a connection slot too; use all the descriptors there are
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     conf = workdir / "nginx.conf"
     conf.write_text(f"""
 daemon off;
 master_process off;
 worker_processes 1;
-worker_rlimit_nofile {len(ports) + 8192};
+worker_rlimit_nofile {nofile};
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log crit;
-events {{ worker_connections {len(ports) + 4096}; multi_accept on; }}
+events {{ worker_connections {nofile - 64}; multi_accept on; }}
 http {{
     access_log off;
     client_body_temp_path {workdir}/body;
@@ -296,10 +304,11 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
             time.sleep(warmup)
             c0, s0, t0 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
             a0, cpu0 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
+            w0 = run_delay_seconds(checker.pid)
             time.sleep(seconds)
             c1, s1, t1 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
             a1, cpu1 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
-            rss = rss_mb(checker.pid)
+            rss, w1 = rss_mb(checker.pid), run_delay_seconds(checker.pid)
         finally:
             checker.stop()
             server.terminate()
@@ -314,6 +323,7 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
         cpu_s_per_1000=round(1000 * cpu / checks, 4) if checks > 0 else float("inf"),
         cpu_share=round(cpu / elapsed, 3), rss_mb=round(rss, 1),
         server_cpu_share=round((s1 - s0) / elapsed, 3), last_failure=c1["last_failure"],
+        cpu_wait_share=round((w1 - w0) / elapsed, 3),
     )
 
 
@@ -340,7 +350,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     header = (f"{'checker':<10} {'check':<5} {'targets':>7} {'checks/s':>9} {'fail':>6} "
-              f"{'cpu s/1k':>9} {'cpu':>6} {'rss MB':>7} {'nginx':>6}")
+              f"{'cpu s/1k':>9} {'cpu':>6} {'rss MB':>7} {'nginx':>6} {'waited':>6}")
     results: list[Figures] = []
     if not args.json:
         print(header)
@@ -354,7 +364,8 @@ def main() -> None:
                 else:
                     print(f"{f.checker:<10} {f.check:<5} {f.targets:>7} {f.checks_per_s:>9} "
                           f"{f.failures:>6} {f.cpu_s_per_1000:>9} {f.cpu_share:>6} "
-                          f"{f.rss_mb:>7} {f.server_cpu_share:>6}", flush=True)
+                          f"{f.rss_mb:>7} {f.server_cpu_share:>6} {f.cpu_wait_share:>6}",
+                          flush=True)
                     if f.failures:
                         print(f"           last failure: {f.last_failure}")
     by = {(f.checker, f.check, f.targets): f for f in results}

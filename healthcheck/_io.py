@@ -1,8 +1,9 @@
 """The thin I/O edge shared by the probes: one deadline, bounded reads, plain reasons.
 
-Every probe body runs under a single `asyncio.timeout(check.timeout)`; the body
-names the phase it is in, so a timeout says where it stopped ("timeout after 1.0s
-reading headers"). Errors become short sentences a person can act on.
+Every probe body runs under a single deadline, `check.timeout`, covering connect,
+TLS, request and reply; the body names the phase it is in, so a timeout says where
+it stopped ("timeout after 1.0s reading headers"). Errors become short sentences a
+person can act on.
 """
 
 from __future__ import annotations
