@@ -168,12 +168,14 @@ class Scheduler:
         if old == new:
             return self._probes[old].status()
         old_probe = self._probes[old]
-        was_up = old_probe.rf.up
+        was_up, had_weight = old_probe.rf.up, old_probe.weight
         self._leave(key)
-        probe = self._join(key, new, was_up)
+        probe = self._join(key, new, was_up, had_weight)
+        why = ProbeResult(probe.rf.up, 0.0, "check changed; now sharing a probe in this state")
         if probe.rf.up != was_up:
-            self._notify(key, probe.rf.up, probe.last or ProbeResult(
-                probe.rf.up, 0.0, "check changed; now sharing a probe in this state"))
+            self._notify(key, probe.rf.up, probe.last or why)
+        if probe.weight != had_weight:
+            self._call(self._on_weight, key, probe.weight, probe.last or why)
         return probe.status()
 
     def remove(self, key: TargetKey) -> None:
@@ -222,11 +224,14 @@ class Scheduler:
 
     # --- internals --------------------------------------------------------------------
 
-    def _join(self, key: TargetKey, pk: ProbeKey, carry_up: bool | None) -> _Probe:
+    def _join(self, key: TargetKey, pk: ProbeKey, carry_up: bool | None,
+              carry_weight: int | None = None) -> _Probe:
+        """Subscribe to the probe for `pk`, starting it if new (seeded with carried state)."""
         probe = self._probes.get(pk)
         if probe is None:
             up = carry_up if carry_up is not None else pk.check.initial == "up"
             probe = self._probes[pk] = _Probe(pk, up)
+            probe.weight = carry_weight
             self._start(probe)
         probe.subscribers.add(key)
         self._subs[key] = pk

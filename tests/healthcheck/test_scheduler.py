@@ -288,3 +288,22 @@ def test_dynamic_weight_changes_are_reported():
     seen, snap = run(go())
     assert seen == [("a", 5), ("a", 7), ("a", None)]
     assert snap.weight is None
+
+
+def test_changed_check_carries_dynamic_weight_then_reports_its_end():
+    async def weighted(target, check):
+        return ProbeResult(True, 0.0, "ok", 5 if check.dynamic_weight else None)
+
+    async def go():
+        seen = []
+        s = Scheduler(on_weight=lambda k, w, r: seen.append(w), probe=weighted)
+        s.add("a", A, fast(dynamic_weight=True))
+        await until(lambda: seen == [5])
+        assert s.update("a", A, fast(dynamic_weight=True, interval=0.06)).weight == 5
+        await until(lambda: s.snapshot("a").checks >= 1)
+        assert seen == [5]  # carried over, not re-reported
+        s.update("a", A, fast())
+        await until(lambda: seen == [5, None])
+        await s.close()
+
+    run(go())
