@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vrrp.codec import Advert
@@ -91,6 +92,9 @@ class Instance:
     hold_preempt: bool = False
     master_address: IPAddress | None = None
     state_since: float = 0.0
+    # Sync group: may this member become master now? Set by SyncGroup.
+    gate: Callable[[Instance], bool] | None = field(default=None, repr=False)
+    wants_master: bool = False  # down timer expired, waiting for the group
 
     # --- derived values (RFC 5798 6.1) -----------------------------------------
 
@@ -161,6 +165,10 @@ class Instance:
         down = self.master_down_at
         if self.state is State.BACKUP and down is not None and now >= down:
             self.hold_preempt = False
+            if self.gate is not None and not self.gate(self):
+                # Siblings still hear their master: wait for the whole group.
+                self.master_down_at, self.wants_master = None, True
+                return actions
             actions += self._become_master(now, "master down timer")
         elif self.state is State.MASTER and self.adver_at is not None and now >= self.adver_at:
             self.adver_at = now + self.interval_cs / 100
@@ -178,7 +186,7 @@ class Instance:
     def _backup_receive(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
         """RFC 5798 6.4.2, plus preempt_delay and a held give-up."""
         if advert.priority == SHUTDOWN_PRIORITY:
-            self.master_down_at = now + self.skew_time()
+            self.master_down_at, self.wants_master = now + self.skew_time(), False
             return []
         mine = self.effective_priority
         yield_to = (
@@ -195,7 +203,7 @@ class Instance:
             self.preempt_at, self.preempt_ready = None, False
         if not yield_to:
             return []  # preempt: let Master_Down_Timer expire
-        self.master_address = src
+        self.master_address, self.wants_master = src, False
         if self.version == 3:
             self.master_adver_cs = advert.interval_cs or self.interval_cs
         self.master_down_at = now + self.master_down_interval()
@@ -307,7 +315,7 @@ class Instance:
 
     def _to(self, new: State, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, new
-        self.state_since = now
+        self.state_since, self.wants_master = now, False
         if new is not State.BACKUP:
             self.master_address = self.primary if new is State.MASTER else None
         return [Transition(old, new, self.effective_priority, reason)]
@@ -322,12 +330,22 @@ class SyncGroup:
     """Instances that change state together (one VIP set spread over VRIDs).
 
     The group watches each member's transitions and drags the others along:
-    one in Fault puts all in Fault, one becoming Master or Backup moves the rest.
+    one in Fault puts all in Fault, one becoming Master or Backup moves the rest,
+    and a member goes Master on its own timer only when all its siblings would.
     """
 
     def __init__(self, name: str, members: list[Instance]) -> None:
         self.name = name
         self.members = members
+        for m in members:
+            m.gate = self.can_go_master
+
+    def can_go_master(self, member: Instance) -> bool:
+        """Only when every sibling is master or has lost its master too; otherwise
+        a member whose peer has a different priority would drag the group to and fro."""
+        return all(
+            s is member or s.state is State.MASTER or s.wants_master for s in self.members
+        )
 
     def follow(self, source: Instance, actions: list[Action], now: float) -> dict[str, list]:
         """Given `source`'s actions, return the extra actions for each sibling."""

@@ -77,16 +77,19 @@ class Lab:
     # --- daemons -----------------------------------------------------------------
 
     def write_config(self, node: str, **kw: object) -> Path:
-        """A one-instance directord.toml; keyword arguments override defaults."""
+        """A directord.toml; keyword arguments override the first instance's defaults,
+        `instances=[{...}]` adds more instance tables verbatim."""
         vals: dict[str, object] = {
             "name": "VI_1", "interface": "eth0", "vrid": 51, "priority": 100, "version": 3,
             "advert_interval": "100ms", "preempt": True, "virtual_ips": [f"{VIP}/24"],
             "garp": {"repeat": 3, "interval": "50ms"},
         }
+        extra = kw.pop("instances", [])
         vals.update(kw)
-        lines = ["[global]", f'router_id = "{node}"', "", "[[vrrp_instance]]"]
-        for key, value in vals.items():
-            lines.append(f"{key} = {_toml(value)}")
+        lines = ["[global]", f'router_id = "{node}"']
+        for table in [vals, *extra]:  # extra instances: full tables of their own
+            lines += ["", "[[vrrp_instance]]"]
+            lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
         path = self.tmp / f"{node}.toml"
         path.write_text("\n".join(lines) + "\n")
         return path

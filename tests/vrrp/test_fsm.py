@@ -245,12 +245,31 @@ def test_sync_group_fault_and_master_move_together() -> None:
     g = SyncGroup("g", [a, b])
     a.start(0.0)
     b.start(0.0)
-    acts = a.tick(a.deadline)
-    extra = g.follow(a, acts, a.state_since)
-    assert b.state is State.MASTER and "b" in extra
+    t = a.deadline
+    assert a.tick(t) == []  # waits for b, whose timer expires at the same moment
+    acts = b.tick(t)
+    extra = g.follow(b, acts, t)
+    assert a.state is State.MASTER and "a" in extra
     acts = a.set_tracked("if:x", 0, False, 10.0)
     g.follow(a, acts, 10.0)
     assert (a.state, b.state) == (State.FAULT, State.FAULT)
     acts = a.set_tracked("if:x", 0, True, 11.0)
     g.follow(a, acts, 11.0)
     assert (a.state, b.state) == (State.BACKUP, State.BACKUP)
+
+
+def test_sync_group_waits_for_all_members_before_master() -> None:
+    """Sync group: a member whose timer expires waits while a sibling still hears
+    a master; when the last sibling's timer expires the group goes master at once."""
+    a, b = inst(name="a"), inst(name="b", vrid=52)
+    g = SyncGroup("g", [a, b])
+    a.start(0.0)
+    b.start(0.0)
+    a.receive(adv(150), HIGH, 3.0)  # a's master is alive; b's is silent
+    acts = b.tick(b.deadline)
+    assert acts == [] and b.state is State.BACKUP and b.wants_master
+    assert b.deadline is None
+    t = a.deadline
+    acts = a.tick(t)
+    g.follow(a, acts, t)
+    assert (a.state, b.state) == (State.MASTER, State.MASTER)

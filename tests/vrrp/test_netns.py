@@ -216,3 +216,34 @@ def test_runtime_hooks_for_the_director(lab2: Lab) -> None:
     assert lab2.holders() == [n2]
     states = [e[1] for e in out["events"]]
     assert states[:3] == ["backup", "master", "backup"] and states[-1] == "init"
+
+
+def _two_instances(priority: int, track: str | None = None) -> dict[str, object]:
+    second: dict[str, object] = {
+        "name": "VI_2", "interface": "eth0", "vrid": 52, "advert_interval": "100ms",
+        "priority": priority,
+        "virtual_ips": ["192.0.2.101/24"], "sync_group": "G",
+    }
+    if track:
+        second["track_interfaces"] = [{"name": track, "weight": 0}]
+    return {"priority": priority, "sync_group": "G", "instances": [second]}
+
+
+def test_sync_group_fails_over_together(lab2: Lab) -> None:
+    """A tracked interface failing in one member (weight 0) puts the whole sync
+    group in Fault, so the peer takes every VIP; recovery brings them all back."""
+    n1, n2 = lab2.nodes
+    sh("ip", "-n", n1, "link", "add", "t0", "type", "veth", "peer", "name", "t1")
+    sh("ip", "-n", n1, "link", "set", "t0", "up")
+    sh("ip", "-n", n1, "link", "set", "t1", "up")
+    lab2.start(n1, **_two_instances(200, track="t0"))
+    lab2.start(n2, **_two_instances(100))
+    both = ("192.0.2.100", "192.0.2.101")
+    lab2.wait_for(lambda: all(lab2.holders(v) == [n1] for v in both), 5.0)
+    time.sleep(1.0)
+    assert all(lab2.holders(v) == [n1] for v in both)  # stable, no flapping
+    sh("ip", "-n", n1, "link", "set", "t1", "down")  # t0 loses its carrier
+    lab2.wait_for(lambda: all(lab2.holders(v) == [n2] for v in both), 2.0)
+    assert lab2.log(n1).count("new=fault") == 2
+    sh("ip", "-n", n1, "link", "set", "t1", "up")
+    lab2.wait_for(lambda: all(lab2.holders(v) == [n1] for v in both), 5.0)
