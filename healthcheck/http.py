@@ -58,14 +58,17 @@ def server_name(target: Target, check: CheckConfig) -> str:
     return check.sni or check.host or target.address
 
 
-@functools.lru_cache(maxsize=16384)
 def request_bytes(target: Target, check: CheckConfig, tls: bool) -> bytes:
-    """Built once per (target, check): the same bytes go out every interval."""
+    """The same bytes go out every interval: built once per (method, path, Host)."""
     try:
-        return hp.build_request(check.method, check.path, host_header(target, check, tls),
-                                USER_AGENT)
+        return _request(check.method, check.path, host_header(target, check, tls))
     except ValueError as exc:
         raise ProbeError(f"bad check config: {exc}") from None
+
+
+@functools.lru_cache(maxsize=16384)
+def _request(method: str, path: str, host: str) -> bytes:
+    return hp.build_request(method, path, host, USER_AGENT)
 
 
 async def _check(target: Target, check: CheckConfig, phase: Phase, tls: bool) -> Verdict:
@@ -77,12 +80,16 @@ async def _check(target: Target, check: CheckConfig, phase: Phase, tls: bool) ->
         phase.name = "sending request"
         await stream.write(request)
         phase.name = "reading headers"
+        if check.expect_body is None:
+            code, reason = await _status_only(stream)
+            status = f"{code} {reason}".rstrip()
+            if not status_in(code, check.expect_status):
+                return False, f"status {status} not in {format_ranges(check.expect_status)}"
+            return True, f"HTTP {status}"
         head, rest = await _head(stream)
         status = head.summary
         if not status_in(head.status, check.expect_status):
             return False, f"status {status} not in {format_ranges(check.expect_status)}"
-        if check.expect_body is None:
-            return True, f"HTTP {status}"
         phase.name = "reading body"
         body = hp.Body(head, check.method.upper())
         return await _body(stream, body, rest, check.expect_body, check.max_body, status)
@@ -90,6 +97,25 @@ async def _check(target: Target, check: CheckConfig, phase: Phase, tls: bool) ->
         raise ProbeError(f"bad HTTP response: {exc}") from None
     finally:
         stream.close()
+
+
+async def _status_only(stream: Stream) -> tuple[int, str]:
+    """The final response's status line; interim (1xx) heads are skipped whole."""
+    buf = b""
+    while True:
+        line = hp.parse_status_line(buf) if buf else None
+        if line is not None:
+            if not 100 <= line[0] < 200 or line[0] == 101:
+                return line
+            parsed = hp.parse_head(buf)
+            if parsed is not None:
+                buf = buf[parsed[1]:]
+                continue
+        data = await stream.read()
+        if not data:
+            raise ProbeError("connection closed before response headers"
+                             if not buf else "connection closed inside response headers")
+        buf += data
 
 
 async def _head(stream: Stream) -> tuple[hp.Head, bytes]:

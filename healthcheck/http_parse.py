@@ -51,6 +51,25 @@ def build_request(method: str, path: str, host: str, user_agent: str) -> bytes:
             "Accept: */*\r\nConnection: close\r\n\r\n").encode("latin-1")
 
 
+MAX_STATUS_LINE = 1024
+
+
+def parse_status_line(buf: bytes | bytearray) -> tuple[int, str] | None:
+    """(status, reason) once the first line is in; None if more is needed.
+
+    Enough for a status-only verdict: the headers need not be read at all.
+    """
+    nl = buf.find(b"\n", 0, MAX_STATUS_LINE)
+    if nl < 0:
+        if len(buf) >= MAX_STATUS_LINE or not buf.startswith(b"HTTP/"[: len(buf)]):
+            raise HttpParseError(f"illegal status line: {bytes(buf[:40])!r}")
+        return None
+    m = _STATUS.match(buf)
+    if m is None or m.end() != nl + 1:
+        raise HttpParseError(f"illegal status line: {bytes(buf[:40])!r}")
+    return int(m.group(1)), (m.group(2) or b"").decode("latin-1").strip()
+
+
 def parse_head(buf: bytes | bytearray, limit: int = MAX_HEAD) -> tuple[Head, int] | None:
     """(head, bytes consumed) once the head is complete; None if more is needed."""
     if not buf.startswith(b"HTTP/"[: len(buf)]):

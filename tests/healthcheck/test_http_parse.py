@@ -80,6 +80,15 @@ def test_head_bound_and_early_status_line_verdict():
     assert hp.parse_head(b"HTTP/1.1 200 OK\r\nX: y\r\n") is None
 
 
+def test_status_line_alone():
+    assert hp.parse_status_line(b"HTTP/1.1 200 OK\r\nrest") == (200, "OK")
+    assert hp.parse_status_line(b"HTTP/1.0 503\n") == (503, "")
+    assert hp.parse_status_line(b"HTTP/1.1 20") is None
+    for bad in (b"SSH-2.0\r\n", b"HTTP/1.1 2000 OK\r\n", b"garbage", b"HTTP/1.1 200 " + b"x" * 2000):
+        with pytest.raises(hp.HttpParseError, match="illegal status line"):
+            hp.parse_status_line(bad)
+
+
 def test_build_request_refuses_injection():
     assert hp.build_request("GET", "/h", "a:80", "ua").startswith(b"GET /h HTTP/1.1\r\nHost: a:80\r\n")
     for args in [("GET X", "/", "a"), ("GET", "/\r\nX: y", "a"), ("GET", "/", "a\r\nX: y"),

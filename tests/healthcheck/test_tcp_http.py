@@ -199,8 +199,22 @@ def test_http_garbage_status_line():
 
 
 def test_http_endless_headers_are_bounded():
+    check = CheckConfig(type="http", timeout=2.0, expect_body="ok")
+    result = run(against(adv.endless_headers, http, check))
+    assert not result.ok
+    assert result.reason == "bad HTTP response: response head exceeds 16384 bytes", result
+    # a status-only check judges the status line and reads no further
     result = run(against(adv.endless_headers, http, CheckConfig(type="http", timeout=2.0)))
-    assert not result.ok and result.reason.startswith("bad HTTP response: "), result
+    assert result.ok and result.reason == "HTTP 200 OK"
+
+
+def test_http_interim_response_is_skipped():
+    data = b"HTTP/1.1 100 Continue\r\nX: y\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"
+    result = run(against(adv.reply(data), http, CheckConfig(type="http", timeout=0.5)))
+    assert result.reason == "status 503 Busy not in [200]"
+    check = CheckConfig(type="http", timeout=0.5, expect_body="x")
+    result = run(against(adv.reply(data), http, check))
+    assert result.reason == "status 503 Busy not in [200]"
 
 
 @pytest.mark.parametrize(
