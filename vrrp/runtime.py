@@ -45,6 +45,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 TransitionHook = Callable[[str, Transition], None]
 MAX_READS_PER_WAKEUP = 64
 PRIMARY_WAIT = 5.0  # seconds to wait for the interface's own address at start
+NOTIFY_DRAIN = 2.0  # seconds a stopping runtime waits for running notify hooks
 
 
 @dataclass
@@ -75,6 +76,7 @@ class _Live:
     timer: asyncio.TimerHandle | None = None
     garp_task: asyncio.Task | None = None
     refresh_task: asyncio.Task | None = None
+    notify_task: asyncio.Task | None = None
     state_since_wall: float = field(default_factory=time.time)
 
     @property
@@ -167,6 +169,9 @@ class VrrpRuntime:
             await stop.wait()
         finally:
             self._shutdown()
+            if self._tasks:  # let the last notify hooks (state "init") finish, briefly
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait(set(self._tasks), timeout=NOTIFY_DRAIN)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         assert self.loop is not None
@@ -448,9 +453,8 @@ class VrrpRuntime:
         log.info("vrrp transition", instance=lv.cfg.name, old=tr.old.value, new=tr.new.value,
                  priority=tr.priority, reason=tr.reason)
         if lv.cfg.notify and self.loop is not None and self.loop.is_running():
-            task = self.loop.create_task(
-                run_notify(lv.cfg.notify, lv.cfg.name, tr.new.value, tr.priority)
-            )
+            task = self.loop.create_task(self._notify_after(lv.notify_task, lv, tr))
+            lv.notify_task = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if self.on_transition is not None:
@@ -458,6 +462,15 @@ class VrrpRuntime:
                 self.on_transition(lv.cfg.name, tr)
             except Exception:
                 log.exception("on_transition hook failed", instance=lv.cfg.name)
+
+    @staticmethod
+    async def _notify_after(prev: asyncio.Task | None, lv: _Live, tr: Transition) -> None:
+        """Hooks of one instance run one at a time, in transition order (each is
+        time-bounded), so an external system never sees master after backup."""
+        if prev is not None:
+            with contextlib.suppress(Exception):
+                await prev
+        await run_notify(lv.cfg.notify, lv.cfg.name, tr.new.value, tr.priority)
 
     def _arm(self, lv: _Live) -> None:
         """Point the instance's single timer at the FSM's next deadline."""
