@@ -4,7 +4,9 @@ The director's whole API:
 
     from healthcheck import Scheduler, targets_from_config, probe_all
 
-    sched = Scheduler(on_transition)                  # on_transition(key, up, result)
+    sched = Scheduler(on_transition, on_weight=on_weight)
+    #   on_transition(key, up, result): rise/fall flipped; on_weight(key, weight, result):
+    #   an exec check's dynamic weight changed (None: back to the configured weight)
     sched.sync(targets_from_config(config.virtual_servers))   # start, and on every reload
     sched.snapshots()                                  # {key: TargetStatus} for status/metrics
     await sched.close()                                # shutdown
