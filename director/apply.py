@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from director.config import Config
 from director.desired import DesiredTable, RealServerState, StateKey, desired_table, service_key
-from director.ipvs import IpvsBackend, OpError, Timeouts
+from director.ipvs import IpvsBackend, KernelTable, OpError, Timeouts
 from director.ipvs_sysctl import NAMES as SYSCTL_NAMES
 from director.ipvs_sysctl import IpvsSysctl
 from director.reconcile import Book, Change, Plan, plan
@@ -26,6 +26,7 @@ class PassReport:
     services: int = 0
     real_servers: int = 0
     desired: DesiredTable = field(default_factory=dict)
+    kernel: KernelTable = field(default_factory=dict)  # the dump this pass started from
 
     @property
     def ok(self) -> bool:
@@ -81,7 +82,7 @@ def reconcile_pass(config: Config, backend: IpvsBackend, book: Book, now: float,
     drain_timeouts = {service_key(vs): vs.drain_timeout for vs in config.virtual_servers}
     working = copy.deepcopy(book) if dry_run else book
     result: Plan = plan(desired, kernel, working, now, drain_timeouts)
-    report = PassReport(changes=list(result.changes), waiting=result.waiting, desired=desired,
+    report = PassReport(changes=list(result.changes), waiting=result.waiting, desired=desired, kernel=kernel,
                         services=len(desired), real_servers=sum(len(d.dests) for d in desired.values()))
     timeouts = timeouts_change(config, backend.get_timeouts())
     sysctls = sysctl_changes(config, sysctl) if sysctl is not None else []

@@ -145,14 +145,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                            EXIT_CONFIG)
     import uvloop
 
+    from director.control import SocketInUse
     from director.daemon import Daemon
     from director.state_store import StateError
 
     try:
         daemon = Daemon(config, backend, args.state_dir)
-    except StateError as exc:
+        return uvloop.run(daemon.run())
+    except (StateError, SocketInUse) as exc:
         raise CommandError(str(exc)) from exc
-    return uvloop.run(daemon.run())
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -178,6 +179,72 @@ def cmd_probe(args: argparse.Namespace) -> int:
     lines.append(f"{len(data) - down} up, {down} down")
     _emit(args, {"results": data, "up": len(data) - down, "down": down}, "\n".join(lines))
     return EXIT_OK if down == 0 else EXIT_CONFIG
+
+
+# --- talking to the running daemon -----------------------------------------------------------------
+
+
+def _socket_path(args: argparse.Namespace) -> str:
+    """--socket, else the config's control_socket, else the default."""
+    if args.socket:
+        return args.socket
+    try:
+        return load_config(args.config).global_.control_socket
+    except ConfigError:
+        from director.config import GlobalConfig
+
+        return GlobalConfig.control_socket
+
+
+def _ask(args: argparse.Namespace, command: str, **arguments: object) -> object:
+    from director.control import ControlError, request
+
+    try:
+        return request(_socket_path(args), command, **arguments)
+    except ControlError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from director.status import format_status
+
+    snapshot = _ask(args, "status")
+    _emit(args, snapshot, format_status(snapshot))
+    return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    result = _ask(args, "reload")
+    print(f"reloaded {result['reloaded']}")
+    return EXIT_OK
+
+
+def _drain_arguments(args: argparse.Namespace) -> dict:
+    from director.config_read import parse_endpoint
+
+    try:
+        address, port = parse_endpoint(args.target)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_CONFIG) from exc
+    return {"address": address, "port": port, "service": args.service}
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    result = _ask(args, "drain", **_drain_arguments(args))
+    print("drained: " + ", ".join(result["drained"]))
+    return EXIT_OK
+
+
+def cmd_undrain(args: argparse.Namespace) -> int:
+    result = _ask(args, "undrain", **_drain_arguments(args))
+    print("undrained: " + ", ".join(result["undrained"]))
+    return EXIT_OK
+
+
+def cmd_failover(args: argparse.Namespace) -> int:
+    result = _ask(args, "failover", instance=args.instance)
+    print(f"{result['instance']}: gave up master (priority 0 sent); now {result['state']}")
+    return EXIT_OK
 
 
 # --- wiring ----------------------------------------------------------------------------
@@ -206,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", help="override global.state_dir")
     command("probe", cmd_probe, "run every configured health check once and print each verdict, latency and reason",
             json_output=True)
+    def control_command(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+                        json_output: bool = False) -> argparse.ArgumentParser:
+        p = command(name, func, help_text, json_output=json_output)
+        p.add_argument("--socket", help="control socket (default: global.control_socket of the config)")
+        return p
+
+    control_command("status", cmd_status, "show VRRP instances, virtual services and real servers", json_output=True)
+    control_command("reload", cmd_reload, "make the running daemon re-read its config (kept if invalid)")
+    for name, func, text in (("drain", cmd_drain, "take a real server out for maintenance (weight 0, persisted)"),
+                             ("undrain", cmd_undrain, "put a drained real server back")):
+        p = control_command(name, func, text)
+        p.add_argument("target", metavar="ADDR[:PORT]", help="real server address, optionally with port")
+        p.add_argument("--service", help="only in this virtual server (default: every one)")
+    p = control_command("failover", cmd_failover, "give up master for a VRRP instance (priority 0 advert)")
+    p.add_argument("instance", help="VRRP instance name")
     for name, func, text in (
         ("diff", cmd_diff, "show what apply would change in the kernel IPVS table; change nothing"),
         ("apply", cmd_apply, "make the kernel IPVS table match the config once and print what changed"),

@@ -31,7 +31,7 @@ from director.config import (
     VirtualServerConfig,
     VrrpInstanceConfig,
 )
-from director.config_read import Section, parse_interface
+from director.config_read import Section, parse_endpoint, parse_interface
 
 MAX_WEIGHT = 65535
 MAX_BODY_LIMIT = 16 * 1024 * 1024
@@ -281,15 +281,13 @@ def _sorry_server(s: Section, family: int, service_port: int) -> RealServerConfi
     if not isinstance(value, str):
         s.error("sorry_server", 'must be "ADDRESS:PORT" or a table')
         return None
-    match = re.fullmatch(r"\[?([0-9a-fA-F:.]+?)\]?(?::(\d+))?", value)
     try:
-        if not match:
-            raise ValueError
-        address = ipaddress.ip_address(match.group(1))
-        port = int(match.group(2)) if match.group(2) else service_port
-    except ValueError:
-        s.error("sorry_server", f'"{value}" is not "ADDRESS:PORT"')
+        address_text, port = parse_endpoint(value)
+    except ValueError as exc:
+        s.error("sorry_server", str(exc))
         return None
+    address = ipaddress.ip_address(address_text)
+    port = service_port if port is None else port
     if address.version != family:
         s.error("sorry_server", f"{address} is IPv{address.version} but the virtual server is IPv{family}")
     return RealServerConfig(address=address, port=port, weight=1)

@@ -196,3 +196,21 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
 def parse_interface(text: str) -> IPInterface:
     """An address with an optional prefix; a bare address gets /32 or /128."""
     return ipaddress.ip_interface(text)
+
+
+def parse_endpoint(text: str) -> tuple[str, int | None]:
+    """ADDRESS, ADDRESS:PORT, IPV6 or [IPV6]:PORT -> (canonical address, port or None)."""
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (None if not rest else "x")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+        number = int(port) if port is not None else None
+    except ValueError as exc:
+        raise ValueError(f'"{text}" is not ADDRESS, ADDRESS:PORT, IPV6 or [IPV6]:PORT') from exc
+    if number is not None and not 0 < number < 65536:
+        raise ValueError(f'"{text}": port must be in 1..65535')
+    return str(address), number

@@ -22,10 +22,12 @@ import structlog
 from director.apply import PassReport, reconcile_pass
 from director.config import Config
 from director.config_load import ConfigError, load_config
-from director.desired import RealServerState, StateKey, dest_key, service_key
-from director.ipvs import IpvsBackend, SyncDaemon
+from director.control import ControlError, ControlServer
+from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
+from director.ipvs import IpvsBackend, KernelTable, SyncDaemon
 from director.ipvs_sysctl import IpvsSysctl
-from director.state_store import StateError, StateStore, admin_drain_states
+from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
+from director.status import ReconcileCounters, build_status
 
 log = structlog.get_logger("directord")
 
@@ -47,6 +49,12 @@ class Daemon:
         self.sync_role: str | None = None
         self.scheduler: Any = None
         self.vrrp: Any = None
+        self.started = time.time()
+        self.reloaded: float | None = None
+        self.kernel: KernelTable | None = None
+        self.desired: DesiredTable | None = None
+        self.counters = ReconcileCounters()
+        self.control: ControlServer | None = None
         self.stop = asyncio.Event()
         self.dirty = asyncio.Event()
         self.ipvs_thread = ThreadPoolExecutor(1, thread_name_prefix="ipvs")
@@ -59,6 +67,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        self.control = ControlServer(self.config.global_.control_socket, self._control_handlers())
+        await self.control.start()  # first: a second daemon on the same socket stops here
         tasks: list[asyncio.Task] = []
         vrrp_stop = asyncio.Event()
         reconciler: asyncio.Task | None = None
@@ -86,6 +96,8 @@ class Daemon:
         return 2 if failed else 0
 
     async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
+        if self.control is not None:
+            await self.control.close()
         if self.scheduler is not None:
             await self.scheduler.close()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -95,15 +107,15 @@ class Daemon:
         self.ipvs_thread.shutdown(wait=True)
         log.info("stopped")
 
-    async def reload(self) -> bool:
-        """Re-read the config; on any error keep running the old one."""
+    async def reload(self) -> list[str]:
+        """Re-read the config; on any error keep running the old one and return the problems."""
         path = self.config.path
         try:
             new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
         except ConfigError as exc:
             for line in exc.lines:
                 log.error("reload rejected, keeping the running config", problem=line)
-            return False
+            return exc.lines
         if new.vrrp_instances != self.config.vrrp_instances:
             log.warning("reload: VRRP instance changes take effect at the next restart")
             new = dataclasses.replace(new, vrrp_instances=self.config.vrrp_instances)
@@ -113,8 +125,9 @@ class Daemon:
         if self.scheduler is not None:
             self._sync_health_checks()
         self.dirty.set()
+        self.reloaded = time.time()
         log.info("reloaded", config=path, virtual_servers=len(new.virtual_servers))
-        return True
+        return []
 
     # --- health checks -------------------------------------------------------------------------
 
@@ -197,13 +210,19 @@ class Daemon:
 
     async def _reconcile(self) -> None:
         config, states = self.config, self.real_server_states()
+        began = time.monotonic()
         try:
             report = await self._in_ipvs_thread(functools.partial(
                 reconcile_pass, config, self.backend, self.state.book, time.time(), states, sysctl=self.sysctl))
+            # Status and metrics read the table as it is after this pass's writes.
+            self.kernel = report.kernel if not report.changes else await self._in_ipvs_thread(self.backend.dump)
         except OSError as exc:
             log.error("reconcile pass failed", error=str(exc))
+            self.counters.errors_total += 1
+            self.counters.last_errors = [f"reconcile pass failed: {exc}"]
             return
-        self.last_pass = report
+        self.last_pass, self.desired = report, report.desired
+        self._count(report, time.monotonic() - began)
         for change in report.changes:
             log.info("ipvs " + change.action, entry=change.entry,
                      fields={k: [a, b] for k, (a, b) in change.fields.items()})
@@ -212,6 +231,17 @@ class Daemon:
         if report.changes:
             await self._in_ipvs_thread(self._persist)
         self._update_quorum(report)
+
+    def _count(self, report: PassReport, duration: float) -> None:
+        counters = self.counters
+        counters.passes += 1
+        counters.last_pass_at = time.time()
+        counters.last_duration = duration
+        counters.durations.append(duration)
+        for change in report.changes:
+            counters.operations[change.action] = counters.operations.get(change.action, 0) + 1
+        counters.errors_total += len(report.errors)
+        counters.last_errors = list(report.errors)
 
     def _persist(self) -> None:
         try:
@@ -230,6 +260,77 @@ class Daemon:
 
     async def _in_ipvs_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.ipvs_thread, fn, *args)
+
+    # --- the control socket -----------------------------------------------------------------------
+
+    def _control_handlers(self) -> dict[str, Any]:
+        return {"status": self._status, "reload": self._reload_request, "drain": self._drain,
+                "undrain": self._undrain, "failover": self._failover}
+
+    def snapshot(self) -> dict[str, Any]:
+        checks = self.scheduler.snapshots() if self.scheduler is not None else {}
+        return build_status(self.config, started=self.started, reloaded=self.reloaded,
+                            health=self.real_server_states(), checks=checks, kernel=self.kernel,
+                            desired=self.desired, vrrp=self.vrrp.snapshot() if self.vrrp else None,
+                            reconcile=self.counters)
+
+    async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.snapshot()
+
+    async def _reload_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        problems = await self.reload()
+        if problems:
+            raise ControlError("config rejected, still running the previous one:\n" + "\n".join(problems))
+        return {"reloaded": self.config.path}
+
+    def _matching(self, drain: AdminDrain) -> list[str]:
+        return [f"{rs.endpoint} in {vs.name}" for vs in self.config.virtual_servers for rs in vs.real_servers
+                if drain.matches(vs.name, dest_key(rs))]
+
+    def _drain_request(self, request: dict[str, Any]) -> AdminDrain:
+        address, port, service = request.get("address"), request.get("port"), request.get("service")
+        if not isinstance(address, str) or not (port is None or isinstance(port, int)) \
+                or not (service is None or isinstance(service, str)):
+            raise ControlError('drain needs "address" (string), optional "port" (int) and "service" (string)')
+        if service is not None and self.config.virtual_server(service) is None:
+            raise ControlError(f'no virtual_server is named "{service}"')
+        return AdminDrain(address, port, service)
+
+    async def _drain(self, request: dict[str, Any]) -> dict[str, Any]:
+        drain = self._drain_request(request)
+        matched = self._matching(drain)
+        if not matched:
+            raise ControlError(f"no configured real server matches {drain.address}"
+                               + (f":{drain.port}" if drain.port else "")
+                               + (f" in {drain.service}" if drain.service else ""))
+        if drain not in self.state.admin_drains:
+            self.state.admin_drains.append(drain)
+            await self._in_ipvs_thread(self._persist)
+        log.info("drained by admin", real_servers=matched)
+        self.dirty.set()
+        return {"drained": matched}
+
+    async def _undrain(self, request: dict[str, Any]) -> dict[str, Any]:
+        drain = self._drain_request(request)
+        before = len(self.state.admin_drains)
+        self.state.admin_drains = [d for d in self.state.admin_drains if d != drain]
+        if len(self.state.admin_drains) == before:
+            raise ControlError("no matching drain is in place (undrain takes the same arguments as drain)")
+        await self._in_ipvs_thread(self._persist)
+        log.info("undrained by admin", real_servers=self._matching(drain))
+        self.dirty.set()
+        return {"undrained": self._matching(drain)}
+
+    async def _failover(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request.get("instance")
+        if self.vrrp is None:
+            raise ControlError("no VRRP instances are configured")
+        if not isinstance(name, str) or name not in self.vrrp.live:
+            raise ControlError(f'no VRRP instance is named "{name}"')
+        if not self.vrrp.failover(name):
+            raise ControlError(f"{name} is not master here; nothing to hand over")
+        log.info("failover requested by admin", instance=name)
+        return {"instance": name, "state": self.vrrp.snapshot()["instances"][name]["state"]}
 
     # --- VRRP -> connection sync -------------------------------------------------------------------
 

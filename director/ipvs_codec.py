@@ -185,13 +185,16 @@ def attr_str(kind: int, value: str) -> bytes:
 
 def parse_attrs(data: bytes | memoryview) -> dict[int, bytes]:
     """Attributes by type (flags stripped); the last one wins on repeats."""
+    if not isinstance(data, bytes):
+        data = bytes(data)  # slices of bytes are bytes: one copy here, none per attribute
     out: dict[int, bytes] = {}
+    unpack = _NLATTR.unpack_from
     pos, end = 0, len(data)
     while pos + 4 <= end:
-        length, kind = _NLATTR.unpack_from(data, pos)
+        length, kind = unpack(data, pos)
         if length < 4 or pos + length > end:
             raise DecodeError(f"bad attribute length {length} at offset {pos}")
-        out[kind & NLA_TYPE_MASK] = bytes(data[pos + 4 : pos + length])
+        out[kind & NLA_TYPE_MASK] = data[pos + 4 : pos + length]
         pos += (length + 3) & ~3
     return out
 
@@ -357,8 +360,17 @@ def service_full_attrs(spec: ServiceSpec) -> bytes:
     return out
 
 
+_STATS64_PACKED = struct.Struct("=" + "HHQ" * len(STATS_FIELDS))
+_STATS64_TYPES = tuple(range(1, len(STATS_FIELDS) + 1))
+
+
 def decode_stats(raw: bytes | None) -> Stats:
     """Stats from a nested STATS64 (all u64) or legacy STATS (u32 and u64 mixed)."""
+    if raw and len(raw) == _STATS64_PACKED.size:
+        # The usual STATS64 layout, ten unpadded u64 in order: one unpack, not ten.
+        values = _STATS64_PACKED.unpack(raw)
+        if values[1::3] == _STATS64_TYPES:
+            return Stats(*values[2::3])
     stats = Stats()
     if not raw:
         return stats

@@ -37,7 +37,9 @@ T = TypeVar("T")
 class NetlinkIpvs:
     """`IpvsBackend` over a generic netlink socket owned by this object."""
 
-    def __init__(self, timeout: float = 10.0, buffer_bytes: int = 32 << 20) -> None:
+    def __init__(
+        self, timeout: float = 10.0, buffer_bytes: int = 32 << 20, family_name: str = "IPVS"
+    ) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         try:
             self._sock.bind((0, 0))
@@ -50,7 +52,7 @@ class NetlinkIpvs:
             self._window = max(16, min(4096, rcvbuf // 2048))
             self._buf = bytearray(1 << 20)
             self._seq = 0
-            self._family = self._resolve_family()
+            self._family = self._resolve_family(family_name)
         except BaseException:
             self._sock.close()
             raise
@@ -95,10 +97,10 @@ class NetlinkIpvs:
                     return replies
                 replies.append(bytes(payload))
 
-    def _resolve_family(self) -> int:
+    def _resolve_family(self, name: str) -> int:
         seq = self._next_seq()
         try:
-            replies = self._transact(codec.getfamily_request(seq), seq)
+            replies = self._transact(codec.getfamily_request(seq, name), seq)
         except OSError as exc:
             if exc.errno == errno_mod.ENOENT:
                 raise IpvsUnavailable(UNAVAILABLE) from None

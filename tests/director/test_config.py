@@ -217,3 +217,13 @@ def test_host_checks_find_missing_interface_and_false_owner(tmp_path: Path,
     assert 'vrrp_instance[0].interface: no interface named "nosuchif0"' in err
     assert "vrrp_instance[0].priority: 255 is reserved for the address owner" in err
     assert main(["check-config", "--no-host-checks", "-c", path]) == 0
+
+
+@pytest.mark.parametrize(("text", "endpoint"), [
+    ("10.0.0.99:8080", "10.0.0.99:8080"), ("10.0.0.99", "10.0.0.99:80"),
+    ("[2001:db8::99]:8080", "[2001:db8::99]:8080"), ("2001:db8::99", "[2001:db8::99]:80"),
+])
+def test_sorry_server_forms(tmp_path: Path, text: str, endpoint: str) -> None:
+    family = "2001:db8::10" if endpoint.startswith("[") else "192.0.2.10"
+    path = write(tmp_path, f'[[virtual_server]]\nname = "a"\naddress = "{family}"\nport = 80\nsorry_server = "{text}"\n')
+    assert load_config(path).virtual_servers[0].sorry_server.endpoint == endpoint
