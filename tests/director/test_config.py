@@ -225,5 +225,6 @@ def test_host_checks_find_missing_interface_and_false_owner(tmp_path: Path,
 ])
 def test_sorry_server_forms(tmp_path: Path, text: str, endpoint: str) -> None:
     family = "2001:db8::10" if endpoint.startswith("[") else "192.0.2.10"
-    path = write(tmp_path, f'[[virtual_server]]\nname = "a"\naddress = "{family}"\nport = 80\nsorry_server = "{text}"\n')
+    path = write(tmp_path, f'[[virtual_server]]\nname = "a"\naddress = "{family}"\nport = 80\n'
+                           f'sorry_server = "{text}"\n')
     assert load_config(path).virtual_servers[0].sorry_server.endpoint == endpoint
