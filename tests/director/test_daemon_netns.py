@@ -1,0 +1,118 @@
+"""`directord run` with only VRRP on this host: control socket, status, reload, failover,
+and a second daemon refused (real processes in a network namespace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labkit import Lab, run, wait_for
+
+pytestmark = pytest.mark.netns
+
+CONFIG = """
+[global]
+router_id = "t1"
+control_socket = "{sock}"
+state_dir = "{state}"
+metrics_listen = ""
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 42
+priority = 120
+advert_interval = "100ms"
+virtual_ips = ["192.0.2.50/24"]
+"""
+
+
+def directord(*args: str, ns: str | None = None) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "director.cli", *args]
+    if ns:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def status(sock: Path) -> dict:
+    proc = directord("status", "--json", "--socket", str(sock))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Lab, Path, Path, subprocess.Popen]]:
+    with Lab("dcs-") as lab:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
+        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
+        with open(tmp_path / "daemon.log", "w") as log:
+            daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                               stdout=log, stderr=log)
+        wait_for(lambda: sock.exists(), 30, what="the control socket")
+        yield lab, sock, config, daemon
+
+
+def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> None:
+    lab, sock, config, daemon = running
+    ns = lab.name("a")
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    wait_for(lambda: status(sock)["vrrp"]["instances"]["VI_1"]["state"] == "master", 20, what="master")
+    assert "192.0.2.50/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+    text = directord("status", "--socket", str(sock))
+    assert text.returncode == 0 and "VI_1" in text.stdout and "MASTER" in text.stdout
+
+    second = directord("run", "-c", str(config), ns=ns)
+    assert second.returncode == 2
+    assert second.stderr.strip() == f"directord run: another directord is running on {sock}"
+
+    transitions = status(sock)["vrrp"]["instances"]["VI_1"]["transitions"]
+    good = config.read_text()
+    config.write_text(good.replace('router_id = "t1"', 'router_id = 5'))
+    bad = directord("reload", "--socket", str(sock))
+    assert bad.returncode == 2 and "config rejected" in bad.stderr and "global.router_id" in bad.stderr
+    config.write_text(good.replace('router_id = "t1"', 'router_id = "t2"'))
+    assert directord("reload", "--socket", str(sock)).returncode == 0
+    assert status(sock)["router_id"] == "t2"
+    assert status(sock)["vrrp"]["instances"]["VI_1"]["transitions"] == transitions  # the reload did not flap VRRP
+
+    handed = directord("failover", "VI_1", "--socket", str(sock))
+    assert handed.returncode == 0, handed.stderr
+    unknown = directord("failover", "VI_9", "--socket", str(sock))
+    assert unknown.returncode == 2 and 'no VRRP instance is named "VI_9"' in unknown.stderr
+    nothing = directord("drain", "10.9.9.9", "--socket", str(sock))
+    assert nothing.returncode == 2 and "no configured real server matches 10.9.9.9" in nothing.stderr
+
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    assert "192.0.2.50" not in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+    assert not sock.exists()
+
+
+@pytest.mark.parametrize("payload", [b"not json\n", b"[1, 2]\n", b'{"command": 7}\n', b'{"command": "nope"}\n',
+                                     b"x" * 70000 + b"\n", b'{"command": "drain", "address": 5}\n'])
+def test_malformed_requests_get_an_error_and_the_daemon_keeps_answering(running, payload: bytes) -> None:
+    _, sock, _, _ = running
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(sock))
+        client.sendall(payload)
+        reply = json.loads(client.makefile("rb").readline())
+    assert reply["ok"] is False and reply["error"]
+    assert status(sock)["router_id"] == "t1"
+
+
+def test_cli_says_when_the_daemon_is_not_running(tmp_path: Path) -> None:
+    proc = directord("status", "--socket", str(tmp_path / "none.sock"))
+    assert proc.returncode == 2
+    expected = f"directord status: directord is not running (no control socket at {tmp_path}/none.sock)"
+    assert proc.stderr.strip() == expected
