@@ -8,14 +8,20 @@ writes), a single weight change, and `ipvsadm-restore` loading the same table
 from a rules file. Also measures pyroute2's high-level IPVS call once, the
 reason `director.ipvs_netlink` encodes its own messages.
 
+Each measurement runs in a fresh network namespace (IPVS tables are per
+netns). Reloading in the same netns after `ipvsadm -C` is unfair to whoever goes
+second: flushed real servers sit in the kernel's dest trash for a minute or two
+and every add walks that list, which makes a back-to-back reload quadratic.
+
 To benchmark the real reconciler, change `plan_ops` to call `director.reconcile`.
-This script flushes the IPVS table (`ipvsadm -C`): run it only in the VM.
+This script flushes IPVS tables and makes namespaces: run it only in the VM.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import subprocess
 import sys
@@ -105,50 +111,81 @@ def sync(backend: NetlinkIpvs, desired: Desired) -> tuple[float, int, int]:
     return elapsed, len(ops), len(errors)
 
 
-def ipvsadm_restore(desired: Desired) -> float:
+def in_netns(name: str, argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", name, *argv], check=True, text=True, **kw)  # type: ignore[call-overload]
+
+
+def fresh_netns(name: str) -> str:
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    # A namespace with no routes has no local table: IPVS then calls every address
+    # "not unicast" (EINVAL). Bringing lo up creates it.
+    in_netns(name, ["ip", "link", "set", "lo", "up"])
+    return name
+
+
+def ipvsadm_restore(desired: Desired, netns: str) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False) as f:
         f.write(rules_file(desired))
         path = f.name
     try:
         with open(path) as rules:
             start = time.perf_counter()
-            subprocess.run(["ipvsadm-restore"], stdin=rules, check=True)
+            in_netns(netns, ["ipvsadm-restore"], stdin=rules)
             return time.perf_counter() - start
     finally:
         os.unlink(path)
 
 
-def count_services() -> int:
-    out = subprocess.run(["ipvsadm", "-Sn"], capture_output=True, text=True, check=True).stdout
+def count_services(netns: str) -> int:
+    out = in_netns(netns, ["ipvsadm", "-Sn"], capture_output=True).stdout
     return sum(1 for line in out.splitlines() if line.startswith("-A"))
 
 
-def bench_size(backend: NetlinkIpvs, n: int) -> dict[str, float]:
+def directord_phase(n: int) -> dict[str, float]:
+    """Cold sync, no-op resync and one weight change, in the current (fresh) netns."""
     desired = build_desired(n)
-    flush()
-    restore = ipvsadm_restore(desired)
-    assert count_services() == n, "ipvsadm-restore did not load the table"
-    flush()
-    cold, written, errs = sync(backend, desired)
-    assert errs == 0 and written == n * (1 + DESTS_PER_SERVICE)
-    noop, noop_written, _ = sync(backend, desired)
-    assert noop_written == 0, f"no-op resync wrote {noop_written} ops"
-    key = next(iter(desired))
-    spec, dests = desired[key]
-    dkey = next(iter(dests))
-    changed = dict(desired)
-    changed[key] = (spec, {**dests, dkey: replace(dests[dkey], weight=7)})
-    single, single_written, _ = sync(backend, changed)
-    assert single_written == 1
-    flush()
+    backend = NetlinkIpvs()
+    try:
+        cold, written, errs = sync(backend, desired)
+        assert errs == 0 and written == n * (1 + DESTS_PER_SERVICE), (written, errs)
+        noop, noop_written, _ = sync(backend, desired)
+        assert noop_written == 0, f"no-op resync wrote {noop_written} ops"
+        key = next(iter(desired))
+        spec, dests = desired[key]
+        dkey = next(iter(dests))
+        changed = dict(desired)
+        changed[key] = (spec, {**dests, dkey: replace(dests[dkey], weight=7)})
+        single, single_written, _ = sync(backend, changed)
+        assert single_written == 1
+    finally:
+        backend.close()
+    return {"cold": cold, "noop": noop, "noop_writes": noop_written, "single": single,
+            "single_writes": single_written}
+
+
+def bench_size(n: int) -> dict[str, float]:
+    desired = build_desired(n)
+    ns = fresh_netns(f"ipvsbench-r{n}")
+    restore = ipvsadm_restore(desired, ns)
+    assert count_services(ns) == n, "ipvsadm-restore did not load the table"
+    subprocess.run(["ip", "netns", "del", ns], check=True)
+    ns = fresh_netns(f"ipvsbench-d{n}")
+    out = in_netns(ns, [sys.executable, __file__, "--phase-directord", str(n)],
+                   capture_output=True).stdout
+    got = json.loads(out.splitlines()[-1])
+    assert count_services(ns) == n
+    subprocess.run(["ip", "netns", "del", ns], check=True)
     ops_total = n * (1 + DESTS_PER_SERVICE)
-    print(f"{n} services x {DESTS_PER_SERVICE} real servers ({ops_total} entries)")
-    print(f"  directord cold sync      {cold:8.3f} s  ({cold / ops_total * 1e6:.0f} us/op)")
-    print(f"  ipvsadm-restore          {restore:8.3f} s  ({restore / ops_total * 1e6:.0f} us/op)")
+    cold = got["cold"]
+    print(f"{n} services x {DESTS_PER_SERVICE} real servers ({ops_total} entries), fresh netns each")
+    print(f"  directord cold sync      {cold:8.3f} s  ({cold / ops_total * 1e6:.0f} us/entry)")
+    print(f"  ipvsadm-restore          {restore:8.3f} s  ({restore / ops_total * 1e6:.0f} us/entry)")
     print(f"  ratio directord/restore  {cold / restore:8.2f}  (target <= 1.0)")
-    print(f"  directord no-op resync   {noop:8.3f} s  (writes: {noop_written})")
-    print(f"  directord single change  {single:8.3f} s  (writes: {single_written})")
-    return {"cold": cold, "restore": restore, "noop": noop, "single": single}
+    print(f"  directord no-op resync   {got['noop']:8.3f} s  (writes: {got['noop_writes']})")
+    print(f"  directord single change  {got['single']:8.3f} s  (writes: {got['single_writes']})",
+          flush=True)
+    return {"restore": restore, **got}
 
 
 def pyroute2_per_op(n: int = 20) -> float:
@@ -187,21 +224,25 @@ def directord_per_op(backend: NetlinkIpvs, n: int = 20) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--phase-directord", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not os.environ.get("DIRECTORD_IN_VM"):
-        print("ipvs_sync: flushes the IPVS table; run it in the VM (scripts/vm-run)", file=sys.stderr)
+        print("ipvs_sync: flushes IPVS tables; run it in the VM (scripts/vm-run)", file=sys.stderr)
         return 2
+    if args.phase_directord:
+        print(json.dumps(directord_phase(args.phase_directord)))
+        return 0
+    for n in (int(s) for s in args.sizes.split(",")):
+        bench_size(n)
+    p2 = pyroute2_per_op()
     backend = NetlinkIpvs()
     try:
-        for n in (int(s) for s in args.sizes.split(",")):
-            bench_size(backend, n)
-        p2 = pyroute2_per_op()
         ours = directord_per_op(backend)
-        print("per-op cost, one service add per call (20 calls)")
-        print(f"  pyroute2 IPVS.service('add')   {p2 * 1e3:8.2f} ms/op")
-        print(f"  NetlinkIpvs.execute([op])      {ours * 1e3:8.2f} ms/op")
     finally:
         backend.close()
+    print("per-op cost, one service add per call (20 calls)")
+    print(f"  pyroute2 IPVS.service('add')   {p2 * 1e3:8.2f} ms/op")
+    print(f"  NetlinkIpvs.execute([op])      {ours * 1e3:8.2f} ms/op", flush=True)
     return 0
 
 
