@@ -146,13 +146,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvloop
 
     from director.control import SocketInUse
-    from director.daemon import Daemon
+    from director.daemon import Daemon, MetricsUnavailable
     from director.state_store import StateError
 
     try:
         daemon = Daemon(config, backend, args.state_dir)
         return uvloop.run(daemon.run())
-    except (StateError, SocketInUse) as exc:
+    except (StateError, SocketInUse, MetricsUnavailable) as exc:
         raise CommandError(str(exc)) from exc
 
 

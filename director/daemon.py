@@ -9,6 +9,7 @@ role. Blocking netlink work runs on one worker thread so VRRP timers never wait.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -19,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from director import metrics
 from director.apply import PassReport, reconcile_pass
 from director.config import Config
 from director.config_load import ConfigError, load_config
@@ -26,10 +28,15 @@ from director.control import ControlError, ControlServer
 from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
 from director.ipvs import IpvsBackend, KernelTable, SyncDaemon
 from director.ipvs_sysctl import IpvsSysctl
+from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, DirectordCollector, Histogram, reason_class
 from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
 from director.status import ReconcileCounters, build_status
 
 log = structlog.get_logger("directord")
+
+class MetricsUnavailable(RuntimeError):
+    """metrics_listen cannot be bound."""
+
 
 HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
 RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
@@ -54,6 +61,10 @@ class Daemon:
         self.kernel: KernelTable | None = None
         self.desired: DesiredTable | None = None
         self.counters = ReconcileCounters()
+        self.check_histograms: dict[tuple[str, int, str], Histogram] = {}
+        self.check_failures: collections.Counter[tuple[str, int, str, str]] = collections.Counter()
+        self.reconcile_histogram = Histogram(RECONCILE_BUCKETS)
+        self.metrics_server: Any = None
         self.control: ControlServer | None = None
         self.stop = asyncio.Event()
         self.dirty = asyncio.Event()
@@ -69,6 +80,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         self.control = ControlServer(self.config.global_.control_socket, self._control_handlers())
         await self.control.start()  # first: a second daemon on the same socket stops here
+        try:
+            self._start_metrics()
+        except MetricsUnavailable:
+            await self.control.close()
+            raise
         tasks: list[asyncio.Task] = []
         vrrp_stop = asyncio.Event()
         reconciler: asyncio.Task | None = None
@@ -95,7 +111,21 @@ class Daemon:
             log.error("component failed", error=repr(task.exception()))
         return 2 if failed else 0
 
+    def _start_metrics(self) -> None:
+        listen = self.config.global_.metrics_listen
+        if not listen:
+            return
+        collector = DirectordCollector(self.snapshot, lambda: dict(self.check_histograms),
+                                       lambda: dict(self.check_failures), lambda: self.reconcile_histogram)
+        try:
+            self.metrics_server = metrics.serve(listen, collector)
+        except OSError as exc:
+            raise MetricsUnavailable(f"cannot serve metrics on {listen}: {exc.strerror or exc}") from exc
+        log.info("serving metrics", listen=listen)
+
     async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         if self.control is not None:
             await self.control.close()
         if self.scheduler is not None:
@@ -143,7 +173,7 @@ class Daemon:
                 dest = have.dests.get(dest_key(rs)) if have else None
                 if dest is not None and dest.spec.weight > 0:
                     self.initial_up.add((vs.name, rs.endpoint))
-        self.scheduler = Scheduler(self._on_health, on_weight=self._on_weight)
+        self.scheduler = Scheduler(self._on_health, on_weight=self._on_weight, probe=self._observed_probe)
         self._sync_health_checks()
 
     def _sync_health_checks(self) -> None:
@@ -166,6 +196,25 @@ class Daemon:
         for skey in set(self.health) - set(keys.values()):
             del self.health[skey]
         self.health_keys = keys
+        probed = {(target.address, target.port, check.type) for target, check in wanted.values()}
+        for key in set(self.check_histograms) - probed:
+            del self.check_histograms[key]
+        for key in [k for k in self.check_failures if k[:3] not in probed]:
+            del self.check_failures[key]
+
+    async def _observed_probe(self, target: Any, check: Any) -> Any:
+        """Every sample feeds the check-duration histogram and the failure counters."""
+        from healthcheck import probe
+
+        result = await probe(target, check)
+        key = (target.address, target.port, check.type)
+        histogram = self.check_histograms.get(key)
+        if histogram is None:
+            histogram = self.check_histograms[key] = Histogram(CHECK_BUCKETS)
+        histogram.observe(result.latency)
+        if not result.ok:
+            self.check_failures[(*key, reason_class(result.reason))] += 1
+        return result
 
     def _on_health(self, hkey: HealthKey, up: bool, result: Any) -> None:
         skey = self.health_keys.get(hkey)
@@ -237,7 +286,7 @@ class Daemon:
         counters.passes += 1
         counters.last_pass_at = time.time()
         counters.last_duration = duration
-        counters.durations.append(duration)
+        self.reconcile_histogram.observe(duration)
         for change in report.changes:
             counters.operations[change.action] = counters.operations.get(change.action, 0) + 1
         counters.errors_total += len(report.errors)
@@ -268,6 +317,16 @@ class Daemon:
                 "undrain": self._undrain, "failover": self._failover}
 
     def snapshot(self) -> dict[str, Any]:
+        """The status snapshot; also called from the metrics thread, hence the retry: the loop
+        may resize a dict (a reload) while it is being read."""
+        for _attempt in range(3):
+            try:
+                return self._build_snapshot()
+            except RuntimeError:
+                continue
+        return self._build_snapshot()
+
+    def _build_snapshot(self) -> dict[str, Any]:
         checks = self.scheduler.snapshots() if self.scheduler is not None else {}
         return build_status(self.config, started=self.started, reloaded=self.reloaded,
                             health=self.real_server_states(), checks=checks, kernel=self.kernel,

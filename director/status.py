@@ -22,7 +22,6 @@ class ReconcileCounters:
     passes: int = 0
     last_pass_at: float | None = None
     last_duration: float = 0.0
-    durations: list[float] = field(default_factory=list)  # recent pass durations, for the histogram
     operations: dict[str, int] = field(default_factory=dict)  # by action: add, change, drain, remove
     errors_total: int = 0
     last_errors: list[str] = field(default_factory=list)

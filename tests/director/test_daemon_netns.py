@@ -48,6 +48,10 @@ def status(sock: Path) -> dict:
     return json.loads(proc.stdout)
 
 
+def vrrp_state(sock: Path) -> str | None:
+    return status(sock)["vrrp"].get("instances", {}).get("VI_1", {}).get("state")
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[Lab, Path, Path, subprocess.Popen]]:
     with Lab("dcs-") as lab:
@@ -66,7 +70,7 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     lab, sock, config, daemon = running
     ns = lab.name("a")
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
-    wait_for(lambda: status(sock)["vrrp"]["instances"]["VI_1"]["state"] == "master", 20, what="master")
+    wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
     assert "192.0.2.50/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
     text = directord("status", "--socket", str(sock))
     assert text.returncode == 0 and "VI_1" in text.stdout and "MASTER" in text.stdout
@@ -116,3 +120,39 @@ def test_cli_says_when_the_daemon_is_not_running(tmp_path: Path) -> None:
     assert proc.returncode == 2
     expected = f"directord status: directord is not running (no control socket at {tmp_path}/none.sock)"
     assert proc.stderr.strip() == expected
+
+
+def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> None:
+    with Lab("dcm-") as lab:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
+        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state")
+                          .replace('metrics_listen = ""', 'metrics_listen = "127.0.0.1:9612"'))
+        lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: sock.exists(), 30, what="the daemon")
+        wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
+        body = run(["curl", "-sf", "http://127.0.0.1:9612/metrics"], ns=ns)
+        assert 'directord_vrrp_state{interface="eth0",state="master",vrid="42",vrrp_instance="VI_1"} 1.0' in body
+        assert "directord_vrrp_adverts_sent_total" in body
+        lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n  - job_name: directord\n    static_configs: [{targets: ['127.0.0.1:9612']}]\n")
+        lab.start(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", "--web.listen-address=127.0.0.1:9090"],
+                  ns=ns, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        query = "http://127.0.0.1:9090/api/v1/query?query=directord_vrrp_state%7Bstate%3D%22master%22%7D"
+
+        def scraped() -> bool:
+            answer = run(["curl", "-s", query], ns=ns, check=False)
+            try:
+                result = json.loads(answer)["data"]["result"]
+            except (ValueError, KeyError):
+                return False
+            return bool(result) and result[0]["value"][1] == "1" and result[0]["metric"]["vrrp_instance"] == "VI_1"
+
+        wait_for(scraped, 60, interval=0.5, what="Prometheus to scrape directord")
