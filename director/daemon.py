@@ -29,6 +29,7 @@ from director.desired import DesiredTable, RealServerState, StateKey, dest_key, 
 from director.ipvs import IpvsBackend, KernelTable, SyncDaemon
 from director.ipvs_sysctl import IpvsSysctl
 from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, DirectordCollector, Histogram, reason_class
+from director.sdnotify import Notifier
 from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
 from director.status import ReconcileCounters, build_status
 
@@ -66,6 +67,7 @@ class Daemon:
         self.reconcile_histogram = Histogram(RECONCILE_BUCKETS)
         self.metrics_server: Any = None
         self.control: ControlServer | None = None
+        self.notifier = Notifier()
         self.stop = asyncio.Event()
         self.dirty = asyncio.Event()
         self.ipvs_thread = ThreadPoolExecutor(1, thread_name_prefix="ipvs")
@@ -99,17 +101,40 @@ class Daemon:
             tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
         log.info("started", config=self.config.path, virtual_servers=len(self.config.virtual_servers),
                  vrrp_instances=len(self.config.vrrp_instances))
+        self.notifier.ready(self._summary())
+        watchdog = loop.create_task(self._watchdog(self.notifier.watchdog_interval)) \
+            if self.notifier.watchdog_interval else None
         stopper = loop.create_task(self.stop.wait())
         await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in tasks if t.done() and t.exception() is not None]
         log.info("stopping", reason="a component failed" if failed else "signal")
+        self.notifier.stopping()
         vrrp_stop.set()  # masters send priority 0 and drop their VIPs
+        if watchdog is not None:
+            watchdog.cancel()
         if reconciler is not None:
             reconciler.cancel()
         await self._shutdown(tasks)
         for task in failed:
             log.error("component failed", error=repr(task.exception()))
         return 2 if failed else 0
+
+    async def _watchdog(self, interval: float) -> None:
+        """Pinged from the event loop itself: a stuck loop stops the pings and systemd restarts us."""
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _summary(self) -> str:
+        """One line for `systemctl status`."""
+        parts = []
+        if self.vrrp is not None:
+            states = [f"{name} {vi['state']}" for name, vi in self.vrrp.snapshot()["instances"].items()]
+            parts.append(", ".join(states) or "VRRP starting")
+        if self.backend is not None:
+            up = sum(1 for state in self.real_server_states().values() if state.up and not state.admin_drained)
+            parts.append(f"{len(self.config.virtual_servers)} services, {up}/{len(self.health)} real servers in")
+        return "; ".join(parts)
 
     def _start_metrics(self) -> None:
         listen = self.config.global_.metrics_listen
@@ -139,6 +164,13 @@ class Daemon:
 
     async def reload(self) -> list[str]:
         """Re-read the config; on any error keep running the old one and return the problems."""
+        self.notifier.reloading()
+        try:
+            return await self._reload()
+        finally:
+            self.notifier.ready(self._summary())
+
+    async def _reload(self) -> list[str]:
         path = self.config.path
         try:
             new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
@@ -272,6 +304,7 @@ class Daemon:
             return
         self.last_pass, self.desired = report, report.desired
         self._count(report, time.monotonic() - began)
+        self.notifier.status(self._summary())
         for change in report.changes:
             log.info("ipvs " + change.action, entry=change.entry,
                      fields={k: [a, b] for k, (a, b) in change.fields.items()})

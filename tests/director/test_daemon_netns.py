@@ -156,3 +156,33 @@ def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> 
             return bool(result) and result[0]["value"][1] == "1" and result[0]["metric"]["vrrp_instance"] == "VI_1"
 
         wait_for(scraped, 60, interval=0.5, what="Prometheus to scrape directord")
+
+
+def test_daemon_notifies_systemd_ready_watchdog_reloading_stopping(tmp_path: Path) -> None:
+    notify_path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify, Lab("dcn-") as lab:
+        notify.bind(notify_path)
+        notify.settimeout(30)
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
+        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "400000"}
+        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        messages: list[bytes] = []
+
+        def received(prefix: bytes) -> bool:
+            while not any(m.startswith(prefix) for m in messages):
+                messages.append(notify.recv(4096))
+            return True
+
+        assert received(b"READY=1\nSTATUS=")
+        messages.clear()
+        assert received(b"WATCHDOG=1")  # pinged at half of WATCHDOG_USEC
+        messages.clear()
+        assert directord("reload", "--socket", str(sock)).returncode == 0
+        assert received(b"RELOADING=1\nMONOTONIC_USEC=") and received(b"READY=1")
+        daemon.send_signal(signal.SIGTERM)
+        assert received(b"STOPPING=1")
+        assert daemon.wait(timeout=30) == 0
