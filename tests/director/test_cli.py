@@ -49,3 +49,29 @@ def test_run_refuses_an_empty_config(tmp_path: Path) -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     proc = directord("frobnicate")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_probe_prints_each_verdict_and_exits_1_when_one_is_down(tmp_path: Path) -> None:
+    import json
+    import socket
+
+    with socket.socket() as listener, socket.socket() as closed:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+        up_port, down_port = listener.getsockname()[1], closed.getsockname()[1]
+        config = tmp_path / "probe.toml"
+        config.write_text(
+            '[[virtual_server]]\nname = "app"\naddress = "192.0.2.10"\nport = 80\n'
+            '[virtual_server.check]\ntype = "tcp"\ntimeout = "500ms"\n'
+            f'[[virtual_server.real_server]]\naddress = "127.0.0.1"\nport = {up_port}\n'
+            f'[[virtual_server.real_server]]\naddress = "127.0.0.1"\nport = {down_port}\n')
+        text = directord("probe", "-c", str(config))
+        assert text.returncode == 1
+        lines = text.stdout.splitlines()
+        assert lines[0].split()[:2] == ["VIRTUAL", "SERVER"]
+        assert lines[1].split()[:4] == ["app", f"127.0.0.1:{up_port}", "tcp", "up"]
+        assert lines[2].split()[:4] == ["app", f"127.0.0.1:{down_port}", "tcp", "DOWN"]
+        assert "connection refused" in lines[2] and lines[-1] == "1 up, 1 down"
+        data = json.loads(directord("probe", "--json", "-c", str(config)).stdout)
+        assert [r["up"] for r in data["results"]] == [True, False] and data["down"] == 1
