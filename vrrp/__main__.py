@@ -42,6 +42,7 @@ async def _main(path: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await VrrpRuntime(config.vrrp_instances).run(stop)
+    structlog.get_logger("vrrp").info("stopped")
     return 0
 
 

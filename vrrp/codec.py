@@ -173,7 +173,7 @@ def decode(
     alen = 4 if src.version == 4 else 16
     trailer = V2_AUTH_LEN if version == 2 else 0
     want = HEADER_LEN + count * alen + trailer
-    if count == 0 and version == 2:
+    if count == 0:  # RFC 5798 5.2.5 / RFC 3768 5.3.5: at least one address
         raise DecodeError(Reason.BAD_ADDRESS_COUNT, "no addresses")
     if len(data) < want:
         raise DecodeError(Reason.BAD_ADDRESS_COUNT, f"count {count} needs {want} bytes")

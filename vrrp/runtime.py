@@ -35,7 +35,7 @@ from vrrp.fsm import (
 )
 from vrrp.garp import PacketSender, frames_for
 from vrrp.notify import run_notify
-from vrrp.sockets import VrrpSocket
+from vrrp.sockets import Received, VrrpSocket
 
 if TYPE_CHECKING:
     from director.config import VrrpInstanceConfig
@@ -278,7 +278,7 @@ class VrrpRuntime:
                 return lv
         return None
 
-    def _on_packet(self, sock: VrrpSocket, got: Any) -> None:
+    def _on_packet(self, sock: VrrpSocket, got: Received) -> None:
         lv = self._find(sock, got.data)
         errors = lv.counters.errors if lv else self.unmatched
         try:

@@ -160,6 +160,11 @@ class Lab:
     def wait_master(self, node: str, timeout: float = 5.0, vip: str = VIP) -> float:
         return self.wait_for(lambda: self.holders(vip) == [node], timeout)
 
+    def wait_backup(self, *nodes: str, timeout: float = 10.0) -> None:
+        """Wait until each node's current daemon is up and following (Backup)."""
+        for node in nodes:
+            self.wait_for(lambda n=node: "new=backup" in self.log(n), timeout)
+
     def neigh_mac(self, vip: str = VIP) -> str | None:
         out = sh("ip", "-n", self.client, "neigh", "show", vip, "dev", "eth0")
         m = re.search(r"lladdr ([0-9a-f:]{17})", out)

@@ -78,8 +78,9 @@ def test_v3_checksum_as_v2_option() -> None:
         (lambda w: w[:6] + bytes([w[6] ^ 1]) + w[7:], Reason.BAD_CHECKSUM),
         (lambda w: w + b"\0\0\0\0", Reason.BAD_LENGTH),
         (lambda w: w[:3] + bytes([9]) + w[4:], Reason.BAD_ADDRESS_COUNT),
+        (lambda w: w[:3] + bytes([0]) + w[4:8], Reason.BAD_ADDRESS_COUNT),
     ],
-    ids=["truncated", "version", "type", "checksum", "length", "count"],
+    ids=["truncated", "version", "type", "checksum", "length", "count", "zero-count"],
 )
 def test_receive_validation_reasons(mutate, reason) -> None:
     """RFC 5798 7.1: version, type, checksum, length and address count are verified."""
