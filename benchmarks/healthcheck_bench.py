@@ -199,7 +199,7 @@ def worker_main(args: argparse.Namespace) -> None:
             sched.add(port, Target("127.0.0.1", port), check)
         while True:
             print(json.dumps(counts), flush=True)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0)
 
     uvloop.run(main())
 
@@ -226,7 +226,7 @@ class DirectordChecker:
             self.latest = json.loads(line)
 
     def counts(self) -> dict:
-        """Latest counts the worker printed (it prints four times a second)."""
+        """Latest counts the worker printed (it prints once a second)."""
         return self.latest
 
     def stop(self) -> None:
