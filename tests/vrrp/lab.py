@@ -214,7 +214,7 @@ def require_root() -> None:
 
 def keepalived_conf(
     node_addr: str, *, priority: int, version: int, interval: str, peers: list[str],
-    preempt: bool = True,
+    preempt: bool = True, vip: str = f"{VIP}/24",
 ) -> str:
     """A VRRP-only keepalived.conf mirroring one directord instance."""
     lines = [
@@ -231,7 +231,7 @@ def keepalived_conf(
         f"  priority {priority}",
         f"  advert_int {interval}",
         "  virtual_ipaddress {",
-        f"    {VIP}/24 dev eth0",
+        f"    {vip} dev eth0",
         "  }",
     ]
     if not preempt:

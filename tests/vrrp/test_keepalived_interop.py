@@ -73,3 +73,27 @@ def test_interop_both_roles_and_priority_zero(lab2: Lab, version: int, unicast: 
 def _stamp(log: str, needle: str) -> float:
     line = next(x for x in reversed(log.splitlines()) if needle in x)
     return datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+
+
+def test_interop_v3_ipv6(lab2: Lab) -> None:
+    """VRRPv3 over IPv6 (ff02::12, link-local sources, IPv6 pseudo-header checksum)
+    against keepalived, both directions: it follows us, takes over when we die,
+    and we follow it when we come back with a lower priority."""
+    lab2.add_ipv6()
+    dd, ka = lab2.nodes
+    vip6 = "fd00::100"
+    start_keepalived(lab2, ka, keepalived_conf(
+        lab2.addr(2), priority=100, version=3, interval="0.1", peers=[], vip=f"{vip6}/64"))
+    lab2.start(dd, priority=200, virtual_ips=[f"{vip6}/64"])
+    lab2.wait_for(lambda: lab2.holders(vip6) == [dd], 10.0)
+    time.sleep(0.5)
+    assert lab2.holders(vip6) == [dd], lab2.all_logs()
+    assert "higher priority 200" in lab2.log(ka) or "Entering BACKUP" in lab2.log(ka)
+    lab2.signal(dd, signal.SIGKILL)
+    lab2.wait_for(lambda: lab2.has_vip(ka, vip6), 2.0)
+    sh("ip", "-n", dd, "addr", "del", f"{vip6}/64", "dev", "eth0")  # the crash leftover
+    # We come back lower and must follow keepalived's IPv6 adverts.
+    lab2.start(dd, priority=50, virtual_ips=[f"{vip6}/64"])
+    lab2.wait_backup(dd)
+    time.sleep(1.0)
+    assert lab2.holders(vip6) == [ka], lab2.all_logs()
