@@ -42,7 +42,11 @@ class Lab:
         self.procs: dict[str, subprocess.Popen] = {}
         self.extra: list[subprocess.Popen] = []
         self.namespaces: list[str] = []
-        self._build()
+        try:
+            self._build()
+        except BaseException:
+            self.close()  # a half-built lab must not leak namespaces
+            raise
 
     def addr(self, i: int) -> str:
         """Node i's (1-based) address; the client is .50."""
