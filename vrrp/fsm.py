@@ -23,6 +23,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 OWNER_PRIORITY = 255
 SHUTDOWN_PRIORITY = 0
+RIVAL_GARP_GAP = 1.0  # seconds between GARP bursts provoked by a rival master
 
 
 class State(enum.Enum):
@@ -95,6 +96,7 @@ class Instance:
     # Sync group: may this member become master now? Set by SyncGroup.
     gate: Callable[[Instance], bool] | None = field(default=None, repr=False)
     wants_master: bool = False  # down timer expired, waiting for the group
+    rival_garp_at: float | None = None
 
     # --- derived values (RFC 5798 6.1) -----------------------------------------
 
@@ -232,8 +234,12 @@ class Instance:
                 *self._to(State.BACKUP, now, f"higher priority {src}"),
             ]
         # Another router believes it is master (split brain healing): assert
-        # ourselves at once and re-point neighbours to us.
+        # ourselves at once and re-point neighbours to us. A rival that cannot
+        # hear us would trigger this on every advert, so GARP at most once a second.
         self.adver_at = now + self.interval_cs / 100
+        if self.rival_garp_at is not None and now - self.rival_garp_at < RIVAL_GARP_GAP:
+            return [SendAdvert(mine)]
+        self.rival_garp_at = now
         return [SendAdvert(mine), SendGarp()]
 
     def give_up(self, now: float) -> list[Action]:

@@ -199,6 +199,9 @@ def test_master_asserts_itself_against_lower_rival() -> None:
     i = master()
     assert i.receive(adv(50), LOW, 5.0) == [SendAdvert(100), SendGarp()]
     assert i.state is State.MASTER
+    # A rival that never hears us must not cause a GARP storm.
+    assert i.receive(adv(50), LOW, 5.1) == [SendAdvert(100)]
+    assert i.receive(adv(50), LOW, 6.1) == [SendAdvert(100), SendGarp()]
 
 
 def test_track_weight_shifts_priority() -> None:
