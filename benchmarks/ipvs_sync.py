@@ -85,6 +85,18 @@ def plan_ops(desired: Desired, actual: KernelTable) -> list[Op]:
     return ops
 
 
+def plan_with_reconciler(desired: Desired, actual: KernelTable) -> list[Op]:
+    """The same step through the real reconciler (`--reconciler`)."""
+    from director.desired import DesiredService
+    from director.reconcile import Book, plan
+
+    table = {k: DesiredService(str(k), spec, dests) for k, (spec, dests) in desired.items()}
+    return plan(table, actual, Book(), time.time()).ops
+
+
+PLAN = plan_ops  # `--reconciler` switches this to plan_with_reconciler
+
+
 def rules_file(desired: Desired) -> str:
     lines = []
     for key, (spec, dests) in desired.items():
@@ -103,7 +115,7 @@ def flush() -> None:
 def sync(backend: NetlinkIpvs, desired: Desired) -> tuple[float, int, int]:
     """(seconds, ops written, errors) for one dump + plan + execute pass."""
     start = time.perf_counter()
-    ops = plan_ops(desired, backend.dump())
+    ops = PLAN(desired, backend.dump())
     errors = backend.execute(ops) if ops else []
     elapsed = time.perf_counter() - start
     if errors:
@@ -171,8 +183,10 @@ def bench_size(n: int) -> dict[str, float]:
     assert count_services(ns) == n, "ipvsadm-restore did not load the table"
     subprocess.run(["ip", "netns", "del", ns], check=True)
     ns = fresh_netns(f"ipvsbench-d{n}")
-    out = in_netns(ns, [sys.executable, __file__, "--phase-directord", str(n)],
-                   capture_output=True).stdout
+    argv = [sys.executable, __file__, "--phase-directord", str(n)]
+    if PLAN is plan_with_reconciler:
+        argv.append("--reconciler")
+    out = in_netns(ns, argv, capture_output=True).stdout
     got = json.loads(out.splitlines()[-1])
     assert count_services(ns) == n
     subprocess.run(["ip", "netns", "del", ns], check=True)
@@ -224,8 +238,13 @@ def directord_per_op(backend: NetlinkIpvs, n: int = 20) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--reconciler", action="store_true",
+                        help="plan with director.reconcile instead of the built-in diff")
     parser.add_argument("--phase-directord", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global PLAN
+    if args.reconciler:
+        PLAN = plan_with_reconciler
     if not os.environ.get("DIRECTORD_IN_VM"):
         print("ipvs_sync: flushes IPVS tables; run it in the VM (scripts/vm-run)", file=sys.stderr)
         return 2
