@@ -97,6 +97,7 @@ class Instance:
     gate: Callable[[Instance], bool] | None = field(default=None, repr=False)
     wants_master: bool = False  # down timer expired, waiting for the group
     rival_garp_at: float | None = None
+    rival_seen_at: float | None = None
 
     # --- derived values (RFC 5798 6.1) -----------------------------------------
 
@@ -235,9 +236,13 @@ class Instance:
             ]
         # Another router believes it is master (split brain healing): assert
         # ourselves at once and re-point neighbours to us. A rival that cannot
-        # hear us would trigger this on every advert, so GARP at most once a second.
+        # hear us would trigger this on every advert, so within one episode
+        # (adverts less than 3 intervals apart) GARP at most once a second.
         self.adver_at = now + self.interval_cs / 100
-        if self.rival_garp_at is not None and now - self.rival_garp_at < RIVAL_GARP_GAP:
+        last_seen, self.rival_seen_at = self.rival_seen_at, now
+        new_episode = last_seen is None or now - last_seen > 3 * self.interval_cs / 100
+        recent_garp = self.rival_garp_at is not None and now - self.rival_garp_at < RIVAL_GARP_GAP
+        if recent_garp and not new_episode:
             return [SendAdvert(mine)]
         self.rival_garp_at = now
         return [SendAdvert(mine), SendGarp()]

@@ -179,13 +179,103 @@ class VrrpRuntime:
 
     async def _open_all(self) -> None:
         assert self.addrs is not None
-        by_group: dict[str, list[Instance]] = {}
         for cfg in self.configs:
-            lv = await self._open(cfg)
-            self.live[cfg.name] = lv
-            if cfg.sync_group:
-                by_group.setdefault(cfg.sync_group, []).append(lv.fsm)
+            self.live[cfg.name] = await self._open(cfg)
+        self._regroup()
+
+    def _regroup(self) -> None:
+        by_group: dict[str, list[Instance]] = {}
+        for lv in self.live.values():
+            lv.fsm.gate = None
+            if lv.cfg.sync_group:
+                by_group.setdefault(lv.cfg.sync_group, []).append(lv.fsm)
         self.groups = {name: SyncGroup(name, m) for name, m in by_group.items()}
+
+    # --- reload ---------------------------------------------------------------------
+
+    async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
+        """Apply a new set of instances without disturbing unchanged ones.
+
+        Same identity (name, interface, VRID, version, family, source, sync group):
+        updated in place, a master keeps its role and swaps VIPs with a fresh GARP.
+        Otherwise the old instance resigns (priority 0) and the new one starts.
+        Must be called while `run` is running.
+        """
+        assert self.loop is not None
+        wanted = {c.name: c for c in instances}
+        for name, lv in list(self.live.items()):
+            cfg = wanted.get(name)
+            if cfg is None or _identity(cfg) != _identity(lv.cfg):
+                self._retire(lv)
+        fresh = []
+        for name, cfg in wanted.items():
+            lv = self.live.get(name)
+            if lv is None:
+                self.live[name] = await self._open(cfg)
+                fresh.append(self.live[name])
+            elif cfg != lv.cfg:
+                self._update(lv, cfg)
+        self.configs = tuple(instances)
+        self._close_unused_sockets()
+        self._regroup()
+        await self._refresh_all_links()
+        now = self._now()
+        for lv in fresh:
+            self._apply(lv, lv.fsm.start(now))
+
+    def _close_unused_sockets(self) -> None:
+        assert self.loop is not None
+        for key, sock in list(self.sockets.items()):
+            if not any(lv.sock is sock for lv in self.live.values()):
+                self.loop.remove_reader(sock.fileno())
+                sock.close()
+                del self.sockets[key]
+
+    def _retire(self, lv: _Live) -> None:
+        self._apply(lv, lv.fsm.shutdown(self._now()), follow=False)
+        self._cancel_timer(lv)
+        self._cancel_garp(lv, refresh=True)
+        lv.sender.close()
+        del self.live[lv.cfg.name]
+
+    def _update(self, lv: _Live, cfg: VrrpInstanceConfig) -> None:
+        """Same virtual router, new parameters."""
+        old, f, now = lv.cfg, lv.fsm, self._now()
+        before = f.effective_priority
+        lv.cfg = cfg
+        f.priority, f.preempt, f.preempt_delay = cfg.priority, cfg.preempt, cfg.preempt_delay
+        f.interval_cs = max(1, round(cfg.advert_interval * 100))
+        keep = {f"iface:{cfg.interface}"}
+        keep |= {f"track:{t.name}" for t in cfg.track_interfaces}
+        keep |= {f"vs:{t.name}" for t in cfg.track_virtual_servers}
+        for key in set(f.track_weights) - keep:
+            del f.track_weights[key]
+            f.failing.discard(key)
+        for t in cfg.track_virtual_servers:  # weights may have changed
+            if f"vs:{t.name}" in f.track_weights:
+                f.track_weights[f"vs:{t.name}"] = t.weight
+        if f.state is not State.MASTER:
+            return
+        gone = [v for v in old.virtual_ips if v not in cfg.virtual_ips]
+        if gone:
+            self.nl.submit(self._vips_list_sync, lv, gone)
+        if cfg.virtual_ips != old.virtual_ips:
+            self._vips(lv, add=True)
+            self._start_garp(lv)
+        if f.effective_priority != before or cfg.virtual_ips != old.virtual_ips:
+            self._send_advert(lv, f.effective_priority)
+        f.adver_at = now + f.interval_cs / 100
+        self._arm(lv)
+
+    def _vips_list_sync(self, lv: _Live, vips: list[Any]) -> None:
+        assert self.addrs is not None
+        for vip in vips:
+            try:
+                self.addrs.remove(lv.ifindex, vip)
+            except Exception as exc:
+                lv.counters.errors["vip_remove"] += 1
+                log.error("vip removal failed", instance=lv.cfg.name, vip=str(vip),
+                          error=str(exc))
 
     async def _open(self, cfg: VrrpInstanceConfig) -> _Live:
         assert self.addrs is not None and self.loop is not None
@@ -485,6 +575,10 @@ class VrrpRuntime:
         if lv.timer is not None:
             lv.timer.cancel()
             lv.timer = None
+
+
+def _identity(cfg: VrrpInstanceConfig) -> tuple:
+    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group)
 
 
 async def run_vrrp(

@@ -7,8 +7,10 @@ Run as `python -m tests.vrrp.runtime_driver` inside a node namespace whose peer
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import json
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -67,6 +69,44 @@ async def main() -> dict:
     return out
 
 
+def vips() -> list[str]:
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line.split()[3] for line in out.splitlines())
+
+
+async def reload_flow() -> dict:
+    """reconfigure(): in-place VIP swap, priority change, removal, re-addition."""
+    events: list[list] = []
+    rt = VrrpRuntime([CFG], on_transition=lambda n, t: events.append([n, t.new.value]))
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.run(stop))
+
+    def state() -> str:
+        snap = rt.snapshot()["instances"]
+        return snap["VI_1"]["state"] if "VI_1" in snap else "absent"
+
+    out: dict = {"became_master": await until(lambda: state() == "master", 5.0)}
+    swapped = dataclasses.replace(CFG, virtual_ips=(ipaddress.ip_interface("192.0.2.101/24"),))
+    await rt.reconfigure([swapped])
+    await asyncio.sleep(0.3)
+    out["swap_state"] = state()
+    out["swap_vips"] = vips()
+    out["swap_transitions"] = len(events)
+    await rt.reconfigure([dataclasses.replace(swapped, priority=50)])
+    out["lower_backup"] = await until(lambda: state() == "backup", 2.0)
+    await rt.reconfigure([])
+    out["removed"] = state()
+    await rt.reconfigure([CFG])
+    out["readded_master"] = await until(lambda: state() == "master", 3.0)
+    out["final_vips"] = vips()
+    stop.set()
+    await task
+    out["events"] = events
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main())))
+    flow = reload_flow if sys.argv[1:] == ["reload"] else main
+    print(json.dumps(asyncio.run(flow())))
     sys.exit(0)

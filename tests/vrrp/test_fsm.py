@@ -200,8 +200,11 @@ def test_master_asserts_itself_against_lower_rival() -> None:
     assert i.receive(adv(50), LOW, 5.0) == [SendAdvert(100), SendGarp()]
     assert i.state is State.MASTER
     # A rival that never hears us must not cause a GARP storm.
-    assert i.receive(adv(50), LOW, 5.1) == [SendAdvert(100)]
-    assert i.receive(adv(50), LOW, 6.1) == [SendAdvert(100), SendGarp()]
+    for t in (5.5, 5.9):  # the same episode: adverts one interval apart
+        assert i.receive(adv(50), LOW, t) == [SendAdvert(100)]
+    assert i.receive(adv(50), LOW, 6.5) == [SendAdvert(100), SendGarp()]
+    # A new episode (the rival was silent for a while) re-announces at once.
+    assert i.receive(adv(50), LOW, 10.0) == [SendAdvert(100), SendGarp()]
 
 
 def test_track_weight_shifts_priority() -> None:

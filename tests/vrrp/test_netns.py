@@ -263,3 +263,29 @@ def test_sync_group_fails_over_together(lab2: Lab) -> None:
     assert lab2.log(n1).count("new=fault") == 2
     sh("ip", "-n", n1, "link", "set", "t1", "up")
     lab2.wait_for(lambda: all(lab2.holders(v) == [n1] for v in both), 5.0)
+
+
+def test_runtime_reconfigure(lab2: Lab) -> None:
+    """reconfigure(): a master swaps its VIPs in place (no transition), a lower
+    priority hands over, removal resigns, re-adding starts the instance again."""
+    import json
+    import subprocess
+
+    from tests.vrrp.lab import ROOT
+
+    n1, n2 = lab2.nodes
+    lab2.start(n2, priority=100, virtual_ips=["192.0.2.101/24"])
+    lab2.wait_backup(n2)
+    res = subprocess.run(
+        ["ip", "netns", "exec", n1, PYTHON, "-m", "tests.vrrp.runtime_driver", "reload"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["became_master"]
+    assert out["swap_state"] == "master" and out["swap_transitions"] == 2
+    assert out["swap_vips"] == ["192.0.2.1/24", "192.0.2.101/24"]
+    assert out["lower_backup"]
+    assert out["removed"] == "absent"
+    assert out["readded_master"]
+    assert out["final_vips"] == ["192.0.2.1/24", "192.0.2.100/24"]
