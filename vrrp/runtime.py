@@ -101,6 +101,7 @@ class VrrpRuntime:
         self.groups: dict[str, SyncGroup] = {}
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.unmatched: Counter[str] = Counter()
+        self.vs_ok: dict[str, bool] = {}  # tracked virtual server -> quorum held
         self.addrs: AddressManager | None = None
         self.links: LinkMonitor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -147,10 +148,17 @@ class VrrpRuntime:
 
     def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
         """Quorum of a tracked virtual server changed (ok=False: lost)."""
+        self.vs_ok[name] = ok  # remembered for instances opened later
         for lv in self.live.values():
             for t in lv.cfg.track_virtual_servers:
                 if t.name == name:
                     self._apply(lv, lv.fsm.set_tracked(f"vs:{name}", t.weight, ok, self._now()))
+
+    def _seed_tracked_vs(self, lv: _Live) -> None:
+        """Apply known virtual server quorum states to a new or updated instance."""
+        for t in lv.cfg.track_virtual_servers:
+            ok = self.vs_ok.get(t.name, True)
+            self._apply(lv, lv.fsm.set_tracked(f"vs:{t.name}", t.weight, ok, self._now()))
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -181,6 +189,7 @@ class VrrpRuntime:
         assert self.addrs is not None
         for cfg in self.configs:
             self.live[cfg.name] = await self._open(cfg)
+            self._seed_tracked_vs(self.live[cfg.name])
         self._regroup()
 
     def _regroup(self) -> None:
@@ -211,10 +220,11 @@ class VrrpRuntime:
         for name, cfg in wanted.items():
             lv = self.live.get(name)
             if lv is None:
-                self.live[name] = await self._open(cfg)
-                fresh.append(self.live[name])
+                lv = self.live[name] = await self._open(cfg)
+                fresh.append(lv)
             elif cfg != lv.cfg:
                 self._update(lv, cfg)
+            self._seed_tracked_vs(lv)
         self.configs = tuple(instances)
         self._close_unused_sockets()
         self._regroup()
@@ -251,9 +261,6 @@ class VrrpRuntime:
         for key in set(f.track_weights) - keep:
             del f.track_weights[key]
             f.failing.discard(key)
-        for t in cfg.track_virtual_servers:  # weights may have changed
-            if f"vs:{t.name}" in f.track_weights:
-                f.track_weights[f"vs:{t.name}"] = t.weight
         if f.state is not State.MASTER:
             return
         gone = [v for v in old.virtual_ips if v not in cfg.virtual_ips]
