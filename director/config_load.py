@@ -229,6 +229,9 @@ def _virtual_server(s: Section) -> VirtualServerConfig:
         real_servers=real_servers,
     )
     _check_real_servers(s, result)
+    if check.type in ("tcp", "http", "https", "sip") and check.port is None \
+            and any(rs.port == 0 for rs in real_servers):
+        s.error("check.port", f"is required: {check.type} checks need a port and some real servers have port 0")
     s.finish()
     return result
 

@@ -182,6 +182,8 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
     ('[global]\nmetrics_listen="9612"\n', 'global.metrics_listen: "9612" must be "HOST:PORT"'),
     ("[ipvs]\ntimeouts = { tcp = \"0s\" }\n", "ipvs.timeouts.tcp: must be between"),
     ("[bogus]\n", 'bogus: unknown key'),
+    ('[[virtual_server]]\nname="m"\nfwmark=5\n[virtual_server.check]\ntype="http"\n[[virtual_server.real_server]]\n'
+     'address="10.0.0.1"\n', "virtual_server[0].check.port: is required: http checks need a port"),
 ])
 def test_each_bad_value_is_reported(tmp_path: Path, body: str, expected: str) -> None:
     lines = errors_of(tmp_path, body)
