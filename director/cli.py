@@ -247,6 +247,21 @@ def cmd_failover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- migration and drills (their own modules) ------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from director.importer.cli import run_import
+
+    return run_import(args)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from director.drill.cli import run_drill
+
+    return run_drill(args)
+
+
 # --- wiring ----------------------------------------------------------------------------
 
 
@@ -288,6 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--service", help="only in this virtual server (default: every one)")
     p = control_command("failover", cmd_failover, "give up master for a VRRP instance (priority 0 advert)")
     p.add_argument("instance", help="VRRP instance name")
+    p = command("import", cmd_import, "convert a keepalived.conf, ldirectord.cf or piranha lvs.cf to directord TOML",
+                config=False)
+    p.add_argument("--from", dest="source", required=True, choices=("keepalived", "ldirectord", "piranha"))
+    p.add_argument("file", help="the configuration to convert")
+    p.add_argument("-o", "--output", help="write the TOML here (default: standard output)")
+    p.add_argument("--strict", action="store_true", help="fail on any directive that has no directord equivalent")
+    p = command("drill", cmd_drill, "run failover drills against a running lab and report", config=False)
+    p.add_argument("--lab", default="directord", help="lab name (see scripts/lab)")
+    p.add_argument("--scenario", action="append", help="scenario to run (default: all); repeatable")
+    p.add_argument("--report", default="drill-report", help="report path prefix (.txt and .png are written)")
+    p.add_argument("--max-takeover", type=float, help="fail if a takeover takes longer (seconds)")
+    p.add_argument("--max-failed-requests", type=int, help="fail if more requests fail in a scenario")
+    p.add_argument("--max-lost-connections", type=int, default=0,
+                   help="fail if more long-lived connections are lost (default 0)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     for name, func, text in (
         ("diff", cmd_diff, "show what apply would change in the kernel IPVS table; change nothing"),
         ("apply", cmd_apply, "make the kernel IPVS table match the config once and print what changed"),
