@@ -28,10 +28,10 @@ from director.control import ControlError, ControlServer
 from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
 from director.ipvs import IpvsBackend, KernelTable, SyncDaemon
 from director.ipvs_sysctl import IpvsSysctl
-from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, DirectordCollector, Histogram, reason_class
+from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, Histogram, reason_class
 from director.sdnotify import Notifier
 from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
-from director.status import ReconcileCounters, build_status
+from director.status import ReconcileCounters, daemon_status, service_status
 
 log = structlog.get_logger("directord")
 
@@ -41,6 +41,7 @@ class MetricsUnavailable(RuntimeError):
 
 HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
 RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
+SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
 
 
 class Daemon:
@@ -83,7 +84,7 @@ class Daemon:
         self.control = ControlServer(self.config.global_.control_socket, self._control_handlers())
         await self.control.start()  # first: a second daemon on the same socket stops here
         try:
-            self._start_metrics()
+            await self._start_metrics()
         except MetricsUnavailable:
             await self.control.close()
             raise
@@ -136,21 +137,25 @@ class Daemon:
             parts.append(f"{len(self.config.virtual_servers)} services, {up}/{len(self.health)} real servers in")
         return "; ".join(parts)
 
-    def _start_metrics(self) -> None:
+    async def _start_metrics(self) -> None:
         listen = self.config.global_.metrics_listen
         if not listen:
             return
-        collector = DirectordCollector(self.snapshot, lambda: dict(self.check_histograms),
-                                       lambda: dict(self.check_failures), lambda: self.reconcile_histogram)
+        self.metrics_server = metrics.MetricsServer(listen, self._exposition)
         try:
-            self.metrics_server = metrics.serve(listen, collector)
+            await self.metrics_server.start()
         except OSError as exc:
             raise MetricsUnavailable(f"cannot serve metrics on {listen}: {exc.strerror or exc}") from exc
         log.info("serving metrics", listen=listen)
 
+    async def _exposition(self) -> Any:
+        snapshot = await self.snapshot()
+        return metrics.render(snapshot, dict(self.check_histograms), dict(self.check_failures),
+                              self.reconcile_histogram)
+
     async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
         if self.metrics_server is not None:
-            self.metrics_server.shutdown()
+            await self.metrics_server.close()
         if self.control is not None:
             await self.control.close()
         if self.scheduler is not None:
@@ -349,25 +354,23 @@ class Daemon:
         return {"status": self._status, "reload": self._reload_request, "drain": self._drain,
                 "undrain": self._undrain, "failover": self._failover}
 
-    def snapshot(self) -> dict[str, Any]:
-        """The status snapshot; also called from the metrics thread, hence the retry: the loop
-        may resize a dict (a reload) while it is being read."""
-        for _attempt in range(3):
-            try:
-                return self._build_snapshot()
-            except RuntimeError:
-                continue
-        return self._build_snapshot()
-
-    def _build_snapshot(self) -> dict[str, Any]:
-        checks = self.scheduler.snapshots() if self.scheduler is not None else {}
-        return build_status(self.config, started=self.started, reloaded=self.reloaded,
-                            health=self.real_server_states(), checks=checks, kernel=self.kernel,
-                            desired=self.desired, vrrp=self.vrrp.snapshot() if self.vrrp else None,
-                            reconcile=self.counters)
+    async def snapshot(self) -> dict[str, Any]:
+        """The status snapshot, built on the event loop a slice of services at a time so
+        that status and /metrics at 10k real servers never delay a VRRP advert."""
+        config, kernel, desired = self.config, self.kernel or {}, self.desired or {}
+        health = self.real_server_states()
+        lookup = self.scheduler.snapshot if self.scheduler is not None else (lambda key: None)
+        services = []
+        for index, vs in enumerate(config.virtual_servers):
+            services.append(service_status(vs, health, lookup, kernel, desired))
+            if index % SNAPSHOT_SLICE == SNAPSHOT_SLICE - 1:
+                await asyncio.sleep(0)
+        return daemon_status(config, started=self.started, reloaded=self.reloaded,
+                             vrrp=self.vrrp.snapshot() if self.vrrp else None, reconcile=self.counters,
+                             services=services)
 
     async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.snapshot()
+        return await self.snapshot()
 
     async def _reload_request(self, request: dict[str, Any]) -> dict[str, Any]:
         problems = await self.reload()

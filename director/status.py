@@ -8,11 +8,11 @@ plain data out.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from director.config import Config
+from director.config import Config, VirtualServerConfig
 from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
 from director.ipvs import KernelTable, Stats
 
@@ -50,53 +50,56 @@ def _health(status: Any, state: RealServerState | None, check_type: str) -> dict
     }
 
 
-def build_status(config: Config, *, started: float, reloaded: float | None, health: Mapping[StateKey, RealServerState],
-                 checks: Mapping[tuple[str, str], Any], kernel: KernelTable | None, desired: DesiredTable | None,
-                 vrrp: Mapping[str, Any] | None, reconcile: ReconcileCounters) -> dict[str, Any]:
-    """Everything `status` shows; `checks` maps (vs name, endpoint) to the scheduler's TargetStatus."""
-    kernel = kernel or {}
-    desired = desired or {}
-    services = []
-    for vs in config.virtual_servers:
-        key = service_key(vs)
-        have, want = kernel.get(key), desired.get(key)
-        real_servers = []
-        for rs in vs.real_servers + ((vs.sorry_server,) if vs.sorry_server else ()):
-            dkey = dest_key(rs)
-            sorry = rs is vs.sorry_server
-            state = health.get((vs.name, dkey))
-            dest = have.dests.get(dkey) if have else None
-            if sorry and dest is None:
-                continue
-            entry = {
-                "address": rs.endpoint,
-                "role": "sorry" if sorry else "real",
-                "configured_weight": rs.weight,
-                "weight": dest.spec.weight if dest else None,
-                "in_kernel": dest is not None,
-                "method": dest.spec.method if dest else (rs.method or vs.method),
-                "drained": bool(state and state.admin_drained),
-                "active_conns": dest.active_conns if dest else 0,
-                "inactive_conns": dest.inactive_conns if dest else 0,
-                "persistent_conns": dest.persistent_conns if dest else 0,
-                "stats": _stats(dest.stats) if dest else _stats(Stats()),
-            }
-            if not sorry:
-                entry |= _health(checks.get((vs.name, rs.endpoint)), state, vs.check.type)
-            real_servers.append(entry)
-        services.append({
-            "name": vs.name,
-            "service": str(key),
-            "protocol": vs.protocol if not vs.fwmark else "fwmark",
-            "scheduler": vs.scheduler,
-            "method": vs.method,
-            "check": vs.check.type,
-            "quorum": vs.quorum,
-            "quorum_ok": not want.quorum_lost if want else True,
-            "in_kernel": have is not None,
-            "stats": _stats(have.stats) if have else _stats(Stats()),
-            "real_servers": real_servers,
-        })
+CheckLookup = Callable[[tuple[str, str]], Any]  # (vs name, endpoint) -> the scheduler's TargetStatus or None
+
+
+def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServerState], checks: CheckLookup,
+                   kernel: KernelTable, desired: DesiredTable) -> dict[str, Any]:
+    """One virtual server and its real servers, as status shows them."""
+    key = service_key(vs)
+    have, want = kernel.get(key), desired.get(key)
+    real_servers = []
+    for rs in vs.real_servers + ((vs.sorry_server,) if vs.sorry_server else ()):
+        dkey = dest_key(rs)
+        sorry = rs is vs.sorry_server
+        state = health.get((vs.name, dkey))
+        dest = have.dests.get(dkey) if have else None
+        if sorry and dest is None:
+            continue
+        entry = {
+            "address": rs.endpoint,
+            "role": "sorry" if sorry else "real",
+            "configured_weight": rs.weight,
+            "weight": dest.spec.weight if dest else None,
+            "in_kernel": dest is not None,
+            "method": dest.spec.method if dest else (rs.method or vs.method),
+            "drained": bool(state and state.admin_drained),
+            "active_conns": dest.active_conns if dest else 0,
+            "inactive_conns": dest.inactive_conns if dest else 0,
+            "persistent_conns": dest.persistent_conns if dest else 0,
+            "stats": _stats(dest.stats) if dest else _stats(Stats()),
+        }
+        if not sorry:
+            entry |= _health(checks((vs.name, rs.endpoint)), state, vs.check.type)
+        real_servers.append(entry)
+    return {
+        "name": vs.name,
+        "service": str(key),
+        "protocol": vs.protocol if not vs.fwmark else "fwmark",
+        "scheduler": vs.scheduler,
+        "method": vs.method,
+        "check": vs.check.type,
+        "quorum": vs.quorum,
+        "quorum_ok": not want.quorum_lost if want else True,
+        "in_kernel": have is not None,
+        "stats": _stats(have.stats) if have else _stats(Stats()),
+        "real_servers": real_servers,
+    }
+
+
+def daemon_status(config: Config, *, started: float, reloaded: float | None, vrrp: Mapping[str, Any] | None,
+                  reconcile: ReconcileCounters, services: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole snapshot around the per-service entries (built separately, so a caller can pace them)."""
     return {
         "router_id": config.global_.router_id,
         "config": config.path,

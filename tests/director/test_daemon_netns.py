@@ -134,7 +134,7 @@ def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> 
         wait_for(lambda: sock.exists(), 30, what="the daemon")
         wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
         body = run(["curl", "-sf", "http://127.0.0.1:9612/metrics"], ns=ns)
-        assert 'directord_vrrp_state{interface="eth0",state="master",vrid="42",vrrp_instance="VI_1"} 1.0' in body
+        assert 'directord_vrrp_state{vrrp_instance="VI_1",interface="eth0",vrid="42",state="master"} 1' in body
         assert "directord_vrrp_adverts_sent_total" in body
         lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
         assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -1,0 +1,233 @@
+"""The daemon as a service: RSS, idle CPU, reload, /metrics scrape and VRRP advert jitter.
+
+    .venv/bin/python benchmarks/daemon_bench.py [--backend memory|netlink] [--sizes 1000,10000]
+
+Each size runs a real `Daemon` (the code `directord run` runs) in its own process inside a
+network namespace, with 4 real servers per virtual service. The IPVS backend is the
+in-memory one on a host without ip_vs (these figures are the daemon's own cost: its
+Python state, checks, snapshot and metrics), or the kernel's (`--backend netlink`, inside
+`scripts/vm-run`, where emulation slows Python 10-30x).
+
+Figures per size:
+- RSS after start-up and a first reconcile; idle CPU (checks of type none) over 10 s;
+- reload with one real server's weight changed: seconds from `directord reload` until the
+  pass that applies it, and the IPVS writes it made (from the daemon's own counters);
+- /metrics scrape time (median and max of 5);
+- VRRP advert jitter: the largest deviation of advert arrival gaps from advert_interval,
+  seen from a peer namespace, while /metrics is scraped in a loop and every real server
+  is health-checked over TCP each second (10k checks/s at 10k real servers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from labkit import Lab, run, wait_for  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ADVERT = 0.1
+
+
+def config_text(n_real: int, workdir: Path, check: str) -> str:
+    lines = [
+        "[global]", 'router_id = "bench"', f'control_socket = "{workdir}/control.sock"',
+        f'state_dir = "{workdir}/state"', 'metrics_listen = "127.0.0.1:9612"', 'reconcile_interval = "5s"', "",
+        "[[vrrp_instance]]", 'name = "VI_1"', 'interface = "eth0"', "vrid = 7", "priority = 200",
+        f'advert_interval = "{int(ADVERT * 1000)}ms"', 'virtual_ips = ["192.0.2.100/24"]', "",
+    ]
+    for s in range(n_real // 4):
+        lines += ["[[virtual_server]]", f'name = "vs{s}"', f'address = "198.18.{s // 250}.{s % 250 + 1}"',
+                  "port = 80", 'scheduler = "wlc"']
+        if check == "tcp":
+            lines += ["  [virtual_server.check]", '  type = "tcp"', '  interval = "1s"', '  timeout = "1s"',
+                      "  port = 8080", "  rise = 1", "  fall = 3", '  initial = "up"']
+        for r in range(4):
+            index = s * 4 + r
+            lines += ["  [[virtual_server.real_server]]", f'  address = "127.1.{index // 250}.{index % 250 + 1}"',
+                      "  port = 80", "  weight = 10"]
+    return "\n".join(lines) + "\n"
+
+
+def serve(config_path: str, backend: str) -> None:
+    """The daemon process: `directord run`'s Daemon with the chosen IPVS backend."""
+    import uvloop
+
+    from director import logs
+    from director.config_load import load_config
+    from director.daemon import Daemon
+
+    logs.configure("warning", json=True)
+    config = load_config(config_path)
+    if backend == "memory":
+        from director.ipvs_memory import MemoryIpvs
+
+        ipvs = MemoryIpvs()
+    else:
+        from director.ipvs_netlink import NetlinkIpvs
+
+        ipvs = NetlinkIpvs()
+    sys.exit(uvloop.run(Daemon(config, ipvs).run()))
+
+
+def acceptor() -> None:
+    """Accept and close on 0.0.0.0:8080 as fast as possible (the TCP checks' target)."""
+    import asyncio
+
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(handle, "0.0.0.0", 8080, backlog=4096, reuse_address=True)
+        await server.serve_forever()
+
+    import uvloop
+
+    uvloop.run(main())
+
+
+def cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def control(ns: str, sock: Path, *args: str) -> dict:
+    out = run([sys.executable, "-m", "director.cli", *args, "--json", "--socket", str(sock)], ns=ns, timeout=120)
+    return json.loads(out) if out.strip().startswith("{") else {}
+
+
+def scrape_seconds(ns: str) -> float:
+    out = run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "http://127.0.0.1:9612/metrics"], ns=ns,
+              timeout=60)
+    return float(out)
+
+
+def advert_gaps(sniffer: socket.socket, seconds: float) -> list[float]:
+    """Arrival gaps of VRRP adverts (IP protocol 112) on the peer side."""
+    stamps: list[float] = []
+    deadline = time.monotonic() + seconds
+    sniffer.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            frame = sniffer.recv(2048)
+        except TimeoutError:
+            continue
+        if len(frame) > 23 and frame[12:14] == b"\x08\x00" and frame[23] == 112:
+            stamps.append(time.monotonic())
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def measure(n_real: int, backend: str) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix=f"dbench-{n_real}-"))
+    figures: dict = {"real_servers": n_real}
+    with Lab("dbench-") as lab:
+        ns, peer = lab.netns("d"), lab.netns("p")
+        run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth0", "netns", peer])
+        run(["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"], ns=ns)
+        run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"], ns=peer)
+        run(["ip", "link", "set", "eth0", "up"], ns=ns)
+        run(["ip", "link", "set", "eth0", "up"], ns=peer)
+        config = workdir / "directord.toml"
+        config.write_text(config_text(n_real, workdir, "none"))
+        sock = workdir / "control.sock"
+        daemon = lab.start([sys.executable, __file__, "--serve", str(config), "--backend", backend], ns=ns)
+        wait_for(lambda: sock.exists(), 120, what="the daemon")
+        wait_for(lambda: control(ns, sock, "status").get("reconcile", {}).get("passes_total", 0) >= 1, 300,
+                 what="the first reconcile pass")
+        time.sleep(2)
+        figures["rss_mb"] = round(rss_mb(daemon.pid), 1)
+        before = cpu(daemon.pid)
+        time.sleep(10)
+        figures["idle_cpu_percent"] = round((cpu(daemon.pid) - before) / 10 * 100, 2)
+
+        ops_before = sum(control(ns, sock, "status")["reconcile"]["operations_total"].values())
+        passes_before = control(ns, sock, "status")["reconcile"]["passes_total"]
+        config.write_text(config.read_text().replace("  weight = 10\n", "  weight = 11\n", 1))
+        began = time.monotonic()
+        run([sys.executable, "-m", "director.cli", "reload", "--socket", str(sock)], ns=ns, timeout=300)
+        wait_for(lambda: control(ns, sock, "status")["reconcile"]["passes_total"] > passes_before, 300,
+                 interval=0.02, what="the reload's pass")
+        figures["reload_seconds"] = round(time.monotonic() - began, 3)
+        figures["reload_writes"] = sum(control(ns, sock, "status")["reconcile"]["operations_total"].values()) \
+            - ops_before
+
+        scrapes = [scrape_seconds(ns) for _ in range(5)]
+        figures["scrape_median_ms"] = round(statistics.median(scrapes) * 1000, 1)
+        figures["scrape_max_ms"] = round(max(scrapes) * 1000, 1)
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+        # Jitter under load: TCP checks on every real server each second, and scrapes in a loop.
+        config.write_text(config_text(n_real, workdir, "tcp"))
+        lab.start([sys.executable, __file__, "--acceptor"], ns=ns)
+        daemon = lab.start([sys.executable, __file__, "--serve", str(config), "--backend", backend], ns=ns)
+        wait_for(lambda: sock.exists(), 120, what="the daemon")
+        wait_for(lambda: control(ns, sock, "status").get("vrrp", {}).get("instances", {}).get("VI_1", {})
+                 .get("state") == "master", 120, what="VRRP master")
+        scraper = lab.start(["bash", "-c", "while true; do curl -s -o /dev/null http://127.0.0.1:9612/metrics; done"],
+                            ns=ns)
+        time.sleep(3)
+        sniff = subprocess.run(["ip", "netns", "exec", peer, sys.executable, __file__, "--sniff", "20"],
+                               capture_output=True, text=True, timeout=120)
+        gaps = json.loads(sniff.stdout)
+        scraper.kill()
+        checked = sum(1 for vs in control(ns, sock, "status")["virtual_servers"] for rs in vs["real_servers"]
+                      if rs.get("checks_total", 0) > 0)
+        figures["checks_running_on"] = checked
+        figures["adverts_seen"] = len(gaps) + 1
+        figures["advert_jitter_max_ms"] = round(max(abs(g - ADVERT) for g in gaps) * 1000, 1) if gaps else None
+        figures["advert_jitter_p99_ms"] = round(sorted(abs(g - ADVERT) for g in gaps)[int(len(gaps) * 0.99) - 1]
+                                                * 1000, 1) if gaps else None
+    return figures
+
+
+def sniff_main(seconds: float) -> None:
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    sniffer.bind(("eth0", 0))
+    print(json.dumps(advert_gaps(sniffer, seconds)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=("memory", "netlink"), default="memory")
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--acceptor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sniff", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve, args.backend)
+    if args.acceptor:
+        return acceptor()
+    if args.sniff:
+        return sniff_main(args.sniff)
+    Lab.sweep("dbench-")
+    print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} backend={args.backend} "
+          f"load={os.getloadavg()[0]:.2f} advert_interval={ADVERT}s")
+    header = ("real_servers", "rss_mb", "idle_cpu_percent", "reload_seconds", "reload_writes", "scrape_median_ms",
+              "scrape_max_ms", "checks_running_on", "adverts_seen", "advert_jitter_max_ms", "advert_jitter_p99_ms")
+    print(" ".join(f"{h:>20}" for h in header))
+    for size in (int(s) for s in args.sizes.split(",")):
+        figures = measure(size, args.backend)
+        print(" ".join(f"{figures.get(h)!s:>20}" for h in header), flush=True)
+
+
+if __name__ == "__main__":
+    main()
