@@ -21,6 +21,7 @@ Figures per size:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -131,7 +132,7 @@ def advert_gaps(sniffer: socket.socket, seconds: float) -> list[float]:
             continue
         if len(frame) > 23 and frame[12:14] == b"\x08\x00" and frame[23] == 112:
             stamps.append(time.monotonic())
-    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(stamps)]
 
 
 def measure(n_real: int, backend: str) -> dict:
