@@ -1,0 +1,102 @@
+"""`directord drill`: run failover scenarios against a running lab and report.
+
+Each implementation (directord, then keepalived when installed) runs every chosen scenario in
+the same lab; the figures are printed side by side, written to PREFIX.txt with a timeline in
+PREFIX.png, and checked against the bounds given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from director.drill.core import SCENARIOS, Bounds, Figures, Run, breaches, master_down_interval, measure
+from director.drill.report import text_report, timeline_png
+
+RATE = 10.0  # new connections per second
+LONG = 12  # long-lived connections held through each scenario
+
+
+def implementations(args: argparse.Namespace) -> list[str]:
+    """directord always; keepalived too when installed. `args.directors` or
+    DIRECTORD_DRILL_DIRECTORS (comma separated) narrow it."""
+    chosen = getattr(args, "directors", None) or os.environ.get("DIRECTORD_DRILL_DIRECTORS", "").split(",")
+    chosen = [c for c in chosen if c]
+    if chosen:
+        return chosen
+    return ["directord", "keepalived"] if shutil.which("keepalived") else ["directord"]
+
+
+def header(state: dict, bounds: Bounds) -> str:
+    advert = state["advert_interval"]
+    mdi = master_down_interval(advert, state["priorities"]["lb2"])
+    return (f"directord drill: lab {state['name']} ({state['variant']}), VIP {state['vip']}, "
+            f"advert {advert * 1000:.0f} ms, lb2 Master_Down_Interval {mdi * 1000:.0f} ms "
+            f"(target takeover <= {(mdi + 0.05) * 1000:.0f} ms)\n"
+            f"load: {RATE:.0f} new connections/s (1 s timeout), {LONG} long-lived connections\n"
+            f"bounds: takeover {bounds.max_takeover}, failed requests {bounds.max_failed_requests}, "
+            f"lost connections {bounds.max_lost_connections}")
+
+
+def run_drill(args: argparse.Namespace) -> int:
+    from director.drill.runner import LabDriver, LabError, check_lab
+
+    scenarios = args.scenario or list(SCENARIOS)
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        print(f"directord drill: unknown scenario {unknown[0]} (known: {', '.join(SCENARIOS)})", file=sys.stderr)
+        return 2
+    try:
+        state = check_lab(args.lab)
+    except LabError as exc:
+        print(f"directord drill: {exc}", file=sys.stderr)
+        return 2
+    bounds = Bounds(args.max_takeover, args.max_failed_requests, args.max_lost_connections)
+    impls = implementations(args)
+    servers = sorted(state["servers"])
+    driver = LabDriver(state)
+    runs: list[Run] = []
+    try:
+        for impl in impls:
+            try:
+                driver.use(impl)
+            except (TimeoutError, RuntimeError) as exc:
+                runs += [Run(s, impl, 0, 0, 0, error=str(exc)) for s in scenarios]
+                continue
+            for scenario in scenarios:
+                print(f"drill: {impl} {scenario} ...", file=sys.stderr, flush=True)
+                try:
+                    driver.ensure(SCENARIOS[scenario].pre, impl)
+                except (TimeoutError, RuntimeError) as exc:
+                    runs.append(Run(scenario, impl, 0, 0, 0, error=f"precondition: {exc}"))
+                    continue
+                runs.append(driver.run(scenario, impl, RATE, LONG))
+        if impls and impls[0] != impls[-1]:
+            driver.use(impls[0])  # leave the lab as it was built
+    finally:
+        driver.close()
+    return finish(args, state, bounds, impls, scenarios, servers, runs)
+
+
+def finish(args: argparse.Namespace, state: dict, bounds: Bounds, impls: list[str], scenarios: list[str],
+           servers: list[str], runs: list[Run]) -> int:
+    """Figures, verdicts, the text report and the PNG; the exit code."""
+    results: dict[tuple[str, str], Figures] = {(r.implementation, r.scenario): measure(r, servers) for r in runs}
+    verdicts = {key: breaches(key[1], fig, bounds) for key, fig in results.items()}
+    text = text_report(results, impls, scenarios, verdicts, header(state, bounds))
+    prefix = Path(args.report)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{prefix}.txt").write_text(text)
+    Path(f"{prefix}.png").write_bytes(timeline_png([r for r in runs if not r.error or r.end > r.start]))
+    if args.json:
+        print(json.dumps({"runs": [{"implementation": i, "scenario": s, **asdict(f), "breaches": verdicts[(i, s)]}
+                                   for (i, s), f in results.items()]}, indent=1))
+    else:
+        print(text, end="")
+        print(f"report: {prefix}.txt, timeline: {prefix}.png")
+    return 1 if any(verdicts.values()) else 0

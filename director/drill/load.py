@@ -1,0 +1,121 @@
+"""Client load for a drill, run inside the lab's client namespace.
+
+    python -m director.drill.load --vip 198.51.100.10 --rate 10 --long 12
+
+New HTTP connections at a fixed rate (short timeouts) plus long-lived streaming connections.
+Prints `ready` once the long-lived connections are open, runs until stdin closes, then prints
+one JSON document: every request (time, ok, server) and every long-lived connection's fate.
+Times are CLOCK_MONOTONIC, shared with the drill process on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LongConn:
+    id: int
+    opened: float
+    last_byte: float
+    closed: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class Load:
+    vip: str
+    http_port: int = 80
+    stream_port: int = 9000
+    timeout: float = 1.0
+    requests: list[tuple[float, bool, str]] = field(default_factory=list)
+    conns: list[LongConn] = field(default_factory=list)
+
+    async def request(self) -> None:
+        """One GET on a new connection; the body names the real server."""
+        started = time.monotonic()
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.vip, self.http_port), self.timeout)
+            writer.write(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
+            data = await asyncio.wait_for(reader.read(4096), self.timeout)
+            head, _, body = data.partition(b"\r\n\r\n")
+            ok = head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0] + b" "
+            self.requests.append((started, ok, body.decode(errors="replace").strip() if ok else "bad reply"))
+        except (OSError, TimeoutError) as exc:
+            self.requests.append((started, False, type(exc).__name__))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    async def hold(self, conn: LongConn, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                data = await reader.read(256)
+                if not data:
+                    conn.reason = "closed by peer"
+                    break
+                conn.last_byte = time.monotonic()
+        except OSError as exc:
+            conn.reason = type(exc).__name__
+        conn.closed = time.monotonic()
+
+    async def open_long(self, count: int) -> list[asyncio.Task]:
+        tasks = []
+        for index in range(count):
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.vip, self.stream_port), 10)
+            now = time.monotonic()
+            conn = LongConn(index, now, now)
+            self.conns.append(conn)
+            tasks.append(asyncio.create_task(self.hold(conn, reader)))
+            tasks[-1].writer = writer  # type: ignore[attr-defined]  # keep the socket referenced
+        return tasks
+
+    async def run(self, rate: float, long: int) -> None:
+        holders = await self.open_long(long)
+        print("ready", time.monotonic(), flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(0, lambda: stop.set() if not os.read(0, 64) else None)
+        pending: set[asyncio.Task] = set()
+        tick = time.monotonic()
+        while not stop.is_set():
+            task = asyncio.create_task(self.request())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            tick += 1.0 / rate
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, tick - time.monotonic()))
+        if pending:
+            await asyncio.wait(pending, timeout=self.timeout * 2 + 1)
+        for task in holders:
+            task.cancel()
+
+    def result(self) -> dict:
+        return {"requests": self.requests, "long": [asdict(c) for c in self.conns], "end": time.monotonic()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vip", required=True)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--long", type=int, default=12)
+    parser.add_argument("--stream-port", type=int, default=9000)
+    parser.add_argument("--timeout", type=float, default=1.0)
+    args = parser.parse_args()
+    load = Load(args.vip, stream_port=args.stream_port, timeout=args.timeout)
+    try:
+        asyncio.run(load.run(args.rate, args.long))
+    except (OSError, TimeoutError) as exc:
+        print(json.dumps({"error": f"could not open long-lived connections: {exc}"}), flush=True)
+        return
+    print(json.dumps(load.result()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

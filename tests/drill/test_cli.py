@@ -1,0 +1,46 @@
+"""`directord drill` refuses a missing or half-built lab with one clear line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from director.cli import main
+
+
+def drill(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["drill", *args])
+    return code, capsys.readouterr().err
+
+
+def test_missing_lab(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = drill(capsys, "--lab", f"nosuchlab{os.getpid()}")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "is not up" in err
+
+
+def test_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = drill(capsys, "--scenario", "meteor")
+    assert code == 2 and "unknown scenario meteor" in err
+
+
+@pytest.fixture
+def state_file() -> Path:
+    if not os.access("/run", os.W_OK):
+        pytest.fail("needs a writable /run (run as root)")
+    path = Path(f"/run/directord-lab-halfbuilt{os.getpid()}.json")
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def test_half_built_lab(capsys: pytest.CaptureFixture[str], state_file: Path) -> None:
+    name = state_file.name.removeprefix("directord-lab-").removesuffix(".json")
+    state_file.write_text(json.dumps({"name": name, "complete": False, "namespaces": [f"{name}-sw"], "pids": {}}))
+    code, err = drill(capsys, "--lab", name)
+    assert code == 2 and "half-built" in err and len(err.strip().splitlines()) == 1
+    state_file.write_text(json.dumps({"name": name, "complete": True, "namespaces": [f"{name}-sw"], "pids": {}}))
+    code, err = drill(capsys, "--lab", name)
+    assert code == 2 and f"namespace {name}-sw is missing" in err
