@@ -1,0 +1,66 @@
+"""Helpers shared by the converters: addresses, names, masks."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+
+def endpoint(address: str, port: int) -> str:
+    """ADDRESS:PORT with brackets around IPv6."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def vs_name(address: str | None, port: int | None, fwmark: int | None, protocol: str, taken: set[str]) -> str:
+    """A unique virtual server name derived from what identifies it."""
+    if fwmark:
+        base = f"fwmark_{fwmark}"
+    else:
+        base = "vs_" + re.sub(r"[^0-9A-Za-z]+", "_", str(address)).strip("_") + f"_{port}"
+        if protocol != "tcp":
+            base += f"_{protocol}"
+    name, index = base, 2
+    while name in taken:
+        name, index = f"{base}_{index}", index + 1
+    taken.add(name)
+    return name
+
+
+def canonical_ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def with_prefix(text: str) -> str | None:
+    """An address with its prefix; a bare address gets /32 or /128. None if invalid."""
+    try:
+        interface = ipaddress.ip_interface(text)
+    except ValueError:
+        return None
+    return f"{interface.ip}/{interface.network.prefixlen}"
+
+
+def mask_to_prefix(text: str) -> int | None:
+    """A netmask (255.255.255.0) or prefix length (24) as a prefix length."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return ipaddress.IPv4Network(f"0.0.0.0/{text}").prefixlen
+    except ValueError:
+        return None
+
+
+def to_int(text: str) -> int | None:
+    try:
+        return int(text, 0) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+def to_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,0 +1,155 @@
+"""Tokenize keepalived's brace syntax into a tree of statements with file:line.
+
+keepalived is line oriented: a statement is a keyword and its arguments on one
+line, optionally opening a `{ ... }` block (the brace may sit on the next
+line). `#` and `!` start comments outside quotes. `include GLOB` splices other
+files in, resolved relative to the including file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+from director.importer import ImportError_
+
+MAX_INCLUDE_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    file: str
+    line: int
+    quoted: bool = False
+
+
+@dataclass
+class Node:
+    """One statement: `keyword args...` and the statements of its block, if any."""
+
+    keyword: str
+    args: list[str]
+    file: str
+    line: int
+    children: list[Node] | None = None
+
+    @property
+    def where(self) -> tuple[str, int]:
+        return self.file, self.line
+
+
+@dataclass
+class _Lexer:
+    errors: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def file_tokens(self, path: str, depth: int = 0) -> list[list[Token]]:
+        """Lines of tokens of PATH with includes expanded in place."""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError as exc:
+            self.errors.append(f"{path}: cannot read: {exc.strerror}")
+            return []
+        self.files.append(path)
+        lines: list[list[Token]] = []
+        for number, raw in enumerate(text.splitlines(), 1):
+            tokens = self.line_tokens(raw, path, number)
+            if tokens and tokens[0].text == "include" and not tokens[0].quoted:
+                lines.extend(self.include(tokens, path, depth))
+            elif tokens:
+                lines.append(tokens)
+        return lines
+
+    def include(self, tokens: list[Token], path: str, depth: int) -> list[list[Token]]:
+        where = f"{path}:{tokens[0].line}"
+        if len(tokens) != 2:
+            self.errors.append(f"{where}: include needs exactly one file name or glob")
+            return []
+        if depth >= MAX_INCLUDE_DEPTH:
+            self.errors.append(f"{where}: includes nested deeper than {MAX_INCLUDE_DEPTH} (a loop?)")
+            return []
+        pattern = os.path.join(os.path.dirname(path), tokens[1].text)
+        matches = sorted(glob.glob(pattern))
+        if not matches and not glob.has_magic(pattern):
+            self.errors.append(f"{where}: include {tokens[1].text}: no such file")
+        lines: list[list[Token]] = []
+        for match in matches:
+            lines.extend(self.file_tokens(match, depth + 1))
+        return lines
+
+    def line_tokens(self, raw: str, path: str, number: int) -> list[Token]:
+        tokens: list[Token] = []
+        pos = 0
+        while pos < len(raw):
+            char = raw[pos]
+            if char.isspace():
+                pos += 1
+            elif char in "#!":
+                break
+            elif char in "{}":
+                tokens.append(Token(char, path, number))
+                pos += 1
+            elif char == '"':
+                end = raw.find('"', pos + 1)
+                if end < 0:
+                    self.errors.append(f"{path}:{number}: unterminated quoted string")
+                    end = len(raw)
+                tokens.append(Token(raw[pos + 1:end], path, number, quoted=True))
+                pos = end + 1
+            else:
+                end = pos
+                while end < len(raw) and not raw[end].isspace() and raw[end] not in '{}"':
+                    end += 1
+                tokens.append(Token(raw[pos:end], path, number))
+                pos = end
+        return tokens
+
+
+def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
+    """Fold lines of tokens into nested nodes, checking that braces balance."""
+    root: list[Node] = []
+    stack: list[tuple[list[Node], Token | None]] = [(root, None)]
+    for tokens in lines:
+        current: Node | None = None
+        for token in tokens:
+            siblings = stack[-1][0]
+            if token.text == "{" and not token.quoted:
+                owner = current or (siblings[-1] if siblings and siblings[-1].children is None else None)
+                if owner is None:
+                    errors.append(f"{token.file}:{token.line}: '{{' without a keyword before it")
+                    owner = Node("", [], token.file, token.line)
+                    siblings.append(owner)
+                owner.children = []
+                stack.append((owner.children, token))
+                current = None
+            elif token.text == "}" and not token.quoted:
+                if len(stack) == 1:
+                    errors.append(f"{token.file}:{token.line}: '}}' without a matching '{{'")
+                else:
+                    stack.pop()
+                current = None
+            elif current is None:
+                current = Node(token.text, [], token.file, token.line)
+                siblings.append(current)
+            else:
+                current.args.append(token.text)
+    for _, opener in stack[1:]:
+        if opener is not None:
+            errors.append(f"{opener.file}:{opener.line}: '{{' is never closed")
+    return root
+
+
+def parse_file(path: str) -> tuple[list[Node], list[str]]:
+    """Parse PATH (with its includes) into statements; raise ImportError_ on syntax errors.
+
+    Returns the top-level nodes and every file read, in order.
+    """
+    lexer = _Lexer()
+    lines = lexer.file_tokens(path)
+    nodes = _build(lines, lexer.errors)
+    if lexer.errors:
+        raise ImportError_(lexer.errors)
+    return nodes, lexer.files

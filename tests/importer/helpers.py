@@ -1,0 +1,26 @@
+"""Shared helpers: convert a sample, validate it as check-config would, and find notes."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from director.config import Config
+from director.config_load import parse_config
+from director.importer import Conversion
+from director.importer.cli import render, sort_unmapped
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def imported(conv: Conversion, source: str) -> tuple[Config, dict[str, Any]]:
+    """The rendered TOML parsed back and validated: what `directord import` would write."""
+    sort_unmapped(conv)
+    data = tomllib.loads(render(conv, source, "sample"))
+    return parse_config(data, "imported.toml"), data
+
+
+def notes(conv: Conversion) -> dict[tuple[str, int], str]:
+    """Unmapped directives keyed by (file name, line) -> 'directive: reason'."""
+    return {(Path(u.file).name, u.line): f"{u.directive}: {u.reason}" for u in conv.unmapped}

@@ -1,0 +1,173 @@
+"""keepalived.conf import: the sample covers VRRP, sync groups, address, fwmark and IPv6
+services, every checker type, includes, nested braces and both comment styles."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from director.importer import ImportError_
+from director.importer.keepalived import convert
+from tests.importer.helpers import SAMPLES, imported, notes
+
+
+@pytest.fixture(scope="module")
+def result():
+    conv = convert(str(SAMPLES / "keepalived.conf"))
+    config, data = imported(conv, "keepalived")
+    return conv, config, data
+
+
+def test_reads_the_include(result) -> None:
+    conv, config, _ = result
+    assert [p.rsplit("/", 1)[-1] for p in conv.sources] == ["keepalived.conf", "web-rs.conf"]
+    web = config.virtual_server("vs_192_0_2_10_80")
+    assert [str(rs.address) for rs in web.real_servers] == ["10.0.0.11", "10.0.0.12"]
+    assert [rs.weight for rs in web.real_servers] == [3, 2]
+
+
+def test_global_and_vrrp(result) -> None:
+    _, config, _ = result
+    assert config.global_.router_id == "LVS_EDGE_1"
+    web, v6 = config.vrrp_instances
+    assert (web.name, web.interface, web.vrid, web.priority, web.version) == ("VI_WEB", "eth0", 51, 150, 3)
+    assert web.advert_interval == 1.0 and web.preempt and web.preempt_delay == 30.0
+    assert web.virtual_ips == (ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("192.0.2.11/32"))
+    assert str(web.unicast_src) == "192.0.2.2" and [str(p) for p in web.unicast_peers] == ["192.0.2.3"]
+    assert [(t.name, t.weight) for t in web.track_interfaces] == [("eth1", -50), ("eth2", 0)]
+    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet")
+    assert (web.garp.repeat, web.garp.refresh) == (3, 60.0)
+    assert web.sync_group == v6.sync_group == "VG_EDGE"
+    assert v6.advert_interval == 0.5 and not v6.preempt
+    assert v6.virtual_ips == (ipaddress.ip_interface("2001:db8:10::10/64"),)
+
+
+def test_http_service(result) -> None:
+    _, config, _ = result
+    web = config.virtual_server("vs_192_0_2_10_80")
+    assert (web.scheduler, web.method, web.persistence_timeout, web.persistence_netmask) == ("wrr", "nat", 300, 24)
+    assert web.quorum == 2 and web.sorry_server.endpoint == "10.0.0.99:8080"
+    assert web.on_failure == "quiesce"
+    check = web.check
+    assert (check.type, check.path, check.expect_status) == ("http", "/health", ((200, 200),))
+    assert (check.interval, check.timeout, check.transition_interval) == (6.0, 3.0, 2.0)
+    assert (check.rise, check.fall, check.initial) == (1, 3, "up")
+
+
+def test_fwmark_service(result) -> None:
+    _, config, _ = result
+    mark = config.virtual_server("fwmark_7")
+    assert (mark.fwmark, mark.scheduler, mark.method, mark.persistence_timeout) == (7, "sh", "dr", 600)
+    assert mark.on_failure == "remove"
+    assert (mark.check.type, mark.check.port, mark.check.timeout, mark.check.fall) == ("tcp", 443, 2.0, 2)
+    assert [rs.port for rs in mark.real_servers] == [0, 0]
+
+
+def test_ipv6_udp_misc_check(result) -> None:
+    _, config, _ = result
+    dns = config.virtual_server("vs_2001_db8_10_10_53_udp")
+    assert (dns.family, dns.protocol, dns.scheduler, dns.method, dns.one_packet) == (6, "udp", "rr", "dr", True)
+    assert dns.check.type == "exec" and dns.check.dynamic_weight and dns.check.timeout == 4.0
+    assert dns.check.command == ("/usr/local/bin/check-dns", "--server", "2001:db8:20::1", "example.org")
+    assert [rs.weight for rs in dns.real_servers] == [1, 2]
+
+
+def test_ssl_get_with_alpha(result) -> None:
+    _, config, _ = result
+    tls = config.virtual_server("vs_192_0_2_11_443")
+    assert (tls.method, tls.scheduler, tls.protocol) == ("tun", "lc", "tcp")
+    assert (tls.check.type, tls.check.path, tls.check.expect_status) == ("https", "/status", ((200, 299),))
+    assert (tls.check.initial, tls.check.fall) == ("down", 4)
+
+
+def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
+    conv, _, _ = result
+    found = notes(conv)
+    expected = {
+        ("keepalived.conf", 5): "notification_email",
+        ("keepalived.conf", 20): "notify_master",
+        ("keepalived.conf", 24): "state",
+        ("keepalived.conf", 30): "authentication",
+        ("keepalived.conf", 35): "virtual_ipaddress 192.0.2.10/24",
+        ("keepalived.conf", 46): "notify",
+        ("keepalived.conf", 47): "notify_backup",
+        ("keepalived.conf", 49): "garp_master_delay",
+        ("keepalived.conf", 82): "digest",
+        ("keepalived.conf", 84): "url",
+        ("keepalived.conf", 119): "misc_path",
+        ("keepalived.conf", 124): "real_server [2001:db8:20::2]:53",
+        ("web-rs.conf", 9): "digest",
+        ("web-rs.conf", 16): "notify_down",
+    }
+    for where, directive in expected.items():
+        assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
+    assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
+    assert len(found) == len(conv.unmapped) == 19
+
+
+def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_brace_on_next_line_and_comments_at_line_ends(tmp_path) -> None:
+    path = write(tmp_path, """
+virtual_server 192.0.2.50 8080   # service
+{                                ! brace on its own line
+    lb_algo rr ; not a comment but an argument
+    real_server 10.1.0.1 8080 { weight 4 }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert vs.scheduler == "rr" and vs.real_servers[0].weight == 4 and vs.check.type == "none"
+    assert notes(conv)[("keepalived.conf", 4)].startswith("lb_algo: extra arguments")
+
+
+def test_nested_include_glob_relative_to_the_including_file(tmp_path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    write(tmp_path, "include rs/*.conf\n", "conf.d/vs.conf")
+    (tmp_path / "conf.d" / "rs").mkdir()
+    write(tmp_path, "real_server 10.1.0.2 80 {\n  weight 2\n}\n", "conf.d/rs/a.conf")
+    write(tmp_path, "real_server 10.1.0.3 80 {\n  weight 3\n}\n", "conf.d/rs/b.conf")
+    path = write(tmp_path, "virtual_server 192.0.2.51 80 {\n include conf.d/vs.conf\n}\n")
+    config, _ = imported(convert(path), "keepalived")
+    assert [(str(rs.address), rs.weight) for rs in config.virtual_servers[0].real_servers] == [
+        ("10.1.0.2", 2), ("10.1.0.3", 3)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("virtual_server 192.0.2.1 80 {\n real_server 10.0.0.1 80 {\n", "keepalived.conf:1: '{' is never closed"),
+    ("}\n", "keepalived.conf:1: '}' without a matching '{'"),
+    ("include missing.conf\n", "keepalived.conf:1: include missing.conf: no such file"),
+    ("include keepalived.conf\n", "nested deeper than"),
+    ("vrrp_instance X {\n priority high\n}\n", "keepalived.conf:2: priority: 'high' is not an integer"),
+    ('vrrp_instance X {\n notify "/bin/x\n}\n', "keepalived.conf:2: unterminated quoted string"),
+])
+def test_syntax_errors_name_file_and_line(tmp_path, text: str, message: str) -> None:
+    with pytest.raises(ImportError_) as caught:
+        convert(write(tmp_path, text))
+    assert any(message in line for line in caught.value.lines), caught.value.lines
+
+
+def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
+    path = write(tmp_path, """
+vrrp_instance V4 {
+  interface eth0
+  virtual_router_id 9
+  advert_int 2
+  nopreempt
+  preempt_delay 10
+  virtual_ipaddress {
+    198.51.100.7
+  }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert (instance.version, instance.advert_interval, instance.preempt, instance.preempt_delay) == (2, 2.0, False, 0)
+    assert notes(conv)[("keepalived.conf", 7)].startswith("preempt_delay: has no effect with nopreempt")
