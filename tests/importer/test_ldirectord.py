@@ -1,0 +1,85 @@
+"""ldirectord.cf import: globals as defaults, gate/masq/ipip, negotiate/connect/external
+checks, address ranges, IPv6, fwmark, quoted hashes and end-of-line comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from director.importer import ImportError_
+from director.importer.ldirectord import convert
+from tests.importer.helpers import SAMPLES, imported, notes
+
+
+@pytest.fixture(scope="module")
+def result():
+    conv = convert(str(SAMPLES / "ldirectord.cf"))
+    config, _ = imported(conv, "ldirectord")
+    return conv, config
+
+
+def test_http_negotiate_with_direct_routing(result) -> None:
+    _, config = result
+    web = config.virtual_server("vs_192_0_2_20_80")
+    assert (web.method, web.scheduler, web.persistence_timeout, web.persistence_netmask) == ("dr", "wlc", 900, 24)
+    assert web.on_failure == "quiesce" and web.sorry_server.endpoint == "127.0.0.1:80"
+    check = web.check
+    assert (check.type, check.path, check.expect_body, check.host) == (
+        "http", "/healthz.html", "Still # alive", "www.example.org")
+    assert (check.interval, check.timeout, check.fall, check.rise) == (5.0, 3.0, 3, 1)
+    assert [(str(rs.address), rs.weight) for rs in web.real_servers] == [
+        ("10.0.1.11", 5), ("10.0.1.12", 3), ("10.0.1.13", 1), ("10.0.1.14", 1)]
+
+
+def test_masq_connect_check_overrides_globals(result) -> None:
+    _, config = result
+    smtp = config.virtual_server("vs_192_0_2_20_25")
+    assert (smtp.method, smtp.scheduler, smtp.on_failure) == ("nat", "rr", "remove")
+    assert smtp.check.type == "tcp" and smtp.sorry_server.endpoint == "10.0.1.99:25"
+    assert [(rs.port, rs.weight) for rs in smtp.real_servers] == [(25, 1), (2525, 2)]
+
+
+def test_ipv6_tunnel_https(result) -> None:
+    _, config = result
+    tls = config.virtual_server("vs_2001_db8_20_80_443")
+    assert (tls.family, tls.method, tls.scheduler, tls.sorry_server) == (6, "tun", "wrr", None)
+    assert (tls.check.type, tls.check.path, tls.check.expect_body) == ("https", "/status.html", "OK")
+
+
+def test_fwmark_external_check(result) -> None:
+    _, config = result
+    mark = config.virtual_server("fwmark_12")
+    assert (mark.fwmark, mark.method, mark.scheduler) == (12, "dr", "sh")
+    assert mark.check.type == "exec" and mark.check.command == ("/usr/local/bin/check-pool", "--fast")
+
+
+def test_unmapped(result) -> None:
+    conv, _ = result
+    found = notes(conv)
+    assert sorted(found) == [("ldirectord.cf", n) for n in (6, 7, 9, 38, 43, 50)]
+    assert found[("ldirectord.cf", 9)].startswith("fallback: fallback 127.0.0.1 is not the address family")
+    assert found[("ldirectord.cf", 38)].startswith("real: per-real-server request/receive")
+    assert found[("ldirectord.cf", 43)].startswith("emailalert:")
+    assert "DIRECTORD_ADDRESS" in found[("ldirectord.cf", 50)]
+
+
+def test_defaults_when_nothing_is_set(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=192.0.2.40:80\n    real=10.0.0.1:80 masq\n")
+    config, _ = imported(convert(str(path)), "ldirectord")
+    vs = config.virtual_servers[0]
+    assert (vs.scheduler, vs.on_failure, vs.check.type, vs.check.interval, vs.check.timeout, vs.check.fall) == (
+        "wrr", "quiesce", "http", 10.0, 30.0, 1)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("virtual=192.0.2.1:80\n    real=10.0.0.1:80 bridge\n", "ld.cf:2: real: 'bridge' is not gate, masq or ipip"),
+    ("real=10.0.0.1:80 gate\n", "ld.cf:1: real: real= must be indented"),
+    ("virtual=www:80\n", "ld.cf:1: virtual: 'www:80' is not ADDRESS:PORT"),
+    ("this is not a setting\n", "ld.cf:1: expected KEY=VALUE"),
+])
+def test_errors(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text(text)
+    with pytest.raises(ImportError_) as caught:
+        convert(str(path))
+    assert any(message in line for line in caught.value.lines), caught.value.lines
