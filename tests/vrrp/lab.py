@@ -166,8 +166,12 @@ class Lab:
 
     def wait_backup(self, *nodes: str, timeout: float = 10.0) -> None:
         """Wait until each node's current daemon is up and following (Backup)."""
+        def following(node: str) -> bool:
+            log = self.log(node)  # console (python -m vrrp) or JSON (directord run) lines
+            return "new=backup" in log or '"new": "backup"' in log
+
         for node in nodes:
-            self.wait_for(lambda n=node: "new=backup" in self.log(n), timeout)
+            self.wait_for(lambda n=node: following(n), timeout)
 
     def neigh_mac(self, vip: str = VIP) -> str | None:
         out = sh("ip", "-n", self.client, "neigh", "show", vip, "dev", "eth0")

@@ -289,3 +289,33 @@ def test_runtime_reconfigure(lab2: Lab) -> None:
     assert out["removed"] == "absent"
     assert out["readded_master"]
     assert out["final_vips"] == ["192.0.2.1/24", "192.0.2.100/24"]
+
+
+def test_directord_run_with_only_vrrp_instances(lab2: Lab) -> None:
+    """`directord run` with only [[vrrp_instance]] tables works on a kernel without
+    IPVS: election, then a SIGTERM handoff with priority 0 and a clean exit."""
+    from tests.vrrp.lab import ROOT
+
+    n1, n2 = lab2.nodes
+    procs = {}
+    for node, prio in ((n1, 200), (n2, 100)):
+        cfg = lab2.tmp / f"{node}-directord.toml"
+        cfg.write_text(
+            f'[global]\nrouter_id = "{node}"\ncontrol_socket = "{lab2.tmp}/{node}.sock"\n'
+            f'state_dir = "{lab2.tmp}/{node}-state"\nmetrics_listen = ""\n\n'
+            f'[[vrrp_instance]]\nname = "VI_1"\ninterface = "eth0"\nvrid = 51\n'
+            f'priority = {prio}\nadvert_interval = "100ms"\nvirtual_ips = ["{VIP}/24"]\n'
+        )
+        procs[node] = lab2.spawn(
+            node, [str(ROOT / ".venv" / "bin" / "directord"), "run", "-c", str(cfg)],
+            f"{node}.log",
+        )
+    lab2.wait_master(n1, timeout=10.0)
+    lab2.wait_backup(n2)
+    procs[n1].send_signal(signal.SIGTERM)
+    assert procs[n1].wait(timeout=10) == 0
+    lab2.wait_for(lambda: lab2.holders() == [n2], 2.0)
+    assert "peer resigned" in lab2.log(n2)
+    procs[n2].send_signal(signal.SIGTERM)
+    assert procs[n2].wait(timeout=10) == 0
+    assert lab2.holders() == []
