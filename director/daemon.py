@@ -184,8 +184,11 @@ class Daemon:
                 log.error("reload rejected, keeping the running config", problem=line)
             return exc.lines
         if new.vrrp_instances != self.config.vrrp_instances:
-            log.warning("reload: VRRP instance changes take effect at the next restart")
-            new = dataclasses.replace(new, vrrp_instances=self.config.vrrp_instances)
+            if self.vrrp is not None:
+                await self.vrrp.reconfigure(new.vrrp_instances)  # unchanged instances keep their state
+            else:
+                log.warning("reload: VRRP instances added to a daemon started without any take effect at restart")
+                new = dataclasses.replace(new, vrrp_instances=())
         if self.backend is None and new.virtual_servers:
             log.warning("reload: virtual servers added to a VRRP-only daemon take effect at the next restart")
         self.config = new

@@ -89,6 +89,14 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     assert status(sock)["router_id"] == "t2"
     assert status(sock)["vrrp"]["instances"]["VI_1"]["transitions"] == transitions  # the reload did not flap VRRP
 
+    # A changed instance is reconfigured in place: the new VIP appears, the master stays master.
+    config.write_text(config.read_text().replace('virtual_ips = ["192.0.2.50/24"]',
+                                                 'virtual_ips = ["192.0.2.50/24", "192.0.2.51/24"]'))
+    assert directord("reload", "--socket", str(sock)).returncode == 0
+    wait_for(lambda: "192.0.2.51/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns), 10,
+             what="the added VIP")
+    assert vrrp_state(sock) == "master"
+
     handed = directord("failover", "VI_1", "--socket", str(sock))
     assert handed.returncode == 0, handed.stderr
     unknown = directord("failover", "VI_9", "--socket", str(sock))
