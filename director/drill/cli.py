@@ -76,8 +76,6 @@ def run_drill(args: argparse.Namespace) -> int:
                     runs.append(Run(scenario, impl, 0, 0, 0, error=f"precondition: {exc}"))
                     continue
                 runs.append(driver.run(scenario, impl, RATE, LONG))
-        if impls and impls[0] != impls[-1]:
-            driver.use(impls[0])  # leave the lab as it was built
     finally:
         driver.close()
     return finish(args, state, bounds, impls, scenarios, servers, runs)

@@ -79,6 +79,7 @@ class Figures:
     recovery: float | None  # seconds from the fault until every real server has served again
     holder: str  # who holds the VIP at the end ("" nobody, "lb1+lb2" both)
     error: str = ""
+    lost_reasons: dict[str, int] = field(default_factory=dict)  # why the lost connections broke
 
 
 def holders_at(events: Iterable[Event], t: float) -> set[str]:
@@ -143,7 +144,17 @@ def measure(run: Run, servers: Sequence[str]) -> Figures:
         recovery=recovery_time(run, servers),
         holder="+".join(sorted(held)),
         error=run.error,
+        lost_reasons=_reasons(run),
     )
+
+
+def _reasons(run: Run) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for conn in run.conns:
+        if lost(conn, run.end):
+            reason = conn.reason or "stalled"
+            out[reason] = out.get(reason, 0) + 1
+    return out
 
 
 @dataclass(frozen=True)

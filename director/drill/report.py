@@ -47,6 +47,9 @@ def text_report(results: dict[tuple[str, str], Figures], implementations: Sequen
             fig = results.get((impl, scenario))
             if fig is not None and fig.error:
                 lines.append(f"  {impl}: error: {fig.error}")
+            if fig is not None and fig.lost_reasons:
+                why = ", ".join(f"{n} {reason}" for reason, n in sorted(fig.lost_reasons.items()))
+                lines.append(f"  {impl}: long-lived connections lost: {why}")
             for breach in verdicts.get((impl, scenario), []):
                 lines.append(f"  {impl}: BOUND BROKEN: {breach}")
         lines.append("")
@@ -59,11 +62,12 @@ COLORS = {"master": (46, 160, 67), "backup": (66, 133, 244), "down": (150, 150, 
 OK, FAIL, LOST, FAULT = (46, 160, 67), (220, 40, 40), (220, 40, 40), (0, 0, 0)
 
 
-def timeline_png(runs: Sequence[Run], pixels_per_second: int = 60) -> bytes:
+def timeline_png(runs: Sequence[Run], pixels_per_second: float = 60.0, max_width: int = 1600) -> bytes:
     """Per run: lb1 and lb2 state bars, requests (green ok / red failed ticks) and lost long-lived
     connections, on one time axis starting at each run's start; the fault is a black line."""
     label_w, bar_h, gap = 260, 14, 6
     span = max((r.end - r.start for r in runs), default=1.0)
+    pixels_per_second = min(pixels_per_second, (max_width - label_w - 20) / max(span, 1.0))
     width = label_w + int(span * pixels_per_second) + 20
     block = 18 + 3 * (bar_h + gap) + 12
     legend_h = 30
@@ -80,8 +84,9 @@ def timeline_png(runs: Sequence[Run], pixels_per_second: int = 60) -> bytes:
     for index, run in enumerate(runs):
         top = legend_h + index * block
         img.text(8, top + 2, f"{run.implementation} {run.scenario}")
-        for second in range(int(run.end - run.start) + 1):
-            img.vline(label_w + second * pixels_per_second, top + 16, top + block - 10, (225, 225, 225))
+        step = 1 if pixels_per_second >= 20 else 10
+        for second in range(0, int(run.end - run.start) + 1, step):
+            img.vline(label_w + int(second * pixels_per_second), top + 16, top + block - 10, (225, 225, 225))
         for row, director in enumerate(("lb1", "lb2")):
             y = top + 18 + row * (bar_h + gap)
             img.text(8, y + 2, director)

@@ -282,6 +282,7 @@ class LabDriver:
             start = time.monotonic()
             events = self.snapshot()
             time.sleep(WARMUP)
+            self.log_sync("before the fault")
             fault = time.monotonic()
             error = ""
             try:
@@ -289,6 +290,7 @@ class LabDriver:
             except (TimeoutError, RuntimeError) as exc:
                 error = str(exc)
             time.sleep(SETTLE)
+            self.log_sync("at the end")
             load.stdin.close()
             result = json.loads(_readline(load, 60.0) or "{}")
         finally:
@@ -300,6 +302,13 @@ class LabDriver:
                    [Request(*r) for r in result.get("requests", [])],
                    [Conn(c["opened"], c["last_byte"], c["closed"], c["reason"]) for c in result.get("long", [])],
                    error or result.get("error", ""))
+
+    def log_sync(self, when: str) -> None:
+        """How many long-lived connections each director's IPVS table knows (sync at work)."""
+        port = f":{self.state['stream_port']}"
+        counts = {lb: sum(1 for line in sh(["ipvsadm", "-Lnc"], self.ns(lb)).splitlines()
+                          if "ESTABLISHED" in line and port in line) for lb in ("lb1", "lb2")}
+        print(f"drill:   established stream connections {when}: {counts}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.monitor.close()
