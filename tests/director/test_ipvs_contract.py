@@ -35,7 +35,7 @@ from director.ipvs import (
 from director.ipvs_memory import MemoryIpvs
 
 SYNC_IFACE = "dsync0"
-LOCAL = "198.51.100.1"  # assigned to SYNC_IFACE in the VM, a local address there
+LOCAL = "203.0.113.1"  # assigned to SYNC_IFACE in the VM, a local address there (removed after the module)
 
 V4 = ServiceKey(4, "tcp", "192.0.2.10", 80)
 V6 = ServiceKey(6, "udp", "2001:db8::10", 53)
@@ -51,19 +51,18 @@ def ipvsadm(*args: str) -> str:
     return subprocess.run(["ipvsadm", *args], check=True, capture_output=True, text=True).stdout
 
 
-_iface_ready: list[bool] = []
-
-
-def ensure_sync_iface() -> None:
-    """A multicast-capable interface for the sync daemon (the VM is throwaway)."""
-    if _iface_ready:
-        return
-    _iface_ready.append(True)
-    if subprocess.run(["ip", "link", "show", SYNC_IFACE], capture_output=True).returncode:
-        subprocess.run(["ip", "link", "add", SYNC_IFACE, "type", "dummy"], check=True)
-        subprocess.run(["ip", "link", "set", SYNC_IFACE, "multicast", "on", "up"], check=True)
-        subprocess.run(["ip", "addr", "add", f"{LOCAL}/24", "dev", SYNC_IFACE], check=True)
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+@pytest.fixture(scope="module")
+def sync_iface() -> Iterator[str]:
+    """A multicast-capable interface with a local address, for the kernel cases; removed afterwards so
+    later tests in the same VM boot do not inherit its address and route."""
+    subprocess.run(["ip", "link", "add", SYNC_IFACE, "type", "dummy"], check=True)
+    subprocess.run(["ip", "link", "set", SYNC_IFACE, "multicast", "on", "up"], check=True)
+    subprocess.run(["ip", "addr", "add", f"{LOCAL}/24", "dev", SYNC_IFACE], check=True)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    try:
+        yield SYNC_IFACE
+    finally:
+        subprocess.run(["ip", "link", "del", SYNC_IFACE], check=False)
 
 
 @pytest.fixture(params=["memory", pytest.param("netlink", marks=pytest.mark.kernel)])
@@ -73,7 +72,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[IpvsBackend]:
         return
     from director.ipvs_netlink import NetlinkIpvs
 
-    ensure_sync_iface()
+    request.getfixturevalue("sync_iface")
     kernel = NetlinkIpvs()  # IpvsUnavailable here fails the test: no silent skip
     saved = kernel.get_timeouts()
     try:
