@@ -499,6 +499,11 @@ class _Keepalived:
     def finish_vs(self, node: Node, state: _VsState) -> None:
         """Choose the virtual server's check and failure mode from its real servers."""
         vs = state.vs
+        if "protocol" not in vs and not vs.get("fwmark"):
+            vs["protocol"] = "udp"
+            self.conv.note(node.file, node.line, "virtual_server", "no protocol line: keepalived (2.2.7, checked "
+                           "against the kernel table) then creates a UDP service, so udp is imported; add "
+                           "\"protocol TCP\" to the source if TCP was meant")
         vs["name"] = vs_name(vs.get("address"), vs.get("port"), vs.get("fwmark"),
                              vs.get("protocol", "tcp"), self.names)
         vs.setdefault("method", "nat")
@@ -544,7 +549,11 @@ class _Keepalived:
                 check.setdefault("host", state.virtualhost)
             if check["type"] != "exec" and "port" not in check and any(
                     rs["port"] == 0 for _, rs, _, _ in state.real_servers):
-                check["port"] = state.vs.get("port") or 0
+                if not state.vs.get("port"):
+                    node = next(pair[0] for _, _, pair, _ in state.real_servers if pair)
+                    self.skip(node, "real servers with port 0 and no connect_port: nothing to check, check type none")
+                    return {"type": "none"}
+                check["port"] = state.vs["port"]
         order = ["type", "path", "host", "expect_status", "expect_body", "command", "dynamic_weight", "port",
                  "interval", "timeout", "transition_interval", "rise", "fall", "initial"]
         return {k: check[k] for k in order if k in check and check[k] is not None}

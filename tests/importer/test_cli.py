@@ -41,7 +41,7 @@ def test_strict_fails_on_unmapped_directives_and_writes_nothing(tmp_path, capsys
 
 def test_strict_passes_a_fully_mapped_config(tmp_path, capsys) -> None:
     source = tmp_path / "keepalived.conf"
-    source.write_text("virtual_server 192.0.2.5 80 {\n  lb_algo rr\n  real_server 10.0.0.5 80 {\n"
+    source.write_text("virtual_server 192.0.2.5 80 {\n  lb_algo rr\n  protocol TCP\n  real_server 10.0.0.5 80 {\n"
                       "    weight 2\n    TCP_CHECK {\n      connect_timeout 2\n    }\n  }\n}\n")
     assert main(["import", "--from", "keepalived", str(source), "--strict"]) == 0
     captured = capsys.readouterr()

@@ -125,6 +125,8 @@ virtual_server 192.0.2.50 8080   # service
     vs = config.virtual_servers[0]
     assert vs.scheduler == "rr" and vs.real_servers[0].weight == 4 and vs.check.type == "none"
     assert notes(conv)[("keepalived.conf", 4)].startswith("lb_algo: extra arguments")
+    # keepalived 2.2.7 makes a UDP service when there is no protocol line (seen in the VM round trip).
+    assert vs.protocol == "udp" and "creates a UDP service" in notes(conv)[("keepalived.conf", 2)]
 
 
 def test_nested_include_glob_relative_to_the_including_file(tmp_path) -> None:
@@ -171,3 +173,41 @@ vrrp_instance V4 {
     instance = config.vrrp_instances[0]
     assert (instance.version, instance.advert_interval, instance.preempt, instance.preempt_delay) == (2, 2.0, False, 0)
     assert notes(conv)[("keepalived.conf", 7)].startswith("preempt_delay: has no effect with nopreempt")
+
+
+def test_sync_daemon_and_timeouts_from_global_defs(tmp_path) -> None:
+    path = write(tmp_path, """
+global_defs {
+  lvs_sync_daemon eth1 VI_1 id 51 maxlen 1400
+  lvs_timeouts tcp 900 tcpfin 120 udp 300
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    sync = config.ipvs.sync_daemon
+    assert (sync.interface, sync.syncid, sync.max_packet_size) == ("eth1", 51, 1400)
+    assert (config.ipvs.timeout_tcp, config.ipvs.timeout_tcpfin, config.ipvs.timeout_udp) == (900, 120, 300)
+    assert "not only VI_1's" in notes(conv)[("keepalived.conf", 3)]
+
+
+def test_sync_group_naming_an_unknown_instance_is_an_error(tmp_path) -> None:
+    path = write(tmp_path, "vrrp_sync_group G {\n  group {\n    VI_GONE\n  }\n}\n")
+    with pytest.raises(ImportError_) as caught:
+        convert(path)
+    assert caught.value.lines == [f"{path}:3: VI_GONE: no vrrp_instance named 'VI_GONE'"]
+
+
+def test_fwmark_check_without_a_port_becomes_none(tmp_path) -> None:
+    path = write(tmp_path, """
+virtual_server fwmark 3 {
+  real_server 10.2.0.1 0 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    assert config.virtual_servers[0].check.type == "none"
+    assert "nothing to check" in notes(conv)[("keepalived.conf", 4)]

@@ -16,11 +16,16 @@ from tests.importer.helpers import SAMPLES
 
 pytestmark = pytest.mark.kernel
 SAMPLE = SAMPLES / "roundtrip-keepalived.conf"
-EXPECTED_RULES = 13  # 5 services + 8 real servers in the sample
+EXPECTED_RULES = 15  # 6 services + 9 real servers in the sample
 START_TIMEOUT = 120.0  # keepalived under the VM's emulated CPU
 
 
-def keepalived_table(tmp_path: Path) -> set[str]:
+def table() -> tuple[set[str], str]:
+    """`ipvsadm -Sn` rules plus the thresholds listing, which -S does not print."""
+    return rules(), ipvsadm("-L", "-n", "--thresholds")
+
+
+def keepalived_table(tmp_path: Path) -> tuple[set[str], str]:
     """Start keepalived's checker on SAMPLE, wait until its table is complete, stop it."""
     log = (tmp_path / "keepalived.log").open("w")
     proc = subprocess.Popen(
@@ -29,14 +34,14 @@ def keepalived_table(tmp_path: Path) -> set[str]:
         stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        table: set[str] = set()
+        seen: set[str] = set()
         while time.monotonic() < deadline and proc.poll() is None:
-            table = rules()
-            if len(table) >= EXPECTED_RULES:
+            seen = rules()
+            if len(seen) >= EXPECTED_RULES:
                 time.sleep(1.0)  # let it settle: no late weight changes
-                return rules()
+                return table()
             time.sleep(0.5)
-        raise AssertionError(f"keepalived did not program the table (rc {proc.poll()}): {sorted(table)}\n"
+        raise AssertionError(f"keepalived did not program the table (rc {proc.poll()}): {sorted(seen)}\n"
                              + (tmp_path / "keepalived.log").read_text()[-3000:])
     finally:
         proc.terminate()
@@ -57,8 +62,9 @@ def test_imported_config_programs_the_same_table_as_keepalived(tmp_path: Path) -
         assert main(["import", "--from", "keepalived", str(SAMPLE), "-o", str(imported)]) == 0
         result = apply_json(imported, tmp_path / "state")
         assert result["returncode"] == 0, result
-        ours = rules()
-        print("keepalived:\n" + "\n".join(sorted(theirs)) + "\ndirectord:\n" + "\n".join(sorted(ours)))
+        ours = table()
+        for who, (saved, listing) in (("keepalived", theirs), ("directord", ours)):
+            print(f"{who}:\n" + "\n".join(sorted(saved)) + "\n" + listing)
         assert ours == theirs
     finally:
         ipvsadm("-C")
