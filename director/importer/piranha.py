@@ -5,7 +5,9 @@ lvs.cf is `key = value` lines with `virtual NAME { ... }` blocks holding
 fails over between a primary and a backup with its own heartbeat: that becomes
 one VRRP instance carrying every virtual address, written for the primary.
 nanny's timeout / reentry (seconds) become fall / rise counts of directord's
-check interval: an approximation, always listed.
+check interval: an approximation, always listed. Inactive entries (`active = 0`)
+are left out, as pulse leaves them out of the table, and listed: importing them
+with weight 0 would put servers an admin switched off into the table.
 """
 
 from __future__ import annotations

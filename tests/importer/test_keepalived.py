@@ -211,3 +211,27 @@ virtual_server fwmark 3 {
     config, _ = imported(conv, "keepalived")
     assert config.virtual_servers[0].check.type == "none"
     assert "nothing to check" in notes(conv)[("keepalived.conf", 4)]
+
+
+def test_ipv6_fwmark_service_gets_its_family(tmp_path) -> None:
+    path = write(tmp_path, """
+virtual_server fwmark 9 {
+  lb_kind DR
+  sorry_server 2001:db8::99 443
+  real_server 2001:db8::1 443 {
+    HTTP_GET {
+      url {
+        path /up
+        regex "^ok$"
+      }
+    }
+  }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert (vs.fwmark, vs.family, vs.sorry_server.endpoint) == (9, 6, "[2001:db8::99]:443")
+    assert (vs.check.type, vs.check.path, vs.check.expect_body, vs.check.expect_status) == (
+        "http", "/up", "^ok$", ((200, 299),))
+    assert conv.unmapped == []
