@@ -24,7 +24,7 @@ class Unmapped:
         return f"{self.file}:{self.line}: {self.directive}: {self.reason}"
 
 
-class ImportError_(Exception):
+class SourceError(Exception):
     """The source file cannot be parsed; `lines` holds one line per problem."""
 
     def __init__(self, lines: list[str]) -> None:

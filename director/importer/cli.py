@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from director.config_load import ConfigError, parse_config
-from director.importer import Conversion, ImportError_
+from director.importer import Conversion, SourceError
 from director.importer.toml_write import dumps
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -65,7 +65,7 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail([f"{path}: cannot read: no such file"])
     try:
         conv = _converter(source)(path)
-    except ImportError_ as exc:
+    except SourceError as exc:
         return _fail(exc.lines)
     sort_unmapped(conv)
     if conv.unmapped and args.strict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from director.importer import Conversion, ImportError_, seconds
+from director.importer import Conversion, SourceError, seconds
 from director.importer.common import (
     canonical_ip,
     endpoint,
@@ -160,7 +160,6 @@ class _Keepalived:
     def vrrp_instance(self, node: Node) -> None:
         name = node.args[0] if node.args else f"VI_{node.line}"
         instance: dict[str, Any] = {"name": name}
-        instance["_where"] = node.where
         for child in self.block(node):
             self.instance_option(child, instance)
         self.conv.config.setdefault("vrrp_instance", []).append(instance)
@@ -282,7 +281,6 @@ class _Keepalived:
             instance.pop("preempt_delay", None)
             self.skip(delay, "has no effect with nopreempt")
         instance.pop("_nopreempt", None)
-        instance.pop("_where", None)
         garp = {**self.garp_defaults, **instance.get("garp", {})}
         if garp:
             instance["garp"] = garp
@@ -598,5 +596,5 @@ def convert(path: str) -> Conversion:
     converter = _Keepalived(conv)
     converter.run(nodes)
     if converter.errors:
-        raise ImportError_(converter.errors)
+        raise SourceError(converter.errors)
     return conv

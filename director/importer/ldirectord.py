@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Any
 
-from director.importer import Conversion, ImportError_, seconds
+from director.importer import Conversion, SourceError, seconds
 from director.importer.common import canonical_ip, endpoint, mask_to_prefix, to_float, to_int, vs_name
 
 METHODS = {"gate": "dr", "masq": "nat", "ipip": "tun"}
@@ -52,7 +52,7 @@ def _lines(path: str, errors: list[str]) -> list[_Line]:
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
     except OSError as exc:
-        raise ImportError_([f"{path}: cannot read: {exc.strerror}"]) from exc
+        raise SourceError([f"{path}: cannot read: {exc.strerror}"]) from exc
     result = []
     for number, raw in enumerate(text.splitlines(), 1):
         body = _strip_comment(raw)
@@ -330,5 +330,5 @@ def convert(path: str) -> Conversion:
     converter.run(lines)
     errors.extend(converter.errors)
     if errors:
-        raise ImportError_(errors)
+        raise SourceError(errors)
     return conv

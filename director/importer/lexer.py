@@ -12,7 +12,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-from director.importer import ImportError_
+from director.importer import SourceError
 
 MAX_INCLUDE_DEPTH = 8
 
@@ -143,7 +143,7 @@ def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
 
 
 def parse_file(path: str) -> tuple[list[Node], list[str]]:
-    """Parse PATH (with its includes) into statements; raise ImportError_ on syntax errors.
+    """Parse PATH (with its includes) into statements; raise SourceError on syntax errors.
 
     Returns the top-level nodes and every file read, in order.
     """
@@ -151,5 +151,5 @@ def parse_file(path: str) -> tuple[list[Node], list[str]]:
     lines = lexer.file_tokens(path)
     nodes = _build(lines, lexer.errors)
     if lexer.errors:
-        raise ImportError_(lexer.errors)
+        raise SourceError(lexer.errors)
     return nodes, lexer.files

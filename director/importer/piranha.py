@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any
 
-from director.importer import Conversion, ImportError_, seconds
+from director.importer import Conversion, SourceError, seconds
 from director.importer.common import canonical_ip, mask_to_prefix, to_float, to_int, vs_name
 from director.importer.lexer import Node, parse_file
 
@@ -302,5 +302,5 @@ def convert(path: str) -> Conversion:
     converter = _Piranha(conv)
     converter.run(nodes)
     if converter.errors:
-        raise ImportError_(converter.errors)
+        raise SourceError(converter.errors)
     return conv

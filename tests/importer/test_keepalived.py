@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from director.importer import ImportError_
+from director.importer import SourceError
 from director.importer.keepalived import convert
 from tests.importer.helpers import SAMPLES, imported, notes
 
@@ -150,7 +150,7 @@ def test_nested_include_glob_relative_to_the_including_file(tmp_path) -> None:
     ('vrrp_instance X {\n notify "/bin/x\n}\n', "keepalived.conf:2: unterminated quoted string"),
 ])
 def test_syntax_errors_name_file_and_line(tmp_path, text: str, message: str) -> None:
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(SourceError) as caught:
         convert(write(tmp_path, text))
     assert any(message in line for line in caught.value.lines), caught.value.lines
 
@@ -192,7 +192,7 @@ global_defs {
 
 def test_sync_group_naming_an_unknown_instance_is_an_error(tmp_path) -> None:
     path = write(tmp_path, "vrrp_sync_group G {\n  group {\n    VI_GONE\n  }\n}\n")
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(SourceError) as caught:
         convert(path)
     assert caught.value.lines == [f"{path}:3: VI_GONE: no vrrp_instance named 'VI_GONE'"]
 

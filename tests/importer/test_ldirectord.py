@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from director.importer import ImportError_
+from director.importer import SourceError
 from director.importer.ldirectord import convert
 from tests.importer.helpers import SAMPLES, imported, notes
 
@@ -80,7 +80,7 @@ def test_defaults_when_nothing_is_set(tmp_path) -> None:
 def test_errors(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "ld.cf"
     path.write_text(text)
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(SourceError) as caught:
         convert(str(path))
     assert any(message in line for line in caught.value.lines), caught.value.lines
 
