@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ class Monitor:
         self.lock = threading.Lock()
         self.procs = []
         for lb, info in state["directors"].items():
-            proc = subprocess.Popen(["ip", "-n", info["namespace"], "-o", "monitor", "address"],
+            proc = subprocess.Popen(["ip", "-n", info["namespace"], "-tshort", "-o", "monitor", "address"],
                                     stdout=subprocess.PIPE, text=True, bufsize=1)
             self.procs.append(proc)
             threading.Thread(target=self._read, args=(lb, proc), daemon=True).start()
@@ -93,8 +94,9 @@ class Monitor:
         for line in proc.stdout:
             if f" {self.vip}/" not in line:
                 continue
+            stamp, line = _stamp(line)
             kind = "vip_del" if line.startswith("Deleted") else "vip_add"
-            self.add(Event(time.monotonic(), lb, kind))
+            self.add(Event(stamp, lb, kind))
 
     def add(self, event: Event) -> None:
         with self.lock:
@@ -184,10 +186,14 @@ class LabDriver:
 
     def cut(self, lb: str, down: bool) -> None:
         """Pull (or plug back) every cable of a director, at the switch end."""
-        for peer in self.state["directors"][lb]["peers"]:
-            sh(["ip", "link", "set", peer, "down" if down else "up"], self.state["switch"], check=True)
-        (self.cut_links.add if down else self.cut_links.discard)(lb)
         self.monitor.add(Event(time.monotonic(), lb, "cut" if down else "uncut"))
+        peers = self.state["directors"][lb]["peers"]
+        batch = "".join(f"link set {peer} {'down' if down else 'up'}\n" for peer in peers)
+        proc = subprocess.run(["ip", "-n", self.state["switch"], "-batch", "-"], input=batch, text=True,
+                              capture_output=True, timeout=60)  # one command: every cable at once
+        if proc.returncode:
+            raise RuntimeError(f"cutting {lb}'s links: {proc.stderr.strip()}")
+        (self.cut_links.add if down else self.cut_links.discard)(lb)
 
     def wait(self, predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
@@ -312,6 +318,20 @@ class LabDriver:
 
     def close(self) -> None:
         self.monitor.close()
+
+
+def _stamp(line: str) -> tuple[float, str]:
+    """The kernel event's own time from `ip -tshort` ("[2026-11-22T06:20:14.276448] ..."), on the
+    monotonic clock; the reader's clock if absent. The reader may run late under load; ip does not."""
+    now = time.monotonic()
+    if line.startswith("[") and "]" in line:
+        text, _, rest = line[1:].partition("]")
+        try:
+            wall = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+        except ValueError:
+            return now, line
+        return min(now, now - (time.time() - wall)), rest.lstrip()
+    return now, line
 
 
 def _readline(proc: subprocess.Popen, timeout: float) -> str:

