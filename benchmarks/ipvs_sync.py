@@ -13,7 +13,8 @@ netns). Reloading in the same netns after `ipvsadm -C` is unfair to whoever goes
 second: flushed real servers sit in the kernel's dest trash for a minute or two
 and every add walks that list, which makes a back-to-back reload quadratic.
 
-To benchmark the real reconciler, change `plan_ops` to call `director.reconcile`.
+The plan comes from the real reconciler (`director.reconcile.plan`); `--direct`
+uses the script's own minimal diff instead, to separate planning from kernel time.
 This script flushes IPVS tables and makes namespaces: run it only in the VM.
 """
 
@@ -94,7 +95,7 @@ def plan_with_reconciler(desired: Desired, actual: KernelTable) -> list[Op]:
     return plan(table, actual, Book(), time.time()).ops
 
 
-PLAN = plan_ops  # `--reconciler` switches this to plan_with_reconciler
+PLAN = plan_with_reconciler  # `--direct` switches this to plan_ops
 
 
 def rules_file(desired: Desired) -> str:
@@ -238,13 +239,13 @@ def directord_per_op(backend: NetlinkIpvs, n: int = 20) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--reconciler", action="store_true",
-                        help="plan with director.reconcile instead of the built-in diff")
+    parser.add_argument("--direct", action="store_true",
+                        help="plan with the script's own diff instead of director.reconcile")
     parser.add_argument("--phase-directord", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global PLAN
-    if args.reconciler:
-        PLAN = plan_with_reconciler
+    if args.direct:
+        PLAN = plan_ops
     if not os.environ.get("DIRECTORD_IN_VM"):
         print("ipvs_sync: flushes IPVS tables; run it in the VM (scripts/vm-run)", file=sys.stderr)
         return 2
