@@ -87,7 +87,7 @@ def plan_ops(desired: Desired, actual: KernelTable) -> list[Op]:
 
 
 def plan_with_reconciler(desired: Desired, actual: KernelTable) -> list[Op]:
-    """The same step through the real reconciler (`--reconciler`)."""
+    """The step through the real reconciler (the default)."""
     from director.desired import DesiredService
     from director.reconcile import Book, plan
 
@@ -185,8 +185,8 @@ def bench_size(n: int) -> dict[str, float]:
     subprocess.run(["ip", "netns", "del", ns], check=True)
     ns = fresh_netns(f"ipvsbench-d{n}")
     argv = [sys.executable, __file__, "--phase-directord", str(n)]
-    if PLAN is plan_with_reconciler:
-        argv.append("--reconciler")
+    if PLAN is plan_ops:
+        argv.append("--direct")
     out = in_netns(ns, argv, capture_output=True).stdout
     got = json.loads(out.splitlines()[-1])
     assert count_services(ns) == n
