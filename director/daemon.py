@@ -54,7 +54,6 @@ class Daemon:
         self.health_keys: dict[HealthKey, StateKey] = {}
         self.initial_up: set[HealthKey] = set()
         self.quorum_ok: dict[str, bool] = {}
-        self.last_pass: PassReport | None = None
         self.sync_role: str | None = None
         self.scheduler: Any = None
         self.vrrp: Any = None
@@ -310,7 +309,7 @@ class Daemon:
             self.counters.errors_total += 1
             self.counters.last_errors = [f"reconcile pass failed: {exc}"]
             return
-        self.last_pass, self.desired = report, report.desired
+        self.desired = report.desired
         self._count(report, time.monotonic() - began)
         self.notifier.status(self._summary())
         for change in report.changes:
