@@ -207,6 +207,8 @@ class LabDriver:
 
     def use(self, kind: str) -> None:
         """Run the pair with `kind` (directord or keepalived) from a clean slate if it is not already."""
+        for lb in list(self.cut_links):
+            self.cut(lb, False)
         if all(self.state["directors"][lb].get("kind") == kind and self.running(lb) for lb in ("lb1", "lb2")):
             return
         for lb in ("lb1", "lb2"):
