@@ -42,6 +42,9 @@ PREEMPT_DELAY = 4
 SYNC_PERIOD = 10
 
 
+SUFFIXES = ("sw", "client", "lb1", "lb2", "rs1", "rs2", "rs3")  # every namespace a lab may have
+
+
 def state_path(name: str) -> Path:
     return Path(f"/run/directord-lab-{name}.json")
 
@@ -333,7 +336,12 @@ def down(name: str) -> None:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
         run(["ip", "netns", "del", ns], check=False)
-    Lab.sweep(f"{name}-")
+    present = set(run(["ip", "netns", "list"], check=False).split())
+    for ns in sorted(present & {f"{name}-{suffix}" for suffix in SUFFIXES}):  # made before a crash hid them
+        for pid in run(["ip", "netns", "pids", ns], check=False).split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        run(["ip", "netns", "del", ns], check=False)
     shutil.rmtree(state.get("run_dir", run_dir(name)), ignore_errors=True)
     state_path(name).unlink(missing_ok=True)
 

@@ -1,0 +1,40 @@
+"""`lab.py down` removes what a crashed `up` left (namespaces, processes, state file) and
+nothing of another lab whose name merely shares the prefix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def netns() -> set[str]:
+    return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+
+
+@pytest.mark.netns
+def test_down_after_a_crash() -> None:
+    name = f"dtl{os.getpid() % 10000}"
+    made = [f"{name}-sw", f"{name}-lb1", f"{name}-x-sw"]
+    for ns in made:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+    sleeper = subprocess.Popen(["ip", "netns", "exec", f"{name}-lb1", "sleep", "300"])
+    state = Path(f"/run/directord-lab-{name}.json")
+    state.write_text(json.dumps({"name": name, "complete": False, "namespaces": [f"{name}-sw"], "pids": {}}))
+    try:
+        down = subprocess.run([sys.executable, str(REPO / "scripts" / "lab.py"), "down", "--name", name],
+                              capture_output=True, text=True, timeout=60)
+        assert down.returncode == 0, down.stderr
+        assert sleeper.wait(timeout=10) != 0
+        assert netns() & set(made) == {f"{name}-x-sw"}
+        assert not state.exists()
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        state.unlink(missing_ok=True)
