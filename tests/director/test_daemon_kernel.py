@@ -96,7 +96,8 @@ def test_restart_adopts_the_table_without_quiescing(nat_lab: NatLab, tmp_path: P
                       .replace("rise = 1", "rise = 3"))
     argv = [sys.executable, "-m", "director.cli", "run", "-c", str(config), "--state-dir", str(tmp_path / "s")]
     first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: weight_of("10.0.0.11:80") == 1, 120, what="first run up")
+    wait_for(lambda: weight_of("10.0.0.11:80") == 1 and weight_of("10.0.0.12:80") == 1, 120,
+             what="both real servers up in the first run")
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == 0
     before = rules()
