@@ -35,7 +35,7 @@ def _stats(stats: Stats) -> dict[str, int]:
     }
 
 
-def _health(status: Any, state: RealServerState | None, check_type: str) -> dict[str, Any]:
+def _health(status: Any, state: RealServerState | None) -> dict[str, Any]:
     if status is None:
         return {"health": "up" if state is None or state.up else "down", "reason": "", "latency_ms": None,
                 "checked_at": None, "checks_total": 0, "check_failures_total": 0}
@@ -80,7 +80,7 @@ def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServer
             "stats": _stats(dest.stats) if dest else _stats(Stats()),
         }
         if not sorry:
-            entry |= _health(checks((vs.name, rs.endpoint)), state, vs.check.type)
+            entry |= _health(checks((vs.name, rs.endpoint)), state)
         real_servers.append(entry)
     return {
         "name": vs.name,
