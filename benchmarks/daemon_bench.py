@@ -34,9 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from healthcheck_bench import cpu_seconds as cpu  # noqa: E402  (same /proc readers)
+from healthcheck_bench import rss_mb  # noqa: E402
 from labkit import Lab, run, wait_for  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ADVERT = 0.1
 
 
@@ -95,18 +96,6 @@ def acceptor() -> None:
     import uvloop
 
     uvloop.run(main())
-
-
-def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def control(ns: str, sock: Path, *args: str) -> dict:

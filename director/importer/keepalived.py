@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from director.importer import Conversion, SourceError, seconds
+from director.importer import Conversion, seconds
 from director.importer.common import (
     canonical_ip,
     endpoint,
@@ -22,7 +22,7 @@ from director.importer.common import (
     vs_name,
     with_prefix,
 )
-from director.importer.lexer import Node, parse_file
+from director.importer.lexer import Node, convert_braced
 
 METHODS = {"NAT": "nat", "DR": "dr", "TUN": "tun"}
 CHECKERS = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK")
@@ -591,10 +591,4 @@ class _VsState:
 
 def convert(path: str) -> Conversion:
     """Read keepalived.conf at PATH (and its includes) into a directord config."""
-    nodes, files = parse_file(path)
-    conv = Conversion(sources=files)
-    converter = _Keepalived(conv)
-    converter.run(nodes)
-    if converter.errors:
-        raise SourceError(converter.errors)
-    return conv
+    return convert_braced(path, _Keepalived)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from director.importer import SourceError
+from director.importer import Conversion, SourceError
 
 MAX_INCLUDE_DEPTH = 8
 
@@ -153,3 +155,15 @@ def parse_file(path: str) -> tuple[list[Node], list[str]]:
     if lexer.errors:
         raise SourceError(lexer.errors)
     return nodes, lexer.files
+
+
+def convert_braced(path: str, make_converter: Callable[[Conversion], Any]) -> Conversion:
+    """Parse a brace-syntax file (and its includes) and run a converter over it;
+    keepalived.conf and lvs.cf share this, only their converters differ."""
+    nodes, files = parse_file(path)
+    conv = Conversion(sources=files)
+    converter = make_converter(conv)
+    converter.run(nodes)
+    if converter.errors:
+        raise SourceError(converter.errors)
+    return conv

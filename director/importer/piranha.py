@@ -16,9 +16,9 @@ import math
 import re
 from typing import Any
 
-from director.importer import Conversion, SourceError, seconds
+from director.importer import Conversion, seconds
 from director.importer.common import canonical_ip, mask_to_prefix, to_float, to_int, vs_name
-from director.importer.lexer import Node, parse_file
+from director.importer.lexer import Node, convert_braced
 
 METHODS = {"direct": "dr", "nat": "nat", "tunnel": "tun"}
 CHECK_INTERVAL = 2.0  # directord's default; nanny's timing is re-expressed in these steps
@@ -297,10 +297,4 @@ class _Piranha:
 
 def convert(path: str) -> Conversion:
     """Read lvs.cf at PATH into a directord config."""
-    nodes, files = parse_file(path)
-    conv = Conversion(sources=files)
-    converter = _Piranha(conv)
-    converter.run(nodes)
-    if converter.errors:
-        raise SourceError(converter.errors)
-    return conv
+    return convert_braced(path, _Piranha)
