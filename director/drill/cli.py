@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from dataclasses import asdict
@@ -22,13 +21,21 @@ RATE = 10.0  # new connections per second
 LONG = 12  # long-lived connections held through each scenario
 
 
+KNOWN = ("directord", "keepalived")
+
+
 def implementations(args: argparse.Namespace) -> list[str]:
-    """directord always; keepalived too when installed. `args.directors` or
-    DIRECTORD_DRILL_DIRECTORS (comma separated) narrow it."""
-    chosen = getattr(args, "directors", None) or os.environ.get("DIRECTORD_DRILL_DIRECTORS", "").split(",")
-    chosen = [c for c in chosen if c]
+    """`--directors` (comma separated, or a list from Python callers); by default directord,
+    and keepalived too when it is installed. ValueError names an unknown one."""
+    chosen = args.directors
+    if isinstance(chosen, str):
+        chosen = chosen.split(",")
+    chosen = [c.strip() for c in chosen or [] if c.strip()]
+    for impl in chosen:
+        if impl not in KNOWN:
+            raise ValueError(f"unknown director {impl} (known: {', '.join(KNOWN)})")
     if chosen:
-        return chosen
+        return list(dict.fromkeys(chosen))
     return ["directord", "keepalived"] if shutil.which("keepalived") else ["directord"]
 
 
@@ -52,14 +59,14 @@ def run_drill(args: argparse.Namespace) -> int:
         print(f"directord drill: unknown scenario {unknown[0]} (known: {', '.join(SCENARIOS)})", file=sys.stderr)
         return 2
     try:
+        impls = implementations(args)
         state = check_lab(args.lab)
-    except LabError as exc:
+        driver = LabDriver(state)
+    except (LabError, ValueError) as exc:
         print(f"directord drill: {exc}", file=sys.stderr)
         return 2
     bounds = Bounds(args.max_takeover, args.max_failed_requests, args.max_lost_connections)
-    impls = implementations(args)
     servers = sorted(state["servers"])
-    driver = LabDriver(state)
     runs: list[Run] = []
     try:
         for impl in impls:
@@ -91,6 +98,7 @@ def finish(args: argparse.Namespace, state: dict, bounds: Bounds, impls: list[st
     prefix.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{prefix}.txt").write_text(text)
     Path(f"{prefix}.png").write_bytes(timeline_png([r for r in runs if not r.error or r.end > r.start]))
+    Path(f"{prefix}.runs.json").write_text(json.dumps([asdict(r) for r in runs]))  # raw timelines, to check figures
     if args.json:
         print(json.dumps({"runs": [{"implementation": i, "scenario": s, **asdict(f), "breaches": verdicts[(i, s)]}
                                    for (i, s), f in results.items()]}, indent=1))

@@ -32,7 +32,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 
 @dataclass(frozen=True)
 class Event:
-    """t: monotonic seconds; kind: vip_add | vip_del | up | down | cut | uncut."""
+    """t: CLOCK_REALTIME seconds (the drill's one clock); kind: vip_add | vip_del (ip monitor in the
+    director), garp | advert | resign (a gratuitous ARP for the VIP, an advert, a priority 0 advert,
+    seen on the client's wire) | up | down | cut | uncut (the drill's own actions)."""
 
     t: float
     director: str
@@ -71,7 +73,7 @@ class Run:
 
 @dataclass
 class Figures:
-    takeover: float | None  # seconds from the fault until the expected director holds the VIP
+    takeover: float | None  # seconds from the fault until the client sees the new holder's gratuitous ARP
     failed_requests: int
     requests: int
     lost_connections: int
@@ -80,6 +82,9 @@ class Figures:
     holder: str  # who holds the VIP at the end ("" nobody, "lb1+lb2" both)
     error: str = ""
     lost_reasons: dict[str, int] = field(default_factory=dict)  # why the lost connections broke
+    last_advert: float | None = None  # the old master's last advert before the takeover, from the fault
+    resigned: bool = False  # that last advert had priority 0
+    after_advert: float | None = None  # the old master's last advert to the takeover (the protocol's part)
 
 
 def holders_at(events: Iterable[Event], t: float) -> set[str]:
@@ -100,21 +105,37 @@ def holders_at(events: Iterable[Event], t: float) -> set[str]:
     return held - gone
 
 
+def takeover_at(run: Run, expect: str) -> float | None:
+    """When the client first saw the expected holder's gratuitous ARP for the VIP after the fault:
+    the moment the client can reach the new master (its ARP entry moves)."""
+    garps = [e.t for e in run.events if e.kind == "garp" and e.director == expect and e.t >= run.fault]
+    return min(garps) if garps else None
+
+
 def takeover_time(run: Run, expect: str, scenario: Scenario) -> float | None:
-    """Fault to the expected holder's VIP. For a master coming back the clock starts when the
-    previous master lets go (its start-up time is not a takeover); none expected without preempt."""
+    """Fault to the expected holder's first gratuitous ARP. For a master coming back the clock
+    starts at its first advert (its claim; its start-up and preempt_delay are not a takeover);
+    none is expected without preempt."""
     if scenario.name == "master_back_nopreempt":
         return None
     start = run.fault
     if scenario.name == "master_back_preempt":
-        lets_go = [e.t for e in run.events if e.kind == "vip_del" and e.director != expect and e.t >= run.fault]
-        if not lets_go:
+        claims = [e.t for e in run.events if e.kind in ("advert", "resign") and e.director == expect
+                  and e.t >= run.fault]
+        if not claims:
             return None
-        start = min(lets_go)
-    adds = [e.t for e in run.events if e.kind == "vip_add" and e.director == expect and e.t >= run.fault]
-    if not adds:
+        start = min(claims)
+    at = takeover_at(run, expect)
+    return None if at is None else max(0.0, at - start)
+
+
+def last_advert(run: Run, expect: str) -> Event | None:
+    """The previous master's last advert before the takeover: the protocol's clock starts there."""
+    at = takeover_at(run, expect)
+    if at is None:
         return None
-    return max(0.0, min(adds) - start)
+    before = [e for e in run.events if e.kind in ("advert", "resign") and e.director != expect and e.t <= at]
+    return max(before, key=lambda e: e.t) if before else None
 
 
 def lost(conn: Conn, end: float) -> bool:
@@ -135,8 +156,11 @@ def recovery_time(run: Run, servers: Sequence[str]) -> float | None:
 def measure(run: Run, servers: Sequence[str]) -> Figures:
     scenario = SCENARIOS[run.scenario]
     held = holders_at(run.events, run.end)
+    takeover = takeover_time(run, scenario.expect, scenario)
+    last = last_advert(run, scenario.expect) if scenario.pre == "baseline" else None
+    at = takeover_at(run, scenario.expect)
     return Figures(
-        takeover=takeover_time(run, scenario.expect, scenario),
+        takeover=takeover,
         failed_requests=sum(1 for r in run.requests if not r.ok),
         requests=len(run.requests),
         lost_connections=sum(1 for c in run.conns if lost(c, run.end)),
@@ -145,6 +169,9 @@ def measure(run: Run, servers: Sequence[str]) -> Figures:
         holder="+".join(sorted(held)),
         error=run.error,
         lost_reasons=_reasons(run),
+        last_advert=None if last is None else last.t - run.fault,
+        resigned=last is not None and last.kind == "resign",
+        after_advert=None if last is None or at is None else at - last.t,
     )
 
 

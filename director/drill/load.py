@@ -5,7 +5,7 @@
 New HTTP connections at a fixed rate (short timeouts) plus long-lived streaming connections.
 Prints `ready` once the long-lived connections are open, runs until stdin closes, then prints
 one JSON document: every request (time, ok, server) and every long-lived connection's fate.
-Times are CLOCK_MONOTONIC, shared with the drill process on the same machine.
+Times are CLOCK_REALTIME (time.time()), the drill's one clock (see director.drill.runner).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Load:
 
     async def request(self) -> None:
         """One GET on a new connection; the body names the real server."""
-        started = time.monotonic()
+        started = time.time()
         writer = None
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.vip, self.http_port), self.timeout)
@@ -61,16 +61,16 @@ class Load:
                 if not data:
                     conn.reason = "closed by peer"
                     break
-                conn.last_byte = time.monotonic()
+                conn.last_byte = time.time()
         except OSError as exc:
             conn.reason = type(exc).__name__
-        conn.closed = time.monotonic()
+        conn.closed = time.time()
 
     async def open_long(self, count: int) -> list[asyncio.Task]:
         tasks = []
         for index in range(count):
             reader, writer = await asyncio.wait_for(asyncio.open_connection(self.vip, self.stream_port), 10)
-            now = time.monotonic()
+            now = time.time()
             conn = LongConn(index, now, now)
             self.conns.append(conn)
             tasks.append(asyncio.create_task(self.hold(conn, reader)))
@@ -79,25 +79,25 @@ class Load:
 
     async def run(self, rate: float, long: int) -> None:
         holders = await self.open_long(long)
-        print("ready", time.monotonic(), flush=True)
+        print("ready", time.time(), flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_reader(0, lambda: stop.set() if not os.read(0, 64) else None)
         pending: set[asyncio.Task] = set()
-        tick = time.monotonic()
+        tick = time.time()
         while not stop.is_set():
             task = asyncio.create_task(self.request())
             pending.add(task)
             task.add_done_callback(pending.discard)
             tick += 1.0 / rate
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, tick - time.monotonic()))
+                await asyncio.wait_for(stop.wait(), max(0.0, tick - time.time()))
         if pending:
             await asyncio.wait(pending, timeout=self.timeout * 2 + 1)
         for task in holders:
             task.cancel()
 
     def result(self) -> dict:
-        return {"requests": self.requests, "long": [asdict(c) for c in self.conns], "end": time.monotonic()}
+        return {"requests": self.requests, "long": [asdict(c) for c in self.conns], "end": time.time()}
 
 
 def main() -> None:

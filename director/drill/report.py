@@ -19,6 +19,12 @@ def _cell(fig: Figures | None, key: str) -> str:
         return "error"
     if key == "takeover":
         return _sec(fig.takeover)
+    if key == "last_advert":
+        if fig.last_advert is None:
+            return "-"
+        return f"{fig.last_advert * 1000:+.0f} ms" + (" prio 0" if fig.resigned else "")
+    if key == "after_advert":
+        return _sec(fig.after_advert)
     if key == "failed":
         return f"{fig.failed_requests}/{fig.requests}"
     if key == "lost":
@@ -28,8 +34,9 @@ def _cell(fig: Figures | None, key: str) -> str:
     return fig.holder or "nobody"
 
 
-ROWS = (("takeover", "VIP takeover"), ("failed", "failed requests"), ("lost", "long-lived lost"),
-        ("recovery", "all servers serve"), ("holder", "VIP ends on"))
+ROWS = (("takeover", "VIP takeover"), ("last_advert", "old master's last adv"), ("after_advert", "  to takeover"),
+        ("failed", "failed requests"), ("lost", "long-lived lost"), ("recovery", "all servers serve"),
+        ("holder", "VIP ends on"))
 
 
 def text_report(results: dict[tuple[str, str], Figures], implementations: Sequence[str], scenarios: Sequence[str],

@@ -1,5 +1,11 @@
 """The drill's I/O edge: drive a lab built by scripts/lab.py (processes, links, the client load)
-and record what happened as core.Event / Request / Conn timelines."""
+and record what happened as core.Event / Request / Conn timelines.
+
+One clock for every instant: CLOCK_REALTIME (`time.time()`). The kill is stamped just before the
+signal; gratuitous ARPs and adverts carry the kernel's receive stamp (director.drill.wire); `ip
+-tshort` prints gettimeofday; the load generator uses time.time(). Nothing is converted between
+clocks, and no reader's scheduling delay enters a figure.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from director.drill.core import SCENARIOS, Conn, Event, Request, Run
+
+clock = time.time  # the drill's one clock (see the module docstring)
 
 WARMUP = 2.0  # load before the fault
 SETTLE = 3.0  # load after the expected outcome
@@ -76,20 +84,29 @@ def check_lab(name: str) -> dict[str, Any]:
 
 
 class Monitor:
-    """`ip monitor address` in each director namespace: VIP add/del events with their time."""
+    """VIP add/del from `ip -tshort monitor address` in each director namespace, and the client
+    side's wire (adverts, gratuitous ARPs with kernel stamps), as Events on the drill's clock."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.vip = state["vip"]
         self.events: list[Event] = []
         self.lock = threading.Lock()
-        self.procs = []
+        self.procs: list[subprocess.Popen] = []
+        self.macs = {director_mac(info["namespace"]): lb for lb, info in state["directors"].items()}
         for lb, info in state["directors"].items():
             proc = subprocess.Popen(["ip", "-n", info["namespace"], "-tshort", "-o", "monitor", "address"],
-                                    stdout=subprocess.PIPE, text=True, bufsize=1)
+                                    stdout=subprocess.PIPE, text=True, bufsize=1, env={**os.environ, "TZ": "UTC"})
             self.procs.append(proc)
-            threading.Thread(target=self._read, args=(lb, proc), daemon=True).start()
+            threading.Thread(target=self._read_ip, args=(lb, proc), daemon=True).start()
+        wire = subprocess.Popen(["ip", "netns", "exec", state["client"], sys.executable, "-m", "director.drill.wire",
+                                 "--ifname", "eth0", "--vip", self.vip],
+                                stdout=subprocess.PIPE, text=True, bufsize=1, cwd=str(REPO))
+        self.procs.append(wire)
+        if not _readline(wire, 120.0).startswith('{"kind": "ready"'):
+            raise LabError("the wire capture in the client namespace did not start")
+        threading.Thread(target=self._read_wire, args=(wire,), daemon=True).start()
 
-    def _read(self, lb: str, proc: subprocess.Popen) -> None:
+    def _read_ip(self, lb: str, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             if f" {self.vip}/" not in line:
@@ -97,6 +114,13 @@ class Monitor:
             stamp, line = _stamp(line)
             kind = "vip_del" if line.startswith("Deleted") else "vip_add"
             self.add(Event(stamp, lb, kind))
+
+    def _read_wire(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            event = wire_event(json.loads(line), self.macs)
+            if event is not None:
+                self.add(event)
 
     def add(self, event: Event) -> None:
         with self.lock:
@@ -112,13 +136,59 @@ class Monitor:
             proc.wait()
 
 
+def wire_event(packet: dict[str, Any], macs: dict[str, str]) -> Event | None:
+    """A wire capture line as an Event: garp, advert, or resign (a priority 0 advert)."""
+    lb = macs.get(packet.get("mac", ""))
+    if lb is None:
+        return None
+    if packet["kind"] == "garp":
+        return Event(packet["t"], lb, "garp")
+    if packet["kind"] == "advert":
+        return Event(packet["t"], lb, "resign" if packet["priority"] == 0 else "advert")
+    return None
+
+
+def director_mac(ns: str) -> str:
+    """The MAC of a director's front interface: whose adverts and ARPs the client sees."""
+    (link,) = json.loads(sh(["ip", "-j", "link", "show", "front0"], ns, check=True))
+    return link["address"]
+
+
+def send_stop(pid: int, sig: int) -> float:
+    """SIGKILL to the process group led by pid (every process of the daemon), any other signal to
+    pid alone; returns the instant just before the signal, on the drill's clock."""
+    at = clock()
+    with contextlib.suppress(ProcessLookupError):
+        if sig == signal.SIGKILL:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    return at
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group pgid (a daemon's children that outlived it)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 class LabDriver:
     """Start, stop, cut and inspect the lab's two directors; keeps the state file's pids true."""
 
     def __init__(self, state: dict[str, Any]) -> None:
+        from pyroute2 import IPRoute
+
         self.state = state
         self.monitor = Monitor(state)
         self.cut_links: set[str] = set()
+        self.switch = IPRoute(netns=state["switch"])  # cuts are one netlink call each: no spawn to wait for
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -156,21 +226,37 @@ class LabDriver:
         self.state["pids"][f"director-{lb}"] = proc.pid
         info["kind"], info["preempt"] = kind, preempt
         self.save()
-        self.monitor.add(Event(time.monotonic(), lb, "up"))
+        self.monitor.add(Event(clock(), lb, "up"))
 
-    def stop(self, lb: str, sig: int = signal.SIGTERM, wait: float = 60.0) -> None:
+    def stop(self, lb: str, sig: int = signal.SIGTERM, wait: float = 60.0) -> float:
+        """Stop a director and return the instant the signal was sent.
+
+        Every director runs in its own session (lab.py and `start` make it so), its process group
+        id being its pid. SIGKILL goes to the whole group: a daemon's children (keepalived's VRRP
+        and checker processes, a VRRP child of directord) die with it, as in a power cut. Any other
+        signal goes to the main pid only: that is how a service manager stops a daemon.
+        """
         pid = self.pid(lb)
+        at = clock()
         if pid is not None and alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while alive(pid) and time.monotonic() < deadline:
+            at = send_stop(pid, sig)
+            deadline = clock() + wait
+            while alive(pid) and clock() < deadline:
                 time.sleep(0.02)
-            if alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-        self.monitor.add(Event(time.monotonic(), lb, "down"))
+            self._sweep_group(lb, pid)
+        self.monitor.add(Event(at if sig == signal.SIGKILL else clock(), lb, "down"))
         self.state["pids"].pop(f"director-{lb}", None)
         self.save()
+        return at
+
+    def _sweep_group(self, lb: str, pgid: int) -> None:
+        """Kill what is left of a stopped director's process group (and say so: it is a finding)."""
+        left = group_members(pgid)
+        if left:
+            print(f"drill:   {lb}: {len(left)} process(es) of group {pgid} outlived the stop: {left}; killed",
+                  file=sys.stderr, flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
 
     def scrub(self, lb: str) -> None:
         """Remove what a stopped director left (VIPs, IPVS table, sync daemons): a reboot's clean slate."""
@@ -184,20 +270,25 @@ class LabDriver:
         for role in ("master", "backup"):
             sh(["ipvsadm", "--stop-daemon", role], ns)
 
-    def cut(self, lb: str, down: bool) -> None:
-        """Pull (or plug back) every cable of a director, at the switch end."""
-        self.monitor.add(Event(time.monotonic(), lb, "cut" if down else "uncut"))
-        peers = self.state["directors"][lb]["peers"]
-        batch = "".join(f"link set {peer} {'down' if down else 'up'}\n" for peer in peers)
-        proc = subprocess.run(["ip", "-n", self.state["switch"], "-batch", "-"], input=batch, text=True,
-                              capture_output=True, timeout=60)  # one command: every cable at once
-        if proc.returncode:
-            raise RuntimeError(f"cutting {lb}'s links: {proc.stderr.strip()}")
+    def cut(self, lb: str, down: bool) -> float:
+        """Pull (or plug back) every cable of a director at the switch end, the front one first;
+        return the instant just before the front cable went."""
+        indexes = []
+        for peer in self.state["directors"][lb]["peers"]:
+            found = self.switch.link_lookup(ifname=peer)
+            if not found:
+                raise RuntimeError(f"cutting {lb}'s links: no {peer} in {self.state['switch']}")
+            indexes.append(found[0])
+        at = clock()
+        for index in indexes:
+            self.switch.link("set", index=index, state="down" if down else "up")
+        self.monitor.add(Event(at, lb, "cut" if down else "uncut"))
         (self.cut_links.add if down else self.cut_links.discard)(lb)
+        return at
 
     def wait(self, predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = clock() + timeout
+        while clock() < deadline:
             if predicate():
                 return
             time.sleep(0.1)
@@ -243,7 +334,7 @@ class LabDriver:
 
     def snapshot(self) -> list[Event]:
         """The state at a run's start, as events (the timeline needs where each bar begins)."""
-        now = time.monotonic()
+        now = clock()
         held = self.holders()
         out = []
         for lb in ("lb1", "lb2"):
@@ -256,25 +347,28 @@ class LabDriver:
 
     # --- one scenario -------------------------------------------------------------------------
 
-    def act(self, scenario: str, kind: str) -> None:
-        """Inject the fault, then wait for the outcome the scenario expects."""
+    def act(self, scenario: str, kind: str) -> float:
+        """Inject the fault and return its instant, then wait for the outcome the scenario expects."""
         expect = SCENARIOS[scenario].expect
         if scenario == "sigkill":
-            self.stop("lb1", signal.SIGKILL)
+            fault = self.stop("lb1", signal.SIGKILL)
         elif scenario == "graceful":
-            self.stop("lb1", signal.SIGTERM)
+            fault = self.stop("lb1", signal.SIGTERM)
         elif scenario == "linkcut":
-            self.cut("lb1", True)
+            fault = self.cut("lb1", True)
         elif scenario == "master_back_preempt":
+            fault = clock()
             self.start("lb1", kind, preempt=True)
             self.wait(lambda: self.holders() == {"lb1"}, START_WAIT, "lb1 to take the VIP back")
-            return
-        elif scenario == "master_back_nopreempt":
+            return fault
+        else:  # master_back_nopreempt
+            fault = clock()
             self.start("lb1", kind, preempt=False)
             self.wait(lambda: "backup" in self.sync_roles("lb1"), START_WAIT, "lb1 to start")
-            return
+            return fault
         with contextlib.suppress(TimeoutError):
             self.wait(lambda: expect in self.holders(), TAKEOVER_WAIT, f"{expect} to take the VIP")
+        return fault
 
     def run(self, scenario: str, kind: str, rate: float, long: int) -> Run:
         load = subprocess.Popen(
@@ -287,14 +381,14 @@ class LabDriver:
             ready = _readline(load, 120.0)
             if not ready.startswith("ready"):
                 return Run(scenario, kind, 0, 0, 0, error=f"load generator: {ready.strip() or 'no output'}")
-            start = time.monotonic()
+            start = clock()
             events = self.snapshot()
             time.sleep(WARMUP)
             self.log_sync("before the fault")
-            fault = time.monotonic()
-            error = ""
+            time.sleep(1.0)  # the fault lands in steady state, not right after ipvsadm's CPU burst
+            fault, error = clock(), ""
             try:
-                self.act(scenario, kind)
+                fault = self.act(scenario, kind)
             except (TimeoutError, RuntimeError) as exc:
                 error = str(exc)
             time.sleep(SETTLE)
@@ -305,7 +399,7 @@ class LabDriver:
             with contextlib.suppress(ProcessLookupError):
                 load.kill()
             load.wait()
-        end = result.get("end", time.monotonic())
+        end = result.get("end", clock())
         return Run(scenario, kind, start, fault, end, events + self.monitor.between(start, end),
                    [Request(*r) for r in result.get("requests", [])],
                    [Conn(c["opened"], c["last_byte"], c["closed"], c["reason"]) for c in result.get("long", [])],
@@ -320,20 +414,20 @@ class LabDriver:
 
     def close(self) -> None:
         self.monitor.close()
+        self.switch.close()
 
 
 def _stamp(line: str) -> tuple[float, str]:
-    """The kernel event's own time from `ip -tshort` ("[2026-11-22T06:20:14.276448] ..."), on the
-    monotonic clock; the reader's clock if absent. The reader may run late under load; ip does not."""
-    now = time.monotonic()
+    """When `ip -tshort` (run with TZ=UTC) received the event: "[2026-11-22T06:20:14.276448] ...",
+    gettimeofday, the drill's clock as it is; this reader's own time if the stamp is absent."""
     if line.startswith("[") and "]" in line:
         text, _, rest = line[1:].partition("]")
         try:
-            wall = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+            wall = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
         except ValueError:
-            return now, line
-        return min(now, now - (time.time() - wall)), rest.lstrip()
-    return now, line
+            return clock(), line
+        return wall, rest.lstrip()
+    return clock(), line
 
 
 def _readline(proc: subprocess.Popen, timeout: float) -> str:

@@ -44,3 +44,10 @@ def test_half_built_lab(capsys: pytest.CaptureFixture[str], state_file: Path) ->
     state_file.write_text(json.dumps({"name": name, "complete": True, "namespaces": [f"{name}-sw"], "pids": {}}))
     code, err = drill(capsys, "--lab", name)
     assert code == 2 and f"namespace {name}-sw is missing" in err
+
+
+def test_directors_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = drill(capsys, "--directors", "directord,haproxy", "--lab", f"nosuchlab{os.getpid()}")
+    assert code == 2 and err.strip() == "directord drill: unknown director haproxy (known: directord, keepalived)"
+    code, err = drill(capsys, "--directors", "keepalived", "--lab", f"nosuchlab{os.getpid()}")
+    assert code == 2 and "is not up" in err  # a known one passes on to the lab check

@@ -29,15 +29,19 @@ def requests(until: float, failing: tuple[float, float] = (0, 0), step: float = 
 
 
 def sigkill_run(takeover_at: float = 2.9, conns: list[Conn] | None = None) -> Run:
-    events = [Event(0, "lb1", "up"), Event(0, "lb1", "vip_add"), Event(0, "lb2", "up"),
-              Event(2.0, "lb1", "down"), Event(takeover_at, "lb2", "vip_add")]
+    adverts = [Event(t / 4, "lb1", "advert") for t in range(8)]  # every 250 ms until 1.75 s
+    events = [Event(0, "lb1", "up"), Event(0, "lb1", "vip_add"), Event(0, "lb2", "up"), *adverts,
+              Event(2.0, "lb1", "down"), Event(takeover_at - 0.01, "lb2", "vip_add"),
+              Event(takeover_at, "lb2", "garp"), Event(takeover_at + 0.1, "lb2", "garp")]
     return Run("sigkill", "directord", 0.0, 2.0, 8.0, events, requests(8.0, (2.0, takeover_at)),
                conns if conns is not None else [Conn(0.0, 7.95)])
 
 
 def test_sigkill_figures() -> None:
     fig = measure(sigkill_run(), SERVERS)
-    assert fig.takeover == pytest.approx(0.9)
+    assert fig.takeover == pytest.approx(0.9)  # the first gratuitous ARP, not the address add before it
+    assert fig.last_advert == pytest.approx(-0.25) and not fig.resigned
+    assert fig.after_advert == pytest.approx(1.15)  # what Master_Down_Interval bounds
     assert fig.failed_requests == 9
     assert fig.requests == 80
     assert fig.lost_connections == 0
@@ -59,12 +63,27 @@ def test_no_takeover_and_no_recovery() -> None:
     assert "VIP ends on nobody, expected lb2" in breaches("sigkill", fig, Bounds())
 
 
+def test_graceful_stop_counts_the_priority_zero_advert() -> None:
+    events = [Event(0, "lb1", "vip_add"), Event(1.75, "lb1", "advert"), Event(2.3, "lb1", "resign"),
+              Event(2.3, "lb1", "vip_del"), Event(2.45, "lb2", "vip_add"), Event(2.46, "lb2", "garp")]
+    fig = measure(Run("graceful", "directord", 0, 2, 8, events, requests(8), []), SERVERS)
+    assert fig.takeover == pytest.approx(0.46)
+    assert fig.last_advert == pytest.approx(0.3) and fig.resigned
+    assert fig.after_advert == pytest.approx(0.16)
+
+
+def test_takeover_needs_the_new_masters_garp() -> None:
+    events = [Event(0, "lb1", "vip_add"), Event(2.5, "lb2", "vip_add"), Event(2.6, "lb1", "garp")]
+    assert measure(Run("sigkill", "k", 0, 2, 8, events, requests(8), []), SERVERS).takeover is None
+
+
 def test_preempt_takeover_counts_from_the_handover() -> None:
     events = [Event(0, "lb2", "up"), Event(0, "lb2", "vip_add"), Event(2, "lb1", "up"),
-              Event(30.0, "lb2", "vip_del"), Event(30.02, "lb1", "vip_add")]
+              Event(29.99, "lb1", "advert"), Event(30.0, "lb2", "vip_del"), Event(30.01, "lb1", "vip_add"),
+              Event(30.02, "lb1", "garp")]
     run = Run("master_back_preempt", "directord", 0, 2, 34, events, requests(34), [Conn(0, 33.9)])
     fig = measure(run, SERVERS)
-    assert fig.takeover == pytest.approx(0.02)
+    assert fig.takeover == pytest.approx(0.03)  # its first advert (the claim) to its first GARP
     assert fig.holder == "lb1"
     assert breaches("master_back_preempt", fig, Bounds(0.05, 0, 0)) == []
 
@@ -94,7 +113,7 @@ def test_segments() -> None:
     segs = director_segments(sigkill_run().events, "lb1", 0, 8, initial="down")
     assert [(s.start, s.end, s.state) for s in segs] == [(0, 2.0, "master"), (2.0, 8, "down")]
     segs = director_segments(sigkill_run().events, "lb2", 0, 8, initial="down")
-    assert [(s.start, s.end, s.state) for s in segs] == [(0, 2.9, "backup"), (2.9, 8, "master")]
+    assert [(s.start, s.end, s.state) for s in segs] == [(0, 2.89, "backup"), (2.89, 8, "master")]
 
 
 def test_master_down_interval() -> None:

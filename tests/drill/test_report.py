@@ -49,7 +49,8 @@ def test_text_draws_pixels() -> None:
 
 def run_() -> Run:
     events = [Event(0, "lb1", "up"), Event(0, "lb1", "vip_add"), Event(0, "lb2", "up"),
-              Event(2, "lb1", "down"), Event(2.8, "lb2", "vip_add")]
+              Event(1.9, "lb1", "advert"), Event(2, "lb1", "down"),
+              Event(2.8, "lb2", "vip_add"), Event(2.8, "lb2", "garp")]
     reqs = [Request(i / 10, not 20 <= i < 28, f"rs{i % 3 + 1}") for i in range(60)]
     return Run("sigkill", "directord", 0, 2, 6, events, reqs, [Conn(0, 5.9), Conn(0, 2.1, 2.2, "reset")])
 
@@ -65,5 +66,6 @@ def test_text_report_side_by_side() -> None:
     text = text_report({("directord", "sigkill"): fig}, ["directord", "keepalived"], ["sigkill"], verdicts, "hdr")
     assert "directord" in text and "keepalived" in text
     assert "800 ms" in text and "8/60" in text and "1/2" in text
+    assert "-100 ms" in text and "900 ms" in text  # the last advert before the kill, and from it to the GARP
     assert "BOUND BROKEN: 1 long-lived connections lost > 0" in text
     assert text.rstrip().endswith("1 bound(s) broken")

@@ -1,0 +1,96 @@
+"""What the client side of the lab sees on the wire: VRRP adverts and gratuitous ARPs for the
+VIP, each with the kernel's receive time.
+
+    python -m director.drill.wire --ifname eth0 --vip 198.51.100.10
+
+Run inside the lab's client namespace. Prints one JSON line per packet of interest:
+{"t": ..., "kind": "advert", "mac": ..., "vrid": 51, "priority": 150} or
+{"t": ..., "kind": "garp", "mac": ...}. `t` is the kernel's receive timestamp (SO_TIMESTAMPNS,
+CLOCK_REALTIME): the same clock as the drill's kill instant (`time.time()`), and immune to this
+reader being scheduled late under emulation. A VIP add seen by `ip monitor` is only known once
+a userspace reader gets to run; the backup's gratuitous ARP reaching the client is the moment
+the client can actually use the new master.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import socket
+import struct
+import sys
+
+ETH_P_ALL = 0x0003
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+IPPROTO_VRRP = 112
+SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h; the socket module does not export it
+
+
+def parse(frame: bytes, vip: bytes) -> dict | None:
+    """A VRRP advert or a gratuitous ARP for `vip` (4 packed bytes) as a dict; else None."""
+    if len(frame) < 14:
+        return None
+    src_mac = frame[6:12].hex(":")
+    (ethertype,) = struct.unpack("!H", frame[12:14])
+    body = frame[14:]
+    if ethertype == ETH_P_ARP and len(body) >= 28:
+        sender_ip, target_ip = body[14:18], body[24:28]
+        if sender_ip == vip and target_ip == vip:
+            return {"kind": "garp", "mac": src_mac, "op": struct.unpack("!H", body[6:8])[0]}
+        return None
+    if ethertype == ETH_P_IP and len(body) >= 20 and body[9] == IPPROTO_VRRP:
+        header = (body[0] & 0x0F) * 4
+        vrrp = body[header:]
+        if len(vrrp) < 4:
+            return None
+        return {"kind": "advert", "mac": src_mac, "src": str(ipaddress.IPv4Address(body[12:16])),
+                "vrid": vrrp[1], "priority": vrrp[2]}
+    return None
+
+
+def open_socket(ifname: str) -> socket.socket:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # no drops while we lag
+    sock.bind((ifname, 0))
+    return sock
+
+
+def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The SO_TIMESTAMPNS control message (struct timespec) as float seconds."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return sec + nsec / 1e9
+    return None
+
+
+def capture(ifname: str, vip: str) -> None:
+    sock = open_socket(ifname)
+    packed = ipaddress.IPv4Address(vip).packed
+    print(json.dumps({"kind": "ready"}), flush=True)
+    while True:
+        frame, ancillary, _, addr = sock.recvmsg(2048, socket.CMSG_SPACE(16))
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        event = parse(frame, packed)
+        stamp = kernel_time(ancillary)
+        if event is not None and stamp is not None:
+            print(json.dumps({"t": stamp, **event}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ifname", default="eth0")
+    parser.add_argument("--vip", required=True)
+    args = parser.parse_args()
+    try:
+        capture(args.ifname, args.vip)
+    except (BrokenPipeError, KeyboardInterrupt):
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
