@@ -312,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("drill", cmd_drill, "run failover drills against a running lab and report", config=False)
     p.add_argument("--lab", default="directord", help="lab name (see scripts/lab)")
     p.add_argument("--scenario", action="append", help="scenario to run (default: all); repeatable")
+    p.add_argument("--directors", help="director implementations to drill side by side, comma separated "
+                   "(directord, keepalived; default: both, keepalived only when installed)")
     p.add_argument("--report", default="drill-report", help="report path prefix (.txt and .png are written)")
     p.add_argument("--max-takeover", type=float, help="fail if a takeover takes longer (seconds)")
     p.add_argument("--max-failed-requests", type=int, help="fail if more requests fail in a scenario")
