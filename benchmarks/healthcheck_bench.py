@@ -42,19 +42,29 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --- measurement -----------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of one process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime
 
 
-def cpu_seconds_tree(pid: int) -> float:
-    """CPU of a process and its live children (keepalived forks its checker)."""
-    total = cpu_seconds(pid)
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
+
+
+def cpu_split_tree(pid: int) -> tuple[float, float]:
+    """(user, system) CPU of a process and its live children (keepalived forks its checker)."""
+    user, system = cpu_split(pid)
     with contextlib.suppress(FileNotFoundError):
         for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
             with contextlib.suppress(FileNotFoundError):
-                total += cpu_seconds_tree(int(child))
-    return total
+                u, s = cpu_split_tree(int(child))
+                user, system = user + u, system + s
+    return user, system
+
+
+def cpu_seconds_tree(pid: int) -> float:
+    return sum(cpu_split_tree(pid))
 
 
 def run_delay_seconds(pid: int) -> float:
@@ -81,6 +91,8 @@ class Figures:
     checks_per_s: float
     cpu_s: float
     cpu_s_per_1000: float
+    user_s_per_1000: float
+    sys_s_per_1000: float
     cpu_share: float  # of one core
     rss_mb: float
     server_cpu_share: float
@@ -176,7 +188,6 @@ def worker_main(args: argparse.Namespace) -> None:
 
     sys.path.insert(0, str(ROOT))
     from director.config import CheckConfig
-    from healthcheck import probes
     from healthcheck.result import Target
     from healthcheck.scheduler import Scheduler
 
@@ -185,16 +196,14 @@ def worker_main(args: argparse.Namespace) -> None:
                         jitter=1.0, path="/", expect_body="ok" if args.type == "http" else None)
     counts = {"checks": 0, "failures": 0, "last_failure": ""}
 
-    async def counted(target, check):
-        result = await probes.probe(target, check)
+    def counted(target, check, result) -> None:
         counts["checks"] += 1
         if not result.ok:
             counts["failures"] += 1
             counts["last_failure"] = result.reason
-        return result
 
     async def main() -> None:
-        sched = Scheduler(probe=counted)
+        sched = Scheduler(on_sample=counted)  # the built-in probes, as the daemon runs them
         for port in ports:
             sched.add(port, Target("127.0.0.1", port), check)
         while True:
@@ -305,11 +314,11 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
             wait_for_a_round(status_port, n)
             time.sleep(warmup)
             c0, s0, t0 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
-            a0, cpu0 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
+            a0, (u0, k0) = nginx_accepts(status_port), cpu_split_tree(checker.pid)
             w0 = run_delay_seconds(checker.pid)
             time.sleep(seconds)
             c1, s1, t1 = checker.counts(), cpu_seconds(server.pid), time.monotonic()
-            a1, cpu1 = nginx_accepts(status_port), cpu_seconds_tree(checker.pid)
+            a1, (u1, k1) = nginx_accepts(status_port), cpu_split_tree(checker.pid)
             rss, w1 = rss_mb(checker.pid), run_delay_seconds(checker.pid)
         finally:
             checker.stop()
@@ -317,12 +326,17 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
             server.wait(10)
     elapsed = t1 - t0
     checks = a1 - a0 - 1  # minus the second status request
-    cpu = cpu1 - cpu0
+    cpu = (u1 - u0) + (k1 - k0)
+
+    def per_1k(seconds: float) -> float:
+        return round(1000 * seconds / checks, 4) if checks > 0 else float("inf")
+
     return Figures(
         checker=checker_name, check=kind, targets=n, interval=interval,
         seconds=round(elapsed, 2), checks=checks, failures=c1["failures"] - c0["failures"],
         checks_per_s=round(checks / elapsed, 1), cpu_s=round(cpu, 2),
-        cpu_s_per_1000=round(1000 * cpu / checks, 4) if checks > 0 else float("inf"),
+        cpu_s_per_1000=per_1k(cpu), user_s_per_1000=per_1k(u1 - u0),
+        sys_s_per_1000=per_1k(k1 - k0),
         cpu_share=round(cpu / elapsed, 3), rss_mb=round(rss, 1),
         server_cpu_share=round((s1 - s0) / elapsed, 3), last_failure=c1["last_failure"],
         cpu_wait_share=round((w1 - w0) / elapsed, 3),
@@ -352,7 +366,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     header = (f"{'checker':<10} {'check':<5} {'targets':>7} {'checks/s':>9} {'fail':>6} "
-              f"{'cpu s/1k':>9} {'cpu':>6} {'rss MB':>7} {'nginx':>6} {'waited':>6}")
+              f"{'cpu s/1k':>9} {'user':>7} {'sys':>7} {'cpu':>6} {'rss MB':>7} {'nginx':>6} {'waited':>6}")
     results: list[Figures] = []
     if not args.json:
         print(header)
@@ -365,7 +379,8 @@ def main() -> None:
                     print(json.dumps(asdict(f)), flush=True)
                 else:
                     print(f"{f.checker:<10} {f.check:<5} {f.targets:>7} {f.checks_per_s:>9} "
-                          f"{f.failures:>6} {f.cpu_s_per_1000:>9} {f.cpu_share:>6} "
+                          f"{f.failures:>6} {f.cpu_s_per_1000:>9} {f.user_s_per_1000:>7} "
+                          f"{f.sys_s_per_1000:>7} {f.cpu_share:>6} "
                           f"{f.rss_mb:>7} {f.server_cpu_share:>6} {f.cpu_wait_share:>6}",
                           flush=True)
                     if f.failures:

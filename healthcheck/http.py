@@ -1,7 +1,10 @@
 """HTTP and HTTPS probe: one request, status in the expected ranges, optional body regex.
 
-`http_parse` (sans-IO) builds the request and parses the response; this module only
-moves bytes under the check's single deadline. The head is bounded by
+`http_parse` (sans-IO) builds the request and parses the response; `HttpJudge`
+(sans-IO too) turns response bytes into a verdict as they arrive. Plain HTTP moves
+bytes with a callback state machine on the shared epoll (`_poll`, no task per
+check); HTTPS needs the loop's TLS transport and runs as a coroutine. Either way
+one deadline covers the whole check. The head is bounded by
 `http_parse.MAX_HEAD`, the body by `check.max_body`; the body is not read at all
 unless `expect_body` is set.
 """
@@ -11,10 +14,11 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from healthcheck import http_parse as hp
-from healthcheck._io import Phase, ProbeError, Stream, Verdict, compile_bytes, open_stream, run_probe
+from healthcheck._io import Phase, ProbeError, Verdict, compile_bytes, open_stream, run_probe
+from healthcheck._poll import Conn, Done, Poller, run
 from healthcheck.result import ProbeResult, Target, format_ranges, status_in
 
 if TYPE_CHECKING:
@@ -24,8 +28,9 @@ USER_AGENT = "directord-healthcheck"
 
 
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:
-    tls = check.type == "https"
-    return await run_probe(check, lambda phase: _check(target, check, phase, tls))
+    if check.type == "https":
+        return await run_probe(check, lambda phase: _check_tls(target, check, phase))
+    return await run(HttpConn, target, check)
 
 
 def host_header(target: Target, check: CheckConfig, tls: bool) -> str:
@@ -71,91 +76,146 @@ def _request(method: str, path: str, host: str) -> bytes:
     return hp.build_request(method, path, host, USER_AGENT)
 
 
-async def _check(target: Target, check: CheckConfig, phase: Phase, tls: bool) -> Verdict:
-    request = request_bytes(target, check, tls)
-    ctx = ssl_context(check.tls_verify) if tls else None
+class HttpConn(Conn):
+    """Plain HTTP as a callback state machine on the shared epoll (`_poll`)."""
+
+    __slots__ = ()
+    send_phase = "sending request"
+
+    def prepare(self, target: Target) -> None:
+        self.request = request_bytes(target, self.check, False)
+        self.judge = HttpJudge(self.check)
+
+
+def start(poller: Poller, target: Target, check: CheckConfig, done: Done, arg: Any) -> HttpConn:
+    """Start one plain-HTTP check; `done(arg, result)` follows from the loop."""
+    conn = HttpConn(poller, check, done, arg)
+    conn.start(target)
+    return conn
+
+
+async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
+    request = request_bytes(target, check, True)
+    ctx = ssl_context(check.tls_verify)
     limit = max(check.max_body, hp.MAX_HEAD)
     stream = await open_stream(target, phase, limit, ctx, server_name(target, check))
     try:
         phase.name = "sending request"
         await stream.write(request)
-        phase.name = "reading headers"
-        if check.expect_body is None:
-            code, reason = await _status_only(stream)
-            status = f"{code} {reason}".rstrip()
-            if not status_in(code, check.expect_status):
-                return False, f"status {status} not in {format_ranges(check.expect_status)}"
-            return True, f"HTTP {status}"
-        head, rest = await _head(stream)
-        status = head.summary
-        if not status_in(head.status, check.expect_status):
-            return False, f"status {status} not in {format_ranges(check.expect_status)}"
-        phase.name = "reading body"
-        body = hp.Body(head, check.method.upper())
-        return await _body(stream, body, rest, check.expect_body, check.max_body, status)
-    except hp.HttpParseError as exc:
-        raise ProbeError(f"bad HTTP response: {exc}") from None
+        judge = HttpJudge(check)
+        while True:
+            phase.name = judge.phase
+            verdict = judge.feed(await stream.read())
+            if verdict is not None:
+                return verdict
     finally:
         stream.close()
 
 
-async def _status_only(stream: Stream) -> tuple[int, str]:
-    """The final response's status line; interim (1xx) heads are skipped whole."""
-    buf = b""
-    while True:
-        line = hp.parse_status_line(buf) if buf else None
-        if line is not None:
+class HttpJudge:
+    """Sans-IO: judges a response as its bytes arrive, and stops as soon as it can.
+
+    Without `expect_body` the status line is enough (headers are not even read);
+    with it the head is parsed (bounded by `MAX_HEAD`) and the body decoded and
+    searched, at most `max_body` bytes. Interim (1xx) responses are skipped.
+    """
+
+    __slots__ = ("body", "buf", "check", "phase", "seen", "status")
+
+    def __init__(self, check: CheckConfig) -> None:
+        self.check = check
+        self.phase = "reading headers"
+        self.buf = b""
+        self.body: hp.Body | None = None
+        self.seen = bytearray()
+        self.status = ""
+
+    def feed(self, data: bytes) -> Verdict | None:
+        """`data` as read; b"" at end of stream (always a verdict, or ProbeError)."""
+        try:
+            if self.body is not None:
+                return self._body(data)
+            if not data:
+                raise ProbeError("connection closed inside response headers" if self.buf
+                                 else "connection closed before response headers")
+            self.buf += data
+            return self._head() if self.check.expect_body is not None else self._status_only()
+        except hp.HttpParseError as exc:
+            raise ProbeError(f"bad HTTP response: {exc}") from None
+
+    def _status_only(self) -> Verdict | None:
+        buf = self.buf
+        while buf:
+            line = hp.parse_status_line(buf)
+            if line is None:
+                break
             if not 100 <= line[0] < 200 or line[0] == 101:
-                return line
-            parsed = hp.parse_head(buf)
-            if parsed is not None:
-                buf = buf[parsed[1]:]
-                continue
-        data = await stream.read()
-        if not data:
-            raise ProbeError("connection closed before response headers"
-                             if not buf else "connection closed inside response headers")
-        buf += data
+                return _status_verdict(line[0], line[1], self.check.expect_status)
+            parsed = hp.parse_head(buf)  # an interim response: skip it whole
+            if parsed is None:
+                break
+            buf = buf[parsed[1]:]
+        self.buf = buf
+        return None
 
-
-async def _head(stream: Stream) -> tuple[hp.Head, bytes]:
-    """The final (non-1xx) response head and the bytes after it."""
-    buf = b""
-    while True:
-        parsed = hp.parse_head(buf)
-        if parsed is not None:
+    def _head(self) -> Verdict | None:
+        check = self.check
+        while True:
+            parsed = hp.parse_head(self.buf)
+            if parsed is None:
+                return None
             head, used = parsed
-            buf = buf[used:]
-            if 100 <= head.status < 200 and head.status != 101:
-                continue  # interim response: the real one follows
-            return head, buf
-        data = await stream.read()
+            self.buf = self.buf[used:]
+            if not 100 <= head.status < 200 or head.status == 101:
+                break  # interim responses are skipped: the real one follows
+        ok, reason = _status_verdict(head.status, head.reason, check.expect_status)
+        if not ok:
+            return ok, reason
+        self.status = head.summary
+        self.phase = "reading body"
+        self.body = hp.Body(head, check.method.upper())
+        rest, self.buf = self.buf, b""
+        self.seen += self.body.feed(rest)[: check.max_body]
+        return self._judge_body()
+
+    def _body(self, data: bytes) -> Verdict | None:
+        body, seen, expect = self.body, self.seen, self.check.expect_body
         if not data:
-            raise ProbeError("connection closed before response headers"
-                             if not buf else "connection closed inside response headers")
-        buf += data
+            body.eof()
+            if compile_bytes(expect).search(seen):
+                return True, _matched(self.status, expect)
+            return False, f"body did not match {expect!r}"
+        seen += body.feed(data)[: self.check.max_body - len(seen)]
+        return self._judge_body()
 
-
-async def _body(
-    stream: Stream, body: hp.Body, rest: bytes, expect: str, limit: int, status: str
-) -> Verdict:
-    pattern = compile_bytes(expect)
-    # A pattern anchored at the end must not match a prefix of the body that
-    # happens to end where a read did; judge it only once the body is complete.
-    partial_ok = "$" not in expect and "\\Z" not in expect
-    seen = bytearray(body.feed(rest)[:limit])
-    while True:
+    def _judge_body(self) -> Verdict | None:
+        body, seen, expect, limit = self.body, self.seen, self.check.expect_body, self.check.max_body
+        # A pattern anchored at the end must not match a prefix of the body that
+        # happens to end where a read did; judge it only once the body is complete.
         complete = body.done or len(seen) >= limit
-        if (partial_ok or complete) and pattern.search(seen):
-            return True, f"HTTP {status}, body matched {expect!r}"
+        if (complete or _partial_ok(expect)) and compile_bytes(expect).search(seen):
+            return True, _matched(self.status, expect)
         if len(seen) >= limit:
             return False, f"body did not match {expect!r} in first {limit} bytes"
         if body.done:
             return False, f"body did not match {expect!r}"
-        data = await stream.read()
-        if not data:
-            body.eof()
-            if pattern.search(seen):
-                return True, f"HTTP {status}, body matched {expect!r}"
-            return False, f"body did not match {expect!r}"
-        seen += body.feed(data)[: limit - len(seen)]
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _status_verdict(code: int, reason: str, expect: tuple[tuple[int, int], ...]) -> Verdict:
+    """Built once per distinct status: the same reply comes back every interval."""
+    status = f"{code} {reason}".rstrip()
+    if not status_in(code, expect):
+        return False, f"status {status} not in {format_ranges(expect)}"
+    return True, f"HTTP {status}"
+
+
+@functools.lru_cache(maxsize=256)
+def _matched(status: str, expect: str) -> str:
+    return f"HTTP {status}, body matched {expect!r}"
+
+
+@functools.lru_cache(maxsize=256)
+def _partial_ok(expect: str) -> bool:
+    return "$" not in expect and "\\Z" not in expect

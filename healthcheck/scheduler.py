@@ -4,7 +4,10 @@ One asyncio event loop drives every target through a timer wheel: due times are
 rounded up to a tick (50 ms by default) and each tick that has work holds one loop
 timer, so 10,000 probes a second cost 20 timer wake-ups, not 10,000, and the
 connects started in one tick complete in shared event-loop iterations too (no
-thread or sleeping task per target; a task only while a probe is in flight).
+thread or sleeping task per target). With the built-in probes, tcp and plain http
+checks run as callback state machines on one shared epoll (`_poll`): no task,
+coroutine or future per check; other types (https, sip, exec, none) and a custom
+`probe` run as one task per check in flight.
 Measured on loopback, 50 ms ticks cut CPU per check by 30-40 % against 10 ms. A
 probe starts at most one tick late; its deadline is its own exact timer. First probes are
 spread over `jitter * interval` so thousands of targets never fire in the same
@@ -18,7 +21,8 @@ All methods must be called from the event loop's thread. `on_transition(key, up,
 result)` is called synchronously from the loop when rise/fall flips a state, and
 `on_weight(key, weight, result)` when a passing sample reports a different dynamic
 weight (exec checks with `dynamic_weight`; None means back to the configured
-weight). Neither may block: schedule work if needed.
+weight). `on_sample(target, check, result)` sees every sample (one per shared
+probe), e.g. for latency histograms. None may block: schedule work if needed.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from healthcheck import probes
+from healthcheck import _poll, probes
 from healthcheck._io import describe_error
 from healthcheck.result import ProbeResult, Target
 from healthcheck.riseful import RiseFall
@@ -47,6 +51,7 @@ TICK = 0.05  # default timer-wheel resolution, seconds
 TargetKey = Hashable
 OnTransition = Callable[[TargetKey, bool, ProbeResult], None]
 OnWeight = Callable[[TargetKey, int | None, ProbeResult], None]
+OnSample = Callable[[Target, "CheckConfig", ProbeResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +85,10 @@ class TargetStatus:
 
 
 class _Probe:
-    """One shared probe: its timer, in-flight task, rise/fall state and counters."""
+    """One shared probe: its timer, in-flight check, rise/fall state and counters."""
 
-    __slots__ = ("alive", "checks", "due", "failures", "key", "last", "last_checked", "rf",
-                 "since", "slot", "subscribers", "task", "weight")
+    __slots__ = ("alive", "checks", "due", "failures", "handle", "key", "last", "last_checked",
+                 "rf", "since", "slot", "subscribers", "weight")
 
     def __init__(self, key: ProbeKey, up: bool) -> None:
         self.key = key
@@ -97,7 +102,7 @@ class _Probe:
         self.last_checked: float | None = None
         self.slot: int | None = None  # timer-wheel slot it waits in, if any
         self.due = 0.0  # nominal start time (before rounding to a tick)
-        self.task: asyncio.Task | None = None
+        self.handle: asyncio.Task | _poll.Conn | None = None  # the check in flight (or last)
         self.weight: int | None = None  # last weight a passing sample reported
 
     def interval(self) -> float:
@@ -137,12 +142,17 @@ class Scheduler:
         *,
         on_weight: OnWeight | None = None,
         probe: probes.ProbeFn = probes.probe,
+        on_sample: OnSample | None = None,
         rng: random.Random | None = None,
         tick: float = TICK,
     ) -> None:
         self._on_transition = on_transition
         self._on_weight = on_weight
+        self._on_sample = on_sample
         self._probe_fn = probe
+        # callback checks only with the built-in probes (a custom one is a coroutine)
+        self._callbacks = probe is probes.probe
+        self._poller: _poll.Poller | None = None
         self._rng = rng or random.Random()
         self._probes: dict[ProbeKey, _Probe] = {}
         self._subs: dict[TargetKey, ProbeKey] = {}
@@ -198,7 +208,7 @@ class Scheduler:
     async def close(self) -> None:
         """Stop every probe and wait for in-flight ones to unwind."""
         self._closed = True
-        tasks = [p.task for p in self._probes.values() if p.task is not None]
+        tasks = [p.handle for p in self._probes.values() if isinstance(p.handle, asyncio.Future)]
         for key in list(self._subs):
             self._leave(key)
         if tasks:
@@ -251,8 +261,8 @@ class Scheduler:
             del self._probes[pk]
             probe.alive = False
             probe.slot = None
-            if probe.task is not None:
-                probe.task.cancel()
+            if probe.handle is not None:
+                probe.handle.cancel()
 
     def _start(self, probe: _Probe) -> None:
         check = probe.key.check
@@ -278,13 +288,21 @@ class Scheduler:
 
     def _fire(self, probe: _Probe) -> None:
         probe.slot = None
-        if probe.alive and not self._closed:
-            probe.task = self._loop.create_task(self._run(probe))
+        if not probe.alive or self._closed:
+            return
+        if self._callbacks:
+            if self._poller is None:
+                self._poller = _poll.poller(self._loop)
+            key = probe.key
+            conn = probes.start(self._poller, key.target, key.check, self._sampled, probe)
+            if conn is not None:
+                probe.handle = conn  # done may already have run: cancel() is then a no-op
+                return
+        probe.handle = self._loop.create_task(self._run(probe))
 
     async def _run(self, probe: _Probe) -> None:
         loop = self._loop
         started = loop.time()
-        nominal = probe.due
         try:
             result = await self._probe_fn(probe.key.target, probe.key.check)
         except asyncio.CancelledError:
@@ -292,13 +310,22 @@ class Scheduler:
         except Exception as exc:  # a probe bug is a failed sample, never a dead scheduler
             log.exception("probe of %s raised", probe.key.target.endpoint)
             result = ProbeResult(False, loop.time() - started, f"probe error: {describe_error(exc)}")
-        probe.task = None
+        probe.handle = None
+        self._sampled(probe, result)
+
+    def _sampled(self, probe: _Probe, result: ProbeResult) -> None:
+        """A check finished: record it and schedule the next one."""
         if not probe.alive:
             return  # removed while in flight
+        if self._on_sample is not None:
+            try:
+                self._on_sample(probe.key.target, probe.key.check, result)
+            except Exception:
+                log.exception("health-check sample callback raised")
         self._record(probe, result)
         if probe.alive:  # a callback may have removed it
             # fixed rate from the nominal start: tick rounding never accumulates
-            self._schedule(probe, max(nominal + probe.interval(), loop.time()))
+            self._schedule(probe, max(probe.due + probe.interval(), self._loop.time()))
 
     def _record(self, probe: _Probe, result: ProbeResult) -> None:
         probe.last = result

@@ -1,48 +1,70 @@
-"""TCP probe: connect, and optionally send bytes and expect a regex in the reply."""
+"""TCP probe: connect, and optionally send bytes and expect a regex in the reply.
+
+Runs as a callback state machine on the shared epoll (`_poll`): no task per check.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from healthcheck._io import Phase, Stream, Verdict, compile_bytes, connect, open_stream, run_probe
+from healthcheck._io import compile_bytes
+from healthcheck._poll import Conn, Done, Poller, Verdict, run
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
     from director.config import CheckConfig
 
 
-async def probe(target: Target, check: CheckConfig) -> ProbeResult:
-    return await run_probe(check, lambda phase: _check(target, check, phase))
+class TcpConn(Conn):
+    """connect; then `send`, then read until `expect` matches (within `max_body` bytes)."""
+
+    __slots__ = ()
+    send_phase = "sending"
+
+    def prepare(self, target: Target) -> None:
+        check = self.check
+        self.request = check.send or b""
+        if check.expect is not None:
+            self.judge = ExpectJudge(check.expect, check.max_body)
+        elif check.send:
+            self.ok_reason = _sent_reason(len(check.send))
 
 
-async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
-    if check.send is None and check.expect is None:
-        sock = await connect(target, phase)
-        sock.close()
-        return True, "connected"
-    stream = await open_stream(target, phase, check.max_body)
-    try:
-        if check.send:
-            phase.name = "sending"
-            await stream.write(check.send)
-        if check.expect is None:
-            return True, f"connected, sent {len(check.send or b'')} bytes"
-        phase.name = "waiting for reply"
-        return await _expect(stream, check.expect, check.max_body)
-    finally:
-        stream.close()
+def _sent_reason(n: int) -> str:
+    return f"connected, sent {n} bytes"
 
 
-async def _expect(stream: Stream, expect: str, limit: int) -> Verdict:
-    pattern = compile_bytes(expect)
-    reply = bytearray()
-    while True:
-        data = await stream.read()
+class ExpectJudge:
+    """Sans-IO: searches the reply for a regex, reading at most `limit` bytes."""
+
+    __slots__ = ("expect", "limit", "pattern", "phase", "reply")
+
+    def __init__(self, expect: str, limit: int) -> None:
+        self.expect = expect
+        self.limit = max(1, limit)
+        self.pattern = compile_bytes(expect)
+        self.phase = "waiting for reply"
+        self.reply = bytearray()
+
+    def feed(self, data: bytes) -> Verdict | None:
+        reply, expect = self.reply, self.expect
         if not data:
             how = "connection closed" if reply else "connection closed without a reply"
             return False, f"reply did not match {expect!r} ({how})"
-        reply += data[: limit - len(reply)]
-        if pattern.search(reply):
+        reply += data[: self.limit - len(reply)]
+        if self.pattern.search(reply):
             return True, f"reply matched {expect!r}"
-        if len(reply) >= limit:
-            return False, f"reply did not match {expect!r} in first {limit} bytes"
+        if len(reply) >= self.limit:
+            return False, f"reply did not match {expect!r} in first {self.limit} bytes"
+        return None
+
+
+def start(poller: Poller, target: Target, check: CheckConfig, done: Done, arg: Any) -> TcpConn:
+    """Start one check; `done(arg, result)` follows from the loop."""
+    conn = TcpConn(poller, check, done, arg)
+    conn.start(target)
+    return conn
+
+
+async def probe(target: Target, check: CheckConfig) -> ProbeResult:
+    return await run(TcpConn, target, check)
