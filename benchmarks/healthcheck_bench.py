@@ -245,7 +245,8 @@ class DirectordChecker:
 
 KEEPALIVED_RS = {
     "tcp": "        TCP_CHECK {{ connect_timeout 1 }}",
-    "http": "        HTTP_GET {{ url {{ path / status_code 200 }} connect_timeout 1 }}",
+    # the same check as directord's: status 200 and the body matching "ok"
+    "http": "        HTTP_GET {{ url {{ path / status_code 200 regex ok }} connect_timeout 1 }}",
 }
 
 
