@@ -381,7 +381,7 @@ class LabDriver:
             ready = _readline(load, 120.0)
             if not ready.startswith("ready"):
                 return Run(scenario, kind, 0, 0, 0, error=f"load generator: {ready.strip() or 'no output'}")
-            start = clock()
+            start, offset = clock(), time.time() - time.monotonic()
             events = self.snapshot()
             time.sleep(WARMUP)
             self.log_sync("before the fault")
@@ -393,6 +393,9 @@ class LabDriver:
                 error = str(exc)
             time.sleep(SETTLE)
             self.log_sync("at the end")
+            drift = (time.time() - time.monotonic() - offset) * 1000
+            print(f"drill:   CLOCK_REALTIME moved {drift:+.1f} ms against CLOCK_MONOTONIC during the run",
+                  file=sys.stderr, flush=True)
             load.stdin.close()
             result = json.loads(_readline(load, 60.0) or "{}")
         finally:

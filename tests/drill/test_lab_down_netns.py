@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,11 @@ def test_down_after_a_crash() -> None:
         subprocess.run(["ip", "netns", "add", ns], check=True)
     sleeper = subprocess.Popen(["ip", "netns", "exec", f"{name}-lb1", "sleep", "300"])
     state = Path(f"/run/directord-lab-{name}.json")
-    state.write_text(json.dumps({"name": name, "complete": False, "namespaces": [f"{name}-sw"], "pids": {}}))
+    rundir = Path(f"/run/directord-lab-{name}")
+    (rundir / "lb1").mkdir(parents=True)
+    (rundir / "lb1" / "directord.toml").write_text("# configs and logs up wrote\n")
+    state.write_text(json.dumps({"name": name, "complete": False, "namespaces": [f"{name}-sw"], "pids": {},
+                                 "run_dir": str(rundir)}))
     try:
         down = subprocess.run([sys.executable, str(REPO / "scripts" / "lab.py"), "down", "--name", name],
                               capture_output=True, text=True, timeout=60)
@@ -34,7 +39,9 @@ def test_down_after_a_crash() -> None:
         assert sleeper.wait(timeout=10) != 0
         assert netns() & set(made) == {f"{name}-x-sw"}
         assert not state.exists()
+        assert not rundir.exists()
     finally:
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         state.unlink(missing_ok=True)
+        shutil.rmtree(rundir, ignore_errors=True)
