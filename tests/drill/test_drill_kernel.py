@@ -1,6 +1,9 @@
-"""The drill end to end in the VM: a NAT lab with a directord pair, the master SIGKILLed under
-load; no long-lived connection may break (IPVS connection sync follows VRRP) and the backup must
-take over within Master_Down_Interval + 50 ms. `down` must leave no namespace behind."""
+"""The drill end to end in the VM: a NAT lab, the master SIGKILLed under load, for a directord
+pair and a keepalived pair. No long-lived connection may break (IPVS connection sync follows VRRP),
+the backup must take over within Master_Down_Interval + 50 ms of the kill, and the kill must be
+a hard one: no priority 0 advert (keepalived's VRRP child dies with its parent's group) and the
+takeover no sooner than Master_Down_Interval after the master's last advert. `down` must leave no
+namespace behind."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from director.drill.core import master_down_interval
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = f"dtd{os.getpid() % 10000}"
-# The target is Master_Down_Interval + 50 ms. Under the VM's emulated CPU (10-30x slower) timers,
-# GARPs and address changes run late: the bound gets an explicit allowance there, and only there.
-EMULATION_ALLOWANCE = 0.15 if os.environ.get("DIRECTORD_IN_VM") else 0.0
+# The target is Master_Down_Interval + 50 ms. Under the VM's emulated CPU (10-30x slower) the
+# backup's timer fires late: measured from the master's last advert to the backup's gratuitous ARP,
+# 1044 ms for directord and 1062 ms for keepalived against a 902 ms Master_Down_Interval
+# (benchmarks/drill_results.md). The bound gets that allowance there, and only there.
+EMULATION_ALLOWANCE = 0.2 if os.environ.get("DIRECTORD_IN_VM") else 0.0
 
 
 def lab(*args: str) -> subprocess.CompletedProcess:
@@ -35,17 +40,21 @@ def test_sigkill_drill_loses_no_connection(tmp_path: Path, capsys: pytest.Captur
         assert up.returncode == 0, up.stderr
         state = json.loads(Path(f"/run/directord-lab-{LAB}.json").read_text())
         bound = master_down_interval(state["advert_interval"], state["priorities"]["lb2"]) + 0.05 + EMULATION_ALLOWANCE
+        mdi = master_down_interval(state["advert_interval"], state["priorities"]["lb2"])
         args = argparse.Namespace(lab=LAB, scenario=["sigkill"], report=str(tmp_path / "drill"), max_takeover=bound,
                                   max_failed_requests=None, max_lost_connections=0, json=True,
-                                  directors=["directord"])
+                                  directors="directord,keepalived")
         code = run_drill(args)
         out = json.loads(capsys.readouterr().out)
-        (figures,) = out["runs"]
-        print(json.dumps(figures, indent=1), file=sys.stderr)
-        assert figures["error"] == ""
-        assert figures["lost_connections"] == 0 and figures["connections"] > 0
-        assert figures["takeover"] is not None and figures["takeover"] <= bound
-        assert figures["holder"] == "lb2"
+        assert [f["implementation"] for f in out["runs"]] == ["directord", "keepalived"]
+        for figures in out["runs"]:
+            print(json.dumps(figures, indent=1), file=sys.stderr)
+            assert figures["error"] == ""
+            assert figures["lost_connections"] == 0 and figures["connections"] > 0
+            assert figures["takeover"] is not None and figures["takeover"] <= bound
+            assert not figures["resigned"]  # a hard kill: nothing of the master lived on to send priority 0
+            assert figures["after_advert"] >= mdi - 0.01  # the last advert reached lb2 and the client alike
+            assert figures["holder"] == "lb2"
         assert code == 0
         assert (tmp_path / "drill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
