@@ -1,15 +1,18 @@
 """The daemon as a service: RSS, idle CPU, reload, /metrics scrape and VRRP advert jitter.
 
     .venv/bin/python benchmarks/daemon_bench.py [--backend memory|netlink] [--sizes 1000,10000]
+        [--per-service 4]
 
-Each size runs a real `Daemon` (the code `directord run` runs) in its own process inside a
-network namespace, with 4 real servers per virtual service. The IPVS backend is the
+Each size runs a real `Daemon` (the code `directord run` runs, VRRP child included) in its
+own processes inside a network namespace, with `--per-service` real servers per virtual
+service (`--sizes 10000 --per-service 1` is a 10k-service config). The IPVS backend is the
 in-memory one on a host without ip_vs (these figures are the daemon's own cost: its
 Python state, checks, snapshot and metrics), or the kernel's (`--backend netlink`, inside
 `scripts/vm-run`, where emulation slows Python 10-30x).
 
 Figures per size:
-- RSS after start-up and a first reconcile; idle CPU (checks of type none) over 10 s;
+- RSS of the daemon and of its VRRP child after start-up and a first reconcile, and their
+  PSS summed (pages the fork shares count once); idle CPU of both (checks of type none) over 10 s;
 - reload with one real server's weight changed: seconds from `directord reload` until the
   pass that applies it, and the IPVS writes it made (from the daemon's own counters);
 - /metrics scrape time (median and max of 5);
@@ -41,21 +44,21 @@ from labkit import Lab, run, wait_for  # noqa: E402
 ADVERT = 0.1
 
 
-def config_text(n_real: int, workdir: Path, check: str) -> str:
+def config_text(n_real: int, workdir: Path, check: str, per_service: int = 4) -> str:
     lines = [
         "[global]", 'router_id = "bench"', f'control_socket = "{workdir}/control.sock"',
         f'state_dir = "{workdir}/state"', 'metrics_listen = "127.0.0.1:9612"', 'reconcile_interval = "5s"', "",
         "[[vrrp_instance]]", 'name = "VI_1"', 'interface = "eth0"', "vrid = 7", "priority = 200",
         f'advert_interval = "{int(ADVERT * 1000)}ms"', 'virtual_ips = ["192.0.2.100/24"]', "",
     ]
-    for s in range(n_real // 4):
-        lines += ["[[virtual_server]]", f'name = "vs{s}"', f'address = "198.18.{s // 250}.{s % 250 + 1}"',
-                  "port = 80", 'scheduler = "wlc"']
+    for s in range(n_real // per_service):
+        address = f"198.{18 + s // 62500}.{s // 250 % 250}.{s % 250 + 1}"
+        lines += ["[[virtual_server]]", f'name = "vs{s}"', f'address = "{address}"', "port = 80", 'scheduler = "wlc"']
         if check == "tcp":
             lines += ["  [virtual_server.check]", '  type = "tcp"', '  interval = "1s"', '  timeout = "1s"',
                       "  port = 8080", "  rise = 1", "  fall = 3", '  initial = "up"']
-        for r in range(4):
-            index = s * 4 + r
+        for r in range(per_service):
+            index = s * per_service + r
             lines += ["  [[virtual_server.real_server]]", f'  address = "127.1.{index // 250}.{index % 250 + 1}"',
                       "  port = 80", "  weight = 10"]
     return "\n".join(lines) + "\n"
@@ -79,7 +82,29 @@ def serve(config_path: str, backend: str) -> None:
         from director.ipvs_netlink import NetlinkIpvs
 
         ipvs = NetlinkIpvs()
-    sys.exit(uvloop.run(Daemon(config, ipvs).run()))
+    from director.vrrp_process import VrrpProcess
+
+    vrrp = VrrpProcess.fork(config.vrrp_instances)  # as `directord run` does, before the loop
+    sys.exit(uvloop.run(Daemon(config, ipvs, vrrp=vrrp).run()))
+
+
+def family(pid: int) -> list[int]:
+    """The daemon and its VRRP child."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared with the forked VRRP child count half in each,
+    so the sum over both processes is the memory the daemon really uses."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def family_cpu(pids: list[int]) -> float:
+    return sum(cpu(pid) for pid in pids)
 
 
 def acceptor() -> None:
@@ -125,9 +150,9 @@ def advert_gaps(sniffer: socket.socket, seconds: float) -> list[float]:
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
-def measure(n_real: int, backend: str) -> dict:
+def measure(n_real: int, backend: str, per_service: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"dbench-{n_real}-"))
-    figures: dict = {"real_servers": n_real}
+    figures: dict = {"real_servers": n_real, "services": n_real // per_service}
     with Lab("dbench-") as lab:
         ns, peer = lab.netns("d"), lab.netns("p")
         run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth0", "netns", peer])
@@ -136,17 +161,19 @@ def measure(n_real: int, backend: str) -> dict:
         run(["ip", "link", "set", "eth0", "up"], ns=ns)
         run(["ip", "link", "set", "eth0", "up"], ns=peer)
         config = workdir / "directord.toml"
-        config.write_text(config_text(n_real, workdir, "none"))
+        config.write_text(config_text(n_real, workdir, "none", per_service))
         sock = workdir / "control.sock"
         daemon = lab.start([sys.executable, __file__, "--serve", str(config), "--backend", backend], ns=ns)
         wait_for(lambda: sock.exists(), 120, what="the daemon")
         wait_for(lambda: control(ns, sock, "status").get("reconcile", {}).get("passes_total", 0) >= 1, 300,
                  what="the first reconcile pass")
         time.sleep(2)
-        figures["rss_mb"] = round(rss_mb(daemon.pid), 1)
-        before = cpu(daemon.pid)
+        pids = family(daemon.pid)
+        figures["rss_mb"] = "+".join(str(round(rss_mb(pid), 1)) for pid in pids)
+        figures["pss_total_mb"] = round(sum(pss_mb(pid) for pid in pids), 1)
+        before = family_cpu(pids)
         time.sleep(10)
-        figures["idle_cpu_percent"] = round((cpu(daemon.pid) - before) / 10 * 100, 2)
+        figures["idle_cpu_percent"] = round((family_cpu(pids) - before) / 10 * 100, 2)
 
         def operations() -> int:
             return sum(control(ns, sock, "status")["reconcile"]["operations_total"].values())
@@ -167,7 +194,7 @@ def measure(n_real: int, backend: str) -> dict:
         daemon.wait(timeout=60)
 
         # Jitter under load: TCP checks on every real server each second, and scrapes in a loop.
-        config.write_text(config_text(n_real, workdir, "tcp"))
+        config.write_text(config_text(n_real, workdir, "tcp", per_service))
         lab.start([sys.executable, __file__, "--acceptor"], ns=ns)
         daemon = lab.start([sys.executable, __file__, "--serve", str(config), "--backend", backend], ns=ns)
         wait_for(lambda: sock.exists(), 120, what="the daemon")
@@ -175,12 +202,13 @@ def measure(n_real: int, backend: str) -> dict:
         scraper = lab.start(["bash", "-c", "while true; do curl -s -o /dev/null http://127.0.0.1:9612/metrics; done"],
                             ns=ns)
         time.sleep(3)
-        cpu_before, began = cpu(daemon.pid), time.monotonic()
+        pids = family(daemon.pid)
+        cpu_before, began = family_cpu(pids), time.monotonic()
         sniff = subprocess.run(["ip", "netns", "exec", peer, sys.executable, __file__, "--sniff", "20"],
                                capture_output=True, text=True, timeout=120)
         gaps = json.loads(sniff.stdout)
         scraper.kill()
-        figures["daemon_cpu_percent"] = round((cpu(daemon.pid) - cpu_before) / (time.monotonic() - began) * 100)
+        figures["daemon_cpu_percent"] = round((family_cpu(pids) - cpu_before) / (time.monotonic() - began) * 100)
         figures["adverts_seen"] = len(gaps) + 1
         figures["advert_jitter_max_ms"] = round(max(abs(g - ADVERT) for g in gaps) * 1000, 1) if gaps else None
         figures["advert_jitter_p99_ms"] = round(sorted(abs(g - ADVERT) for g in gaps)[int(len(gaps) * 0.99) - 1]
@@ -198,6 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("memory", "netlink"), default="memory")
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--per-service", type=int, default=4, help="real servers per virtual service")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--acceptor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--sniff", type=float, help=argparse.SUPPRESS)
@@ -211,11 +240,12 @@ def main() -> None:
     Lab.sweep("dbench-")
     print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} backend={args.backend} "
           f"load={os.getloadavg()[0]:.2f} advert_interval={ADVERT}s")
-    header = ("real_servers", "rss_mb", "idle_cpu_percent", "reload_seconds", "reload_writes", "scrape_median_ms",
+    header = ("real_servers", "services", "rss_mb", "pss_total_mb", "idle_cpu_percent", "reload_seconds",
+              "reload_writes", "scrape_median_ms",
               "scrape_max_ms", "daemon_cpu_percent", "adverts_seen", "advert_jitter_max_ms", "advert_jitter_p99_ms")
     print(" ".join(f"{h:>20}" for h in header))
     for size in (int(s) for s in args.sizes.split(",")):
-        figures = measure(size, args.backend)
+        figures = measure(size, args.backend, args.per_service)
         print(" ".join(f"{figures.get(h)!s:>20}" for h in header), flush=True)
 
 

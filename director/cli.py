@@ -139,7 +139,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     logs.configure(config.global_.log_level)
-    backend = _open_backend() if config.virtual_servers else None
     if not config.virtual_servers and not config.vrrp_instances:
         raise CommandError(f"{config.path}: nothing to run (no virtual_server or vrrp_instance tables)",
                            EXIT_CONFIG)
@@ -148,9 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from director.control import SocketInUse
     from director.daemon import Daemon, MetricsUnavailable
     from director.state_store import StateError
+    from director.vrrp_process import VrrpProcess
 
+    # Forked first, while this process has no threads, sockets or loop for it to inherit.
+    vrrp = VrrpProcess.fork(config.vrrp_instances) if config.vrrp_instances else None
+    backend = _open_backend() if config.virtual_servers else None
     try:
-        daemon = Daemon(config, backend, args.state_dir)
+        daemon = Daemon(config, backend, args.state_dir, vrrp)
         return uvloop.run(daemon.run())
     except (StateError, SocketInUse, MetricsUnavailable) as exc:
         raise CommandError(str(exc)) from exc

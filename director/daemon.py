@@ -1,9 +1,10 @@
-"""`directord run`: one asyncio process wiring config, health checks, VRRP and the kernel.
+"""`directord run`: the asyncio process wiring config, health checks, VRRP and the kernel.
 
 The daemon owns no policy of its own: health verdicts and admin drains become
 real-server states, `director.apply.reconcile_pass` turns them into kernel
 writes, quorum feeds VRRP tracking, and VRRP state decides the sync daemon's
-role. Blocking netlink work runs on one worker thread so VRRP timers never wait.
+role. Blocking netlink work runs on one worker thread; VRRP runs in a child
+process (`director.vrrp_process`) so that no load here can delay an advert.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, Histogram, reason
 from director.sdnotify import Notifier
 from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
 from director.status import ReconcileCounters, daemon_status, service_status
+from director.vrrp_process import VrrpProcess, VrrpProcessError
 
 log = structlog.get_logger("directord")
 
@@ -45,7 +47,9 @@ SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
 
 
 class Daemon:
-    def __init__(self, config: Config, backend: IpvsBackend | None, state_dir: str | None = None) -> None:
+    def __init__(self, config: Config, backend: IpvsBackend | None, state_dir: str | None = None,
+                 vrrp: VrrpProcess | None = None) -> None:
+        """`vrrp` is the child forked (before any event loop) for the config's VRRP instances."""
         self.config = config
         self.backend = backend
         self.store = StateStore(state_dir or config.global_.state_dir)
@@ -56,7 +60,7 @@ class Daemon:
         self.quorum_ok: dict[str, bool] = {}
         self.sync_role: str | None = None
         self.scheduler: Any = None
-        self.vrrp: Any = None
+        self.vrrp = vrrp
         self.started = time.time()
         self.reloaded: float | None = None
         self.kernel: KernelTable | None = None
@@ -66,6 +70,7 @@ class Daemon:
         self.check_failures: collections.Counter[tuple[str, int, str, str]] = collections.Counter()
         self.reconcile_histogram = Histogram(RECONCILE_BUCKETS)
         self.metrics_server: Any = None
+        self.metric_labels = metrics.LabelCache()
         self.control: ControlServer | None = None
         self.notifier = Notifier()
         self.stop = asyncio.Event()
@@ -94,10 +99,8 @@ class Daemon:
             await self._start_health_checks()
             reconciler = loop.create_task(self._reconcile_loop())
             tasks.append(reconciler)
-        if self.config.vrrp_instances:
-            from vrrp.runtime import VrrpRuntime
-
-            self.vrrp = VrrpRuntime(self.config.vrrp_instances, self._on_vrrp_transition)
+        if self.vrrp is not None:
+            self.vrrp.on_transition = self._on_vrrp_transition
             tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
         log.info("started", config=self.config.path, virtual_servers=len(self.config.virtual_servers),
                  vrrp_instances=len(self.config.vrrp_instances))
@@ -120,9 +123,13 @@ class Daemon:
         return 2 if failed else 0
 
     async def _watchdog(self, interval: float) -> None:
-        """Pinged from the event loop itself: a stuck loop stops the pings and systemd restarts us."""
+        """Pinged from the event loop itself, and only while the VRRP child answers too:
+        a stuck loop or a wedged child stops the pings and systemd restarts us."""
         while True:
-            self.notifier.watchdog()
+            if self.vrrp is None or await self.vrrp.ping():
+                self.notifier.watchdog()
+            else:
+                log.error("VRRP process not answering, withholding the watchdog ping", pid=self.vrrp.pid)
             await asyncio.sleep(interval)
 
     def _summary(self) -> str:
@@ -148,9 +155,12 @@ class Daemon:
         log.info("serving metrics", listen=listen)
 
     async def _exposition(self) -> Any:
-        snapshot = await self.snapshot()
-        return metrics.render(snapshot, dict(self.check_histograms), dict(self.check_failures),
-                              self.reconcile_histogram)
+        vrrp = await self.vrrp.fresh_snapshot() if self.vrrp is not None else None
+        return metrics.render(metrics.Sources(
+            config=self.config, kernel=self.kernel or {}, desired=self.desired or {},
+            states=self.real_server_states(), vrrp=vrrp, reconcile=self.counters,
+            histograms=dict(self.check_histograms), failures=dict(self.check_failures),
+            reconcile_histogram=self.reconcile_histogram), self.metric_labels)
 
     async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
         if self.metrics_server is not None:
@@ -184,7 +194,11 @@ class Daemon:
             return exc.lines
         if new.vrrp_instances != self.config.vrrp_instances:
             if self.vrrp is not None:
-                await self.vrrp.reconfigure(new.vrrp_instances)  # unchanged instances keep their state
+                try:
+                    await self.vrrp.reconfigure(new.vrrp_instances)  # unchanged instances keep their state
+                except VrrpProcessError as exc:
+                    log.error("reload rejected, keeping the running config", problem=str(exc))
+                    return [f"{path}: vrrp_instance: {exc}"]
             else:
                 log.warning("reload: VRRP instances added to a daemon started without any take effect at restart")
                 new = dataclasses.replace(new, vrrp_instances=())
@@ -345,7 +359,8 @@ class Daemon:
                 self.quorum_ok[desired.name] = ok
                 log.info("quorum " + ("reached" if ok else "lost"), virtual_server=desired.name)
                 if self.vrrp is not None:
-                    self.vrrp.set_tracked_virtual_server(desired.name, ok)
+                    with contextlib.suppress(VrrpProcessError):  # only while stopping
+                        self.vrrp.set_tracked_virtual_server(desired.name, ok)
 
     async def _in_ipvs_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.ipvs_thread, fn, *args)
@@ -368,7 +383,8 @@ class Daemon:
             if index % SNAPSHOT_SLICE == SNAPSHOT_SLICE - 1:
                 await asyncio.sleep(0)
         return daemon_status(config, started=self.started, reloaded=self.reloaded,
-                             vrrp=self.vrrp.snapshot() if self.vrrp else None, reconcile=self.counters,
+                             vrrp=await self.vrrp.fresh_snapshot() if self.vrrp else None,
+                             reconcile=self.counters,
                              services=services)
 
     async def _status(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -422,16 +438,21 @@ class Daemon:
         name = request.get("instance")
         if self.vrrp is None:
             raise ControlError("no VRRP instances are configured")
-        if not isinstance(name, str) or name not in self.vrrp.live:
+        if not isinstance(name, str) or name not in self.vrrp.names:
             raise ControlError(f'no VRRP instance is named "{name}"')
-        if not self.vrrp.failover(name):
+        try:
+            handed_over = await self.vrrp.failover(name)
+        except VrrpProcessError as exc:
+            raise ControlError(str(exc)) from exc
+        if not handed_over:
             raise ControlError(f"{name} is not master here; nothing to hand over")
         log.info("failover requested by admin", instance=name)
-        return {"instance": name, "state": self.vrrp.snapshot()["instances"][name]["state"]}
+        snapshot = await self.vrrp.fresh_snapshot()
+        return {"instance": name, "state": snapshot["instances"][name]["state"]}
 
     # --- VRRP -> connection sync -------------------------------------------------------------------
 
-    def _on_vrrp_transition(self, instance: str, transition: Any) -> None:
+    def _on_vrrp_transition(self, instance: str, state: str) -> None:
         sync = self.config.ipvs.sync_daemon
         if sync is None or self.backend is None or self.vrrp is None:
             return

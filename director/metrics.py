@@ -1,15 +1,17 @@
-"""Prometheus metrics: the status snapshot rendered in the text exposition format.
+"""Prometheus metrics: the daemon's state rendered in the text exposition format.
 
 Names follow Prometheus conventions (prefix `directord_`, base units, `_total` on
 counters); IPVS label names follow node_exporter's ipvs collector (local_address,
 local_port, proto, remote_address, remote_port). `vrrp_instance` avoids clashing
 with Prometheus's own `instance` target label.
 
-Served from the event loop itself and rendered one family at a time, yielding to
-the loop in between: a scrape of 10,000 real servers never holds the loop (or the
-GIL) long enough to delay a VRRP advert. The format is written here directly:
-a generic client library costs about 10 us per sample, over a second at 10k
-real servers; precomputed label strings make it a fraction of that.
+A scrape reads the same state `directord status` is built from (config, the kernel
+table of the last reconcile pass, health and drain states, the VRRP child's
+counters), but not through the status dicts: building those for 10,000 real
+servers costs more than the whole exposition. The format is written here directly
+(a generic client library costs about 10 us per sample, over a second at 10k real
+servers), with label strings built once per config, and the event loop gets a turn
+between chunks so health checks keep their schedule during a scrape.
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import math
+import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from director import __version__
+from director.config import Config, RealServerConfig, VirtualServerConfig
+from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
+from director.ipvs import DestKey, KernelTable, Stats
+from director.status import ReconcileCounters
 
 VRRP_STATES = ("initialize", "backup", "master", "fault")
 CHECK_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0)
 RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CHECK_HISTOGRAM = "directord_health_check_duration_seconds"
 ROWS_PER_SLICE = 2000  # samples rendered between two yields to the event loop
 MAX_REQUEST = 8192
 REQUEST_TIMEOUT = 5.0
@@ -45,16 +53,18 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.sum += value
 
-    def lines(self, name: str, labels: str) -> list[str]:
-        inner = labels[1:-1] + "," if labels else ""
-        total, out = 0, []
-        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
-            total += count
-            le = "+Inf" if bound == math.inf else repr(bound)
-            out.append(f'{name}_bucket{{{inner}le="{le}"}} {total}\n')
-        out.append(f"{name}_sum{labels} {self.sum!r}\n")
-        out.append(f"{name}_count{labels} {total}\n")
-        return out
+    def template(self, name: str, labels: str) -> str:
+        """The histogram's lines with its values left as %-placeholders (cached by callers:
+        one format call per histogram instead of one per line)."""
+        head = f"{name}_bucket{{{labels[1:-1]}," if labels else f"{name}_bucket{{"
+        les = [*(repr(b).replace("%", "%%") for b in self.bounds), "+Inf"]
+        labels = labels.replace("%", "%%")
+        buckets = "".join(f'{head.replace("%", "%%")}le="{le}"}} %d\n' for le in les)
+        return f"{buckets}{name}_sum{labels} %r\n{name}_count{labels} %d\n"
+
+    def render(self, template: str) -> str:
+        cumulative = list(itertools.accumulate(self.counts))
+        return template % (*cumulative, self.sum, cumulative[-1])
 
 
 def reason_class(reason: str) -> str:
@@ -83,33 +93,24 @@ def _split_endpoint(endpoint: str) -> tuple[str, str]:
     return host.strip("[]"), port
 
 
-def _service_labels(vs: dict[str, Any]) -> dict[str, str]:
-    if vs["protocol"] == "fwmark":
-        return {"virtual_server": vs["name"], "proto": "fwmark", "local_address": vs["service"].split()[1],
-                "local_port": "0"}
-    proto, endpoint = vs["service"].split(" ", 1)
-    address, port = _split_endpoint(endpoint)
-    return {"virtual_server": vs["name"], "proto": proto, "local_address": address, "local_port": port}
-
-
 class Family:
-    """One metric family: its header and rows of (label string, value)."""
+    """One metric family: its header and its sample lines, in order."""
 
     def __init__(self, name: str, kind: str, doc: str) -> None:
-        self.name, self.kind, self.doc = name, kind, doc
-        self.rows: list[tuple[str, float]] = []
+        self.sample = f"{name}_total" if kind == "counter" else name
+        self.header = f"# HELP {self.sample} {doc}\n# TYPE {self.sample} {kind}\n"
+        self.lines: list[str] = []
 
     def add(self, label_text: str, value: float) -> None:
-        self.rows.append((label_text, value))
+        self.lines.append(f"{self.sample}{label_text} {value}\n")
 
     def render(self) -> Iterable[str]:
-        sample = f"{self.name}_total" if self.kind == "counter" else self.name
-        yield f"# HELP {sample} {self.doc}\n# TYPE {sample} {self.kind}\n"
-        for start in range(0, len(self.rows), ROWS_PER_SLICE):
-            yield "".join(f"{sample}{text} {value}\n" for text, value in self.rows[start:start + ROWS_PER_SLICE])
+        yield self.header
+        for start in range(0, len(self.lines), ROWS_PER_SLICE):
+            yield "".join(self.lines[start:start + ROWS_PER_SLICE])
 
 
-def vrrp_families(instances: dict[str, Any]) -> list[Family]:
+def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
     state = Family("directord_vrrp_state", "gauge", "1 for the VRRP instance's current state")
     gauges = [Family("directord_vrrp_priority", "gauge", "configured VRRP priority"),
               Family("directord_vrrp_effective_priority", "gauge",
@@ -133,95 +134,164 @@ def vrrp_families(instances: dict[str, Any]) -> list[Family]:
     return [state, *gauges, *counters.values(), errors]
 
 
-def server_families(services: list[dict[str, Any]]) -> list[Family]:
+@dataclass(frozen=True, slots=True)
+class _ServiceLabels:
+    name: str  # {virtual_server="..."}
+    service: str  # node_exporter's ipvs labels for the service
+    # per real server (sorry server last): its config, its key, its own labels, its IPVS backend labels
+    servers: tuple[tuple[RealServerConfig, DestKey, str, str, bool], ...]
+
+
+class LabelCache:
+    """Label strings depend only on the config, so they are built once per config (and
+    histogram templates once per probed target), not once per scrape: formatting
+    labels was most of a scrape's cost."""
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._services: dict[str, _ServiceLabels] = {}
+        self._checks: dict[tuple[str, int, str], str] = {}
+
+    def services(self, config: Config) -> Iterable[tuple[VirtualServerConfig, _ServiceLabels]]:
+        if config is not self._config:
+            self._config, self._services = config, {vs.name: _service_labels(vs) for vs in config.virtual_servers}
+        return ((vs, self._services[vs.name]) for vs in config.virtual_servers)
+
+    def check_template(self, key: tuple[str, int, str], histogram: Histogram) -> str:
+        text = self._checks.get(key)
+        if text is None:
+            text = self._checks[key] = histogram.template(CHECK_HISTOGRAM, check_labels(*key))
+        return text
+
+    def forget_checks(self, keep: Iterable[tuple[str, int, str]]) -> None:
+        self._checks = {key: self._checks[key] for key in keep if key in self._checks}
+
+
+def check_labels(address: str, port: int, check: str, **more: str) -> str:
+    return labels(address=address, port=port, check=check, **more)
+
+
+def _service_labels(vs: VirtualServerConfig) -> _ServiceLabels:
+    if vs.fwmark:
+        base = {"virtual_server": vs.name, "proto": "fwmark", "local_address": str(vs.fwmark), "local_port": "0"}
+    else:
+        address, port = _split_endpoint(str(service_key(vs)).split(" ", 1)[1])
+        base = {"virtual_server": vs.name, "proto": vs.protocol, "local_address": address, "local_port": port}
+    servers = []
+    for rs in vs.real_servers + ((vs.sorry_server,) if vs.sorry_server else ()):
+        address, port = _split_endpoint(rs.endpoint)
+        servers.append((rs, dest_key(rs), labels(virtual_server=vs.name, address=address, port=port),
+                        labels(**base, remote_address=address, remote_port=port), rs is vs.sorry_server))
+    return _ServiceLabels(labels(virtual_server=vs.name), labels(**base), tuple(servers))
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What a scrape reads: the daemon's live state, the same that status is built from."""
+
+    config: Config
+    kernel: KernelTable
+    desired: DesiredTable
+    states: Mapping[StateKey, RealServerState]
+    vrrp: Mapping[str, Any] | None
+    reconcile: ReconcileCounters
+    histograms: Mapping[tuple[str, int, str], Histogram]
+    failures: Mapping[tuple[str, int, str, str], int]
+    reconcile_histogram: Histogram
+
+
+def server_families(sources: Sources, cache: LabelCache) -> list[Family]:
     up = Family("directord_real_server_up", "gauge", "1 while the real server's health check passes")
     weight = Family("directord_real_server_weight", "gauge", "weight in the kernel IPVS table")
     configured = Family("directord_real_server_configured_weight", "gauge", "weight in the config")
     drained = Family("directord_real_server_drained", "gauge", "1 while drained by an admin")
     quorum = Family("directord_virtual_server_quorum_ok", "gauge", "1 while the healthy weight meets quorum")
-    svc = {k: Family(f"directord_ipvs_{k}", "counter", doc) for k, doc in (
+    svc = [Family(f"directord_ipvs_{name}", "counter", doc) for name, doc in (
         ("connections", "connections scheduled by the virtual service"), ("incoming_packets", "packets in"),
-        ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))}
-    dest = {k: Family(f"directord_ipvs_backend_{k}", "counter", doc) for k, doc in (
+        ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))]
+    dest = [Family(f"directord_ipvs_backend_{name}", "counter", doc) for name, doc in (
         ("connections", "connections scheduled to the real server"), ("incoming_packets", "packets in"),
-        ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))}
+        ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))]
     active = Family("directord_ipvs_backend_connections_active", "gauge", "active connections")
     inactive = Family("directord_ipvs_backend_connections_inactive", "gauge", "inactive connections")
-    stat_keys = {"connections": "connections_total", "incoming_packets": "packets_in_total",
-                 "outgoing_packets": "packets_out_total", "incoming_bytes": "bytes_in_total",
-                 "outgoing_bytes": "bytes_out_total"}
-    for vs in services:
-        quorum.add(labels(virtual_server=vs["name"]), 1 if vs["quorum_ok"] else 0)
-        service_labels = _service_labels(vs)
-        if vs["in_kernel"]:
-            text = labels(**service_labels)
-            for key, family in svc.items():
-                family.add(text, vs["stats"][stat_keys[key]])
-        for rs in vs["real_servers"]:
-            address, port = _split_endpoint(rs["address"])
-            if rs["role"] == "real":
-                text = labels(virtual_server=vs["name"], address=address, port=port)
-                up.add(text, 1 if rs.get("health") in ("up", "falling") else 0)
-                weight.add(text, rs["weight"] if rs["weight"] is not None else 0)
-                configured.add(text, rs["configured_weight"])
-                drained.add(text, 1 if rs["drained"] else 0)
-            if rs["in_kernel"]:
-                text = labels(**service_labels, remote_address=address, remote_port=port)
-                for key, family in dest.items():
-                    family.add(text, rs["stats"][stat_keys[key]])
-                active.add(text, rs["active_conns"])
-                inactive.add(text, rs["inactive_conns"])
-    return [up, weight, configured, drained, quorum, *svc.values(), *dest.values(), active, inactive]
+    kernel, desired, states = sources.kernel, sources.desired, sources.states
+    for vs, text in cache.services(sources.config):
+        key = service_key(vs)
+        have, want = kernel.get(key), desired.get(key)
+        quorum.add(text.name, 0 if want is not None and want.quorum_lost else 1)
+        if have is not None:
+            _add_stats(svc, text.service, have.stats)
+        dests = have.dests if have is not None else {}
+        for rs, dkey, real_labels, dest_labels, sorry in text.servers:
+            got = dests.get(dkey)
+            if not sorry:
+                state = states.get((vs.name, dkey))
+                up.add(real_labels, 0 if state is not None and not state.up else 1)
+                weight.add(real_labels, got.spec.weight if got is not None else 0)
+                configured.add(real_labels, rs.weight)
+                drained.add(real_labels, 1 if state is not None and state.admin_drained else 0)
+            if got is not None:
+                _add_stats(dest, dest_labels, got.stats)
+                active.add(dest_labels, got.active_conns)
+                inactive.add(dest_labels, got.inactive_conns)
+    return [up, weight, configured, drained, quorum, *svc, *dest, active, inactive]
 
 
-def check_lines(histograms: dict[tuple[str, int, str], Histogram],
-                failures: dict[tuple[str, int, str, str], int]) -> Iterable[str]:
-    name = "directord_health_check_duration_seconds"
-    yield f"# HELP {name} health check duration per probed target\n# TYPE {name} histogram\n"
+def _add_stats(families: list[Family], label_text: str, stats: Stats) -> None:
+    connections, packets_in, packets_out, bytes_in, bytes_out = families
+    connections.add(label_text, stats.connections)
+    packets_in.add(label_text, stats.packets_in)
+    packets_out.add(label_text, stats.packets_out)
+    bytes_in.add(label_text, stats.bytes_in)
+    bytes_out.add(label_text, stats.bytes_out)
+
+
+def check_lines(sources: Sources, cache: LabelCache) -> Iterable[str]:
+    yield f"# HELP {CHECK_HISTOGRAM} health check duration per probed target\n# TYPE {CHECK_HISTOGRAM} histogram\n"
     batch: list[str] = []
-    for (address, port, check), histogram in histograms.items():
-        batch += histogram.lines(name, labels(address=address, port=port, check=check))
-        if len(batch) >= ROWS_PER_SLICE:
+    for key, histogram in sources.histograms.items():
+        batch.append(histogram.render(cache.check_template(key, histogram)))
+        if len(batch) >= ROWS_PER_SLICE // 10:
             yield "".join(batch)
             batch = []
     yield "".join(batch)
     failed = Family("directord_health_check_failures", "counter", "failed health checks, by reason")
-    for (address, port, check, reason), count in failures.items():
-        failed.add(labels(address=address, port=port, check=check, reason=reason), count)
+    for (address, port, check, reason), count in sources.failures.items():
+        failed.add(check_labels(address, port, check, reason=reason), count)
     yield from failed.render()
+    cache.forget_checks(sources.histograms)
 
 
-def reconcile_lines(rec: dict[str, Any], histogram: Histogram) -> Iterable[str]:
+def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterable[str]:
     name = "directord_reconcile_duration_seconds"
     yield f"# HELP {name} IPVS reconcile pass duration\n# TYPE {name} histogram\n"
-    yield "".join(histogram.lines(name, ""))
+    yield histogram.render(histogram.template(name, ""))
     operations = Family("directord_reconcile_operations", "counter", "IPVS operations sent, by kind")
     for kind in ("add", "change", "drain", "remove"):
-        operations.add(labels(kind=kind), rec["operations_total"].get(kind, 0))
+        operations.add(labels(kind=kind), counters.operations.get(kind, 0))
     errors = Family("directord_reconcile_errors", "counter", "IPVS operations the kernel refused")
-    errors.add("", rec["errors_total"])
+    errors.add("", counters.errors_total)
     passes = Family("directord_reconcile_passes", "counter", "reconcile passes")
-    passes.add("", rec["passes_total"])
+    passes.add("", counters.passes)
     for family in (operations, errors, passes):
         yield from family.render()
 
 
-async def render(snapshot: dict[str, Any], histograms: dict, failures: dict,
-                 reconcile_histogram: Histogram) -> AsyncIterator[str]:
+async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
     """The exposition, chunk by chunk, yielding to the event loop between chunks."""
     info = Family("directord_info", "gauge", "directord version and router id")
-    info.add(labels(version=__version__, router_id=snapshot["router_id"]), 1)
-    families = [info, *vrrp_families(snapshot["vrrp"].get("instances", {}))]
+    info.add(labels(version=__version__, router_id=sources.config.global_.router_id), 1)
+    families = [info, *vrrp_families((sources.vrrp or {}).get("instances", {}))]
     await asyncio.sleep(0)
-    families += server_families(snapshot["virtual_servers"])
+    families += server_families(sources, cache)
     for family in families:
         for chunk in family.render():
             yield chunk
             await asyncio.sleep(0)
-    for chunk in check_lines(histograms, failures):
+    for chunk in check_lines(sources, cache):
         yield chunk
         await asyncio.sleep(0)
-    for chunk in reconcile_lines(snapshot["reconcile"], reconcile_histogram):
+    for chunk in reconcile_lines(sources.reconcile, sources.reconcile_histogram):
         yield chunk
 
 

@@ -23,6 +23,7 @@ import structlog
 from vrrp import codec
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.fsm import (
+    OWNER_PRIORITY,
     Action,
     AddVips,
     Instance,
@@ -171,6 +172,7 @@ class VrrpRuntime:
             self.links = LinkMonitor()
             self.loop.add_reader(self.links.fileno(), self._on_links)
             await self._refresh_all_links()
+            self._remove_stale_vips()
             now = self._now()
             for lv in self.live.values():
                 self._apply(lv, lv.fsm.start(now))
@@ -180,6 +182,13 @@ class VrrpRuntime:
             if self._tasks:  # let the last notify hooks (state "init") finish, briefly
                 with contextlib.suppress(BaseException):
                     await asyncio.wait(set(self._tasks), timeout=NOTIFY_DRAIN)
+
+    def _remove_stale_vips(self) -> None:
+        """A run killed outright (SIGKILL, power cut of the process) leaves its VIPs on the
+        interface; a backup that kept them would answer ARP for the master's addresses."""
+        for lv in self.live.values():
+            if lv.cfg.priority != OWNER_PRIORITY:
+                self._vips(lv, add=False)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         assert self.loop is not None

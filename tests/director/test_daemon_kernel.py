@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -55,10 +56,35 @@ def weight_of(endpoint: str) -> int | None:
     return None
 
 
+METRICS = "127.0.0.1:9613"
+
+
+def scrape() -> dict[str, float]:
+    """/metrics as {sample with labels: value}, after promtool has passed it."""
+    body = urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=30).read().decode()
+    lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    samples = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def rs_metric(name: str, address: str) -> str:
+    return f'directord_{name}{{virtual_server="web",address="{address}",port="80"}}'
+
+
+def backend_metric(name: str, address: str) -> str:
+    return (f'directord_ipvs_backend_{name}{{virtual_server="web",proto="tcp",local_address="{NAT_VIP}",'
+            f'local_port="80",remote_address="{address}",remote_port="80"}}')
+
+
 def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path) -> None:
     nat_lab3.stop_server(3)  # rs3 (10.0.0.13) only plays the sorry server; not needed running
     config = tmp_path / "directord.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG.replace('metrics_listen = ""', f'metrics_listen = "{METRICS}"'))
     log = tmp_path / "daemon.log"
     with open(log, "w") as stderr:
         daemon = subprocess.Popen([sys.executable, "-m", "director.cli", "run", "-c", str(config),
@@ -74,6 +100,17 @@ def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path
         print(f"rs1 quiesced {time.monotonic() - down_at:.1f}s after its server stopped (VM, emulated CPU)")
         wait_for(lambda: weight_of("10.0.0.13:80") == 1, 30, what="sorry server installed (quorum 2 lost)")
         assert fetch(nat_lab3.client, f"http://{NAT_VIP}/") in {"rs2", ""}  # the sorry server is down too
+        # /metrics tells the same story as ipvsadm.
+        samples = scrape()
+        assert samples[rs_metric("real_server_up", "10.0.0.11")] == 0
+        assert samples[rs_metric("real_server_weight", "10.0.0.11")] == weight_of("10.0.0.11:80") == 0
+        assert samples[rs_metric("real_server_weight", "10.0.0.12")] == weight_of("10.0.0.12:80") == 1
+        assert samples[rs_metric("real_server_configured_weight", "10.0.0.11")] == 1
+        assert samples['directord_virtual_server_quorum_ok{virtual_server="web"}'] == 0
+        assert backend_metric("connections_active", "10.0.0.13") in samples  # the sorry server is in the table
+        assert samples[backend_metric("connections_total", "10.0.0.12")] >= 0
+        failures = [k for k in samples if k.startswith("directord_health_check_failures_total{address=\"10.0.0.11\"")]
+        assert failures and all('reason="refused"' in k or 'reason="timeout"' in k for k in failures), failures
 
         nat_lab3.start_server(1)
         wait_for(lambda: weight_of("10.0.0.11:80") == 1, 60, what="rs1 back")

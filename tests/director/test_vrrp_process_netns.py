@@ -1,0 +1,121 @@
+"""VRRP runs in a child process of `directord run`: how the pair lives and dies
+(real processes in a network namespace)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labkit import Lab, run, wait_for
+
+from tests.director.test_daemon_netns import CONFIG, status, vrrp_state
+
+pytestmark = pytest.mark.netns
+
+VIP = "192.0.2.50"
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def has_vip(lab: Lab, ns: str) -> bool:
+    return f" {VIP}/" in run(["ip", "-n", ns, "-4", "addr", "show", "dev", "eth0"])
+
+
+class Pair:
+    def __init__(self, lab: Lab, ns: str, sock: Path, daemon: subprocess.Popen, log: Path) -> None:
+        self.lab, self.ns, self.sock, self.daemon, self.log = lab, ns, sock, daemon, log
+
+    @property
+    def child(self) -> int:
+        [pid] = children(self.daemon.pid)
+        return pid
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    with Lab("dvp-") as lab:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        sock, config, log = tmp_path / "control.sock", tmp_path / "directord.toml", tmp_path / "daemon.log"
+        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
+        with open(log, "w") as out:
+            daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                               stdout=out, stderr=out)
+        wait_for(lambda: sock.exists(), 30, what="the control socket")
+        wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
+        yield Pair(lab, ns, sock, daemon, log)
+        with_group_gone(daemon)
+
+
+def with_group_gone(daemon: subprocess.Popen) -> None:
+    if daemon.poll() is None:
+        os.killpg(daemon.pid, signal.SIGKILL)
+        daemon.wait(10)
+
+
+def test_vrrp_runs_in_a_named_child_whose_counters_status_reads(pair: Pair) -> None:
+    child = pair.child
+    assert Path(f"/proc/{child}/comm").read_text().strip() == "directord-vrrp"
+    first = status(pair.sock)["vrrp"]["instances"]["VI_1"]["adverts_sent"]
+    time.sleep(0.5)  # advert_interval is 100 ms: the child keeps sending, status asks it each time
+    assert status(pair.sock)["vrrp"]["instances"]["VI_1"]["adverts_sent"] >= first + 3
+    assert has_vip(pair.lab, pair.ns)
+
+
+def test_parent_killed_alone_the_child_hands_over_and_exits(pair: Pair) -> None:
+    child = pair.child
+    pair.daemon.send_signal(signal.SIGKILL)
+    pair.daemon.wait(10)
+    wait_for(lambda: not alive(child), 10, what="the VRRP child to exit after its parent died")
+    assert not has_vip(pair.lab, pair.ns)  # graceful: VIP removed (and priority 0 sent)
+    assert "vrrp transition" in pair.log.read_text() and '"new": "init"' in pair.log.read_text()
+
+
+def test_child_killed_the_daemon_removes_its_vips_and_fails(pair: Pair) -> None:
+    os.kill(pair.child, signal.SIGKILL)
+    assert pair.daemon.wait(15) == 2
+    assert not has_vip(pair.lab, pair.ns)
+    text = pair.log.read_text()
+    assert "killed by SIGKILL" in text and "removed a VIP the VRRP process left behind" in text
+
+
+def test_sigterm_to_the_whole_group_stops_both_cleanly(pair: Pair) -> None:
+    child = pair.child
+    os.killpg(pair.daemon.pid, signal.SIGTERM)  # what systemd's KillMode=control-group does
+    assert pair.daemon.wait(15) == 0
+    assert not alive(child)
+    assert not has_vip(pair.lab, pair.ns)
+
+
+def test_a_restart_after_sigkill_removes_the_stale_vip(pair: Pair, tmp_path: Path) -> None:
+    os.killpg(pair.daemon.pid, signal.SIGKILL)  # nothing gets to clean up
+    pair.daemon.wait(10)
+    assert has_vip(pair.lab, pair.ns)
+    config = tmp_path / "backup.toml"
+    text = CONFIG.format(sock=tmp_path / "b.sock", state=tmp_path / "b-state")
+    config.write_text(text.replace("advert_interval = \"100ms\"", "advert_interval = \"10s\""))
+    with open(tmp_path / "b.log", "w") as out:
+        again = pair.lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=pair.ns,
+                               stdout=out, stderr=out)
+    try:  # a 10 s advert interval keeps it backup for 30 s: the VIP must go at once
+        wait_for(lambda: not has_vip(pair.lab, pair.ns), 15, what="the stale VIP to be removed")
+        assert vrrp_state(tmp_path / "b.sock") == "backup"
+    finally:
+        with_group_gone(again)
