@@ -12,6 +12,8 @@ future each, and without the loop's own fd watchers:
 - Deadlines sit in a wheel of `DEADLINE_TICK` slots, one loop timer per slot in
   use, instead of one timer per check; a check's timeout fires at most one tick
   late, and a check that finished early costs nothing when its slot comes.
+- The clock is read once per batch of events (`Poller.now`), not per check: on
+  a VM without a vDSO clock every read is a syscall.
 - A verdict closes the socket with SO_LINGER {1, 0}, i.e. a RST, as HAProxy does
   for its checks: no FIN exchange and no TIME_WAIT socket on either side (10,000
   checks a second would otherwise keep ~600,000 TIME_WAIT sockets on the director
@@ -99,7 +101,8 @@ class Conn:
         """Set `request` and `judge` (may raise ProbeError for a bad check config)."""
 
     def start(self, target: Target) -> None:
-        self.started = time.monotonic()
+        """Connect; the verdict follows via `done`. `poller.now` must be current."""
+        self.started = self.poller.now
         try:
             self.prepare(target)
         except ProbeError as exc:
@@ -116,7 +119,7 @@ class Conn:
         if err and err != errno.EINPROGRESS:
             self._finish(False, errno_reason(err))
             return
-        self.poller.watch(self, self.check.timeout)
+        self.poller.watch(self, self.started + self.check.timeout)
 
     def cancel(self) -> None:
         """Drop the check without a verdict (the probe was removed)."""
@@ -204,7 +207,8 @@ class Conn:
         connected = self.state != _CONNECTING
         self.state = _DONE
         self._close(reset=connected)
-        self.done(self.arg, ProbeResult(ok, time.monotonic() - self.started, reason))
+        latency = self.poller.now - self.started
+        self.done(self.arg, ProbeResult(ok, latency if latency > 0.0 else 0.0, reason))
 
     def _close(self, reset: bool = False) -> None:
         sock = self.sock
@@ -239,10 +243,16 @@ def _clip(text: str) -> str:
 
 
 class Poller:
-    """One epoll and one deadline wheel for every in-flight check on a loop."""
+    """One epoll and one deadline wheel for every in-flight check on a loop.
+
+    `now` is the monotonic time of the batch being handled: set when events or a
+    deadline slot are handled, and by whoever starts checks (`refresh`).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.now = time.monotonic()
+        self.skew = loop.time() - self.now  # loop clock minus monotonic (uvloop: ms steps)
         self.epoll = select.epoll()
         self.conns: dict[int, Conn] = {}
         self.slots: dict[int, list[Conn]] = {}
@@ -250,10 +260,15 @@ class Poller:
         self.view = memoryview(self.buf)
         loop.add_reader(self.epoll.fileno(), self._ready)
 
-    def watch(self, conn: Conn, timeout: float) -> None:
+    def refresh(self) -> float:
+        self.now = time.monotonic()
+        return self.now
+
+    def watch(self, conn: Conn, deadline: float) -> None:
+        """Wait for `conn`'s events until `deadline` (monotonic)."""
         self.epoll.register(conn.fd, _WATCH)
         self.conns[conn.fd] = conn
-        slot = math.ceil((self.loop.time() + timeout) / DEADLINE_TICK)
+        slot = math.ceil((deadline + self.skew) / DEADLINE_TICK)
         bucket = self.slots.get(slot)
         if bucket is None:
             bucket = self.slots[slot] = []
@@ -266,6 +281,7 @@ class Poller:
 
     def _ready(self) -> None:
         conns = self.conns
+        self.now = time.monotonic()
         for fd, events in self.epoll.poll(0):
             conn = conns.get(fd)
             if conn is not None:
@@ -276,6 +292,7 @@ class Poller:
                     conn.fail(f"probe error: {describe_error(exc)}")
 
     def _expire(self, slot: int) -> None:
+        self.now = time.monotonic()
         for conn in self.slots.pop(slot, ()):
             if conn.state != _DONE:
                 try:
@@ -306,7 +323,9 @@ async def run(conn_type: type[Conn], target: Target, check: CheckConfig) -> Prob
     """The coroutine face of a callback check (for `directord probe` and tests)."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[ProbeResult] = loop.create_future()
-    conn = conn_type(poller(loop), check, _resolve, fut)
+    p = poller(loop)
+    conn = conn_type(p, check, _resolve, fut)
+    p.refresh()
     conn.start(target)
     try:
         return await fut

@@ -87,7 +87,7 @@ class TargetStatus:
 class _Probe:
     """One shared probe: its timer, in-flight check, rise/fall state and counters."""
 
-    __slots__ = ("alive", "checks", "due", "failures", "handle", "key", "last", "last_checked",
+    __slots__ = ("alive", "checked_at", "checks", "due", "failures", "handle", "key", "last",
                  "rf", "since", "slot", "subscribers", "weight")
 
     def __init__(self, key: ProbeKey, up: bool) -> None:
@@ -99,7 +99,7 @@ class _Probe:
         self.checks = 0
         self.failures = 0
         self.since = time.time()
-        self.last_checked: float | None = None
+        self.checked_at: float | None = None  # loop time of the last sample
         self.slot: int | None = None  # timer-wheel slot it waits in, if any
         self.due = 0.0  # nominal start time (before rounding to a tick)
         self.handle: asyncio.Task | _poll.Conn | None = None  # the check in flight (or last)
@@ -111,7 +111,8 @@ class _Probe:
             return check.transition_interval
         return check.interval
 
-    def status(self) -> TargetStatus:
+    def status(self, wall_offset: float) -> TargetStatus:
+        """`wall_offset`: wall clock minus loop clock, to date the last sample."""
         last = self.last
         return TargetStatus(
             target=self.key.target,
@@ -127,7 +128,7 @@ class _Probe:
             checks=self.checks,
             failures=self.failures,
             since=self.since,
-            last_checked=self.last_checked,
+            last_checked=None if self.checked_at is None else self.checked_at + wall_offset,
             shared_by=len(self.subscribers),
             last=last,
         )
@@ -168,7 +169,7 @@ class Scheduler:
         if key in self._subs:
             return self.update(key, target, check)
         probe = self._join(key, ProbeKey(target, check), None)
-        return probe.status()
+        return probe.status(self._wall_offset())
 
     def update(self, key: TargetKey, target: Target, check: CheckConfig) -> TargetStatus:
         """Point `key` at a (possibly) new target/check. Unchanged: nothing restarts.
@@ -182,7 +183,7 @@ class Scheduler:
         if old is None:
             return self.add(key, target, check)
         if old == new:
-            return self._probes[old].status()
+            return self._probes[old].status(self._wall_offset())
         old_probe = self._probes[old]
         was_up, had_weight = old_probe.rf.up, old_probe.weight
         self._leave(key)
@@ -192,7 +193,7 @@ class Scheduler:
             self._notify(key, probe.rf.up, probe.last or why)
         if probe.weight != had_weight:
             self._call(self._on_weight, key, probe.weight, probe.last or why)
-        return probe.status()
+        return probe.status(self._wall_offset())
 
     def remove(self, key: TargetKey) -> None:
         if key in self._subs:
@@ -218,15 +219,16 @@ class Scheduler:
 
     def snapshot(self, key: TargetKey) -> TargetStatus | None:
         pk = self._subs.get(key)
-        return self._probes[pk].status() if pk is not None else None
+        return self._probes[pk].status(self._wall_offset()) if pk is not None else None
 
     def snapshots(self) -> dict[TargetKey, TargetStatus]:
         """Status per subscriber key; shared probes are built once."""
         built: dict[ProbeKey, TargetStatus] = {}
         out: dict[TargetKey, TargetStatus] = {}
+        offset = self._wall_offset() if self._subs else 0.0
         for key, pk in self._subs.items():
             if pk not in built:
-                built[pk] = self._probes[pk].status()
+                built[pk] = self._probes[pk].status(offset)
             out[key] = built[pk]
         return out
 
@@ -239,6 +241,10 @@ class Scheduler:
         return len(self._subs)
 
     # --- internals --------------------------------------------------------------------
+
+    def _wall_offset(self) -> float:
+        """Wall clock minus loop clock: samples are timed on the loop clock (cheaper)."""
+        return time.time() - self._loop.time()
 
     def _join(self, key: TargetKey, pk: ProbeKey, carry_up: bool | None,
               carry_weight: int | None = None) -> _Probe:
@@ -282,6 +288,8 @@ class Scheduler:
         probe.slot = slot
 
     def _fire_slot(self, slot: int) -> None:
+        if self._poller is not None:
+            self._poller.refresh()  # one clock read for every check this tick starts
         for probe in self._wheel.pop(slot, ()):
             if probe.slot == slot:
                 self._fire(probe)
@@ -293,6 +301,7 @@ class Scheduler:
         if self._callbacks:
             if self._poller is None:
                 self._poller = _poll.poller(self._loop)
+                self._poller.refresh()
             key = probe.key
             conn = probes.start(self._poller, key.target, key.check, self._sampled, probe)
             if conn is not None:
@@ -311,10 +320,15 @@ class Scheduler:
             log.exception("probe of %s raised", probe.key.target.endpoint)
             result = ProbeResult(False, loop.time() - started, f"probe error: {describe_error(exc)}")
         probe.handle = None
-        self._sampled(probe, result)
+        self._after(probe, result, loop.time())
 
     def _sampled(self, probe: _Probe, result: ProbeResult) -> None:
-        """A check finished: record it and schedule the next one."""
+        """A callback check finished (`done`): the poller's clock is current."""
+        poller = self._poller
+        self._after(probe, result, poller.now + poller.skew)
+
+    def _after(self, probe: _Probe, result: ProbeResult, now: float) -> None:
+        """Record a sample taken at loop time `now` and schedule the next one."""
         if not probe.alive:
             return  # removed while in flight
         if self._on_sample is not None:
@@ -322,15 +336,15 @@ class Scheduler:
                 self._on_sample(probe.key.target, probe.key.check, result)
             except Exception:
                 log.exception("health-check sample callback raised")
-        self._record(probe, result)
+        self._record(probe, result, now)
         if probe.alive:  # a callback may have removed it
             # fixed rate from the nominal start: tick rounding never accumulates
-            self._schedule(probe, max(probe.due + probe.interval(), self._loop.time()))
+            self._schedule(probe, max(probe.due + probe.interval(), now))
 
-    def _record(self, probe: _Probe, result: ProbeResult) -> None:
+    def _record(self, probe: _Probe, result: ProbeResult, now: float) -> None:
         probe.last = result
         probe.checks += 1
-        probe.last_checked = time.time()
+        probe.checked_at = now
         if not result.ok:
             probe.failures += 1
         elif result.weight != probe.weight:
@@ -340,7 +354,7 @@ class Scheduler:
         change = probe.rf.feed(result.ok)
         if change is None:
             return
-        probe.since = probe.last_checked
+        probe.since = time.time()
         for key in list(probe.subscribers):
             self._notify(key, change, result)
 
