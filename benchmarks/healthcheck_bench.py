@@ -68,8 +68,13 @@ def cpu_seconds_tree(pid: int) -> float:
 
 
 def run_delay_seconds(pid: int) -> float:
-    """Time the process was runnable but waiting for a CPU (other tenants' load)."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    """Time the process (and its live children) was runnable but waiting for a CPU."""
+    total = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    with contextlib.suppress(FileNotFoundError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                total += run_delay_seconds(int(child))
+    return total
 
 
 def rss_mb(pid: int) -> float:

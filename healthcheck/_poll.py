@@ -9,9 +9,10 @@ future each, and without the loop's own fd watchers:
   both directions, and leaves the epoll when it is closed: one `epoll_ctl` per
   check, where the loop's add_writer/add_reader cost several syscalls each (uvloop
   makes and destroys a libuv poll handle per watch).
-- Deadlines sit in a wheel of `DEADLINE_TICK` slots, one loop timer per slot in
-  use, instead of one timer per check; a check's timeout fires at most one tick
-  late, and a check that finished early costs nothing when its slot comes.
+- Deadlines sit in a wheel of `DEADLINE_TICK` slots (the scheduler's tick), one
+  loop timer per slot in use instead of one per check; a check's timeout fires at
+  most one tick late. A slot's timer is cancelled once all its checks are done,
+  so healthy targets cause no deadline wake-ups at all.
 - The clock is read once per batch of events (`Poller.now`), not per check: on
   a VM without a vDSO clock every read is a syscall.
 - A verdict closes the socket with SO_LINGER {1, 0}, i.e. a RST, as HAProxy does
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEADLINE_TICK = 0.01  # seconds; a timeout fires at most this late
+DEADLINE_TICK = 0.05  # seconds; a timeout fires at most this late
 READ_CHUNK = 16384  # bytes per recv; judges bound the total
 RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a RST
 
@@ -78,7 +79,7 @@ class Conn:
     """One check on one TCP connection. Subclasses set `request` and `judge`."""
 
     __slots__ = ("arg", "check", "done", "fd", "judge", "ok_reason", "poller", "request",
-                 "sock", "started", "state")
+                 "slot", "sock", "started", "state")
 
     send_phase = "sending"
 
@@ -93,6 +94,7 @@ class Conn:
         self.request: bytes | memoryview = b""
         self.judge: Judge | None = None
         self.ok_reason = "connected"  # the verdict when there is nothing to expect
+        self.slot: _Slot | None = None  # the deadline slot it waits in
         self.started = 0.0
 
     # --- life cycle -------------------------------------------------------------------
@@ -216,13 +218,25 @@ class Conn:
             return
         self.sock = None
         self.judge = None
-        self.poller.forget(self.fd)
+        self.poller.forget(self)
         if reset:
             try:  # noqa: SIM105  (suppress() costs a context manager per check)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RST)
             except OSError:
                 pass  # already torn down by the peer: a plain close is right
         sock.close()
+
+
+class _Slot:
+    """Checks whose deadlines fall in one tick, and the loop timer that expires them."""
+
+    __slots__ = ("conns", "key", "live", "timer")
+
+    def __init__(self, key: int, timer: asyncio.TimerHandle) -> None:
+        self.key = key
+        self.conns: list[Conn] = []
+        self.live = 0  # conns not yet done
+        self.timer = timer
 
 
 class _Phase:
@@ -255,7 +269,7 @@ class Poller:
         self.skew = loop.time() - self.now  # loop clock minus monotonic (uvloop: ms steps)
         self.epoll = select.epoll()
         self.conns: dict[int, Conn] = {}
-        self.slots: dict[int, list[Conn]] = {}
+        self.slots: dict[int, _Slot] = {}
         self.buf = bytearray(READ_CHUNK)  # one read buffer: the loop is one thread
         self.view = memoryview(self.buf)
         loop.add_reader(self.epoll.fileno(), self._ready)
@@ -268,16 +282,26 @@ class Poller:
         """Wait for `conn`'s events until `deadline` (monotonic)."""
         self.epoll.register(conn.fd, _WATCH)
         self.conns[conn.fd] = conn
-        slot = math.ceil((deadline + self.skew) / DEADLINE_TICK)
-        bucket = self.slots.get(slot)
-        if bucket is None:
-            bucket = self.slots[slot] = []
-            self.loop.call_at(slot * DEADLINE_TICK, self._expire, slot)
-        bucket.append(conn)
+        key = math.ceil((deadline + self.skew) / DEADLINE_TICK)
+        slot = self.slots.get(key)
+        if slot is None:
+            timer = self.loop.call_at(key * DEADLINE_TICK, self._expire, key)
+            slot = self.slots[key] = _Slot(key, timer)
+        slot.conns.append(conn)
+        slot.live += 1
+        conn.slot = slot
 
-    def forget(self, fd: int) -> None:
-        """Closing the socket removes it from the epoll; only the map entry remains."""
-        self.conns.pop(fd, None)
+    def forget(self, conn: Conn) -> None:
+        """Closing the socket removes it from the epoll; drop the map entry and, if
+        it was the slot's last live check, the slot's timer."""
+        self.conns.pop(conn.fd, None)
+        slot = conn.slot
+        if slot is not None:
+            conn.slot = None
+            slot.live -= 1
+            if not slot.live and self.slots.get(slot.key) is slot:
+                del self.slots[slot.key]
+                slot.timer.cancel()
 
     def _ready(self) -> None:
         conns = self.conns
@@ -291,9 +315,10 @@ class Poller:
                     log.exception("health check on fd %d raised", fd)
                     conn.fail(f"probe error: {describe_error(exc)}")
 
-    def _expire(self, slot: int) -> None:
+    def _expire(self, key: int) -> None:
         self.now = time.monotonic()
-        for conn in self.slots.pop(slot, ()):
+        slot = self.slots.pop(key, None)
+        for conn in slot.conns if slot is not None else ():
             if conn.state != _DONE:
                 try:
                     conn.expire()

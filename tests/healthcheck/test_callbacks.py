@@ -251,3 +251,19 @@ def test_many_concurrent_checks_each_get_their_own_verdict(loop_run, nginx):
 async def _against(handler, check: CheckConfig, module=tcp) -> ProbeResult:
     async with adv.serve(handler) as port:
         return await module.probe(Target(LOCAL, port), check)
+
+
+def test_finished_checks_leave_no_deadline_timer(nginx):
+    """A slot's timer goes once its checks are done: healthy targets cause no wake-ups."""
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(*(
+            http.probe(Target(LOCAL, nginx[0]), CheckConfig(type="http", path="/health"))
+            for _ in range(20)))
+        poller = _poll._pollers[loop]
+        return results, dict(poller.slots), len(poller.conns)
+
+    results, slots, conns = run(go())
+    assert all(r.ok for r in results)
+    assert slots == {} and conns == 0
