@@ -150,7 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from director.vrrp_process import VrrpProcess
 
     # Forked first, while this process has no threads, sockets or loop for it to inherit.
-    vrrp = VrrpProcess.fork(config.vrrp_instances) if config.vrrp_instances else None
+    vrrp = VrrpProcess.fork(config.vrrp_instances, config.global_.vrrp_realtime_priority) \
+        if config.vrrp_instances else None
     backend = _open_backend() if config.virtual_servers else None
     try:
         daemon = Daemon(config, backend, args.state_dir, vrrp)

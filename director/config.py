@@ -38,6 +38,8 @@ class GlobalConfig:
     metrics_listen: str = "127.0.0.1:9612"  # "" disables
     reconcile_interval: float = 5.0
     log_level: str = "info"
+    # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
+    vrrp_realtime_priority: int = 1
 
 
 @dataclass(frozen=True)

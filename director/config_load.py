@@ -111,6 +111,7 @@ def _global(s: Section) -> GlobalConfig:
         metrics_listen=metrics_listen,
         reconcile_interval=s.duration("reconcile_interval", 5.0, minimum=0.1),
         log_level=s.string("log_level", "info", choices=("debug", "info", "warning", "error")),
+        vrrp_realtime_priority=s.integer("vrrp_realtime_priority", GlobalConfig.vrrp_realtime_priority, lo=0, hi=99),
     )
     s.finish()
     return result

@@ -226,7 +226,7 @@ class Daemon:
                 dest = have.dests.get(dest_key(rs)) if have else None
                 if dest is not None and dest.spec.weight > 0:
                     self.initial_up.add((vs.name, rs.endpoint))
-        self.scheduler = Scheduler(self._on_health, on_weight=self._on_weight, probe=self._observed_probe)
+        self.scheduler = Scheduler(self._on_health, on_weight=self._on_weight, on_sample=self._observe_sample)
         self._sync_health_checks()
 
     def _sync_health_checks(self) -> None:
@@ -255,11 +255,8 @@ class Daemon:
         for key in [k for k in self.check_failures if k[:3] not in probed]:
             del self.check_failures[key]
 
-    async def _observed_probe(self, target: Any, check: Any) -> Any:
+    def _observe_sample(self, target: Any, check: Any, result: Any) -> None:
         """Every sample feeds the check-duration histogram and the failure counters."""
-        from healthcheck import probe
-
-        result = await probe(target, check)
         key = (target.address, target.port, check.type)
         histogram = self.check_histograms.get(key)
         if histogram is None:
@@ -267,7 +264,6 @@ class Daemon:
         histogram.observe(result.latency)
         if not result.ok:
             self.check_failures[(*key, reason_class(result.reason))] += 1
-        return result
 
     def _on_health(self, hkey: HealthKey, up: bool, result: Any) -> None:
         skey = self.health_keys.get(hkey)

@@ -25,6 +25,7 @@ import gc
 import itertools
 import os
 import pickle
+import resource
 import signal
 import socket
 import struct
@@ -44,6 +45,8 @@ REQUEST_TIMEOUT = 5.0  # seconds: a child that cannot answer this fast is wedged
 STOP_TIMEOUT = 5.0  # seconds for a graceful stop (notify hooks get 2 of them) before SIGKILL
 PROCESS_NAME = b"directord-vrrp"  # what ps and top show for the child
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
+VRRP_NICE = -10  # the child's niceness when it may not run real-time (see _raise_priority)
+RTTIME_LIMIT_US = 500_000  # CPU a real-time child may use without blocking once before it is killed
 
 OnTransition = Callable[[str, str], None]  # (instance, new state)
 
@@ -99,8 +102,9 @@ class VrrpProcess:
         self._exit: str | None = None
 
     @classmethod
-    def fork(cls, instances: Sequence[VrrpInstanceConfig]) -> VrrpProcess:
-        """Fork the child. Call before any event loop or thread exists in this process."""
+    def fork(cls, instances: Sequence[VrrpInstanceConfig], realtime_priority: int = 1) -> VrrpProcess:
+        """Fork the child. Call before any event loop or thread exists in this process.
+        `realtime_priority` is its SCHED_RR priority (0: normal scheduling, niced)."""
         import uvloop  # noqa: F401  (imported before the fork: its pages are shared with the child)
 
         import vrrp.runtime  # noqa: F401
@@ -114,11 +118,12 @@ class VrrpProcess:
             ours.close()
             code = 2
             try:
-                code = _child_main(theirs, tuple(instances), parent)
+                code = _child_main(theirs, tuple(instances), parent, realtime_priority)
             finally:
                 os._exit(code)
         theirs.close()
-        gc.unfreeze()
+        # Left frozen here too: a collection would write to every object's header and copy
+        # the pages the child still shares (what the fork saved), for little garbage.
         return cls(pid, ours, instances)
 
     def snapshot(self) -> dict[str, Any]:
@@ -257,16 +262,37 @@ class VrrpProcess:
 # --- the child's side --------------------------------------------------------------------------
 
 
-def _child_main(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...], parent: int) -> int:
+def _child_main(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...], parent: int,
+                realtime_priority: int) -> int:
     gc.freeze()
     _prctl(PR_SET_NAME, PROCESS_NAME)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # a parent killed alone still hands over gracefully
     if os.getppid() != parent:
         return 0  # the parent died before the signal was armed
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads arrive from the parent, already validated
+    _raise_priority(realtime_priority)
     import uvloop
 
     return uvloop.run(_serve(sock, instances))
+
+
+def _raise_priority(realtime_priority: int) -> None:
+    """Adverts are due to the millisecond and cost microseconds, yet on a director whose
+    cores are busy (checks, scrapes, other tenants) a normal process waits tens of ms
+    for a CPU. Real-time round-robin runs it first; RLIMIT_RTTIME bounds the risk: a
+    runaway loop that holds the CPU for RTTIME_LIMIT without blocking is killed (and the
+    daemon with it, so systemd restarts both). Without the privilege: niced, and said so."""
+    try:
+        if realtime_priority:
+            resource.setrlimit(resource.RLIMIT_RTTIME, (RTTIME_LIMIT_US, RTTIME_LIMIT_US))
+            # notify hooks it runs start with normal scheduling again
+            os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(realtime_priority))
+            return
+    except OSError as exc:
+        log.warning("cannot give the VRRP process real-time priority, using a high nice value instead",
+                    priority=realtime_priority, error=exc.strerror)
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, VRRP_NICE)
 
 
 def _prctl(option: int, value: int | bytes) -> None:

@@ -114,6 +114,10 @@ class _Keepalived:
                     self.conv.config.setdefault("global", {})["router_id"] = args[0]
             elif key == "vrrp_version":
                 self.global_version = self.integer(child)
+            elif key == "vrrp_rt_priority":
+                value = self.integer(child)
+                if value is not None:
+                    self.conv.config.setdefault("global", {})["vrrp_realtime_priority"] = value
             elif key in garp_keys:
                 value = self.integer(child) if key.endswith("repeat") else self.duration(child)
                 if value is not None:

@@ -163,6 +163,7 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
      'expect_body="(unclosed"\n', "virtual_server[0].check.expect_body: invalid regular expression"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=0\nvirtual_ips=["192.0.2.1/24"]\n',
      "vrrp_instance[0].vrid: must be in 1..255, got 0"),
+    ('[global]\nvrrp_realtime_priority=100\n', "global.vrrp_realtime_priority: must be in 0..99, got 100"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nversion=2\nadvert_interval="1500ms"\n'
      'virtual_ips=["192.0.2.1/24"]\n', "vrrp_instance[0].advert_interval: must be a multiple of 1s"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nadvert_interval="15ms"\nvirtual_ips=["192.0.2.1"]\n',

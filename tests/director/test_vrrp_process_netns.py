@@ -79,6 +79,42 @@ def test_vrrp_runs_in_a_named_child_whose_counters_status_reads(pair: Pair) -> N
     assert has_vip(pair.lab, pair.ns)
 
 
+def test_the_child_runs_real_time_and_its_hooks_do_not(tmp_path: Path) -> None:
+    hook, seen = tmp_path / "hook.sh", tmp_path / "hook.out"
+    hook.write_text(f"#!/bin/sh\nchrt -p $$ >> {seen}\n")
+    hook.chmod(0o755)
+    with Lab("dvr-") as lab:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
+        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state") + f'notify = ["{hook}"]\n')
+        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: seen.exists() and "SCHED" in seen.read_text(), 30, what="the notify hook")
+        [child] = children(daemon.pid)
+        # vrrp_realtime_priority = 1 by default; hooks it starts are reset to normal scheduling
+        assert os.sched_getscheduler(child) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+        assert os.sched_getparam(child).sched_priority == 1
+        assert "SCHED_OTHER" in seen.read_text() and "SCHED_RR" not in seen.read_text()
+        limits = Path(f"/proc/{child}/limits").read_text().split("Max realtime timeout")[1].split()
+        assert limits[:2] == ["500000", "500000"]  # a runaway real-time loop dies after 0.5 s of CPU
+
+
+def test_without_real_time_the_child_is_niced(tmp_path: Path) -> None:
+    with Lab("dvn-") as lab:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
+        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state")
+                          .replace("[global]", "[global]\nvrrp_realtime_priority = 0"))
+        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: len(children(daemon.pid)) == 1 and sock.exists(), 30, what="the VRRP child")
+        [child] = children(daemon.pid)
+        wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) == -10, 10, what="the child to renice")
+        assert os.sched_getscheduler(child) == os.SCHED_OTHER
+
+
 def test_parent_killed_alone_the_child_hands_over_and_exits(pair: Pair) -> None:
     child = pair.child
     pair.daemon.send_signal(signal.SIGKILL)
