@@ -4,16 +4,18 @@
 
 nginx serves every target port (one listener per target, one worker process, so the
 server and the checker each get a core). The checker runs in its own process (uvloop,
-the production Scheduler, interval 1 s); the parent samples that process's CPU time
-(utime + stime from /proc) and RSS, and reads the checker's own count of completed
-checks. Figures per run: sustained checks/s (counted by nginx: connections it accepted), CPU
-seconds per 1,000 checks, RSS.
+the production Scheduler with its built-in probes, interval 1 s; it counts samples
+through `on_sample`); the parent samples that process's CPU time (utime and stime
+from /proc, both reported) and RSS. Figures per run: sustained checks/s (counted
+by nginx: connections it accepted), CPU seconds per 1,000 checks, RSS.
 
 The measurement needs only a pid (and nginx's count), so another checker is measured
 the same way: `--checkers directord,keepalived` also writes a keepalived.conf with
 one TCP_CHECK/HTTP_GET real server per target and runs `keepalived --check -n`
 (its checker needs IPVS: run it inside `scripts/vm-run`, and compare both sides
 inside the same VM), then prints the CPU-per-check ratio directord/keepalived.
+In that comparison directord's runs get the same IPVS service keepalived makes
+(`ipvsadm -R`), so both checkers' packets cross the same kernel hooks.
 """
 
 from __future__ import annotations
@@ -309,12 +311,34 @@ def wait_for_a_round(status_port: int, n: int, timeout: float = 180.0) -> None:
         time.sleep(0.5)
 
 
+VIP = "192.0.2.1:80"  # keepalived's virtual server in the comparison
+
+
+@contextlib.contextmanager
+def ipvs_like_keepalived(ports: list[int], wanted: bool):
+    """The IPVS service keepalived keeps for these targets, for the other checker's run.
+
+    With services defined, IPVS's netfilter hooks see every packet, the checks'
+    too; the other checker's loopback traffic pays that same kernel cost.
+    """
+    if not wanted:
+        yield
+        return
+    rules = [f"-A -t {VIP} -s rr"] + [f"-a -t {VIP} -r 127.0.0.1:{p} -m -w 1" for p in ports]
+    subprocess.run(["ipvsadm", "-R"], input="\n".join(rules) + "\n", text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ipvsadm", "-D", "-t", VIP], check=False)
+
+
 def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float,
-            seconds: float) -> Figures:
-    with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp:
+            seconds: float, mirror_ipvs: bool = False) -> Figures:
+    with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         *ports, status_port = free_ports(n + 1)
         server = start_nginx(workdir, ports, status_port)
+        stack.enter_context(ipvs_like_keepalived(ports, mirror_ipvs and checker_name != "keepalived"))
         checker = CHECKERS[checker_name](kind, ports, interval, workdir)
         try:
             wait_for_a_round(status_port, n)
@@ -379,7 +403,8 @@ def main() -> None:
     for kind in args.types.split(","):
         for n in map(int, args.targets.split(",")):
             for name in args.checkers.split(","):
-                f = measure(name, kind, n, args.interval, args.warmup, args.seconds)
+                f = measure(name, kind, n, args.interval, args.warmup, args.seconds,
+                            mirror_ipvs="keepalived" in args.checkers.split(","))
                 results.append(f)
                 if args.json:
                     print(json.dumps(asdict(f)), flush=True)
