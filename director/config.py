@@ -65,6 +65,9 @@ class IpvsConfig:
     expire_nodest_conn: bool | None = None
     expire_quiescent_template: bool | None = None
     conntrack: bool | None = None
+    # What a stopping daemon does to the table: "keep" it (a restart drops nothing) or
+    # "remove" the services it owns and its sync thread (never entries made by others).
+    on_stop: str = "keep"
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,7 @@ def _ipvs(s: Section) -> IpvsConfig:
         expire_nodest_conn=s.boolean("expire_nodest_conn", None),
         expire_quiescent_template=s.boolean("expire_quiescent_template", None),
         conntrack=s.boolean("conntrack", None),
+        on_stop=s.string("on_stop", "keep", choices=("keep", "remove")),
     )
     s.finish()
     return result

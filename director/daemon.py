@@ -27,7 +27,7 @@ from director.config import Config
 from director.config_load import ConfigError, load_config
 from director.control import ControlError, ControlServer
 from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
-from director.ipvs import IpvsBackend, KernelTable, SyncDaemon
+from director.ipvs import DeleteService, IpvsBackend, KernelTable, SyncDaemon
 from director.ipvs_sysctl import IpvsSysctl
 from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, Histogram, reason_class
 from director.sdnotify import Notifier
@@ -171,8 +171,10 @@ class Daemon:
             await self.scheduler.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.backend is not None:
+            if self.config.ipvs.on_stop == "remove":
+                await self._in_ipvs_thread(self._remove_owned)
             await self._in_ipvs_thread(self._persist)
-            self.backend.close()  # the IPVS table stays as it is: a restart drops nothing
+            self.backend.close()  # by default the IPVS table stays as it is: a restart drops nothing
         self.ipvs_thread.shutdown(wait=True)
         log.info("stopped")
 
@@ -341,6 +343,26 @@ class Daemon:
             counters.operations[change.action] = counters.operations.get(change.action, 0) + 1
         counters.errors_total += len(report.errors)
         counters.last_errors = list(report.errors)
+
+    def _remove_owned(self) -> None:
+        """`[ipvs] on_stop = "remove"`: delete the services this daemon put in the kernel
+        (never ones made by hand or by others) and stop its sync thread."""
+        assert self.backend is not None
+        book = self.state.book
+        errors = self.backend.execute([DeleteService(key) for key in book.owned])
+        for error in errors:
+            log.error("ipvs operation failed", error=f"{error.op}: {error.message}")
+        kept = {error.op.key for error in errors if isinstance(error.op, DeleteService)}
+        removed = {key for key in book.owned if key not in kept}
+        book.owned = {key: timeout for key, timeout in book.owned.items() if key not in removed}
+        book.draining = {entry: since for entry, since in book.draining.items() if entry[0] not in removed}
+        if self.config.ipvs.sync_daemon is not None:
+            try:
+                for daemon in self.backend.sync_daemons():
+                    self.backend.stop_sync_daemon(daemon.state)
+            except OSError as exc:
+                log.error("ipvs sync daemon stop failed", error=str(exc))
+        log.info("removed this daemon's IPVS services on stop", services=len(removed), kept_on_error=len(kept))
 
     def _persist(self) -> None:
         try:

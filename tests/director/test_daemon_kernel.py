@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from labkit import wait_for
 
-from tests.director.kernel_util import NAT_VIP, NatLab, fetch, rules
+from tests.director.kernel_util import NAT_VIP, NatLab, fetch, ipvsadm, rules
 
 pytestmark = pytest.mark.kernel
 
@@ -151,3 +151,24 @@ def test_restart_adopts_the_table_without_quiescing(nat_lab: NatLab, tmp_path: P
     finally:
         os.kill(second.pid, signal.SIGTERM)
         second.wait(timeout=60)
+
+
+def test_on_stop_remove_deletes_only_the_daemons_services(nat_lab: NatLab, tmp_path: Path) -> None:
+    ipvsadm("-A", "-t", "203.0.113.9:443", "-s", "rr")  # made by hand: must survive
+    config = tmp_path / "directord.toml"
+    config.write_text(CONFIG.replace("quorum = 2\nsorry_server = \"10.0.0.13:80\"\n", "")
+                      + '\n[ipvs]\non_stop = "remove"\n')
+    daemon = subprocess.Popen([sys.executable, "-m", "director.cli", "run", "-c", str(config),
+                               "--state-dir", str(tmp_path / "state")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: weight_of("10.0.0.11:80") == 1, 120, what="the daemon's service in the kernel")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+        table = ipvsadm("-Ln")
+        assert "203.0.113.9:443" in table and f"{NAT_VIP}:80" not in table, table
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        ipvsadm("-D", "-t", "203.0.113.9:443")

@@ -1,5 +1,6 @@
-"""/metrics from a running Daemon (in-memory IPVS backend, real TCP checks on loopback):
-it agrees with status, passes promtool, and follows a reload."""
+"""A running Daemon in-process (in-memory IPVS backend, real TCP checks on loopback):
+/metrics agrees with status, passes promtool and follows a reload; `[ipvs] on_stop`
+decides what a stop leaves in the table."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uvloop
 
 from director.config_load import load_config
 from director.daemon import Daemon
+from director.ipvs import AddService, ServiceKey, ServiceSpec
 from director.ipvs_memory import MemoryIpvs
 
 CONFIG = """
@@ -132,3 +134,36 @@ async def _scenario(path: Path, ports: dict[str, int]) -> None:
     finally:
         daemon.stop.set()
         await asyncio.wait_for(running, 30)
+
+
+FOREIGN = ServiceKey(4, "tcp", "203.0.113.9", 443)
+
+
+def test_on_stop_remove_deletes_only_what_the_daemon_owns(tmp_path: Path) -> None:
+    ports = {"live": free_port(), "dead": free_port(), "metrics": free_port()}
+    ours = ServiceKey(4, "tcp", "198.51.100.1", 80)
+    assert _table_after_stop(tmp_path / "keep", ports, "") == {FOREIGN, ours}  # default: the table stays
+    # "remove": the daemon's service goes, one made by someone else survives
+    assert _table_after_stop(tmp_path / "remove", ports, '[ipvs]\non_stop = "remove"\n') == {FOREIGN}
+
+
+def _table_after_stop(workdir: Path, ports: dict[str, int], extra: str) -> set[ServiceKey]:
+    workdir.mkdir()
+    path = workdir / "directord.toml"
+    path.write_text(extra + CONFIG.format(dir=workdir, name="web", **ports))
+    backend = MemoryIpvs()
+    backend.execute([AddService(ServiceSpec(FOREIGN))])
+
+    async def run() -> None:
+        daemon = Daemon(load_config(str(path)), backend)
+        running = asyncio.create_task(daemon.run())
+
+        async def reconciled() -> bool:
+            return daemon.counters.passes >= 1
+
+        await wait_until(reconciled)
+        daemon.stop.set()
+        assert await asyncio.wait_for(running, 30) == 0
+
+    uvloop.run(run())
+    return set(backend.dump())
