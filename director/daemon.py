@@ -296,10 +296,10 @@ class Daemon:
 
     def _next_pass_in(self) -> float:
         interval = self.config.global_.reconcile_interval
+        slow = {vs.name: vs.slow_start for vs in self.config.virtual_servers if vs.slow_start}
         now = time.time()
-        for (name, _), state in self.health.items():
-            vs = self.config.virtual_server(name)
-            if vs and vs.slow_start and state.up_since and now - state.up_since < vs.slow_start:
+        for (name, _), state in self.health.items() if slow else ():
+            if name in slow and state.up_since and now - state.up_since < slow[name]:
                 return min(interval, RAMP_STEP)
         return interval
 
