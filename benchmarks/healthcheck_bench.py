@@ -29,6 +29,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -387,6 +388,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds per size, checkers alternating; ratios use medians")
     parser.add_argument("--json", action="store_true", help="one JSON object per run")
     args = parser.parse_args()
     if args.cmd == "worker":
@@ -399,30 +402,44 @@ def main() -> None:
               f"{'cpu s/1k':>9} {'user':>7} {'sys':>7} {'cpu':>6} {'rss MB':>7} {'nginx':>6} {'waited':>6}")
     results: list[Figures] = []
     if not args.json:
-        print(header)
+        print(header, flush=True)
+    checkers = args.checkers.split(",")
     for kind in args.types.split(","):
         for n in map(int, args.targets.split(",")):
-            for name in args.checkers.split(","):
-                f = measure(name, kind, n, args.interval, args.warmup, args.seconds,
-                            mirror_ipvs="keepalived" in args.checkers.split(","))
-                results.append(f)
-                if args.json:
-                    print(json.dumps(asdict(f)), flush=True)
-                else:
-                    print(f"{f.checker:<10} {f.check:<5} {f.targets:>7} {f.checks_per_s:>9} "
-                          f"{f.failures:>6} {f.cpu_s_per_1000:>9} {f.user_s_per_1000:>7} "
-                          f"{f.sys_s_per_1000:>7} {f.cpu_share:>6} "
-                          f"{f.rss_mb:>7} {f.server_cpu_share:>6} {f.cpu_wait_share:>6}",
-                          flush=True)
-                    if f.failures:
-                        print(f"           last failure: {f.last_failure}")
-    by = {(f.checker, f.check, f.targets): f for f in results}
-    for (name, kind, n), f in by.items():
-        other = by.get(("keepalived", kind, n))
-        if name == "directord" and other and other.cpu_s_per_1000:
-            ratio = f.cpu_s_per_1000 / other.cpu_s_per_1000
-            print(f"cpu-per-check ratio directord/keepalived {kind} {n}: {ratio:.2f}")
+            for _round in range(args.repeat):  # alternate: contention drifts over minutes
+                for name in checkers:
+                    f = measure(name, kind, n, args.interval, args.warmup, args.seconds,
+                                mirror_ipvs="keepalived" in checkers)
+                    results.append(f)
+                    report(f, args.json)
+    print_ratios(results)
 
+
+def report(f: Figures, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(asdict(f)), flush=True)
+        return
+    print(f"{f.checker:<10} {f.check:<5} {f.targets:>7} {f.checks_per_s:>9} "
+          f"{f.failures:>6} {f.cpu_s_per_1000:>9} {f.user_s_per_1000:>7} "
+          f"{f.sys_s_per_1000:>7} {f.cpu_share:>6} "
+          f"{f.rss_mb:>7} {f.server_cpu_share:>6} {f.cpu_wait_share:>6}", flush=True)
+    if f.failures:
+        print(f"           last failure: {f.last_failure}")
+
+
+def print_ratios(results: list[Figures]) -> None:
+    """directord/keepalived CPU per check: per round (paired runs) and of the medians."""
+    runs: dict[tuple[str, str, int], list[float]] = {}
+    for f in results:
+        runs.setdefault((f.checker, f.check, f.targets), []).append(f.cpu_s_per_1000)
+    for (name, kind, n), mine in runs.items():
+        theirs = runs.get(("keepalived", kind, n))
+        if name != "directord" or not theirs or not all(theirs):
+            continue
+        ratio = statistics.median(mine) / statistics.median(theirs)
+        rounds = " ".join(f"{a / b:.2f}" for a, b in zip(mine, theirs, strict=False))
+        print(f"cpu-per-check ratio directord/keepalived {kind} {n}: {ratio:.2f}"
+              + (f" (medians of {len(mine)}; per round {rounds})" if len(mine) > 1 else ""))
 
 if __name__ == "__main__":
     main()

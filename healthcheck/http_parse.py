@@ -120,8 +120,14 @@ class Body:
         self._chunk_left = 0
         self._state = "data"
         self._left: int | None = None  # Content-Length bytes still to come
-        te = b",".join(head.get(b"transfer-encoding")).lower()
-        lengths = set(head.get(b"content-length"))
+        te_parts: list[bytes] = []
+        lengths: set[bytes] = set()
+        for name, value in head.headers:  # one pass: this runs once per check
+            if name == b"content-length":
+                lengths.add(value)
+            elif name == b"transfer-encoding":
+                te_parts.append(value)
+        te = b",".join(te_parts).lower()
         if method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
             self.done, self.mode = True, "none"
         elif te:
