@@ -22,8 +22,9 @@ future each, and without the loop's own fd watchers:
   of an orderly close, which a server that logs resets will log, and a reply
   still in flight is discarded (the verdict is already made).
 
-Each check is a `Conn` subclass that says what to send and judges what it reads
-through a sans-IO judge (`feed(bytes) -> verdict or None`, `b""` at end of
+Each probe has a `Plan` (worked out once: address, request bytes, how to judge
+the reply); each check is a `Conn` that sends the request and judges what it
+reads through a sans-IO judge (`feed(bytes) -> verdict or None`, `b""` at end of
 stream), the same judges the coroutine (TLS) path uses. `done(arg, result)` is
 called exactly once, from the loop, unless the check is cancelled.
 """
@@ -75,53 +76,77 @@ class Judge(Protocol):
 _CONNECTING, _SENDING, _READING, _DONE = range(4)
 
 
-class Conn:
-    """One check on one TCP connection. Subclasses set `request` and `judge`."""
+class Plan:
+    """What stays the same between two checks of one probe, worked out once.
 
-    __slots__ = ("arg", "check", "done", "fd", "judge", "ok_reason", "poller", "request",
-                 "slot", "sock", "started", "state")
+    `request` is sent after connecting; `judge()` makes the reply's judge (None:
+    connected is the verdict, `ok_reason`); `error` fails every check at once (a
+    bad check config).
+    """
 
-    send_phase = "sending"
+    __slots__ = ("addr", "check", "error", "family", "judge", "ok_reason", "request",
+                 "send_phase")
 
-    def __init__(self, poller: Poller, check: CheckConfig, done: Done, arg: Any) -> None:
-        self.poller = poller
+    def __init__(self, target: Target, check: CheckConfig, *, request: bytes = b"",
+                 judge: Callable[[], Judge] | None = None, ok_reason: str = "connected",
+                 send_phase: str = "sending", error: str | None = None) -> None:
+        self.addr = (target.address, target.port)
+        self.family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
         self.check = check
+        self.request = request
+        self.judge = judge
+        self.ok_reason = ok_reason
+        self.send_phase = send_phase
+        self.error = error
+
+    def start(self, poller: Poller, done: Done, arg: Any) -> Conn:
+        """Begin one check; `done(arg, result)` follows. `poller.now` must be current."""
+        conn = Conn(poller, self, done, arg)
+        conn.start()
+        return conn
+
+
+class Conn:
+    """One check on one TCP connection, driven by epoll events and its deadline."""
+
+    __slots__ = ("arg", "done", "fd", "judge", "plan", "poller", "request", "slot", "sock",
+                 "started", "state")
+
+    def __init__(self, poller: Poller, plan: Plan, done: Done, arg: Any) -> None:
+        self.poller = poller
+        self.plan = plan
         self.done = done
         self.arg = arg
         self.sock: socket.SocketType | None = None
         self.fd = -1
         self.state = _CONNECTING
-        self.request: bytes | memoryview = b""
+        self.request: bytes | memoryview = plan.request
         self.judge: Judge | None = None
-        self.ok_reason = "connected"  # the verdict when there is nothing to expect
         self.slot: _Slot | None = None  # the deadline slot it waits in
         self.started = 0.0
 
     # --- life cycle -------------------------------------------------------------------
 
-    def prepare(self, target: Target) -> None:
-        """Set `request` and `judge` (may raise ProbeError for a bad check config)."""
-
-    def start(self, target: Target) -> None:
+    def start(self) -> None:
         """Connect; the verdict follows via `done`. `poller.now` must be current."""
+        plan = self.plan
         self.started = self.poller.now
-        try:
-            self.prepare(target)
-        except ProbeError as exc:
-            self._finish(False, _clip(str(exc)))
+        if plan.error is not None:
+            self._finish(False, plan.error)
             return
-        family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
+        if plan.judge is not None:
+            self.judge = plan.judge()
         try:
-            sock = socket.SocketType(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = socket.SocketType(plan.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:
             self._finish(False, describe_error(exc))
             return
         self.sock, self.fd = sock, sock.fileno()
-        err = sock.connect_ex((target.address, target.port))
+        err = sock.connect_ex(plan.addr)
         if err and err != errno.EINPROGRESS:
             self._finish(False, errno_reason(err))
             return
-        self.poller.watch(self, self.started + self.check.timeout)
+        self.poller.watch(self, self.started + plan.check.timeout)
 
     def cancel(self) -> None:
         """Drop the check without a verdict (the probe was removed)."""
@@ -135,13 +160,13 @@ class Conn:
     def expire(self) -> None:
         """The deadline passed: fail, naming what the check was doing."""
         if self.state != _DONE:
-            self._finish(False, timeout_reason(self.check, _Phase(self.phase())))
+            self._finish(False, timeout_reason(self.plan.check, _Phase(self.phase())))
 
     def phase(self) -> str:
         if self.state == _CONNECTING:
             return "connecting"
         if self.state == _SENDING:
-            return self.send_phase
+            return self.plan.send_phase
         return self.judge.phase if self.judge is not None else "reading"
 
     # --- events -----------------------------------------------------------------------
@@ -170,7 +195,7 @@ class Conn:
 
     def _connected(self) -> None:
         if not self.request and self.judge is None:
-            self._finish(True, self.ok_reason)
+            self._finish(True, self.plan.ok_reason)
             return
         self._send()
 
@@ -185,7 +210,7 @@ class Conn:
             request = memoryview(request)[sent:] if sent < len(request) else b""
         self.request = b""
         if self.judge is None:
-            self._finish(True, self.ok_reason)
+            self._finish(True, self.plan.ok_reason)
         else:
             self.state = _READING
 
@@ -344,14 +369,13 @@ def poller(loop: asyncio.AbstractEventLoop) -> Poller:
     return p
 
 
-async def run(conn_type: type[Conn], target: Target, check: CheckConfig) -> ProbeResult:
+async def run(plan: Plan) -> ProbeResult:
     """The coroutine face of a callback check (for `directord probe` and tests)."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[ProbeResult] = loop.create_future()
     p = poller(loop)
-    conn = conn_type(p, check, _resolve, fut)
     p.refresh()
-    conn.start(target)
+    conn = plan.start(p, _resolve, fut)
     try:
         return await fut
     finally:

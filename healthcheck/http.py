@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from healthcheck import http_parse as hp
 from healthcheck._io import Phase, ProbeError, Verdict, compile_bytes, open_stream, run_probe
-from healthcheck._poll import Conn, Done, Poller, run
+from healthcheck._poll import Plan, run
 from healthcheck.result import ProbeResult, Target, format_ranges, status_in
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ USER_AGENT = "directord-healthcheck"
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:
     if check.type == "https":
         return await run_probe(check, lambda phase: _check_tls(target, check, phase))
-    return await run(HttpConn, target, check)
+    return await run(plan(target, check))
 
 
 def host_header(target: Target, check: CheckConfig, tls: bool) -> str:
@@ -76,22 +76,14 @@ def _request(method: str, path: str, host: str) -> bytes:
     return hp.build_request(method, path, host, USER_AGENT)
 
 
-class HttpConn(Conn):
-    """Plain HTTP as a callback state machine on the shared epoll (`_poll`)."""
-
-    __slots__ = ()
-    send_phase = "sending request"
-
-    def prepare(self, target: Target) -> None:
-        self.request = request_bytes(target, self.check, False)
-        self.judge = HttpJudge(self.check)
-
-
-def start(poller: Poller, target: Target, check: CheckConfig, done: Done, arg: Any) -> HttpConn:
-    """Start one plain-HTTP check; `done(arg, result)` follows from the loop."""
-    conn = HttpConn(poller, check, done, arg)
-    conn.start(target)
-    return conn
+def plan(target: Target, check: CheckConfig) -> Plan:
+    """Plain HTTP as a callback check on the shared epoll (`_poll`): no task per check."""
+    try:
+        request = request_bytes(target, check, False)
+    except ProbeError as exc:
+        return Plan(target, check, error=str(exc))
+    return Plan(target, check, request=request, judge=functools.partial(HttpJudge, check),
+                send_phase="sending request")
 
 
 async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdict:

@@ -1,19 +1,19 @@
 """Dispatch by `check.type` to the probe module. Every probe returns, never raises.
 
-Two faces: `probe` is a coroutine for every type; `start` begins a check as a
-callback state machine (no task) for the types that have one (tcp, plain http)
-and returns None for the others, which the scheduler then runs as tasks.
+Two faces: `probe` is a coroutine for every type; `plan` gives, for the types
+that have one (tcp, plain http), a `_poll.Plan` whose `start` runs a check as a
+callback state machine (no task); the scheduler runs the other types as tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from healthcheck import exec as exec_probe
 from healthcheck import http, none, sip, tcp
 from healthcheck._io import describe_error
-from healthcheck._poll import Conn, Done, Poller
+from healthcheck._poll import Plan
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
@@ -42,10 +42,10 @@ async def probe(target: Target, check: CheckConfig) -> ProbeResult:
         return ProbeResult(False, 0.0, f"probe error: {describe_error(exc)}")
 
 
-def start(poller: Poller, target: Target, check: CheckConfig, done: Done, arg: Any) -> Conn | None:
-    """Begin a callback check (`done(arg, result)` follows), or None: use `probe`."""
+def plan(target: Target, check: CheckConfig) -> Plan | None:
+    """The callback plan for this check, or None: run it with `probe` (a coroutine)."""
     if check.type == "tcp":
-        return tcp.start(poller, target, check, done, arg)
+        return tcp.plan(target, check)
     if check.type == "http":
-        return http.start(poller, target, check, done, arg)
+        return http.plan(target, check)
     return None

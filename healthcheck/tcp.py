@@ -5,33 +5,25 @@ Runs as a callback state machine on the shared epoll (`_poll`): no task per chec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import TYPE_CHECKING
 
 from healthcheck._io import compile_bytes
-from healthcheck._poll import Conn, Done, Poller, Verdict, run
+from healthcheck._poll import Plan, Verdict, run
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
     from director.config import CheckConfig
 
 
-class TcpConn(Conn):
+def plan(target: Target, check: CheckConfig) -> Plan:
     """connect; then `send`, then read until `expect` matches (within `max_body` bytes)."""
-
-    __slots__ = ()
-    send_phase = "sending"
-
-    def prepare(self, target: Target) -> None:
-        check = self.check
-        self.request = check.send or b""
-        if check.expect is not None:
-            self.judge = ExpectJudge(check.expect, check.max_body)
-        elif check.send:
-            self.ok_reason = _sent_reason(len(check.send))
-
-
-def _sent_reason(n: int) -> str:
-    return f"connected, sent {n} bytes"
+    send = check.send or b""
+    if check.expect is not None:
+        judge = functools.partial(ExpectJudge, check.expect, check.max_body)
+        return Plan(target, check, request=send, judge=judge)
+    return Plan(target, check, request=send,
+                ok_reason=f"connected, sent {len(send)} bytes" if send else "connected")
 
 
 class ExpectJudge:
@@ -59,12 +51,5 @@ class ExpectJudge:
         return None
 
 
-def start(poller: Poller, target: Target, check: CheckConfig, done: Done, arg: Any) -> TcpConn:
-    """Start one check; `done(arg, result)` follows from the loop."""
-    conn = TcpConn(poller, check, done, arg)
-    conn.start(target)
-    return conn
-
-
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:
-    return await run(TcpConn, target, check)
+    return await run(plan(target, check))

@@ -196,7 +196,7 @@ def test_scheduler_falls_back_to_tasks_for_other_types():
         return seen
 
     assert run(go())[0] == "no check configured"
-    assert probes.start(None, Target(LOCAL, 1), CheckConfig(type="https"), print, None) is None
+    assert probes.plan(Target(LOCAL, 1), CheckConfig(type="https")) is None
 
 
 def test_removing_a_probe_in_flight_closes_its_socket():
