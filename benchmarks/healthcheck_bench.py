@@ -191,11 +191,14 @@ http {{
 
 
 def worker_main(args: argparse.Namespace) -> None:
-    """The measured process: the production scheduler with a counting probe wrapper."""
+    """The measured process: the production scheduler and probes, counting samples."""
+    import inspect
+
     import uvloop
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, args.code or str(ROOT))
     from director.config import CheckConfig
+    from healthcheck import probes
     from healthcheck.result import Target
     from healthcheck.scheduler import Scheduler
 
@@ -210,8 +213,16 @@ def worker_main(args: argparse.Namespace) -> None:
             counts["failures"] += 1
             counts["last_failure"] = result.reason
 
+    async def wrapped(target, check):  # for a baseline checkout without on_sample
+        result = await probes.probe(target, check)
+        counted(target, check, result)
+        return result
+
     async def main() -> None:
-        sched = Scheduler(on_sample=counted)  # the built-in probes, as the daemon runs them
+        if "on_sample" in inspect.signature(Scheduler).parameters:
+            sched = Scheduler(on_sample=counted)  # the built-in probes, as the daemon runs them
+        else:
+            sched = Scheduler(probe=wrapped)
         for port in ports:
             sched.add(port, Target("127.0.0.1", port), check)
         while True:
@@ -223,13 +234,14 @@ def worker_main(args: argparse.Namespace) -> None:
 
 class DirectordChecker:
     name = "directord"
+    code = ""  # another checkout's root to import healthcheck from ("": this one)
 
     def __init__(self, kind: str, ports: list[int], interval: float, workdir: Path) -> None:
         ports_file = workdir / "ports"
         ports_file.write_text(" ".join(map(str, ports)))
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "worker", "--type", kind, "--interval", str(interval),
-             "--ports-file", str(ports_file)],
+             "--ports-file", str(ports_file), "--code", self.code],
             stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self.latest = {"checks": 0, "failures": 0, "last_failure": ""}
         threading.Thread(target=self._follow, daemon=True).start()
@@ -298,7 +310,14 @@ virtual_server 192.0.2.1 80 {{
         self.log.close()
 
 
-CHECKERS = {"directord": DirectordChecker, "keepalived": KeepalivedChecker}
+class BaselineChecker(DirectordChecker):
+    """directord from another checkout (`--baseline DIR`): before/after in one run."""
+
+    name = "baseline"
+
+
+CHECKERS = {"directord": DirectordChecker, "keepalived": KeepalivedChecker,
+            "baseline": BaselineChecker}
 
 
 def wait_for_a_round(status_port: int, n: int, timeout: float = 180.0) -> None:
@@ -381,13 +400,16 @@ def main() -> None:
     w.add_argument("--type", required=True)
     w.add_argument("--interval", type=float, default=1.0)
     w.add_argument("--ports-file", required=True)
+    w.add_argument("--code", default="")
     parser.add_argument("--targets", default="1000,5000,10000")
     parser.add_argument("--types", default="tcp,http")
     parser.add_argument("--checkers", default="directord",
-                        help="comma list: directord, keepalived (keepalived needs IPVS)")
+                        help="comma list: directord, keepalived (needs IPVS), baseline")
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="checker 'baseline' runs healthcheck from this checkout")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds per size, checkers alternating; ratios use medians")
     parser.add_argument("--json", action="store_true", help="one JSON object per run")
@@ -404,6 +426,10 @@ def main() -> None:
     if not args.json:
         print(header, flush=True)
     checkers = args.checkers.split(",")
+    if "baseline" in checkers:
+        if not args.baseline:
+            parser.error("checker 'baseline' needs --baseline DIR")
+        BaselineChecker.code = str(Path(args.baseline).resolve())
     for kind in args.types.split(","):
         for n in map(int, args.targets.split(",")):
             for _round in range(args.repeat):  # alternate: contention drifts over minutes
