@@ -4,13 +4,17 @@ One asyncio event loop drives every target through a timer wheel: due times are
 rounded up to a tick (50 ms by default) and each tick that has work holds one loop
 timer, so 10,000 probes a second cost 20 timer wake-ups, not 10,000, and the
 connects started in one tick complete in shared event-loop iterations too (no
-thread or sleeping task per target). With the built-in probes, tcp and plain http
-checks run as callback state machines on one shared epoll (`_poll`): no task,
-coroutine or future per check; other types (https, sip, exec, none) and a custom
-`probe` run as one task per check in flight.
-Measured on loopback, 50 ms ticks cut CPU per check by 30-40 % against 10 ms. A
-probe starts at most one tick late, and times out at most one tick late. First probes are
-spread over `jitter * interval` so thousands of targets never fire in the same
+thread or sleeping task per target). Measured on loopback, 50 ms ticks cut CPU
+per check by 30-40 % against 10 ms. A probe starts at most one tick late, and
+times out at most one tick late.
+
+With the built-in probes, tcp and plain http checks run as callback state
+machines on one shared epoll (`_poll`): no task, coroutine or future per check.
+Other types (https, sip, exec, none), and every check when a custom `probe`
+coroutine is given, run as one task per check in flight; to observe samples
+without losing the callback path, use `on_sample` rather than wrapping `probe`.
+
+First probes are spread over `jitter * interval` so thousands of targets never fire in the same
 tick; later probes keep that phase (next start = last nominal start + interval).
 
 Subscribers are the director's keys (one per virtual server / real server pair).
