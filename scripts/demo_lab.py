@@ -4,7 +4,8 @@
 
 For each variant: build the lab (client, two directors, three real servers), run every drill
 scenario against a directord pair and a keepalived pair in the same lab, print the report, and
-tear the lab down, whatever happened. Exits 1 when a bound broke (takeover beyond
+tear the lab down, whatever happened (the directors' logs are kept in
+REPORT_DIR/logs-VARIANT). Exits 1 when a bound broke (takeover beyond
 Master_Down_Interval + 50 ms, a long-lived connection lost, the VIP ending on the wrong director),
 2 when the lab could not be built. Needs ip_vs: scripts/demo runs this inside the VM when the
 host kernel lacks it.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,9 +45,18 @@ def max_takeover() -> float:
     return master_down_interval(state["advert_interval"], state["priorities"]["lb2"]) + TARGET_MARGIN
 
 
+def keep_logs(dest: Path) -> None:
+    """The directors' logs outlive the lab: they explain what a figure cannot."""
+    rdir = Path(f"/run/directord-lab-{LAB}")
+    shutil.rmtree(dest, ignore_errors=True)
+    for log in rdir.glob("lb*/*.log"):
+        (dest / log.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(log, dest / log.parent.name / log.name)
+
+
 def drill_variant(variant: str, report_dir: Path) -> int:
     """Lab up, drill, lab down; the drill's exit code (2 if the lab did not come up)."""
-    step(f"{variant.upper()} lab: client -> VIP on lb1/lb2 (VRRP) -> rs1..rs3 (nginx-like httpd + streams)")
+    step(f"{variant.upper()} lab: client -> VIP on lb1/lb2 (VRRP) -> rs1..rs3 (busybox httpd + stream service)")
     started = time.monotonic()
     try:
         if lab("up", "--variant", variant) != 0:
@@ -58,6 +69,7 @@ def drill_variant(variant: str, report_dir: Path) -> int:
                                "--max-takeover", f"{max_takeover():.3f}", "--report", str(report)],
                               cwd=REPO).returncode
     finally:
+        keep_logs(report_dir / f"logs-{variant}")
         lab("down")
         print(f"{variant} done in {time.monotonic() - started:.0f} s", flush=True)
 
