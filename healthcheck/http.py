@@ -152,6 +152,13 @@ class HttpJudge:
 
     def _head(self) -> Verdict | None:
         check = self.check
+        simple = hp.parse_simple(self.buf) if check.method.upper() != "HEAD" else None
+        if simple is not None:  # the usual reply, whole: judged without a Head or Body
+            ok, reason = _status_verdict(simple[0], simple[1], check.expect_status)
+            if not ok:
+                return ok, reason
+            self.status = reason[5:]  # "HTTP 200 OK" -> "200 OK"
+            return self._judge_seen(simple[2][: check.max_body], True)
         while True:
             parsed = hp.parse_head(self.buf)
             if parsed is None:
@@ -181,15 +188,18 @@ class HttpJudge:
         return self._judge_body()
 
     def _judge_body(self) -> Verdict | None:
-        body, seen, expect, limit = self.body, self.seen, self.check.expect_body, self.check.max_body
+        return self._judge_seen(self.seen, self.body.done)
+
+    def _judge_seen(self, seen: bytes | bytearray, body_done: bool) -> Verdict | None:
+        expect, limit = self.check.expect_body, self.check.max_body
         # A pattern anchored at the end must not match a prefix of the body that
         # happens to end where a read did; judge it only once the body is complete.
-        complete = body.done or len(seen) >= limit
+        complete = body_done or len(seen) >= limit
         if (complete or _partial_ok(expect)) and compile_bytes(expect).search(seen):
             return True, _matched(self.status, expect)
         if len(seen) >= limit:
             return False, f"body did not match {expect!r} in first {limit} bytes"
-        if body.done:
+        if body_done:
             return False, f"body did not match {expect!r}"
         return None
 

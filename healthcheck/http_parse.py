@@ -111,6 +111,37 @@ def _raise_bad_header(head_bytes: bytes, pos: int, last: int) -> None:
     raise HttpParseError(f"illegal header line: {line[:40]!r}")
 
 
+_SIMPLE = re.compile(
+    rb"HTTP/1\.[01] ([1-9]\d\d)(?: ([^\r\n]*))?\r?\n"
+    rb"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r?\n)*)\r?\n")
+_FRAMING = re.compile(rb"^(content-length|transfer-encoding):[ \t]*([^\r\n]*?)[ \t]*\r?$",
+                      re.IGNORECASE | re.MULTILINE)
+
+
+def parse_simple(buf: bytes) -> tuple[int, str, bytes] | None:
+    """(status, reason, body) when `buf` holds the usual health-check reply whole: a
+    final status, one Content-Length, no Transfer-Encoding, and all the body bytes.
+
+    None for anything else (incomplete, interim, chunked, malformed...): then
+    `parse_head` and `Body` decide, with their errors. Two C-level matches instead of
+    a Head, a header tuple and a Body per check; it accepts exactly what they do.
+    """
+    m = _SIMPLE.match(buf)
+    if m is None or m.end() > MAX_HEAD:
+        return None
+    framing = _FRAMING.findall(m.group(3))
+    if len(framing) != 1 or len(framing[0][0]) != 14 or not framing[0][1].isdigit():
+        return None  # not exactly one Content-Length (14 letters; transfer-encoding has 17)
+    status = int(m.group(1))
+    if status in (204, 304) or status < 200:
+        return None
+    start = m.end()
+    end = start + int(framing[0][1])
+    if len(buf) < end:
+        return None
+    return status, (m.group(2) or b"").decode("latin-1").strip(), buf[start:end]
+
+
 class Body:
     """Decodes the body that follows `head`: `feed` returns body bytes, `done` says end."""
 

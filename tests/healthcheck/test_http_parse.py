@@ -152,3 +152,33 @@ def test_agrees_with_h11(case):
     data, split = case
     head, body = parse_all(data, split=min(split, len(data)))
     assert (head.status, body) == h11_parse(data)
+
+
+@given(responses())
+def test_simple_path_agrees_with_the_general_one(case):
+    data, _split = case
+    head, body = parse_all(data)
+    simple = hp.parse_simple(data)
+    if b"Content-Length" in data and head.status not in (204, 304):
+        assert simple == (head.status, head.reason, body)
+    else:
+        assert simple is None
+
+
+@pytest.mark.parametrize("data", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi",  # incomplete
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nBad Header\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 3000 + b"Content-Length: 2\r\n\r\nok",
+])
+def test_simple_path_leaves_the_rest_to_the_general_one(data):
+    assert hp.parse_simple(data) is None
+
+
+def test_simple_path():
+    data = b"HTTP/1.1 200 OK\r\nX-Content-Length: 9\r\ncontent-length:  2 \r\n\r\nokMORE"
+    assert hp.parse_simple(data) == (200, "OK", b"ok")
