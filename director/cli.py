@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", action="append", help="scenario to run (default: all); repeatable")
     p.add_argument("--directors", help="director implementations to drill side by side, comma separated "
                    "(directord, keepalived; default: both, keepalived only when installed)")
+    p.add_argument("--gate", help="only these implementations' broken bounds make the exit code 1 (default: all)")
     p.add_argument("--report", default="drill-report", help="report path prefix (.txt and .png are written)")
     p.add_argument("--max-takeover", type=float, help="fail if a takeover takes longer (seconds)")
     p.add_argument("--max-failed-requests", type=int, help="fail if more requests fail in a scenario")

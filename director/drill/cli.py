@@ -105,4 +105,11 @@ def finish(args: argparse.Namespace, state: dict, bounds: Bounds, impls: list[st
     else:
         print(text, end="")
         print(f"report: {prefix}.txt, timeline: {prefix}.png")
-    return 1 if any(verdicts.values()) else 0
+    return 1 if gated_breaches(verdicts, getattr(args, "gate", None)) else 0
+
+
+def gated_breaches(verdicts: dict[tuple[str, str], list[str]], gate: str | None) -> list[str]:
+    """Broken bounds that decide the exit code: every implementation's, or only those named in
+    `--gate` (a reference pair run alongside is reported but does not fail the run)."""
+    names = {g.strip() for g in (gate or "").split(",") if g.strip()}
+    return [b for (impl, _), found in verdicts.items() if not names or impl in names for b in found]

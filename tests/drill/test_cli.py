@@ -70,3 +70,27 @@ def test_lab_with_a_dead_server(capsys: pytest.CaptureFixture[str], state_file: 
                                              "run `scripts/lab.py down` then `up`")
     finally:
         subprocess.run(["ip", "netns", "del", f"{name}-rs1"], check=True)
+
+
+def test_gate_limits_the_exit_code_to_named_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """keepalived run as a reference breaks a bound: reported either way, failing only ungated."""
+    import argparse
+
+    from director.drill.cli import finish
+    from director.drill.core import Bounds, Event, Request, Run
+
+    def run(impl: str, takeover: float) -> Run:
+        events = [Event(0, "lb1", "vip_add"), Event(1.9, "lb1", "advert"), Event(2, "lb1", "down"),
+                  Event(2 + takeover, "lb2", "vip_add"), Event(2 + takeover, "lb2", "garp")]
+        return Run("sigkill", impl, 0, 2, 6, events, [Request(i / 10, True, f"rs{i % 3 + 1}") for i in range(60)], [])
+
+    state = {"name": "t", "variant": "nat", "vip": "198.51.100.10", "advert_interval": 0.25,
+             "priorities": {"lb2": 100}}
+    runs = [run("directord", 0.8), run("keepalived", 1.0)]
+    for gate, expected in (("directord", 0), (None, 1), ("directord,keepalived", 1)):
+        args = argparse.Namespace(report=str(tmp_path / "r"), json=False, gate=gate)
+        code = finish(args, state, Bounds(0.952), ["directord", "keepalived"], ["sigkill"], ["rs1", "rs2", "rs3"], runs)
+        out = capsys.readouterr().out
+        assert code == expected
+        assert "keepalived: BOUND BROKEN: takeover 1.000s > 0.952s" in out
+    assert (tmp_path / "r.runs.json").exists() and (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -13,7 +13,7 @@ from pathlib import Path
 from director.drill.runner import group_members, send_stop
 
 # A session leader that forks a child ignoring SIGTERM, like a daemon with a worker process.
-DAEMON = "trap '' TERM; sleep 300 & child=$!; echo $child; trap - TERM; wait"
+DAEMON = "trap '' TERM; sleep 300 & child=$!; trap - TERM; echo $child; wait"
 
 
 def start() -> tuple[subprocess.Popen, int]:
