@@ -19,6 +19,7 @@ from director.config_load import ConfigError, load_config
 
 DEFAULT_CONFIG = "/etc/directord/directord.toml"
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
+MAX_LISTED = 20  # changes a reload prints before summing up the rest
 
 
 class CommandError(Exception):
@@ -219,8 +220,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     result = _ask(args, "reload")
-    print(f"reloaded {result['reloaded']}")
-    return EXIT_OK
+    assert isinstance(result, dict)
+    changes, errors = result.get("changes"), result.get("errors") or []
+    if changes is not None:
+        print(f"reloaded {result['reloaded']}: {len(changes)} IPVS change{'' if len(changes) == 1 else 's'}")
+        for line in [*changes[:MAX_LISTED], *([f"... and {len(changes) - MAX_LISTED} more"]
+                                              if len(changes) > MAX_LISTED else [])]:
+            print(f"  {line}")
+    else:
+        print(f"reloaded {result['reloaded']}" + (f" ({result['pending']})" if "pending" in result else ""))
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_RUNTIME if errors else EXIT_OK
 
 
 def _drain_arguments(args: argparse.Namespace) -> dict:

@@ -43,6 +43,7 @@ class MetricsUnavailable(RuntimeError):
 
 HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
 RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
+RELOAD_APPLY_WAIT = 20.0  # seconds a reload request waits for the pass that applies it
 SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
 
 
@@ -75,6 +76,8 @@ class Daemon:
         self.notifier = Notifier()
         self.stop = asyncio.Event()
         self.dirty = asyncio.Event()
+        self.generation = 0  # bumped by each reload; a pass applies the generation it started with
+        self._applied: list[tuple[int, asyncio.Future[PassReport]]] = []
         self.ipvs_thread = ThreadPoolExecutor(1, thread_name_prefix="ipvs")
         self.sysctl = IpvsSysctl() if backend is not None else None
 
@@ -207,6 +210,7 @@ class Daemon:
         if self.backend is None and new.virtual_servers:
             log.warning("reload: virtual servers added to a VRRP-only daemon take effect at the next restart")
         self.config = new
+        self.generation += 1
         if self.scheduler is not None:
             self._sync_health_checks()
         self.dirty.set()
@@ -309,7 +313,7 @@ class Daemon:
                 for key, state in self.health.items()}
 
     async def _reconcile(self) -> None:
-        config, states = self.config, self.real_server_states()
+        config, states, generation = self.config, self.real_server_states(), self.generation
         began = time.monotonic()
         try:
             report = await self._in_ipvs_thread(functools.partial(
@@ -323,6 +327,7 @@ class Daemon:
             return
         self.desired = report.desired
         self._count(report, time.monotonic() - began)
+        self._tell_waiters(generation, report)
         self.notifier.status(self._summary())
         for change in report.changes:
             log.info("ipvs " + change.action, entry=change.entry,
@@ -332,6 +337,26 @@ class Daemon:
         if report.changes:
             await self._in_ipvs_thread(self._persist)
         self._update_quorum(report)
+
+    def _tell_waiters(self, generation: int, report: PassReport) -> None:
+        waiting = []
+        for wanted, future in self._applied:
+            if wanted > generation:
+                waiting.append((wanted, future))
+            elif not future.done():
+                future.set_result(report)
+        self._applied = waiting
+
+    async def applied(self, timeout: float) -> PassReport | None:
+        """The report of the first pass run with the current config; None if none ends in time."""
+        if self.backend is None:
+            return None
+        future: asyncio.Future[PassReport] = asyncio.get_running_loop().create_future()
+        self._applied.append((self.generation, future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return None
 
     def _count(self, report: PassReport, duration: float) -> None:
         counters = self.counters
@@ -412,7 +437,13 @@ class Daemon:
         problems = await self.reload()
         if problems:
             raise ControlError("config rejected, still running the previous one:\n" + "\n".join(problems))
-        return {"reloaded": self.config.path}
+        answer: dict[str, Any] = {"reloaded": self.config.path}
+        report = await self.applied(RELOAD_APPLY_WAIT)  # so the caller knows what the kernel got
+        if report is not None:
+            answer |= {"changes": [change.describe() for change in report.changes], "errors": report.errors}
+        elif self.backend is not None:
+            answer["pending"] = f"not yet applied to IPVS after {RELOAD_APPLY_WAIT:g}s; see directord status"
+        return answer
 
     def _matching(self, drain: AdminDrain) -> list[str]:
         return [f"{rs.endpoint} in {vs.name}" for vs in self.config.virtual_servers for rs in vs.real_servers

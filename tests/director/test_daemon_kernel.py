@@ -116,10 +116,19 @@ def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path
         wait_for(lambda: weight_of("10.0.0.11:80") == 1, 60, what="rs1 back")
         wait_for(lambda: weight_of("10.0.0.13:80") is None, 30, what="sorry server removed")
 
+        # `directord reload` returns once the kernel has the change, and says what it was.
+        config.write_text(config.read_text().replace('address = "10.0.0.12"\n  weight = 1',
+                                                     'address = "10.0.0.12"\n  weight = 3'))
+        reload = subprocess.run([sys.executable, "-m", "director.cli", "reload", "-c", str(config)],
+                                capture_output=True, text=True, timeout=60)
+        assert reload.returncode == 0, reload.stderr
+        assert "1 IPVS change" in reload.stdout and "10.0.0.12:80" in reload.stdout, reload.stdout
+        assert weight_of("10.0.0.12:80") == 3  # already in the kernel when reload returned
+
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
         # Stopping leaves the table in place: a restart drops nothing.
-        assert weight_of("10.0.0.11:80") == 1 and weight_of("10.0.0.12:80") == 1
+        assert weight_of("10.0.0.11:80") == 1 and weight_of("10.0.0.12:80") == 3
     finally:
         if daemon.poll() is None:
             daemon.kill()

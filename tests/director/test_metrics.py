@@ -122,6 +122,11 @@ async def _scenario(path: Path, ports: dict[str, int]) -> None:
             assert got[f"directord_real_server_weight{{{labels}}}"] == rs["weight"]
             assert got[f"directord_real_server_up{{{labels}}}"] == (rs["health"] in ("up", "falling"))
 
+        # A reload answers once the pass that applies it has run, with what it changed.
+        path.write_text(CONFIG.format(dir=path.parent, name="web", **ports).replace("weight = 5", "weight = 6"))
+        answer = await daemon._reload_request({})
+        assert len(answer["changes"]) == 1 and "weight" in answer["changes"][0] and answer["errors"] == []
+
         # A reload renames the service: labels are rebuilt, the old name is gone.
         path.write_text(CONFIG.format(dir=path.parent, name="api", **ports))
         assert await daemon.reload() == []
