@@ -345,9 +345,14 @@ class Poller:
                     conn.fail(f"probe error: {describe_error(exc)}")
 
     def _expire(self, key: int) -> None:
-        self.now = time.monotonic()
         slot = self.slots.pop(key, None)
-        for conn in slot.conns if slot is not None else ():
+        if slot is None:
+            return
+        # The loop runs timers before it polls: after a stall (a starved process),
+        # replies that did arrive in time wait unread. Read them first, so only the
+        # checks still without an answer time out.
+        self._ready()
+        for conn in slot.conns:
             if conn.state != _DONE:
                 try:
                     conn.expire()

@@ -267,3 +267,20 @@ def test_finished_checks_leave_no_deadline_timer(nginx):
     results, slots, conns = run(go())
     assert all(r.ok for r in results)
     assert slots == {} and conns == 0
+
+
+def test_a_stalled_loop_reads_replies_before_failing_deadlines(nginx):
+    """A process starved past the deadline still reads the replies that did arrive."""
+
+    async def go():
+        fut = asyncio.ensure_future(
+            http.probe(Target(LOCAL, nginx[0]), CheckConfig(type="http", path="/health",
+                                                             timeout=0.2)))
+        await asyncio.sleep(0)  # the check starts and connects
+        import time
+
+        time.sleep(0.5)  # the loop is stalled well past the deadline
+        return await fut
+
+    result = run(go())
+    assert result.ok and result.reason == "HTTP 200 OK", result
