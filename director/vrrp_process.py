@@ -204,8 +204,11 @@ class VrrpProcess:
             addrs.close()
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        while (message := await _read_frame(reader)) is not None:
-            self._dispatch(message)
+        try:
+            while (message := await _read_frame(reader)) is not None:
+                self._dispatch(message)
+        except VrrpProcessError as exc:  # a broken channel ends the child like a crash would
+            self._failure = str(exc)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(VrrpProcessError("the VRRP process closed its channel"))
@@ -339,19 +342,23 @@ async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...])
 
 async def _answer(reader: asyncio.StreamReader, send: Callable[[tuple], None], runtime: Any,
                   stop: asyncio.Event) -> None:
-    """Carry out the parent's requests; a closed channel means the parent is gone: stop."""
-    while (message := await _read_frame(reader)) is not None:
-        kind = message[0]
-        if kind == "stop":
-            break
-        if kind == "track":
-            runtime.set_tracked_virtual_server(message[1], message[2])
-        elif kind == "request":
-            _, request_id, op, *args = message
-            try:
-                send(("reply", request_id, True, await _perform(runtime, op, args)))
-            except Exception as exc:
-                send(("reply", request_id, False, f"{op}: {exc}"))
+    """Carry out the parent's requests; a closed or broken channel means the parent is
+    gone (or not itself): stop gracefully."""
+    try:
+        while (message := await _read_frame(reader)) is not None:
+            kind = message[0]
+            if kind == "stop":
+                break
+            if kind == "track":
+                runtime.set_tracked_virtual_server(message[1], message[2])
+            elif kind == "request":
+                _, request_id, op, *args = message
+                try:
+                    send(("reply", request_id, True, await _perform(runtime, op, args)))
+                except Exception as exc:
+                    send(("reply", request_id, False, f"{op}: {exc}"))
+    except VrrpProcessError as exc:
+        log.error("VRRP channel broken, stopping", error=str(exc))
     stop.set()
 
 
