@@ -86,7 +86,7 @@ class Daemon:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop.set)
+            loop.add_signal_handler(sig, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         self.control = ControlServer(self.config.global_.control_socket, self._control_handlers())
         await self.control.start()  # first: a second daemon on the same socket stops here
@@ -124,6 +124,13 @@ class Daemon:
         for task in failed:
             log.error("component failed", error=repr(task.exception()))
         return 2 if failed else 0
+
+    def _on_stop_signal(self) -> None:
+        """The VRRP child hears first: masters send priority 0 now, not after the daemon's
+        own shutdown steps (the backup takes over that much sooner)."""
+        if self.vrrp is not None:
+            self.vrrp.stop_now()
+        self.stop.set()
 
     async def _watchdog(self, interval: float) -> None:
         """Pinged from the event loop itself, and only while the VRRP child answers too:

@@ -151,6 +151,12 @@ class VrrpProcess:
     def names(self) -> frozenset[str]:
         return frozenset(c.name for c in self.instances)
 
+    def stop_now(self) -> None:
+        """Signal the child to stop gracefully at once (its own SIGTERM handling), without
+        waiting for this loop's turn to write on the channel."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
     async def ping(self) -> bool:
         """True when the child's loop answers: the watchdog pings systemd only then."""
         try:
@@ -176,7 +182,8 @@ class VrrpProcess:
             await asyncio.to_thread(self._release_vips)
             raise VrrpProcessError(f"VRRP process {self.pid} ended ({self._exit or 'still running'}): "
                                    f"{self._failure or 'no reason given'}")
-        self._send(("stop",))
+        with contextlib.suppress(VrrpProcessError):  # it may already be stopping on its own
+            self._send(("stop",))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(reading), STOP_TIMEOUT)
         await self._reap(0.5)

@@ -9,6 +9,7 @@ snapshot so `directord status` and metrics read the same numbers.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import time
@@ -77,6 +78,7 @@ class _Live:
     timer: asyncio.TimerHandle | None = None
     garp_task: asyncio.Task | None = None
     refresh_task: asyncio.Task | None = None
+    vips_added: concurrent.futures.Future | None = None  # the pending VIP add, if any
     notify_task: asyncio.Task | None = None
     state_since_wall: float = field(default_factory=time.time)
 
@@ -337,9 +339,14 @@ class VrrpRuntime:
 
     def _shutdown(self) -> None:
         now = self._now() if self.loop else 0.0
-        for lv in self.live.values():
+        transitions: list[tuple[_Live, Transition]] = []
+        for lv in self.live.values():  # every master's priority 0 first, then the logs
             with contextlib.suppress(Exception):
-                self._apply(lv, lv.fsm.shutdown(now), follow=False)
+                self._apply_packets(lv, lv.fsm.shutdown(now), False, transitions)
+        for member, tr in transitions:
+            with contextlib.suppress(Exception):
+                self._transition(member, tr)
+        for lv in self.live.values():
             self._cancel_timer(lv)
             self._cancel_garp(lv, refresh=True)
             lv.sender.close()
@@ -456,12 +463,25 @@ class VrrpRuntime:
     # --- actions out ----------------------------------------------------------------
 
     def _apply(self, lv: _Live, actions: list[Action], follow: bool = True) -> None:
+        """Carry out an instance's actions, and its sync group's, packets first: every
+        member's adverts, VIP changes and ARPs go out before any transition is logged or
+        handed to hooks (a sync group's backup waits for its last member)."""
+        transitions: list[tuple[_Live, Transition]] = []
+        self._apply_packets(lv, actions, follow, transitions)
+        for member, tr in transitions:
+            self._transition(member, tr)
+
+    def _apply_packets(self, lv: _Live, actions: list[Action], follow: bool,
+                       transitions: list[tuple[_Live, Transition]]) -> None:
         for act in actions:
-            self._do(lv, act)
+            if isinstance(act, Transition):
+                transitions.append((lv, act))
+            else:
+                self._do(lv, act)
         if follow and lv.cfg.sync_group in self.groups:
             extra = self.groups[lv.cfg.sync_group].follow(lv.fsm, actions, self._now())
             for name, acts in extra.items():
-                self._apply(self.live[name], acts, follow=False)
+                self._apply_packets(self.live[name], acts, False, transitions)
         self._arm(lv)
 
     def _do(self, lv: _Live, act: Action) -> None:
@@ -474,8 +494,6 @@ class VrrpRuntime:
             self._vips(lv, add=False)
         elif isinstance(act, SendGarp):
             self._start_garp(lv)
-        elif isinstance(act, Transition):
-            self._transition(lv, act)
 
     def _send_advert(self, lv: _Live, priority: int) -> None:
         advert = codec.Advert(
@@ -494,7 +512,8 @@ class VrrpRuntime:
 
     def _vips(self, lv: _Live, add: bool) -> None:
         """Queue the VIP change on the netlink thread (ordered, never blocks the loop)."""
-        self.nl.submit(self._vips_sync, lv, add)
+        future = self.nl.submit(self._vips_sync, lv, add)
+        lv.vips_added = future if add else None
 
     def _vips_sync(self, lv: _Live, add: bool) -> None:
         assert self.addrs is not None
@@ -526,15 +545,26 @@ class VrrpRuntime:
                 lv.counters.send_errors += 1
 
     def _start_garp(self, lv: _Live) -> None:
-        """One round now, then the configured repeats; a new burst replaces a running one."""
+        """One round as soon as the VIPs are on the interface (announcing an address the
+        kernel does not answer for yet would draw traffic it drops), then the configured
+        repeats; a new burst replaces a running one."""
         assert self.loop is not None
         self._cancel_garp(lv, refresh=False)
-        self._garp_round(lv)
-        lv.garp_task = self.loop.create_task(self._garp_burst(lv))
+        if lv.vips_added is None or lv.vips_added.done():
+            self._garp_round(lv)
+            lv.garp_task = self.loop.create_task(self._garp_burst(lv))
+        else:
+            # shielded: replacing this burst must not cancel the VIP add it waits for
+            added = asyncio.shield(asyncio.wrap_future(lv.vips_added))
+            lv.garp_task = self.loop.create_task(self._garp_burst(lv, added))
         if lv.cfg.garp.refresh > 0 and lv.refresh_task is None:
             lv.refresh_task = self.loop.create_task(self._garp_refresh(lv))
 
-    async def _garp_burst(self, lv: _Live) -> None:
+    async def _garp_burst(self, lv: _Live, vips_added: asyncio.Future | None = None) -> None:
+        if vips_added is not None:
+            with contextlib.suppress(Exception):  # a failed add is counted and logged where it failed
+                await vips_added
+            self._garp_round(lv)
         for _ in range(max(0, lv.cfg.garp.repeat - 1)):
             await asyncio.sleep(lv.cfg.garp.interval)
             self._garp_round(lv)

@@ -49,6 +49,8 @@ async def main() -> dict:
         return snap["VI_1"]["state"] if snap else "none"
 
     out: dict = {"became_master": await until(lambda: state() == "master", 5.0)}
+    # the first gratuitous ARPs follow the VIP add (done on the netlink thread)
+    out["first_garps"] = await until(lambda: rt.snapshot()["instances"]["VI_1"]["garps_sent"] >= 2, 1.0)
     out["snapshot"] = rt.snapshot()
     garps = rt.snapshot()["instances"]["VI_1"]["garps_sent"]
     await asyncio.sleep(1.0)

@@ -220,7 +220,7 @@ def test_runtime_hooks_for_the_director(lab2: Lab) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     snap = out["snapshot"]["instances"]["VI_1"]
-    assert out["became_master"] and snap["state"] == "master"
+    assert out["became_master"] and out["first_garps"] and snap["state"] == "master"
     assert snap["master_address"] == "192.0.2.1" and snap["adverts_sent"] >= 1
     assert snap["garps_sent"] >= 2 and out["garp_refresh_frames"] >= 6
     assert out["quorum_lost_backup"] and out["quorum_lost_priority"] == 50
