@@ -15,6 +15,7 @@ import pytest
 from labkit import wait_for
 
 from tests.director.kernel_util import NAT_VIP, NatLab, fetch, ipvsadm, rules
+from tests.director.test_metrics import samples
 
 pytestmark = pytest.mark.kernel
 
@@ -61,15 +62,7 @@ METRICS = "127.0.0.1:9613"
 
 def scrape() -> dict[str, float]:
     """/metrics as {sample with labels: value}, after promtool has passed it."""
-    body = urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=30).read().decode()
-    lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    samples = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
+    return samples(urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=30).read().decode())
 
 
 def rs_metric(name: str, address: str) -> str:
@@ -101,15 +94,15 @@ def test_health_drives_weights_and_sorry_server(nat_lab3: NatLab, tmp_path: Path
         wait_for(lambda: weight_of("10.0.0.13:80") == 1, 30, what="sorry server installed (quorum 2 lost)")
         assert fetch(nat_lab3.client, f"http://{NAT_VIP}/") in {"rs2", ""}  # the sorry server is down too
         # /metrics tells the same story as ipvsadm.
-        samples = scrape()
-        assert samples[rs_metric("real_server_up", "10.0.0.11")] == 0
-        assert samples[rs_metric("real_server_weight", "10.0.0.11")] == weight_of("10.0.0.11:80") == 0
-        assert samples[rs_metric("real_server_weight", "10.0.0.12")] == weight_of("10.0.0.12:80") == 1
-        assert samples[rs_metric("real_server_configured_weight", "10.0.0.11")] == 1
-        assert samples['directord_virtual_server_quorum_ok{virtual_server="web"}'] == 0
-        assert backend_metric("connections_active", "10.0.0.13") in samples  # the sorry server is in the table
-        assert samples[backend_metric("connections_total", "10.0.0.12")] >= 0
-        failures = [k for k in samples if k.startswith("directord_health_check_failures_total{address=\"10.0.0.11\"")]
+        got = scrape()
+        assert got[rs_metric("real_server_up", "10.0.0.11")] == 0
+        assert got[rs_metric("real_server_weight", "10.0.0.11")] == weight_of("10.0.0.11:80") == 0
+        assert got[rs_metric("real_server_weight", "10.0.0.12")] == weight_of("10.0.0.12:80") == 1
+        assert got[rs_metric("real_server_configured_weight", "10.0.0.11")] == 1
+        assert got['directord_virtual_server_quorum_ok{virtual_server="web"}'] == 0
+        assert backend_metric("connections_active", "10.0.0.13") in got  # the sorry server is in the table
+        assert got[backend_metric("connections_total", "10.0.0.12")] >= 0
+        failures = [k for k in got if k.startswith("directord_health_check_failures_total{address=\"10.0.0.11\"")]
         assert failures and all('reason="refused"' in k or 'reason="timeout"' in k for k in failures), failures
 
         nat_lab3.start_server(1)

@@ -63,6 +63,7 @@ async def scrape(port: int) -> str:
 
 
 def samples(body: str) -> dict[str, float]:
+    """An exposition as {sample with labels: value}, after promtool has passed it."""
     lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     out = {}
