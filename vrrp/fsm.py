@@ -353,9 +353,17 @@ class SyncGroup:
 
     def can_go_master(self, member: Instance) -> bool:
         """Only when every sibling is master or has lost its master too; otherwise
-        a member whose peer has a different priority would drag the group to and fro."""
+        a member whose peer has a different priority would drag the group to and fro.
+
+        A sibling whose own down timer is due within one advert interval counts as
+        lost: a dead master's instances fall silent together, but their last adverts
+        are up to an interval apart, and waiting for the last one would delay the
+        whole group's takeover by that much. A sibling that still hears its master
+        is two intervals or more from its deadline."""
+        now = member.master_down_at
         return all(
-            s is member or s.state is State.MASTER or s.wants_master for s in self.members
+            s is member or s.state is State.MASTER or s.wants_master or _silent(s, now)
+            for s in self.members
         )
 
     def follow(self, source: Instance, actions: list[Action], now: float) -> dict[str, list]:
@@ -372,6 +380,13 @@ class SyncGroup:
             if acts:
                 extra[m.name] = acts
         return extra
+
+
+def _silent(m: Instance, now: float | None) -> bool:
+    """Its master has missed all but (at most) the last advert the down timer allows."""
+    due = m.master_down_at
+    return (m.state is State.BACKUP and now is not None and due is not None
+            and due - now <= m.master_adver_cs / 100)
 
 
 def _own_fault(m: Instance) -> bool:

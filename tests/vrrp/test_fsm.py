@@ -252,10 +252,9 @@ def test_sync_group_fault_and_master_move_together() -> None:
     a.start(0.0)
     b.start(0.0)
     t = a.deadline
-    assert a.tick(t) == []  # waits for b, whose timer expires at the same moment
-    acts = b.tick(t)
-    extra = g.follow(b, acts, t)
-    assert a.state is State.MASTER and "a" in extra
+    acts = a.tick(t)  # b's timer expires at the same moment: b's master is gone too
+    extra = g.follow(a, acts, t)
+    assert (a.state, b.state) == (State.MASTER, State.MASTER) and "b" in extra
     acts = a.set_tracked("if:x", 0, False, 10.0)
     g.follow(a, acts, 10.0)
     assert (a.state, b.state) == (State.FAULT, State.FAULT)
@@ -275,6 +274,21 @@ def test_sync_group_waits_for_all_members_before_master() -> None:
     acts = b.tick(b.deadline)
     assert acts == [] and b.state is State.BACKUP and b.wants_master
     assert b.deadline is None
+    t = a.deadline
+    acts = a.tick(t)
+    g.follow(a, acts, t)
+    assert (a.state, b.state) == (State.MASTER, State.MASTER)
+
+
+def test_sync_group_goes_master_on_the_first_timer_when_all_masters_fell_silent() -> None:
+    """Adverts of a dead master's instances stop up to an interval apart: the group goes
+    master on the first member's timer, not the last one's."""
+    a, b = inst(name="a"), inst(name="b", vrid=52)
+    g = SyncGroup("g", [a, b])
+    a.start(0.0)
+    b.start(0.0)
+    a.receive(adv(150), HIGH, 3.0)
+    b.receive(adv(150), HIGH, 3.0 + 0.9 * a.master_adver_cs / 100)  # b's last advert came later
     t = a.deadline
     acts = a.tick(t)
     g.follow(a, acts, t)
