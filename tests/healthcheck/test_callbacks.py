@@ -276,7 +276,12 @@ def test_a_stalled_loop_reads_replies_before_failing_deadlines(nginx):
         fut = asyncio.ensure_future(
             http.probe(Target(LOCAL, nginx[0]), CheckConfig(type="http", path="/health",
                                                              timeout=0.2)))
-        await asyncio.sleep(0)  # the check starts and connects
+        loop = asyncio.get_running_loop()
+        for _ in range(10_000):  # until the request is out (connect and send take loop turns)
+            await asyncio.sleep(0)
+            poller = _poll._pollers.get(loop)
+            if poller is not None and any(c.state == _poll._READING for c in poller.conns.values()):
+                break
         import time
 
         time.sleep(0.5)  # the loop is stalled well past the deadline

@@ -101,6 +101,7 @@ async def reload_flow() -> dict:
     out["removed"] = state()
     await rt.reconfigure([CFG])
     out["readded_master"] = await until(lambda: state() == "master", 3.0)
+    await until(lambda: len(vips()) == 2, 2.0)  # the add runs on the netlink thread, after the transition
     out["final_vips"] = vips()
     stop.set()
     await task
