@@ -10,8 +10,9 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from labkit import Lab, run, wait_for
@@ -52,18 +53,29 @@ def vrrp_state(sock: Path) -> str | None:
     return status(sock)["vrrp"].get("instances", {}).get("VI_1", {}).get("state")
 
 
+def start_daemon(lab: Lab, workdir: Path, edit: Callable[[str], str] = lambda text: text, ns: str | None = None,
+                 log: Path | None = None, **popen: Any) -> tuple[str, Path, subprocess.Popen]:
+    """`directord run` on CONFIG (after `edit`) kept in `workdir`, in namespace `ns` or a new one
+    with eth0 192.0.2.1/24; output to `log` or nowhere. Returns the namespace, the control
+    socket (once it exists) and the process."""
+    if ns is None:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+    workdir.mkdir(exist_ok=True)
+    sock, config = workdir / "control.sock", workdir / "directord.toml"
+    config.write_text(edit(CONFIG.format(sock=sock, state=workdir / "state")))
+    with open(log or os.devnull, "w") as out:
+        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                           stdout=out, stderr=out, **popen)
+    wait_for(lambda: sock.exists(), 30, what="the control socket")
+    return ns, sock, daemon
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[Lab, Path, Path, subprocess.Popen]]:
     with Lab("dcs-") as lab:
-        ns = lab.netns("a")
-        lab.veth(ns, "eth0", "192.0.2.1/24")
-        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
-        with open(tmp_path / "daemon.log", "w") as log:
-            daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
-                               stdout=log, stderr=log)
-        wait_for(lambda: sock.exists(), 30, what="the control socket")
-        yield lab, sock, config, daemon
+        _, sock, daemon = start_daemon(lab, tmp_path, log=tmp_path / "daemon.log")
+        yield lab, sock, tmp_path / "directord.toml", daemon
 
 
 def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> None:
@@ -132,14 +144,8 @@ def test_cli_says_when_the_daemon_is_not_running(tmp_path: Path) -> None:
 
 def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> None:
     with Lab("dcm-") as lab:
-        ns = lab.netns("a")
-        lab.veth(ns, "eth0", "192.0.2.1/24")
-        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state")
-                          .replace('metrics_listen = ""', 'metrics_listen = "127.0.0.1:9612"'))
-        lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
-                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: sock.exists(), 30, what="the daemon")
+        ns, sock, _ = start_daemon(
+            lab, tmp_path, lambda text: text.replace('metrics_listen = ""', 'metrics_listen = "127.0.0.1:9612"'))
         wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
         body = run(["curl", "-sf", "http://127.0.0.1:9612/metrics"], ns=ns)
         assert 'directord_vrrp_state{vrrp_instance="VI_1",interface="eth0",vrid="42",state="master"} 1' in body
@@ -171,13 +177,8 @@ def test_daemon_notifies_systemd_ready_watchdog_reloading_stopping(tmp_path: Pat
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify, Lab("dcn-") as lab:
         notify.bind(notify_path)
         notify.settimeout(30)
-        ns = lab.netns("a")
-        lab.veth(ns, "eth0", "192.0.2.1/24")
-        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
         env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "400000"}
-        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, sock, daemon = start_daemon(lab, tmp_path, env=env)
         messages: list[bytes] = []
 
         def received(prefix: bytes) -> bool:

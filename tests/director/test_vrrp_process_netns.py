@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from labkit import Lab, run, wait_for
 
-from tests.director.test_daemon_netns import CONFIG, status, vrrp_state
+from tests.director.test_daemon_netns import start_daemon, status, vrrp_state
 
 pytestmark = pytest.mark.netns
 
@@ -51,14 +50,8 @@ class Pair:
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
     with Lab("dvp-") as lab:
-        ns = lab.netns("a")
-        lab.veth(ns, "eth0", "192.0.2.1/24")
-        sock, config, log = tmp_path / "control.sock", tmp_path / "directord.toml", tmp_path / "daemon.log"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
-        with open(log, "w") as out:
-            daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
-                               stdout=out, stderr=out)
-        wait_for(lambda: sock.exists(), 30, what="the control socket")
+        log = tmp_path / "daemon.log"
+        ns, sock, daemon = start_daemon(lab, tmp_path, log=log)
         wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
         yield Pair(lab, ns, sock, daemon, log)
         with_group_gone(daemon)
@@ -84,12 +77,7 @@ def test_the_child_runs_real_time_and_its_hooks_do_not(tmp_path: Path) -> None:
     hook.write_text(f"#!/bin/sh\nchrt -p $$ >> {seen}\n")
     hook.chmod(0o755)
     with Lab("dvr-") as lab:
-        ns = lab.netns("a")
-        lab.veth(ns, "eth0", "192.0.2.1/24")
-        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state") + f'notify = ["{hook}"]\n')
-        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, daemon = start_daemon(lab, tmp_path, lambda text: text + f'notify = ["{hook}"]\n')
         wait_for(lambda: seen.exists() and "SCHED" in seen.read_text(), 30, what="the notify hook")
         [child] = children(daemon.pid)
         # vrrp_realtime_priority = 1 by default; hooks it starts are reset to normal scheduling
@@ -102,14 +90,9 @@ def test_the_child_runs_real_time_and_its_hooks_do_not(tmp_path: Path) -> None:
 
 def test_without_real_time_the_child_is_niced(tmp_path: Path) -> None:
     with Lab("dvn-") as lab:
-        ns = lab.netns("a")
-        lab.veth(ns, "eth0", "192.0.2.1/24")
-        sock, config = tmp_path / "control.sock", tmp_path / "directord.toml"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state")
-                          .replace("[global]", "[global]\nvrrp_realtime_priority = 0"))
-        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: len(children(daemon.pid)) == 1 and sock.exists(), 30, what="the VRRP child")
+        _, _, daemon = start_daemon(lab, tmp_path, lambda text: text.replace(
+            "[global]", "[global]\nvrrp_realtime_priority = 0"))
+        wait_for(lambda: len(children(daemon.pid)) == 1, 30, what="the VRRP child")
         [child] = children(daemon.pid)
         wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) == -10, 10, what="the child to renice")
         assert os.sched_getscheduler(child) == os.SCHED_OTHER
@@ -144,14 +127,10 @@ def test_a_restart_after_sigkill_removes_the_stale_vip(pair: Pair, tmp_path: Pat
     os.killpg(pair.daemon.pid, signal.SIGKILL)  # nothing gets to clean up
     pair.daemon.wait(10)
     assert has_vip(pair.lab, pair.ns)
-    config = tmp_path / "backup.toml"
-    text = CONFIG.format(sock=tmp_path / "b.sock", state=tmp_path / "b-state")
-    config.write_text(text.replace("advert_interval = \"100ms\"", "advert_interval = \"10s\""))
-    with open(tmp_path / "b.log", "w") as out:
-        again = pair.lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=pair.ns,
-                               stdout=out, stderr=out)
+    _, sock, again = start_daemon(pair.lab, tmp_path / "again", lambda text: text.replace(
+        'advert_interval = "100ms"', 'advert_interval = "10s"'), ns=pair.ns)
     try:  # a 10 s advert interval keeps it backup for 30 s: the VIP must go at once
         wait_for(lambda: not has_vip(pair.lab, pair.ns), 15, what="the stale VIP to be removed")
-        assert vrrp_state(tmp_path / "b.sock") == "backup"
+        assert vrrp_state(sock) == "backup"
     finally:
         with_group_gone(again)
