@@ -224,9 +224,10 @@ def cmd_reload(args: argparse.Namespace) -> int:
     changes, errors = result.get("changes"), result.get("errors") or []
     if changes is not None:
         print(f"reloaded {result['reloaded']}: {len(changes)} IPVS change{'' if len(changes) == 1 else 's'}")
-        for line in [*changes[:MAX_LISTED], *([f"... and {len(changes) - MAX_LISTED} more"]
-                                              if len(changes) > MAX_LISTED else [])]:
+        for line in changes[:MAX_LISTED]:
             print(f"  {line}")
+        if len(changes) > MAX_LISTED:
+            print(f"  ... and {len(changes) - MAX_LISTED} more")
     else:
         print(f"reloaded {result['reloaded']}" + (f" ({result['pending']})" if "pending" in result else ""))
     for line in errors:

@@ -385,8 +385,8 @@ class Daemon:
         for error in errors:
             log.error("ipvs operation failed", error=f"{error.op}: {error.message}")
         kept = {error.op.key for error in errors if isinstance(error.op, DeleteService)}
-        removed = {key for key in book.owned if key not in kept}
-        book.owned = {key: timeout for key, timeout in book.owned.items() if key not in removed}
+        removed = book.owned.keys() - kept
+        book.owned = {key: book.owned[key] for key in kept}
         book.draining = {entry: since for entry, since in book.draining.items() if entry[0] not in removed}
         if self.config.ipvs.sync_daemon is not None:
             try:

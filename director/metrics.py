@@ -56,10 +56,9 @@ class Histogram:
     def template(self, name: str, labels: str) -> str:
         """The histogram's lines with its values left as %-placeholders (cached by callers:
         one format call per histogram instead of one per line)."""
+        labels = labels.replace("%", "%%")  # label values are literal text in the template
         head = f"{name}_bucket{{{labels[1:-1]}," if labels else f"{name}_bucket{{"
-        les = [*(repr(b).replace("%", "%%") for b in self.bounds), "+Inf"]
-        labels = labels.replace("%", "%%")
-        buckets = "".join(f'{head.replace("%", "%%")}le="{le}"}} %d\n' for le in les)
+        buckets = "".join(f'{head}le="{le}"}} %d\n' for le in [*map(repr, self.bounds), "+Inf"])
         return f"{buckets}{name}_sum{labels} %r\n{name}_count{labels} %d\n"
 
     def render(self, template: str) -> str:
