@@ -30,7 +30,6 @@ import json
 import os
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -43,8 +42,9 @@ from healthcheck_bench import cpu_seconds as cpu  # noqa: E402  (same /proc read
 from healthcheck_bench import rss_mb  # noqa: E402
 from labkit import Lab, run, wait_for  # noqa: E402
 
+from director.drill import wire  # noqa: E402  (the drill's packet capture and kernel stamps)
+
 ADVERT = 0.1
-SO_TIMESTAMPNS = 35  # Linux; Python's socket module does not name it (also the SCM type)
 
 
 def config_text(n_real: int, workdir: Path, check: str, per_service: int = 4) -> str:
@@ -140,25 +140,22 @@ def scrape_seconds(ns: str) -> float:
 
 
 def advert_gaps(sniffer: socket.socket, seconds: float) -> list[float]:
-    """Gaps between the daemon's VRRP adverts (IP protocol 112) as they leave its eth0, from
-    the kernel's timestamps (SO_TIMESTAMPNS) taken when the daemon hands each one to the
-    device: this sniffer's own scheduling, and softirq delays on the receiving side, do
-    not count; the daemon's do."""
-    sniffer.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    """Gaps between the daemon's VRRP adverts as they leave its eth0, from the kernel's
+    timestamps (SO_TIMESTAMPNS) taken when the daemon hands each one to the device: this
+    sniffer's own scheduling, and softirq delays on the receiving side, do not count; the
+    daemon's do."""
     stamps: list[float] = []
     deadline = time.monotonic() + seconds
     sniffer.settimeout(0.5)
     while time.monotonic() < deadline:
         try:
-            frame, ancillary, _, address = sniffer.recvmsg(2048, 64)
+            frame, ancillary, _, address = sniffer.recvmsg(2048, socket.CMSG_SPACE(16))
         except TimeoutError:
             continue
-        advert = len(frame) > 23 and frame[12:14] == b"\x08\x00" and frame[23] == 112
-        if advert and address[2] == socket.PACKET_OUTGOING:
-            for level, kind, data in ancillary:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, nsec = struct.unpack("qq", data[:16])
-                    stamps.append(sec + nsec / 1e9)
+        event = wire.parse(frame, b"")
+        stamp = wire.kernel_time(ancillary)
+        if address[2] == socket.PACKET_OUTGOING and event and event["kind"] == "advert" and stamp is not None:
+            stamps.append(stamp)
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
@@ -229,9 +226,7 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
 
 
 def sniff_main(seconds: float) -> None:
-    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL: sees outgoing
-    sniffer.bind(("eth0", 0))
-    print(json.dumps(advert_gaps(sniffer, seconds)))
+    print(json.dumps(advert_gaps(wire.open_socket("eth0"), seconds)))  # ETH_P_ALL: sees outgoing
 
 
 def main() -> None:
