@@ -9,13 +9,7 @@ from __future__ import annotations
 import socket
 
 from director.config import Config
-
-
-def local_addresses() -> set[str]:
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        return {msg.get_attr("IFA_ADDRESS") for msg in ipr.get_addr()}
+from vrrp.addresses import local_addresses
 
 
 def host_problems(config: Config) -> list[str]:

@@ -13,7 +13,6 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterator
 
 from director.ipvs import (
     SVC_F_MANAGED,
@@ -34,17 +33,19 @@ from director.ipvs import (
     SyncDaemon,
     Timeouts,
 )
+from nlmsg import (
+    NLA_F_NESTED,
+    NLM_F_ACK,
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG_ERROR,
+    DecodeError,
+    attr,
+    parse_attrs,
+)
+from nlmsg import NLMSGHDR as _NLMSGHDR
 
 # --- netlink / generic netlink ------------------------------------------------
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLM_F_REQUEST = 0x1
-NLM_F_MULTI = 0x2
-NLM_F_ACK = 0x4
-NLM_F_DUMP = 0x300
-NLA_F_NESTED = 0x8000
-NLA_TYPE_MASK = 0x3FFF
-
 GENL_ID_CTRL = 0x10
 CTRL_CMD_GETFAMILY = 3
 CTRL_ATTR_FAMILY_ID = 1
@@ -132,9 +133,7 @@ TUN_FLAGS_NUM = {"nocsum": 0, "csum": 1, "remcsum": 2}
 TUN_FLAGS_NAME = {v: k for k, v in TUN_FLAGS_NUM.items()}
 DAEMON_STATE_NUM = {"master": 1, "backup": 2}
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _GENLHDR = struct.Struct("=BBH")
-_NLATTR = struct.Struct("=HH")
 _U16 = struct.Struct("=H")
 _U32 = struct.Struct("=I")
 _BE16 = struct.Struct("!H")
@@ -146,17 +145,7 @@ _DEST_FULL = struct.Struct("=HH16s HH2sxx HHHxx HHI HHI HHI HHI")
 _INET = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
-class DecodeError(ValueError):
-    """A message from the kernel did not have the shape we expect."""
-
-
 # --- attributes -------------------------------------------------------------------
-
-
-def attr(kind: int, payload: bytes) -> bytes:
-    """One netlink attribute, padded to 4 bytes."""
-    length = 4 + len(payload)
-    return _NLATTR.pack(length, kind) + payload + b"\0" * (-length & 3)
 
 
 def nested(kind: int, *attrs: bytes) -> bytes:
@@ -181,22 +170,6 @@ def attr_u32(kind: int, value: int) -> bytes:
 
 def attr_str(kind: int, value: str) -> bytes:
     return attr(kind, value.encode() + b"\0")
-
-
-def parse_attrs(data: bytes | memoryview) -> dict[int, bytes]:
-    """Attributes by type (flags stripped); the last one wins on repeats."""
-    if not isinstance(data, bytes):
-        data = bytes(data)  # slices of bytes are bytes: one copy here, none per attribute
-    out: dict[int, bytes] = {}
-    unpack = _NLATTR.unpack_from
-    pos, end = 0, len(data)
-    while pos + 4 <= end:
-        length, kind = unpack(data, pos)
-        if length < 4 or pos + length > end:
-            raise DecodeError(f"bad attribute length {length} at offset {pos}")
-        out[kind & NLA_TYPE_MASK] = data[pos + 4 : pos + length]
-        pos += (length + 3) & ~3
-    return out
 
 
 def get_u8(attrs: dict[int, bytes], kind: int, default: int = 0) -> int:
@@ -232,25 +205,6 @@ def message(family_id: int, cmd: int, seq: int, flags: int, payload: bytes = b""
     return _REQ_HDR.pack(
         _HDR_LEN + len(payload), family_id, NLM_F_REQUEST | flags, seq, 0, cmd, IPVS_GENL_VERSION, 0
     ) + payload
-
-
-def iter_messages(data: bytes | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
-    """Split one datagram into (type, flags, seq, payload after nlmsghdr)."""
-    view = memoryview(data)
-    pos, end = 0, len(view)
-    while pos + _NLMSGHDR.size <= end:
-        length, kind, flags, seq, _pid = _NLMSGHDR.unpack_from(view, pos)
-        if length < _NLMSGHDR.size or pos + length > end:
-            raise DecodeError(f"bad netlink message length {length} at offset {pos}")
-        yield kind, flags, seq, view[pos + _NLMSGHDR.size : pos + length]
-        pos += (length + 3) & ~3
-
-
-def error_code(payload: bytes | memoryview) -> int:
-    """The positive errno of an NLMSG_ERROR (0 for an ack) or of an NLMSG_DONE."""
-    if len(payload) < 4:
-        return 0
-    return -struct.unpack_from("=i", payload)[0]
 
 
 _ACK_HEAD = struct.Struct("=IHHIIi")

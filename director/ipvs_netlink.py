@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
+import nlmsg
 from director import ipvs_codec as codec
 from director.ipvs import (
     IpvsUnavailable,
@@ -75,27 +76,7 @@ class NetlinkIpvs:
         return memoryview(self._buf)[:n]
 
     def _transact(self, request: bytes, seq: int) -> list[bytes]:
-        """Send one request; return its reply payloads until the ack or NLMSG_DONE.
-
-        Raises OSError with the kernel's errno when it answers with an error.
-        """
-        self._sock.send(request)
-        replies: list[bytes] = []
-        while True:
-            for kind, _flags, mseq, payload in codec.iter_messages(self._recv()):
-                if mseq != seq:
-                    continue  # a late answer to an earlier, abandoned request
-                if kind == codec.NLMSG_ERROR:
-                    err = codec.error_code(payload)
-                    if err:
-                        raise OSError(err, errno_mod.errorcode.get(err, str(err)))
-                    return replies
-                if kind == codec.NLMSG_DONE:
-                    err = codec.error_code(payload)
-                    if err:
-                        raise OSError(err, errno_mod.errorcode.get(err, str(err)))
-                    return replies
-                replies.append(bytes(payload))
+        return nlmsg.transact(self._sock, self._buf, request, seq)
 
     def _resolve_family(self, name: str) -> int:
         seq = self._next_seq()
@@ -163,9 +144,9 @@ class NetlinkIpvs:
             size = self._sock.recv_into(self._buf)
             fast = codec.single_ack(self._buf, size)
             acks = [fast] if fast else [
-                (seq, codec.error_code(payload))
-                for kind, _flags, seq, payload in codec.iter_messages(memoryview(self._buf)[:size])
-                if kind == codec.NLMSG_ERROR
+                (seq, nlmsg.error_code(payload))
+                for kind, _flags, seq, payload in nlmsg.iter_messages(memoryview(self._buf)[:size])
+                if kind == nlmsg.NLMSG_ERROR
             ]
             for seq, err in acks:
                 index = pending.pop(seq, None)

@@ -1,4 +1,9 @@
-"""VIPs over netlink (pyroute2) and interface link state from netlink events.
+"""VIPs and interface state over rtnetlink: the thin socket edge of `vrrp.rtnl`.
+
+Every call is one blocking request on a private netlink socket, answered by the
+kernel within the system call's time (microseconds), so the VRRP loop makes
+them directly: a VIP is on the interface before the next line runs. The socket
+timeout bounds each wait should the kernel ever not answer.
 
 Adds are idempotent (EEXIST is success) and removes tolerate an address that
 is already gone, so a restart adopts whatever the previous run left behind.
@@ -9,62 +14,63 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+import nlmsg
+from vrrp import rtnl
+from vrrp.rtnl import IFA_F_SECONDARY, IFA_F_TENTATIVE, LinkInfo
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
-IFA_F_SECONDARY = 0x01
-IFA_F_NODAD = 0x02
-IFA_F_TENTATIVE = 0x40
-RTMGRP_LINK = 0x1
-RTM_NEWLINK, RTM_DELLINK = 16, 17
-IFLA_IFNAME = 3
 NETLINK_BUF = 65536
+REQUEST_TIMEOUT = 2.0  # seconds; the kernel answers rtnetlink requests synchronously
 
-
-@dataclass(frozen=True)
-class LinkInfo:
-    index: int
-    mac: bytes
-    up: bool
+__all__ = ["AddressManager", "LinkInfo", "LinkMonitor", "local_addresses"]
 
 
 class AddressManager:
     """Owns one rtnetlink socket for address work and link queries."""
 
     def __init__(self) -> None:
-        self.ipr = IPRoute()
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.sock.settimeout(REQUEST_TIMEOUT)
+        self.buf = bytearray(NETLINK_BUF)
+        self.seq = 0
 
     def close(self) -> None:
-        self.ipr.close()
+        self.sock.close()
+
+    def _transact(self, build: Callable[[int], bytes]) -> list[bytes]:
+        self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
+        return nlmsg.transact(self.sock, self.buf, build(self.seq), self.seq)
 
     def link(self, ifname: str) -> LinkInfo | None:
-        idx = self.ipr.link_lookup(ifname=ifname)
-        if not idx:
-            return None
-        msg = self.ipr.get_links(idx[0])[0]
-        mac = bytes.fromhex((msg.get("IFLA_ADDRESS") or "00:00:00:00:00:00").replace(":", ""))
-        return LinkInfo(idx[0], mac, _is_up(msg["flags"]))
+        try:
+            replies = self._transact(lambda seq: rtnl.link_request(seq, ifname))
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                return None
+            raise
+        for payload in replies:
+            return rtnl.decode_link(payload)
+        return None
+
+    def addresses(self, family: int = 0) -> list[rtnl.AddressInfo]:
+        """Every IPv4 and/or IPv6 address on this host (family 4, 6 or 0 for both)."""
+        replies = self._transact(lambda seq: rtnl.address_dump_request(seq, family))
+        return [a for a in map(rtnl.decode_address, replies) if a is not None]
 
     def primary_address(
         self, ifindex: int, family: int, exclude: set[IPAddress]
     ) -> IPAddress | None:
         """Our own address to advertise from: IPv4 primary, or IPv6 link-local."""
-        af = socket.AF_INET if family == 4 else socket.AF_INET6
-        for msg in self.ipr.get_addr(index=ifindex, family=af):
-            addr = ipaddress.ip_address(msg.get("IFA_ADDRESS"))
-            flags = msg.get("IFA_FLAGS") or msg["flags"]
-            if addr in exclude or flags & IFA_F_TENTATIVE:
+        for info in self.addresses(family):
+            addr = info.address
+            if info.index != ifindex or addr in exclude or info.flags & IFA_F_TENTATIVE:
                 continue
-            if family == 4 and not flags & IFA_F_SECONDARY:
+            if family == 4 and not info.flags & IFA_F_SECONDARY:
                 return addr
             if family == 6 and addr.is_link_local:
                 return addr
@@ -72,13 +78,10 @@ class AddressManager:
 
     def add(self, ifindex: int, vip: IPInterface) -> bool:
         """Add a VIP with its prefix; True when it was not there before."""
-        kw = {"flags": IFA_F_NODAD} if vip.version == 6 else {}
         try:
-            self.ipr.addr(
-                "add", index=ifindex, address=str(vip.ip), prefixlen=vip.network.prefixlen, **kw
-            )
-        except NetlinkError as exc:
-            if exc.code == errno.EEXIST:
+            self._transact(lambda seq: rtnl.address_request(seq, True, ifindex, vip))
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
                 return False
             raise
         return True
@@ -86,31 +89,31 @@ class AddressManager:
     def remove(self, ifindex: int, vip: IPInterface) -> bool:
         """Remove a VIP; True when it was there."""
         try:
-            self.ipr.addr(
-                "del", index=ifindex, address=str(vip.ip), prefixlen=vip.network.prefixlen
-            )
-        except NetlinkError as exc:
-            if exc.code in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
+            self._transact(lambda seq: rtnl.address_request(seq, False, ifindex, vip))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
                 return False
             raise
         return True
 
 
-def _is_up(flags: int) -> bool:
-    return bool(flags & IFF_UP) and bool(flags & IFF_RUNNING)
+def local_addresses() -> set[str]:
+    """Every address configured on this host, as text."""
+    manager = AddressManager()
+    try:
+        return {str(a.address) for a in manager.addresses()}
+    finally:
+        manager.close()
 
 
 class LinkMonitor:
-    """A plain rtnetlink socket subscribed to link events, read without blocking.
-
-    Parsing is a few struct calls, which keeps the event path free of any
-    library threads and lets asyncio watch the file descriptor directly.
-    """
+    """A plain rtnetlink socket subscribed to link events, read without blocking,
+    so asyncio watches the file descriptor directly."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         self.sock.setblocking(False)
-        self.sock.bind((0, RTMGRP_LINK))
+        self.sock.bind((0, rtnl.RTMGRP_LINK))
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -129,31 +132,4 @@ class LinkMonitor:
             except OSError:  # ENOBUFS: events lost; the caller re-queries
                 events.append(("", False))
                 return events
-            events.extend(parse_link_messages(data))
-
-
-def parse_link_messages(data: bytes) -> Iterator[tuple[str, bool]]:
-    """Decode RTM_NEWLINK/DELLINK messages in one netlink datagram."""
-    off = 0
-    while off + 16 <= len(data):
-        length, mtype = struct.unpack_from("=IH", data, off)
-        if length < 16 or off + length > len(data):
-            return
-        if mtype in (RTM_NEWLINK, RTM_DELLINK) and length >= 32:
-            flags = struct.unpack_from("=I", data, off + 24)[0]
-            name = _attr_ifname(data[off + 32 : off + length])
-            if name:
-                yield name, mtype == RTM_NEWLINK and _is_up(flags)
-        off += (length + 3) & ~3
-
-
-def _attr_ifname(attrs: bytes) -> str | None:
-    off = 0
-    while off + 4 <= len(attrs):
-        alen, atype = struct.unpack_from("=HH", attrs, off)
-        if alen < 4:
-            return None
-        if atype == IFLA_IFNAME:
-            return attrs[off + 4 : off + alen].split(b"\0", 1)[0].decode(errors="replace")
-        off += (alen + 3) & ~3
-    return None
+            events.extend(rtnl.link_events(data))

@@ -9,13 +9,11 @@ snapshot so `directord status` and metrics read the same numbers.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import ipaddress
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +76,6 @@ class _Live:
     timer: asyncio.TimerHandle | None = None
     garp_task: asyncio.Task | None = None
     refresh_task: asyncio.Task | None = None
-    vips_added: concurrent.futures.Future | None = None  # the pending VIP add, if any
     notify_task: asyncio.Task | None = None
     state_since_wall: float = field(default_factory=time.time)
 
@@ -109,11 +106,6 @@ class VrrpRuntime:
         self.links: LinkMonitor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
-        # pyroute2's synchronous IPRoute cannot run inside a running (uv)loop, so
-        # all rtnetlink work happens on one worker thread, in submission order.
-        self.nl = ThreadPoolExecutor(1, thread_name_prefix="vrrp-netlink")
-        self._links_dirty = False
-        self._links_task: asyncio.Task | None = None
 
     # --- public hooks for the director -----------------------------------------
 
@@ -169,11 +161,11 @@ class VrrpRuntime:
         """Run until `stop` is set; then masters send priority 0 and drop VIPs."""
         self.loop = asyncio.get_running_loop()
         try:
-            self.addrs = await self._call(AddressManager)
+            self.addrs = AddressManager()
             await self._open_all()
             self.links = LinkMonitor()
             self.loop.add_reader(self.links.fileno(), self._on_links)
-            await self._refresh_all_links()
+            self._refresh_all_links()
             self._remove_stale_vips()
             now = self._now()
             for lv in self.live.values():
@@ -191,10 +183,6 @@ class VrrpRuntime:
         for lv in self.live.values():
             if lv.cfg.priority != OWNER_PRIORITY:
                 self._vips(lv, add=False)
-
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        assert self.loop is not None
-        return await self.loop.run_in_executor(self.nl, fn, *args)
 
     async def _open_all(self) -> None:
         assert self.addrs is not None
@@ -239,7 +227,7 @@ class VrrpRuntime:
         self.configs = tuple(instances)
         self._close_unused_sockets()
         self._regroup()
-        await self._refresh_all_links()
+        self._refresh_all_links()
         now = self._now()
         for lv in fresh:
             self._apply(lv, lv.fsm.start(now))
@@ -276,7 +264,7 @@ class VrrpRuntime:
             return
         gone = [v for v in old.virtual_ips if v not in cfg.virtual_ips]
         if gone:
-            self.nl.submit(self._vips_list_sync, lv, gone)
+            self._vips_change(lv, gone, add=False)
         if cfg.virtual_ips != old.virtual_ips:
             self._vips(lv, add=True)
             self._start_garp(lv)
@@ -285,19 +273,9 @@ class VrrpRuntime:
         f.adver_at = now + f.interval_cs / 100
         self._arm(lv)
 
-    def _vips_list_sync(self, lv: _Live, vips: list[Any]) -> None:
-        assert self.addrs is not None
-        for vip in vips:
-            try:
-                self.addrs.remove(lv.ifindex, vip)
-            except Exception as exc:
-                lv.counters.errors["vip_remove"] += 1
-                log.error("vip removal failed", instance=lv.cfg.name, vip=str(vip),
-                          error=str(exc))
-
     async def _open(self, cfg: VrrpInstanceConfig) -> _Live:
         assert self.addrs is not None and self.loop is not None
-        link = await self._call(self.addrs.link, cfg.interface)
+        link = self.addrs.link(cfg.interface)
         if link is None:
             raise OSError(f"vrrp_instance {cfg.name}: no interface {cfg.interface!r}")
         primary = cfg.unicast_src or await self._wait_primary(cfg, link.index)
@@ -330,7 +308,7 @@ class VrrpRuntime:
         vips = {v.ip for v in cfg.virtual_ips}
         deadline = time.monotonic() + PRIMARY_WAIT
         while True:
-            addr = await self._call(self.addrs.primary_address, ifindex, cfg.family, vips)
+            addr = self.addrs.primary_address(ifindex, cfg.family, vips)
             if addr is not None:
                 return addr
             if time.monotonic() > deadline:
@@ -358,11 +336,8 @@ class VrrpRuntime:
             if self.loop:
                 self.loop.remove_reader(self.links.fileno())
             self.links.close()
-        if self._links_task is not None:
-            self._links_task.cancel()
         if self.addrs is not None:
-            self.nl.submit(self.addrs.close)
-        self.nl.shutdown(wait=True)  # pending VIP removals complete before we return
+            self.addrs.close()
 
     # --- events in ----------------------------------------------------------------
 
@@ -426,29 +401,20 @@ class VrrpRuntime:
         self._apply(lv, lv.fsm.tick(self._now()))
 
     def _on_links(self) -> None:
-        """Link events arrived: re-read the links we care about (coalesced)."""
-        assert self.links is not None and self.loop is not None
-        if not self.links.read():
-            return
-        self._links_dirty = True
-        if self._links_task is None or self._links_task.done():
-            self._links_task = self.loop.create_task(self._refresh_all_links())
+        """Link events arrived (all pending ones are read at once): re-read the links we
+        care about, which also covers events lost to a full socket buffer."""
+        assert self.links is not None
+        if self.links.read():
+            self._refresh_all_links()
 
-    async def _refresh_all_links(self) -> None:
+    def _refresh_all_links(self) -> None:
         assert self.addrs is not None
-        self._links_dirty = True
-        while self._links_dirty:
-            self._links_dirty = False
-            names = {lv.cfg.interface for lv in self.live.values()}
-            names |= {t.name for lv in self.live.values() for t in lv.cfg.track_interfaces}
-            infos = await self._call(self._links_sync, names)
-            now = self._now()
-            for lv in self.live.values():
-                self._apply_links(lv, infos, now)
-
-    def _links_sync(self, names: set[str]) -> dict[str, LinkInfo | None]:
-        assert self.addrs is not None
-        return {n: self.addrs.link(n) for n in names}
+        names = {lv.cfg.interface for lv in self.live.values()}
+        names |= {t.name for lv in self.live.values() for t in lv.cfg.track_interfaces}
+        infos = {n: self.addrs.link(n) for n in names}
+        now = self._now()
+        for lv in self.live.values():
+            self._apply_links(lv, infos, now)
 
     def _apply_links(self, lv: _Live, infos: dict[str, LinkInfo | None], now: float) -> None:
         own = infos.get(lv.cfg.interface)
@@ -511,26 +477,21 @@ class VrrpRuntime:
                 log.debug("advert send failed", instance=lv.cfg.name, error=str(exc))
 
     def _vips(self, lv: _Live, add: bool) -> None:
-        """Queue the VIP change on the netlink thread (ordered, never blocks the loop)."""
-        future = self.nl.submit(self._vips_sync, lv, add)
-        lv.vips_added = future if add else None
-
-    def _vips_sync(self, lv: _Live, add: bool) -> None:
-        assert self.addrs is not None
+        """All of the instance's VIPs, added or removed before this returns."""
         t0 = time.monotonic()
-        self._vips_change(lv, add)
+        self._vips_change(lv, lv.cfg.virtual_ips, add)
         log.debug("vips " + ("added" if add else "removed"), instance=lv.cfg.name,
                   ms=round((time.monotonic() - t0) * 1000, 2))
 
-    def _vips_change(self, lv: _Live, add: bool) -> None:
+    def _vips_change(self, lv: _Live, vips: Sequence[Any], add: bool) -> None:
         assert self.addrs is not None
-        for vip in lv.cfg.virtual_ips:
+        for vip in vips:
             try:
                 if add:
                     self.addrs.add(lv.ifindex, vip)
                 else:
                     self.addrs.remove(lv.ifindex, vip)
-            except Exception as exc:  # netlink refusal must not kill the instance
+            except Exception as exc:  # a netlink refusal must not kill the instance
                 lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
                 log.error("vip change failed", instance=lv.cfg.name, vip=str(vip),
                           add=add, error=str(exc))
@@ -545,26 +506,16 @@ class VrrpRuntime:
                 lv.counters.send_errors += 1
 
     def _start_garp(self, lv: _Live) -> None:
-        """One round as soon as the VIPs are on the interface (announcing an address the
-        kernel does not answer for yet would draw traffic it drops), then the configured
-        repeats; a new burst replaces a running one."""
+        """One round now (the VIPs were added synchronously just before), then the
+        configured repeats; a new burst replaces a running one."""
         assert self.loop is not None
         self._cancel_garp(lv, refresh=False)
-        if lv.vips_added is None or lv.vips_added.done():
-            self._garp_round(lv)
-            lv.garp_task = self.loop.create_task(self._garp_burst(lv))
-        else:
-            # shielded: replacing this burst must not cancel the VIP add it waits for
-            added = asyncio.shield(asyncio.wrap_future(lv.vips_added))
-            lv.garp_task = self.loop.create_task(self._garp_burst(lv, added))
+        self._garp_round(lv)
+        lv.garp_task = self.loop.create_task(self._garp_burst(lv))
         if lv.cfg.garp.refresh > 0 and lv.refresh_task is None:
             lv.refresh_task = self.loop.create_task(self._garp_refresh(lv))
 
-    async def _garp_burst(self, lv: _Live, vips_added: asyncio.Future | None = None) -> None:
-        if vips_added is not None:
-            with contextlib.suppress(Exception):  # a failed add is counted and logged where it failed
-                await vips_added
-            self._garp_round(lv)
+    async def _garp_burst(self, lv: _Live) -> None:
         for _ in range(max(0, lv.cfg.garp.repeat - 1)):
             await asyncio.sleep(lv.cfg.garp.interval)
             self._garp_round(lv)

@@ -8,9 +8,9 @@ import struct
 import sys
 from pathlib import Path
 
-from vrrp.addresses import RTM_NEWLINK, parse_link_messages
 from vrrp.garp import arp_frame, frames_for, unsolicited_na_frame
 from vrrp.notify import run_notify
+from vrrp.rtnl import RTM_NEWLINK, link_events
 
 MAC = bytes.fromhex("020000000001")
 
@@ -57,11 +57,11 @@ def _link_msg(name: str, flags: int, mtype: int = RTM_NEWLINK) -> bytes:
     return struct.pack("=IHHII", 16 + len(body), mtype, 0, 0, 0) + body
 
 
-def test_parse_link_messages() -> None:
+def test_link_events() -> None:
     data = _link_msg("eth0", 0x41) + _link_msg("eth1", 0x1) + _link_msg("eth2", 0x41, 17)
-    assert list(parse_link_messages(data)) == [("eth0", True), ("eth1", False), ("eth2", False)]
-    assert list(parse_link_messages(data[:20])) == []
-    assert list(parse_link_messages(b"\xff" * 40)) == []
+    assert list(link_events(data)) == [("eth0", True), ("eth1", False), ("eth2", False)]
+    assert list(link_events(data[:20])) == []
+    assert list(link_events(b"\xff" * 40)) == []
 
 
 def test_notify_runs_argv_without_shell(tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""The rtnetlink codec on bytes, and the address edge against a real kernel in a
+fresh network namespace, cross-checked with iproute2."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import nlmsg
+from vrrp import rtnl
+
+
+def split(msg: bytes) -> tuple[tuple[int, int, int, int, int], bytes]:
+    hdr = struct.unpack_from("=IHHII", msg)
+    assert hdr[0] == len(msg)
+    return hdr, msg[16:]
+
+
+def test_address_add_request_is_an_exclusive_create_with_local_and_address() -> None:
+    vip = ipaddress.ip_interface("192.0.2.100/24")
+    hdr, body = split(rtnl.address_request(7, True, 3, vip))
+    assert hdr[1] == rtnl.RTM_NEWADDR and hdr[3] == 7
+    assert hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK | nlmsg.NLM_F_CREATE | nlmsg.NLM_F_EXCL
+    assert rtnl.IFADDRMSG.unpack_from(body) == (socket.AF_INET, 24, 0, 0, 3)
+    attrs = nlmsg.parse_attrs(body[8:])
+    assert attrs[rtnl.IFA_LOCAL] == attrs[rtnl.IFA_ADDRESS] == vip.ip.packed
+
+
+def test_ipv6_add_skips_dad_and_delete_has_no_create_flags() -> None:
+    vip = ipaddress.ip_interface("fd00::100/64")
+    _hdr, body = split(rtnl.address_request(1, True, 2, vip))
+    assert rtnl.IFADDRMSG.unpack_from(body) == (socket.AF_INET6, 64, rtnl.IFA_F_NODAD, 0, 2)
+    hdr, body = split(rtnl.address_request(2, False, 2, vip))
+    assert hdr[1] == rtnl.RTM_DELADDR and hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK
+    assert rtnl.IFADDRMSG.unpack_from(body)[2] == 0
+
+
+def test_decode_address_prefers_local_and_the_32_bit_flags() -> None:
+    body = rtnl.IFADDRMSG.pack(socket.AF_INET, 32, 0, 0, 4)
+    body += nlmsg.attr(rtnl.IFA_ADDRESS, bytes([10, 0, 0, 2])) + nlmsg.attr(rtnl.IFA_LOCAL, bytes([10, 0, 0, 1]))
+    body += nlmsg.attr(rtnl.IFA_FLAGS, struct.pack("=I", 0x100 | rtnl.IFA_F_SECONDARY))
+    info = rtnl.decode_address(body)
+    assert info == rtnl.AddressInfo(4, ipaddress.ip_address("10.0.0.1"), 32, 0x101)
+
+
+def test_decode_address_rejects_a_wrong_length_and_skips_other_families() -> None:
+    bad = rtnl.IFADDRMSG.pack(socket.AF_INET6, 64, 0, 0, 1) + nlmsg.attr(rtnl.IFA_ADDRESS, b"\1\2\3\4")
+    with pytest.raises(nlmsg.DecodeError):
+        rtnl.decode_address(bad)
+    assert rtnl.decode_address(rtnl.IFADDRMSG.pack(socket.AF_PACKET, 0, 0, 0, 1)) is None
+    with pytest.raises(nlmsg.DecodeError):
+        rtnl.decode_address(b"\2\0")
+
+
+def test_link_request_and_decode() -> None:
+    hdr, body = split(rtnl.link_request(5, "eth0"))
+    assert hdr[1] == rtnl.RTM_GETLINK and hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK
+    assert nlmsg.parse_attrs(body[16:])[rtnl.IFLA_IFNAME] == b"eth0\0"
+    reply = rtnl.IFINFOMSG.pack(0, 1, 9, rtnl.IFF_UP | rtnl.IFF_RUNNING, 0)
+    reply += nlmsg.attr(rtnl.IFLA_IFNAME, b"eth0\0") + nlmsg.attr(rtnl.IFLA_ADDRESS, bytes.fromhex("020000000009"))
+    assert rtnl.decode_link(reply) == rtnl.LinkInfo(9, "eth0", bytes.fromhex("020000000009"), True)
+
+
+KERNEL_SCRIPT = textwrap.dedent("""
+    import ipaddress, json, subprocess
+    from vrrp.addresses import AddressManager, local_addresses
+
+    def ip(*args):
+        return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
+
+    ip("link", "add", "d0", "type", "veth", "peer", "name", "d1")
+    ip("link", "set", "d1", "up")
+    ip("link", "set", "d0", "up")
+    ip("addr", "add", "198.51.100.1/24", "dev", "d0")
+    m = AddressManager()
+    link = m.link("d0")
+    v4, v6 = ipaddress.ip_interface("198.51.100.100/24"), ipaddress.ip_interface("fd00::100/64")
+    out = {
+        "link": [link.index, link.name, link.up, link.mac.hex()],
+        "missing": m.link("nope0"),
+        "primary": str(m.primary_address(link.index, 4, set())),
+        "add": [m.add(link.index, v4), m.add(link.index, v4), m.add(link.index, v6)],
+        "after_add": json.loads(ip("-j", "addr", "show", "dev", "d0")),
+        "primary_with_vip": str(m.primary_address(link.index, 4, {v4.ip})),
+        "local": sorted(local_addresses()),
+        "remove": [m.remove(link.index, v4), m.remove(link.index, v4), m.remove(link.index, v6)],
+        "after_remove": json.loads(ip("-j", "addr", "show", "dev", "d0")),
+        "ip_link": json.loads(ip("-j", "link", "show", "d0"))[0],
+    }
+    print(json.dumps(out))
+""")
+
+
+def addrs_of(ip_json: list[dict]) -> dict[str, dict]:
+    return {a["local"]: a for a in ip_json[0]["addr_info"]}
+
+
+@pytest.mark.netns
+def test_address_manager_against_the_kernel() -> None:
+    res = subprocess.run(["unshare", "--net", sys.executable, "-c", KERNEL_SCRIPT],
+                         capture_output=True, text=True, timeout=30, check=True)
+    out = json.loads(res.stdout)
+    # a veth reports IFF_RUNNING once both ends are up
+    ip_link = out["ip_link"]
+    assert out["link"] == [ip_link["ifindex"], "d0", True, ip_link["address"].replace(":", "")]
+    assert out["missing"] is None
+    assert out["primary"] == out["primary_with_vip"] == "198.51.100.1"
+    assert out["add"] == [True, False, True]
+    added = addrs_of(out["after_add"])
+    assert added["198.51.100.100"]["prefixlen"] == 24
+    assert added["fd00::100"]["prefixlen"] == 64 and not added["fd00::100"].get("tentative")
+    assert {"198.51.100.1", "198.51.100.100", "fd00::100"} <= set(out["local"])
+    assert out["remove"] == [True, False, True]
+    assert set(addrs_of(out["after_remove"])) == {"198.51.100.1"} | {
+        a for a in addrs_of(out["after_remove"]) if a.startswith("fe80:")}
