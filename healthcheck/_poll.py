@@ -4,22 +4,31 @@ Thousands of checks a second make per-check overhead the whole cost, so the comm
 checks (tcp connect, tcp send/expect, plain http) run without a task, coroutine or
 future each, and without the loop's own fd watchers:
 
-- One `select.epoll` per event loop holds every in-flight check socket; the loop
-  watches only that epoll's fd. A socket is registered once, edge-triggered for
-  both directions, and leaves the epoll when it is closed: one `epoll_ctl` per
-  check, where the loop's add_writer/add_reader cost several syscalls each (uvloop
-  makes and destroys a libuv poll handle per watch).
+- One `select.epoll` per event loop holds the check sockets; the loop watches
+  only that epoll's fd, and each wake-up handles events until the epoll is empty.
+  A socket is registered once, edge-triggered for both directions, where the
+  loop's add_writer/add_reader cost several syscalls per watch (uvloop makes and
+  destroys a libuv poll handle each time).
+- A probe keeps its socket between checks: after a verdict, connect(2) with an
+  AF_UNSPEC address disconnects it (see below) and the next check connects the
+  same socket again, from a new local port. A check then costs four syscalls
+  (connect, send, recv, and the disconnect) where a socket per check costs
+  seven (socket, connect, epoll_ctl, send, recv, setsockopt, close), and the
+  kernel allocates and frees no socket. The cost: one descriptor per probe,
+  held between checks (the soft RLIMIT_NOFILE is raised to the hard limit, and
+  sockets are kept only below half of it).
 - Deadlines sit in a wheel of `DEADLINE_TICK` slots (the scheduler's tick), one
   loop timer per slot in use instead of one per check; a check's timeout fires at
   most one tick late. A slot's timer is cancelled once all its checks are done,
   so healthy targets cause no deadline wake-ups at all.
 - The clock is read once per batch of events (`Poller.now`), not per check: on
   a VM without a vDSO clock every read is a syscall.
-- A verdict closes the socket with SO_LINGER {1, 0}, i.e. a RST, as HAProxy does
-  for its checks: no FIN exchange and no TIME_WAIT socket on either side (10,000
-  connect-only checks a second would otherwise keep ~600,000 TIME_WAIT sockets on
-  the director, far past the kernel's tcp_max_tw_buckets). The trade-off: the
-  real server sees a reset instead of an orderly close, which a server that logs
+- A verdict ends the connection with a RST, as HAProxy does for its checks: the
+  disconnect above, or SO_LINGER {1, 0} and close() when the socket is not kept.
+  No FIN exchange and no TIME_WAIT socket on either side (10,000 connect-only
+  checks a second would otherwise keep ~600,000 TIME_WAIT sockets on the
+  director, far past the kernel's tcp_max_tw_buckets). The trade-off: the real
+  server sees a reset instead of an orderly close, which a server that logs
   resets will log, and a reply still in flight is discarded (the verdict is
   already made). On loopback the checker's own CPU is charged for the server
   side's teardown too: measured, a RST costs a connect-only check ~3 us more
@@ -29,17 +38,21 @@ future each, and without the loop's own fd watchers:
 Each probe has a `Plan` (worked out once: address, request bytes, how to judge
 the reply); each check is a `Conn` that sends the request and judges what it
 reads through a sans-IO judge (`feed(bytes) -> verdict or None`, `b""` at end of
-stream), the same judges the coroutine (TLS) path uses. `done(arg, result)` is
-called exactly once, from the loop, unless the check is cancelled.
+stream), the same judges the coroutine (TLS) path uses; a plan's `quick` judges
+the usual whole reply in the first read without making a judge object.
+`done(arg, result)` is called exactly once, from the loop, unless the check is
+cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import logging
 import math
 import os
+import resource
 import select
 import socket
 import struct
@@ -58,6 +71,21 @@ log = logging.getLogger(__name__)
 DEADLINE_TICK = 0.05  # seconds; a timeout fires at most this late
 READ_CHUNK = 16384  # bytes per recv; judges bound the total
 RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a RST
+_UNSPEC = struct.pack("H14x", socket.AF_UNSPEC)  # a sockaddr of family AF_UNSPEC
+
+
+def _libc_connect() -> Callable[[int, bytes, int], int] | None:
+    """libc's connect(2): Python's socket.connect refuses an AF_UNSPEC address."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).connect
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_connect = _libc_connect()
 
 _IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _FAIL = select.EPOLLERR | select.EPOLLHUP
@@ -84,24 +112,34 @@ class Plan:
     """What stays the same between two checks of one probe, worked out once.
 
     `request` is sent after connecting; `judge()` makes the reply's judge (None:
-    connected is the verdict, `ok_reason`); `error` fails every check at once (a
-    bad check config).
+    connected is the verdict, `ok_reason`), named `read_phase` until it exists;
+    `quick(first_read)` may judge the usual whole reply without making a judge
+    (None: ask the judge); `error` fails every check at once (a bad check config).
+
+    The plan keeps its socket between checks (`spare`, still in the poller's
+    epoll) and reconnects it: see `Conn._close`.
     """
 
-    __slots__ = ("addr", "check", "error", "family", "judge", "ok_reason", "request",
-                 "send_phase")
+    __slots__ = ("addr", "check", "error", "family", "judge", "ok_reason", "quick",
+                 "read_phase", "request", "send_phase", "spare", "spare_poller")
 
     def __init__(self, target: Target, check: CheckConfig, *, request: bytes = b"",
                  judge: Callable[[], Judge] | None = None, ok_reason: str = "connected",
-                 send_phase: str = "sending", error: str | None = None) -> None:
+                 send_phase: str = "sending", read_phase: str = "reading",
+                 quick: Callable[[bytes], Verdict | None] | None = None,
+                 error: str | None = None) -> None:
         self.addr = (target.address, target.port)
         self.family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
         self.check = check
         self.request = request
         self.judge = judge
+        self.quick = quick
         self.ok_reason = ok_reason
         self.send_phase = send_phase
+        self.read_phase = read_phase
         self.error = error
+        self.spare: socket.SocketType | None = None  # disconnected, registered in:
+        self.spare_poller: Poller | None = None
 
     def start(self, poller: Poller, done: Done, arg: Any) -> Conn:
         """Begin one check; `done(arg, result)` follows. `poller.now` must be current."""
@@ -109,12 +147,18 @@ class Plan:
         conn.start()
         return conn
 
+    def close(self) -> None:
+        """Close the kept socket (the probe is gone). A check in flight keeps its own."""
+        sock, self.spare, self.spare_poller = self.spare, None, None
+        if sock is not None:
+            sock.close()
+
 
 class Conn:
     """One check on one TCP connection, driven by epoll events and its deadline."""
 
-    __slots__ = ("arg", "done", "fd", "judge", "plan", "poller", "request", "slot", "sock",
-                 "started", "state")
+    __slots__ = ("arg", "done", "fd", "judge", "kept", "plan", "poller", "request", "slot",
+                 "sock", "started", "state")
 
     def __init__(self, poller: Poller, plan: Plan, done: Done, arg: Any) -> None:
         self.poller = poller
@@ -128,6 +172,7 @@ class Conn:
         self.judge: Judge | None = None
         self.slot: _Slot | None = None  # the deadline slot it waits in
         self.started = 0.0
+        self.kept = False  # the socket is in the poller's epoll: it may be kept
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -138,25 +183,33 @@ class Conn:
         if plan.error is not None:
             self._finish(False, plan.error)
             return
-        if plan.judge is not None:
-            self.judge = plan.judge()
-        try:
-            sock = socket.SocketType(plan.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-        except OSError as exc:
-            self._finish(False, describe_error(exc))
-            return
+        poller = self.poller
+        sock = plan.spare
+        if sock is not None and plan.spare_poller is poller:
+            plan.spare = None
+            registered = True
+        else:
+            plan.close()
+            try:
+                sock = socket.SocketType(plan.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            except OSError as exc:
+                self._finish(False, describe_error(exc))
+                return
+            registered = False
         self.sock, self.fd = sock, sock.fileno()
         err = sock.connect_ex(plan.addr)
         if err and err != errno.EINPROGRESS:
+            self.kept = registered
             self._finish(False, errno_reason(err))
             return
-        self.poller.watch(self, self.started + plan.check.timeout)
+        poller.watch(self, self.started + plan.check.timeout, registered)
+        self.kept = True
 
     def cancel(self) -> None:
-        """Drop the check without a verdict (the probe was removed)."""
+        """Drop the check without a verdict (the probe was removed): its socket closes."""
         if self.state != _DONE:
             self.state = _DONE
-            self._close()
+            self._close(None)
 
     def fail(self, reason: str) -> None:
         self._finish(False, reason)
@@ -171,7 +224,7 @@ class Conn:
             return "connecting"
         if self.state == _SENDING:
             return self.plan.send_phase
-        return self.judge.phase if self.judge is not None else "reading"
+        return self.judge.phase if self.judge is not None else self.plan.read_phase
 
     # --- events -----------------------------------------------------------------------
 
@@ -198,7 +251,7 @@ class Conn:
             self._finish(False, describe_error(exc))
 
     def _connected(self) -> None:
-        if not self.request and self.judge is None:
+        if not self.request and self.plan.judge is None:
             self._finish(True, self.plan.ok_reason)
             return
         self._send()
@@ -213,7 +266,7 @@ class Conn:
                 return  # the next EPOLLOUT edge resumes
             request = memoryview(request)[sent:] if sent < len(request) else b""
         self.request = b""
-        if self.judge is None:
+        if self.plan.judge is None:
             self._finish(True, self.plan.ok_reason)
         else:
             self.state = _READING
@@ -225,7 +278,15 @@ class Conn:
                 n = sock.recv_into(buf)
             except (BlockingIOError, InterruptedError):
                 return  # wait for the next EPOLLIN edge
-            verdict = judge.feed(bytes(view[:n]))
+            data = bytes(view[:n])
+            if judge is None:  # the first read: most replies are whole and usual
+                quick = self.plan.quick
+                verdict = quick(data) if quick is not None and n else None
+                if verdict is not None:
+                    self._finish(*verdict)
+                    return
+                judge = self.judge = self.plan.judge()
+            verdict = judge.feed(data)
             if verdict is not None:
                 self._finish(*verdict)
                 return
@@ -241,13 +302,29 @@ class Conn:
         latency = self.poller.now - self.started
         self.done(self.arg, ProbeResult(ok, latency if latency > 0.0 else 0.0, reason))
 
-    def _close(self, reset: bool = False) -> None:
+    def _close(self, reset: bool | None = False) -> None:
+        """End the connection; with `reset`, by a RST.
+
+        A verdict's socket is kept for the plan's next check: connect(2) with an
+        AF_UNSPEC address disconnects it (a RST when connected, as SO_LINGER {1, 0}
+        does), it stays in the epoll, and the next check connects it again from a
+        new port. That is one syscall where a new socket per check costs four
+        (socket, epoll_ctl, setsockopt, close) and the kernel's socket set-up and
+        teardown.
+        """
         sock = self.sock
         if sock is None:
             return
         self.sock = None
         self.judge = None
-        self.poller.forget(self)
+        poller = self.poller
+        poller.forget(self)
+        if reset is not None and self.kept and _connect is not None:
+            plan = self.plan
+            if (plan.spare is None and self.fd < poller.keep_below
+                    and _connect(self.fd, _UNSPEC, 16) == 0):
+                plan.spare, plan.spare_poller = sock, poller
+                return
         if reset:
             try:  # noqa: SIM105  (suppress() costs a context manager per check)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RST)
@@ -301,15 +378,17 @@ class Poller:
         self.slots: dict[int, _Slot] = {}
         self.buf = bytearray(READ_CHUNK)  # one read buffer: the loop is one thread
         self.view = memoryview(self.buf)
+        self.keep_below = _fd_budget()  # plans keep their sockets only below this fd
         loop.add_reader(self.epoll.fileno(), self._ready)
 
     def refresh(self) -> float:
         self.now = time.monotonic()
         return self.now
 
-    def watch(self, conn: Conn, deadline: float) -> None:
+    def watch(self, conn: Conn, deadline: float, registered: bool = False) -> None:
         """Wait for `conn`'s events until `deadline` (monotonic)."""
-        self.epoll.register(conn.fd, _WATCH)
+        if not registered:
+            self.epoll.register(conn.fd, _WATCH)
         self.conns[conn.fd] = conn
         key = math.ceil((deadline + self.skew) / DEADLINE_TICK)
         slot = self.slots.get(key)
@@ -333,16 +412,25 @@ class Poller:
                 slot.timer.cancel()
 
     def _ready(self) -> None:
-        conns = self.conns
+        """Handle what the epoll has, until it has nothing.
+
+        Polling again before returning picks up the events the handling itself
+        caused (a disconnect's HUP on a kept socket, replies that came meanwhile)
+        in this loop turn: otherwise each would cost the loop another turn.
+        """
+        conns, poll = self.conns, self.epoll.poll
         self.now = time.monotonic()
-        for fd, events in self.epoll.poll(0):
-            conn = conns.get(fd)
-            if conn is not None:
-                try:
-                    conn.event(events)
-                except Exception as exc:  # a bug in one check must not strand the rest
-                    log.exception("health check on fd %d raised", fd)
-                    conn.fail(f"probe error: {describe_error(exc)}")
+        events = poll(0)
+        while events:
+            for fd, ev in events:
+                conn = conns.get(fd)
+                if conn is not None:  # None: a kept socket between checks
+                    try:
+                        conn.event(ev)
+                    except Exception as exc:  # a bug in one check must not strand the rest
+                        log.exception("health check on fd %d raised", fd)
+                        conn.fail(f"probe error: {describe_error(exc)}")
+            events = poll(0)
 
     def _expire(self, key: int) -> None:
         slot = self.slots.pop(key, None)
@@ -363,6 +451,20 @@ class Poller:
         if not self.loop.is_closed():
             self.loop.remove_reader(self.epoll.fileno())
         self.epoll.close()
+
+
+def _fd_budget() -> int:
+    """Kept sockets hold one descriptor per probe: raise the soft limit to the hard
+    one (systemd's default soft limit is 1024) and keep sockets only in its lower
+    half, so checks in flight and the rest of the daemon always have descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    return soft // 2 if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 _pollers: dict[asyncio.AbstractEventLoop, Poller] = {}
@@ -389,6 +491,7 @@ async def run(plan: Plan) -> ProbeResult:
         return await fut
     finally:
         conn.cancel()
+        plan.close()
 
 
 def _resolve(fut: asyncio.Future[ProbeResult], result: ProbeResult) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from healthcheck import http_parse as hp
@@ -83,7 +84,43 @@ def plan(target: Target, check: CheckConfig) -> Plan:
     except ProbeError as exc:
         return Plan(target, check, error=str(exc))
     return Plan(target, check, request=request, judge=functools.partial(HttpJudge, check),
-                send_phase="sending request")
+                quick=quick_judge(check), send_phase="sending request",
+                read_phase="reading headers")
+
+
+def quick_judge(check: CheckConfig) -> Callable[[bytes], Verdict | None] | None:
+    """A judge of the usual whole reply in one read, without an `HttpJudge` per check.
+
+    It answers what `HttpJudge(check).feed(data)` would, or None (anything unusual:
+    incomplete, interim, chunked, malformed...), and then the full judge decides.
+    """
+    expect, limit, ranges = check.expect_body, check.max_body, check.expect_status
+    if expect is None:
+        def status_only(data: bytes) -> Verdict | None:
+            try:
+                line = hp.parse_status_line(data)
+            except hp.HttpParseError:
+                return None  # the judge says why
+            if line is None or 100 <= line[0] < 200:
+                return None
+            return _status_verdict(line[0], line[1], ranges)
+        return status_only
+    if check.method.upper() == "HEAD":
+        return None
+    pattern = compile_bytes(expect)
+
+    def whole(data: bytes) -> Verdict | None:
+        simple = hp.parse_simple(data)
+        if simple is None:
+            return None
+        ok, reason = _status_verdict(simple[0], simple[1], ranges)
+        if not ok:
+            return ok, reason
+        seen = simple[2][:limit]
+        if pattern.search(seen):
+            return True, _matched(reason[5:], expect)
+        return _unmatched(seen, expect, limit, True)
+    return whole
 
 
 async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
@@ -197,11 +234,17 @@ class HttpJudge:
         complete = body_done or len(seen) >= limit
         if (complete or _partial_ok(expect)) and compile_bytes(expect).search(seen):
             return True, _matched(self.status, expect)
-        if len(seen) >= limit:
-            return False, f"body did not match {expect!r} in first {limit} bytes"
-        if body_done:
-            return False, f"body did not match {expect!r}"
-        return None
+        return _unmatched(seen, expect, limit, body_done)
+
+
+def _unmatched(seen: bytes | bytearray, expect: str, limit: int,
+               body_done: bool) -> Verdict | None:
+    """The verdict once `expect` did not match what was seen (None: read on)."""
+    if len(seen) >= limit:
+        return False, f"body did not match {expect!r} in first {limit} bytes"
+    if body_done:
+        return False, f"body did not match {expect!r}"
+    return None
 
 
 @functools.lru_cache(maxsize=256)

@@ -276,6 +276,8 @@ class Scheduler:
             probe.slot = None
             if probe.handle is not None:
                 probe.handle.cancel()
+            if probe.plan is not None:
+                probe.plan.close()  # its kept socket
 
     def _start(self, probe: _Probe) -> None:
         check = probe.key.check

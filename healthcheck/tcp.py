@@ -21,7 +21,7 @@ def plan(target: Target, check: CheckConfig) -> Plan:
     send = check.send or b""
     if check.expect is not None:
         judge = functools.partial(ExpectJudge, check.expect, check.max_body)
-        return Plan(target, check, request=send, judge=judge)
+        return Plan(target, check, request=send, judge=judge, read_phase="waiting for reply")
     return Plan(target, check, request=send,
                 ok_reason=f"connected, sent {len(send)} bytes" if send else "connected")
 
