@@ -33,6 +33,7 @@ from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, Histogram, reason
 from director.sdnotify import Notifier
 from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
 from director.status import ReconcileCounters, daemon_status, service_status
+from director.sync_follow import SyncFollower
 from director.vrrp_process import VrrpProcess, VrrpProcessError
 
 log = structlog.get_logger("directord")
@@ -59,7 +60,10 @@ class Daemon:
         self.health_keys: dict[HealthKey, StateKey] = {}
         self.initial_up: set[HealthKey] = set()
         self.quorum_ok: dict[str, bool] = {}
-        self.sync_role: str | None = None
+        self.sync = SyncFollower.starting(time.monotonic())
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self.sync_started = False  # the first transition applies `self.sync` whatever it says
+        self._sync_task: asyncio.Task | None = None
         self.scheduler: Any = None
         self.vrrp = vrrp
         self.started = time.time()
@@ -509,32 +513,52 @@ class Daemon:
     # --- VRRP -> connection sync -------------------------------------------------------------------
 
     def _on_vrrp_transition(self, instance: str, state: str) -> None:
-        sync = self.config.ipvs.sync_daemon
-        if sync is None or self.backend is None or self.vrrp is None:
+        """Connection sync follows VRRP, except while stopping: a stopping master's
+        kernel keeps forwarding (and syncing) until the peer takes over."""
+        if self.config.ipvs.sync_daemon is None or self.backend is None or self.vrrp is None:
+            return
+        if self.stop.is_set():
             return
         states = {i["state"] for i in self.vrrp.snapshot()["instances"].values()}
-        role = "master" if "master" in states else "backup"
-        if role != self.sync_role:
-            self.sync_role = role
-            asyncio.get_running_loop().create_task(self._in_ipvs_thread(self._switch_sync_daemon, role))
+        master = "master" in states
+        if master != self.sync.master or not self.sync_started:
+            self.sync.set_master(master, time.monotonic())
+            self._follow_sync()
 
-    def _switch_sync_daemon(self, role: str) -> None:
-        """Run exactly one sync thread: master while any instance is master, else backup."""
+    def _follow_sync(self) -> None:
+        """Bring the kernel's sync threads to what `self.sync` wants now, and come back
+        when that changes by itself."""
+        loop = asyncio.get_running_loop()
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self.stop.is_set():
+            return
+        now = time.monotonic()
+        self.sync_started = True
+        self._sync_task = loop.create_task(self._in_ipvs_thread(self._set_sync_daemons, now))
+        later = self.sync.next_change(now)
+        if later is not None:
+            self._sync_timer = loop.call_later(later - now + 0.01, self._follow_sync)
+
+    def _set_sync_daemons(self, now: float) -> None:
         sync = self.config.ipvs.sync_daemon
         assert sync is not None and self.backend is not None
-        other = "backup" if role == "master" else "master"
         try:
             running = {d.state for d in self.backend.sync_daemons()}
-            if other in running:
-                self.backend.stop_sync_daemon(other)
-            if role not in running:
+            start, stop = self.sync.plan(running, now)
+            for state in stop:
+                self.backend.stop_sync_daemon(state)  # type: ignore[arg-type]
+            for state in start:
                 self.backend.start_sync_daemon(SyncDaemon(
-                    state=role, interface=sync.interface, syncid=sync.syncid,
+                    state=state, interface=sync.interface, syncid=sync.syncid,
                     max_packet_size=sync.max_packet_size,
                     mcast_group=str(sync.mcast_group) if sync.mcast_group else "",
                     mcast_port=sync.mcast_port, mcast_ttl=sync.mcast_ttl))
-            log.info("ipvs sync daemon", role=role, interface=sync.interface, syncid=sync.syncid)
+            if start or stop:
+                log.info("ipvs sync daemons", started=start, stopped=stop, interface=sync.interface,
+                         syncid=sync.syncid)
         except OSError as exc:
-            log.error("ipvs sync daemon switch failed", role=role, error=str(exc))
+            log.error("ipvs sync daemon change failed", error=str(exc))
 
 

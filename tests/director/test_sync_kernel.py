@@ -1,0 +1,65 @@
+"""Connection sync follows VRRP against a real kernel (VM rig): a master runs both sync
+threads, a master that leaves keeps its thread for the kernel's flush, a stop leaves them."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from labkit import Lab, run, wait_for
+
+from director.sync_follow import HANDOVER_GRACE
+from tests.director.test_daemon_netns import start_daemon, vrrp_state
+
+pytestmark = pytest.mark.kernel
+
+SYNC = """
+[ipvs]
+sync_daemon = { interface = "eth0", syncid = 7 }
+
+[[virtual_server]]
+name = "web"
+address = "192.0.2.50"
+port = 80
+scheduler = "rr"
+method = "nat"
+  [virtual_server.check]
+  type = "none"
+  [[virtual_server.real_server]]
+  address = "10.9.0.11"
+"""
+
+
+def threads(ns: str) -> set[str]:
+    """The sync threads `ipvsadm` reports in the namespace: {"master", "backup"} or fewer."""
+    out = run(["ipvsadm", "-L", "--daemon"], ns=ns)
+    return {line.split()[0] for line in out.splitlines() if "sync daemon" in line}
+
+
+def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
+    with Lab("dsy-") as lab:
+        ns, sock, daemon = start_daemon(lab, tmp_path, edit=lambda text: text + SYNC,
+                                        log=tmp_path / "daemon.log")
+        try:
+            wait_for(lambda: vrrp_state(sock) == "master", 60, what="master")
+            wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="both sync threads on the master")
+
+            run(["ip", "link", "set", "eth0", "down"], ns=ns)  # fault: no longer master
+            wait_for(lambda: vrrp_state(sock) == "fault", 30, what="fault")
+            left = time.monotonic()
+            assert "master" in threads(ns)  # kept while the kernel flushes what it has not sent
+            wait_for(lambda: threads(ns) == {"backup"}, 60, what="the master thread stopped after the grace")
+            assert time.monotonic() - left >= HANDOVER_GRACE - 1.0
+
+            run(["ip", "link", "set", "eth0", "up"], ns=ns)
+            wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="master again")
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=60) == 0
+            assert threads(ns) == {"master", "backup"}  # a stop leaves them: the kernel keeps syncing
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+            print((tmp_path / "daemon.log").read_text()[-3000:])
