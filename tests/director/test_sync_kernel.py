@@ -3,8 +3,10 @@ threads, a master that leaves keeps its thread for the kernel's flush, a stop le
 
 from __future__ import annotations
 
+import json
 import signal
-import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,20 +40,30 @@ def threads(ns: str) -> set[str]:
     return {line.split()[0] for line in out.splitlines() if "sync daemon" in line}
 
 
+def logged(log: Path, match: Callable[[dict], bool]) -> float:
+    """The Unix time of the first JSON log event that matches."""
+    for line in log.read_text().splitlines():
+        event = json.loads(line) if line.startswith("{") else {}
+        if match(event):
+            return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+    raise AssertionError("no such log event")
+
+
 def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
     with Lab("dsy-") as lab:
-        ns, sock, daemon = start_daemon(lab, tmp_path, edit=lambda text: text + SYNC,
-                                        log=tmp_path / "daemon.log")
+        log = tmp_path / "daemon.log"
+        ns, sock, daemon = start_daemon(lab, tmp_path, edit=lambda text: text + SYNC, log=log)
         try:
             wait_for(lambda: vrrp_state(sock) == "master", 60, what="master")
             wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="both sync threads on the master")
 
             run(["ip", "link", "set", "eth0", "down"], ns=ns)  # fault: no longer master
-            wait_for(lambda: vrrp_state(sock) == "fault", 30, what="fault")
-            left = time.monotonic()
-            assert "master" in threads(ns)  # kept while the kernel flushes what it has not sent
             wait_for(lambda: threads(ns) == {"backup"}, 60, what="the master thread stopped after the grace")
-            assert time.monotonic() - left >= HANDOVER_GRACE - 1.0
+            # Kept while the kernel flushes what it has not sent (timed from the daemon's own log:
+            # polling through the CLI is seconds slow in the emulated VM).
+            fault = logged(log, lambda e: e.get("new") == "fault")
+            stopped = logged(log, lambda e: e.get("stopped") == ["master"])
+            assert HANDOVER_GRACE <= stopped - fault < HANDOVER_GRACE + 2.0
 
             run(["ip", "link", "set", "eth0", "up"], ns=ns)
             wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="master again")
@@ -62,4 +74,4 @@ def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
             if daemon.poll() is None:
                 daemon.kill()
                 daemon.wait()
-            print((tmp_path / "daemon.log").read_text()[-3000:])
+            print(log.read_text()[-3000:])
