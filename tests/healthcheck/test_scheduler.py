@@ -307,3 +307,26 @@ def test_changed_check_carries_dynamic_weight_then_reports_its_end():
         await s.close()
 
     run(go())
+
+
+def test_starts_coalesce_into_slots_of_a_tenth_of_the_interval():
+    """interval 1 s: starts land on a 100 ms grid (two 50 ms ticks), at most 100 ms
+    after their nominal time, never before it; 0.05 s keeps one tick."""
+
+    async def go():
+        probe = Scripted()
+        s = Scheduler(probe=probe, rng=random.Random(3))
+        for i in range(60):
+            s.add(i, Target("127.0.0.1", 3000 + i), fast(interval=1.0, jitter=1.0))
+        nominal = {p.key.target: p.due for p in s._probes.values()}  # first starts
+        await until(lambda: len(probe.calls) >= 60)
+        await s.close()
+        return [(t, nominal[target]) for t, target in probe.calls[:60]], s._step
+
+    calls, step = run(go())
+    assert step(1.0) == 2 and step(0.05) == 1 and step(2.0) == 4 and step(60.0) == 4
+    for started, nominal in calls:
+        assert nominal - 1e-6 <= started <= nominal + 0.1 + 0.03, (started, nominal)
+    # each start is on the 100 ms grid (the loop runs a timer a little after its time)
+    slots = {round(started / 0.1 - 0.3) for started, _ in calls}
+    assert len(slots) <= 11, sorted(slots)
