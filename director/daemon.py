@@ -79,6 +79,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self.notifier = Notifier()
         self.stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.dirty = asyncio.Event()
         self.generation = 0  # bumped by each reload; a pass applies the generation it started with
         self._applied: list[tuple[int, asyncio.Future[PassReport]]] = []
@@ -88,9 +89,9 @@ class Daemon:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop_signal)
+            signal.signal(sig, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         self.control = ControlServer(self.config.global_.control_socket, self._control_handlers())
         await self.control.start()  # first: a second daemon on the same socket stops here
@@ -129,12 +130,14 @@ class Daemon:
             log.error("component failed", error=repr(task.exception()))
         return 2 if failed else 0
 
-    def _on_stop_signal(self) -> None:
-        """The VRRP child hears first: masters send priority 0 now, not after the daemon's
-        own shutdown steps (the backup takes over that much sooner)."""
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        """A plain signal handler, not the loop's: it runs at the next bytecode even while a
+        check batch or a reconcile pass holds the loop, so the VRRP child hears at once and
+        masters send priority 0 now (the backup takes over that much sooner)."""
         if self.vrrp is not None:
             self.vrrp.stop_now()
-        self.stop.set()
+        with contextlib.suppress(RuntimeError, AttributeError):  # the loop has already closed
+            self._loop.call_soon_threadsafe(self.stop.set)  # type: ignore[union-attr]
 
     async def _watchdog(self, interval: float) -> None:
         """Pinged from the event loop itself, and only while the VRRP child answers too:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("vrrp")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_PHASE: dict[type, int] = {SendAdvert: 0, RemoveVips: 1, AddVips: 1, SendGarp: 2, Transition: 3}
 TransitionHook = Callable[[str, Transition], None]
 MAX_READS_PER_WAKEUP = 64
 PRIMARY_WAIT = 5.0  # seconds to wait for the interface's own address at start
@@ -317,13 +318,8 @@ class VrrpRuntime:
 
     def _shutdown(self) -> None:
         now = self._now() if self.loop else 0.0
-        transitions: list[tuple[_Live, Transition]] = []
-        for lv in self.live.values():  # every master's priority 0 first, then the logs
-            with contextlib.suppress(Exception):
-                self._apply_packets(lv, lv.fsm.shutdown(now), False, transitions)
-        for member, tr in transitions:
-            with contextlib.suppress(Exception):
-                self._transition(member, tr)
+        with contextlib.suppress(Exception):  # every master's priority 0 first, then the VIPs, then the logs
+            self._run([(lv, act) for lv in self.live.values() for act in lv.fsm.shutdown(now)])
         for lv in self.live.values():
             self._cancel_timer(lv)
             self._cancel_garp(lv, refresh=True)
@@ -429,26 +425,27 @@ class VrrpRuntime:
     # --- actions out ----------------------------------------------------------------
 
     def _apply(self, lv: _Live, actions: list[Action], follow: bool = True) -> None:
-        """Carry out an instance's actions, and its sync group's, packets first: every
-        member's adverts, VIP changes and ARPs go out before any transition is logged or
-        handed to hooks (a sync group's backup waits for its last member)."""
-        transitions: list[tuple[_Live, Transition]] = []
-        self._apply_packets(lv, actions, follow, transitions)
-        for member, tr in transitions:
-            self._transition(member, tr)
-
-    def _apply_packets(self, lv: _Live, actions: list[Action], follow: bool,
-                       transitions: list[tuple[_Live, Transition]]) -> None:
-        for act in actions:
-            if isinstance(act, Transition):
-                transitions.append((lv, act))
-            else:
-                self._do(lv, act)
+        """Carry out an instance's actions, and its sync group's, phase by phase (`_run`)."""
+        batch = [(lv, act) for act in actions]
         if follow and lv.cfg.sync_group in self.groups:
             extra = self.groups[lv.cfg.sync_group].follow(lv.fsm, actions, self._now())
-            for name, acts in extra.items():
-                self._apply_packets(self.live[name], acts, False, transitions)
-        self._arm(lv)
+            batch += [(self.live[name], act) for name, acts in extra.items() for act in acts]
+        self._run(batch)
+        self._arm(lv)  # its deadline may have moved without any action
+
+    def _run(self, batch: list[tuple[_Live, Action]]) -> None:
+        """Every member's adverts first, then every VIP change, then every gratuitous ARP,
+        then the transitions (logs, hooks): a sync group moves as one, its members' ARPs
+        microseconds apart. Were a NAT director's front VIP announced before the real
+        servers' gateway VIP, the first replies would still go to the old master."""
+        for _phase, lv, act in sorted(((_PHASE[type(act)], lv, act) for lv, act in batch),
+                                      key=lambda item: item[0]):
+            if isinstance(act, Transition):
+                self._transition(lv, act)
+            else:
+                self._do(lv, act)
+        for lv in {id(lv): lv for lv, _act in batch}.values():
+            self._arm(lv)
 
     def _do(self, lv: _Live, act: Action) -> None:
         if isinstance(act, SendAdvert):
