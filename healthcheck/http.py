@@ -108,17 +108,27 @@ def quick_judge(check: CheckConfig) -> Callable[[bytes], Verdict | None] | None:
     if check.method.upper() == "HEAD":
         return None
     pattern = compile_bytes(expect)
+    # the same reply comes back every interval: its status line's verdict, and the
+    # reason if the body matches, are worked out once per distinct status line
+    statuses: dict[tuple[bytes, bytes | None], tuple[Verdict, str]] = {}
 
     def whole(data: bytes) -> Verdict | None:
-        simple = hp.parse_simple(data)
-        if simple is None:
+        raw = hp.parse_simple_raw(data)
+        if raw is None:
             return None
-        ok, reason = _status_verdict(simple[0], simple[1], ranges)
-        if not ok:
-            return ok, reason
-        seen = simple[2][:limit]
+        code, text, body = raw
+        known = statuses.get((code, text))
+        if known is None:
+            verdict = _status_verdict(int(code), (text or b"").decode("latin-1").strip(), ranges)
+            if len(statuses) >= 16:
+                statuses.clear()
+            known = statuses[code, text] = verdict, _matched(verdict[1][5:], expect)
+        verdict, matched = known
+        if not verdict[0]:
+            return verdict
+        seen = body[:limit]
         if pattern.search(seen):
-            return True, _matched(reason[5:], expect)
+            return True, matched
         return _unmatched(seen, expect, limit, True)
     return whole
 

@@ -114,8 +114,6 @@ def _raise_bad_header(head_bytes: bytes, pos: int, last: int) -> None:
 _SIMPLE = re.compile(
     rb"HTTP/1\.[01] ([1-9]\d\d)(?: ([^\r\n]*))?\r?\n"
     rb"((?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r?\n)*)\r?\n")
-_FRAMING = re.compile(rb"^(content-length|transfer-encoding):[ \t]*([^\r\n]*?)[ \t]*\r?$",
-                      re.IGNORECASE | re.MULTILINE)
 
 
 def parse_simple(buf: bytes) -> tuple[int, str, bytes] | None:
@@ -123,23 +121,53 @@ def parse_simple(buf: bytes) -> tuple[int, str, bytes] | None:
     final status, one Content-Length, no Transfer-Encoding, and all the body bytes.
 
     None for anything else (incomplete, interim, chunked, malformed...): then
-    `parse_head` and `Body` decide, with their errors. Two C-level matches instead of
-    a Head, a header tuple and a Body per check; it accepts exactly what they do.
+    `parse_head` and `Body` decide, with their errors. No Head, header tuple or
+    Body per check; it accepts nothing they would judge otherwise.
     """
-    m = _SIMPLE.match(buf)
+    raw = parse_simple_raw(buf)
+    if raw is None:
+        return None
+    code, reason, body = raw
+    return int(code), (reason or b"").decode("latin-1").strip(), body
+
+
+def parse_simple_raw(buf: bytes) -> tuple[bytes, bytes | None, bytes] | None:
+    """`parse_simple` with the status code and reason as the bytes on the wire (a
+    caller may key a cache on them)."""
+    m = _SIMPLE.match(buf)  # the status line and every header line, validated
     if m is None or m.end() > MAX_HEAD:
         return None
-    framing = _FRAMING.findall(m.group(3))
-    if len(framing) != 1 or len(framing[0][0]) != 14 or not framing[0][1].isdigit():
-        return None  # not exactly one Content-Length (14 letters; transfer-encoding has 17)
-    status = int(m.group(1))
-    if status in (204, 304) or status < 200:
+    code = m.group(1)
+    if code[0] == 49 or code == b"204" or code == b"304":  # 1xx, or never a body
+        return None
+    length = _content_length(m.group(3))
+    if length is None:
         return None
     start = m.end()
-    end = start + int(framing[0][1])
+    end = start + length
     if len(buf) < end:
         return None
-    return status, (m.group(2) or b"").decode("latin-1").strip(), buf[start:end]
+    return code, m.group(2), buf[start:end]
+
+
+def _content_length(headers: bytes) -> int | None:
+    """The value of the one Content-Length header in a validated header block;
+    None when there is none, more than one, or any mention of transfer-encoding
+    (stricter than `Body`, which then decides). Byte searches, not a regex: this
+    runs once per check."""
+    low = headers.lower()
+    if b"transfer-encoding" in low:
+        return None
+    if low.startswith(b"content-length:"):
+        i = 0
+    else:  # a header name starts a line
+        i = low.find(b"\ncontent-length:") + 1
+        if not i:
+            return None
+    if low.find(b"\ncontent-length:", i) >= 0:
+        return None  # more than one
+    value = low[i + 15 : low.find(b"\n", i)].strip(b" \t\r")
+    return int(value) if value.isdigit() else None
 
 
 class Body:

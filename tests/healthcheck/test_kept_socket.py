@@ -149,6 +149,18 @@ REPLIES = [
     b"HTTP/1.1 2",
     b"garbage\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nbad header\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  002 \r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nok\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\nServer: x\nContent-Length: 2\n\nok",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 404 \r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 22 Nov 2026 11:17:00 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
 ]
 CHECKS = [
     CheckConfig(type="http"),
@@ -176,9 +188,19 @@ def test_quick_judge_agrees_with_the_full_judge(check, data):
         assert verdict == _full(check, data)
 
 
+def test_quick_judge_reuses_its_status_cache_without_mixing_replies():
+    quick = http.quick_judge(CHECKS[2])
+    for _ in range(2):  # the second pass answers from the per-status-line cache
+        for data in REPLIES:
+            verdict = quick(data)
+            if verdict is not None:
+                assert verdict == _full(CHECKS[2], data), data
+
+
 def test_quick_judge_takes_the_usual_reply():
     """The fast path is used for the common case (else it would only cost)."""
     data = REPLIES[0]
     assert http.quick_judge(CHECKS[2])(data) == (True, "HTTP 200 OK, body matched 'ok'")
     assert http.quick_judge(CHECKS[0])(data) == (True, "HTTP 200 OK")
+    assert http.quick_judge(CHECKS[2])(REPLIES[-1]) == (True, "HTTP 200 OK, body matched 'ok'")
     assert http.quick_judge(CheckConfig(type="http", method="HEAD", expect_body="x")) is None
