@@ -143,9 +143,7 @@ class Plan:
 
     def start(self, poller: Poller, done: Done, arg: Any) -> Conn:
         """Begin one check; `done(arg, result)` follows. `poller.now` must be current."""
-        conn = Conn(poller, self, done, arg)
-        conn.start()
-        return conn
+        return Conn(poller, self, done, arg)
 
     def close(self) -> None:
         """Close the kept socket (the probe is gone). A check in flight keeps its own."""
@@ -155,7 +153,11 @@ class Plan:
 
 
 class Conn:
-    """One check on one TCP connection, driven by epoll events and its deadline."""
+    """One check on one TCP connection, driven by epoll events and its deadline.
+
+    Made by `Plan.start`, it connects at once. The per-check path is written with
+    few Python calls (each costs about as much as a syscall's Python wrapper).
+    """
 
     __slots__ = ("arg", "done", "fd", "judge", "kept", "plan", "poller", "request", "slot",
                  "sock", "started", "state")
@@ -171,19 +173,11 @@ class Conn:
         self.request: bytes | memoryview = plan.request
         self.judge: Judge | None = None
         self.slot: _Slot | None = None  # the deadline slot it waits in
-        self.started = 0.0
+        self.started = poller.now
         self.kept = False  # the socket is in the poller's epoll: it may be kept
-
-    # --- life cycle -------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Connect; the verdict follows via `done`. `poller.now` must be current."""
-        plan = self.plan
-        self.started = self.poller.now
         if plan.error is not None:
             self._finish(False, plan.error)
             return
-        poller = self.poller
         sock = plan.spare
         if sock is not None and plan.spare_poller is poller:
             plan.spare = None
@@ -202,8 +196,20 @@ class Conn:
             self.kept = registered
             self._finish(False, errno_reason(err))
             return
-        poller.watch(self, self.started + plan.check.timeout, registered)
         self.kept = True
+        # wait for events until the deadline, in the wheel slot it falls in
+        if not registered:
+            poller.epoll.register(self.fd, _WATCH)
+        poller.conns[self.fd] = self
+        key = math.ceil((self.started + plan.check.timeout + poller.skew) / DEADLINE_TICK)
+        slot = poller.slots.get(key)
+        if slot is None:
+            slot = poller.new_slot(key)
+        slot.conns.append(self)
+        slot.live += 1
+        self.slot = slot
+
+    # --- life cycle -------------------------------------------------------------------
 
     def cancel(self) -> None:
         """Drop the check without a verdict (the probe was removed): its socket closes."""
@@ -240,7 +246,10 @@ class Conn:
                     if not events & select.EPOLLOUT:
                         return
                 self.state = _SENDING  # connected: from here on, close with a RST
-                self._connected()
+                if not self.request and self.plan.judge is None:
+                    self._finish(True, self.plan.ok_reason)
+                    return
+                self._send()
             elif self.state == _SENDING and events & (select.EPOLLOUT | _FAIL):
                 self._send()
             if self.state == _READING and events & _IN:
@@ -249,12 +258,6 @@ class Conn:
             self._finish(False, _clip(str(exc)))
         except (OSError, ValueError, UnicodeError) as exc:
             self._finish(False, describe_error(exc))
-
-    def _connected(self) -> None:
-        if not self.request and self.plan.judge is None:
-            self._finish(True, self.plan.ok_reason)
-            return
-        self._send()
 
     def _send(self) -> None:
         request = self.request
@@ -272,16 +275,15 @@ class Conn:
             self.state = _READING
 
     def _read(self) -> None:
-        sock, buf, view, judge = self.sock, self.poller.buf, self.poller.view, self.judge
+        sock, judge = self.sock, self.judge
         while True:
             try:
-                n = sock.recv_into(buf)
+                data = sock.recv(READ_CHUNK)
             except (BlockingIOError, InterruptedError):
                 return  # wait for the next EPOLLIN edge
-            data = bytes(view[:n])
             if judge is None:  # the first read: most replies are whole and usual
                 quick = self.plan.quick
-                verdict = quick(data) if quick is not None and n else None
+                verdict = quick(data) if quick is not None and data else None
                 if verdict is not None:
                     self._finish(*verdict)
                     return
@@ -318,7 +320,14 @@ class Conn:
         self.sock = None
         self.judge = None
         poller = self.poller
-        poller.forget(self)
+        poller.conns.pop(self.fd, None)
+        slot = self.slot
+        if slot is not None:  # the slot's last live check takes its timer along
+            self.slot = None
+            slot.live -= 1
+            if not slot.live and poller.slots.get(slot.key) is slot:
+                del poller.slots[slot.key]
+                slot.timer.cancel()
         if reset is not None and self.kept and _connect is not None:
             plan = self.plan
             if (plan.spare is None and self.fd < poller.keep_below
@@ -376,8 +385,6 @@ class Poller:
         self.epoll = select.epoll()
         self.conns: dict[int, Conn] = {}
         self.slots: dict[int, _Slot] = {}
-        self.buf = bytearray(READ_CHUNK)  # one read buffer: the loop is one thread
-        self.view = memoryview(self.buf)
         self.keep_below = _fd_budget()  # plans keep their sockets only below this fd
         loop.add_reader(self.epoll.fileno(), self._ready)
 
@@ -385,31 +392,15 @@ class Poller:
         self.now = time.monotonic()
         return self.now
 
-    def watch(self, conn: Conn, deadline: float, registered: bool = False) -> None:
-        """Wait for `conn`'s events until `deadline` (monotonic)."""
-        if not registered:
-            self.epoll.register(conn.fd, _WATCH)
-        self.conns[conn.fd] = conn
-        key = math.ceil((deadline + self.skew) / DEADLINE_TICK)
-        slot = self.slots.get(key)
-        if slot is None:
-            timer = self.loop.call_at(key * DEADLINE_TICK, self._expire, key)
-            slot = self.slots[key] = _Slot(key, timer)
-        slot.conns.append(conn)
-        slot.live += 1
-        conn.slot = slot
+    def new_slot(self, key: int) -> _Slot:
+        """The deadline slot `key` (in ticks of the loop clock) and its loop timer.
 
-    def forget(self, conn: Conn) -> None:
-        """Closing the socket removes it from the epoll; drop the map entry and, if
-        it was the slot's last live check, the slot's timer."""
-        self.conns.pop(conn.fd, None)
-        slot = conn.slot
-        if slot is not None:
-            conn.slot = None
-            slot.live -= 1
-            if not slot.live and self.slots.get(slot.key) is slot:
-                del self.slots[slot.key]
-                slot.timer.cancel()
+        A `Conn` joins it when it starts and leaves it when it closes; the last
+        live check to leave cancels the timer.
+        """
+        slot = self.slots[key] = _Slot(key, self.loop.call_at(key * DEADLINE_TICK,
+                                                              self._expire, key))
+        return slot
 
     def _ready(self) -> None:
         """Handle what the epoll has, until it has nothing.

@@ -314,7 +314,7 @@ class Scheduler:
 
     def _schedule(self, probe: _Probe, due: float, interval: float) -> None:
         probe.due = due
-        step = self._step(interval)
+        step = self._steps.get(interval) or self._step(interval)
         slot = math.ceil(due / (self._tick * step) - 1e-9) * step
         bucket = self._wheel.get(slot)
         if bucket is None:
@@ -355,8 +355,7 @@ class Scheduler:
 
     def _sampled(self, probe: _Probe, result: ProbeResult) -> None:
         """A callback check finished (`done`): the poller's clock is current."""
-        poller = self._poller
-        self._after(probe, result, poller.now + poller.skew)
+        self._after(probe, result, self._poller.now + self._poller.skew)
 
     def _after(self, probe: _Probe, result: ProbeResult, now: float) -> None:
         """Record a sample taken at loop time `now` and schedule the next one."""
@@ -367,13 +366,7 @@ class Scheduler:
                 self._on_sample(probe.key.target, probe.key.check, result)
             except Exception:
                 log.exception("health-check sample callback raised")
-        self._record(probe, result, now)
-        if probe.alive:  # a callback may have removed it
-            # fixed rate from the nominal start: tick rounding never accumulates
-            interval = probe.interval()
-            self._schedule(probe, max(probe.due + interval, now), interval)
-
-    def _record(self, probe: _Probe, result: ProbeResult, now: float) -> None:
+        # record the sample (inline: this runs once per check)
         probe.last = result
         probe.checks += 1
         probe.checked_at = now
@@ -384,11 +377,17 @@ class Scheduler:
             for key in list(probe.subscribers):
                 self._call(self._on_weight, key, result.weight, result)
         change = probe.rf.feed(result.ok)
-        if change is None:
-            return
-        probe.since = time.time()
-        for key in list(probe.subscribers):
-            self._notify(key, change, result)
+        if change is not None:
+            probe.since = time.time()
+            for key in list(probe.subscribers):
+                self._notify(key, change, result)
+        if probe.alive:  # a callback may have removed it
+            # fixed rate from the nominal start: tick rounding never accumulates
+            check = probe.key.check
+            interval = check.interval
+            if probe.rf.transitioning and check.transition_interval is not None:
+                interval = check.transition_interval
+            self._schedule(probe, max(probe.due + interval, now), interval)
 
     def _notify(self, key: TargetKey, up: bool, result: ProbeResult) -> None:
         self._call(self._on_transition, key, up, result)
