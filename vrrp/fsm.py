@@ -152,7 +152,10 @@ class Instance:
         return self._to(State.BACKUP, now, "startup")
 
     def shutdown(self, now: float) -> list[Action]:
-        """Shutdown event: a master sends priority 0 so a backup takes over fast."""
+        """Shutdown event: a master sends priority 0 so a backup takes over fast.
+        An instance already down (initial state) has nothing to do."""
+        if self.state is State.INIT:
+            return []
         actions: list[Action] = []
         if self.state is State.MASTER:
             actions += [SendAdvert(SHUTDOWN_PRIORITY), RemoveVips()]

@@ -47,6 +47,7 @@ TransitionHook = Callable[[str, Transition], None]
 MAX_READS_PER_WAKEUP = 64
 PRIMARY_WAIT = 5.0  # seconds to wait for the interface's own address at start
 NOTIFY_DRAIN = 2.0  # seconds a stopping runtime waits for running notify hooks
+HANDOVER_MARGIN = 0.15  # seconds a stopping master waits past one advert interval for its backup's claim
 
 
 @dataclass
@@ -107,6 +108,10 @@ class VrrpRuntime:
         self.links: LinkMonitor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
+        # A stopping master's VIP removal (and transition), held until its backup claims
+        # the VIPs with an advert: see `_hand_over`.
+        self._held: dict[str, list[tuple[_Live, Action]]] = {}
+        self._all_claimed = asyncio.Event()
 
     # --- public hooks for the director -----------------------------------------
 
@@ -172,11 +177,43 @@ class VrrpRuntime:
             for lv in self.live.values():
                 self._apply(lv, lv.fsm.start(now))
             await stop.wait()
+            await self._hand_over()
         finally:
             self._shutdown()
             if self._tasks:  # let the last notify hooks (state "init") finish, briefly
                 with contextlib.suppress(BaseException):
                     await asyncio.wait(set(self._tasks), timeout=NOTIFY_DRAIN)
+
+    async def _hand_over(self) -> None:
+        """A graceful stop makes before it breaks: every master sends priority 0 at once
+        but keeps its VIPs until its backup claims them with its first advert (after
+        Skew_Time, less than one advert interval), or one interval and a margin have
+        passed. RFC 5798 drops them at once, which leaves nobody answering for the VIP
+        for that Skew_Time: new connections sent then are lost. Both hold the VIPs only
+        while the backup's advert is on its way here; connection sync carries what
+        either accepted."""
+        now = self._now()
+        batch = [(lv, act) for lv in self.live.values() for act in lv.fsm.shutdown(now)]
+        holders = {lv.cfg.name for lv, act in batch if isinstance(act, RemoveVips)}
+        self._held = {name: [item for item in batch if item[0].cfg.name == name and not isinstance(item[1], SendAdvert)]
+                      for name in holders}
+        self._run([item for item in batch if isinstance(item[1], SendAdvert) or item[0].cfg.name not in holders])
+        log.info("vrrp stopping", holding_vips=sorted(holders))
+        wait = max((self.live[n].fsm.interval_cs / 100 for n in holders), default=0.0) + HANDOVER_MARGIN
+        self._all_claimed.clear()
+        if self._held:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_claimed.wait(), wait)
+        self._release_held("no claim in time")
+
+    def _release_held(self, why: str, name: str | None = None) -> None:
+        for held_name in [name] if name is not None else list(self._held):
+            held = self._held.pop(held_name, None)
+            if held:
+                log.info("handing over: VIPs released", instance=held_name, reason=why)
+                self._run(held)
+        if not self._held:
+            self._all_claimed.set()
 
     def _remove_stale_vips(self) -> None:
         """A run killed outright (SIGKILL, power cut of the process) leaves its VIPs on the
@@ -390,6 +427,8 @@ class VrrpRuntime:
             lv.counters.interval_mismatch += 1
         if advert.priority == 0:
             log.info("peer resigned (priority 0)", instance=lv.cfg.name, src=str(got.src))
+        elif lv.cfg.name in self._held:
+            self._release_held(f"claimed by {got.src}", lv.cfg.name)
         self._apply(lv, lv.fsm.receive(advert, got.src, self._now()))
 
     def _on_timer(self, lv: _Live) -> None:

@@ -77,7 +77,24 @@ def test_sigterm_graceful_handoff(lab2: Lab) -> None:
     log2 = lab2.log(n2)
     took = stamp(log2, "new=master") - stamp(log2, "peer resigned")
     assert 0.05 <= took < 0.15, took
-    assert "stopped" in lab2.log(n1)
+    # Make before break: n1 kept the VIP until n2's first advert as master reached it.
+    log1 = lab2.log(n1)
+    assert "VIPs released" in log1 and "reason='claimed by 192.0.2.2'" in log1, log1
+    assert stamp(log1, "VIPs released") >= stamp(log2, "new=master") - 0.02
+    assert "stopped" in log1
+
+
+def test_sigterm_without_a_backup_releases_after_one_interval(lab2: Lab) -> None:
+    """Nobody claims the VIP: a stopping master keeps it one advert interval and a margin."""
+    n1, _ = lab2.nodes
+    lab2.start(n1, priority=200)
+    lab2.wait_master(n1)
+    lab2.signal(n1, signal.SIGTERM)
+    lab2.wait_for(lambda: lab2.holders() == [], 2.0)
+    log1 = lab2.log(n1)
+    assert "reason='no claim in time'" in log1, log1
+    held = stamp(log1, "VIPs released") - stamp(log1, "vrrp stopping")
+    assert 0.1 <= held < 0.6, held
 
 
 def test_preempt(lab2: Lab) -> None:
