@@ -11,10 +11,11 @@ future each, and without the loop's own fd watchers:
   destroys a libuv poll handle each time).
 - A probe keeps its socket between checks: after a verdict, connect(2) with an
   AF_UNSPEC address disconnects it (see below) and the next check connects the
-  same socket again, from a new local port. A check then costs four syscalls
-  (connect, send, recv, and the disconnect) where a socket per check costs
-  seven (socket, connect, epoll_ctl, send, recv, setsockopt, close), and the
-  kernel allocates and frees no socket. The cost: one descriptor per probe,
+  same socket again, from a new local port. An http check then costs four
+  syscalls (connect, send, recv, and the disconnect) where a socket per check
+  costs seven (socket, connect, epoll_ctl, send, recv, setsockopt, close); a
+  connect-only check two instead of five; and the kernel allocates and frees
+  no socket. The cost: one descriptor per probe,
   held between checks (the soft RLIMIT_NOFILE is raised to the hard limit, and
   sockets are kept only below half of it).
 - Deadlines sit in a wheel of `DEADLINE_TICK` slots (the scheduler's tick), one
