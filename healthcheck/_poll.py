@@ -15,9 +15,9 @@ future each, and without the loop's own fd watchers:
   syscalls (connect, send, recv, and the disconnect) where a socket per check
   costs seven (socket, connect, epoll_ctl, send, recv, setsockopt, close); a
   connect-only check two instead of five; and the kernel allocates and frees
-  no socket. The cost: one descriptor per probe,
-  held between checks (the soft RLIMIT_NOFILE is raised to the hard limit, and
-  sockets are kept only below half of it).
+  no socket. The cost: one descriptor per probe, held between checks (the soft
+  RLIMIT_NOFILE is raised to the hard limit, and sockets are kept only below
+  half of it).
 - Deadlines sit in a wheel of `DEADLINE_TICK` slots (the scheduler's tick), one
   loop timer per slot in use instead of one per check; a check's timeout fires at
   most one tick late. A slot's timer is cancelled once all its checks are done,
