@@ -164,7 +164,7 @@ class VrrpRuntime:
     # --- lifecycle ---------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until `stop` is set; then masters send priority 0 and drop VIPs."""
+        """Run until `stop` is set; then masters send priority 0 and hand their VIPs over."""
         self.loop = asyncio.get_running_loop()
         try:
             self.addrs = AddressManager()
