@@ -68,12 +68,8 @@ class NetlinkIpvs:
         return self._sock.getsockopt(socket.SOL_SOCKET, opt)
 
     def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        self._seq = nlmsg.next_seq(self._seq)
         return self._seq
-
-    def _recv(self) -> memoryview:
-        n = self._sock.recv_into(self._buf)
-        return memoryview(self._buf)[:n]
 
     def _transact(self, request: bytes, seq: int) -> list[bytes]:
         return nlmsg.transact(self._sock, self._buf, request, seq)

@@ -72,6 +72,11 @@ def error_code(payload: bytes | memoryview) -> int:
     return -struct.unpack_from("=i", payload)[0]
 
 
+def next_seq(seq: int) -> int:
+    """The sequence number after `seq`: 32 bits, never 0 (the kernel's own messages)."""
+    return (seq + 1) & 0xFFFFFFFF or 1
+
+
 def transact(sock: socket.socket, buf: bytearray, request: bytes, seq: int) -> list[bytes]:
     """Send one request; return its reply payloads until the ack or NLMSG_DONE.
 

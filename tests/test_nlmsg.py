@@ -52,3 +52,8 @@ def test_transact_skips_stale_answers_and_raises_the_kernel_errno() -> None:
         with pytest.raises(OSError) as info:
             nlmsg.transact(ours, bytearray(4096), b"req", 6)
         assert info.value.errno == errno.EEXIST
+
+
+def test_next_seq_wraps_past_zero() -> None:
+    assert nlmsg.next_seq(1) == 2
+    assert nlmsg.next_seq(0xFFFFFFFF) == 1

@@ -12,16 +12,12 @@ is already gone, so a restart adopts whatever the previous run left behind.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 from collections.abc import Callable
 
 import nlmsg
 from vrrp import rtnl
-from vrrp.rtnl import IFA_F_SECONDARY, IFA_F_TENTATIVE, LinkInfo
-
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from vrrp.rtnl import IFA_F_SECONDARY, IFA_F_TENTATIVE, IPAddress, IPInterface, LinkInfo
 
 NETLINK_BUF = 65536
 REQUEST_TIMEOUT = 2.0  # seconds; the kernel answers rtnetlink requests synchronously
@@ -43,7 +39,7 @@ class AddressManager:
         self.sock.close()
 
     def _transact(self, build: Callable[[int], bytes]) -> list[bytes]:
-        self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
+        self.seq = nlmsg.next_seq(self.seq)
         return nlmsg.transact(self.sock, self.buf, build(self.seq), self.seq)
 
     def link(self, ifname: str) -> LinkInfo | None:
@@ -53,9 +49,7 @@ class AddressManager:
             if exc.errno == errno.ENODEV:
                 return None
             raise
-        for payload in replies:
-            return rtnl.decode_link(payload)
-        return None
+        return rtnl.decode_link(replies[0]) if replies else None
 
     def addresses(self, family: int = 0) -> list[rtnl.AddressInfo]:
         """Every IPv4 and/or IPv6 address on this host (family 4, 6 or 0 for both)."""
