@@ -62,7 +62,6 @@ class Daemon:
         self.quorum_ok: dict[str, bool] = {}
         self.sync = SyncFollower.starting(time.monotonic())
         self._sync_timer: asyncio.TimerHandle | None = None
-        self.sync_started = False  # the first transition applies `self.sync` whatever it says
         self._sync_task: asyncio.Task | None = None
         self.scheduler: Any = None
         self.vrrp = vrrp
@@ -136,8 +135,9 @@ class Daemon:
         masters send priority 0 now (the backup takes over that much sooner)."""
         if self.vrrp is not None:
             self.vrrp.stop_now()
-        with contextlib.suppress(RuntimeError, AttributeError):  # the loop has already closed
-            self._loop.call_soon_threadsafe(self.stop.set)  # type: ignore[union-attr]
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                self._loop.call_soon_threadsafe(self.stop.set)
 
     async def _watchdog(self, interval: float) -> None:
         """Pinged from the event loop itself, and only while the VRRP child answers too:
@@ -523,10 +523,8 @@ class Daemon:
         if self.stop.is_set():
             return
         states = {i["state"] for i in self.vrrp.snapshot()["instances"].values()}
-        master = "master" in states
-        if master != self.sync.master or not self.sync_started:
-            self.sync.set_master(master, time.monotonic())
-            self._follow_sync()
+        self.sync.set_master("master" in states, time.monotonic())
+        self._follow_sync()
 
     def _follow_sync(self) -> None:
         """Bring the kernel's sync threads to what `self.sync` wants now, and come back
@@ -538,7 +536,6 @@ class Daemon:
         if self.stop.is_set():
             return
         now = time.monotonic()
-        self.sync_started = True
         self._sync_task = loop.create_task(self._in_ipvs_thread(self._set_sync_daemons, now))
         later = self.sync.next_change(now)
         if later is not None:

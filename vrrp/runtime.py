@@ -469,21 +469,22 @@ class VrrpRuntime:
         if follow and lv.cfg.sync_group in self.groups:
             extra = self.groups[lv.cfg.sync_group].follow(lv.fsm, actions, self._now())
             batch += [(self.live[name], act) for name, acts in extra.items() for act in acts]
-        self._run(batch)
-        self._arm(lv)  # its deadline may have moved without any action
+        self._run(batch, also=lv)  # its deadline may have moved without any action
 
-    def _run(self, batch: list[tuple[_Live, Action]]) -> None:
+    def _run(self, batch: list[tuple[_Live, Action]], also: _Live | None = None) -> None:
         """Every member's adverts first, then every VIP change, then every gratuitous ARP,
         then the transitions (logs, hooks): a sync group moves as one, its members' ARPs
         microseconds apart. Were a NAT director's front VIP announced before the real
         servers' gateway VIP, the first replies would still go to the old master."""
-        for _phase, lv, act in sorted(((_PHASE[type(act)], lv, act) for lv, act in batch),
-                                      key=lambda item: item[0]):
+        for lv, act in sorted(batch, key=lambda item: _PHASE[type(item[1])]):
             if isinstance(act, Transition):
                 self._transition(lv, act)
             else:
                 self._do(lv, act)
-        for lv in {id(lv): lv for lv, _act in batch}.values():
+        touched = {id(lv): lv for lv, _act in batch}  # each instance's timer, re-armed once
+        if also is not None:
+            touched[id(also)] = also
+        for lv in touched.values():
             self._arm(lv)
 
     def _do(self, lv: _Live, act: Action) -> None:
