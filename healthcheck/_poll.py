@@ -306,7 +306,8 @@ class Conn:
         self.done(self.arg, ProbeResult(ok, latency if latency > 0.0 else 0.0, reason))
 
     def _close(self, reset: bool | None = False) -> None:
-        """End the connection; with `reset`, by a RST.
+        """End the connection; with `reset`, by a RST; `None` (a cancelled check):
+        close the socket without keeping it.
 
         A verdict's socket is kept for the plan's next check: connect(2) with an
         AF_UNSPEC address disconnects it (a RST when connected, as SO_LINGER {1, 0}
