@@ -15,8 +15,9 @@ timer wake-up costs ~1 ms of CPU, and an http check cost 2.1 ms at 150 targets
 but 1.3 ms at 300 (same code and boot; 100 ms slots: see
 benchmarks/healthcheck_results.md). So a probe starts at most one slot late
 (interval / 10, at least one tick, at most four), never early, and the lateness
-never accumulates (the next start is the last nominal start + interval). Timeouts keep their own 50 ms wheel
-(`_poll.DEADLINE_TICK`): a check times out at most one tick late.
+never accumulates (the next start is the last nominal start + interval).
+Timeouts keep their own 50 ms wheel (`_poll.DEADLINE_TICK`): a check times out
+at most one tick late.
 
 With the built-in probes, tcp and plain http checks run as callback state
 machines on one shared epoll (`_poll`): no task, coroutine or future per check.
