@@ -272,6 +272,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return run_import(args)
 
 
+def _fault_phase(text: str) -> float | None:
+    if text == "random":
+        return None
+    value = float(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     from director.drill.cli import run_drill
 
@@ -337,6 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lost-connections", type=int, default=0,
                    help="fail if more long-lived connections are lost (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--repeat", type=int, default=argparse.SUPPRESS, metavar="N",
+                   help="run every scenario N times, the implementations taking turns; the report gives "
+                   "medians and ranges, totals, and where the first implementation trails (default 1)")
+    p.add_argument("--rate", type=float, default=argparse.SUPPRESS,
+                   help="new client connections per second (default 50)")
+    p.add_argument("--fault-phase", type=_fault_phase, default=argparse.SUPPRESS, metavar="SECONDS|random",
+                   help="inject a master's fault this long after one of its adverts reaches the client, so "
+                   "every round and implementation meets the same worst case; `random` for no alignment "
+                   "(default 0.05)")
     for name, func, text in (
         ("diff", cmd_diff, "show what apply would change in the kernel IPVS table; change nothing"),
         ("apply", cmd_apply, "make the kernel IPVS table match the config once and print what changed"),

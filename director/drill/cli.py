@@ -13,12 +13,18 @@ import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from director.drill.core import SCENARIOS, Bounds, Figures, Run, breaches, master_down_interval, measure
+from director.drill.compare import summarize, trailing
+from director.drill.core import SCENARIOS, Bounds, Run, breaches, master_down_interval, measure
 from director.drill.report import text_report, timeline_png
 
-RATE = 10.0  # new connections per second
+if TYPE_CHECKING:
+    from director.drill.runner import LabDriver
+
+RATE = 50.0  # new connections per second: three servers answer within ~60 ms of a recovery
 LONG = 12  # long-lived connections held through each scenario
+PHASE = 0.05  # a baseline fault lands this long after one of the master's adverts (see runner.act)
 
 
 KNOWN = ("directord", "keepalived")
@@ -39,15 +45,26 @@ def implementations(args: argparse.Namespace) -> list[str]:
     return ["directord", "keepalived"] if shutil.which("keepalived") else ["directord"]
 
 
-def header(state: dict, bounds: Bounds) -> str:
+def header(state: dict, bounds: Bounds, args: argparse.Namespace) -> str:
     advert = state["advert_interval"]
     mdi = master_down_interval(advert, state["priorities"]["lb2"])
+    phase = getattr(args, "fault_phase", PHASE)
+    when = "at a random phase" if phase is None else f"{phase * 1000:.0f} ms after one of the master's adverts"
     return (f"directord drill: lab {state['name']} ({state['variant']}), VIP {state['vip']}, "
             f"advert {advert * 1000:.0f} ms, lb2 Master_Down_Interval {mdi * 1000:.0f} ms "
             f"(target takeover <= {(mdi + 0.05) * 1000:.0f} ms)\n"
-            f"load: {RATE:.0f} new connections/s (1 s timeout), {LONG} long-lived connections\n"
+            f"load: {_rate(args):.0f} new connections/s (1 s timeout), {LONG} long-lived connections; "
+            f"{_rounds(args)} round(s) per scenario; faults {when}\n"
             f"bounds: takeover {bounds.max_takeover}, failed requests {bounds.max_failed_requests}, "
             f"lost connections {bounds.max_lost_connections}")
+
+
+def _rate(args: argparse.Namespace) -> float:
+    return getattr(args, "rate", RATE)
+
+
+def _rounds(args: argparse.Namespace) -> int:
+    return max(1, getattr(args, "repeat", 1))
 
 
 def run_drill(args: argparse.Namespace) -> int:
@@ -68,40 +85,61 @@ def run_drill(args: argparse.Namespace) -> int:
     bounds = Bounds(args.max_takeover, args.max_failed_requests, args.max_lost_connections)
     servers = sorted(state["servers"])
     runs: list[Run] = []
+    phase = getattr(args, "fault_phase", PHASE)
     try:
-        for impl in impls:
-            try:
-                driver.use(impl)
-            except (TimeoutError, RuntimeError) as exc:
-                runs += [Run(s, impl, 0, 0, 0, error=str(exc)) for s in scenarios]
-                continue
-            for scenario in scenarios:
-                print(f"drill: {impl} {scenario} ...", file=sys.stderr, flush=True)
-                try:
-                    driver.ensure(SCENARIOS[scenario].pre, impl)
-                except (TimeoutError, RuntimeError) as exc:
-                    runs.append(Run(scenario, impl, 0, 0, 0, error=f"precondition: {exc}"))
-                    continue
-                runs.append(driver.run(scenario, impl, RATE, LONG))
+        for round_ in range(1, _rounds(args) + 1):  # implementations take turns: they share the machine's load
+            for impl in impls:
+                runs += drill_round(driver, impl, scenarios, round_, _rate(args), phase)
     finally:
         driver.close()
     return finish(args, state, bounds, impls, scenarios, servers, runs)
 
 
+def drill_round(driver: LabDriver, impl: str, scenarios: list[str], round_: int, rate: float,
+                phase: float | None) -> list[Run]:
+    """Every scenario once for one implementation; a scenario that cannot start is an error run."""
+    try:
+        driver.use(impl)
+    except (TimeoutError, RuntimeError) as exc:
+        return [Run(s, impl, 0, 0, 0, error=str(exc), round=round_) for s in scenarios]
+    runs = []
+    for scenario in scenarios:
+        print(f"drill: round {round_} {impl} {scenario} ...", file=sys.stderr, flush=True)
+        try:
+            driver.ensure(SCENARIOS[scenario].pre, impl)
+        except (TimeoutError, RuntimeError) as exc:
+            runs.append(Run(scenario, impl, 0, 0, 0, error=f"precondition: {exc}", round=round_))
+            continue
+        run = driver.run(scenario, impl, rate, LONG, phase)
+        run.round = round_
+        runs.append(run)
+    return runs
+
+
 def finish(args: argparse.Namespace, state: dict, bounds: Bounds, impls: list[str], scenarios: list[str],
            servers: list[str], runs: list[Run]) -> int:
     """Figures, verdicts, the text report and the PNG; the exit code."""
-    results: dict[tuple[str, str], Figures] = {(r.implementation, r.scenario): measure(r, servers) for r in runs}
-    verdicts = {key: breaches(key[1], fig, bounds) for key, fig in results.items()}
-    text = text_report(results, impls, scenarios, verdicts, header(state, bounds))
+    figures = [(run, measure(run, servers)) for run in runs]
+    rounds = _rounds(args)
+    verdicts: dict[tuple[str, str], list[str]] = {}
+    for run, fig in figures:
+        found = breaches(run.scenario, fig, bounds)
+        verdicts.setdefault((run.implementation, run.scenario), []).extend(
+            found if rounds == 1 else [f"round {run.round}: {b}" for b in found])
+    results = {key: summarize([f for r, f in figures if (r.implementation, r.scenario) == key]) for key in verdicts}
+    step = len(servers) / _rate(args)  # the load's resolution for "all servers serve"
+    text = text_report(results, impls, scenarios, verdicts, header(state, bounds, args), step)
     prefix = Path(args.report)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{prefix}.txt").write_text(text)
     Path(f"{prefix}.png").write_bytes(timeline_png([r for r in runs if not r.error or r.end > r.start]))
     Path(f"{prefix}.runs.json").write_text(json.dumps([asdict(r) for r in runs]))  # raw timelines, to check figures
     if args.json:
-        print(json.dumps({"runs": [{"implementation": i, "scenario": s, **asdict(f), "breaches": verdicts[(i, s)]}
-                                   for (i, s), f in results.items()]}, indent=1))
+        print(json.dumps({"runs": [{"implementation": r.implementation, "scenario": r.scenario, "round": r.round,
+                                    **asdict(f), "breaches": breaches(r.scenario, f, bounds)} for r, f in figures],
+                          "trailing": {i: {s: trailing(results[(impls[0], s)], results[(i, s)], step)
+                                           for s in scenarios if (impls[0], s) in results and (i, s) in results}
+                                       for i in impls[1:]}}, indent=1))
     else:
         print(text, end="")
         print(f"report: {prefix}.txt, timeline: {prefix}.png")

@@ -69,6 +69,7 @@ class Run:
     requests: list[Request] = field(default_factory=list)
     conns: list[Conn] = field(default_factory=list)
     error: str = ""
+    round: int = 1  # which repetition of the scenario (the drill's --repeat)
 
 
 @dataclass

@@ -4,34 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from director.drill.core import SCENARIOS, Figures, Run, director_segments
+from director.drill.compare import Spread, Summary, trailing
+from director.drill.core import SCENARIOS, Run, director_segments
 from director.drill.png import Raster
 
 
-def _sec(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f} ms"
+def _ms(value: Spread | None, signed: bool = False) -> str:
+    """A time figure: "820 ms" from one round, "820 ms (735-882)" as median (range) from more."""
+    if value is None:
+        return "-"
+    fmt = "{:+.0f}" if signed else "{:.0f}"
+    text = fmt.format(value.median * 1000) + " ms"
+    if value.samples > 1:
+        sep = ".." if signed else "-"
+        text += f" ({fmt.format(value.low * 1000)}{sep}{fmt.format(value.high * 1000)})"
+    return text
 
 
-def _cell(fig: Figures | None, key: str) -> str:
-    if fig is None:
+def _cell(summary: Summary | None, key: str) -> str:
+    if summary is None:
         return "not run"
-    if fig.error:
+    if not summary.rounds:
         return "error"
-    if key == "takeover":
-        return _sec(fig.takeover)
+    if key in ("takeover", "after_advert", "recovery"):
+        return _ms(getattr(summary, key))
     if key == "last_advert":
-        if fig.last_advert is None:
-            return "-"
-        return f"{fig.last_advert * 1000:+.0f} ms" + (" prio 0" if fig.resigned else "")
-    if key == "after_advert":
-        return _sec(fig.after_advert)
+        text = _ms(summary.last_advert, signed=True)
+        if summary.resigned:
+            text += " prio 0" + (f" x{summary.resigned}" if summary.resigned < summary.rounds else "")
+        return text
     if key == "failed":
-        return f"{fig.failed_requests}/{fig.requests}"
+        return f"{summary.failed}/{summary.requests}"
     if key == "lost":
-        return f"{fig.lost_connections}/{fig.connections}"
-    if key == "recovery":
-        return _sec(fig.recovery)
-    return fig.holder or "nobody"
+        return f"{summary.lost}/{summary.connections}"
+    if len(summary.holders) == 1:
+        return summary.holders[0][0]
+    return ", ".join(f"{holder} x{n}" for holder, n in summary.holders)
 
 
 ROWS = (("takeover", "VIP takeover"), ("last_advert", "old master's last adv"), ("after_advert", "  to takeover"),
@@ -39,10 +47,13 @@ ROWS = (("takeover", "VIP takeover"), ("last_advert", "old master's last adv"), 
         ("holder", "VIP ends on"))
 
 
-def text_report(results: dict[tuple[str, str], Figures], implementations: Sequence[str], scenarios: Sequence[str],
-                verdicts: dict[tuple[str, str], list[str]], header: str) -> str:
-    """One block per scenario, one column per implementation."""
-    width = 18
+def text_report(results: dict[tuple[str, str], Summary], implementations: Sequence[str], scenarios: Sequence[str],
+                verdicts: dict[tuple[str, str], list[str]], header: str, recovery_step: float = 0.0) -> str:
+    """One block per scenario, one column per implementation; with several rounds, times are
+    median (range) and counts are totals; then where the first implementation trails the others
+    (`recovery_step`: see compare.trailing)."""
+    rounds = max((s.rounds + len(s.errors) for s in results.values()), default=1)
+    width = 18 if rounds == 1 else 26
     lines = [header, ""]
     for scenario in scenarios:
         lines.append(f"== {SCENARIOS[scenario].title} ({scenario})")
@@ -51,18 +62,44 @@ def text_report(results: dict[tuple[str, str], Figures], implementations: Sequen
             cells = "".join(f"{_cell(results.get((impl, scenario)), key):>{width}}" for impl in implementations)
             lines.append(f"  {label:<20}{cells}")
         for impl in implementations:
-            fig = results.get((impl, scenario))
-            if fig is not None and fig.error:
-                lines.append(f"  {impl}: error: {fig.error}")
-            if fig is not None and fig.lost_reasons:
-                why = ", ".join(f"{n} {reason}" for reason, n in sorted(fig.lost_reasons.items()))
+            summary = results.get((impl, scenario))
+            if summary is None:
+                continue
+            for error in summary.errors:
+                lines.append(f"  {impl}: error: {error}")
+            if summary.lost_reasons:
+                why = ", ".join(f"{n} {reason}" for reason, n in summary.lost_reasons)
                 lines.append(f"  {impl}: long-lived connections lost: {why}")
             for breach in verdicts.get((impl, scenario), []):
                 lines.append(f"  {impl}: BOUND BROKEN: {breach}")
         lines.append("")
+    lines += _comparison(results, implementations, scenarios, rounds, recovery_step)
     broken = sum(len(v) for v in verdicts.values())
     lines.append("all bounds held" if not broken else f"{broken} bound(s) broken")
     return "\n".join(lines) + "\n"
+
+
+def _comparison(results: dict[tuple[str, str], Summary], implementations: Sequence[str], scenarios: Sequence[str],
+                rounds: int, recovery_step: float) -> list[str]:
+    """Where the first implementation trails each other one, scenario by scenario."""
+    if len(implementations) < 2:
+        return []
+    ours, others = implementations[0], implementations[1:]
+    basis = "one round each" if rounds == 1 else f"medians and totals over {rounds} rounds"
+    lines = []
+    if recovery_step:
+        basis += f"; all servers serve counts as level within {recovery_step * 1000:.0f} ms, its resolution"
+    for other in others:
+        lines.append(f"{ours} against {other} ({basis}):")
+        for scenario in scenarios:
+            mine, theirs = results.get((ours, scenario)), results.get((other, scenario))
+            if mine is None or theirs is None:
+                continue
+            behind = trailing(mine, theirs, recovery_step)
+            lines.append(f"  {scenario}: " + ("ahead or level on every figure" if not behind else "behind on " +
+                                             "; ".join(behind)))
+        lines.append("")
+    return lines
 
 
 COLORS = {"master": (46, 160, 67), "backup": (66, 133, 244), "down": (150, 150, 150), "cut": (245, 150, 30)}

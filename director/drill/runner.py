@@ -28,6 +28,7 @@ clock = time.time  # the drill's one clock (see the module docstring)
 
 WARMUP = 2.0  # load before the fault
 SETTLE = 3.0  # load after the expected outcome
+ALIGN_TRIES = 20  # adverts to try when their reports reach the drill later than the fault phase
 TAKEOVER_WAIT = 20.0  # how long a takeover may take before the run is called failed
 START_WAIT = 180.0  # a director's start-up under emulation
 REPO = Path(__file__).resolve().parents[2]
@@ -83,14 +84,43 @@ def check_lab(name: str) -> dict[str, Any]:
     return state
 
 
-class Monitor:
+class EventLog:
+    """Events as they arrive from reader threads; the drill's thread reads and waits on them."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.arrived = threading.Condition()
+
+    def add(self, event: Event) -> None:
+        with self.arrived:
+            self.events.append(event)
+            self.arrived.notify_all()
+
+    def next_advert(self, director: str, after: float, timeout: float) -> float | None:
+        """The stamp of `director`'s first advert stamped after `after`, waiting up to `timeout`."""
+        deadline = clock() + timeout
+        with self.arrived:
+            while True:
+                seen = [e.t for e in self.events if e.director == director and e.kind == "advert" and e.t > after]
+                if seen:
+                    return min(seen)
+                left = deadline - clock()
+                if left <= 0:
+                    return None
+                self.arrived.wait(left)
+
+    def between(self, start: float, end: float) -> list[Event]:
+        with self.arrived:
+            return [e for e in self.events if start <= e.t <= end]
+
+
+class Monitor(EventLog):
     """VIP add/del from `ip -tshort monitor address` in each director namespace, and the client
     side's wire (adverts, gratuitous ARPs with kernel stamps), as Events on the drill's clock."""
 
     def __init__(self, state: dict[str, Any]) -> None:
+        super().__init__()
         self.vip = state["vip"]
-        self.events: list[Event] = []
-        self.lock = threading.Lock()
         self.procs: list[subprocess.Popen] = []
         self.macs = {director_mac(info["namespace"]): lb for lb, info in state["directors"].items()}
         for lb, info in state["directors"].items():
@@ -122,18 +152,33 @@ class Monitor:
             if event is not None:
                 self.add(event)
 
-    def add(self, event: Event) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def between(self, start: float, end: float) -> list[Event]:
-        with self.lock:
-            return [e for e in self.events if start <= e.t <= end]
-
     def close(self) -> None:
         for proc in self.procs:
             proc.kill()
             proc.wait()
+
+
+def align(log: EventLog, director: str, phase: float | None) -> float | None:
+    """Return `phase` seconds after one of `director`'s adverts as the client's wire stamped it,
+    so that every round and implementation meets the fault at the same point of the advert
+    cycle; a fault just after an advert is the worst case for a takeover (Master_Down_Interval
+    runs from that advert). The advert's stamp, or None when there was none to align on or no
+    alignment was asked for."""
+    if phase is None:
+        return None
+    after = clock()
+    for _ in range(ALIGN_TRIES):
+        seen = log.next_advert(director, after, timeout=5.0)
+        if seen is None:
+            break
+        wait = seen + phase - clock()
+        if wait >= 0:
+            time.sleep(wait)
+            return seen
+        after = seen  # its report came later than the phase: take the next one
+    print(f"drill:   could not align the fault {phase * 1000:.0f} ms after an advert of {director}; "
+          "injecting it now", file=sys.stderr, flush=True)
+    return None
 
 
 def wire_event(packet: dict[str, Any], macs: dict[str, str]) -> Event | None:
@@ -155,14 +200,12 @@ def director_mac(ns: str) -> str:
 
 
 def send_stop(pid: int, sig: int) -> float:
-    """SIGKILL to the process group led by pid (every process of the daemon), any other signal to
-    pid alone; returns the instant just before the signal, on the drill's clock."""
+    """`sig` to the process group led by pid: every process of the daemon, as systemd's default
+    KillMode=control-group signals a service (directord's unit and Debian's keepalived unit both
+    use it); returns the instant just before the signal, on the drill's clock."""
     at = clock()
     with contextlib.suppress(ProcessLookupError):
-        if sig == signal.SIGKILL:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
+        os.killpg(pid, sig)
     return at
 
 
@@ -189,6 +232,7 @@ class LabDriver:
         self.monitor = Monitor(state)
         self.cut_links: set[str] = set()
         self.switch = IPRoute(netns=state["switch"])  # cuts are one netlink call each: no spawn to wait for
+        self.ports: dict[str, list[int]] = {}
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -232,9 +276,9 @@ class LabDriver:
         """Stop a director and return the instant the signal was sent.
 
         Every director runs in its own session (lab.py and `start` make it so), its process group
-        id being its pid. SIGKILL goes to the whole group: a daemon's children (keepalived's VRRP
-        and checker processes, a VRRP child of directord) die with it, as in a power cut. Any other
-        signal goes to the main pid only: that is how a service manager stops a daemon.
+        id being its pid, and the signal goes to the whole group: SIGKILL is a power cut (a
+        daemon's children, keepalived's VRRP and checker processes or directord's VRRP process,
+        die with it), SIGTERM is `systemctl stop`.
         """
         pid = self.pid(lb)
         at = clock()
@@ -273,18 +317,26 @@ class LabDriver:
     def cut(self, lb: str, down: bool) -> float:
         """Pull (or plug back) every cable of a director at the switch end, the front one first;
         return the instant just before the front cable went."""
-        indexes = []
-        for peer in self.state["directors"][lb]["peers"]:
-            found = self.switch.link_lookup(ifname=peer)
-            if not found:
-                raise RuntimeError(f"cutting {lb}'s links: no {peer} in {self.state['switch']}")
-            indexes.append(found[0])
+        indexes = self._switch_ports(lb)
         at = clock()
         for index in indexes:
             self.switch.link("set", index=index, state="down" if down else "up")
         self.monitor.add(Event(at, lb, "cut" if down else "uncut"))
         (self.cut_links.add if down else self.cut_links.discard)(lb)
         return at
+
+    def _switch_ports(self, lb: str) -> list[int]:
+        """The switch's ends of a director's cables, looked up once: a cut is then one netlink
+        call per cable, landing where the drill aligned it."""
+        if lb not in self.ports:
+            indexes = []
+            for peer in self.state["directors"][lb]["peers"]:
+                found = self.switch.link_lookup(ifname=peer)
+                if not found:
+                    raise RuntimeError(f"cutting {lb}'s links: no {peer} in {self.state['switch']}")
+                indexes.append(found[0])
+            self.ports[lb] = indexes
+        return self.ports[lb]
 
     def wait(self, predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
         deadline = clock() + timeout
@@ -347,9 +399,12 @@ class LabDriver:
 
     # --- one scenario -------------------------------------------------------------------------
 
-    def act(self, scenario: str, kind: str) -> float:
+    def act(self, scenario: str, kind: str, phase: float | None) -> float:
         """Inject the fault and return its instant, then wait for the outcome the scenario expects."""
         expect = SCENARIOS[scenario].expect
+        if SCENARIOS[scenario].pre == "baseline":
+            self._switch_ports("lb1")  # looked up now, not between the aligned instant and the cut
+            align(self.monitor, "lb1", phase)
         if scenario == "sigkill":
             fault = self.stop("lb1", signal.SIGKILL)
         elif scenario == "graceful":
@@ -370,7 +425,7 @@ class LabDriver:
             self.wait(lambda: expect in self.holders(), TAKEOVER_WAIT, f"{expect} to take the VIP")
         return fault
 
-    def run(self, scenario: str, kind: str, rate: float, long: int) -> Run:
+    def run(self, scenario: str, kind: str, rate: float, long: int, phase: float | None) -> Run:
         load = subprocess.Popen(
             ["ip", "netns", "exec", self.state["client"], sys.executable, "-m", "director.drill.load",
              "--vip", self.state["vip"], "--rate", str(rate), "--long", str(long),
@@ -388,7 +443,7 @@ class LabDriver:
             time.sleep(1.0)  # the fault lands in steady state, not right after ipvsadm's CPU burst
             fault, error = clock(), ""
             try:
-                fault = self.act(scenario, kind)
+                fault = self.act(scenario, kind, phase)
             except (TimeoutError, RuntimeError) as exc:
                 error = str(exc)
             time.sleep(SETTLE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 
+from director.drill.compare import summarize
 from director.drill.core import Bounds, Conn, Event, Request, Run, breaches, measure
 from director.drill.png import Raster
 from director.drill.report import text_report, timeline_png
@@ -63,9 +64,26 @@ def test_timeline_png_decodes() -> None:
 def test_text_report_side_by_side() -> None:
     fig = measure(run_(), ["rs1", "rs2", "rs3"])
     verdicts = {("directord", "sigkill"): breaches("sigkill", fig, Bounds(1.0, None, 0))}
-    text = text_report({("directord", "sigkill"): fig}, ["directord", "keepalived"], ["sigkill"], verdicts, "hdr")
+    text = text_report({("directord", "sigkill"): summarize([fig])}, ["directord", "keepalived"], ["sigkill"], verdicts,
+                       "hdr")
     assert "directord" in text and "keepalived" in text
     assert "800 ms" in text and "8/60" in text and "1/2" in text
     assert "-100 ms" in text and "900 ms" in text  # the last advert before the kill, and from it to the GARP
     assert "BOUND BROKEN: 1 long-lived connections lost > 0" in text
     assert text.rstrip().endswith("1 bound(s) broken")
+
+
+def test_text_report_rounds_give_medians_ranges_and_the_comparison() -> None:
+    ours = [measure(run_(), ["rs1", "rs2", "rs3"]) for _ in range(3)]
+    slower = run_()
+    slower.events = [e if e.director != "lb2" else type(e)(e.t + 0.1, e.director, e.kind) for e in slower.events]
+    theirs = [measure(slower, ["rs1", "rs2", "rs3"]) for _ in range(3)]
+    results = {("directord", "sigkill"): summarize(ours), ("keepalived", "sigkill"): summarize(theirs)}
+    text = text_report(results, ["directord", "keepalived"], ["sigkill"], {}, "hdr")
+    assert "800 ms (800-800)" in text and "900 ms (900-900)" in text
+    assert "24/180" in text and "3/6" in text  # totals over the rounds
+    assert "directord against keepalived (medians and totals over 3 rounds):" in text
+    assert "sigkill: ahead or level on every figure" in text
+    text = text_report({("directord", "sigkill"): summarize(theirs), ("keepalived", "sigkill"): summarize(ours)},
+                       ["directord", "keepalived"], ["sigkill"], {}, "hdr")
+    assert "sigkill: behind on VIP takeover: median 900 ms against 800 ms; last advert to takeover" in text
