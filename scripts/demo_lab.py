@@ -1,6 +1,6 @@
 """The demo: the failover lab and the drill, directord and keepalived side by side.
 
-    python scripts/demo_lab.py [--variants nat,dr] [--report-dir out/demo]
+    python scripts/demo_lab.py [--variants nat,dr] [--repeat N] [--report-dir out/demo]
 
 For each variant: build the lab (client, two directors, three real servers), run every drill
 scenario against a directord pair and a keepalived pair in the same lab, print the report, and
@@ -55,7 +55,7 @@ def keep_logs(dest: Path) -> None:
         shutil.copy2(log, dest / log.parent.name / log.name)
 
 
-def drill_variant(variant: str, report_dir: Path) -> int:
+def drill_variant(variant: str, report_dir: Path, repeat: int) -> int:
     """Lab up, drill, lab down; the drill's exit code (2 if the lab did not come up)."""
     step(f"{variant.upper()} lab: client -> VIP on lb1/lb2 (VRRP) -> rs1..rs3 (busybox httpd + stream service)")
     started = time.monotonic()
@@ -68,6 +68,7 @@ def drill_variant(variant: str, report_dir: Path) -> int:
         report = report_dir / f"drill-{variant}"
         return subprocess.run([DIRECTORD, "drill", "--lab", LAB, "--directors", "directord,keepalived",
                                "--gate", "directord", "--max-takeover", f"{max_takeover():.3f}",
+                               "--repeat", str(repeat),
                                "--report", str(report)],
                               cwd=REPO).returncode
     finally:
@@ -79,6 +80,7 @@ def drill_variant(variant: str, report_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="nat,dr", help="lab variants to drill, comma separated (nat, dr)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every scenario (medians from 3 up)")
     parser.add_argument("--report-dir", default=str(REPO / "out" / "demo"), help="where the reports go")
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: the lab comes down
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    codes = {variant: drill_variant(variant, report_dir) for variant in variants}
+    codes = {variant: drill_variant(variant, report_dir, args.repeat) for variant in variants}
     step("summary")
     for variant, code in codes.items():
         verdict = {0: "all bounds held", 1: "BOUNDS BROKEN"}.get(code, f"FAILED (exit {code})")
