@@ -79,6 +79,12 @@ def link_request(seq: int, ifname: str) -> bytes:
                     IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attr(IFLA_IFNAME, ifname.encode() + b"\0"))
 
 
+def link_state_request(seq: int, ifindex: int, up: bool) -> bytes:
+    """RTM_NEWLINK changing only IFF_UP of one interface: `ip link set DEV up|down`."""
+    return _request(RTM_NEWLINK, NLM_F_ACK, seq,
+                    IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, IFF_UP if up else 0, IFF_UP))
+
+
 def address_dump_request(seq: int, family: int) -> bytes:
     """RTM_GETADDR dump of one family (4 or 6), every interface; 0 for both."""
     return _request(RTM_GETADDR, NLM_F_DUMP, seq, IFADDRMSG.pack(_AF.get(family, 0), 0, 0, 0, 0))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from director.drill.core import SCENARIOS, Conn, Event, Request, Run
+from director.drill.switch import Switch
 
 clock = time.time  # the drill's one clock (see the module docstring)
 
@@ -230,12 +231,10 @@ class LabDriver:
     """Start, stop, cut and inspect the lab's two directors; keeps the state file's pids true."""
 
     def __init__(self, state: dict[str, Any]) -> None:
-        from pyroute2 import IPRoute
-
         self.state = state
         self.monitor = Monitor(state)
         self.cut_links: set[str] = set()
-        self.switch = IPRoute(netns=state["switch"])  # cuts are one netlink call each: no spawn to wait for
+        self.switch = Switch(state["switch"])
         self.ports: dict[str, list[int]] = {}
 
     # --- bookkeeping --------------------------------------------------------------------------
@@ -321,10 +320,7 @@ class LabDriver:
     def cut(self, lb: str, down: bool) -> float:
         """Pull (or plug back) every cable of a director at the switch end, the front one first;
         return the instant just before the front cable went."""
-        indexes = self._switch_ports(lb)
-        at = clock()
-        for index in indexes:
-            self.switch.link("set", index=index, state="down" if down else "up")
+        at = self.switch.set_ports(self._switch_ports(lb), up=not down)
         self.monitor.add(Event(at, lb, "cut" if down else "uncut"))
         (self.cut_links.add if down else self.cut_links.discard)(lb)
         return at
@@ -335,10 +331,10 @@ class LabDriver:
         if lb not in self.ports:
             indexes = []
             for peer in self.state["directors"][lb]["peers"]:
-                found = self.switch.link_lookup(ifname=peer)
-                if not found:
-                    raise RuntimeError(f"cutting {lb}'s links: no {peer} in {self.state['switch']}")
-                indexes.append(found[0])
+                try:
+                    indexes.append(self.switch.index(peer))
+                except OSError as exc:
+                    raise RuntimeError(f"cutting {lb}'s links: no {peer} in {self.state['switch']}: {exc}") from None
             self.ports[lb] = indexes
         return self.ports[lb]
 

@@ -42,6 +42,14 @@ def test_ipv6_add_skips_dad_and_delete_has_no_create_flags() -> None:
     assert rtnl.IFADDRMSG.unpack_from(body)[2] == 0
 
 
+def test_link_state_request_changes_only_the_up_flag() -> None:
+    hdr, body = split(rtnl.link_state_request(5, 9, False))
+    assert hdr[1] == rtnl.RTM_NEWLINK and hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK and hdr[3] == 5
+    assert rtnl.IFINFOMSG.unpack(body) == (socket.AF_UNSPEC, 0, 9, 0, rtnl.IFF_UP)
+    _hdr, body = split(rtnl.link_state_request(6, 9, True))
+    assert rtnl.IFINFOMSG.unpack(body) == (socket.AF_UNSPEC, 0, 9, rtnl.IFF_UP, rtnl.IFF_UP)
+
+
 def test_decode_address_prefers_local_and_the_32_bit_flags() -> None:
     body = rtnl.IFADDRMSG.pack(socket.AF_INET, 32, 0, 0, 4)
     body += nlmsg.attr(rtnl.IFA_ADDRESS, bytes([10, 0, 0, 2])) + nlmsg.attr(rtnl.IFA_LOCAL, bytes([10, 0, 0, 1]))
