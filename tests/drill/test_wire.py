@@ -87,3 +87,59 @@ before = time.time()
 sock.send(arp_frame(bytes.fromhex(mac.replace(":", "")), ipaddress.IPv4Address("{VIP}"), False))
 print(before, time.time(), mac)
 """
+
+
+@pytest.mark.netns
+def test_the_kernel_filter_passes_only_arp_and_vrrp() -> None:
+    """The load's own traffic is dropped in the kernel: the capture reads ARP and VRRP only."""
+    a, b = f"dtf{os.getpid() % 10000}a", f"dtf{os.getpid() % 10000}b"
+    for ns in (a, b):
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", b],
+                       check=True)
+        for ns, dev in ((a, "va"), (b, "vb")):
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        receiver = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", RECEIVE], stdout=subprocess.PIPE,
+                                    text=True, cwd=REPO)
+        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+        subprocess.run(["ip", "netns", "exec", a, sys.executable, "-c", SEND_MIXED], check=True, cwd=REPO)
+        seen = receiver.stdout.read().split()
+        receiver.wait(timeout=10)
+        assert seen == ["arp", "vrrp"]
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+RECEIVE = """
+import socket
+from director.drill.wire import open_socket
+sock = open_socket("vb")
+sock.settimeout(1.5)
+print("ready", flush=True)
+try:
+    while True:
+        frame = sock.recv(2048)
+        kind = frame[12:14].hex()
+        vrrp = kind == "0800" and frame[23] == 112
+        print("arp" if kind == "0806" else "vrrp" if vrrp else kind + ":" + str(frame[23]))
+except TimeoutError:
+    pass
+"""
+
+SEND_MIXED = f"""
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import ARP, Ether
+from scapy.layers.vrrp import VRRPv3
+from scapy.sendrecv import sendp
+mac = "{MAC}"
+frames = [Ether(src=mac) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(dport=53),
+          Ether(src=mac) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=80),
+          Ether(src=mac) / IPv6(src="fd00::1", dst="fd00::2") / UDP(dport=53),
+          Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc="{VIP}", pdst="{VIP}"),
+          Ether(src=mac, dst="01:00:5e:00:00:12") / IP(src="10.0.0.1", dst="224.0.0.18", ttl=255) /
+          VRRPv3(vrid=51, priority=150, ipcount=1, addrlist=["{VIP}"])]
+sendp(frames, iface="va", verbose=False)
+"""
