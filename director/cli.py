@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run every scenario N times, the implementations taking turns; the report gives "
                    "medians and ranges, totals, and where the first implementation trails (default 1)")
     p.add_argument("--rate", type=float, default=argparse.SUPPRESS,
-                   help="new client connections per second (default 50)")
+                   help="new client connections per second (default 25)")
     p.add_argument("--fault-phase", type=_fault_phase, default=argparse.SUPPRESS, metavar="SECONDS|random",
                    help="inject a master's fault this long after one of its adverts reaches the client, so "
                    "every round and implementation meets the same worst case; `random` for no alignment "

@@ -28,10 +28,6 @@ from director.drill.switch import Switch
 clock = time.time  # the drill's one clock (see the module docstring)
 
 WARMUP = 2.0  # load before the fault
-# The client stands for machines elsewhere on the network: on the lab's one (emulated) machine
-# it gets the CPU first, so that a director's own CPU use does not stall the client's requests
-# and show up as a gap in the service.
-CLIENT_NICE = -19
 SETTLE = 3.0  # load after the expected outcome
 ALIGN_TRIES = 20  # adverts to try when their reports reach the drill later than the fault phase
 TAKEOVER_WAIT = 20.0  # how long a takeover may take before the run is called failed
@@ -427,8 +423,7 @@ class LabDriver:
 
     def run(self, scenario: str, kind: str, rate: float, long: int, phase: float | None) -> Run:
         load = subprocess.Popen(
-            ["nice", "-n", str(CLIENT_NICE), "ip", "netns", "exec", self.state["client"], sys.executable, "-m",
-             "director.drill.load",
+            ["ip", "netns", "exec", self.state["client"], sys.executable, "-m", "director.drill.load",
              "--vip", self.state["vip"], "--rate", str(rate), "--long", str(long),
              "--stream-port", str(self.state["stream_port"])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO))
