@@ -96,8 +96,11 @@ def _comparison(results: dict[tuple[str, str], Summary], implementations: Sequen
             if mine is None or theirs is None:
                 continue
             behind = trailing(mine, theirs, recovery_step)
-            lines.append(f"  {scenario}: " + ("ahead or level on every figure" if not behind else "behind on " +
-                                             "; ".join(behind)))
+            if not mine.rounds or not theirs.rounds:
+                verdict = f"not compared: {ours if not mine.rounds else other} did not run"
+            else:
+                verdict = "behind on " + "; ".join(behind) if behind else "ahead or level on every figure"
+            lines.append(f"  {scenario}: {verdict}")
         lines.append("")
     return lines
 

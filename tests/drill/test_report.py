@@ -87,3 +87,13 @@ def test_text_report_rounds_give_medians_ranges_and_the_comparison() -> None:
     text = text_report({("directord", "sigkill"): summarize(theirs), ("keepalived", "sigkill"): summarize(ours)},
                        ["directord", "keepalived"], ["sigkill"], {}, "hdr")
     assert "sigkill: behind on VIP takeover: median 900 ms against 800 ms; last advert to takeover" in text
+
+
+def test_comparison_names_a_side_that_did_not_run() -> None:
+    ran = summarize([measure(run_(), ["rs1", "rs2", "rs3"])])
+    failed = run_()
+    failed.error = "precondition: timed out"
+    broken = summarize([measure(failed, ["rs1", "rs2", "rs3"])])
+    text = text_report({("directord", "sigkill"): broken, ("keepalived", "sigkill"): ran},
+                       ["directord", "keepalived"], ["sigkill"], {}, "hdr")
+    assert "sigkill: not compared: directord did not run" in text and "error: precondition: timed out" in text
