@@ -321,7 +321,11 @@ async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...])
         if not writer.is_closing():
             writer.write(_encode(message))
 
+    runtime: VrrpRuntime | None = None
+
     def on_signal(sig: signal.Signals) -> None:
+        if runtime is not None:
+            runtime.resign()  # priority 0 leaves in this callback, before anything else runs
         send(("signalled", sig.name))
         stop.set()
 

@@ -112,6 +112,9 @@ class VrrpRuntime:
         # the VIPs with an advert: see `_hand_over`.
         self._held: dict[str, list[tuple[_Live, Action]]] = {}
         self._all_claimed = asyncio.Event()
+        self._handover_deadline = 0.0
+        self._started = False  # every instance has started: a resign now means something
+        self._resigned = False
 
     # --- public hooks for the director -----------------------------------------
 
@@ -176,6 +179,7 @@ class VrrpRuntime:
             now = self._now()
             for lv in self.live.values():
                 self._apply(lv, lv.fsm.start(now))
+            self._started = True
             await stop.wait()
             await self._hand_over()
         finally:
@@ -183,6 +187,25 @@ class VrrpRuntime:
             if self._tasks:  # let the last notify hooks (state "init") finish, briefly
                 with contextlib.suppress(BaseException):
                     await asyncio.wait(set(self._tasks), timeout=NOTIFY_DRAIN)
+
+    def resign(self) -> None:
+        """Begin a graceful stop: every master sends priority 0 now and holds its VIPs for
+        the hand-over (see `_hand_over`). Called from a loop callback (the SIGTERM handler),
+        the adverts leave in that callback instead of after `run` is woken; `run` calls it
+        too. Once only, and only after the instances have started."""
+        if self._resigned or not self._started:
+            return
+        self._resigned = True
+        now = self._now()
+        batch = [(lv, act) for lv in self.live.values() for act in lv.fsm.shutdown(now)]
+        holders = {lv.cfg.name for lv, act in batch if isinstance(act, RemoveVips)}
+        self._held = {name: [item for item in batch if item[0].cfg.name == name and not isinstance(item[1], SendAdvert)]
+                      for name in holders}
+        self._all_claimed.clear()
+        wait = max((self.live[n].fsm.interval_cs / 100 for n in holders), default=0.0) + HANDOVER_MARGIN
+        self._handover_deadline = asyncio.get_running_loop().time() + wait
+        self._run([item for item in batch if isinstance(item[1], SendAdvert) or item[0].cfg.name not in holders])
+        log.info("vrrp stopping", holding_vips=sorted(holders))
 
     async def _hand_over(self) -> None:
         """A graceful stop makes before it breaks: every master sends priority 0 at once
@@ -192,18 +215,11 @@ class VrrpRuntime:
         for that Skew_Time: new connections sent then are lost. Both hold the VIPs only
         while the backup's advert is on its way here; connection sync carries what
         either accepted."""
-        now = self._now()
-        batch = [(lv, act) for lv in self.live.values() for act in lv.fsm.shutdown(now)]
-        holders = {lv.cfg.name for lv, act in batch if isinstance(act, RemoveVips)}
-        self._held = {name: [item for item in batch if item[0].cfg.name == name and not isinstance(item[1], SendAdvert)]
-                      for name in holders}
-        self._run([item for item in batch if isinstance(item[1], SendAdvert) or item[0].cfg.name not in holders])
-        log.info("vrrp stopping", holding_vips=sorted(holders))
-        wait = max((self.live[n].fsm.interval_cs / 100 for n in holders), default=0.0) + HANDOVER_MARGIN
-        self._all_claimed.clear()
+        self.resign()
         if self._held:
+            left = self._handover_deadline - asyncio.get_running_loop().time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_claimed.wait(), wait)
+                await asyncio.wait_for(self._all_claimed.wait(), max(0.0, left))
         self._release_held("no claim in time")
 
     def _release_held(self, why: str, name: str | None = None) -> None:

@@ -28,3 +28,32 @@ def test_actions_run_phase_by_phase_across_members() -> None:
         ("front", "SendGarp"), ("back", "SendGarp"),
         ("front", "Transition"), ("back", "Transition"),
     ]
+
+
+def test_resign_sends_priority_zero_once_and_only_after_start() -> None:
+    """The SIGTERM callback resigns at once; `run` resigning again after it sends nothing more."""
+    import asyncio
+    from types import SimpleNamespace
+
+    class Fsm:
+        interval_cs = 25
+
+        def shutdown(self, now: float) -> list[Any]:
+            return [SendAdvert(0), RemoveVips()]
+
+    async def scenario() -> list[tuple[str, str]]:
+        runtime = VrrpRuntime([])
+        sent: list[tuple[str, str]] = []
+        runtime._do = lambda lv, act: sent.append((lv.cfg.name, type(act).__name__))  # type: ignore[method-assign]
+        runtime._arm = lambda lv: None  # type: ignore[method-assign]
+        runtime.live = {"front": SimpleNamespace(cfg=SimpleNamespace(name="front"), fsm=Fsm())}  # type: ignore[dict-item]
+        runtime.resign()
+        assert sent == []  # not started yet: `run` resigns once the instances are up
+        runtime._started = True
+        runtime.resign()
+        runtime.resign()
+        assert sent == [("front", "SendAdvert")]  # the VIPs are held for the hand-over
+        await runtime._hand_over()  # no claim comes: released after one interval and the margin
+        return sent
+
+    assert asyncio.run(scenario()) == [("front", "SendAdvert"), ("front", "RemoveVips")]
