@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,9 @@ def test_wire_events_map_macs_to_directors() -> None:
     assert wire_event({"t": 5.0, "kind": "garp", "mac": "02:00:00:00:00:99"}, macs) is None
 
 
-@pytest.mark.netns
-def test_kernel_stamp_is_the_arrival_not_the_read() -> None:
+@pytest.fixture
+def wire_pair() -> Iterator[tuple[str, str]]:
+    """Two namespaces joined by a veth pair: `va` in the first, `vb` in the second."""
     a, b = f"dtw{os.getpid() % 10000}a", f"dtw{os.getpid() % 10000}b"
     for ns in (a, b):
         subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -55,25 +57,31 @@ def test_kernel_stamp_is_the_arrival_not_the_read() -> None:
                        check=True)
         for ns, dev in ((a, "va"), (b, "vb")):
             subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
-        cap = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-m", "director.drill.wire",
-                                "--ifname", "vb", "--vip", VIP], stdout=subprocess.PIPE, text=True, cwd=REPO)
-        assert cap.stdout is not None
-        assert json.loads(cap.stdout.readline()) == {"kind": "ready"}
-        cap.send_signal(19)  # SIGSTOP: the reader cannot run when the frame arrives
-        sender = subprocess.run(
-            ["ip", "netns", "exec", a, sys.executable, "-c", SEND], capture_output=True, text=True, cwd=REPO,
-            check=True)
-        before, after, mac = sender.stdout.split()
-        time.sleep(0.5)
-        cap.send_signal(18)  # SIGCONT, half a second late
-        got = json.loads(cap.stdout.readline())
-        cap.kill()
-        cap.wait()
-        assert got["kind"] == "garp" and got["mac"] == mac
-        assert float(before) <= got["t"] <= float(after)
+        yield a, b
     finally:
         for ns in (a, b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@pytest.mark.netns
+def test_kernel_stamp_is_the_arrival_not_the_read(wire_pair: tuple[str, str]) -> None:
+    a, b = wire_pair
+    cap = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-m", "director.drill.wire",
+                            "--ifname", "vb", "--vip", VIP], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert cap.stdout is not None
+    assert json.loads(cap.stdout.readline()) == {"kind": "ready"}
+    cap.send_signal(19)  # SIGSTOP: the reader cannot run when the frame arrives
+    sender = subprocess.run(
+        ["ip", "netns", "exec", a, sys.executable, "-c", SEND], capture_output=True, text=True, cwd=REPO,
+        check=True)
+    before, after, mac = sender.stdout.split()
+    time.sleep(0.5)
+    cap.send_signal(18)  # SIGCONT, half a second late
+    got = json.loads(cap.stdout.readline())
+    cap.kill()
+    cap.wait()
+    assert got["kind"] == "garp" and got["mac"] == mac
+    assert float(before) <= got["t"] <= float(after)
 
 
 # The sender uses the daemon's own frame builder, in the other namespace.
@@ -90,26 +98,16 @@ print(before, time.time(), mac)
 
 
 @pytest.mark.netns
-def test_the_kernel_filter_passes_only_arp_and_vrrp() -> None:
+def test_the_kernel_filter_passes_only_arp_and_vrrp(wire_pair: tuple[str, str]) -> None:
     """The load's own traffic is dropped in the kernel: the capture reads ARP and VRRP only."""
-    a, b = f"dtf{os.getpid() % 10000}a", f"dtf{os.getpid() % 10000}b"
-    for ns in (a, b):
-        subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", b],
-                       check=True)
-        for ns, dev in ((a, "va"), (b, "vb")):
-            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
-        receiver = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", RECEIVE], stdout=subprocess.PIPE,
-                                    text=True, cwd=REPO)
-        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
-        subprocess.run(["ip", "netns", "exec", a, sys.executable, "-c", SEND_MIXED], check=True, cwd=REPO)
-        seen = receiver.stdout.read().split()
-        receiver.wait(timeout=10)
-        assert seen == ["arp", "vrrp"]
-    finally:
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    a, b = wire_pair
+    receiver = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", RECEIVE], stdout=subprocess.PIPE,
+                                text=True, cwd=REPO)
+    assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+    subprocess.run(["ip", "netns", "exec", a, sys.executable, "-c", SEND_MIXED], check=True, cwd=REPO)
+    seen = receiver.stdout.read().split()
+    receiver.wait(timeout=10)
+    assert seen == ["arp", "vrrp"]
 
 
 RECEIVE = """
