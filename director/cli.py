@@ -273,11 +273,33 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _fault_phase(text: str) -> float | None:
+    """`--fault-phase`: seconds after an advert (0 to 10), or `random`."""
     if text == "random":
         return None
-    value = float(text)
-    if value < 0:
-        raise ValueError(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 10, nor `random`")
+    return value
+
+
+def _rounds(text: str) -> int:
+    """`--repeat`: 1 to 100 rounds."""
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rounds from 1 to 100")
+    return int(text)
+
+
+def _rate(text: str) -> float:
+    """`--rate`: more than 0 and at most 1000 new connections a second."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate above 0 and up to 1000 connections a second")
     return value
 
 
@@ -346,10 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lost-connections", type=int, default=0,
                    help="fail if more long-lived connections are lost (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--repeat", type=int, default=argparse.SUPPRESS, metavar="N",
+    p.add_argument("--repeat", type=_rounds, default=argparse.SUPPRESS, metavar="N",
                    help="run every scenario N times, the implementations taking turns; the report gives "
                    "medians and ranges, totals, and where the first implementation trails (default 1)")
-    p.add_argument("--rate", type=float, default=argparse.SUPPRESS,
+    p.add_argument("--rate", type=_rate, default=argparse.SUPPRESS,
                    help="new client connections per second (default 25)")
     p.add_argument("--fault-phase", type=_fault_phase, default=argparse.SUPPRESS, metavar="SECONDS|random",
                    help="inject a master's fault this long after one of its adverts reaches the client, so "

@@ -67,7 +67,7 @@ def _rate(args: argparse.Namespace) -> float:
 
 
 def _rounds(args: argparse.Namespace) -> int:
-    return max(1, getattr(args, "repeat", 1))
+    return getattr(args, "repeat", 1)
 
 
 def run_drill(args: argparse.Namespace) -> int:

@@ -46,6 +46,19 @@ def test_half_built_lab(capsys: pytest.CaptureFixture[str], state_file: Path) ->
     assert code == 2 and f"namespace {name}-sw is missing" in err
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--repeat", "0", "'0' is not a number of rounds from 1 to 100"),
+    ("--repeat", "x", "'x' is not a number of rounds from 1 to 100"),
+    ("--rate", "0", "'0' is not a rate above 0 and up to 1000 connections a second"),
+    ("--fault-phase", "-1", "'-1' is not a number of seconds from 0 to 10, nor `random`"),
+])
+def test_bad_numbers_are_refused_by_name(capsys: pytest.CaptureFixture[str], option: str, value: str,
+                                         says: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["drill", option, value])
+    assert exit_.value.code == 2 and f"argument {option}: {says}" in capsys.readouterr().err
+
+
 def test_directors_option(capsys: pytest.CaptureFixture[str]) -> None:
     code, err = drill(capsys, "--directors", "directord,haproxy", "--lab", f"nosuchlab{os.getpid()}")
     assert code == 2 and err.strip() == "directord drill: unknown director haproxy (known: directord, keepalived)"
