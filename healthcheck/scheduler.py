@@ -123,12 +123,6 @@ class _Probe:
         self.plan: _poll.Plan | None = None  # set for callback checks
         self.weight: int | None = None  # last weight a passing sample reported
 
-    def interval(self) -> float:
-        check = self.key.check
-        if self.rf.transitioning and check.transition_interval is not None:
-            return check.transition_interval
-        return check.interval
-
     def status(self, wall_offset: float) -> TargetStatus:
         """`wall_offset`: wall clock minus loop clock, to date the last sample."""
         last = self.last
