@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from nlmsg import error_code, iter_messages, next_seq, transact
+from nlmsg import next_seq, transact
 from vrrp import rtnl
 
 CLONE_NEWNET = 0x40000000
@@ -63,27 +63,17 @@ class Switch:
         return rtnl.decode_link(reply).index
 
     def set_ports(self, indexes: list[int], up: bool) -> float:
-        """Take the ports down (or up) in order, sending every request before reading any
-        answer; returns the instant just before the first left. OSError if the kernel refused one."""
+        """Take the ports down (or up) in order; returns the instant just before the first
+        request left. The kernel applies each while the send runs, so its ack is waiting
+        when the next goes. OSError if the kernel refused one."""
         requests = []
         for index in indexes:
             self.seq = next_seq(self.seq)
-            requests.append((self.seq, rtnl.link_state_request(self.seq, index, up)))
+            requests.append((rtnl.link_state_request(self.seq, index, up), self.seq))
         at = time.time()
-        for _seq, request in requests:
-            self.sock.send(request)
-        self._acks({seq for seq, _ in requests})
+        for request, seq in requests:
+            transact(self.sock, self.buf, request, seq)
         return at
-
-    def _acks(self, pending: set[int]) -> None:
-        while pending:
-            n = self.sock.recv_into(self.buf)
-            for _kind, _flags, seq, payload in iter_messages(memoryview(self.buf)[:n]):
-                if seq in pending:
-                    pending.discard(seq)
-                    err = error_code(payload)
-                    if err:
-                        raise OSError(err, f"{self.netns}: setting a port: {os.strerror(err)}")
 
     def close(self) -> None:
         self.sock.close()
