@@ -272,7 +272,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return run_import(args)
 
 
-def _fault_phase(text: str) -> float | None:
+def _fault_phase_arg(text: str) -> float | None:
     """`--fault-phase`: seconds after an advert (0 to 10), or `random`."""
     if text == "random":
         return None
@@ -285,14 +285,14 @@ def _fault_phase(text: str) -> float | None:
     return value
 
 
-def _rounds(text: str) -> int:
+def _repeat_arg(text: str) -> int:
     """`--repeat`: 1 to 100 rounds."""
     if not text.isdigit() or not 1 <= int(text) <= 100:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of rounds from 1 to 100")
     return int(text)
 
 
-def _rate(text: str) -> float:
+def _rate_arg(text: str) -> float:
     """`--rate`: more than 0 and at most 1000 new connections a second."""
     try:
         value = float(text)
@@ -368,12 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lost-connections", type=int, default=0,
                    help="fail if more long-lived connections are lost (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--repeat", type=_rounds, default=argparse.SUPPRESS, metavar="N",
+    p.add_argument("--repeat", type=_repeat_arg, default=argparse.SUPPRESS, metavar="N",
                    help="run every scenario N times, the implementations taking turns; the report gives "
                    "medians and ranges, totals, and where the first implementation trails (default 1)")
-    p.add_argument("--rate", type=_rate, default=argparse.SUPPRESS,
+    p.add_argument("--rate", type=_rate_arg, default=argparse.SUPPRESS,
                    help="new client connections per second (default 25)")
-    p.add_argument("--fault-phase", type=_fault_phase, default=argparse.SUPPRESS, metavar="SECONDS|random",
+    p.add_argument("--fault-phase", type=_fault_phase_arg, default=argparse.SUPPRESS, metavar="SECONDS|random",
                    help="inject a master's fault this long after one of its adverts reaches the client, so "
                    "every round and implementation meets the same worst case; `random` for no alignment "
                    "(default 0.05)")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from director.drill.compare import summarize, trailing
-from director.drill.core import SCENARIOS, Bounds, Run, breaches, master_down_interval, measure
+from director.drill.core import SCENARIOS, Bounds, Figures, Run, breaches, master_down_interval, measure
 from director.drill.report import text_report, timeline_png
 
 if TYPE_CHECKING:
@@ -122,14 +122,18 @@ def drill_round(driver: LabDriver, impl: str, scenarios: list[str], round_: int,
 def finish(args: argparse.Namespace, state: dict, bounds: Bounds, impls: list[str], scenarios: list[str],
            servers: list[str], runs: list[Run]) -> int:
     """Figures, verdicts, the text report and the PNG; the exit code."""
-    figures = [(run, measure(run, servers)) for run in runs]
     rounds = _rounds(args)
+    measured = []  # (run, its figures, the bounds it broke), in run order
+    by_pair: dict[tuple[str, str], list[Figures]] = {}
     verdicts: dict[tuple[str, str], list[str]] = {}
-    for run, fig in figures:
+    for run in runs:
+        fig = measure(run, servers)
         found = breaches(run.scenario, fig, bounds)
-        verdicts.setdefault((run.implementation, run.scenario), []).extend(
-            found if rounds == 1 else [f"round {run.round}: {b}" for b in found])
-    results = {key: summarize([f for r, f in figures if (r.implementation, r.scenario) == key]) for key in verdicts}
+        measured.append((run, fig, found))
+        pair = (run.implementation, run.scenario)
+        by_pair.setdefault(pair, []).append(fig)
+        verdicts.setdefault(pair, []).extend(found if rounds == 1 else [f"round {run.round}: {b}" for b in found])
+    results = {pair: summarize(figs) for pair, figs in by_pair.items()}
     step = len(servers) / _rate(args)  # the load's resolution for "all servers serve"
     text = text_report(results, impls, scenarios, verdicts, header(state, bounds, args), step)
     prefix = Path(args.report)
@@ -139,7 +143,7 @@ def finish(args: argparse.Namespace, state: dict, bounds: Bounds, impls: list[st
     Path(f"{prefix}.runs.json").write_text(json.dumps([asdict(r) for r in runs]))  # raw timelines, to check figures
     if args.json:
         print(json.dumps({"runs": [{"implementation": r.implementation, "scenario": r.scenario, "round": r.round,
-                                    **asdict(f), "breaches": breaches(r.scenario, f, bounds)} for r, f in figures],
+                                    **asdict(f), "breaches": found} for r, f, found in measured],
                           "trailing": {i: {s: trailing(results[(impls[0], s)], results[(i, s)], step)
                                            for s in scenarios if (impls[0], s) in results and (i, s) in results}
                                        for i in impls[1:]}}, indent=1))
