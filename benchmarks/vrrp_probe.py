@@ -5,7 +5,9 @@ CLOCK_MONOTONIC time (shared by all namespaces) of the first reply whose
 sender MAC is `--mac`, i.e. the moment the new master answers for the VIP.
 With `--align-src`, it first waits for a VRRP advert from that address and
 prints `advert`, so the caller can kill the master right after an advert:
-the worst case, and the same phase for every implementation.
+the worst case, and the same phase for every implementation. With
+`--resign-src`, it also prints `resign <time>` when that address's
+priority-0 advert (a graceful stop) arrives.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 import time
 
 ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h; not exported by the socket module
 
 
 def arp_request(src_mac: bytes, src_ip: bytes, vip: bytes) -> bytes:
@@ -26,10 +30,41 @@ def arp_request(src_mac: bytes, src_ip: bytes, vip: bytes) -> bytes:
     return eth + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src_mac + src_ip + bytes(6) + vip
 
 
+def stamped_socket(iface: str, proto: int) -> socket.socket:
+    """A packet socket whose frames carry the kernel's arrival time (`recv_stamped`)."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.bind((iface, 0))
+    return sock
+
+
+def recv_stamped(sock: socket.socket) -> tuple[bytes, float]:
+    """A frame and its arrival on CLOCK_MONOTONIC: the kernel stamps it on the wall
+    clock as it comes in, so the prober's own scheduling delay does not count."""
+    data, ancillary, _flags, _addr = sock.recvmsg(256, 64)
+    offset = time.time() - time.monotonic()
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = struct.unpack("qq", payload[:16])
+            return data, sec + nsec / 1e9 - offset
+    return data, time.monotonic()
+
+
+def vrrp_sniffer(iface: str) -> socket.socket:
+    return stamped_socket(iface, ETH_P_IP)
+
+
+def vrrp_priority(data: bytes, src: bytes) -> int | None:
+    """The priority of a VRRP advert from `src`, else None."""
+    if len(data) < 34 or data[23] != 112 or data[26:30] != src:
+        return None
+    at = 14 + (data[14] & 0x0F) * 4 + 2  # after the IP header (with any options): version/type, VRID
+    return data[at] if len(data) > at else None
+
+
 def wait_advert(iface: str, src: str, timeout: float) -> bool:
     """Block until an IPv4 protocol-112 packet from `src` is seen; print `advert`."""
-    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-    sniff.bind((iface, 0))
+    sniff = vrrp_sniffer(iface)
     want = ipaddress.IPv4Address(src).packed
     end = time.monotonic() + timeout
     try:
@@ -37,9 +72,9 @@ def wait_advert(iface: str, src: str, timeout: float) -> bool:
             ready, _, _ = select.select([sniff], [], [], 0.05)
             if not ready:
                 continue
-            data = sniff.recv(256)
-            if len(data) >= 34 and data[23] == 112 and data[26:30] == want:
-                print(f"advert {time.monotonic():.6f}", flush=True)
+            data, t = recv_stamped(sniff)
+            if vrrp_priority(data, want) is not None:
+                print(f"advert {t:.6f}", flush=True)
                 return True
         return False
     finally:
@@ -55,28 +90,36 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=0.002)
     ap.add_argument("--timeout", type=float, default=15.0)
     ap.add_argument("--align-src", help="wait for a VRRP advert from this address first")
+    ap.add_argument("--resign-src", help="report this address's priority-0 advert")
     args = ap.parse_args()
     want = bytes.fromhex(args.mac.replace(":", ""))
     vip = ipaddress.IPv4Address(args.vip).packed
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
-    sock.bind((args.iface, 0))
+    sock = stamped_socket(args.iface, ETH_P_ARP)
     my_mac = sock.getsockname()[4]
     frame = arp_request(my_mac, ipaddress.IPv4Address(args.src).packed, vip)
+    sniff = vrrp_sniffer(args.iface) if args.resign_src else None  # open before any fault
     print("ready", flush=True)
     if args.align_src and not wait_advert(args.iface, args.align_src, args.timeout):
         print("timeout", flush=True)
         return 1
+    resigner = ipaddress.IPv4Address(args.resign_src).packed if args.resign_src else b""
     end = time.monotonic() + args.timeout
     next_send = 0.0
     while (now := time.monotonic()) < end:
         if now >= next_send:
             sock.send(frame)
             next_send = now + args.every
-        ready, _, _ = select.select([sock], [], [], max(0.0, next_send - time.monotonic()))
-        if not ready:
+        watched = [sock, sniff] if sniff else [sock]
+        ready, _, _ = select.select(watched, [], [], max(0.0, next_send - time.monotonic()))
+        if sniff in ready:
+            data, t = recv_stamped(sniff)
+            if vrrp_priority(data, resigner) == 0:
+                print(f"resign {t:.6f}", flush=True)
+                sniff.close()
+                sniff = None
+        if sock not in ready:
             continue
-        data = sock.recv(128)
-        t = time.monotonic()
+        data, t = recv_stamped(sock)
         if len(data) >= 42 and data[20:22] == b"\x00\x02" and data[28:32] == vip \
                 and data[22:28] == want:
             print(f"answered {t:.6f}", flush=True)
