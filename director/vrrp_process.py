@@ -312,6 +312,7 @@ def _prctl(option: int, value: int | bytes) -> None:
 
 async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...]) -> int:
     from vrrp.runtime import VrrpRuntime
+    from vrrp.stop_signals import take_stop_signals
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -325,12 +326,11 @@ async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...])
 
     def on_signal(sig: signal.Signals) -> None:
         if runtime is not None:
-            runtime.resign()  # priority 0 leaves in this callback, before anything else runs
+            runtime.resign()  # the masters' priority 0 has left already (say_farewell)
         send(("signalled", sig.name))
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
+    take_stop_signals(loop, on_signal, lambda: runtime.say_farewell() if runtime is not None else None)
     first = await _read_frame(reader)
     if first is None or first[0] != "start" or stop.is_set():
         return 0  # the parent never got going (e.g. another daemon holds the control socket)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 import structlog
@@ -32,16 +31,16 @@ def _configure_logging(level: str) -> None:
 async def _main(path: str) -> int:
     from director.config_load import load_config  # director owns config parsing
     from vrrp.runtime import VrrpRuntime
+    from vrrp.stop_signals import take_stop_signals
 
     config = load_config(path)
     if not config.vrrp_instances:
         print(f"{path}: no [[vrrp_instance]] tables", file=sys.stderr)
         return 2
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await VrrpRuntime(config.vrrp_instances).run(stop)
+    runtime = VrrpRuntime(config.vrrp_instances)
+    take_stop_signals(asyncio.get_running_loop(), lambda _sig: stop.set(), runtime.say_farewell)
+    await runtime.run(stop)
     structlog.get_logger("vrrp").info("stopped")
     return 0
 

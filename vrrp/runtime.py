@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ from vrrp import codec
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.fsm import (
     OWNER_PRIORITY,
+    SHUTDOWN_PRIORITY,
     Action,
     AddVips,
     Instance,
@@ -63,6 +66,18 @@ class Counters:
     errors: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class _Farewell:
+    """A master's priority-0 advert, encoded while it is master so that a stop signal
+    can send it at once, from another thread (`VrrpRuntime.say_farewell`)."""
+
+    key: tuple  # what it was encoded from: re-encoded only when that changes
+    sock: VrrpSocket
+    src: IPAddress
+    packets: tuple[tuple[bytes, IPAddress], ...]  # payload, destination
+    counters: Counters
+
+
 @dataclass
 class _Live:
     """One instance's runtime state next to its pure state machine."""
@@ -90,7 +105,7 @@ class _Live:
 
 class VrrpRuntime:
     """All VRRP instances of one daemon. Use `run(stop)`; hooks are thread-unsafe
-    and must be called from the event loop."""
+    and must be called from the event loop, apart from `say_farewell`."""
 
     def __init__(
         self,
@@ -115,6 +130,11 @@ class VrrpRuntime:
         self._handover_deadline = 0.0
         self._started = False  # every instance has started: a resign now means something
         self._resigned = False
+        # Masters' priority-0 adverts, ready for a stop signal. The dict is replaced,
+        # never changed, so the signal thread reads a consistent one without a lock.
+        self._farewells: dict[str, _Farewell] = {}
+        self._farewelled: set[str] = set()  # instances silent from now on
+        self._send_lock = threading.Lock()  # no advert of theirs may follow a farewell
 
     # --- public hooks for the director -----------------------------------------
 
@@ -141,6 +161,21 @@ class VrrpRuntime:
                 "errors": dict(c.errors),
             }
         return out
+
+    def say_farewell(self) -> None:
+        """Send every master's priority-0 advert now: a stop signal's first act, from the
+        signal thread (see `vrrp.stop_signals`), before the loop hears of the stop. Those
+        instances send nothing more, so `resign` sends no second priority 0: each one
+        would restart the backup's Skew_Time."""
+        with self._send_lock:
+            for name, farewell in self._farewells.items():
+                for payload, dst in farewell.packets:
+                    try:
+                        farewell.sock.send(payload, farewell.src, dst)
+                        farewell.counters.adverts_sent += 1
+                    except OSError:
+                        farewell.counters.send_errors += 1
+                self._farewelled.add(name)
 
     def failover(self, instance_name: str) -> bool:
         """Gracefully give up master for one instance; False if it is not master."""
@@ -445,7 +480,8 @@ class VrrpRuntime:
             log.info("peer resigned (priority 0)", instance=lv.cfg.name, src=str(got.src))
         elif lv.cfg.name in self._held:
             self._release_held(f"claimed by {got.src}", lv.cfg.name)
-        self._apply(lv, lv.fsm.receive(advert, got.src, self._now()))
+        arrived = got.arrived if got.arrived is not None else self._now()
+        self._apply(lv, lv.fsm.receive(advert, got.src, arrived))
 
     def _on_timer(self, lv: _Live) -> None:
         lv.timer = None
@@ -519,15 +555,34 @@ class VrrpRuntime:
             lv.cfg.version, lv.cfg.vrid, priority, lv.fsm.interval_cs,
             tuple(v.ip for v in lv.cfg.virtual_ips),
         )
-        for dst in lv.dst:
-            try:
-                payload = codec.encode(advert, lv.primary, dst,
-                                       checksum_as_v2=lv.cfg.v3_checksum_as_v2)
-                lv.sock.send(payload, lv.primary, dst)
-                lv.counters.adverts_sent += 1
-            except OSError as exc:
-                lv.counters.send_errors += 1
-                log.debug("advert send failed", instance=lv.cfg.name, error=str(exc))
+        with self._send_lock:
+            if lv.cfg.name in self._farewelled:
+                return
+            for dst in lv.dst:
+                try:
+                    payload = codec.encode(advert, lv.primary, dst,
+                                           checksum_as_v2=lv.cfg.v3_checksum_as_v2)
+                    lv.sock.send(payload, lv.primary, dst)
+                    lv.counters.adverts_sent += 1
+                except OSError as exc:
+                    lv.counters.send_errors += 1
+                    log.debug("advert send failed", instance=lv.cfg.name, error=str(exc))
+        if priority != SHUTDOWN_PRIORITY and lv.fsm.state is State.MASTER:
+            self._ready_farewell(lv, dataclasses.replace(advert, priority=SHUTDOWN_PRIORITY))
+
+    def _ready_farewell(self, lv: _Live, advert: codec.Advert) -> None:
+        key = (advert, lv.primary, lv.dst, lv.cfg.v3_checksum_as_v2, id(lv.sock))
+        current = self._farewells.get(lv.cfg.name)
+        if current is not None and current.key == key:
+            return
+        packets = tuple((codec.encode(advert, lv.primary, dst, checksum_as_v2=lv.cfg.v3_checksum_as_v2), dst)
+                        for dst in lv.dst)
+        farewell = _Farewell(key, lv.sock, lv.primary, packets, lv.counters)
+        self._farewells = {**self._farewells, lv.cfg.name: farewell}
+
+    def _drop_farewell(self, name: str) -> None:
+        if name in self._farewells:
+            self._farewells = {k: v for k, v in self._farewells.items() if k != name}
 
     def _vips(self, lv: _Live, add: bool) -> None:
         """All of the instance's VIPs, added or removed before this returns."""
@@ -588,6 +643,8 @@ class VrrpRuntime:
             lv.refresh_task = None
 
     def _transition(self, lv: _Live, tr: Transition) -> None:
+        if tr.new is not State.MASTER:
+            self._drop_farewell(lv.cfg.name)
         lv.counters.transitions += 1
         lv.state_since_wall = time.time()
         log.info("vrrp transition", instance=lv.cfg.name, old=tr.old.value, new=tr.new.value,

@@ -1,7 +1,8 @@
 """Raw IP protocol 112 sockets: one per (interface, family), shared by its instances.
 
 Thin edge: it opens, joins, sends and receives, and hands the codec the IP
-facts (source, destination, TTL/hop limit). It never interprets a payload.
+facts (source, destination, TTL/hop limit) and the runtime the moment the packet
+arrived. It never interprets a payload.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 from vrrp.codec import MAX_PACKET, MCAST_V4, MCAST_V6, PROTO_VRRP, TTL_REQUIRED, parse_ipv4
@@ -22,7 +24,12 @@ _IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 _IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _RECV_BUF = MAX_PACKET + 64  # bounded read: larger datagrams are truncated and rejected
+_ANCILLARY_BUF = 256
+# The kernel stamps arrivals on the wall clock. Older stamps, or ones from the future,
+# mean the wall clock was stepped, and the packet counts as arriving when it is read.
+MAX_ARRIVAL_AGE = 0.05
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,9 @@ class Received:
     src: IPAddress
     dst: IPAddress
     ttl: int
+    # When the kernel took it in, on the monotonic clock; None when unknown. Timers
+    # started by a packet run from here, not from whenever the loop got to it.
+    arrived: float | None = None
 
 
 class VrrpSocket:
@@ -51,6 +61,7 @@ class VrrpSocket:
         s = self.sock
         s.setblocking(False)
         s.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, self.ifname.encode())
+        s.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         if self.family == 4:
             s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL_REQUIRED)
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL_REQUIRED)
@@ -88,13 +99,13 @@ class VrrpSocket:
     def recv(self) -> Received | None:
         """One datagram, or None when the queue is empty. May raise DecodeError."""
         try:
-            if self.family == 4:
-                packet = self.sock.recv(_RECV_BUF)
-                ip = parse_ipv4(packet)
-                return Received(ip.payload, ip.src, ip.dst, ip.ttl)
-            data, anc, _flags, addr = self.sock.recvmsg(_RECV_BUF, 256)
+            data, anc, _flags, addr = self.sock.recvmsg(_RECV_BUF, _ANCILLARY_BUF)
         except BlockingIOError:
             return None
+        arrived = _arrival(anc)
+        if self.family == 4:
+            ip = parse_ipv4(data)
+            return Received(ip.payload, ip.src, ip.dst, ip.ttl, arrived)
         ttl, dst = -1, MCAST_V6
         for level, kind, value in anc:
             if level != socket.IPPROTO_IPV6:
@@ -104,7 +115,7 @@ class VrrpSocket:
             elif kind == _IPV6_PKTINFO and len(value) >= 16:
                 dst = ipaddress.IPv6Address(value[:16])
         src = ipaddress.IPv6Address(addr[0].split("%")[0])
-        return Received(data, src, dst, ttl)
+        return Received(data, src, dst, ttl, arrived)
 
     def send(self, payload: bytes, src: IPAddress, dst: IPAddress) -> None:
         """Send from `src` (our primary address, never a VIP) to `dst`."""
@@ -116,3 +127,13 @@ class VrrpSocket:
             info = src.packed + struct.pack("=I", self.ifindex)
             cmsg = [(socket.IPPROTO_IPV6, _IPV6_PKTINFO, info)]
             self.sock.sendmsg([payload], cmsg, 0, (str(dst), 0, 0, self.ifindex))
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's wall-clock arrival stamp, moved onto the monotonic clock."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
+            sec, nsec = struct.unpack("=qq", value[:16])
+            age = time.time() - (sec + nsec / 1e9)
+            return time.monotonic() - age if 0 <= age <= MAX_ARRIVAL_AGE else None
+    return None
