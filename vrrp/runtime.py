@@ -224,10 +224,10 @@ class VrrpRuntime:
                     await asyncio.wait(set(self._tasks), timeout=NOTIFY_DRAIN)
 
     def resign(self) -> None:
-        """Begin a graceful stop: every master sends priority 0 now and holds its VIPs for
-        the hand-over (see `_hand_over`). Called from a loop callback (the SIGTERM handler),
-        the adverts leave in that callback instead of after `run` is woken; `run` calls it
-        too. Once only, and only after the instances have started."""
+        """Begin a graceful stop: every master sends priority 0 now (unless `say_farewell`
+        has) and holds its VIPs for the hand-over (see `_hand_over`). Called by the stop
+        signal's loop callback and by `run`; once only, and only after the instances have
+        started."""
         if self._resigned or not self._started:
             return
         self._resigned = True

@@ -1,13 +1,17 @@
-"""Pure parts of the I/O edge: frame builders, link-event parsing, the notify hook."""
+"""Pure parts of the I/O edge: frame builders, link-event parsing, the notify hook,
+arrival stamps."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import struct
 import sys
+import time
 from pathlib import Path
 
+from vrrp import sockets
 from vrrp.garp import arp_frame, frames_for, unsolicited_na_frame
 from vrrp.notify import run_notify
 from vrrp.rtnl import RTM_NEWLINK, link_events
@@ -79,3 +83,21 @@ def test_notify_is_bounded_in_time() -> None:
 
 def test_notify_missing_program() -> None:
     assert asyncio.run(run_notify(["/nonexistent/hook"], "VI_1", "fault", 0)) is None
+
+
+def _stamp(wall: float) -> list[tuple[int, int, bytes]]:
+    sec = int(wall)
+    return [(socket.SOL_SOCKET, sockets._SO_TIMESTAMPNS, struct.pack("=qq", sec, int((wall - sec) * 1e9)))]
+
+
+def test_arrival_moves_the_kernel_stamp_onto_the_monotonic_clock() -> None:
+    before = time.monotonic()
+    arrived = sockets._arrival(_stamp(time.time() - 0.02))
+    assert arrived is not None
+    assert before - 0.03 < arrived < time.monotonic() - 0.015
+
+
+def test_arrival_distrusts_stamps_from_a_stepped_wall_clock() -> None:
+    assert sockets._arrival(_stamp(time.time() - 5)) is None  # clock stepped forward since
+    assert sockets._arrival(_stamp(time.time() + 5)) is None  # stepped back
+    assert sockets._arrival([]) is None

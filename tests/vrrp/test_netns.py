@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from datetime import datetime
 
@@ -82,6 +83,52 @@ def test_sigterm_graceful_handoff(lab2: Lab) -> None:
     assert "VIPs released" in log1 and "reason='claimed by 192.0.2.2'" in log1, log1
     assert stamp(log1, "VIPs released") >= stamp(log2, "new=master") - 0.02
     assert "stopped" in log1
+
+
+# Prints the priority of every VRRP advert from argv[1] seen on eth0, for argv[2] seconds.
+SNIFF_PRIORITIES = r"""
+import select, socket, sys, time
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+sock.bind(("eth0", 0))
+src, end = socket.inet_aton(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+print("ready", flush=True)
+while time.monotonic() < end:
+    if select.select([sock], [], [], 0.05)[0]:
+        frame = sock.recv(256)
+        if len(frame) > 40 and frame[23] == 112 and frame[26:30] == src:
+            print(frame[14 + (frame[14] & 15) * 4 + 2], flush=True)
+"""
+
+
+def test_sigterm_sends_one_priority_zero_and_then_nothing(lab2: Lab) -> None:
+    """The stop signal's thread sends the master's priority 0 at once; the instance
+    then stays silent: a second priority 0 would restart the backup's Skew_Time, a
+    normal advert would cancel the hand-over. Notify hooks start with no signal
+    blocked, although the daemon's threads block SIGTERM and SIGINT."""
+    n1, n2 = lab2.nodes
+    record = lab2.tmp / "sigblk.txt"
+    hook = [PYTHON, "-c", f"import sys; open({str(record)!r}, 'a').write("
+            "[x for x in open('/proc/self/status') if x.startswith('SigBlk')][0])"]
+    lab2.start(n1, priority=200, notify=hook)
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n1)
+    lab2.wait_backup(n2)
+    sniffer = subprocess.Popen(["ip", "netns", "exec", lab2.client, PYTHON, "-c", SNIFF_PRIORITIES,
+                                lab2.addr(1), "1.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sniffer.stdout is not None and sniffer.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        lab2.signal(n1, signal.SIGTERM)
+        lab2.wait_for(lambda: lab2.holders() == [n2], 2.0)
+        priorities = [int(line) for line in sniffer.communicate(timeout=10)[0].split()]
+    finally:
+        sniffer.kill()
+        sniffer.wait()
+    assert priorities[-1] == 0 and priorities.count(0) == 1, priorities
+    assert set(priorities[:-1]) == {200} and len(priorities) >= 3, priorities
+    lab2.wait_for(lambda: record.exists() and "master" in lab2.log(n1), 2.0)
+    masks = record.read_text().split("\n")[:-1]
+    assert masks and all(m.split() == ["SigBlk:", "0000000000000000"] for m in masks), masks
 
 
 def test_sigterm_without_a_backup_releases_after_one_interval(lab2: Lab) -> None:
