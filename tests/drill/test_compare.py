@@ -60,3 +60,9 @@ def test_all_servers_serve_trails_only_beyond_its_resolution() -> None:
     ref = summarize([figures(0.8, recovery=0.04)])
     assert trailing(ours, ref, recovery_step=0.06) == []
     assert trailing(ours, ref, recovery_step=0.04) == ["all servers serve: median 90 ms against 40 ms"]
+
+
+def test_times_trail_only_by_a_whole_printed_millisecond() -> None:
+    ref = summarize([figures(0.8600, after=0.9136)])
+    assert trailing(summarize([figures(0.8603, after=0.9143)]), ref) == []  # both print 860 and 914 ms
+    assert trailing(summarize([figures(0.8606, after=0.9136)]), ref) == ["VIP takeover: median 861 ms against 860 ms"]
