@@ -169,12 +169,7 @@ class VrrpRuntime:
         would restart the backup's Skew_Time."""
         with self._send_lock:
             for name, farewell in self._farewells.items():
-                for payload, dst in farewell.packets:
-                    try:
-                        farewell.sock.send(payload, farewell.src, dst)
-                        farewell.counters.adverts_sent += 1
-                    except OSError:
-                        farewell.counters.send_errors += 1
+                _send_all(name, farewell.sock, farewell.src, farewell.packets, farewell.counters)
                 self._farewelled.add(name)
 
     def failover(self, instance_name: str) -> bool:
@@ -558,15 +553,7 @@ class VrrpRuntime:
         with self._send_lock:
             if lv.cfg.name in self._farewelled:
                 return
-            for dst in lv.dst:
-                try:
-                    payload = codec.encode(advert, lv.primary, dst,
-                                           checksum_as_v2=lv.cfg.v3_checksum_as_v2)
-                    lv.sock.send(payload, lv.primary, dst)
-                    lv.counters.adverts_sent += 1
-                except OSError as exc:
-                    lv.counters.send_errors += 1
-                    log.debug("advert send failed", instance=lv.cfg.name, error=str(exc))
+            _send_all(lv.cfg.name, lv.sock, lv.primary, _encoded(lv, advert), lv.counters)
         if priority != SHUTDOWN_PRIORITY and lv.fsm.state is State.MASTER:
             self._ready_farewell(lv, dataclasses.replace(advert, priority=SHUTDOWN_PRIORITY))
 
@@ -575,9 +562,7 @@ class VrrpRuntime:
         current = self._farewells.get(lv.cfg.name)
         if current is not None and current.key == key:
             return
-        packets = tuple((codec.encode(advert, lv.primary, dst, checksum_as_v2=lv.cfg.v3_checksum_as_v2), dst)
-                        for dst in lv.dst)
-        farewell = _Farewell(key, lv.sock, lv.primary, packets, lv.counters)
+        farewell = _Farewell(key, lv.sock, lv.primary, _encoded(lv, advert), lv.counters)
         self._farewells = {**self._farewells, lv.cfg.name: farewell}
 
     def _drop_farewell(self, name: str) -> None:
@@ -682,6 +667,23 @@ class VrrpRuntime:
         if lv.timer is not None:
             lv.timer.cancel()
             lv.timer = None
+
+
+def _encoded(lv: _Live, advert: codec.Advert) -> tuple[tuple[bytes, IPAddress], ...]:
+    """The advert as the instance sends it to each destination (payload, destination)."""
+    return tuple((codec.encode(advert, lv.primary, dst, checksum_as_v2=lv.cfg.v3_checksum_as_v2), dst)
+                 for dst in lv.dst)
+
+
+def _send_all(name: str, sock: VrrpSocket, src: IPAddress, packets: tuple[tuple[bytes, IPAddress], ...],
+              counters: Counters) -> None:
+    for payload, dst in packets:
+        try:
+            sock.send(payload, src, dst)
+            counters.adverts_sent += 1
+        except OSError as exc:
+            counters.send_errors += 1
+            log.debug("advert send failed", instance=name, error=str(exc))
 
 
 def _identity(cfg: VrrpInstanceConfig) -> tuple:
