@@ -95,11 +95,12 @@ def _comparison(results: dict[tuple[str, str], Summary], implementations: Sequen
             mine, theirs = results.get((ours, scenario)), results.get((other, scenario))
             if mine is None or theirs is None:
                 continue
-            behind = trailing(mine, theirs, recovery_step)
             if not mine.rounds or not theirs.rounds:
                 verdict = f"not compared: {ours if not mine.rounds else other} did not run"
+            elif behind := trailing(mine, theirs, recovery_step):
+                verdict = "behind on " + "; ".join(behind)
             else:
-                verdict = "behind on " + "; ".join(behind) if behind else "ahead or level on every figure"
+                verdict = "ahead or level on every figure"
             lines.append(f"  {scenario}: {verdict}")
         lines.append("")
     return lines
