@@ -62,14 +62,7 @@ def start(lab: Lab, impl: str, node: str, priority: int, interval: float) -> Non
 
 def start_directord(lab: Lab, node: str, priority: int, interval: float) -> None:
     """`directord run` with one VRRP instance and nothing else (no IPVS needed)."""
-    cfg = lab.tmp / f"{node}-directord.toml"
-    cfg.write_text(
-        f'[global]\nrouter_id = "{node}"\ncontrol_socket = "{lab.tmp}/{node}.sock"\n'
-        f'state_dir = "{lab.tmp}/{node}-state"\nmetrics_listen = ""\n\n'
-        f'[[vrrp_instance]]\nname = "VI_1"\ninterface = "eth0"\nvrid = 51\n'
-        f'priority = {priority}\nadvert_interval = "{round(interval * 1000)}ms"\n'
-        f'virtual_ips = ["{VIP}/24"]\ngarp = {{ repeat = 3, interval = "50ms" }}\n'
-    )
+    cfg = lab.write_config(node, daemon=True, priority=priority, advert_interval=f"{round(interval * 1000)}ms")
     log = open(lab._fresh_log(node), "ab")  # noqa: SIM115 - owned by the process
     lab.procs[node] = subprocess.Popen(
         ["ip", "netns", "exec", node, str(ROOT / ".venv" / "bin" / "directord"), "run", "-c", str(cfg)],

@@ -80,9 +80,11 @@ class Lab:
 
     # --- daemons -----------------------------------------------------------------
 
-    def write_config(self, node: str, **kw: object) -> Path:
+    def write_config(self, node: str, *, daemon: bool = False, **kw: object) -> Path:
         """A directord.toml; keyword arguments override the first instance's defaults,
-        `instances=[{...}]` adds more instance tables verbatim."""
+        `instances=[{...}]` adds more instance tables verbatim. `daemon`: also the
+        [global] keys `directord run` needs to run beside others (its own control
+        socket and state, no metrics listener)."""
         vals: dict[str, object] = {
             "name": "VI_1", "interface": "eth0", "vrid": 51, "priority": 100, "version": 3,
             "advert_interval": "100ms", "preempt": True, "virtual_ips": [f"{VIP}/24"],
@@ -91,6 +93,9 @@ class Lab:
         extra = kw.pop("instances", [])
         vals.update(kw)
         lines = ["[global]", f'router_id = "{node}"']
+        if daemon:
+            lines += [f'control_socket = "{self.tmp}/{node}.sock"', f'state_dir = "{self.tmp}/{node}-state"',
+                      'metrics_listen = ""']
         for table in [vals, *extra]:  # extra instances: full tables of their own
             lines += ["", "[[vrrp_instance]]"]
             lines += [f"{key} = {_toml(value)}" for key, value in table.items()]

@@ -363,13 +363,7 @@ def test_directord_run_with_only_vrrp_instances(lab2: Lab) -> None:
     n1, n2 = lab2.nodes
     procs = {}
     for node, prio in ((n1, 200), (n2, 100)):
-        cfg = lab2.tmp / f"{node}-directord.toml"
-        cfg.write_text(
-            f'[global]\nrouter_id = "{node}"\ncontrol_socket = "{lab2.tmp}/{node}.sock"\n'
-            f'state_dir = "{lab2.tmp}/{node}-state"\nmetrics_listen = ""\n\n'
-            f'[[vrrp_instance]]\nname = "VI_1"\ninterface = "eth0"\nvrid = 51\n'
-            f'priority = {prio}\nadvert_interval = "100ms"\nvirtual_ips = ["{VIP}/24"]\n'
-        )
+        cfg = lab2.write_config(node, daemon=True, priority=prio)
         procs[node] = lab2.spawn(
             node, [str(ROOT / ".venv" / "bin" / "directord"), "run", "-c", str(cfg)],
             f"{node}.log",
