@@ -62,23 +62,19 @@ def vrrp_priority(data: bytes, src: bytes) -> int | None:
     return data[at] if len(data) > at else None
 
 
-def wait_advert(iface: str, src: str, timeout: float) -> bool:
+def wait_advert(sniff: socket.socket, src: str, timeout: float) -> bool:
     """Block until an IPv4 protocol-112 packet from `src` is seen; print `advert`."""
-    sniff = vrrp_sniffer(iface)
     want = ipaddress.IPv4Address(src).packed
     end = time.monotonic() + timeout
-    try:
-        while time.monotonic() < end:
-            ready, _, _ = select.select([sniff], [], [], 0.05)
-            if not ready:
-                continue
-            data, t = recv_stamped(sniff)
-            if vrrp_priority(data, want) is not None:
-                print(f"advert {t:.6f}", flush=True)
-                return True
-        return False
-    finally:
-        sniff.close()
+    while time.monotonic() < end:
+        ready, _, _ = select.select([sniff], [], [], 0.05)
+        if not ready:
+            continue
+        data, t = recv_stamped(sniff)
+        if vrrp_priority(data, want) is not None:
+            print(f"advert {t:.6f}", flush=True)
+            return True
+    return False
 
 
 def main() -> int:
@@ -97,11 +93,14 @@ def main() -> int:
     sock = stamped_socket(args.iface, ETH_P_ARP)
     my_mac = sock.getsockname()[4]
     frame = arp_request(my_mac, ipaddress.IPv4Address(args.src).packed, vip)
-    sniff = vrrp_sniffer(args.iface) if args.resign_src else None  # open before any fault
+    sniff = vrrp_sniffer(args.iface) if args.align_src or args.resign_src else None  # before any fault
     print("ready", flush=True)
-    if args.align_src and not wait_advert(args.iface, args.align_src, args.timeout):
+    if args.align_src and sniff and not wait_advert(sniff, args.align_src, args.timeout):
         print("timeout", flush=True)
         return 1
+    if sniff and not args.resign_src:
+        sniff.close()
+        sniff = None
     resigner = ipaddress.IPv4Address(args.resign_src).packed if args.resign_src else b""
     end = time.monotonic() + args.timeout
     next_send = 0.0
