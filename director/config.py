@@ -42,6 +42,13 @@ class GlobalConfig:
     vrrp_realtime_priority: int = 1
 
 
+# Room for one connection in a sync packet. The kernel sends its sync buffer when the next
+# message does not fit or after about 2 s, so with MTU-sized buffers the newest few dozen
+# connections can be unknown to the backup for seconds; with room for one, each leaves as soon as
+# the next connection changes state (plus the kernel's 20 ms send delay).
+SYNC_PACKET_ONE_CONNECTION = 64
+
+
 @dataclass(frozen=True)
 class SyncDaemonConfig:
     """IPVS connection-sync daemon; its role (master/backup) follows VRRP."""
@@ -51,7 +58,7 @@ class SyncDaemonConfig:
     mcast_group: IPAddress | None = None
     mcast_port: int = 8848
     mcast_ttl: int = 1
-    max_packet_size: int = 0  # 0: derived from the interface MTU by the kernel
+    max_packet_size: int = SYNC_PACKET_ONE_CONNECTION  # master thread; 0: the kernel's MTU-sized packets
 
 
 @dataclass(frozen=True)

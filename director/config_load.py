@@ -18,6 +18,7 @@ from director.config import (
     PROTOCOLS,
     SCHEDULER_FLAGS,
     SCHEDULERS,
+    SYNC_PACKET_ONE_CONNECTION,
     TUNNEL_TYPES,
     CheckConfig,
     Config,
@@ -153,7 +154,7 @@ def _sync_daemon(s: Section) -> SyncDaemonConfig:
         mcast_group=s.address("mcast_group", None),
         mcast_port=s.integer("mcast_port", 8848, 1, 65535),
         mcast_ttl=s.integer("mcast_ttl", 1, 1, 255),
-        max_packet_size=s.integer("max_packet_size", 0, 0, 65535),
+        max_packet_size=s.integer("max_packet_size", SYNC_PACKET_ONE_CONNECTION, 0, 65535),
     )
     if result.interface is not None:
         _check_ifname(s, "interface", result.interface)

@@ -27,7 +27,7 @@ from director.config import Config
 from director.config_load import ConfigError, load_config
 from director.control import ControlError, ControlServer
 from director.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
-from director.ipvs import DeleteService, IpvsBackend, KernelTable, SyncDaemon
+from director.ipvs import SYNC_RECEIVE_ANY_SIZE, DeleteService, IpvsBackend, KernelTable, SyncDaemon
 from director.ipvs_sysctl import IpvsSysctl
 from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, Histogram, reason_class
 from director.sdnotify import Notifier
@@ -552,7 +552,7 @@ class Daemon:
             for state in start:
                 self.backend.start_sync_daemon(SyncDaemon(
                     state=state, interface=sync.interface, syncid=sync.syncid,
-                    max_packet_size=sync.max_packet_size,
+                    max_packet_size=sync.max_packet_size if state == "master" else SYNC_RECEIVE_ANY_SIZE,
                     mcast_group=str(sync.mcast_group) if sync.mcast_group else "",
                     mcast_port=sync.mcast_port, mcast_ttl=sync.mcast_ttl))
             if start or stop:

@@ -174,6 +174,12 @@ class Timeouts:
     udp: int = 0
 
 
+# A backup thread reads each sync packet into a buffer of its max_packet_size (the kernel clamps
+# it to 1024..65535 minus the IP and UDP headers) and drops a packet that does not fit. Asking for
+# the most lets it take whatever size its peer sends, keepalived's MTU-sized packets included.
+SYNC_RECEIVE_ANY_SIZE = 65535
+
+
 @dataclass(frozen=True, slots=True)
 class SyncDaemon:
     state: Literal["master", "backup"]

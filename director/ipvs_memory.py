@@ -109,7 +109,7 @@ class MemoryIpvs:
         # The kernel reports its defaults for what was not given.
         self.daemons[daemon.state] = replace(
             daemon,
-            max_packet_size=daemon.max_packet_size or 1472,
+            max_packet_size=_kernel_packet_size(daemon),
             mcast_group=daemon.mcast_group or "224.0.0.81",
             mcast_port=daemon.mcast_port or 8848,
             mcast_ttl=daemon.mcast_ttl or 1,
@@ -185,3 +185,14 @@ def _service_of(op: Op) -> ServiceKey:
     if isinstance(op, DeleteService):
         return op.key
     return op.service
+
+
+def _kernel_packet_size(daemon: SyncDaemon) -> int:
+    """What the kernel keeps (interface MTU taken as 1500): the MTU less the IP and UDP
+    headers when unset, else the value clamped to 1 (master) or 1024 (backup) up to 65535 less
+    the headers."""
+    headers = 48 if ":" in daemon.mcast_group else 28
+    if not daemon.max_packet_size:
+        return 1500 - headers
+    least = 1 if daemon.state == "master" else 1024
+    return min(max(daemon.max_packet_size, least), 65535 - headers)

@@ -18,6 +18,7 @@ from director.ipvs import (
     SVC_F_PERSISTENT,
     SVC_F_SCHED1,
     SVC_F_SCHED2,
+    SYNC_RECEIVE_ANY_SIZE,
     AddDest,
     AddService,
     DeleteDest,
@@ -217,6 +218,19 @@ def test_timeouts(backend: IpvsBackend) -> None:
     assert backend.get_timeouts() == Timeouts(1000, 100, 200)
     backend.set_timeouts(Timeouts(0, 0, 30))  # zero leaves a field alone
     assert backend.get_timeouts() == Timeouts(1000, 100, 30)
+
+
+def test_sync_packet_sizes_as_the_kernel_keeps_them(backend: IpvsBackend) -> None:
+    """directord's master sends one connection per packet and its backup takes any size: the
+    kernel must keep both as asked, and clamp what it cannot (a backup reads at least 1024)."""
+    asked = {("master", 0): 1472, ("master", 64): 64, ("backup", 100): 1024,
+             ("backup", SYNC_RECEIVE_ANY_SIZE): 65507}
+    for (state, size), kept in asked.items():
+        backend.start_sync_daemon(SyncDaemon(state, SYNC_IFACE, 51, size))  # type: ignore[arg-type]
+        try:
+            assert backend.sync_daemons()[0].max_packet_size == kept, (state, size)
+        finally:
+            backend.stop_sync_daemon(state)  # type: ignore[arg-type]
 
 
 def test_sync_daemon_lifecycle(backend: IpvsBackend) -> None:

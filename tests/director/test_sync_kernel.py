@@ -56,6 +56,9 @@ def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
         try:
             wait_for(lambda: vrrp_state(sock) == "master", 60, what="master")
             wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="both sync threads on the master")
+            daemons = run(["ipvsadm", "-L", "--daemon"], ns=ns)
+            assert "master sync daemon (mcast=eth0, syncid=7, maxlen=64," in daemons  # one connection each
+            assert "backup sync daemon (mcast=eth0, syncid=7, maxlen=65507," in daemons  # any peer's size
 
             run(["ip", "link", "set", "eth0", "down"], ns=ns)  # fault: no longer master
             wait_for(lambda: threads(ns) == {"backup"}, 60, what="the master thread stopped after the grace")
