@@ -33,6 +33,7 @@ from director.metrics import CHECK_BUCKETS, RECONCILE_BUCKETS, Histogram, reason
 from director.sdnotify import Notifier
 from director.state_store import AdminDrain, StateError, StateStore, admin_drain_states
 from director.status import ReconcileCounters, daemon_status, service_status
+from director.sync_flush import flush as flush_connections
 from director.sync_follow import SyncFollower
 from director.vrrp_process import VrrpProcess, VrrpProcessError
 
@@ -45,6 +46,7 @@ class MetricsUnavailable(RuntimeError):
 HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
 RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
 RELOAD_APPLY_WAIT = 20.0  # seconds a reload request waits for the pass that applies it
+HANDOVER_FLUSH_AGAIN = 0.25  # s: a second flush catches connections opened by packets in flight to us
 SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
 
 
@@ -63,6 +65,7 @@ class Daemon:
         self.sync = SyncFollower.starting(time.monotonic())
         self._sync_timer: asyncio.TimerHandle | None = None
         self._sync_task: asyncio.Task | None = None
+        self._handover_task: asyncio.Task | None = None
         self.scheduler: Any = None
         self.vrrp = vrrp
         self.started = time.time()
@@ -186,7 +189,9 @@ class Daemon:
             await self.control.close()
         if self.scheduler is not None:
             await self.scheduler.close()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)  # a master has handed its VIPs over
+        if self.backend is not None and self.config.ipvs.sync_daemon is not None and self.sync.master:
+            await self._hand_over_connections()
         if self.backend is not None:
             if self.config.ipvs.on_stop == "remove":
                 await self._in_ipvs_thread(self._remove_owned)
@@ -523,8 +528,29 @@ class Daemon:
         if self.stop.is_set():
             return
         states = {i["state"] for i in self.vrrp.snapshot()["instances"].values()}
+        was_master = self.sync.master
         self.sync.set_master("master" in states, time.monotonic())
         self._follow_sync()
+        if was_master and not self.sync.master:
+            self._handover_task = asyncio.get_running_loop().create_task(self._hand_over_connections())
+
+    async def _hand_over_connections(self) -> None:
+        """Re-send our newest connections to the peer now that traffic leaves us: the kernel
+        would hold the last of them for seconds (see director.sync_wire). Twice, the second
+        time for connections that packets already in flight to us opened."""
+        for delay in (0.0, HANDOVER_FLUSH_AGAIN):
+            await asyncio.sleep(delay)
+            await self._in_ipvs_thread(self._flush_connections)
+
+    def _flush_connections(self) -> None:
+        sync = self.config.ipvs.sync_daemon
+        assert sync is not None and self.backend is not None
+        try:
+            report = flush_connections(sync, self.kernel or self.backend.dump(), self.backend.get_timeouts())
+        except OSError as exc:
+            log.warning("connection handover to the peer failed", error=str(exc))
+            return
+        log.info("connections handed over to the peer", connections=report.connections, packets=report.packets)
 
     def _follow_sync(self) -> None:
         """Bring the kernel's sync threads to what `self.sync` wants now, and come back

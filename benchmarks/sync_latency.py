@@ -1,0 +1,207 @@
+"""IPVS connection-sync latency and cost, by sync packet size and connection rate.
+
+A connection the backup director does not know yet breaks when the VIP moves. This
+measures, for each new connection on the master, how long until the first sync
+message naming it reaches the backup, and what that costs in packets:
+
+- one packet per connection (`max_packet_size = 64`, directord's default), and
+- the kernel's MTU-sized packets (`max_packet_size = 0`, keepalived's default).
+
+Four namespaces on one bridge: a client, the master and backup directors (both with
+the same DR service) and a real server. The master runs the kernel's master sync
+thread; the backup runs the backup thread (largest receive size) and a sniffer that
+joins the sync group and stamps every sync packet on arrival. The client opens
+connections at a fixed rate, each sending a request (the 3rd packet, when the kernel
+syncs an established connection) and reading the reply. Latency = sync packet
+arrival - request sent, both CLOCK_REALTIME in one kernel.
+
+Needs IPVS and ipvsadm: run it in the VM.
+
+    scripts/vm-run -- .venv/bin/python benchmarks/sync_latency.py [--rates 5,25,200] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+from labkit import Lab, run  # noqa: E402
+
+from director.config import SYNC_PACKET_ONE_CONNECTION  # noqa: E402
+from director.ipvs import SYNC_RECEIVE_ANY_SIZE  # noqa: E402
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+VIP, PORT, SYNCID = "10.77.0.100", 80, 9
+ADDR = {"client": "10.77.0.1", "master": "10.77.0.2", "backup": "10.77.0.3", "server": "10.77.0.4"}
+GROUP, SYNC_PORT = "224.0.0.81", 8848
+SETTLE = 4.0  # seconds after the last connection: the kernel flushes a partial packet within 3 s
+SIZES = {"one per packet (64)": SYNC_PACKET_ONE_CONNECTION, "kernel MTU (0)": 0}
+
+SERVER = """
+import asyncio, sys
+async def serve(reader, writer):
+    await reader.read(100)
+    writer.write(b"ok\\n")
+    await writer.drain()
+    writer.close()
+async def main():
+    server = await asyncio.start_server(serve, "0.0.0.0", int(sys.argv[1]), backlog=1024)
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+CLIENT = """
+import asyncio, json, sys, time
+rate, seconds, vip, port = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+sent = {}
+async def one():
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, port), 2)
+        writer.write(b"GET\\n")
+        sent[writer.get_extra_info("sockname")[1]] = time.time()
+        await asyncio.wait_for(reader.read(100), 2)
+        writer.close()
+    except (OSError, asyncio.TimeoutError):
+        pass
+async def main():
+    start, tasks = time.monotonic(), []
+    for i in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    print(json.dumps(sent))
+asyncio.run(main())
+"""
+
+SNIFFER = """
+import json, socket, struct, sys, time
+group, port, ifaddr, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_TIMESTAMPNS, 1)
+s.bind((group, port))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ifaddr))
+s.settimeout(0.5)
+print("ready", flush=True)
+out, end = [], time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        data, anc, _flags, _addr = s.recvmsg(65535, 64)
+    except TimeoutError:
+        continue
+    stamp = next((struct.unpack("qq", d[:16]) for lv, ty, d in anc if ty == socket.SO_TIMESTAMPNS), None)
+    at = stamp[0] + stamp[1] / 1e9 if stamp else time.time()
+    out.append([at, data.hex()])
+print(json.dumps(out))
+"""
+
+
+def client_ports(packet: bytes) -> list[int]:
+    """Client ports named by one version-1 sync message (8-byte header, then connections
+    padded to 4 bytes; each starts type, protocol, ver_size whose low 12 bits are its size)."""
+    if len(packet) < 8 or packet[0] != 0:
+        raise ValueError("not a version 1 sync message")
+    count, ports, offset = packet[4], [], 8
+    for _ in range(count):
+        size = struct.unpack_from("!H", packet, offset + 2)[0] & 0x0FFF
+        ports.append(struct.unpack_from("!H", packet, offset + 10)[0])  # after flags and state
+        offset += (size + 3) & ~3
+    return ports
+
+
+def build(lab: Lab) -> dict[str, str]:
+    bridge = lab.bridge("br")
+    ns = {role: lab.netns(role) for role in ADDR}
+    for role, address in ADDR.items():
+        lab.veth(ns[role], "eth0", f"{address}/24", bridge=bridge)
+    run(["ip", "addr", "add", f"{VIP}/32", "dev", "eth0"], ns=ns["master"])
+    run(["ip", "addr", "add", f"{VIP}/32", "dev", "lo"], ns=ns["server"])
+    lab.sysctl("net.ipv4.conf.all.arp_ignore", "1", ns=ns["server"])  # the VIP on lo stays silent
+    lab.sysctl("net.ipv4.conf.all.arp_announce", "2", ns=ns["server"])
+    for role in ("master", "backup"):
+        run(["ipvsadm", "-A", "-t", f"{VIP}:{PORT}", "-s", "rr"], ns=ns[role])
+        run(["ipvsadm", "-a", "-t", f"{VIP}:{PORT}", "-r", f"{ADDR['server']}:{PORT}", "-g"], ns=ns[role])
+    run(["ipvsadm", "--start-daemon", "backup", "--mcast-interface", "eth0", "--syncid", str(SYNCID),
+         "--sync-maxlen", str(SYNC_RECEIVE_ANY_SIZE - 28)], ns=ns["backup"])  # ipvsadm's bound: less the headers
+    server = lab.start([PYTHON, "-c", SERVER, str(PORT)], ns=ns["server"], stdout=subprocess.PIPE, text=True)
+    if server.stdout is None or server.stdout.readline().strip() != "ready":
+        raise RuntimeError("the real server did not start")
+    return ns
+
+
+def measure(lab: Lab, ns: dict[str, str], size: int, rate: float, seconds: float) -> dict[str, float]:
+    run(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID)]
+        + (["--sync-maxlen", str(size)] if size else []), ns=ns["master"])
+    try:
+        sniffer = lab.start([PYTHON, "-c", SNIFFER, GROUP, str(SYNC_PORT), ADDR["backup"],
+                             str(seconds + SETTLE + 2)], ns=ns["backup"], stdout=subprocess.PIPE, text=True)
+        if sniffer.stdout is None or sniffer.stdout.readline().strip() != "ready":
+            raise RuntimeError("the sniffer did not start")
+        client = subprocess.run(["ip", "netns", "exec", ns["client"], PYTHON, "-c", CLIENT, str(rate),
+                                 str(seconds), VIP, str(PORT)], capture_output=True, text=True, check=True,
+                                timeout=seconds * 3 + 30)
+        sent: dict[str, float] = json.loads(client.stdout)
+        packets = json.loads(sniffer.communicate(timeout=seconds + SETTLE + 30)[0])
+    finally:
+        run(["ipvsadm", "--stop-daemon", "master"], ns=ns["master"])
+        run(["ipvsadm", "-C"], ns=ns["master"])  # the next size starts from an empty connection table
+        run(["ipvsadm", "-A", "-t", f"{VIP}:{PORT}", "-s", "rr"], ns=ns["master"])
+        run(["ipvsadm", "-a", "-t", f"{VIP}:{PORT}", "-r", f"{ADDR['server']}:{PORT}", "-g"], ns=ns["master"])
+    first_seen: dict[int, float] = {}
+    messages = 0
+    for at, data in packets:
+        ports = client_ports(bytes.fromhex(data))
+        messages += len(ports)
+        for port in ports:
+            first_seen.setdefault(port, at)
+    latencies = sorted(first_seen[int(port)] - t for port, t in sent.items() if int(port) in first_seen)
+    return {
+        "connections": len(sent),
+        "unsynced": len(sent) - len(latencies),
+        "median_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p90_ms": latencies[int(0.9 * (len(latencies) - 1))] * 1000 if latencies else float("nan"),
+        "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+        "packets_per_conn": len(packets) / max(1, len(sent)),
+        "messages_per_packet": messages / max(1, len(packets)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="5,25,200", help="new connections per second, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per measurement")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    if not Path("/proc/net/ip_vs").exists():
+        subprocess.run(["modprobe", "ip_vs"], check=False)
+    results = []
+    Lab.sweep("bsl-")
+    with Lab("bsl-") as lab:
+        ns = build(lab)
+        for rate in rates:
+            for label, size in SIZES.items():
+                figures = measure(lab, ns, size, rate, args.seconds)
+                results.append({"rate": rate, "packet": label, **figures})
+                print(f"{rate:>6g}/s  {label:<20} sync latency median {figures['median_ms']:7.1f} ms  "
+                      f"p90 {figures['p90_ms']:7.1f} ms  max {figures['max_ms']:7.1f} ms  "
+                      f"unsynced {figures['unsynced']}/{figures['connections']}  "
+                      f"{figures['packets_per_conn']:.2f} packets/connection  "
+                      f"{figures['messages_per_packet']:.1f} messages/packet", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
