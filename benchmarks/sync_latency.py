@@ -86,9 +86,10 @@ asyncio.run(main())
 SNIFFER = """
 import json, socket, struct, sys, time
 group, port, ifaddr, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+SO_TIMESTAMPNS = 35  # Linux; not exported by Python's socket module
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_TIMESTAMPNS, 1)
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 s.bind((group, port))
 s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ifaddr))
 s.settimeout(0.5)
@@ -99,7 +100,7 @@ while time.monotonic() < end:
         data, anc, _flags, _addr = s.recvmsg(65535, 64)
     except TimeoutError:
         continue
-    stamp = next((struct.unpack("qq", d[:16]) for lv, ty, d in anc if ty == socket.SO_TIMESTAMPNS), None)
+    stamp = next((struct.unpack("qq", d[:16]) for lv, ty, d in anc if ty == SO_TIMESTAMPNS), None)
     at = stamp[0] + stamp[1] / 1e9 if stamp else time.time()
     out.append([at, data.hex()])
 print(json.dumps(out))
