@@ -28,6 +28,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,25 +85,27 @@ asyncio.run(main())
 """
 
 SNIFFER = """
-import json, socket, struct, sys, time
-group, port, ifaddr, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+import json, socket, struct, sys, threading, time
+group, port, ifaddr = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 SO_TIMESTAMPNS = 35  # Linux; not exported by Python's socket module
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
 s.bind((group, port))
 s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ifaddr))
-s.settimeout(0.5)
+s.settimeout(0.2)
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
 print("ready", flush=True)
-out, end = [], time.monotonic() + seconds
-while time.monotonic() < end:
+out = []
+while not done.is_set():
     try:
         data, anc, _flags, _addr = s.recvmsg(65535, 64)
     except TimeoutError:
         continue
     stamp = next((struct.unpack("qq", d[:16]) for lv, ty, d in anc if ty == SO_TIMESTAMPNS), None)
-    at = stamp[0] + stamp[1] / 1e9 if stamp else time.time()
-    out.append([at, data.hex()])
+    out.append([stamp[0] + stamp[1] / 1e9 if stamp else time.time(), data.hex()])
 print(json.dumps(out))
 """
 
@@ -144,15 +147,16 @@ def measure(lab: Lab, ns: dict[str, str], size: int, rate: float, seconds: float
     run(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID)]
         + (["--sync-maxlen", str(size)] if size else []), ns=ns["master"])
     try:
-        sniffer = lab.start([PYTHON, "-c", SNIFFER, GROUP, str(SYNC_PORT), ADDR["backup"],
-                             str(seconds + SETTLE + 2)], ns=ns["backup"], stdout=subprocess.PIPE, text=True)
+        sniffer = lab.start([PYTHON, "-c", SNIFFER, GROUP, str(SYNC_PORT), ADDR["backup"]], ns=ns["backup"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if sniffer.stdout is None or sniffer.stdout.readline().strip() != "ready":
             raise RuntimeError("the sniffer did not start")
         client = subprocess.run(["ip", "netns", "exec", ns["client"], PYTHON, "-c", CLIENT, str(rate),
                                  str(seconds), VIP, str(PORT)], capture_output=True, text=True, check=True,
                                 timeout=seconds * 3 + 30)
         sent: dict[str, float] = json.loads(client.stdout)
-        packets = json.loads(sniffer.communicate(timeout=seconds + SETTLE + 30)[0])
+        time.sleep(SETTLE)  # the last partial packet leaves within 3 s
+        packets = json.loads(sniffer.communicate(input="", timeout=60)[0])
     finally:
         run(["ipvsadm", "--stop-daemon", "master"], ns=ns["master"])
         run(["ipvsadm", "-C"], ns=ns["master"])  # the next size starts from an empty connection table

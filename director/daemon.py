@@ -189,9 +189,9 @@ class Daemon:
             await self.control.close()
         if self.scheduler is not None:
             await self.scheduler.close()
-        await asyncio.gather(*tasks, return_exceptions=True)  # a master has handed its VIPs over
-        if self.backend is not None and self.config.ipvs.sync_daemon is not None and self.sync.master:
-            await self._hand_over_connections()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._handover_task is not None:  # a master that handed its VIPs over is flushing
+            await asyncio.gather(self._handover_task, return_exceptions=True)
         if self.backend is not None:
             if self.config.ipvs.on_stop == "remove":
                 await self._in_ipvs_thread(self._remove_owned)
@@ -522,17 +522,17 @@ class Daemon:
 
     def _on_vrrp_transition(self, instance: str, state: str) -> None:
         """Connection sync follows VRRP, except while stopping: a stopping master's
-        kernel keeps forwarding (and syncing) until the peer takes over."""
+        kernel keeps forwarding (and syncing) until the peer takes over. Leaving master,
+        stopping or not, hands the newest connections over first."""
         if self.config.ipvs.sync_daemon is None or self.backend is None or self.vrrp is None:
-            return
-        if self.stop.is_set():
             return
         states = {i["state"] for i in self.vrrp.snapshot()["instances"].values()}
         was_master = self.sync.master
         self.sync.set_master("master" in states, time.monotonic())
-        self._follow_sync()
         if was_master and not self.sync.master:
             self._handover_task = asyncio.get_running_loop().create_task(self._hand_over_connections())
+        if not self.stop.is_set():
+            self._follow_sync()
 
     async def _hand_over_connections(self) -> None:
         """Re-send our newest connections to the peer now that traffic leaves us: the kernel

@@ -41,7 +41,7 @@ def methods_of(kernel: KernelTable) -> dict[tuple[str, str, int, str, int], Meth
 
 def flush(sync: SyncDaemonConfig, kernel: KernelTable, timeouts: Timeouts,
           table: Path = CONN_SYNC) -> FlushReport:
-    rows = recently_active(parse_conn_sync(table.read_text()), timeouts, FLUSH_WINDOW)
+    rows = recently_active(parse_conn_sync(table.read_text(), resendable_only=True), timeouts, FLUSH_WINDOW)
     packets = encode(rows, methods_of(kernel), timeouts, sync.syncid)
     if packets:
         with _sender(sync) as sock:

@@ -55,13 +55,20 @@ class ConnRow:
     expires: int  # seconds left
 
 
-def parse_conn_sync(text: str) -> list[ConnRow]:
+RESENDABLE = frozenset({"ESTABLISHED", "FIN_WAIT", "UDP"})  # /proc's names of the states re-sent
+
+
+def parse_conn_sync(text: str, resendable_only: bool = False) -> list[ConnRow]:
     """Rows of /proc/net/ip_vs_conn_sync; a line that does not parse is skipped (the
-    file is the kernel's, but a line that changes format must not stop a handover)."""
+    file is the kernel's, but a line that changes format must not stop a handover).
+    `resendable_only` skips, before converting anything, the rows a flush never sends:
+    most of a busy table is closed connections waiting to expire."""
     rows = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 10:
+            continue
+        if resendable_only and (fields[8] != "LOCAL" or fields[7] not in RESENDABLE):
             continue
         try:
             rows.append(ConnRow(fields[0], _address(fields[1]), int(fields[2], 16), _address(fields[3]),
@@ -76,7 +83,9 @@ def _address(text: str) -> str:
     """An IPv4 address printed as 8 hex digits, or an IPv6 one printed as text."""
     if ":" in text:
         return str(ipaddress.IPv6Address(text.strip("[]")))
-    return str(ipaddress.IPv4Address(int(text, 16)))
+    if len(text) != 8:
+        raise ValueError(f"not an IPv4 address in hex: {text}")
+    return socket.inet_ntoa(bytes.fromhex(text))
 
 
 def full_timeout(row: ConnRow, timeouts: Timeouts) -> int | None:

@@ -97,3 +97,8 @@ def test_many_connections_split_into_packets_that_never_fragment() -> None:
 def test_decode_refuses_what_is_not_a_whole_version_1_message(packet: bytes) -> None:
     with pytest.raises(ValueError):
         decode(packet)
+
+
+def test_a_flush_converts_only_the_rows_it_may_send() -> None:
+    rows = parse_conn_sync(TABLE, resendable_only=True)
+    assert [row.client_port for row in rows] == [0xD2A4, 0xD2A6, 0xD2A8, 0xD2AE, 0x1F90]
