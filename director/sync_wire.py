@@ -28,7 +28,9 @@ CONN = struct.Struct("!BBHIHHHHII")  # type, protocol, ver_size, flags, state, c
 VERSION = 1
 TYPE_INET6 = 1
 PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP}
-# IP_VS_TCP_S_* numbers of the states worth re-sending, and the timeout that each restarts
+# The states worth re-sending (connections that still carry traffic), as /proc names them,
+# and the kernel's numbers for them (IP_VS_TCP_S_*; UDP has one state)
+RESENDABLE = frozenset({"ESTABLISHED", "FIN_WAIT", "UDP"})
 TCP_STATES = {"ESTABLISHED": 1, "FIN_WAIT": 4}
 UDP_STATE = 0
 FORWARD_FLAGS: Mapping[Method, int] = {"nat": 0, "local": 1, "tun": 2, "dr": 3, "bypass": 4}
@@ -53,9 +55,6 @@ class ConnRow:
     state: str
     local: bool  # made here (LOCAL), not learnt from a peer (SYNC)
     expires: int  # seconds left
-
-
-RESENDABLE = frozenset({"ESTABLISHED", "FIN_WAIT", "UDP"})  # /proc's names of the states re-sent
 
 
 def parse_conn_sync(text: str, resendable_only: bool = False) -> list[ConnRow]:
