@@ -37,12 +37,14 @@ sys.path.insert(0, str(ROOT))
 from labkit import Lab, run  # noqa: E402
 
 from director.config import SYNC_PACKET_ONE_CONNECTION  # noqa: E402
-from director.ipvs import SYNC_RECEIVE_ANY_SIZE  # noqa: E402
 from director.sync_wire import decode  # noqa: E402
+from tests.director.kernel_util import SYNC_ADDR as ADDR  # noqa: E402
+from tests.director.kernel_util import SYNC_PORT as PORT  # noqa: E402
+from tests.director.kernel_util import SYNC_VIP as VIP  # noqa: E402
+from tests.director.kernel_util import add_sync_service, build_sync_pair  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-VIP, PORT, SYNCID = "10.77.0.100", 80, 9
-ADDR = {"client": "10.77.0.1", "master": "10.77.0.2", "backup": "10.77.0.3", "server": "10.77.0.4"}
+SYNCID = 9
 GROUP, SYNC_PORT = "224.0.0.81", 8848
 SETTLE = 4.0  # seconds after the last connection: the kernel flushes a partial packet within 3 s
 SIZES = {"one per packet (64)": SYNC_PACKET_ONE_CONNECTION, "kernel MTU (0)": 0}
@@ -111,19 +113,7 @@ print(json.dumps(out))
 
 
 def build(lab: Lab) -> dict[str, str]:
-    bridge = lab.bridge("br")
-    ns = {role: lab.netns(role) for role in ADDR}
-    for role, address in ADDR.items():
-        lab.veth(ns[role], "eth0", f"{address}/24", bridge=bridge)
-    run(["ip", "addr", "add", f"{VIP}/32", "dev", "eth0"], ns=ns["master"])
-    run(["ip", "addr", "add", f"{VIP}/32", "dev", "lo"], ns=ns["server"])
-    lab.sysctl("net.ipv4.conf.all.arp_ignore", "1", ns=ns["server"])  # the VIP on lo stays silent
-    lab.sysctl("net.ipv4.conf.all.arp_announce", "2", ns=ns["server"])
-    for role in ("master", "backup"):
-        run(["ipvsadm", "-A", "-t", f"{VIP}:{PORT}", "-s", "rr"], ns=ns[role])
-        run(["ipvsadm", "-a", "-t", f"{VIP}:{PORT}", "-r", f"{ADDR['server']}:{PORT}", "-g"], ns=ns[role])
-    run(["ipvsadm", "--start-daemon", "backup", "--mcast-interface", "eth0", "--syncid", str(SYNCID),
-         "--sync-maxlen", str(SYNC_RECEIVE_ANY_SIZE - 28)], ns=ns["backup"])  # ipvsadm's bound: less the headers
+    ns = build_sync_pair(lab, SYNCID)
     server = lab.start([PYTHON, "-c", SERVER, str(PORT)], ns=ns["server"], stdout=subprocess.PIPE, text=True)
     if server.stdout is None or server.stdout.readline().strip() != "ready":
         raise RuntimeError("the real server did not start")
@@ -147,8 +137,7 @@ def measure(lab: Lab, ns: dict[str, str], size: int, rate: float, seconds: float
     finally:
         run(["ipvsadm", "--stop-daemon", "master"], ns=ns["master"])
         run(["ipvsadm", "-C"], ns=ns["master"])  # the next size starts from an empty connection table
-        run(["ipvsadm", "-A", "-t", f"{VIP}:{PORT}", "-s", "rr"], ns=ns["master"])
-        run(["ipvsadm", "-a", "-t", f"{VIP}:{PORT}", "-r", f"{ADDR['server']}:{PORT}", "-g"], ns=ns["master"])
+        add_sync_service(ns["master"])
     first_seen: dict[int, float] = {}
     messages = 0
     for at, data in packets:

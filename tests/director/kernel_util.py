@@ -13,6 +13,7 @@ from pathlib import Path
 from labkit import Lab, run, wait_for
 
 from director.cli import main
+from director.ipvs import SYNC_RECEIVE_ANY_SIZE
 
 
 def ipvsadm(*args: str) -> str:
@@ -99,3 +100,35 @@ def build_nat_lab(tmp_path: Path, count: int) -> Iterator[NatLab]:
         lab.sysctl("net.ipv4.ip_forward", "1")
         yield nat
     ipvsadm("-C")
+
+
+# --- two directors syncing one DR service ------------------------------------------------
+
+SYNC_VIP, SYNC_PORT = "10.77.0.100", 80
+SYNC_ADDR = {"client": "10.77.0.1", "master": "10.77.0.2", "backup": "10.77.0.3", "server": "10.77.0.4"}
+BACKUP_MAXLEN = SYNC_RECEIVE_ANY_SIZE - 28  # the most ipvsadm takes for IPv4: the kernel's bound less the headers
+
+
+def add_sync_service(ns: str) -> None:
+    """The pair's one TCP service, VIP:80 by direct routing to the real server."""
+    run(["ipvsadm", "-A", "-t", f"{SYNC_VIP}:{SYNC_PORT}", "-s", "rr"], ns=ns)
+    run(["ipvsadm", "-a", "-t", f"{SYNC_VIP}:{SYNC_PORT}", "-r", f"{SYNC_ADDR['server']}:{SYNC_PORT}", "-g"], ns=ns)
+
+
+def build_sync_pair(lab: Lab, syncid: int) -> dict[str, str]:
+    """Client, master, backup and a DR real server on one bridge, the service on both directors,
+    the VIP on the master. The backup's kernel runs its sync thread (any packet size); the
+    master's runs none yet. Returns the namespaces by role."""
+    bridge = lab.bridge("br")
+    ns = {role: lab.netns(role) for role in SYNC_ADDR}
+    for role, address in SYNC_ADDR.items():
+        lab.veth(ns[role], "eth0", f"{address}/24", bridge=bridge)
+    run(["ip", "addr", "add", f"{SYNC_VIP}/32", "dev", "eth0"], ns=ns["master"])
+    run(["ip", "addr", "add", f"{SYNC_VIP}/32", "dev", "lo"], ns=ns["server"])
+    lab.sysctl("net.ipv4.conf.all.arp_ignore", "1", ns=ns["server"])  # the VIP on lo stays silent
+    lab.sysctl("net.ipv4.conf.all.arp_announce", "2", ns=ns["server"])
+    for role in ("master", "backup"):
+        add_sync_service(ns[role])
+    run(["ipvsadm", "--start-daemon", "backup", "--mcast-interface", "eth0", "--syncid", str(syncid),
+         "--sync-maxlen", str(BACKUP_MAXLEN)], ns=ns["backup"])
+    return ns

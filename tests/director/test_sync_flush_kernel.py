@@ -16,13 +16,16 @@ import pytest
 from labkit import Lab, run, wait_for
 
 from director.sync_wire import FLAGS_A_PEER_KEEPS, decode, parse_conn_sync
+from tests.director.kernel_util import SYNC_ADDR as ADDR
+from tests.director.kernel_util import SYNC_PORT as PORT
+from tests.director.kernel_util import SYNC_VIP as VIP
+from tests.director.kernel_util import build_sync_pair
 
 pytestmark = pytest.mark.kernel
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
-VIP, PORT, SYNCID = "10.78.0.100", 80, 9
-ADDR = {"client": "10.78.0.1", "master": "10.78.0.2", "backup": "10.78.0.3", "server": "10.78.0.4"}
+SYNCID = 9
 
 SERVER = """
 import socket, threading, time
@@ -103,19 +106,7 @@ def pair() -> Iterator[Pair]:
     directors; the backup's kernel runs its sync thread, the master's none yet."""
     Lab.sweep("dsf-")
     with Lab("dsf-") as lab:
-        bridge = lab.bridge("br")
-        ns = {role: lab.netns(role[:3]) for role in ADDR}
-        for role, address in ADDR.items():
-            lab.veth(ns[role], "eth0", f"{address}/24", bridge=bridge)
-        run(["ip", "addr", "add", f"{VIP}/32", "dev", "eth0"], ns=ns["master"])
-        run(["ip", "addr", "add", f"{VIP}/32", "dev", "lo"], ns=ns["server"])
-        lab.sysctl("net.ipv4.conf.all.arp_ignore", "1", ns=ns["server"])
-        lab.sysctl("net.ipv4.conf.all.arp_announce", "2", ns=ns["server"])
-        for role in ("master", "backup"):
-            run(["ipvsadm", "-A", "-t", f"{VIP}:{PORT}", "-s", "rr"], ns=ns[role])
-            run(["ipvsadm", "-a", "-t", f"{VIP}:{PORT}", "-r", f"{ADDR['server']}:{PORT}", "-g"], ns=ns[role])
-        run(["ipvsadm", "--start-daemon", "backup", "--mcast-interface", "eth0", "--syncid", str(SYNCID),
-             "--sync-maxlen", "65507"], ns=ns["backup"])  # the most ipvsadm takes for IPv4
+        ns = build_sync_pair(lab, SYNCID)
         yield Pair(lab, ns)
 
 
