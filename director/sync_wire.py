@@ -116,16 +116,18 @@ def encode(rows: Iterable[ConnRow], methods: Mapping[tuple[str, str, int, str, i
     in the table is left out (the peer could not bind it either)."""
     packets: list[bytes] = []
     body: list[bytes] = []
+    size = HEADER.size
     for row in rows:
         method = methods.get((row.protocol.lower(), row.virtual, row.virtual_port, row.dest, row.dest_port))
         timeout = full_timeout(row, timeouts)
         if method is None or timeout is None:
             continue
         entry = _conn(row, method, timeout)
-        if body and (sum(map(len, body)) + len(entry) + HEADER.size > MAX_PAYLOAD or len(body) == MAX_COUNT):
+        if body and (size + len(entry) > MAX_PAYLOAD or len(body) == MAX_COUNT):
             packets.append(_packet(body, syncid))
-            body = []
+            body, size = [], HEADER.size
         body.append(entry)
+        size += len(entry)
     if body:
         packets.append(_packet(body, syncid))
     return packets
