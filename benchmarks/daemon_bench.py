@@ -72,20 +72,20 @@ def serve(config_path: str, backend: str) -> None:
     import uvloop
 
     from director import logs
-    from director.config_load import load_config
-    from director.daemon import Daemon
+    from director.config.load import load_config
+    from director.daemon.daemon import Daemon
 
     logs.configure("warning", json=True)
     config = load_config(config_path)
     if backend == "memory":
-        from director.ipvs_memory import MemoryIpvs
+        from director.ipvs.memory import MemoryIpvs
 
         ipvs = MemoryIpvs()
     else:
-        from director.ipvs_netlink import NetlinkIpvs
+        from director.ipvs.kernel import NetlinkIpvs
 
         ipvs = NetlinkIpvs()
-    from director.vrrp_process import VrrpProcess
+    from director.daemon.vrrp_child import VrrpProcess
 
     # as `directord run` does, before the loop
     vrrp = VrrpProcess.fork(config.vrrp_instances, config.global_.vrrp_realtime_priority)
@@ -128,7 +128,7 @@ def acceptor() -> None:
 
 
 def control(ns: str, sock: Path, *args: str) -> dict:
-    from director.control import request
+    from director.daemon.control import request
 
     return request(str(sock), args[0], timeout=300)
 

@@ -197,7 +197,7 @@ def worker_main(args: argparse.Namespace) -> None:
     import uvloop
 
     sys.path.insert(0, args.code or str(ROOT))
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
     from healthcheck import probes
     from healthcheck.result import Target
     from healthcheck.scheduler import Scheduler

@@ -6,14 +6,14 @@ Measures, for N services x 4 real servers: a cold sync into an empty table
 (dump + plan + execute), a no-op resync (dump + plan finds nothing: zero
 writes), a single weight change, and `ipvsadm-restore` loading the same table
 from a rules file. Also measures pyroute2's high-level IPVS call once, the
-reason `director.ipvs_netlink` encodes its own messages.
+reason `director.ipvs.kernel` encodes its own messages.
 
 Each measurement runs in a fresh network namespace (IPVS tables are per
 netns). Reloading in the same netns after `ipvsadm -C` is unfair to whoever goes
 second: flushed real servers sit in the kernel's dest trash for a minute or two
 and every add walks that list, which makes a back-to-back reload quadratic.
 
-The plan comes from the real reconciler (`director.reconcile.plan`); `--direct`
+The plan comes from the real reconciler (`director.reconcile.plan.plan`); `--direct`
 uses the script's own minimal diff instead, to separate planning from kernel time.
 This script flushes IPVS tables and makes namespaces: run it only in the VM.
 """
@@ -30,7 +30,8 @@ import tempfile
 import time
 from dataclasses import replace
 
-from director.ipvs import (
+from director.ipvs.kernel import NetlinkIpvs
+from director.ipvs.model import (
     AddDest,
     AddService,
     DeleteDest,
@@ -44,7 +45,6 @@ from director.ipvs import (
     ServiceKey,
     ServiceSpec,
 )
-from director.ipvs_netlink import NetlinkIpvs
 
 Desired = dict[ServiceKey, tuple[ServiceSpec, dict[DestKey, DestSpec]]]
 DESTS_PER_SERVICE = 4
@@ -65,7 +65,7 @@ def build_desired(n: int) -> Desired:
 
 
 def plan_ops(desired: Desired, actual: KernelTable) -> list[Op]:
-    """The minimal ops from actual to desired (stand-in for director.reconcile)."""
+    """The minimal ops from actual to desired (stand-in for director.reconcile.plan)."""
     ops: list[Op] = []
     for key, (spec, dests) in desired.items():
         have = actual.get(key)
@@ -88,8 +88,8 @@ def plan_ops(desired: Desired, actual: KernelTable) -> list[Op]:
 
 def plan_with_reconciler(desired: Desired, actual: KernelTable) -> list[Op]:
     """The step through the real reconciler (the default)."""
-    from director.desired import DesiredService
-    from director.reconcile import Book, plan
+    from director.reconcile.desired import DesiredService
+    from director.reconcile.plan import Book, plan
 
     table = {k: DesiredService(str(k), spec, dests) for k, (spec, dests) in desired.items()}
     return plan(table, actual, Book(), time.time()).ops
@@ -240,7 +240,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--direct", action="store_true",
-                        help="plan with the script's own diff instead of director.reconcile")
+                        help="plan with the script's own diff instead of director.reconcile.plan")
     parser.add_argument("--phase-directord", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global PLAN

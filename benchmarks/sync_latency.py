@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
 from labkit import Lab, run  # noqa: E402
-
-from director.config import SYNC_PACKET_ONE_CONNECTION  # noqa: E402
-from director.sync_wire import decode  # noqa: E402
 from tests.director.kernel_util import SYNC_ADDR as ADDR  # noqa: E402
 from tests.director.kernel_util import SYNC_PORT as PORT  # noqa: E402
 from tests.director.kernel_util import SYNC_VIP as VIP  # noqa: E402
 from tests.director.kernel_util import add_sync_service, build_sync_pair  # noqa: E402
+
+from director.config.model import SYNC_PACKET_ONE_CONNECTION  # noqa: E402
+from director.sync.wire import decode  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SYNCID = 9

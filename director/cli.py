@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from director import __version__
-from director.config import Config
-from director.config_load import ConfigError, load_config
+from director.config.load import ConfigError, load_config
+from director.config.model import Config
 
 DEFAULT_CONFIG = "/etc/directord/directord.toml"
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
@@ -48,9 +48,10 @@ def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    from director.config_host import host_problems
+    from director.config.host import host_problems
+    from vrrp.addresses import local_addresses
 
-    problems = host_problems(config) if args.host_checks else []
+    problems = host_problems(config, local_addresses) if args.host_checks else []
     for line in problems:
         print(f"{config.path}: {line}", file=sys.stderr)
     if problems:
@@ -66,8 +67,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _open_backend():
-    from director.ipvs import IpvsUnavailable
-    from director.ipvs_netlink import NetlinkIpvs
+    from director.ipvs.kernel import NetlinkIpvs
+    from director.ipvs.model import IpvsUnavailable
 
     try:
         return NetlinkIpvs()
@@ -78,9 +79,9 @@ def _open_backend():
 
 
 def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
-    from director.apply import reconcile_pass
-    from director.ipvs_sysctl import IpvsSysctl
-    from director.state_store import StateError, StateStore, admin_drain_states
+    from director.daemon.state_store import StateError, StateStore, admin_drain_states
+    from director.ipvs.sysctl import IpvsSysctl
+    from director.reconcile.apply import reconcile_pass
 
     config = _load(args.config)
     store = StateStore(args.state_dir or config.global_.state_dir)
@@ -145,10 +146,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                            EXIT_CONFIG)
     import uvloop
 
-    from director.control import SocketInUse
-    from director.daemon import Daemon, MetricsUnavailable
-    from director.state_store import StateError
-    from director.vrrp_process import VrrpProcess
+    from director.daemon.control import SocketInUse
+    from director.daemon.daemon import Daemon, MetricsUnavailable
+    from director.daemon.state_store import StateError
+    from director.daemon.vrrp_child import VrrpProcess
 
     # Forked first, while this process has no threads, sockets or loop for it to inherit.
     vrrp = VrrpProcess.fork(config.vrrp_instances, config.global_.vrrp_realtime_priority) \
@@ -196,13 +197,13 @@ def _socket_path(args: argparse.Namespace) -> str:
     try:
         return load_config(args.config).global_.control_socket
     except ConfigError:
-        from director.config import GlobalConfig
+        from director.config.model import GlobalConfig
 
         return GlobalConfig.control_socket
 
 
 def _ask(args: argparse.Namespace, command: str, **arguments: object) -> object:
-    from director.control import ControlError, request
+    from director.daemon.control import ControlError, request
 
     try:
         return request(_socket_path(args), command, **arguments)
@@ -211,7 +212,7 @@ def _ask(args: argparse.Namespace, command: str, **arguments: object) -> object:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from director.status import format_status
+    from director.daemon.status import format_status
 
     snapshot = _ask(args, "status")
     _emit(args, snapshot, format_status(snapshot))
@@ -236,7 +237,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def _drain_arguments(args: argparse.Namespace) -> dict:
-    from director.config_read import parse_endpoint
+    from director.config.read import parse_endpoint
 
     try:
         address, port = parse_endpoint(args.target)

@@ -65,7 +65,7 @@ from healthcheck._io import MAX_REASON, ProbeError, describe_error, timeout_reas
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from healthcheck._io import Phase, ProbeError, Verdict, run_probe
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 MAX_OUTPUT = 512  # kept for the reason; the rest is drained and dropped
 OUTPUT_GRACE = 0.05  # after exit, how long output still in flight is awaited

@@ -23,7 +23,7 @@ from healthcheck._poll import Plan, run
 from healthcheck.result import ProbeResult, Target, format_ranges, status_in
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 USER_AGENT = "directord-healthcheck"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:

@@ -17,7 +17,7 @@ from healthcheck._poll import Plan
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 ProbeFn = Callable[[Target, "CheckConfig"], Awaitable[ProbeResult]]
 

@@ -10,7 +10,7 @@ from healthcheck import probes
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 MAX_CONCURRENT = 256  # keeps a huge config within the fd limit
 

@@ -57,7 +57,7 @@ from healthcheck.result import ProbeResult, Target
 from healthcheck.riseful import RiseFall
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig, VirtualServerConfig
+    from director.config.model import CheckConfig, VirtualServerConfig
 
 log = logging.getLogger(__name__)
 

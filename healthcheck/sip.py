@@ -17,7 +17,7 @@ from healthcheck._io import Phase, ProbeError, Verdict, new_socket, open_stream,
 from healthcheck.result import ProbeResult, Target, status_in
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 T1 = 0.5
 

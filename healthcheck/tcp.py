@@ -13,7 +13,7 @@ from healthcheck._poll import Plan, Verdict, run
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
-    from director.config import CheckConfig
+    from director.config.model import CheckConfig
 
 
 def plan(target: Target, check: CheckConfig) -> Plan:

@@ -29,7 +29,7 @@ def _configure_logging(level: str) -> None:
 
 
 async def _main(path: str) -> int:
-    from director.config_load import load_config  # director owns config parsing
+    from director.config.load import load_config  # director owns config parsing
     from vrrp.runtime import VrrpRuntime
     from vrrp.stop_signals import take_stop_signals
 

@@ -41,7 +41,7 @@ from vrrp.notify import run_notify
 from vrrp.sockets import Received, VrrpSocket
 
 if TYPE_CHECKING:
-    from director.config import VrrpInstanceConfig
+    from director.config.model import VrrpInstanceConfig
 
 log = structlog.get_logger("vrrp")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -11,9 +11,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from director.config_load import ConfigError, parse_config
+from director.config.load import ConfigError, parse_config
+from director.config.toml_write import dumps
 from director.importer import Conversion, SourceError
-from director.importer.toml_write import dumps
 
 EXIT_OK, EXIT_ERROR = 0, 1
 INLINE_KEYS = frozenset({"garp", "timeouts", "sync_daemon"})

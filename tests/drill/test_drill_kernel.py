@@ -40,7 +40,6 @@ def lab(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.kernel
 def test_sigkill_drill_loses_no_connection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     try:
         up = lab("up", "--variant", "nat")

@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -19,7 +17,6 @@ def netns() -> set[str]:
     return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
 
 
-@pytest.mark.netns
 def test_down_after_a_crash() -> None:
     name = f"dtl{os.getpid() % 10000}"
     made = [f"{name}-sw", f"{name}-lb1", f"{name}-x-sw"]

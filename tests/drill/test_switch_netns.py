@@ -19,7 +19,6 @@ def link(ns: str, name: str) -> dict:
     return info
 
 
-@pytest.mark.netns
 def test_ports_go_down_and_up() -> None:
     ns = f"dtsw{os.getpid() % 10000}"
     subprocess.run(["ip", "netns", "add", ns], check=True)

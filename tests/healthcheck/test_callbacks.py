@@ -9,7 +9,7 @@ import socket
 import pytest
 import uvloop
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck import _poll, http, probes, tcp
 from healthcheck.result import ProbeResult, Target
 from healthcheck.scheduler import Scheduler

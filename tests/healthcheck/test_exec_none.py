@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck import exec as exec_probe
 from healthcheck import none, probes
 from healthcheck.result import Target

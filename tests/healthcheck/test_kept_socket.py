@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck import http
 from healthcheck._io import ProbeError
 from healthcheck.result import ProbeResult, Target

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck.result import Target
 from healthcheck.run_once import probe_all
 from tests.healthcheck import adversaries as adv

@@ -8,7 +8,7 @@ import itertools
 import random
 import statistics
 
-from director.config import CheckConfig, RealServerConfig, VirtualServerConfig
+from director.config.model import CheckConfig, RealServerConfig, VirtualServerConfig
 from healthcheck.result import ProbeResult, Target
 from healthcheck.scheduler import Scheduler, targets_from_config
 from tests.healthcheck import adversaries as adv

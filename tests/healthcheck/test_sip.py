@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck import sip
 from healthcheck import sip_message as sm
 from healthcheck.result import Target

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck import http, tcp
 from healthcheck.result import Target
 from tests.healthcheck import adversaries as adv

@@ -6,7 +6,7 @@ import asyncio
 
 import uvloop
 
-from director.config import CheckConfig
+from director.config.model import CheckConfig
 from healthcheck.result import Target
 from healthcheck.run_once import probe_all
 from healthcheck.scheduler import Scheduler

@@ -6,8 +6,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from director.config import Config
-from director.config_load import parse_config
+from director.config.load import parse_config
+from director.config.model import Config
 from director.importer import Conversion
 from director.importer.cli import render, sort_unmapped
 

@@ -8,13 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from director.cli import main
-from tests.director.kernel_util import apply_json, ipvsadm, rules
 from tests.importer.helpers import SAMPLES
+from tests.kernel_util import apply_json, ipvsadm, rules
 
-pytestmark = pytest.mark.kernel
 SAMPLE = SAMPLES / "roundtrip-keepalived.conf"
 EXPECTED_RULES = 15  # 6 services + 9 real servers in the sample
 START_TIMEOUT = 120.0  # keepalived under the VM's emulated CPU

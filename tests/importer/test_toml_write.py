@@ -7,8 +7,8 @@ import tomllib
 from hypothesis import given
 from hypothesis import strategies as st
 
+from director.config.toml_write import dumps
 from director.importer import seconds
-from director.importer.toml_write import dumps
 
 scalars = st.one_of(st.text(), st.integers(-(2**63), 2**63 - 1), st.booleans())
 keys = st.text(min_size=1, max_size=8)

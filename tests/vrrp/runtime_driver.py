@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from director.config import GarpConfig, TrackVirtualServer, VrrpInstanceConfig
+from director.config.model import GarpConfig, TrackVirtualServer, VrrpInstanceConfig
 from vrrp.runtime import VrrpRuntime
 
 CFG = VrrpInstanceConfig(

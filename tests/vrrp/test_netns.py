@@ -7,11 +7,7 @@ import subprocess
 import time
 from datetime import datetime
 
-import pytest
-
 from tests.vrrp.lab import PYTHON, VIP, Lab, sh
-
-pytestmark = pytest.mark.netns
 
 # advert_interval 100 ms: Master_Down_Interval = 0.3 s + skew (<= 0.1 s).
 MDI = 0.4

@@ -1,0 +1,220 @@
+"""The configuration model: what a user writes in directord.toml, validated.
+
+Every section is a frozen dataclass so that reloads can compare old and new
+config by equality and apply only the difference. Loading lives in
+`director.config.load`; this module has no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+SCHEDULERS = (
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+)
+# Scheduler flags the kernel understands, and the schedulers they apply to.
+SCHEDULER_FLAGS = {
+    "sh-fallback": ("sh",),
+    "sh-port": ("sh",),
+    "mh-fallback": ("mh",),
+    "mh-port": ("mh",),
+}
+METHODS = ("nat", "dr", "tun")
+PROTOCOLS = ("tcp", "udp", "sctp")
+CHECK_TYPES = ("tcp", "http", "https", "sip", "exec", "none")
+TUNNEL_TYPES = ("ipip", "gue", "gre")
+
+
+@dataclass(frozen=True)
+class GlobalConfig:
+    router_id: str = "directord"
+    control_socket: str = "/run/directord/control.sock"
+    state_dir: str = "/var/lib/directord"
+    metrics_listen: str = "127.0.0.1:9612"  # "" disables
+    reconcile_interval: float = 5.0
+    log_level: str = "info"
+    # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
+    vrrp_realtime_priority: int = 1
+
+
+# Room for one connection in a sync packet. The kernel sends its sync buffer when the next
+# message does not fit or after about 2 s, so with MTU-sized buffers the newest few dozen
+# connections can be unknown to the backup for seconds; with room for one, each leaves as soon as
+# the next connection changes state (plus the kernel's 20 ms send delay).
+SYNC_PACKET_ONE_CONNECTION = 64
+
+
+@dataclass(frozen=True)
+class SyncDaemonConfig:
+    """IPVS connection-sync daemon; its role (master/backup) follows VRRP."""
+
+    interface: str
+    syncid: int = 0
+    mcast_group: IPAddress | None = None
+    mcast_port: int = 8848
+    mcast_ttl: int = 1
+    max_packet_size: int = SYNC_PACKET_ONE_CONNECTION  # master thread; 0: the kernel's MTU-sized packets
+
+
+@dataclass(frozen=True)
+class IpvsConfig:
+    # Seconds; None leaves the kernel value alone.
+    timeout_tcp: float | None = None
+    timeout_tcpfin: float | None = None
+    timeout_udp: float | None = None
+    sync_daemon: SyncDaemonConfig | None = None
+    # net.ipv4.vs.* sysctls; None leaves the kernel value alone.
+    expire_nodest_conn: bool | None = None
+    expire_quiescent_template: bool | None = None
+    conntrack: bool | None = None
+    # What a stopping daemon does to the table: "keep" it (a restart drops nothing) or
+    # "remove" the services it owns and its sync thread (never entries made by others).
+    on_stop: str = "keep"
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """How one virtual server checks each of its real servers."""
+
+    type: Literal["tcp", "http", "https", "sip", "exec", "none"] = "none"
+    interval: float = 2.0
+    timeout: float = 1.0
+    rise: int = 2
+    fall: int = 3
+    # State assumed before the first verdict (warm-up): "down" keeps the server
+    # out until it has passed `rise` checks; "up" puts it in at once.
+    initial: Literal["up", "down"] = "down"
+    # Interval used while a target is between states (rising or falling);
+    # None: same as `interval`.
+    transition_interval: float | None = None
+    # Fraction of the interval over which first probes are spread (0..1).
+    jitter: float = 0.5
+    port: int | None = None  # probe this port instead of the real server's
+    # tcp: optional send/expect
+    send: bytes | None = None
+    expect: str | None = None  # regex searched in the reply
+    # http / https
+    method: str = "GET"
+    path: str = "/"
+    host: str | None = None  # Host header; default: the real server address
+    expect_status: tuple[tuple[int, int], ...] = ((200, 200),)  # inclusive ranges
+    expect_body: str | None = None  # regex searched in the body
+    max_body: int = 65536  # bytes read at most
+    tls_verify: bool = False
+    sni: str | None = None
+    # sip
+    transport: Literal["udp", "tcp"] = "udp"
+    sip_uri: str | None = None  # Request-URI; default sip:<address>:<port>
+    # exec: argv, never a shell string
+    command: tuple[str, ...] = ()
+    dynamic_weight: bool = False  # exit 2..255 -> weight = code - 2
+
+
+@dataclass(frozen=True)
+class RealServerConfig:
+    address: IPAddress
+    port: int  # 0 for fwmark services that keep the client's port
+    weight: int = 1
+    method: Literal["nat", "dr", "tun"] | None = None  # None: the service's method
+    upper_threshold: int = 0  # 0: no limit
+    lower_threshold: int = 0
+    tunnel_type: Literal["ipip", "gue", "gre"] = "ipip"
+    tunnel_port: int = 0
+    tunnel_checksum: Literal["nocsum", "csum", "remcsum"] = "nocsum"
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class VirtualServerConfig:
+    name: str
+    address: IPAddress | None  # None for fwmark services
+    port: int
+    fwmark: int  # 0 unless a fwmark service
+    family: Literal[4, 6]
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+    scheduler: str = "wlc"
+    scheduler_flags: tuple[str, ...] = ()
+    method: Literal["nat", "dr", "tun"] = "nat"
+    persistence_timeout: float = 0.0
+    persistence_netmask: int | None = None  # prefix length; None: host (/32 or /128)
+    one_packet: bool = False  # UDP one-packet scheduling
+    quorum: int = 1
+    sorry_server: RealServerConfig | None = None
+    on_failure: Literal["quiesce", "remove"] = "quiesce"
+    slow_start: float = 0.0
+    drain_timeout: float = 300.0
+    check: CheckConfig = field(default_factory=CheckConfig)
+    real_servers: tuple[RealServerConfig, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How people refer to the service: `tcp 192.0.2.10:80` or `fwmark 10`."""
+        if self.fwmark:
+            return f"fwmark {self.fwmark} (ipv{self.family})"
+        host = f"[{self.address}]" if self.family == 6 else str(self.address)
+        return f"{self.protocol} {host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class GarpConfig:
+    repeat: int = 5
+    interval: float = 0.1
+    refresh: float = 0.0  # 0: no periodic refresh while master
+
+
+@dataclass(frozen=True)
+class TrackInterface:
+    name: str
+    weight: int = 0  # 0: the instance goes to FAULT while the link is down
+
+
+@dataclass(frozen=True)
+class TrackVirtualServer:
+    name: str
+    weight: int = 0  # applied while the virtual server has lost quorum; 0: FAULT
+
+
+@dataclass(frozen=True)
+class VrrpInstanceConfig:
+    name: str
+    interface: str
+    vrid: int
+    priority: int = 100
+    version: Literal[2, 3] = 3
+    advert_interval: float = 1.0  # seconds; v3 in 10 ms steps, v2 whole seconds
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    virtual_ips: tuple[IPInterface, ...] = ()
+    unicast_peers: tuple[IPAddress, ...] = ()  # empty: multicast
+    unicast_src: IPAddress | None = None  # default: the interface's primary address
+    garp: GarpConfig = field(default_factory=GarpConfig)
+    track_interfaces: tuple[TrackInterface, ...] = ()
+    track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
+    notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
+    sync_group: str | None = None  # instances in one group change state together
+    v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
+
+    @property
+    def family(self) -> Literal[4, 6]:
+        return self.virtual_ips[0].version if self.virtual_ips else 4
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    global_: GlobalConfig = field(default_factory=GlobalConfig)
+    ipvs: IpvsConfig = field(default_factory=IpvsConfig)
+    virtual_servers: tuple[VirtualServerConfig, ...] = ()
+    vrrp_instances: tuple[VrrpInstanceConfig, ...] = ()
+
+    def virtual_server(self, name: str) -> VirtualServerConfig | None:
+        return next((vs for vs in self.virtual_servers if vs.name == name), None)

@@ -1,0 +1,216 @@
+"""Typed reads from parsed TOML tables that record every error by key path.
+
+Validation keeps going after the first error so a user sees all of them at
+once; each failed read records one error and returns the default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from director.config.model import IPAddress, IPInterface
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MISSING: Any = object()
+
+
+def parse_duration(text: str) -> float:
+    """Parse "100ms", "2s", "5m", "1h" or combinations such as "1m30s" into seconds."""
+    text = text.strip()
+    pos, total = 0, 0.0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if not match:
+            raise ValueError(f'must be a duration with a unit such as "100ms", "2s" or "5m", got "{text}"')
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not text:
+        raise ValueError('must be a duration with a unit such as "2s", got ""')
+    return round(total, 6)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds and seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:g}s"
+
+
+def _type_name(value: object) -> str:
+    return {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class Section:
+    """One TOML table being read: remembers which keys were used and collects errors."""
+
+    def __init__(self, data: dict[str, Any], path: str, errors: list[str]) -> None:
+        self.data = data
+        self.path = path
+        self.errors = errors
+        self._used: set[str] = set()
+
+    def key_path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, reason: str) -> None:
+        self.errors.append(f"{self.key_path(key)}: {reason}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        self._used.add(key)
+        return self.data.get(key, default)
+
+    def _typed(self, key: str, types: tuple[type, ...], default: Any, what: str) -> Any:
+        value = self.raw(key)
+        if value is _MISSING:
+            if default is _MISSING:
+                self.error(key, "is required")
+                return None
+            return default
+        if isinstance(value, bool) and bool not in types:
+            self.error(key, f"must be {what}, got a boolean")
+            return default if default is not _MISSING else None
+        if not isinstance(value, types):
+            self.error(key, f"must be {what}, got {_type_name(value)}")
+            return default if default is not _MISSING else None
+        return value
+
+    def string(self, key: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> Any:
+        value = self._typed(key, (str,), default, "a string")
+        if choices is not None and isinstance(value, str) and self.has(key):
+            allowed = tuple(choices)
+            if value not in allowed:
+                self.error(key, f'"{value}" is not one of {", ".join(allowed)}{_suggest(value, allowed)}')
+                return default if default is not _MISSING else None
+        return value
+
+    def integer(self, key: str, default: Any = _MISSING, lo: int | None = None,
+                hi: int | None = None) -> Any:
+        value = self._typed(key, (int,), default, "an integer")
+        if isinstance(value, int) and self.has(key) and not _within(value, lo, hi):
+            self.error(key, f"must be in {lo}..{hi}, got {value}")
+            return default if default is not _MISSING else None
+        return value
+
+    def number(self, key: str, default: Any = _MISSING, lo: float | None = None,
+               hi: float | None = None) -> Any:
+        value = self._typed(key, (int, float), default, "a number")
+        if isinstance(value, int | float) and self.has(key) and not _within(value, lo, hi):
+            self.error(key, f"must be in {lo}..{hi}, got {value}")
+            return default if default is not _MISSING else None
+        return value
+
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
+        return self._typed(key, (bool,), default, "true or false")
+
+    def duration(self, key: str, default: Any = _MISSING, *, minimum: float = 0.0,
+                 maximum: float | None = None, step: float | None = None) -> Any:
+        text = self._typed(key, (str,), _MISSING if default is _MISSING else None,
+                           'a duration string such as "2s"')
+        if text is None:
+            return default if default is not _MISSING else None
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            self.error(key, str(exc))
+            return default if default is not _MISSING else None
+        if seconds < minimum or (maximum is not None and seconds > maximum):
+            upper = format_duration(maximum) if maximum is not None else "unbounded"
+            self.error(key, f"must be between {format_duration(minimum)} and {upper}, got {text}")
+            return default if default is not _MISSING else None
+        if step and abs(round(seconds / step) * step - seconds) > 1e-9:
+            self.error(key, f"must be a multiple of {format_duration(step)}, got {text}")
+            return default if default is not _MISSING else None
+        return seconds
+
+    def address(self, key: str, default: Any = _MISSING) -> IPAddress | None:
+        text = self.string(key, default)
+        if not isinstance(text, str):
+            return text
+        try:
+            return ipaddress.ip_address(text)
+        except ValueError:
+            self.error(key, f'"{text}" is not an IPv4 or IPv6 address')
+            return None
+
+    def string_list(self, key: str, default: Any = _MISSING) -> list[str] | None:
+        value = self._typed(key, (list,), default, "a list of strings")
+        if not isinstance(value, list):
+            return value
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                self.error(f"{key}[{index}]", f"must be a string, got {_type_name(item)}")
+                return default if default is not _MISSING else None
+        return value
+
+    def table(self, key: str) -> Section | None:
+        value = self.raw(key)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, dict):
+            self.error(key, f"must be a table, got {_type_name(value)}")
+            return None
+        return Section(value, self.key_path(key), self.errors)
+
+    def tables(self, key: str) -> list[Section]:
+        """An array of tables ([[key]] or key = [{...}, ...])."""
+        value = self.raw(key, [])
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            self.error(key, f"must be an array of tables, got {_type_name(value)}")
+            return []
+        sections = []
+        for index, item in enumerate(value):
+            path = f"{self.key_path(key)}[{index}]"
+            if not isinstance(item, dict):
+                self.errors.append(f"{path}: must be a table, got {_type_name(item)}")
+                continue
+            sections.append(Section(item, path, self.errors))
+        return sections
+
+    def finish(self) -> None:
+        """Report every key that was present but never read."""
+        known = sorted(self._used)
+        for key in self.data:
+            if key not in self._used:
+                self.error(key, f"unknown key{_suggest(key, known)}")
+
+
+def _within(value: float, lo: float | None, hi: float | None) -> bool:
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def parse_interface(text: str) -> IPInterface:
+    """An address with an optional prefix; a bare address gets /32 or /128."""
+    return ipaddress.ip_interface(text)
+
+
+def parse_endpoint(text: str) -> tuple[str, int | None]:
+    """ADDRESS, ADDRESS:PORT, IPV6 or [IPV6]:PORT -> (canonical address, port or None)."""
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (None if not rest else "x")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+        number = int(port) if port is not None else None
+    except ValueError as exc:
+        raise ValueError(f'"{text}" is not ADDRESS, ADDRESS:PORT, IPV6 or [IPV6]:PORT') from exc
+    if number is not None and not 0 < number < 65536:
+        raise ValueError(f'"{text}": port must be in 1..65535')
+    return str(address), number

@@ -1,0 +1,343 @@
+"""Prometheus metrics: the daemon's state rendered in the text exposition format.
+
+Names follow Prometheus conventions (prefix `directord_`, base units, `_total` on
+counters); IPVS label names follow node_exporter's ipvs collector (local_address,
+local_port, proto, remote_address, remote_port). `vrrp_instance` avoids clashing
+with Prometheus's own `instance` target label.
+
+A scrape reads the same state `directord status` is built from (config, the kernel
+table of the last reconcile pass, health and drain states, the VRRP child's
+counters), but not through the status dicts: building those for 10,000 real
+servers costs more than the whole exposition. The format is written here directly
+(a generic client library costs about 10 us per sample, over a second at 10k real
+servers), with label strings built once per config, and the event loop gets a turn
+between chunks so health checks keep their schedule during a scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import itertools
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from director import __version__
+from director.config.model import Config, VirtualServerConfig
+from director.daemon.status import ReconcileCounters
+from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
+from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
+
+VRRP_STATES = ("initialize", "backup", "master", "fault")
+CHECK_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0)
+RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CHECK_HISTOGRAM = "directord_health_check_duration_seconds"
+ROWS_PER_SLICE = 2000  # samples rendered between two yields to the event loop
+MAX_REQUEST = 8192
+REQUEST_TIMEOUT = 5.0
+
+
+class Histogram:
+    """Cumulative-bucket histogram kept by the daemon, exported at scrape time."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def template(self, name: str, labels: str) -> str:
+        """The histogram's lines with its values left as %-placeholders (cached by callers:
+        one format call per histogram instead of one per line)."""
+        labels = labels.replace("%", "%%")  # label values are literal text in the template
+        head = f"{name}_bucket{{{labels[1:-1]}," if labels else f"{name}_bucket{{"
+        buckets = "".join(f'{head}le="{le}"}} %d\n' for le in [*map(repr, self.bounds), "+Inf"])
+        return f"{buckets}{name}_sum{labels} %r\n{name}_count{labels} %d\n"
+
+    def render(self, template: str) -> str:
+        cumulative = list(itertools.accumulate(self.counts))
+        return template % (*cumulative, self.sum, cumulative[-1])
+
+
+def reason_class(reason: str) -> str:
+    """A low-cardinality label for a check failure reason."""
+    text = reason.lower()
+    for needle, label in (("timeout", "timeout"), ("timed out", "timeout"), ("refused", "refused"),
+                          ("reset", "reset"), ("unreachable", "unreachable"), ("tls", "tls"), ("ssl", "tls"),
+                          ("certificate", "tls"), ("body", "body"), ("sip", "sip_status"), ("status", "status"),
+                          ("exit", "exit_code"), ("killed", "exit_code"), ("malformed", "malformed"),
+                          ("garbage", "malformed"), ("closed", "closed")):
+        if needle in text:
+            return label
+    return re.sub(r"[^a-z_]+", "_", text.split(":")[0]).strip("_")[:32] or "other"
+
+
+def _escape(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def labels(**pairs: object) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs.items()) + "}"
+
+
+def _split_endpoint(endpoint: str) -> tuple[str, str]:
+    host, _, port = endpoint.rpartition(":")
+    return host.strip("[]"), port
+
+
+class Family:
+    """One metric family: its header and its sample lines, in order."""
+
+    def __init__(self, name: str, kind: str, doc: str) -> None:
+        self.sample = f"{name}_total" if kind == "counter" else name
+        self.header = f"# HELP {self.sample} {doc}\n# TYPE {self.sample} {kind}\n"
+        self.lines: list[str] = []
+
+    def add(self, label_text: str, value: float) -> None:
+        self.lines.append(f"{self.sample}{label_text} {value}\n")
+
+    def render(self) -> Iterable[str]:
+        yield self.header
+        for start in range(0, len(self.lines), ROWS_PER_SLICE):
+            yield "".join(self.lines[start:start + ROWS_PER_SLICE])
+
+
+def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
+    state = Family("directord_vrrp_state", "gauge", "1 for the VRRP instance's current state")
+    gauges = [Family("directord_vrrp_priority", "gauge", "configured VRRP priority"),
+              Family("directord_vrrp_effective_priority", "gauge",
+                     "priority after tracked interface and virtual server weights")]
+    counters = {key: Family(f"directord_vrrp_{name}", "counter", doc) for key, name, doc in (
+        ("transitions", "transitions", "VRRP state transitions"),
+        ("adverts_sent", "adverts_sent", "VRRP adverts sent"),
+        ("adverts_received", "adverts_received", "valid VRRP adverts received"),
+        ("garps_sent", "gratuitous_arps_sent", "gratuitous ARPs and unsolicited neighbour advertisements sent"))}
+    errors = Family("directord_vrrp_packet_errors", "counter", "VRRP packets dropped, by reason")
+    for name, vi in instances.items():
+        base = {"vrrp_instance": name, "interface": vi["interface"], "vrid": vi["vrid"]}
+        for known in VRRP_STATES:
+            state.add(labels(**base, state=known), 1 if vi["state"] == known else 0)
+        gauges[0].add(labels(**base), vi["priority"])
+        gauges[1].add(labels(**base), vi["effective_priority"])
+        for key, family in counters.items():
+            family.add(labels(**base), vi[key])
+        for reason, count in vi.get("errors", {}).items():
+            errors.add(labels(**base, reason=reason), count)
+    return [state, *gauges, *counters.values(), errors]
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceLabels:
+    key: ServiceKey
+    name: str  # {virtual_server="..."}
+    service: str  # node_exporter's ipvs labels for the service
+    # per real server (sorry server last): configured weight, kernel key, health-state key
+    # (None for the sorry server), its own labels, its IPVS backend labels
+    servers: tuple[tuple[int, DestKey, StateKey | None, str, str], ...]
+
+
+class LabelCache:
+    """Label strings depend only on the config, so they are built once per config (and
+    histogram templates once per probed target), not once per scrape: formatting
+    labels was most of a scrape's cost."""
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._services: list[_ServiceLabels] = []
+        self._checks: dict[tuple[str, int, str], str] = {}
+
+    def services(self, config: Config) -> Iterable[_ServiceLabels]:
+        if config is not self._config:
+            self._config, self._services = config, [_service_labels(vs) for vs in config.virtual_servers]
+        return self._services
+
+    def check_template(self, key: tuple[str, int, str], histogram: Histogram) -> str:
+        text = self._checks.get(key)
+        if text is None:
+            text = self._checks[key] = histogram.template(CHECK_HISTOGRAM, check_labels(*key))
+        return text
+
+    def forget_checks(self, keep: Iterable[tuple[str, int, str]]) -> None:
+        self._checks = {key: self._checks[key] for key in keep if key in self._checks}
+
+
+def check_labels(address: str, port: int, check: str, **more: str) -> str:
+    return labels(address=address, port=port, check=check, **more)
+
+
+def _service_labels(vs: VirtualServerConfig) -> _ServiceLabels:
+    key = service_key(vs)
+    if vs.fwmark:
+        base = {"virtual_server": vs.name, "proto": "fwmark", "local_address": str(vs.fwmark), "local_port": "0"}
+    else:
+        address, port = _split_endpoint(str(key).split(" ", 1)[1])
+        base = {"virtual_server": vs.name, "proto": vs.protocol, "local_address": address, "local_port": port}
+    servers = []
+    for rs in vs.real_servers + ((vs.sorry_server,) if vs.sorry_server else ()):
+        address, port = _split_endpoint(rs.endpoint)
+        dkey = dest_key(rs)
+        servers.append((rs.weight, dkey, None if rs is vs.sorry_server else (vs.name, dkey),
+                        labels(virtual_server=vs.name, address=address, port=port),
+                        labels(**base, remote_address=address, remote_port=port)))
+    return _ServiceLabels(key, labels(virtual_server=vs.name), labels(**base), tuple(servers))
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What a scrape reads: the daemon's live state, the same that status is built from."""
+
+    config: Config
+    kernel: KernelTable
+    desired: DesiredTable
+    states: Mapping[StateKey, RealServerState]
+    vrrp: Mapping[str, Any] | None
+    reconcile: ReconcileCounters
+    histograms: Mapping[tuple[str, int, str], Histogram]
+    failures: Mapping[tuple[str, int, str, str], int]
+    reconcile_histogram: Histogram
+
+
+def server_families(sources: Sources, cache: LabelCache) -> list[Family]:
+    up = Family("directord_real_server_up", "gauge", "1 while the real server's health check passes")
+    weight = Family("directord_real_server_weight", "gauge", "weight in the kernel IPVS table")
+    configured = Family("directord_real_server_configured_weight", "gauge", "weight in the config")
+    drained = Family("directord_real_server_drained", "gauge", "1 while drained by an admin")
+    quorum = Family("directord_virtual_server_quorum_ok", "gauge", "1 while the healthy weight meets quorum")
+    svc = [Family(f"directord_ipvs_{name}", "counter", doc) for name, doc in (
+        ("connections", "connections scheduled by the virtual service"), ("incoming_packets", "packets in"),
+        ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))]
+    dest = [Family(f"directord_ipvs_backend_{name}", "counter", doc) for name, doc in (
+        ("connections", "connections scheduled to the real server"), ("incoming_packets", "packets in"),
+        ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))]
+    active = Family("directord_ipvs_backend_connections_active", "gauge", "active connections")
+    inactive = Family("directord_ipvs_backend_connections_inactive", "gauge", "inactive connections")
+    # The loop below runs once per real server and is most of a scrape: plain appends of
+    # one f-string each, no call per sample.
+    up_, weight_, configured_, drained_ = (f.lines.append for f in (up, weight, configured, drained))
+    up_s, weight_s, configured_s, drained_s = (f.sample for f in (up, weight, configured, drained))
+    active_, inactive_ = active.lines.append, inactive.lines.append
+    active_s, inactive_s = active.sample, inactive.sample
+    kernel, desired, states = sources.kernel, sources.desired, sources.states
+    for text in cache.services(sources.config):
+        have, want = kernel.get(text.key), desired.get(text.key)
+        quorum.add(text.name, 0 if want is not None and want.quorum_lost else 1)
+        if have is not None:
+            _add_stats(svc, text.service, have.stats)
+        dests = have.dests if have is not None else {}
+        for configured_weight, dkey, state_key, real_labels, dest_labels in text.servers:
+            got = dests.get(dkey)
+            if state_key is not None:  # a real server, not the sorry server
+                state = states.get(state_key)
+                up_(f"{up_s}{real_labels} {0 if state is not None and not state.up else 1}\n")
+                weight_(f"{weight_s}{real_labels} {got.spec.weight if got is not None else 0}\n")
+                configured_(f"{configured_s}{real_labels} {configured_weight}\n")
+                drained_(f"{drained_s}{real_labels} {1 if state is not None and state.admin_drained else 0}\n")
+            if got is not None:
+                _add_stats(dest, dest_labels, got.stats)
+                active_(f"{active_s}{dest_labels} {got.active_conns}\n")
+                inactive_(f"{inactive_s}{dest_labels} {got.inactive_conns}\n")
+    return [up, weight, configured, drained, quorum, *svc, *dest, active, inactive]
+
+
+def _add_stats(families: list[Family], label_text: str, stats: Stats) -> None:
+    connections, packets_in, packets_out, bytes_in, bytes_out = families
+    connections.add(label_text, stats.connections)
+    packets_in.add(label_text, stats.packets_in)
+    packets_out.add(label_text, stats.packets_out)
+    bytes_in.add(label_text, stats.bytes_in)
+    bytes_out.add(label_text, stats.bytes_out)
+
+
+def check_lines(sources: Sources, cache: LabelCache) -> Iterable[str]:
+    yield f"# HELP {CHECK_HISTOGRAM} health check duration per probed target\n# TYPE {CHECK_HISTOGRAM} histogram\n"
+    batch: list[str] = []
+    for key, histogram in sources.histograms.items():
+        batch.append(histogram.render(cache.check_template(key, histogram)))
+        if len(batch) >= ROWS_PER_SLICE // 10:
+            yield "".join(batch)
+            batch = []
+    yield "".join(batch)
+    failed = Family("directord_health_check_failures", "counter", "failed health checks, by reason")
+    for (address, port, check, reason), count in sources.failures.items():
+        failed.add(check_labels(address, port, check, reason=reason), count)
+    yield from failed.render()
+    cache.forget_checks(sources.histograms)
+
+
+def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterable[str]:
+    name = "directord_reconcile_duration_seconds"
+    yield f"# HELP {name} IPVS reconcile pass duration\n# TYPE {name} histogram\n"
+    yield histogram.render(histogram.template(name, ""))
+    operations = Family("directord_reconcile_operations", "counter", "IPVS operations sent, by kind")
+    for kind in ("add", "change", "drain", "remove"):
+        operations.add(labels(kind=kind), counters.operations.get(kind, 0))
+    errors = Family("directord_reconcile_errors", "counter", "IPVS operations the kernel refused")
+    errors.add("", counters.errors_total)
+    passes = Family("directord_reconcile_passes", "counter", "reconcile passes")
+    passes.add("", counters.passes)
+    for family in (operations, errors, passes):
+        yield from family.render()
+
+
+async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
+    """The exposition, chunk by chunk, yielding to the event loop between chunks."""
+    info = Family("directord_info", "gauge", "directord version and router id")
+    info.add(labels(version=__version__, router_id=sources.config.global_.router_id), 1)
+    families = [info, *vrrp_families((sources.vrrp or {}).get("instances", {}))]
+    await asyncio.sleep(0)
+    families += server_families(sources, cache)
+    for family in families:
+        for chunk in family.render():
+            yield chunk
+            await asyncio.sleep(0)
+    for chunk in check_lines(sources, cache):
+        yield chunk
+        await asyncio.sleep(0)
+    for chunk in reconcile_lines(sources.reconcile, sources.reconcile_histogram):
+        yield chunk
+
+
+class MetricsServer:
+    """GET /metrics on the event loop; anything else is 404. Requests are bounded in size and time."""
+
+    def __init__(self, listen: str, exposition: Callable[[], Awaitable[AsyncIterator[str]]]) -> None:
+        host, _, port = listen.rpartition(":")
+        self.host, self.port = host.strip("[]"), int(port)
+        self.exposition = exposition
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_REQUEST)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+            method, path = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""][:2]
+            if method not in (b"GET", b"HEAD") or path.split(b"?")[0] not in (b"/metrics", b"/"):
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            else:
+                chunks = [chunk async for chunk in await self.exposition()]
+                body = "".join(chunks).encode()
+                writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
+                             f"Connection: close\r\n\r\n".encode())
+                if method == b"GET":
+                    writer.write(body)
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)

@@ -1,0 +1,386 @@
+"""VRRP in a process of its own, so that no check, scrape or reconcile load can delay an advert.
+
+The daemon's event loop runs thousands of health checks a second, renders /metrics
+and waits on netlink; an advert that waits behind them arrives late, and a backup
+that sees adverts late takes over. So `directord run` forks a small child before its
+event loop starts, and the child runs only the VRRP instances (sockets, timers, VIPs,
+GARP, notify hooks) on an event loop of its own.
+
+Parent and child talk over a socketpair in length-prefixed pickle frames (a private
+channel between two processes of the same program). The child starts its instances
+only when told to, so a second `directord run` that is refused at the control socket
+never sends a single advert. It stops gracefully (priority 0, VIPs removed) when told
+to, on SIGTERM / SIGINT, and when the parent goes away, whether by a closed socket or
+by the kernel's parent-death signal; a SIGKILL of the whole process group kills both,
+as it would keepalived. A child that dies on its own takes the daemon down with it,
+with its reason, so systemd restarts the pair together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import itertools
+import os
+import pickle
+import resource
+import signal
+import socket
+import struct
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from director.config.model import VrrpInstanceConfig
+
+log = structlog.get_logger("directord")
+
+FRAME = struct.Struct("!I")
+MAX_FRAME = 16 << 20  # a snapshot of a few hundred instances is a few hundred KB
+REQUEST_TIMEOUT = 5.0  # seconds: a child that cannot answer this fast is wedged
+STOP_TIMEOUT = 5.0  # seconds for a graceful stop (notify hooks get 2 of them) before SIGKILL
+PROCESS_NAME = b"directord-vrrp"  # what ps and top show for the child
+PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
+VRRP_NICE = -10  # the child's niceness when it may not run real-time (see _raise_priority)
+RTTIME_LIMIT_US = 500_000  # CPU a real-time child may use without blocking once before it is killed
+
+OnTransition = Callable[[str, str], None]  # (instance, new state)
+
+
+class VrrpProcessError(RuntimeError):
+    """The VRRP child failed, exited or stopped answering."""
+
+
+def _encode(message: tuple) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME.pack(len(body)) + body
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple | None:
+    """The next message, or None at end of stream."""
+    try:
+        header = await reader.readexactly(FRAME.size)
+        (size,) = FRAME.unpack(header)
+        if size > MAX_FRAME:
+            raise VrrpProcessError(f"VRRP channel frame of {size} bytes exceeds {MAX_FRAME}")
+        return pickle.loads(await reader.readexactly(size))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+
+
+def describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+# --- the parent's side -------------------------------------------------------------------------
+
+
+class VrrpProcess:
+    """The daemon's handle on its VRRP child; every method runs on the daemon's loop.
+
+    `snapshot()` is the last state the child reported (pushed on every transition,
+    refreshed by each `fresh_snapshot()`), for callers that cannot wait.
+    """
+
+    def __init__(self, pid: int, sock: socket.socket, instances: Sequence[VrrpInstanceConfig]) -> None:
+        self.pid = pid
+        self.instances = tuple(instances)
+        self.on_transition: OnTransition | None = None
+        self._sock = sock
+        self._snapshot: dict[str, Any] = {"instances": {}, "unmatched_errors": {}}
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._failure: str | None = None
+        self._signalled: str | None = None
+        self._exit: str | None = None
+
+    @classmethod
+    def fork(cls, instances: Sequence[VrrpInstanceConfig], realtime_priority: int = 1) -> VrrpProcess:
+        """Fork the child. Call before any event loop or thread exists in this process.
+        `realtime_priority` is its SCHED_RR priority (0: normal scheduling, niced)."""
+        import uvloop  # noqa: F401  (imported before the fork: its pages are shared with the child)
+
+        import vrrp.runtime  # noqa: F401
+
+        ours, theirs = socket.socketpair()
+        parent = os.getpid()
+        gc.collect()
+        gc.freeze()  # the child's collector never touches the parent's objects, so pages stay shared
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            code = 2
+            try:
+                code = _child_main(theirs, tuple(instances), parent, realtime_priority)
+            finally:
+                os._exit(code)
+        theirs.close()
+        # Left frozen here too: a collection would write to every object's header and copy
+        # the pages the child still shares (what the fork saved), for little garbage.
+        return cls(pid, ours, instances)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._snapshot
+
+    async def fresh_snapshot(self) -> dict[str, Any]:
+        """The child's counters now; the last known ones if it does not answer in time."""
+        try:
+            self._snapshot = await self._request("snapshot")
+        except VrrpProcessError as exc:
+            log.warning("VRRP snapshot unavailable, showing the last one", error=str(exc))
+        return self._snapshot
+
+    async def failover(self, name: str) -> bool:
+        return bool(await self._request("failover", name))
+
+    def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
+        self._send(("track", name, ok))
+
+    async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
+        await self._request("reconfigure", tuple(instances))
+        self.instances = tuple(instances)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.instances)
+
+    def stop_now(self) -> None:
+        """Signal the child to stop gracefully at once (its own SIGTERM handling), without
+        waiting for this loop's turn to write on the channel."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+    async def ping(self) -> bool:
+        """True when the child's loop answers: the watchdog pings systemd only then."""
+        try:
+            await self._request("ping", timeout=REQUEST_TIMEOUT / 2)
+        except VrrpProcessError:
+            return False
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start the instances and relay the child's messages until `stop` is set
+        (then stop the child gracefully); raise if the child dies on its own."""
+        reader, self._writer = await asyncio.open_connection(sock=self._sock)
+        self._send(("start",))
+        reading = asyncio.create_task(self._read(reader))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not stopping.done():
+            stopping.cancel()
+            await self._reap(STOP_TIMEOUT)
+            if self._signalled:  # e.g. systemd signalled the whole cgroup: the daemon stops too
+                log.info("VRRP process stopped by a signal", signal=self._signalled)
+                return
+            await asyncio.to_thread(self._release_vips)
+            raise VrrpProcessError(f"VRRP process {self.pid} ended ({self._exit or 'still running'}): "
+                                   f"{self._failure or 'no reason given'}")
+        with contextlib.suppress(VrrpProcessError):  # it may already be stopping on its own
+            self._send(("stop",))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reading), STOP_TIMEOUT)
+        await self._reap(0.5)
+        reading.cancel()
+        self._writer.close()
+
+    def _release_vips(self) -> None:
+        """A child killed outright could not remove its VIPs; left up, they would answer
+        ARP beside the peer that takes over."""
+        from vrrp.addresses import AddressManager
+        from vrrp.fsm import OWNER_PRIORITY
+
+        addrs = AddressManager()
+        try:
+            for cfg in self.instances:
+                link = addrs.link(cfg.interface)
+                if link is None or cfg.priority == OWNER_PRIORITY:
+                    continue
+                for vip in cfg.virtual_ips:
+                    with contextlib.suppress(Exception):  # best effort: the daemon is failing anyway
+                        if addrs.remove(link.index, vip):
+                            log.warning("removed a VIP the VRRP process left behind", instance=cfg.name,
+                                        vip=str(vip))
+        finally:
+            addrs.close()
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while (message := await _read_frame(reader)) is not None:
+                self._dispatch(message)
+        except VrrpProcessError as exc:  # a broken channel ends the child like a crash would
+            self._failure = str(exc)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(VrrpProcessError("the VRRP process closed its channel"))
+
+    def _dispatch(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "transition":
+            _, name, state, self._snapshot = message
+            if self.on_transition is not None:
+                self.on_transition(name, state)
+        elif kind == "reply":
+            _, request_id, ok, value = message
+            future = self._pending.get(request_id)
+            if future is not None and not future.done():
+                future.set_result(value) if ok else future.set_exception(VrrpProcessError(value))
+        elif kind == "failed":
+            self._failure = message[1]
+        elif kind == "signalled":
+            self._signalled = message[1]
+
+    async def _request(self, op: str, *args: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
+        request_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            self._send(("request", request_id, op, *args))
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise VrrpProcessError(f"the VRRP process did not answer {op!r} within {timeout:g}s") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    def _send(self, message: tuple) -> None:
+        if self._writer is None or self._writer.is_closing():
+            raise VrrpProcessError("the VRRP process is not running")
+        self._writer.write(_encode(message))
+
+    async def _reap(self, grace: float) -> None:
+        """Collect the child's exit status; SIGKILL it if it outlives `grace` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._exit is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._exit = describe_exit(status)
+                break
+            if loop.time() > deadline:
+                log.error("VRRP process did not stop in time, killing it", pid=self.pid)
+                os.kill(self.pid, signal.SIGKILL)
+                deadline = float("inf")
+            await asyncio.sleep(0.02)
+
+
+# --- the child's side --------------------------------------------------------------------------
+
+
+def _child_main(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...], parent: int,
+                realtime_priority: int) -> int:
+    gc.freeze()
+    _prctl(PR_SET_NAME, PROCESS_NAME)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # a parent killed alone still hands over gracefully
+    if os.getppid() != parent:
+        return 0  # the parent died before the signal was armed
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads arrive from the parent, already validated
+    _raise_priority(realtime_priority)
+    import uvloop
+
+    return uvloop.run(_serve(sock, instances))
+
+
+def _raise_priority(realtime_priority: int) -> None:
+    """Adverts are due to the millisecond and cost microseconds, yet on a director whose
+    cores are busy (checks, scrapes, other tenants) a normal process waits tens of ms
+    for a CPU. Real-time round-robin runs it first; RLIMIT_RTTIME bounds the risk: a
+    runaway loop that holds the CPU for RTTIME_LIMIT without blocking is killed (and the
+    daemon with it, so systemd restarts both). Without the privilege: niced, and said so."""
+    try:
+        if realtime_priority:
+            resource.setrlimit(resource.RLIMIT_RTTIME, (RTTIME_LIMIT_US, RTTIME_LIMIT_US))
+            # notify hooks it runs start with normal scheduling again
+            os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(realtime_priority))
+            return
+    except OSError as exc:
+        log.warning("cannot give the VRRP process real-time priority, using a high nice value instead",
+                    priority=realtime_priority, error=exc.strerror)
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, VRRP_NICE)
+
+
+def _prctl(option: int, value: int | bytes) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(option, ctypes.c_char_p(value) if isinstance(value, bytes) else ctypes.c_ulong(value), 0, 0, 0)
+
+
+async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...]) -> int:
+    from vrrp.runtime import VrrpRuntime
+    from vrrp.stop_signals import take_stop_signals
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reader, writer = await asyncio.open_connection(sock=sock)
+
+    def send(message: tuple) -> None:
+        if not writer.is_closing():
+            writer.write(_encode(message))
+
+    runtime: VrrpRuntime | None = None
+
+    def on_signal(sig: signal.Signals) -> None:
+        if runtime is not None:
+            runtime.resign()  # the masters' priority 0 has left already (say_farewell)
+        send(("signalled", sig.name))
+        stop.set()
+
+    take_stop_signals(loop, on_signal, lambda: runtime.say_farewell() if runtime is not None else None)
+    first = await _read_frame(reader)
+    if first is None or first[0] != "start" or stop.is_set():
+        return 0  # the parent never got going (e.g. another daemon holds the control socket)
+
+    runtime = VrrpRuntime(instances, lambda name, tr: send(("transition", name, tr.new.value, runtime.snapshot())))
+    serving = loop.create_task(_answer(reader, send, runtime, stop))
+    code = 0
+    try:
+        await runtime.run(stop)
+    except Exception as exc:
+        log.error("VRRP failed", error=str(exc))
+        send(("failed", str(exc)))
+        code = 2
+    serving.cancel()
+    with contextlib.suppress(Exception):
+        await writer.drain()
+    writer.close()
+    return code
+
+
+async def _answer(reader: asyncio.StreamReader, send: Callable[[tuple], None], runtime: Any,
+                  stop: asyncio.Event) -> None:
+    """Carry out the parent's requests; a closed or broken channel means the parent is
+    gone (or not itself): stop gracefully."""
+    try:
+        while (message := await _read_frame(reader)) is not None:
+            kind = message[0]
+            if kind == "stop":
+                break
+            if kind == "track":
+                runtime.set_tracked_virtual_server(message[1], message[2])
+            elif kind == "request":
+                _, request_id, op, *args = message
+                try:
+                    send(("reply", request_id, True, await _perform(runtime, op, args)))
+                except Exception as exc:
+                    send(("reply", request_id, False, f"{op}: {exc}"))
+    except VrrpProcessError as exc:
+        log.error("VRRP channel broken, stopping", error=str(exc))
+    stop.set()
+
+
+async def _perform(runtime: Any, op: str, args: list[Any]) -> Any:
+    if op == "snapshot":
+        return runtime.snapshot()
+    if op == "failover":
+        return runtime.failover(args[0])
+    if op == "reconfigure":
+        await runtime.reconfigure(args[0])
+        return None
+    if op == "ping":
+        return None
+    raise ValueError(f"unknown request {op!r}")

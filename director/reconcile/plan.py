@@ -1,0 +1,248 @@
+"""Diff the desired IPVS table against one kernel dump into the fewest operations.
+
+Pure: desired table, kernel table, ownership/drain book and the time in; a plan
+out. Rules that keep traffic safe:
+- nothing is flushed; entries that already match get no write (adoption);
+- only services directord owns (declared now, or created by it earlier and
+  still draining) are touched; anything else in the kernel is left alone;
+- a real server that leaves the config is drained: weight 0, then deleted once
+  it has no connections or its drain timeout passes (UDP: deleted at once);
+- a service that leaves the config is drained the same way, then deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from director.ipvs.model import (
+    AddDest,
+    AddService,
+    DeleteDest,
+    DeleteService,
+    DestKey,
+    DestSpec,
+    EditDest,
+    EditService,
+    KernelDest,
+    KernelService,
+    KernelTable,
+    Op,
+    ServiceKey,
+    ServiceSpec,
+)
+from director.reconcile.desired import DesiredService, DesiredTable
+
+DEFAULT_DRAIN_TIMEOUT = 300.0
+
+
+@dataclass
+class Book:
+    """What the reconciler remembers between passes (persisted in state_dir).
+
+    owned: services directord put in the kernel and has not deleted yet, with the
+    drain timeout to use should they leave the config.
+    draining: when each draining entry (service, or service + real server) started.
+    """
+
+    owned: dict[ServiceKey, float] = field(default_factory=dict)
+    draining: dict[tuple[ServiceKey, DestKey | None], float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One planned operation, described for people."""
+
+    action: str  # add | change | drain | remove
+    entry: str  # "service tcp 192.0.2.10:80" or "real server 10.0.0.11:80 in tcp 192.0.2.10:80"
+    fields: dict[str, tuple[Any, Any]]  # name -> (kernel value, desired value)
+    op: Op | None  # None for settings outside the service table (timeouts)
+
+    def describe(self) -> str:
+        text = f"{self.action} {self.entry}"
+        if self.fields and self.action == "add":
+            text += ": " + ", ".join(f"{k} {_show(b)}" for k, (_, b) in self.fields.items())
+        elif self.fields:
+            text += ": " + ", ".join(f"{k} {_show(a)} -> {_show(b)}" for k, (a, b) in self.fields.items())
+        return text
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    # Entries waiting on connections to end before deletion (no op this pass).
+    waiting: list[str] = field(default_factory=list)
+
+    @property
+    def ops(self) -> list[Op]:
+        return [change.op for change in self.changes if change.op is not None]
+
+
+def _show(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
+         drain_timeouts: dict[ServiceKey, float] | None = None) -> Plan:
+    """Compute the operations for one pass and update `book` for the next one.
+
+    drain_timeouts: per desired service, how long a removed real server may drain.
+    """
+    drain_timeouts = drain_timeouts or {}
+    result = Plan()
+    service_changes: list[Change] = []
+    dest_changes: list[Change] = []
+    dest_deletes: list[Change] = []
+    service_deletes: list[Change] = []
+
+    for key, want in desired.items():
+        have = kernel.get(key)
+        timeout = drain_timeouts.get(key, DEFAULT_DRAIN_TIMEOUT)
+        book.owned[key] = timeout
+        book.draining.pop((key, None), None)
+        if have is None:
+            service_changes.append(_add_service(want.spec))
+            dest_changes.extend(_add_dest(key, spec) for spec in want.dests.values())
+            continue
+        edit = _edit_service(have.spec, want.spec)
+        if edit:
+            service_changes.append(edit)
+        _plan_dests(key, want, have, book, now, timeout, dest_changes, dest_deletes, result.waiting)
+
+    for key in sorted(set(book.owned) - set(desired)):
+        have = kernel.get(key)
+        if have is None:  # gone already (deleted by hand): forget it
+            del book.owned[key]
+            book.draining.pop((key, None), None)
+            continue
+        _plan_service_drain(key, have, book, now, dest_changes, service_deletes, result.waiting)
+
+    _forget_settled_drains(book, kernel)
+    result.changes = service_changes + dest_changes + dest_deletes + service_deletes
+    return result
+
+
+def _plan_dests(key: ServiceKey, want: DesiredService, have: KernelService, book: Book, now: float,
+                timeout: float, changes: list[Change], deletes: list[Change], waiting: list[str]) -> None:
+    for dkey, spec in want.dests.items():
+        book.draining.pop((key, dkey), None)
+        current = have.dests.get(dkey)
+        if current is None:
+            changes.append(_add_dest(key, spec))
+            continue
+        edit = _edit_dest(key, current.spec, spec)
+        if edit:
+            changes.append(edit)
+    udp = key.protocol == "udp"
+    for dkey, current in have.dests.items():
+        if dkey in want.dests:
+            continue
+        if dkey in want.evict or udp:
+            deletes.append(_delete_dest(key, dkey, "remove"))
+            continue
+        change = _drain_step(key, dkey, current, book, now, timeout, waiting)
+        if change is not None:
+            (deletes if isinstance(change.op, DeleteDest) else changes).append(change)
+
+
+def _drain_step(key: ServiceKey, dkey: DestKey, current: KernelDest, book: Book, now: float,
+                timeout: float, waiting: list[str]) -> Change | None:
+    """Weight 0 first; delete when idle or when the drain timeout has passed."""
+    started = book.draining.setdefault((key, dkey), now)
+    connections = current.active_conns + current.inactive_conns
+    if connections == 0 or now - started >= timeout:
+        return _delete_dest(key, dkey, "remove")
+    if current.spec.weight != 0:
+        return _set_weight_zero(key, current.spec)
+    waiting.append(f"real server {dkey} in {key}: draining, {connections} connections, "
+                   f"{max(0.0, timeout - (now - started)):.0f}s left")
+    return None
+
+
+def _plan_service_drain(key: ServiceKey, have: KernelService, book: Book, now: float,
+                        dest_changes: list[Change], service_deletes: list[Change],
+                        waiting: list[str]) -> None:
+    timeout = book.owned[key]
+    started = book.draining.setdefault((key, None), now)
+    connections = sum(d.active_conns + d.inactive_conns for d in have.dests.values())
+    if key.protocol == "udp" or connections == 0 or now - started >= timeout:
+        service_deletes.append(Change("remove", f"service {key}", {}, DeleteService(key)))
+        del book.owned[key]
+        book.draining.pop((key, None), None)
+        return
+    for dest in have.dests.values():
+        if dest.spec.weight != 0:
+            dest_changes.append(_set_weight_zero(key, dest.spec))
+    waiting.append(f"service {key}: draining, {connections} connections, "
+                   f"{max(0.0, timeout - (now - started)):.0f}s left")
+
+
+def _forget_settled_drains(book: Book, kernel: KernelTable) -> None:
+    """Drop drain records whose entry is no longer in the kernel."""
+    for skey, dkey in list(book.draining):
+        have = kernel.get(skey)
+        if dkey is None:
+            gone = have is None and skey not in book.owned
+        else:
+            gone = have is None or dkey not in have.dests
+        if gone:
+            del book.draining[(skey, dkey)]
+
+
+# --- one change each -------------------------------------------------------------------
+
+
+def _add_service(spec: ServiceSpec) -> Change:
+    fields = {"scheduler": (None, spec.scheduler)}
+    if spec.timeout:
+        fields["persistence"] = (None, f"{spec.timeout}s/{spec.netmask}")
+    return Change("add", f"service {spec.key}", fields, AddService(spec))
+
+
+def _edit_service(have: ServiceSpec, want: ServiceSpec) -> Change | None:
+    fields = {}
+    for name in ("scheduler", "flags", "timeout", "netmask", "pe_name"):
+        old, new = getattr(have, name), getattr(want, name)
+        if old != new:
+            fields[name] = (old, new)
+    if not want.timeout:  # without persistence the kernel's netmask is meaningless
+        fields.pop("netmask", None)
+    if not fields:
+        return None
+    return Change("change", f"service {want.key}", fields, EditService(want))
+
+
+def _dest_entry(service: ServiceKey, dest: DestKey) -> str:
+    return f"real server {dest} in {service}"
+
+
+def _add_dest(service: ServiceKey, spec: DestSpec) -> Change:
+    fields = {"method": (None, spec.method), "weight": (None, spec.weight)}
+    return Change("add", _dest_entry(service, spec.key), fields, AddDest(service, spec))
+
+
+_DEST_FIELDS = ("method", "weight", "upper_threshold", "lower_threshold")
+_TUNNEL_FIELDS = ("tunnel_type", "tunnel_port", "tunnel_checksum")
+
+
+def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | None:
+    names = _DEST_FIELDS + (_TUNNEL_FIELDS if want.method == "tun" else ())
+    fields = {}
+    for name in names:
+        old, new = getattr(have, name), getattr(want, name)
+        if old != new:
+            fields[name] = (old, new)
+    if not fields:
+        return None
+    return Change("change", _dest_entry(service, want.key), fields, EditDest(service, want))
+
+
+def _set_weight_zero(service: ServiceKey, have: DestSpec) -> Change:
+    spec = DestSpec(have.key, have.method, 0, have.upper_threshold, have.lower_threshold,
+                    have.tunnel_type, have.tunnel_port, have.tunnel_checksum)
+    return Change("drain", _dest_entry(service, have.key), {"weight": (have.weight, 0)},
+                  EditDest(service, spec))
+
+
+def _delete_dest(service: ServiceKey, dest: DestKey, action: str) -> Change:
+    return Change(action, _dest_entry(service, dest), {}, DeleteDest(service, dest))

@@ -1,0 +1,233 @@
+"""Config loading: the contract in DESIGN.md parses, and every error names file, key and reason."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from director.cli import main
+from director.config.load import ConfigError, load_config
+from director.config.read import parse_duration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directord.toml"
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "directord.toml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert all(line.startswith(f"{path}: ") for line in info.value.lines)
+    return [line[len(path) + 2:] for line in info.value.lines]
+
+
+def test_design_example_loads_with_every_contract_key() -> None:
+    config = load_config(str(EXAMPLE))
+    assert config.global_.router_id == "lb1"
+    assert config.global_.reconcile_interval == 5.0
+    assert (config.ipvs.timeout_tcp, config.ipvs.timeout_tcpfin, config.ipvs.timeout_udp) == (900, 120, 300)
+    assert config.ipvs.sync_daemon.interface == "eth1" and config.ipvs.sync_daemon.syncid == 51
+    vs = config.virtual_servers[0]
+    assert (vs.name, str(vs.address), vs.port, vs.protocol, vs.scheduler, vs.method) == (
+        "web", "192.0.2.10", 80, "tcp", "wlc", "nat")
+    assert vs.sorry_server.endpoint == "10.0.0.99:80"
+    assert vs.check.type == "http" and vs.check.expect_status == ((200, 200),)
+    assert [rs.weight for rs in vs.real_servers] == [10, 10]
+    vi = config.vrrp_instances[0]
+    assert (vi.vrid, vi.priority, vi.version, vi.advert_interval) == (51, 150, 3, 1.0)
+    assert vi.garp.interval == 0.1 and vi.track_interfaces[0].weight == -50
+    assert vi.notify == ("/usr/local/bin/on-vrrp-change",)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("100ms", 0.1), ("2s", 2.0), ("5m", 300.0), ("1h", 3600.0), ("1m30s", 90.0), ("0s", 0.0), ("1.5s", 1.5),
+])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "2 s", "s", "1d", "-1s"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_every_feature_parses(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        [[virtual_server]]
+        name = "v6-sh"
+        address = "2001:db8::10"
+        port = 443
+        protocol = "sctp"
+        scheduler = "sh"
+        scheduler_flags = ["sh-fallback", "sh-port"]
+        method = "dr"
+        persistence_timeout = "300s"
+        persistence_netmask = 64
+          [[virtual_server.real_server]]
+          address = "2001:db8::11"
+          weight = 65535
+          upper_threshold = 100
+          lower_threshold = 50
+        [[virtual_server]]
+        name = "mark"
+        fwmark = 10
+        family = "ipv6"
+        scheduler = "mh"
+        scheduler_flags = ["mh-port"]
+        method = "tun"
+          [[virtual_server.real_server]]
+          address = "2001:db8::21"
+          tunnel_type = "gue"
+          tunnel_port = 6080
+          tunnel_checksum = "csum"
+          [[virtual_server.real_server]]
+          address = "2001:db8::22"
+          method = "dr"
+          weight = 0
+        [[virtual_server]]
+        name = "dns"
+        address = "192.0.2.53"
+        port = 53
+        protocol = "udp"
+        one_packet = true
+        scheduler = "twos"
+          [[virtual_server.real_server]]
+          address = "10.0.0.53"
+          method = "nat"
+    """)
+    config = load_config(path)
+    v6, mark, dns = config.virtual_servers
+    assert v6.family == 6 and v6.persistence_netmask == 64 and v6.scheduler_flags == ("sh-fallback", "sh-port")
+    assert v6.real_servers[0].port == 443 and v6.real_servers[0].upper_threshold == 100
+    assert mark.fwmark == 10 and mark.family == 6 and mark.address is None
+    assert mark.real_servers[0].tunnel_type == "gue" and mark.real_servers[1].method == "dr"
+    assert dns.one_packet and dns.protocol == "udp"
+
+
+def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
+    lines = errors_of(tmp_path, """
+        [global]
+        routr_id = "x"
+        [[virtual_server]]
+        name = "web"
+        address = "192.0.2.10"
+        port = 80
+        scheduler = "wlcc"
+          [[virtual_server.real_server]]
+          address = "10.0.0.1"
+          weight = 70000
+          [[virtual_server.real_server]]
+          address = "10.0.0.2"
+          wieght = 3
+    """)
+    assert 'global.routr_id: unknown key (did you mean "router_id"?)' in lines
+    assert any(line.startswith('virtual_server[0].scheduler: "wlcc" is not one of') and 'did you mean "wlc"' in line
+               for line in lines)
+    assert "virtual_server[0].real_server[0].weight: must be in 0..65535, got 70000" in lines
+    assert 'virtual_server[0].real_server[1].wieght: unknown key (did you mean "weight"?)' in lines
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ('[[virtual_server]]\nname="a"\nport=80\n', "virtual_server[0].address: is required"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nfwmark=3\n', "virtual_server[0].fwmark: set either"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\nscheduler="sh"\nscheduler_flags=["mh-port"]\n',
+     "virtual_server[0].scheduler_flags[0]: \"mh-port\" applies only to the mh scheduler"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\nprotocol="tcp"\none_packet=true\n',
+     "virtual_server[0].one_packet: applies only to udp services"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[[virtual_server.real_server]]\n'
+     'address="2001:db8::1"\n', "virtual_server[0].real_server[0].address: 2001:db8::1 is IPv6"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[[virtual_server.real_server]]\n'
+     'address="10.0.0.1"\nport=8080\nmethod="dr"\n', "virtual_server[0].real_server[0].port: dr cannot change"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[[virtual_server.real_server]]\n'
+     'address="10.0.0.1"\nupper_threshold=5\nlower_threshold=9\n',
+     "virtual_server[0].real_server[0].lower_threshold: 9 is above upper_threshold 5"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\npersistence_timeout="1500ms"\n',
+     "virtual_server[0].persistence_timeout: must be a multiple of 1s"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\nslow_start=10\n',
+     'virtual_server[0].slow_start: must be a duration string such as "2s", got an integer'),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="exec"\n'
+     'command="/bin/check --x"\n', "virtual_server[0].check.command: must be an argv list"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="tcp"\n'
+     'path="/x"\n', 'virtual_server[0].check.path: applies only to http/https checks, not type "tcp"'),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
+     'expect_status=["2xx"]\n', "virtual_server[0].check.expect_status[0]: must be a status code"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
+     'expect_body="(unclosed"\n', "virtual_server[0].check.expect_body: invalid regular expression"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=0\nvirtual_ips=["192.0.2.1/24"]\n',
+     "vrrp_instance[0].vrid: must be in 1..255, got 0"),
+    ('[global]\nvrrp_realtime_priority=100\n', "global.vrrp_realtime_priority: must be in 0..99, got 100"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nversion=2\nadvert_interval="1500ms"\n'
+     'virtual_ips=["192.0.2.1/24"]\n', "vrrp_instance[0].advert_interval: must be a multiple of 1s"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nadvert_interval="15ms"\nvirtual_ips=["192.0.2.1"]\n',
+     "vrrp_instance[0].advert_interval: must be a multiple of 10ms"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nversion=2\nvirtual_ips=["2001:db8::1/64"]\n',
+     "vrrp_instance[0].version: VRRPv2 carries IPv4 only"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1/24", "2001:db8::1"]\n',
+     "vrrp_instance[0].virtual_ips: mixes IPv4 and IPv6"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1"]\n'
+     'track_virtual_servers=[{name="nope", weight=-10}]\n',
+     'vrrp_instance[0].track_virtual_servers[0].name: no virtual_server is named "nope"'),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1"]\nnotify="/bin/x $STATE"\n',
+     "vrrp_instance[0].notify: must be a program path or an argv list"),
+    ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1"]\n'
+     '[[vrrp_instance]]\nname="w"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.2"]\n',
+     "vrrp_instance[1].vrid: vrid 1 on eth0 (IPv4) is already used by vrrp_instance[0]"),
+    ('[global]\nmetrics_listen="9612"\n', 'global.metrics_listen: "9612" must be "HOST:PORT"'),
+    ("[ipvs]\ntimeouts = { tcp = \"0s\" }\n", "ipvs.timeouts.tcp: must be between"),
+    ("[bogus]\n", 'bogus: unknown key'),
+    ('[[virtual_server]]\nname="m"\nfwmark=5\n[virtual_server.check]\ntype="http"\n[[virtual_server.real_server]]\n'
+     'address="10.0.0.1"\n', "virtual_server[0].check.port: is required: http checks need a port"),
+])
+def test_each_bad_value_is_reported(tmp_path: Path, body: str, expected: str) -> None:
+    lines = errors_of(tmp_path, body)
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
+    lines = errors_of(tmp_path, "[global\n")
+    assert len(lines) == 1 and lines[0].startswith("invalid TOML:")
+
+
+def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--no-host-checks", "-c", str(EXAMPLE)]) == 0
+    bad = write(tmp_path, '[[virtual_server]]\nname = "a"\naddress = "192.0.2.1"\nport = 99999\n')
+    assert main(["check-config", "--no-host-checks", "-c", bad]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{bad}: virtual_server[0].port: must be in 0..65535, got 99999"]
+    assert main(["check-config", "-c", str(tmp_path / "missing.toml")]) == 1
+
+
+def test_host_checks_find_missing_interface_and_false_owner(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, """
+        [[vrrp_instance]]
+        name = "v"
+        interface = "nosuchif0"
+        vrid = 1
+        priority = 255
+        virtual_ips = ["192.0.2.77/24"]
+    """)
+    assert main(["check-config", "-c", path]) == 1
+    err = capsys.readouterr().err
+    assert 'vrrp_instance[0].interface: no interface named "nosuchif0"' in err
+    assert "vrrp_instance[0].priority: 255 is reserved for the address owner" in err
+    assert main(["check-config", "--no-host-checks", "-c", path]) == 0
+
+
+@pytest.mark.parametrize(("text", "endpoint"), [
+    ("10.0.0.99:8080", "10.0.0.99:8080"), ("10.0.0.99", "10.0.0.99:80"),
+    ("[2001:db8::99]:8080", "[2001:db8::99]:8080"), ("2001:db8::99", "[2001:db8::99]:80"),
+])
+def test_sorry_server_forms(tmp_path: Path, text: str, endpoint: str) -> None:
+    family = "2001:db8::10" if endpoint.startswith("[") else "192.0.2.10"
+    path = write(tmp_path, f'[[virtual_server]]\nname = "a"\naddress = "{family}"\nport = 80\n'
+                           f'sorry_server = "{text}"\n')
+    assert load_config(path).virtual_servers[0].sorry_server.endpoint == endpoint

@@ -1,0 +1,196 @@
+"""`directord run` with only VRRP on this host: control socket, status, reload, failover,
+and a second daemon refused (real processes in a network namespace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.labkit import Lab, run, wait_for
+
+CONFIG = """
+[global]
+router_id = "t1"
+control_socket = "{sock}"
+state_dir = "{state}"
+metrics_listen = ""
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 42
+priority = 120
+advert_interval = "100ms"
+virtual_ips = ["192.0.2.50/24"]
+"""
+
+
+def directord(*args: str, ns: str | None = None) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "director.cli", *args]
+    if ns:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def status(sock: Path) -> dict:
+    proc = directord("status", "--json", "--socket", str(sock))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def vrrp_state(sock: Path) -> str | None:
+    return status(sock)["vrrp"].get("instances", {}).get("VI_1", {}).get("state")
+
+
+def start_daemon(lab: Lab, workdir: Path, edit: Callable[[str], str] = lambda text: text, ns: str | None = None,
+                 log: Path | None = None, **popen: Any) -> tuple[str, Path, subprocess.Popen]:
+    """`directord run` on CONFIG (after `edit`) kept in `workdir`, in namespace `ns` or a new one
+    with eth0 192.0.2.1/24; output to `log` or nowhere. Returns the namespace, the control
+    socket (once it exists) and the process."""
+    if ns is None:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+    workdir.mkdir(exist_ok=True)
+    sock, config = workdir / "control.sock", workdir / "directord.toml"
+    config.write_text(edit(CONFIG.format(sock=sock, state=workdir / "state")))
+    with open(log or os.devnull, "w") as out:
+        daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
+                           stdout=out, stderr=out, **popen)
+    wait_for(lambda: sock.exists(), 30, what="the control socket")
+    return ns, sock, daemon
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Lab, Path, Path, subprocess.Popen]]:
+    with Lab("dcs-") as lab:
+        _, sock, daemon = start_daemon(lab, tmp_path, log=tmp_path / "daemon.log")
+        yield lab, sock, tmp_path / "directord.toml", daemon
+
+
+def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> None:
+    lab, sock, config, daemon = running
+    ns = lab.name("a")
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
+    assert "192.0.2.50/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+    text = directord("status", "--socket", str(sock))
+    assert text.returncode == 0 and "VI_1" in text.stdout and "MASTER" in text.stdout
+
+    second = directord("run", "-c", str(config), ns=ns)
+    assert second.returncode == 2
+    assert second.stderr.strip() == f"directord run: another directord is running on {sock}"
+
+    transitions = status(sock)["vrrp"]["instances"]["VI_1"]["transitions"]
+    good = config.read_text()
+    config.write_text(good.replace('router_id = "t1"', 'router_id = 5'))
+    bad = directord("reload", "--socket", str(sock))
+    assert bad.returncode == 2 and "config rejected" in bad.stderr and "global.router_id" in bad.stderr
+    config.write_text(good.replace('router_id = "t1"', 'router_id = "t2"'))
+    assert directord("reload", "--socket", str(sock)).returncode == 0
+    assert status(sock)["router_id"] == "t2"
+    assert status(sock)["vrrp"]["instances"]["VI_1"]["transitions"] == transitions  # the reload did not flap VRRP
+
+    # A changed instance is reconfigured in place: the new VIP appears, the master stays master.
+    config.write_text(config.read_text().replace('virtual_ips = ["192.0.2.50/24"]',
+                                                 'virtual_ips = ["192.0.2.50/24", "192.0.2.51/24"]'))
+    assert directord("reload", "--socket", str(sock)).returncode == 0
+    wait_for(lambda: "192.0.2.51/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns), 10,
+             what="the added VIP")
+    assert vrrp_state(sock) == "master"
+
+    handed = directord("failover", "VI_1", "--socket", str(sock))
+    assert handed.returncode == 0, handed.stderr
+    unknown = directord("failover", "VI_9", "--socket", str(sock))
+    assert unknown.returncode == 2 and 'no VRRP instance is named "VI_9"' in unknown.stderr
+    nothing = directord("drain", "10.9.9.9", "--socket", str(sock))
+    assert nothing.returncode == 2 and "no configured real server matches 10.9.9.9" in nothing.stderr
+
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    assert "192.0.2.50" not in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+    assert not sock.exists()
+
+
+@pytest.mark.parametrize("payload", [b"not json\n", b"[1, 2]\n", b'{"command": 7}\n', b'{"command": "nope"}\n',
+                                     b"x" * 70000 + b"\n", b'{"command": "drain", "address": 5}\n'])
+def test_malformed_requests_get_an_error_and_the_daemon_keeps_answering(running, payload: bytes) -> None:
+    _, sock, _, _ = running
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(sock))
+        client.sendall(payload)
+        reply = json.loads(client.makefile("rb").readline())
+    assert reply["ok"] is False and reply["error"]
+    assert status(sock)["router_id"] == "t1"
+
+
+def test_cli_says_when_the_daemon_is_not_running(tmp_path: Path) -> None:
+    proc = directord("status", "--socket", str(tmp_path / "none.sock"))
+    assert proc.returncode == 2
+    expected = f"directord status: directord is not running (no control socket at {tmp_path}/none.sock)"
+    assert proc.stderr.strip() == expected
+
+
+def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> None:
+    with Lab("dcm-") as lab:
+        ns, sock, _ = start_daemon(
+            lab, tmp_path, lambda text: text.replace('metrics_listen = ""', 'metrics_listen = "127.0.0.1:9612"'))
+        wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
+        body = run(["curl", "-sf", "http://127.0.0.1:9612/metrics"], ns=ns)
+        assert 'directord_vrrp_state{vrrp_instance="VI_1",interface="eth0",vrid="42",state="master"} 1' in body
+        assert "directord_vrrp_adverts_sent_total" in body
+        lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n  - job_name: directord\n    static_configs: [{targets: ['127.0.0.1:9612']}]\n")
+        lab.start(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", "--web.listen-address=127.0.0.1:9090"],
+                  ns=ns, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        query = "http://127.0.0.1:9090/api/v1/query?query=directord_vrrp_state%7Bstate%3D%22master%22%7D"
+
+        def scraped() -> bool:
+            answer = run(["curl", "-s", query], ns=ns, check=False)
+            try:
+                result = json.loads(answer)["data"]["result"]
+            except (ValueError, KeyError):
+                return False
+            return bool(result) and result[0]["value"][1] == "1" and result[0]["metric"]["vrrp_instance"] == "VI_1"
+
+        wait_for(scraped, 60, interval=0.5, what="Prometheus to scrape directord")
+
+
+def test_daemon_notifies_systemd_ready_watchdog_reloading_stopping(tmp_path: Path) -> None:
+    notify_path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify, Lab("dcn-") as lab:
+        notify.bind(notify_path)
+        notify.settimeout(30)
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "400000"}
+        _, sock, daemon = start_daemon(lab, tmp_path, env=env)
+        messages: list[bytes] = []
+
+        def received(prefix: bytes) -> bool:
+            while not any(m.startswith(prefix) for m in messages):
+                messages.append(notify.recv(4096))
+            return True
+
+        assert received(b"READY=1\nSTATUS=")
+        messages.clear()
+        assert received(b"WATCHDOG=1")  # pinged at half of WATCHDOG_USEC
+        messages.clear()
+        assert directord("reload", "--socket", str(sock)).returncode == 0
+        assert received(b"RELOADING=1\nMONOTONIC_USEC=") and received(b"READY=1")
+        daemon.send_signal(signal.SIGTERM)
+        assert received(b"STOPPING=1")
+        assert daemon.wait(timeout=30) == 0

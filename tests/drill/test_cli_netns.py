@@ -1,0 +1,28 @@
+"""`directord drill` on a lab whose namespaces exist but whose real server died."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.drill.test_cli import drill
+
+
+def test_lab_with_a_dead_server(capsys: pytest.CaptureFixture[str], state_file: Path) -> None:
+    """Every namespace there, but a real server's process died: still half-built, named."""
+    import subprocess
+
+    name = state_file.name.removeprefix("directord-lab-").removesuffix(".json")
+    subprocess.run(["ip", "netns", "add", f"{name}-rs1"], check=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        state_file.write_text(json.dumps({"name": name, "complete": True, "namespaces": [f"{name}-rs1"],
+                                          "pids": {"httpd-rs1": dead.pid}}))
+        code, err = drill(capsys, "--lab", name)
+        assert code == 2 and err.strip() == (f"directord drill: lab {name} is half-built: httpd-rs1 is not running; "
+                                             "run `scripts/lab.py down` then `up`")
+    finally:
+        subprocess.run(["ip", "netns", "del", f"{name}-rs1"], check=True)

@@ -1,0 +1,77 @@
+"""The CLI's contract on this host: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "directord.toml"
+
+
+def directord(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "director.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_version() -> None:
+    proc = directord("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("directord ")
+
+
+@pytest.mark.parametrize("command", ["diff", "apply"])
+def test_kernel_without_ipvs_is_one_line_and_exit_2(command: str, tmp_path: Path) -> None:
+    if Path("/proc/net/ip_vs").exists():
+        pytest.fail("this test describes a host kernel without IPVS; run it outside the VM rig")
+    proc = directord(command, "-c", str(EXAMPLE), "--state-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"directord {command}: the kernel has no IPVS (ip_vs module not loaded or not built)"]
+
+
+def test_config_error_exits_1_before_touching_the_kernel(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[virtual_server]]\nname = "x"\naddress = "192.0.2.1"\nport = 80\nscheduler = "nope"\n')
+    proc = directord("apply", "-c", str(bad))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0].startswith(f"{bad}: virtual_server[0].scheduler: \"nope\" is not one of")
+
+
+def test_run_refuses_an_empty_config(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    proc = directord("run", "-c", str(empty))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"directord run: {empty}: nothing to run (no virtual_server or vrrp_instance tables)"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    proc = directord("frobnicate")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_probe_prints_each_verdict_and_exits_1_when_one_is_down(tmp_path: Path) -> None:
+    import json
+    import socket
+
+    with socket.socket() as listener, socket.socket() as closed:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+        up_port, down_port = listener.getsockname()[1], closed.getsockname()[1]
+        config = tmp_path / "probe.toml"
+        config.write_text(
+            '[[virtual_server]]\nname = "app"\naddress = "192.0.2.10"\nport = 80\n'
+            '[virtual_server.check]\ntype = "tcp"\ntimeout = "500ms"\n'
+            f'[[virtual_server.real_server]]\naddress = "127.0.0.1"\nport = {up_port}\n'
+            f'[[virtual_server.real_server]]\naddress = "127.0.0.1"\nport = {down_port}\n')
+        text = directord("probe", "-c", str(config))
+        assert text.returncode == 1
+        lines = text.stdout.splitlines()
+        assert lines[0].split()[:2] == ["VIRTUAL", "SERVER"]
+        assert lines[1].split()[:4] == ["app", f"127.0.0.1:{up_port}", "tcp", "up"]
+        assert lines[2].split()[:4] == ["app", f"127.0.0.1:{down_port}", "tcp", "DOWN"]
+        assert "connection refused" in lines[2] and lines[-1] == "1 up, 1 down"
+        data = json.loads(directord("probe", "--json", "-c", str(config)).stdout)
+        assert [r["up"] for r in data["results"]] == [True, False] and data["down"] == 1
