@@ -31,10 +31,8 @@ future each, and without the loop's own fd watchers:
   director, far past the kernel's tcp_max_tw_buckets). The trade-off: the real
   server sees a reset instead of an orderly close, which a server that logs
   resets will log, and a reply still in flight is discarded (the verdict is
-  already made). On loopback the checker's own CPU is charged for the server
-  side's teardown too: measured, a RST costs a connect-only check ~3 us more
-  system time there and saves an http check ~10 us. keepalived closes gracefully
-  (SO_LINGER {1, 5}).
+  already made); the CPU cost either way is in benchmarks/healthcheck_results.md.
+  keepalived closes gracefully (SO_LINGER {1, 5}).
 
 Each probe has a `Plan` (worked out once: address, request bytes, how to judge
 the reply); each check is a `Conn` that sends the request and judges what it
