@@ -165,7 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     import asyncio
 
-    from healthcheck import probe_all, probe_target
+    from director.daemon.health import probe_target
+    from healthcheck import probe_all
 
     config = _load(args.config)
     rows = [(vs, rs) for vs in config.virtual_servers for rs in vs.real_servers]

@@ -47,7 +47,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,7 +57,7 @@ from healthcheck.result import ProbeResult, Target
 from healthcheck.riseful import RiseFall
 
 if TYPE_CHECKING:
-    from director.config.model import CheckConfig, VirtualServerConfig
+    from director.config.model import CheckConfig
 
 log = logging.getLogger(__name__)
 
@@ -396,19 +396,3 @@ class Scheduler:
         except Exception:  # a director bug must not stop the probing
             log.exception("health-check callback for %r raised", key)
 
-
-def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:
-    """The address and port a real server is probed on (`check.port` overrides)."""
-    return Target(rs_address, vs.check.port if vs.check.port is not None else rs_port)
-
-
-def targets_from_config(
-    virtual_servers: Iterable[VirtualServerConfig],
-) -> dict[tuple[str, str], tuple[Target, CheckConfig]]:
-    """Subscriptions for a config: key (virtual server name, real server endpoint)."""
-    out: dict[tuple[str, str], tuple[Target, CheckConfig]] = {}
-    for vs in virtual_servers:
-        for rs in vs.real_servers:
-            target = probe_target(vs, str(rs.address), rs.port)
-            out[vs.name, rs.endpoint] = (target, vs.check)
-    return out

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvloop
 
 from director.config.load import load_config
+from director.daemon.control_api import ReloadRequest
 from director.daemon.daemon import Daemon
 from director.ipvs.memory import MemoryIpvs
 from director.ipvs.model import AddService, ServiceKey, ServiceSpec
@@ -116,7 +117,7 @@ async def _scenario(path: Path, ports: dict[str, int]) -> None:
         assert got[f"directord_health_check_duration_seconds_count{{{checked}}}"] >= 1
 
         # The same numbers status shows.
-        status = await daemon.snapshot()
+        status = await daemon.views.status()
         for rs in status["virtual_servers"][0]["real_servers"]:
             port = rs["address"].rsplit(":", 1)[1]
             labels = f'virtual_server="web",address="127.0.0.1",port="{port}"'
@@ -125,7 +126,7 @@ async def _scenario(path: Path, ports: dict[str, int]) -> None:
 
         # A reload answers once the pass that applies it has run, with what it changed.
         path.write_text(CONFIG.format(dir=path.parent, name="web", **ports).replace("weight = 5", "weight = 6"))
-        answer = await daemon._reload_request({})
+        answer = await daemon.control_api.reload(ReloadRequest())
         assert len(answer["changes"]) == 1 and "weight" in answer["changes"][0] and answer["errors"] == []
 
         # A reload renames the service: labels are rebuilt, the old name is gone.
@@ -165,7 +166,7 @@ def _table_after_stop(workdir: Path, ports: dict[str, int], extra: str) -> set[S
         running = asyncio.create_task(daemon.run())
 
         async def reconciled() -> bool:
-            return daemon.counters.passes >= 1
+            return daemon.reconciler.counters.passes >= 1
 
         await wait_until(reconciled)
         daemon.stop.set()

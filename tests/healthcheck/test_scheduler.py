@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import random
 import statistics
 
-from director.config.model import CheckConfig, RealServerConfig, VirtualServerConfig
+from director.config.model import CheckConfig
 from healthcheck.result import ProbeResult, Target
-from healthcheck.scheduler import Scheduler, targets_from_config
+from healthcheck.scheduler import Scheduler
 from tests.healthcheck import adversaries as adv
 from tests.healthcheck.conftest import run
 
@@ -257,17 +256,6 @@ def test_with_real_tcp_probe():
     events, snap = run(go())
     assert events == [(True, "connected"), (False, "connection refused")]
     assert snap.failures >= 2 and snap.latency is not None
-
-
-def test_targets_from_config():
-    rs = RealServerConfig(address=ipaddress.ip_address("10.0.0.11"), port=80)
-    rs6 = RealServerConfig(address=ipaddress.ip_address("2001:db8::1"), port=80)
-    vs = VirtualServerConfig(name="web", address=ipaddress.ip_address("192.0.2.10"), port=80,
-                             fwmark=0, family=4, check=CheckConfig(type="http", port=8080),
-                             real_servers=(rs, rs6))
-    out = targets_from_config([vs])
-    assert out[("web", "10.0.0.11:80")] == (Target("10.0.0.11", 8080), vs.check)
-    assert out[("web", "[2001:db8::1]:80")][0] == Target("2001:db8::1", 8080)
 
 
 def test_dynamic_weight_changes_are_reported():

@@ -1,0 +1,183 @@
+"""The health bridge: probe verdicts become real-server states.
+
+`healthcheck` knows targets and checks, not virtual servers, so the mapping lives
+here: the config's real servers become probe subscriptions (at start and on every
+reload), rise/fall transitions and dynamic weights become `RealServerState`s for
+the reconcile loop, and every sample feeds the per-target histograms /metrics
+exports. The scheduler's callbacks run on the event loop and only record and poke
+the loop (`on_change`), never write to the kernel themselves.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from director.daemon.metrics import CHECK_BUCKETS, Histogram, reason_class
+from director.daemon.state_store import AdminDrain, admin_drain_states
+from director.reconcile.desired import RealServerState, StateKey, dest_key, service_key
+
+if TYPE_CHECKING:
+    from director.config.model import CheckConfig, Config, VirtualServerConfig
+    from director.ipvs.model import KernelTable
+    from healthcheck import ProbeResult, Scheduler, Target, TargetStatus
+
+log = structlog.get_logger("directord")
+
+HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
+CheckKey = tuple[str, int, str]  # (address, port, check type): what one probe's samples are filed under
+FailureKey = tuple[str, int, str, str]  # a CheckKey and the failure's reason class
+Subscriptions = dict[HealthKey, "tuple[Target, CheckConfig]"]
+
+
+def probe_port(vs: VirtualServerConfig, rs_port: int) -> int:
+    """The port a real server is probed on: `check.port` overrides the real server's."""
+    return vs.check.port if vs.check.port is not None else rs_port
+
+
+def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:
+    """The address and port a real server is probed on."""
+    from healthcheck import Target  # late, here and below: a VRRP-only daemon never loads the probes
+
+    return Target(rs_address, probe_port(vs, rs_port))
+
+
+def targets_from_config(virtual_servers: Iterable[VirtualServerConfig]) -> Subscriptions:
+    """Subscriptions for a config: key (virtual server name, real server endpoint)."""
+    from healthcheck import Target
+
+    out: Subscriptions = {}
+    for vs in virtual_servers:
+        for rs in vs.real_servers:
+            out[vs.name, rs.endpoint] = (Target(str(rs.address), probe_port(vs, rs.port)), vs.check)
+    return out
+
+
+def serving(config: Config, kernel: KernelTable) -> set[HealthKey]:
+    """Real servers the kernel already serves with a weight. A restart must not take
+    servers out: these start "up" and stay so until their checks fail `fall` times."""
+    found: set[HealthKey] = set()
+    for vs in config.virtual_servers:
+        have = kernel.get(service_key(vs))
+        for rs in vs.real_servers:
+            dest = have.dests.get(dest_key(rs)) if have else None
+            if dest is not None and dest.spec.weight > 0:
+                found.add((vs.name, rs.endpoint))
+    return found
+
+
+def state_keys(config: Config) -> dict[HealthKey, StateKey]:
+    """The scheduler's key of every configured real server, and its real-server state key."""
+    return {(vs.name, rs.endpoint): (vs.name, dest_key(rs)) for vs in config.virtual_servers for rs in vs.real_servers}
+
+
+class HealthBridge:
+    """Real-server states from the scheduler's verdicts; `on_change` asks for a reconcile pass."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self.states: dict[StateKey, RealServerState] = {}
+        self.keys: dict[HealthKey, StateKey] = {}
+        self.initial_up: set[HealthKey] = set()
+        self.histograms: dict[CheckKey, Histogram] = {}
+        self.failures: collections.Counter[FailureKey] = collections.Counter()
+        self.scheduler: Scheduler | None = None
+        self._on_change = on_change
+
+    def start(self, config: Config, kernel: KernelTable) -> None:
+        """Start probing `config`'s real servers; `kernel` is the table as this run found it."""
+        from healthcheck import Scheduler
+
+        self.initial_up |= serving(config, kernel)
+        self.scheduler = Scheduler(self.on_transition, on_weight=self.on_weight, on_sample=self.on_sample)
+        self.subscribe(config)
+
+    def reload(self, config: Config) -> None:
+        """Follow a reloaded config: unchanged checks keep running and keep their state."""
+        if self.scheduler is not None:
+            self.subscribe(config)
+
+    def subscribe(self, config: Config) -> None:
+        """Make the probes, the states and the sample stores match `config`."""
+        assert self.scheduler is not None
+        wanted = self._wanted(config)
+        keys = state_keys(config)
+        self.scheduler.sync(wanted)  # may report transitions, read against the keys until now
+        self._adopt(keys)
+        self._prune_samples(wanted)
+
+    def _wanted(self, config: Config) -> Subscriptions:
+        wanted = targets_from_config(config.virtual_servers)
+        for hkey, (target, check) in list(wanted.items()):
+            if hkey in self.initial_up and check.initial != "up":
+                wanted[hkey] = (target, dataclasses.replace(check, initial="up"))
+        return wanted
+
+    def _adopt(self, keys: dict[HealthKey, StateKey]) -> None:
+        """New real servers start as their probe stands; removed ones are forgotten."""
+        assert self.scheduler is not None
+        for hkey, skey in keys.items():
+            if skey not in self.states:
+                status = self.scheduler.snapshot(hkey)
+                up = status.up if status is not None else True
+                self.states[skey] = RealServerState(up=up, up_since=None)
+        for skey in set(self.states) - set(keys.values()):
+            del self.states[skey]
+        self.keys = keys
+
+    def _prune_samples(self, wanted: Subscriptions) -> None:
+        probed = {(target.address, target.port, check.type) for target, check in wanted.values()}
+        for key in set(self.histograms) - probed:
+            del self.histograms[key]
+        for key in [k for k in self.failures if k[:3] not in probed]:
+            del self.failures[key]
+
+    async def close(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.close()
+
+    # --- views ------------------------------------------------------------------------------
+
+    def check_status(self, key: HealthKey) -> TargetStatus | None:
+        """The scheduler's view of one real server's probe, for status."""
+        return self.scheduler.snapshot(key) if self.scheduler is not None else None
+
+    def with_drains(self, config: Config, drains: list[AdminDrain]) -> dict[StateKey, RealServerState]:
+        """The states with the admin drains applied: what a pass, status and /metrics read."""
+        drained = admin_drain_states(config, drains)
+        return {key: (dataclasses.replace(state, admin_drained=True) if key in drained else state)
+                for key, state in self.states.items()}
+
+    # --- the scheduler's callbacks -------------------------------------------------------------
+
+    def on_sample(self, target: Target, check: CheckConfig, result: ProbeResult) -> None:
+        """Every sample feeds the check-duration histogram and the failure counters."""
+        key = (target.address, target.port, check.type)
+        histogram = self.histograms.get(key)
+        if histogram is None:
+            histogram = self.histograms[key] = Histogram(CHECK_BUCKETS)
+        histogram.observe(result.latency)
+        if not result.ok:
+            self.failures[(*key, reason_class(result.reason))] += 1
+
+    def on_transition(self, hkey: HealthKey, up: bool, result: ProbeResult) -> None:
+        skey = self.keys.get(hkey)
+        if skey is None:
+            return
+        old = self.states.get(skey, RealServerState())
+        self.states[skey] = dataclasses.replace(old, up=up, up_since=time.time() if up else None)
+        log.info("real server up" if up else "real server down", virtual_server=hkey[0],
+                 real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
+        self._on_change()
+
+    def on_weight(self, hkey: HealthKey, weight: int | None, result: ProbeResult) -> None:
+        skey = self.keys.get(hkey)
+        if skey is None:
+            return
+        self.states[skey] = dataclasses.replace(self.states.get(skey, RealServerState()), dynamic_weight=weight)
+        log.info("dynamic weight", virtual_server=hkey[0], real_server=hkey[1], weight=weight)
+        self._on_change()

@@ -1,0 +1,68 @@
+"""What the daemon shows: the status snapshot, the /metrics exposition and the line for
+`systemctl status`, all read from the same live state (the reconcile loop's table and
+counters, the health bridge's states and samples, the VRRP child's snapshot), so what
+an admin sees and what Prometheus scrapes never disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from director.daemon import metrics
+from director.daemon.health import HealthBridge
+from director.daemon.reconcile_loop import ReconcileLoop
+from director.daemon.status import daemon_status, service_status
+from director.daemon.vrrp_child import VrrpProcess
+
+SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
+
+
+class Views:
+    def __init__(self, reconciler: ReconcileLoop, health: HealthBridge, vrrp: VrrpProcess | None) -> None:
+        self.started = time.time()
+        self.reloaded: float | None = None  # wall time of the last accepted reload
+        self._reconciler = reconciler
+        self._health = health
+        self._vrrp = vrrp
+        self._labels = metrics.LabelCache()
+
+    async def status(self) -> dict[str, Any]:
+        """The status snapshot, built on the event loop a slice of services at a time so
+        that status and /metrics at many real servers never delay a VRRP advert."""
+        rec = self._reconciler
+        config, kernel, desired = rec.config, rec.kernel or {}, rec.desired or {}
+        states = rec.real_server_states()
+        services = []
+        for index, vs in enumerate(config.virtual_servers):
+            services.append(service_status(vs, states, self._health.check_status, kernel, desired))
+            if index % SNAPSHOT_SLICE == SNAPSHOT_SLICE - 1:
+                await asyncio.sleep(0)
+        return daemon_status(config, started=self.started, reloaded=self.reloaded,
+                             vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
+                             reconcile=rec.counters, services=services)
+
+    async def exposition(self) -> AsyncIterator[str]:
+        """The /metrics body, chunk by chunk (see director.daemon.metrics.render)."""
+        vrrp = await self._vrrp.fresh_snapshot() if self._vrrp is not None else None
+        rec = self._reconciler
+        return metrics.render(metrics.Sources(
+            config=rec.config, kernel=rec.kernel or {}, desired=rec.desired or {},
+            states=rec.real_server_states(), vrrp=vrrp, reconcile=rec.counters,
+            histograms=dict(self._health.histograms), failures=dict(self._health.failures),
+            reconcile_histogram=rec.histogram), self._labels)
+
+    def summary(self) -> str:
+        """One line for `systemctl status`."""
+        parts = []
+        if self._vrrp is not None:
+            states = [f"{name} {vi['state']}" for name, vi in self._vrrp.snapshot()["instances"].items()]
+            parts.append(", ".join(states) or "VRRP starting")
+        if self._reconciler.has_kernel:
+            up = sum(1 for state in self._reconciler.real_server_states().values()
+                     if state.up and not state.admin_drained)
+            parts.append(f"{len(self._reconciler.config.virtual_servers)} services, "
+                         f"{up}/{len(self._health.states)} real servers in")
+        return "; ".join(parts)
