@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel_util import NatLab, build_nat_lab
+from scripts.labkit import NatLab, build_nat_lab
 
 SUFFIX_MARKERS = {"_netns.py": "netns", "_kernel.py": "kernel"}
 

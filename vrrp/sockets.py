@@ -24,7 +24,8 @@ _IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 _IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # asm-generic/socket.h
+STAMP_SPACE = socket.CMSG_SPACE(16)  # ancillary room for one SO_TIMESTAMPNS struct timespec
 _RECV_BUF = MAX_PACKET + 64  # bounded read: larger datagrams are truncated and rejected
 _ANCILLARY_BUF = 256
 # The kernel stamps arrivals on the wall clock. Older stamps, or ones from the future,
@@ -61,7 +62,7 @@ class VrrpSocket:
         s = self.sock
         s.setblocking(False)
         s.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, self.ifname.encode())
-        s.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if self.family == 4:
             s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL_REQUIRED)
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL_REQUIRED)
@@ -129,11 +130,21 @@ class VrrpSocket:
             self.sock.sendmsg([payload], cmsg, 0, (str(dst), 0, 0, self.ifindex))
 
 
+def kernel_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive stamp (SO_TIMESTAMPNS, CLOCK_REALTIME) from recvmsg's ancillary
+    data, in seconds; None without one. The one parser of it: the daemon's sockets, the
+    drill's wire capture and the benchmarks' sniffers all read arrivals with it."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+            sec, nsec = struct.unpack("=qq", value[:16])
+            return sec + nsec / 1e9
+    return None
+
+
 def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
     """The kernel's wall-clock arrival stamp, moved onto the monotonic clock."""
-    for level, kind, value in ancillary:
-        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= 16:
-            sec, nsec = struct.unpack("=qq", value[:16])
-            age = time.time() - (sec + nsec / 1e9)
-            return time.monotonic() - age if 0 <= age <= MAX_ARRIVAL_AGE else None
-    return None
+    stamp = kernel_stamp(ancillary)
+    if stamp is None:
+        return None
+    age = time.time() - stamp
+    return time.monotonic() - age if 0 <= age <= MAX_ARRIVAL_AGE else None

@@ -22,11 +22,12 @@ import socket
 import struct
 import sys
 
+from vrrp.sockets import SO_TIMESTAMPNS, STAMP_SPACE, kernel_stamp
+
 ETH_P_ALL = 0x0003
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800
 IPPROTO_VRRP = 112
-SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h; the socket module does not export it
 SO_ATTACH_FILTER = 26
 # Classic BPF run by the kernel on every frame: ARP, or IPv4 carrying VRRP; the rest (the load's
 # own traffic, hundreds of frames a second) never reaches this process.
@@ -78,25 +79,16 @@ def open_socket(ifname: str) -> socket.socket:
     return sock
 
 
-def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """The SO_TIMESTAMPNS control message (struct timespec) as float seconds."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-            sec, nsec = struct.unpack("qq", data[:16])
-            return sec + nsec / 1e9
-    return None
-
-
 def capture(ifname: str, vip: str) -> None:
     sock = open_socket(ifname)
     packed = ipaddress.IPv4Address(vip).packed
     print(json.dumps({"kind": "ready"}), flush=True)
     while True:
-        frame, ancillary, _, addr = sock.recvmsg(2048, socket.CMSG_SPACE(16))
+        frame, ancillary, _, addr = sock.recvmsg(2048, STAMP_SPACE)
         if addr[2] == socket.PACKET_OUTGOING:
             continue
         event = parse(frame, packed)
-        stamp = kernel_time(ancillary)
+        stamp = kernel_stamp(ancillary)
         if event is not None and stamp is not None:
             print(json.dumps({"t": stamp, **event}), flush=True)
 

@@ -11,9 +11,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from scripts.labkit import wait_for
+from scripts.labkit import NAT_VIP, NatLab, fetch, wait_for
 from tests.daemon.test_metrics import samples
-from tests.kernel_util import NAT_VIP, NatLab, fetch, ipvsadm, rules
+from tests.kernel_util import ipvsadm, rules
 
 CONFIG = f"""
 [global]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from scripts.labkit import Lab, run, wait_for
+from scripts.labkit import Lab, sh, wait_for
 
 CONFIG = """
 [global]
@@ -82,7 +82,7 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     ns = lab.name("a")
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
     wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
-    assert "192.0.2.50/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+    assert "192.0.2.50/24" in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
     text = directord("status", "--socket", str(sock))
     assert text.returncode == 0 and "VI_1" in text.stdout and "MASTER" in text.stdout
 
@@ -104,7 +104,7 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     config.write_text(config.read_text().replace('virtual_ips = ["192.0.2.50/24"]',
                                                  'virtual_ips = ["192.0.2.50/24", "192.0.2.51/24"]'))
     assert directord("reload", "--socket", str(sock)).returncode == 0
-    wait_for(lambda: "192.0.2.51/24" in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns), 10,
+    wait_for(lambda: "192.0.2.51/24" in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns), 10,
              what="the added VIP")
     assert vrrp_state(sock) == "master"
 
@@ -117,7 +117,7 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
 
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=30) == 0
-    assert "192.0.2.50" not in run(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+    assert "192.0.2.50" not in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
     assert not sock.exists()
 
 
@@ -146,7 +146,7 @@ def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> 
         ns, sock, _ = start_daemon(
             lab, tmp_path, lambda text: text.replace('metrics_listen = ""', 'metrics_listen = "127.0.0.1:9612"'))
         wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
-        body = run(["curl", "-sf", "http://127.0.0.1:9612/metrics"], ns=ns)
+        body = sh(["curl", "-sf", "http://127.0.0.1:9612/metrics"], ns=ns)
         assert 'directord_vrrp_state{vrrp_instance="VI_1",interface="eth0",vrid="42",state="master"} 1' in body
         assert "directord_vrrp_adverts_sent_total" in body
         lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
@@ -161,7 +161,7 @@ def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> 
         query = "http://127.0.0.1:9090/api/v1/query?query=directord_vrrp_state%7Bstate%3D%22master%22%7D"
 
         def scraped() -> bool:
-            answer = run(["curl", "-s", query], ns=ns, check=False)
+            answer = sh(["curl", "-s", query], ns=ns, check=False)
             try:
                 result = json.loads(answer)["data"]["result"]
             except (ValueError, KeyError):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.labkit import Lab, run, wait_for
+from scripts.labkit import Lab, sh, wait_for
 from tests.daemon.test_daemon_netns import start_daemon, status, vrrp_state
 
 VIP = "192.0.2.50"
@@ -32,7 +32,7 @@ def alive(pid: int) -> bool:
 
 
 def has_vip(lab: Lab, ns: str) -> bool:
-    return f" {VIP}/" in run(["ip", "-n", ns, "-4", "addr", "show", "dev", "eth0"])
+    return f" {VIP}/" in sh(["ip", "-n", ns, "-4", "addr", "show", "dev", "eth0"])
 
 
 class Pair:

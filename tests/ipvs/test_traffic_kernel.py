@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.labkit import Lab, run, wait_for
-from tests.kernel_util import BUSYBOX, NatLab, apply_json, fetch, ipvsadm
+from scripts.labkit import BUSYBOX, Lab, NatLab, dr_real_server, fetch, httpd_argv, sh, wait_for
+from tests.kernel_util import apply_json, ipvsadm
 
 
 def distribution(ns: str, url: str, count: int) -> collections.Counter:
@@ -88,21 +88,14 @@ def dr_lab(tmp_path: Path) -> Iterator[Lab]:
     ipvsadm("-C")
     with Lab("dtd-") as lab:
         bridge = lab.bridge("br", address="192.0.2.1/24")
-        run(["ip", "addr", "add", "192.0.2.10/32", "dev", bridge])
+        sh(["ip", "addr", "add", "192.0.2.10/32", "dev", bridge])
         client = lab.netns("client")
         lab.veth(client, "eth0", "192.0.2.2/24", bridge=bridge)
         for index in (1, 2):
             rs = lab.netns(f"rs{index}")
-            for key in ("net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.default.arp_ignore"):
-                lab.sysctl(key, "1", ns=rs)
-            for key in ("net.ipv4.conf.all.arp_announce", "net.ipv4.conf.default.arp_announce"):
-                lab.sysctl(key, "2", ns=rs)
-            run(["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"], ns=rs)
+            dr_real_server(rs, "192.0.2.10")
             lab.veth(rs, "eth0", f"192.0.2.1{index}/24", bridge=bridge)
-            docroot = tmp_path / f"rs{index}"
-            docroot.mkdir()
-            (docroot / "index.html").write_text(f"rs{index}")
-            lab.start([BUSYBOX, "httpd", "-f", "-p", "80", "-h", str(docroot)], ns=rs)
+            lab.start(httpd_argv(tmp_path / f"rs{index}", f"rs{index}"), ns=rs)
             wait_for(lambda i=index: fetch(client, f"http://192.0.2.1{i}/") == f"rs{i}", 30, what="httpd")
         yield lab
     ipvsadm("-C")

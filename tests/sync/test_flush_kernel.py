@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from director.sync.wire import FLAGS_A_PEER_KEEPS, decode, parse_conn_sync
-from scripts.labkit import Lab, run, wait_for
-from tests.kernel_util import SYNC_ADDR as ADDR
-from tests.kernel_util import SYNC_PORT as PORT
-from tests.kernel_util import SYNC_VIP as VIP
-from tests.kernel_util import build_sync_pair
+from scripts.labkit import SYNC_ADDR as ADDR
+from scripts.labkit import SYNC_PORT as PORT
+from scripts.labkit import SYNC_VIP as VIP
+from scripts.labkit import Lab, build_sync_pair, sh, wait_for
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +77,7 @@ class Pair:
                               stdout=subprocess.PIPE, text=True, cwd=str(REPO))
 
     def backup_table(self) -> list:
-        return parse_conn_sync(run(["cat", "/proc/net/ip_vs_conn_sync"], ns=self.ns["backup"]))
+        return parse_conn_sync(sh(["cat", "/proc/net/ip_vs_conn_sync"], ns=self.ns["backup"]))
 
 
 def line(proc: subprocess.Popen, timeout: float = 60.0) -> str:
@@ -123,13 +122,13 @@ def test_flushed_connections_reach_the_peer_kernel_as_the_kernel_sends_them(pair
     ours_established = decode(bytes.fromhex(line(sniffer)))
     wait_for(lambda: any(r.client_port == port and r.state == "ESTABLISHED" for r in pair.backup_table()),
              10, what="the backup's kernel to install the flushed connection")
-    (dest,) = [row.split() for row in run(["ipvsadm", "-Ln"], ns=pair.ns["backup"]).splitlines()
+    (dest,) = [row.split() for row in sh(["ipvsadm", "-Ln"], ns=pair.ns["backup"]).splitlines()
                if f"{ADDR['server']}:{PORT}" in row]
     assert dest[2:] == ["Route", "1", "1", "0"]  # weight 1, one active connection: established
 
     # Now the kernel's own master thread (directord's packet size) reports the client's FIN;
     # directord's flush of the same connection must say the same to the peer.
-    run(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID),
+    sh(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID),
          "--sync-maxlen", "64"], ns=pair.ns["master"])
     tell(client)
     assert line(client) == "closed"

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from director.sync.follow import HANDOVER_GRACE
-from scripts.labkit import Lab, run, wait_for
+from scripts.labkit import Lab, sh, wait_for
 from tests.daemon.test_daemon_netns import start_daemon, vrrp_state
 
 SYNC = """
@@ -33,7 +33,7 @@ method = "nat"
 
 def threads(ns: str) -> set[str]:
     """The sync threads `ipvsadm` reports in the namespace: {"master", "backup"} or fewer."""
-    out = run(["ipvsadm", "-L", "--daemon"], ns=ns)
+    out = sh(["ipvsadm", "-L", "--daemon"], ns=ns)
     return {line.split()[0] for line in out.splitlines() if "sync daemon" in line}
 
 
@@ -53,11 +53,11 @@ def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
         try:
             wait_for(lambda: vrrp_state(sock) == "master", 60, what="master")
             wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="both sync threads on the master")
-            daemons = run(["ipvsadm", "-L", "--daemon"], ns=ns)
+            daemons = sh(["ipvsadm", "-L", "--daemon"], ns=ns)
             assert "master sync daemon (mcast=eth0, syncid=7, maxlen=64," in daemons  # one connection each
             assert "backup sync daemon (mcast=eth0, syncid=7, maxlen=65507," in daemons  # any peer's size
 
-            run(["ip", "link", "set", "eth0", "down"], ns=ns)  # fault: no longer master
+            sh(["ip", "link", "set", "eth0", "down"], ns=ns)  # fault: no longer master
             wait_for(lambda: threads(ns) == {"backup"}, 60, what="the master thread stopped after the grace")
             # Kept while the kernel flushes what it has not sent (timed from the daemon's own log:
             # polling through the CLI is seconds slow in the emulated VM).
@@ -70,7 +70,7 @@ def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
                                                                 "connection handover to the peer failed"))
             assert fault <= handover < stopped
 
-            run(["ip", "link", "set", "eth0", "up"], ns=ns)
+            sh(["ip", "link", "set", "eth0", "up"], ns=ns)
             wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="master again")
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=60) == 0

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.vrrp.lab import Lab, require_root
+from scripts.labkit import VrrpLab, require_root
 
 
 @pytest.fixture
-def lab2(tmp_path: Path) -> Iterator[Lab]:
+def lab2(tmp_path: Path) -> Iterator[VrrpLab]:
     require_root()
-    lab = Lab(2, tmp_path)
+    lab = VrrpLab(2, tmp_path)
     try:
         yield lab
     finally:
@@ -19,9 +19,9 @@ def lab2(tmp_path: Path) -> Iterator[Lab]:
 
 
 @pytest.fixture
-def lab3(tmp_path: Path) -> Iterator[Lab]:
+def lab3(tmp_path: Path) -> Iterator[VrrpLab]:
     require_root()
-    lab = Lab(3, tmp_path)
+    lab = VrrpLab(3, tmp_path)
     try:
         yield lab
     finally:

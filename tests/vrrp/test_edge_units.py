@@ -87,7 +87,7 @@ def test_notify_missing_program() -> None:
 
 def _stamp(wall: float) -> list[tuple[int, int, bytes]]:
     sec = int(wall)
-    return [(socket.SOL_SOCKET, sockets._SO_TIMESTAMPNS, struct.pack("=qq", sec, int((wall - sec) * 1e9)))]
+    return [(socket.SOL_SOCKET, sockets.SO_TIMESTAMPNS, struct.pack("=qq", sec, int((wall - sec) * 1e9)))]
 
 
 def test_arrival_moves_the_kernel_stamp_onto_the_monotonic_clock() -> None:
@@ -95,6 +95,12 @@ def test_arrival_moves_the_kernel_stamp_onto_the_monotonic_clock() -> None:
     arrived = sockets._arrival(_stamp(time.time() - 0.02))
     assert arrived is not None
     assert before - 0.03 < arrived < time.monotonic() - 0.015
+
+
+def test_kernel_stamp_reads_the_timespec_on_the_wall_clock() -> None:
+    assert sockets.kernel_stamp(_stamp(1700000000.25)) == 1700000000.25
+    assert sockets.kernel_stamp([(socket.IPPROTO_IP, sockets.SO_TIMESTAMPNS, bytes(16))]) is None  # another level
+    assert sockets.kernel_stamp([]) is None
 
 
 def test_arrival_distrusts_stamps_from_a_stepped_wall_clock() -> None:

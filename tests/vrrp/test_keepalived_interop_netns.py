@@ -8,7 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.vrrp.lab import Lab, keepalived_conf, sh, start_keepalived
+from scripts.labkit import VrrpLab as Lab
+from scripts.labkit import keepalived_conf, sh
 
 CASES = [
     pytest.param(3, False, id="v3-multicast"),
@@ -37,7 +38,7 @@ def test_interop_both_roles_and_priority_zero(lab2: Lab, version: int, unicast: 
     )
 
     # 1. directord (200) is master; keepalived (100) is its backup.
-    start_keepalived(lab2, ka, ka_conf)
+    lab2.start_keepalived(ka, ka_conf)
     lab2.start(dd, priority=200, **dd_kw)
     lab2.wait_for(lambda: lab2.holders() == [dd], 3 * mdi + 6)
     time.sleep(4 * interval_s)
@@ -45,7 +46,7 @@ def test_interop_both_roles_and_priority_zero(lab2: Lab, version: int, unicast: 
 
     # 2. directord dies: keepalived takes over as master.
     lab2.signal(dd, signal.SIGKILL)
-    sh("ip", "-n", dd, "addr", "del", "192.0.2.100/24", "dev", "eth0")  # the crash leftover
+    sh(["ip", "addr", "del", "192.0.2.100/24", "dev", "eth0"], ns=dd)  # the crash leftover
     lab2.wait_for(lambda: lab2.holders() == [ka], mdi + 1.0)
 
     # 3. directord comes back lower (50): it stays backup under keepalived.
@@ -80,7 +81,7 @@ def test_interop_v3_ipv6(lab2: Lab) -> None:
     lab2.add_ipv6()
     dd, ka = lab2.nodes
     vip6 = "fd00::100"
-    start_keepalived(lab2, ka, keepalived_conf(
+    lab2.start_keepalived(ka, keepalived_conf(
         lab2.addr(2), priority=100, version=3, interval="0.1", peers=[], vip=f"{vip6}/64"))
     lab2.start(dd, priority=200, virtual_ips=[f"{vip6}/64"])
     lab2.wait_for(lambda: lab2.holders(vip6) == [dd], 10.0)
@@ -89,7 +90,7 @@ def test_interop_v3_ipv6(lab2: Lab) -> None:
     assert "higher priority 200" in lab2.log(ka) or "Entering BACKUP" in lab2.log(ka)
     lab2.signal(dd, signal.SIGKILL)
     lab2.wait_for(lambda: lab2.has_vip(ka, vip6), 2.0)
-    sh("ip", "-n", dd, "addr", "del", f"{vip6}/64", "dev", "eth0")  # the crash leftover
+    sh(["ip", "addr", "del", f"{vip6}/64", "dev", "eth0"], ns=dd)  # the crash leftover
     # We come back lower and must follow keepalived's IPv6 adverts.
     lab2.start(dd, priority=50, virtual_ips=[f"{vip6}/64"])
     lab2.wait_backup(dd)

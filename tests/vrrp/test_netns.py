@@ -7,7 +7,8 @@ import subprocess
 import time
 from datetime import datetime
 
-from tests.vrrp.lab import PYTHON, VIP, Lab, sh
+from scripts.labkit import PYTHON, REPO, VIP, sh
+from scripts.labkit import VrrpLab as Lab
 
 # advert_interval 100 ms: Master_Down_Interval = 0.3 s + skew (<= 0.1 s).
 MDI = 0.4
@@ -21,7 +22,7 @@ def stamp(log: str, needle: str) -> float:
 
 def prime_client(lab: Lab) -> None:
     """Make the client hold a neighbour entry for the VIP (one ping)."""
-    sh("ip", "netns", "exec", lab.client, "ping", "-c", "1", "-W", "1", VIP)
+    sh(["ping", "-c", "1", "-W", "1", VIP], ns=lab.client)
 
 
 def test_election_by_priority(lab3: Lab) -> None:
@@ -183,8 +184,7 @@ def test_split_brain_heals_and_winner_garps(lab2: Lab) -> None:
     lab2.wait_for(lambda: sorted(lab2.holders()) == sorted([n1, n2]), 3.0)
     # Point the client at the loser so only a GARP from the winner can fix it.
     prime_client(lab2)
-    sh("ip", "-n", lab2.client, "neigh", "replace", VIP, "lladdr", lab2.mac(n2),
-       "dev", "eth0", "nud", "stale")
+    sh(["ip", "neigh", "replace", VIP, "lladdr", lab2.mac(n2), "dev", "eth0", "nud", "stale"], ns=lab2.client)
     lab2.isolate(n1, False)
     lab2.isolate(n2, False)
     lab2.wait_for(lambda: lab2.holders() == [n1], 3.0)
@@ -210,7 +210,7 @@ def test_bad_packets_counted_not_fatal(lab2: Lab) -> None:
         "send(IP(dst=d, ttl=255) / VRRPv3(vrid=99, priority=254, adv=10,"
         " addrlist=['192.0.2.100']), iface='eth0')\n"
     )
-    sh("ip", "netns", "exec", n2, PYTHON, "-c", script)
+    sh([PYTHON, "-c", script], ns=n2)
     time.sleep(1.0)
     assert lab2.procs[n1].poll() is None
     assert lab2.holders() == [n1]
@@ -232,7 +232,7 @@ def test_ipv6_failover_and_unsolicited_na(lab2: Lab) -> None:
     lab2.start(n2, priority=100, virtual_ips=[f"{VIP6}/64"])
     lab2.wait_master(n1, timeout=10.0, vip=VIP6)
     lab2.wait_backup(n2)
-    sh("ip", "netns", "exec", lab2.client, "ping", "-6", "-c", "1", "-W", "2", VIP6)
+    sh(["ping", "-6", "-c", "1", "-W", "2", VIP6], ns=lab2.client)
     assert lab2.neigh_mac(VIP6) == lab2.mac(n1)
     lab2.signal(n1, signal.SIGKILL)
     lab2.wait_for(lambda: lab2.has_vip(n2, VIP6), MDI + 1.0)
@@ -251,10 +251,10 @@ def test_link_down_is_fault_and_notify_runs(lab2: Lab) -> None:
     lab2.start(n2, priority=100)
     lab2.wait_master(n1)
     lab2.wait_backup(n2)
-    sh("ip", "-n", lab2.sw, "link", "set", lab2.port(n1), "down")
+    sh(["ip", "link", "set", lab2.port(n1), "down"], ns=lab2.sw)
     lab2.wait_for(lambda: "new=fault" in lab2.log(n1) and not lab2.has_vip(n1), 2.0)
     lab2.wait_for(lambda: lab2.has_vip(n2), MDI + 1.0)
-    sh("ip", "-n", lab2.sw, "link", "set", lab2.port(n1), "up")
+    sh(["ip", "link", "set", lab2.port(n1), "up"], ns=lab2.sw)
     lab2.wait_for(lambda: lab2.holders() == [n1], 5.0)
     lab2.wait_for(lambda: record.exists() and record.read_text().count("master") >= 2, 3.0)
     lines = record.read_text().splitlines()
@@ -268,14 +268,12 @@ def test_runtime_hooks_for_the_director(lab2: Lab) -> None:
     import json
     import subprocess
 
-    from tests.vrrp.lab import ROOT
-
     n1, n2 = lab2.nodes
     lab2.start(n2, priority=100)
     lab2.wait_for(lambda: "new=backup" in lab2.log(n2), 5.0)
     res = subprocess.run(
         ["ip", "netns", "exec", n1, PYTHON, "-m", "tests.vrrp.runtime_driver"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=REPO,
     )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -308,9 +306,9 @@ def test_sync_group_fails_over_together(lab2: Lab) -> None:
     """A tracked interface failing in one member (weight 0) puts the whole sync
     group in Fault, so the peer takes every VIP; recovery brings them all back."""
     n1, n2 = lab2.nodes
-    sh("ip", "-n", n1, "link", "add", "t0", "type", "veth", "peer", "name", "t1")
-    sh("ip", "-n", n1, "link", "set", "t0", "up")
-    sh("ip", "-n", n1, "link", "set", "t1", "up")
+    sh(["ip", "link", "add", "t0", "type", "veth", "peer", "name", "t1"], ns=n1)
+    sh(["ip", "link", "set", "t0", "up"], ns=n1)
+    sh(["ip", "link", "set", "t1", "up"], ns=n1)
     lab2.start(n1, **_two_instances(200, track="t0"))
     lab2.start(n2, **_two_instances(100))
     both = ("192.0.2.100", "192.0.2.101")
@@ -318,10 +316,10 @@ def test_sync_group_fails_over_together(lab2: Lab) -> None:
     lab2.wait_backup(n2)
     time.sleep(1.0)
     assert all(lab2.holders(v) == [n1] for v in both)  # stable, no flapping
-    sh("ip", "-n", n1, "link", "set", "t1", "down")  # t0 loses its carrier
+    sh(["ip", "link", "set", "t1", "down"], ns=n1)  # t0 loses its carrier
     lab2.wait_for(lambda: all(lab2.holders(v) == [n2] for v in both), 2.0)
     assert lab2.log(n1).count("new=fault") == 2
-    sh("ip", "-n", n1, "link", "set", "t1", "up")
+    sh(["ip", "link", "set", "t1", "up"], ns=n1)
     lab2.wait_for(lambda: all(lab2.holders(v) == [n1] for v in both), 5.0)
 
 
@@ -331,14 +329,12 @@ def test_runtime_reconfigure(lab2: Lab) -> None:
     import json
     import subprocess
 
-    from tests.vrrp.lab import ROOT
-
     n1, n2 = lab2.nodes
     lab2.start(n2, priority=100, virtual_ips=["192.0.2.101/24"])
     lab2.wait_backup(n2)
     res = subprocess.run(
         ["ip", "netns", "exec", n1, PYTHON, "-m", "tests.vrrp.runtime_driver", "reload"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=REPO,
     )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -354,16 +350,10 @@ def test_runtime_reconfigure(lab2: Lab) -> None:
 def test_directord_run_with_only_vrrp_instances(lab2: Lab) -> None:
     """`directord run` with only [[vrrp_instance]] tables works on a kernel without
     IPVS: election, then a SIGTERM handoff with priority 0 and a clean exit."""
-    from tests.vrrp.lab import ROOT
-
     n1, n2 = lab2.nodes
     procs = {}
     for node, prio in ((n1, 200), (n2, 100)):
-        cfg = lab2.write_config(node, daemon=True, priority=prio)
-        procs[node] = lab2.spawn(
-            node, [str(ROOT / ".venv" / "bin" / "directord"), "run", "-c", str(cfg)],
-            f"{node}.log",
-        )
+        procs[node] = lab2.start_directord(node, priority=prio)
     lab2.wait_master(n1, timeout=10.0)
     lab2.wait_backup(n2)
     procs[n1].send_signal(signal.SIGTERM)
