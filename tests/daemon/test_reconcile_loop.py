@@ -1,0 +1,156 @@
+"""The reconcile loop on the in-memory IPVS backend: pass pacing, counters, the state
+file, reloads waiting for their pass, quorum told to VRRP, and what a stop leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from director.config.load import parse_config
+from director.config.model import Config
+from director.daemon.health import HealthBridge, state_keys
+from director.daemon.ipvs_thread import IpvsThread
+from director.daemon.reconcile_loop import RAMP_STEP, ReconcileLoop, next_pass_in
+from director.daemon.state_store import StateError, StateStore
+from director.ipvs.memory import MemoryIpvs
+from director.ipvs.model import AddService, DestKey, ServiceKey, ServiceSpec
+from director.reconcile.desired import RealServerState
+
+CONFIG = """
+[global]
+reconcile_interval = "{interval}"
+{ipvs}
+[[virtual_server]]
+name = "web"
+address = "192.0.2.10"
+port = 80
+slow_start = "{slow}"
+  [[virtual_server.real_server]]
+  address = "10.0.0.11"
+  weight = {weight}
+"""
+
+WEB = ServiceKey(4, "tcp", "192.0.2.10", 80)
+FOREIGN = ServiceKey(4, "tcp", "203.0.113.9", 443)
+RS = ("web", DestKey(4, "10.0.0.11", 80))
+
+
+def config(interval: str = "5s", slow: str = "0s", weight: int = 1, ipvs: str = "") -> Config:
+    return parse_config(tomllib.loads(CONFIG.format(interval=interval, slow=slow, weight=weight, ipvs=ipvs)))
+
+
+def test_passes_come_faster_only_while_a_slow_start_ramps() -> None:
+    now = 1000.0
+    ramping = {RS: RealServerState(up=True, up_since=now - 1)}
+    assert next_pass_in(config(), ramping, now) == 5.0  # no slow start configured
+    assert next_pass_in(config(slow="10s"), ramping, now) == RAMP_STEP
+    assert next_pass_in(config(interval="500ms", slow="10s"), ramping, now) == 0.5
+    ramped = {RS: RealServerState(up=True, up_since=now - 11)}
+    assert next_pass_in(config(slow="10s"), ramped, now) == 5.0
+    assert next_pass_in(config(slow="10s"), {RS: RealServerState(up=False, up_since=None)}, now) == 5.0
+
+
+class TrackingVrrp:
+    def __init__(self) -> None:
+        self.tracked: list[tuple[str, bool]] = []
+
+    def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
+        self.tracked.append((name, ok))
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, cfg: Config, backend: MemoryIpvs | None = None) -> None:
+        self.backend = backend or MemoryIpvs()
+        self.health = HealthBridge(on_change=lambda: None)
+        self.health.keys = state_keys(cfg)
+        self.health.states = {skey: RealServerState() for skey in self.health.keys.values()}
+        self.vrrp = TrackingVrrp()
+        self.passes = 0
+        self.state_file = tmp_path / "state" / "state.json"
+        self.loop = ReconcileLoop(cfg, self.backend, IpvsThread(), StateStore(str(tmp_path / "state")),
+                                  self.health, self.vrrp, asyncio.Event(), on_pass=self._passed)  # type: ignore[arg-type]
+
+    def _passed(self) -> None:
+        self.passes += 1
+
+    async def passes_reach(self, count: int) -> None:
+        deadline = time.monotonic() + 5
+        while self.loop.counters.passes < count:
+            assert time.monotonic() < deadline, "timed out"
+            await asyncio.sleep(0.01)
+
+
+def test_a_pass_programs_the_kernel_counts_and_saves(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = Rig(tmp_path, config())
+        running = asyncio.create_task(rig.loop.run())
+        await rig.passes_reach(1)
+        assert WEB in rig.backend.dump() and rig.loop.kernel is not None and WEB in rig.loop.kernel
+        assert rig.loop.desired is not None and WEB in rig.loop.desired
+        assert rig.loop.counters.operations == {"add": 2} and rig.passes == 1
+        assert sum(rig.loop.histogram.counts) == 1
+        saved = json.loads(rig.state_file.read_text())
+        assert saved["owned"][0]["service"] == [4, "tcp", "192.0.2.10", 80, 0]
+        assert rig.vrrp.tracked == [("web", True)] and rig.loop.quorum_ok == {"web": True}  # the first pass tells
+        rig.health.states[RS] = RealServerState(up=False)  # what the bridge records on a down verdict
+        rig.loop.poke()
+        await rig.passes_reach(2)
+        assert rig.vrrp.tracked == [("web", True), ("web", False)]  # quorum lost: VRRP lowers its priority
+        running.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_reload_is_answered_by_the_first_pass_that_runs_it(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = Rig(tmp_path, config())
+        running = asyncio.create_task(rig.loop.run())
+        await rig.passes_reach(1)
+        rig.loop.reload(config(weight=3))
+        rig.loop.poke()
+        report = await rig.loop.applied(5)
+        assert report is not None and [change.action for change in report.changes] == ["change"]
+        assert rig.loop.generation == 1
+        running.cancel()
+        assert await rig.loop.applied(0.05) is None  # no pass runs: the wait ends empty
+
+    asyncio.run(go())
+
+
+def test_a_vrrp_only_loop_waits_for_nothing(tmp_path: Path) -> None:
+    async def go() -> None:
+        loop = ReconcileLoop(config(), None, IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
+                             None, asyncio.Event(), on_pass=lambda: None)
+        assert not loop.has_kernel and await loop.applied(5) is None
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(("on_stop", "left"), [("", {FOREIGN, WEB}), ('[ipvs]\non_stop = "remove"', {FOREIGN})])
+def test_a_stop_leaves_the_table_or_removes_only_what_the_daemon_owns(tmp_path: Path, on_stop: str,
+                                                                      left: set[ServiceKey]) -> None:
+    async def go() -> None:
+        backend = MemoryIpvs()
+        backend.execute([AddService(ServiceSpec(FOREIGN))])
+        rig = Rig(tmp_path, config(ipvs=on_stop), backend)
+        running = asyncio.create_task(rig.loop.run())
+        await rig.passes_reach(1)
+        running.cancel()
+        await rig.loop.stop()
+        assert set(backend.dump()) == left and backend.closed
+        owned = json.loads(rig.state_file.read_text())["owned"]
+        assert len(owned) == (0 if on_stop else 1)
+
+    asyncio.run(go())
+
+
+def test_a_corrupt_state_file_stops_the_loop_before_it_starts(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(StateError, match="corrupt state file"):
+        ReconcileLoop(config(), MemoryIpvs(), IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
+                      None, asyncio.Event(), on_pass=lambda: None)
