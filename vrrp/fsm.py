@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from vrrp.codec import Advert
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Vip = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 OWNER_PRIORITY = 255
 SHUTDOWN_PRIORITY = 0
@@ -49,6 +50,14 @@ class RemoveVips:
 
 
 @dataclass(frozen=True)
+class DropVips:
+    """Remove just these VIPs: a reload took them out of the config. The rest stay,
+    and so does the announcement schedule."""
+
+    vips: tuple[Vip, ...]
+
+
+@dataclass(frozen=True)
 class SendGarp:
     """Announce the VIPs' new home: gratuitous ARP / unsolicited NA."""
 
@@ -61,7 +70,21 @@ class Transition:
     reason: str
 
 
-Action = SendAdvert | AddVips | RemoveVips | SendGarp | Transition
+Action = SendAdvert | AddVips | RemoveVips | DropVips | SendGarp | Transition
+
+
+@dataclass(frozen=True)
+class Params:
+    """What a reload may change in a running virtual router; its identity (name,
+    VRID, version, interface, primary address) stays."""
+
+    priority: int
+    interval_cs: int
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    vips: tuple[Vip, ...] = ()
+    # Tracked objects the config still names; any other stops counting.
+    track_keys: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -80,6 +103,7 @@ class Instance:
     version: int = 3
     preempt: bool = True
     preempt_delay: float = 0.0
+    vips: tuple[Vip, ...] = ()  # only compared on reload: the edge owns the addresses
     state: State = State.INIT
     master_adver_cs: int = 0
     master_down_at: float | None = None
@@ -267,6 +291,40 @@ class Instance:
             RemoveVips(),
             *self._to(State.BACKUP, now, "give up requested"),
         ]
+
+    def reconfigure(self, params: Params, now: float) -> list[Action]:
+        """A reload changed this virtual router's parameters.
+
+        Tracked objects the config dropped stop counting. A master keeps its role and
+        makes the change visible at once (see `_master_reconfigured`); other states
+        just take the new values and their timers run on.
+        """
+        before, old_vips = self.effective_priority, self.vips
+        self.priority, self.interval_cs = params.priority, params.interval_cs
+        self.preempt, self.preempt_delay = params.preempt, params.preempt_delay
+        self.vips = params.vips
+        for key in set(self.track_weights) - params.track_keys:
+            del self.track_weights[key]
+            self.failing.discard(key)
+        if self.state is not State.MASTER:
+            return []
+        return self._master_reconfigured(before, old_vips, now)
+
+    def _master_reconfigured(self, before: int, old_vips: tuple[Vip, ...], now: float) -> list[Action]:
+        """Drop the VIPs that left, add and announce the new set, tell the peers when
+        the priority or the VIPs changed, and restart the advert timer at the new
+        interval. The actions are in the order the edge carries them out."""
+        actions: list[Action] = []
+        gone = tuple(v for v in old_vips if v not in self.vips)
+        if gone:
+            actions.append(DropVips(gone))
+        moved = self.vips != old_vips
+        if moved:
+            actions += [AddVips(), SendGarp()]
+        if moved or self.effective_priority != before:
+            actions.append(SendAdvert(self.effective_priority))
+        self.adver_at = now + self.interval_cs / 100
+        return actions
 
     def set_tracked(self, key: str, weight: int, ok: bool, now: float) -> list[Action]:
         """A tracked object changed; weight 0 means Fault while it fails."""

@@ -2,16 +2,23 @@
 
 Frames are built with `struct` so the daemon never imports scapy. Both ARP
 forms (request and reply) are sent: hosts and switches differ in which one
-they honour for updating an existing entry.
+they honour for updating an existing entry. `Announcer` schedules them for
+one instance.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import struct
+from typing import TYPE_CHECKING, Protocol
 
 from vrrp.codec import inet_checksum
+from vrrp.counters import Counters
+
+if TYPE_CHECKING:
+    from director.config.model import GarpConfig
 
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
@@ -71,3 +78,71 @@ class PacketSender:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class Target(Protocol):
+    """What an announcement needs from its instance, read afresh each round: a
+    reload may change the VIPs or the timing, a link event the MAC."""
+
+    @property
+    def garp(self) -> GarpConfig: ...
+
+    @property
+    def is_master(self) -> bool: ...
+
+    @property
+    def counters(self) -> Counters: ...
+
+    def garp_frames(self) -> list[bytes]: ...
+
+
+class Announcer:
+    """One instance's announcements: a burst on each new mastership (a round at once,
+    then the configured repeats), and an optional periodic refresh while master."""
+
+    def __init__(self, ifname: str) -> None:
+        self.sender = PacketSender(ifname)
+        self._burst: asyncio.Task | None = None
+        self._refresh: asyncio.Task | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, target: Target) -> None:
+        """The VIPs were added just before, synchronously, so the first round goes
+        now; a new burst replaces a running one."""
+        self.cancel(refresh=False)
+        self.round(target)
+        self._burst = loop.create_task(self._repeat(target))
+        if target.garp.refresh > 0 and self._refresh is None:
+            self._refresh = loop.create_task(self._keep_fresh(target))
+
+    def round(self, target: Target) -> None:
+        counters = target.counters
+        for frame in target.garp_frames():
+            try:
+                self.sender.send(frame)
+                counters.garps_sent += 1
+            except OSError:
+                counters.send_errors += 1
+
+    def cancel(self, refresh: bool) -> None:
+        """Stop the running burst, and with `refresh` the periodic refresh too."""
+        if self._burst is not None:
+            self._burst.cancel()
+            self._burst = None
+        if refresh and self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+
+    def close(self) -> None:
+        self.cancel(refresh=True)
+        self.sender.close()
+
+    async def _repeat(self, target: Target) -> None:
+        for _ in range(max(0, target.garp.repeat - 1)):
+            await asyncio.sleep(target.garp.interval)
+            self.round(target)
+
+    async def _keep_fresh(self, target: Target) -> None:
+        while True:
+            await asyncio.sleep(target.garp.refresh)
+            if target.is_master:
+                self.round(target)

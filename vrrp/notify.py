@@ -1,4 +1,8 @@
-"""Run the notify hook: `argv + [instance, state, priority]`, no shell, bounded time."""
+"""Run the notify hook: `argv + [instance, state, priority]`, no shell, bounded time.
+
+`Hooks` keeps an instance's hooks in transition order, so an external system never
+sees master after backup.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +44,33 @@ async def run_notify(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await asyncio.shield(proc.wait())
+
+
+class Hooks:
+    """The running notify hooks of every instance, so a stopping runtime can let the
+    last ones (state "init") finish."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+
+    def start(self, loop: asyncio.AbstractEventLoop, after: asyncio.Task | None, argv: Sequence[str],
+              instance: str, state: str, priority: int) -> asyncio.Task:
+        """Run a hook once the instance's previous one (`after`) is done; each is
+        bounded in time, so a hung hook delays the next by that much at most."""
+        task = loop.create_task(_after(after, argv, instance, state, priority))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the running hooks; never raises."""
+        if self._tasks:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+async def _after(prev: asyncio.Task | None, argv: Sequence[str], instance: str, state: str, priority: int) -> None:
+    if prev is not None:
+        with contextlib.suppress(Exception):
+            await prev
+    await run_notify(argv, instance, state, priority)

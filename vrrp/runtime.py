@@ -1,33 +1,34 @@
 """The asyncio edge: ties VRRP instances to sockets, timers, netlink and hooks.
 
-Each instance's sans-IO `Instance` decides; this module only carries out its
-actions (send, add/remove VIPs, GARP, notify) and feeds it events (packets,
-timer expiry, link changes, tracked virtual servers). Counters live in one
-snapshot so `directord status` and metrics read the same numbers.
+Each instance's sans-IO `Instance` decides, and so does the sans-IO `Handover` for
+a graceful stop; this module only carries out their actions (send, add/remove VIPs,
+GARP, notify) and feeds them events (packets, timer expiry, link changes, tracked
+virtual servers). Its parts: `vrrp.live` (one instance's record and status view),
+`vrrp.adverts` (sending and the stop signal's farewell), `vrrp.garp.Announcer`,
+`vrrp.tracking`, `vrrp.socket_table` and `vrrp.notify.Hooks`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from vrrp import codec
+from vrrp import codec, tracking
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
+from vrrp.adverts import Advertiser
 from vrrp.fsm import (
     OWNER_PRIORITY,
     SHUTDOWN_PRIORITY,
     Action,
     AddVips,
+    DropVips,
     Instance,
     RemoveVips,
     SendAdvert,
@@ -36,8 +37,11 @@ from vrrp.fsm import (
     SyncGroup,
     Transition,
 )
-from vrrp.garp import PacketSender, frames_for
-from vrrp.notify import run_notify
+from vrrp.garp import Announcer
+from vrrp.handover import Handover, Release
+from vrrp.live import Live, new_instance, params_of
+from vrrp.notify import Hooks
+from vrrp.socket_table import SocketTable
 from vrrp.sockets import Received, VrrpSocket
 
 if TYPE_CHECKING:
@@ -45,62 +49,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("vrrp")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_PHASE: dict[type, int] = {SendAdvert: 0, RemoveVips: 1, AddVips: 1, SendGarp: 2, Transition: 3}
+_PHASE: dict[type, int] = {SendAdvert: 0, RemoveVips: 1, DropVips: 1, AddVips: 1, SendGarp: 2, Transition: 3}
 TransitionHook = Callable[[str, Transition], None]
 MAX_READS_PER_WAKEUP = 64
 PRIMARY_WAIT = 5.0  # seconds to wait for the interface's own address at start
 NOTIFY_DRAIN = 2.0  # seconds a stopping runtime waits for running notify hooks
-HANDOVER_MARGIN = 0.15  # seconds a stopping master waits past one advert interval for its backup's claim
-
-
-@dataclass
-class Counters:
-    adverts_sent: int = 0
-    adverts_received: int = 0
-    garps_sent: int = 0
-    transitions: int = 0
-    send_errors: int = 0
-    # v3 adverts whose interval differs from ours: accepted (RFC 5798 adopts the
-    # master's interval) but worth showing, as it usually means a config drift.
-    interval_mismatch: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(frozen=True)
-class _Farewell:
-    """A master's priority-0 advert, encoded while it is master so that a stop signal
-    can send it at once, from another thread (`VrrpRuntime.say_farewell`)."""
-
-    key: tuple  # what it was encoded from: re-encoded only when that changes
-    sock: VrrpSocket
-    src: IPAddress
-    packets: tuple[tuple[bytes, IPAddress], ...]  # payload, destination
-    counters: Counters
-
-
-@dataclass
-class _Live:
-    """One instance's runtime state next to its pure state machine."""
-
-    cfg: VrrpInstanceConfig
-    fsm: Instance
-    counters: Counters
-    ifindex: int
-    mac: bytes
-    primary: IPAddress
-    sock: VrrpSocket
-    sender: PacketSender
-    timer: asyncio.TimerHandle | None = None
-    garp_task: asyncio.Task | None = None
-    refresh_task: asyncio.Task | None = None
-    notify_task: asyncio.Task | None = None
-    state_since_wall: float = field(default_factory=time.time)
-
-    @property
-    def dst(self) -> tuple[IPAddress, ...]:
-        if self.cfg.unicast_peers:
-            return tuple(self.cfg.unicast_peers)
-        return (codec.MCAST_V4 if self.cfg.family == 4 else codec.MCAST_V6,)
 
 
 class VrrpRuntime:
@@ -114,63 +67,33 @@ class VrrpRuntime:
     ) -> None:
         self.configs = tuple(instances)
         self.on_transition = on_transition
-        self.live: dict[str, _Live] = {}
+        self.live: dict[str, Live] = {}
         self.groups: dict[str, SyncGroup] = {}
-        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        self.sockets = SocketTable(self._on_readable)
         self.unmatched: Counter[str] = Counter()
         self.vs_ok: dict[str, bool] = {}  # tracked virtual server -> quorum held
         self.addrs: AddressManager | None = None
         self.links: LinkMonitor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task] = set()
-        # A stopping master's VIP removal (and transition), held until its backup claims
-        # the VIPs with an advert: see `_hand_over`.
-        self._held: dict[str, list[tuple[_Live, Action]]] = {}
-        self._all_claimed = asyncio.Event()
-        self._handover_deadline = 0.0
+        self.adverts = Advertiser()
+        self.hooks = Hooks()
+        self.handover: Handover[Live] = Handover()
+        self._handed_over = asyncio.Event()  # every held VIP released
         self._started = False  # every instance has started: a resign now means something
-        self._resigned = False
-        # Masters' priority-0 adverts, ready for a stop signal. The dict is replaced,
-        # never changed, so the signal thread reads a consistent one without a lock.
-        self._farewells: dict[str, _Farewell] = {}
-        self._farewelled: set[str] = set()  # instances silent from now on
-        self._send_lock = threading.Lock()  # no advert of theirs may follow a farewell
 
     # --- public hooks for the director -----------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """A plain-data view of every instance, for status output and metrics."""
-        out: dict[str, Any] = {"instances": {}, "unmatched_errors": dict(self.unmatched)}
-        for name, lv in self.live.items():
-            c, f = lv.counters, lv.fsm
-            out["instances"][name] = {
-                "state": f.state.value,
-                "priority": f.priority,
-                "effective_priority": f.effective_priority,
-                "master_address": str(f.master_address) if f.master_address else None,
-                "state_since": lv.state_since_wall,
-                "interface": lv.cfg.interface,
-                "vrid": lv.cfg.vrid,
-                "version": lv.cfg.version,
-                "adverts_sent": c.adverts_sent,
-                "adverts_received": c.adverts_received,
-                "garps_sent": c.garps_sent,
-                "transitions": c.transitions,
-                "send_errors": c.send_errors,
-                "interval_mismatch": c.interval_mismatch,
-                "errors": dict(c.errors),
-            }
-        return out
+        return {"instances": {name: lv.view() for name, lv in self.live.items()},
+                "unmatched_errors": dict(self.unmatched)}
 
     def say_farewell(self) -> None:
         """Send every master's priority-0 advert now: a stop signal's first act, from the
         signal thread (see `vrrp.stop_signals`), before the loop hears of the stop. Those
         instances send nothing more, so `resign` sends no second priority 0: each one
         would restart the backup's Skew_Time."""
-        with self._send_lock:
-            for name, farewell in self._farewells.items():
-                _send_all(name, farewell.sock, farewell.src, farewell.packets, farewell.counters)
-                self._farewelled.add(name)
+        self.adverts.farewell()
 
     def failover(self, instance_name: str) -> bool:
         """Gracefully give up master for one instance; False if it is not master."""
@@ -184,15 +107,12 @@ class VrrpRuntime:
         """Quorum of a tracked virtual server changed (ok=False: lost)."""
         self.vs_ok[name] = ok  # remembered for instances opened later
         for lv in self.live.values():
-            for t in lv.cfg.track_virtual_servers:
-                if t.name == name:
-                    self._apply(lv, lv.fsm.set_tracked(f"vs:{name}", t.weight, ok, self._now()))
+            self._track_each(lv, tracking.virtual_servers(lv.cfg, self.vs_ok, only=name))
 
-    def _seed_tracked_vs(self, lv: _Live) -> None:
-        """Apply known virtual server quorum states to a new or updated instance."""
-        for t in lv.cfg.track_virtual_servers:
-            ok = self.vs_ok.get(t.name, True)
-            self._apply(lv, lv.fsm.set_tracked(f"vs:{t.name}", t.weight, ok, self._now()))
+    def _track_each(self, lv: Live, tracked: list[tracking.Tracked]) -> None:
+        """One tracked object at a time, each followed by its sync group."""
+        for item in tracked:
+            self._apply(lv, tracking.apply(lv.fsm, [item], self._now()))
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -214,52 +134,37 @@ class VrrpRuntime:
             await self._hand_over()
         finally:
             self._shutdown()
-            if self._tasks:  # let the last notify hooks (state "init") finish, briefly
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait(set(self._tasks), timeout=NOTIFY_DRAIN)
+            await self.hooks.drain(NOTIFY_DRAIN)  # the last hooks (state "init"), briefly
 
     def resign(self) -> None:
         """Begin a graceful stop: every master sends priority 0 now (unless `say_farewell`
-        has) and holds its VIPs for the hand-over (see `_hand_over`). Called by the stop
+        has) and holds its VIPs for the hand-over (`vrrp.handover`). Called by the stop
         signal's loop callback and by `run`; once only, and only after the instances have
         started."""
-        if self._resigned or not self._started:
+        if self.handover.resigned or not self._started:
             return
-        self._resigned = True
         now = self._now()
-        batch = [(lv, act) for lv in self.live.values() for act in lv.fsm.shutdown(now)]
-        holders = {lv.cfg.name for lv, act in batch if isinstance(act, RemoveVips)}
-        self._held = {name: [item for item in batch if item[0].cfg.name == name and not isinstance(item[1], SendAdvert)]
-                      for name in holders}
-        self._all_claimed.clear()
-        wait = max((self.live[n].fsm.interval_cs / 100 for n in holders), default=0.0) + HANDOVER_MARGIN
-        self._handover_deadline = asyncio.get_running_loop().time() + wait
-        self._run([item for item in batch if isinstance(item[1], SendAdvert) or item[0].cfg.name not in holders])
-        log.info("vrrp stopping", holding_vips=sorted(holders))
+        self._run(self.handover.resign(now, [(lv, lv.fsm.interval_cs / 100, lv.fsm.shutdown(now))
+                                             for lv in self.live.values()]))
+        log.info("vrrp stopping", holding_vips=sorted(lv.name for lv in self.handover.holding))
 
     async def _hand_over(self) -> None:
-        """A graceful stop makes before it breaks: every master sends priority 0 at once
-        but keeps its VIPs until its backup claims them with its first advert (after
-        Skew_Time, less than one advert interval), or one interval and a margin have
-        passed. RFC 5798 drops them at once, which leaves nobody answering for the VIP
-        for that Skew_Time: new connections sent then are lost. Both hold the VIPs only
-        while the backup's advert is on its way here; connection sync carries what
-        either accepted."""
+        """Resign, then wait for the backups' claims, at most until the hand-over's deadline."""
         self.resign()
-        if self._held:
-            left = self._handover_deadline - asyncio.get_running_loop().time()
+        deadline = self.handover.deadline
+        if deadline is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_claimed.wait(), max(0.0, left))
-        self._release_held("no claim in time")
+                await asyncio.wait_for(self._handed_over.wait(), max(0.0, deadline - self._now()))
+        self._release(self.handover.deadline_reached(self._now()))
 
-    def _release_held(self, why: str, name: str | None = None) -> None:
-        for held_name in [name] if name is not None else list(self._held):
-            held = self._held.pop(held_name, None)
-            if held:
-                log.info("handing over: VIPs released", instance=held_name, reason=why)
-                self._run(held)
-        if not self._held:
-            self._all_claimed.set()
+    def _release(self, releases: list[Release[Live]]) -> None:
+        if not releases:
+            return
+        for rel in releases:
+            log.info("handing over: VIPs released", instance=rel.key.name, reason=rel.reason)
+            self._run([(rel.key, act) for act in rel.actions])
+        if not self.handover.holding:
+            self._handed_over.set()
 
     def _remove_stale_vips(self) -> None:
         """A run killed outright (SIGKILL, power cut of the process) leaves its VIPs on the
@@ -269,11 +174,14 @@ class VrrpRuntime:
                 self._vips(lv, add=False)
 
     async def _open_all(self) -> None:
-        assert self.addrs is not None
         for cfg in self.configs:
             self.live[cfg.name] = await self._open(cfg)
             self._seed_tracked_vs(self.live[cfg.name])
         self._regroup()
+
+    def _seed_tracked_vs(self, lv: Live) -> None:
+        """Apply known virtual server quorum states to a new or updated instance."""
+        self._track_each(lv, tracking.virtual_servers(lv.cfg, self.vs_ok))
 
     def _regroup(self) -> None:
         by_group: dict[str, list[Instance]] = {}
@@ -289,9 +197,9 @@ class VrrpRuntime:
         """Apply a new set of instances without disturbing unchanged ones.
 
         Same identity (name, interface, VRID, version, family, source, sync group):
-        updated in place, a master keeps its role and swaps VIPs with a fresh GARP.
-        Otherwise the old instance resigns (priority 0) and the new one starts.
-        Must be called while `run` is running.
+        updated in place (`Instance.reconfigure`), a master keeps its role and swaps
+        VIPs with a fresh GARP. Otherwise the old instance resigns (priority 0) and the
+        new one starts. Must be called while `run` is running.
         """
         assert self.loop is not None
         wanted = {c.name: c for c in instances}
@@ -300,91 +208,47 @@ class VrrpRuntime:
             if cfg is None or _identity(cfg) != _identity(lv.cfg):
                 self._retire(lv)
         fresh = []
-        for name, cfg in wanted.items():
-            lv = self.live.get(name)
-            if lv is None:
-                lv = self.live[name] = await self._open(cfg)
-                fresh.append(lv)
-            elif cfg != lv.cfg:
-                self._update(lv, cfg)
-            self._seed_tracked_vs(lv)
+        for cfg in wanted.values():
+            opened = await self._open_or_update(cfg)
+            if opened is not None:
+                fresh.append(opened)
         self.configs = tuple(instances)
-        self._close_unused_sockets()
+        self.sockets.close_unused([lv.sock for lv in self.live.values()])
         self._regroup()
         self._refresh_all_links()
         now = self._now()
         for lv in fresh:
             self._apply(lv, lv.fsm.start(now))
 
-    def _close_unused_sockets(self) -> None:
-        assert self.loop is not None
-        for key, sock in list(self.sockets.items()):
-            if not any(lv.sock is sock for lv in self.live.values()):
-                self.loop.remove_reader(sock.fileno())
-                sock.close()
-                del self.sockets[key]
+    async def _open_or_update(self, cfg: VrrpInstanceConfig) -> Live | None:
+        """Open a new instance (returned, to be started) or update one in place."""
+        lv = self.live.get(cfg.name)
+        opened = lv is None
+        if lv is None:
+            lv = self.live[cfg.name] = await self._open(cfg)
+        elif cfg != lv.cfg:
+            lv.cfg = cfg
+            self._in_order(lv, lv.fsm.reconfigure(params_of(cfg), self._now()))
+        self._seed_tracked_vs(lv)
+        return lv if opened else None
 
-    def _retire(self, lv: _Live) -> None:
+    def _retire(self, lv: Live) -> None:
         self._apply(lv, lv.fsm.shutdown(self._now()), follow=False)
         self._cancel_timer(lv)
-        self._cancel_garp(lv, refresh=True)
-        lv.sender.close()
-        del self.live[lv.cfg.name]
+        lv.announcer.close()
+        del self.live[lv.name]
 
-    def _update(self, lv: _Live, cfg: VrrpInstanceConfig) -> None:
-        """Same virtual router, new parameters."""
-        old, f, now = lv.cfg, lv.fsm, self._now()
-        before = f.effective_priority
-        lv.cfg = cfg
-        f.priority, f.preempt, f.preempt_delay = cfg.priority, cfg.preempt, cfg.preempt_delay
-        f.interval_cs = max(1, round(cfg.advert_interval * 100))
-        keep = {f"iface:{cfg.interface}"}
-        keep |= {f"track:{t.name}" for t in cfg.track_interfaces}
-        keep |= {f"vs:{t.name}" for t in cfg.track_virtual_servers}
-        for key in set(f.track_weights) - keep:
-            del f.track_weights[key]
-            f.failing.discard(key)
-        if f.state is not State.MASTER:
-            return
-        gone = [v for v in old.virtual_ips if v not in cfg.virtual_ips]
-        if gone:
-            self._vips_change(lv, gone, add=False)
-        if cfg.virtual_ips != old.virtual_ips:
-            self._vips(lv, add=True)
-            self._start_garp(lv)
-        if f.effective_priority != before or cfg.virtual_ips != old.virtual_ips:
-            self._send_advert(lv, f.effective_priority)
-        f.adver_at = now + f.interval_cs / 100
-        self._arm(lv)
-
-    async def _open(self, cfg: VrrpInstanceConfig) -> _Live:
-        assert self.addrs is not None and self.loop is not None
+    async def _open(self, cfg: VrrpInstanceConfig) -> Live:
+        assert self.addrs is not None
         link = self.addrs.link(cfg.interface)
         if link is None:
             raise OSError(f"vrrp_instance {cfg.name}: no interface {cfg.interface!r}")
         primary = cfg.unicast_src or await self._wait_primary(cfg, link.index)
-        key = (cfg.interface, cfg.family)
-        sock = self.sockets.get(key)
-        if sock is None:
-            sock = VrrpSocket(cfg.interface, link.index, cfg.family, not cfg.unicast_peers)
-            self.sockets[key] = sock
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock)
-        elif not cfg.unicast_peers:
-            sock.join()  # shared with a unicast instance that did not join
-        fsm = Instance(
-            name=cfg.name,
-            vrid=cfg.vrid,
-            priority=cfg.priority,
-            interval_cs=max(1, round(cfg.advert_interval * 100)),
-            primary=primary,
-            version=cfg.version,
-            preempt=cfg.preempt,
-            preempt_delay=cfg.preempt_delay,
-        )
+        sock = self.sockets.get(cfg, link.index)
         log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
                  vrid=cfg.vrid, version=cfg.version, primary=str(primary))
-        return _Live(cfg, fsm, Counters(), link.index, link.mac, primary, sock,
-                     PacketSender(cfg.interface))
+        return Live(cfg, new_instance(cfg, primary), link.index, link.mac, primary, sock,
+                    Announcer(cfg.interface))
 
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
@@ -405,12 +269,8 @@ class VrrpRuntime:
             self._run([(lv, act) for lv in self.live.values() for act in lv.fsm.shutdown(now)])
         for lv in self.live.values():
             self._cancel_timer(lv)
-            self._cancel_garp(lv, refresh=True)
-            lv.sender.close()
-        for sock in self.sockets.values():
-            if self.loop:
-                self.loop.remove_reader(sock.fileno())
-            sock.close()
+            lv.announcer.close()
+        self.sockets.close()
         if self.links is not None:
             if self.loop:
                 self.loop.remove_reader(self.links.fileno())
@@ -436,7 +296,7 @@ class VrrpRuntime:
                 return
             self._on_packet(sock, got)
 
-    def _find(self, sock: VrrpSocket, data: bytes) -> _Live | None:
+    def _find(self, sock: VrrpSocket, data: bytes) -> Live | None:
         if len(data) < 2:
             return None
         version, vrid = data[0] >> 4, data[1]
@@ -446,39 +306,24 @@ class VrrpRuntime:
         return None
 
     def _on_packet(self, sock: VrrpSocket, got: Received) -> None:
-        lv = self._find(sock, got.data)
-        errors = lv.counters.errors if lv else self.unmatched
+        found = self._find(sock, got.data)
         try:
-            advert = codec.decode(
-                got.data, src=got.src, dst=got.dst, ttl=got.ttl,
-                accept_v2_checksum=bool(lv and lv.cfg.v3_checksum_as_v2),
-            )
-            if lv is None:
-                raise codec.DecodeError(codec.Reason.WRONG_VRID, f"vrid {advert.vrid}")
-            if got.src == lv.primary:
-                raise codec.DecodeError(codec.Reason.OWN_PACKET)
-            if lv.cfg.unicast_peers and got.src not in lv.cfg.unicast_peers:
-                raise codec.DecodeError(codec.Reason.UNKNOWN_PEER, str(got.src))
-            codec.check_instance(
-                advert, vrid=lv.cfg.vrid, version=lv.cfg.version,
-                interval_cs=lv.fsm.interval_cs,
-            )
+            lv, advert = _accepted(found, got)
         except codec.DecodeError as exc:
-            errors[exc.reason.value] += 1
+            (found.counters.errors if found else self.unmatched)[exc.reason.value] += 1
             log.debug("vrrp packet dropped", reason=exc.reason.value, src=str(got.src),
                       detail=exc.detail)
             return
         lv.counters.adverts_received += 1
         if advert.version == 3 and advert.interval_cs != lv.fsm.interval_cs:
             lv.counters.interval_mismatch += 1
-        if advert.priority == 0:
-            log.info("peer resigned (priority 0)", instance=lv.cfg.name, src=str(got.src))
-        elif lv.cfg.name in self._held:
-            self._release_held(f"claimed by {got.src}", lv.cfg.name)
+        if advert.priority == SHUTDOWN_PRIORITY:
+            log.info("peer resigned (priority 0)", instance=lv.name, src=str(got.src))
+        self._release(self.handover.advert(lv, advert.priority, got.src, self._now()))
         arrived = got.arrived if got.arrived is not None else self._now()
         self._apply(lv, lv.fsm.receive(advert, got.src, arrived))
 
-    def _on_timer(self, lv: _Live) -> None:
+    def _on_timer(self, lv: Live) -> None:
         lv.timer = None
         self._apply(lv, lv.fsm.tick(self._now()))
 
@@ -491,26 +336,21 @@ class VrrpRuntime:
 
     def _refresh_all_links(self) -> None:
         assert self.addrs is not None
-        names = {lv.cfg.interface for lv in self.live.values()}
-        names |= {t.name for lv in self.live.values() for t in lv.cfg.track_interfaces}
+        names = tracking.link_names(lv.cfg for lv in self.live.values())
         infos = {n: self.addrs.link(n) for n in names}
         now = self._now()
         for lv in self.live.values():
             self._apply_links(lv, infos, now)
 
-    def _apply_links(self, lv: _Live, infos: dict[str, LinkInfo | None], now: float) -> None:
+    def _apply_links(self, lv: Live, infos: dict[str, LinkInfo | None], now: float) -> None:
         own = infos.get(lv.cfg.interface)
-        acts = lv.fsm.set_tracked(f"iface:{lv.cfg.interface}", 0, bool(own and own.up), now)
         if own is not None:
             lv.mac = own.mac
-        for t in lv.cfg.track_interfaces:
-            info = infos.get(t.name)
-            acts += lv.fsm.set_tracked(f"track:{t.name}", t.weight, bool(info and info.up), now)
-        self._apply(lv, acts)
+        self._apply(lv, tracking.apply(lv.fsm, tracking.links(lv.cfg, infos), now))
 
     # --- actions out ----------------------------------------------------------------
 
-    def _apply(self, lv: _Live, actions: list[Action], follow: bool = True) -> None:
+    def _apply(self, lv: Live, actions: list[Action], follow: bool = True) -> None:
         """Carry out an instance's actions, and its sync group's, phase by phase (`_run`)."""
         batch = [(lv, act) for act in actions]
         if follow and lv.cfg.sync_group in self.groups:
@@ -518,7 +358,7 @@ class VrrpRuntime:
             batch += [(self.live[name], act) for name, acts in extra.items() for act in acts]
         self._run(batch, also=lv)  # its deadline may have moved without any action
 
-    def _run(self, batch: list[tuple[_Live, Action]], also: _Live | None = None) -> None:
+    def _run(self, batch: list[tuple[Live, Action]], also: Live | None = None) -> None:
         """Every member's adverts first, then every VIP change, then every gratuitous ARP,
         then the transitions (logs, hooks): a sync group moves as one, its members' ARPs
         microseconds apart. Were a NAT director's front VIP announced before the real
@@ -534,49 +374,35 @@ class VrrpRuntime:
         for lv in touched.values():
             self._arm(lv)
 
-    def _do(self, lv: _Live, act: Action) -> None:
+    def _in_order(self, lv: Live, actions: list[Action]) -> None:
+        """Carry out one instance's actions as listed: a reload's VIP swap comes before
+        the advert that tells the peers about it."""
+        for act in actions:
+            self._do(lv, act)
+        self._arm(lv)
+
+    def _do(self, lv: Live, act: Action) -> None:
         if isinstance(act, SendAdvert):
-            self._send_advert(lv, act.priority)
+            self.adverts.send(lv.name, lv.route, lv.advert(act.priority), lv.counters, lv.is_master)
         elif isinstance(act, AddVips):
             self._vips(lv, add=True)
         elif isinstance(act, RemoveVips):
-            self._cancel_garp(lv, refresh=True)
+            lv.announcer.cancel(refresh=True)
             self._vips(lv, add=False)
+        elif isinstance(act, DropVips):
+            self._vips_change(lv, act.vips, add=False)
         elif isinstance(act, SendGarp):
-            self._start_garp(lv)
+            assert self.loop is not None
+            lv.announcer.start(self.loop, lv)
 
-    def _send_advert(self, lv: _Live, priority: int) -> None:
-        advert = codec.Advert(
-            lv.cfg.version, lv.cfg.vrid, priority, lv.fsm.interval_cs,
-            tuple(v.ip for v in lv.cfg.virtual_ips),
-        )
-        with self._send_lock:
-            if lv.cfg.name in self._farewelled:
-                return
-            _send_all(lv.cfg.name, lv.sock, lv.primary, _encoded(lv, advert), lv.counters)
-        if priority != SHUTDOWN_PRIORITY and lv.fsm.state is State.MASTER:
-            self._ready_farewell(lv, dataclasses.replace(advert, priority=SHUTDOWN_PRIORITY))
-
-    def _ready_farewell(self, lv: _Live, advert: codec.Advert) -> None:
-        key = (advert, lv.primary, lv.dst, lv.cfg.v3_checksum_as_v2, id(lv.sock))
-        current = self._farewells.get(lv.cfg.name)
-        if current is not None and current.key == key:
-            return
-        farewell = _Farewell(key, lv.sock, lv.primary, _encoded(lv, advert), lv.counters)
-        self._farewells = {**self._farewells, lv.cfg.name: farewell}
-
-    def _drop_farewell(self, name: str) -> None:
-        if name in self._farewells:
-            self._farewells = {k: v for k, v in self._farewells.items() if k != name}
-
-    def _vips(self, lv: _Live, add: bool) -> None:
+    def _vips(self, lv: Live, add: bool) -> None:
         """All of the instance's VIPs, added or removed before this returns."""
         t0 = time.monotonic()
         self._vips_change(lv, lv.cfg.virtual_ips, add)
-        log.debug("vips " + ("added" if add else "removed"), instance=lv.cfg.name,
+        log.debug("vips " + ("added" if add else "removed"), instance=lv.name,
                   ms=round((time.monotonic() - t0) * 1000, 2))
 
-    def _vips_change(self, lv: _Live, vips: Sequence[Any], add: bool) -> None:
+    def _vips_change(self, lv: Live, vips: Sequence[Any], add: bool) -> None:
         assert self.addrs is not None
         for vip in vips:
             try:
@@ -586,75 +412,26 @@ class VrrpRuntime:
                     self.addrs.remove(lv.ifindex, vip)
             except Exception as exc:  # a netlink refusal must not kill the instance
                 lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
-                log.error("vip change failed", instance=lv.cfg.name, vip=str(vip),
+                log.error("vip change failed", instance=lv.name, vip=str(vip),
                           add=add, error=str(exc))
 
-    def _garp_round(self, lv: _Live) -> None:
-        src6 = lv.primary if lv.primary.version == 6 else None
-        for frame in frames_for(lv.mac, [v.ip for v in lv.cfg.virtual_ips], src6):
-            try:
-                lv.sender.send(frame)
-                lv.counters.garps_sent += 1
-            except OSError:
-                lv.counters.send_errors += 1
-
-    def _start_garp(self, lv: _Live) -> None:
-        """One round now (the VIPs were added synchronously just before), then the
-        configured repeats; a new burst replaces a running one."""
-        assert self.loop is not None
-        self._cancel_garp(lv, refresh=False)
-        self._garp_round(lv)
-        lv.garp_task = self.loop.create_task(self._garp_burst(lv))
-        if lv.cfg.garp.refresh > 0 and lv.refresh_task is None:
-            lv.refresh_task = self.loop.create_task(self._garp_refresh(lv))
-
-    async def _garp_burst(self, lv: _Live) -> None:
-        for _ in range(max(0, lv.cfg.garp.repeat - 1)):
-            await asyncio.sleep(lv.cfg.garp.interval)
-            self._garp_round(lv)
-
-    async def _garp_refresh(self, lv: _Live) -> None:
-        while True:
-            await asyncio.sleep(lv.cfg.garp.refresh)
-            if lv.fsm.state is State.MASTER:
-                self._garp_round(lv)
-
-    def _cancel_garp(self, lv: _Live, refresh: bool) -> None:
-        if lv.garp_task is not None:
-            lv.garp_task.cancel()
-            lv.garp_task = None
-        if refresh and lv.refresh_task is not None:
-            lv.refresh_task.cancel()
-            lv.refresh_task = None
-
-    def _transition(self, lv: _Live, tr: Transition) -> None:
+    def _transition(self, lv: Live, tr: Transition) -> None:
         if tr.new is not State.MASTER:
-            self._drop_farewell(lv.cfg.name)
+            self.adverts.forget(lv.name)
         lv.counters.transitions += 1
         lv.state_since_wall = time.time()
-        log.info("vrrp transition", instance=lv.cfg.name, old=tr.old.value, new=tr.new.value,
+        log.info("vrrp transition", instance=lv.name, old=tr.old.value, new=tr.new.value,
                  priority=tr.priority, reason=tr.reason)
         if lv.cfg.notify and self.loop is not None and self.loop.is_running():
-            task = self.loop.create_task(self._notify_after(lv.notify_task, lv, tr))
-            lv.notify_task = task
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            lv.notify_task = self.hooks.start(self.loop, lv.notify_task, lv.cfg.notify, lv.name,
+                                              tr.new.value, tr.priority)
         if self.on_transition is not None:
             try:
-                self.on_transition(lv.cfg.name, tr)
+                self.on_transition(lv.name, tr)
             except Exception:
-                log.exception("on_transition hook failed", instance=lv.cfg.name)
+                log.exception("on_transition hook failed", instance=lv.name)
 
-    @staticmethod
-    async def _notify_after(prev: asyncio.Task | None, lv: _Live, tr: Transition) -> None:
-        """Hooks of one instance run one at a time, in transition order (each is
-        time-bounded), so an external system never sees master after backup."""
-        if prev is not None:
-            with contextlib.suppress(Exception):
-                await prev
-        await run_notify(lv.cfg.notify, lv.cfg.name, tr.new.value, tr.priority)
-
-    def _arm(self, lv: _Live) -> None:
+    def _arm(self, lv: Live) -> None:
         """Point the instance's single timer at the FSM's next deadline."""
         assert self.loop is not None
         self._cancel_timer(lv)
@@ -663,27 +440,26 @@ class VrrpRuntime:
             lv.timer = self.loop.call_at(deadline, self._on_timer, lv)
 
     @staticmethod
-    def _cancel_timer(lv: _Live) -> None:
+    def _cancel_timer(lv: Live) -> None:
         if lv.timer is not None:
             lv.timer.cancel()
             lv.timer = None
 
 
-def _encoded(lv: _Live, advert: codec.Advert) -> tuple[tuple[bytes, IPAddress], ...]:
-    """The advert as the instance sends it to each destination (payload, destination)."""
-    return tuple((codec.encode(advert, lv.primary, dst, checksum_as_v2=lv.cfg.v3_checksum_as_v2), dst)
-                 for dst in lv.dst)
-
-
-def _send_all(name: str, sock: VrrpSocket, src: IPAddress, packets: tuple[tuple[bytes, IPAddress], ...],
-              counters: Counters) -> None:
-    for payload, dst in packets:
-        try:
-            sock.send(payload, src, dst)
-            counters.adverts_sent += 1
-        except OSError as exc:
-            counters.send_errors += 1
-            log.debug("advert send failed", instance=name, error=str(exc))
+def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
+    """The advert in `got` if it is valid for instance `lv`; DecodeError says why not."""
+    advert = codec.decode(
+        got.data, src=got.src, dst=got.dst, ttl=got.ttl,
+        accept_v2_checksum=bool(lv and lv.cfg.v3_checksum_as_v2),
+    )
+    if lv is None:
+        raise codec.DecodeError(codec.Reason.WRONG_VRID, f"vrid {advert.vrid}")
+    if got.src == lv.primary:
+        raise codec.DecodeError(codec.Reason.OWN_PACKET)
+    if lv.cfg.unicast_peers and got.src not in lv.cfg.unicast_peers:
+        raise codec.DecodeError(codec.Reason.UNKNOWN_PEER, str(got.src))
+    codec.check_instance(advert, vrid=lv.cfg.vrid, version=lv.cfg.version, interval_cs=lv.fsm.interval_cs)
+    return lv, advert
 
 
 def _identity(cfg: VrrpInstanceConfig) -> tuple:

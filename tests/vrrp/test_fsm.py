@@ -9,7 +9,9 @@ import pytest
 from vrrp.codec import Advert
 from vrrp.fsm import (
     AddVips,
+    DropVips,
     Instance,
+    Params,
     RemoveVips,
     SendAdvert,
     SendGarp,
@@ -22,6 +24,7 @@ ME = ipaddress.IPv4Address("192.0.2.2")
 LOW = ipaddress.IPv4Address("192.0.2.1")
 HIGH = ipaddress.IPv4Address("192.0.2.3")
 VIPS = (ipaddress.IPv4Address("192.0.2.10"),)
+VIP_A, VIP_B = ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("192.0.2.11/24")
 
 
 def inst(**kw) -> Instance:
@@ -293,3 +296,63 @@ def test_sync_group_goes_master_on_the_first_timer_when_all_masters_fell_silent(
     acts = a.tick(t)
     g.follow(a, acts, t)
     assert (a.state, b.state) == (State.MASTER, State.MASTER)
+
+
+# --- reload (reconfigure): same virtual router, new parameters ---------------------------
+
+
+def params(**kw) -> Params:
+    base = dict(priority=100, interval_cs=100, vips=(VIP_A,), track_keys=frozenset({"iface:eth0"}))
+    base.update(kw)
+    return Params(**base)
+
+
+def test_reconfigure_backup_takes_the_values_and_its_timers_run_on() -> None:
+    """A backup has nothing to tell anyone: no actions, and its Master_Down_Timer is
+    the one it had (the new priority's Skew_Time applies from the next advert)."""
+    i = inst(vips=(VIP_A,))
+    i.start(0.0)
+    deadline = i.deadline
+    acts = i.reconfigure(params(priority=120, interval_cs=50, preempt=False, preempt_delay=2.0, vips=(VIP_B,)), 1.0)
+    assert acts == [] and i.deadline == deadline and i.state is State.BACKUP
+    assert (i.priority, i.interval_cs, i.preempt, i.preempt_delay, i.vips) == (120, 50, False, 2.0, (VIP_B,))
+
+
+def test_reconfigure_master_unchanged_restarts_its_advert_timer_only() -> None:
+    i = master(vips=(VIP_A,))
+    assert i.reconfigure(params(preempt=False), 7.25) == []
+    assert i.state is State.MASTER and i.deadline == pytest.approx(8.25)
+
+
+def test_reconfigure_master_new_priority_is_advertised_at_once_on_the_new_interval() -> None:
+    i = master(vips=(VIP_A,))
+    assert i.reconfigure(params(priority=150, interval_cs=30), 7.0) == [SendAdvert(150)]
+    assert i.deadline == pytest.approx(7.3)
+    assert i.tick(7.3) == [SendAdvert(150)]
+
+
+def test_reconfigure_master_swaps_vips_drops_the_gone_ones_and_announces_the_new_set() -> None:
+    """In the order the edge carries them out: drop, add all, announce, advertise."""
+    i = master(vips=(VIP_A,))
+    assert i.reconfigure(params(vips=(VIP_B,)), 7.0) == [DropVips((VIP_A,)), AddVips(), SendGarp(), SendAdvert(100)]
+    assert i.reconfigure(params(vips=(VIP_B, VIP_A)), 8.0) == [AddVips(), SendGarp(), SendAdvert(100)]
+    assert i.state is State.MASTER and i.vips == (VIP_B, VIP_A)
+
+
+def test_reconfigure_forgets_tracked_objects_the_config_dropped() -> None:
+    """A failing tracked object no longer configured stops lowering the priority."""
+    i = master(priority=150, vips=(VIP_A,))
+    i.set_tracked("iface:eth0", 0, True, 1.0)
+    i.set_tracked("track:eth1", -60, False, 1.0)
+    assert i.effective_priority == 90
+    acts = i.reconfigure(params(priority=150), 2.0)
+    assert acts == [SendAdvert(150)] and i.track_weights == {"iface:eth0": 0} and not i.failing
+
+
+def test_reconfigure_in_fault_or_before_start_does_nothing_visible() -> None:
+    idle = inst(vips=(VIP_A,))
+    assert idle.reconfigure(params(priority=200, vips=(VIP_B,)), 1.0) == [] and idle.state is State.INIT
+    faulty = master(vips=(VIP_A,))
+    faulty.set_tracked("iface:eth0", 0, False, 1.0)
+    assert faulty.reconfigure(params(priority=200, vips=(VIP_B,)), 2.0) == []
+    assert faulty.state is State.FAULT and faulty.deadline is None

@@ -41,12 +41,17 @@ def test_resign_sends_priority_zero_once_and_only_after_start() -> None:
         def shutdown(self, now: float) -> list[Any]:
             return [SendAdvert(0), RemoveVips()]
 
+    class Lv:  # hashed by identity, as the runtime's instance records are
+        name = "front"
+        cfg = SimpleNamespace(name="front")
+        fsm = Fsm()
+
     async def scenario() -> list[tuple[str, str]]:
         runtime = VrrpRuntime([])
         sent: list[tuple[str, str]] = []
         runtime._do = lambda lv, act: sent.append((lv.cfg.name, type(act).__name__))  # type: ignore[method-assign]
         runtime._arm = lambda lv: None  # type: ignore[method-assign]
-        runtime.live = {"front": SimpleNamespace(cfg=SimpleNamespace(name="front"), fsm=Fsm())}  # type: ignore[dict-item]
+        runtime.live = {"front": Lv()}  # type: ignore[dict-item]
         runtime.resign()
         assert sent == []  # not started yet: `run` resigns once the instances are up
         runtime._started = True

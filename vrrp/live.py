@@ -1,0 +1,111 @@
+"""One running instance: its config, the state machine built from it, and the I/O
+parts the runtime drives for it (socket route, announcer, timer, counters)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vrrp import codec, tracking
+from vrrp.adverts import Route
+from vrrp.counters import Counters
+from vrrp.fsm import Instance, Params, State
+from vrrp.garp import Announcer, frames_for
+from vrrp.sockets import VrrpSocket
+
+if TYPE_CHECKING:
+    from director.config.model import GarpConfig, VrrpInstanceConfig
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def params_of(cfg: VrrpInstanceConfig) -> Params:
+    """The state machine's view of what a reload may change."""
+    return Params(
+        priority=cfg.priority,
+        interval_cs=max(1, round(cfg.advert_interval * 100)),
+        preempt=cfg.preempt,
+        preempt_delay=cfg.preempt_delay,
+        vips=cfg.virtual_ips,
+        track_keys=tracking.keys(cfg),
+    )
+
+
+def new_instance(cfg: VrrpInstanceConfig, primary: IPAddress) -> Instance:
+    p = params_of(cfg)
+    return Instance(name=cfg.name, vrid=cfg.vrid, priority=p.priority, interval_cs=p.interval_cs,
+                    primary=primary, version=cfg.version, preempt=p.preempt,
+                    preempt_delay=p.preempt_delay, vips=p.vips)
+
+
+@dataclass(eq=False)  # compared and hashed by identity: the hand-over keys on it
+class Live:
+    """One instance's runtime state next to its pure state machine."""
+
+    cfg: VrrpInstanceConfig
+    fsm: Instance
+    ifindex: int
+    mac: bytes
+    primary: IPAddress
+    sock: VrrpSocket
+    announcer: Announcer
+    counters: Counters = field(default_factory=Counters)
+    timer: asyncio.TimerHandle | None = None
+    notify_task: asyncio.Task | None = None
+    state_since_wall: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def route(self) -> Route:
+        if self.cfg.unicast_peers:
+            dsts = tuple(self.cfg.unicast_peers)
+        else:
+            dsts = (codec.MCAST_V4 if self.cfg.family == 4 else codec.MCAST_V6,)
+        return Route(self.sock, self.primary, dsts, self.cfg.v3_checksum_as_v2)
+
+    def advert(self, priority: int) -> codec.Advert:
+        return codec.Advert(self.cfg.version, self.cfg.vrid, priority, self.fsm.interval_cs,
+                            tuple(v.ip for v in self.cfg.virtual_ips))
+
+    # --- what `garp.Announcer` reads each round -----------------------------------
+
+    @property
+    def garp(self) -> GarpConfig:
+        return self.cfg.garp
+
+    @property
+    def is_master(self) -> bool:
+        return self.fsm.state is State.MASTER
+
+    def garp_frames(self) -> list[bytes]:
+        src6 = self.primary if self.primary.version == 6 else None
+        return frames_for(self.mac, [v.ip for v in self.cfg.virtual_ips], src6)
+
+    # --- status ----------------------------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        """Plain data for status output and metrics."""
+        c, f = self.counters, self.fsm
+        return {
+            "state": f.state.value,
+            "priority": f.priority,
+            "effective_priority": f.effective_priority,
+            "master_address": str(f.master_address) if f.master_address else None,
+            "state_since": self.state_since_wall,
+            "interface": self.cfg.interface,
+            "vrid": self.cfg.vrid,
+            "version": self.cfg.version,
+            "adverts_sent": c.adverts_sent,
+            "adverts_received": c.adverts_received,
+            "garps_sent": c.garps_sent,
+            "transitions": c.transitions,
+            "send_errors": c.send_errors,
+            "interval_mismatch": c.interval_mismatch,
+            "errors": dict(c.errors),
+        }
