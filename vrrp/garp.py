@@ -100,8 +100,8 @@ class Announcer:
     """One instance's announcements: a burst on each new mastership (a round at once,
     then the configured repeats), and an optional periodic refresh while master."""
 
-    def __init__(self, ifname: str) -> None:
-        self.sender = PacketSender(ifname)
+    def __init__(self, sender: PacketSender) -> None:
+        self.sender = sender
         self._burst: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
 

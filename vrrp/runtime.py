@@ -37,7 +37,7 @@ from vrrp.fsm import (
     SyncGroup,
     Transition,
 )
-from vrrp.garp import Announcer
+from vrrp.garp import Announcer, PacketSender
 from vrrp.handover import Handover, Release
 from vrrp.live import Live, new_instance, params_of
 from vrrp.notify import Hooks
@@ -248,7 +248,7 @@ class VrrpRuntime:
         log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
                  vrid=cfg.vrid, version=cfg.version, primary=str(primary))
         return Live(cfg, new_instance(cfg, primary), link.index, link.mac, primary, sock,
-                    Announcer(cfg.interface))
+                    Announcer(PacketSender(cfg.interface)))
 
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
