@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from director.config import load, model
+from director.config import model
 from director.config.read import format_duration
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -51,11 +51,10 @@ SAME_KEYS_AS = {"virtual_server.sorry_server": "virtual_server.real_server"}
 DEFAULT_FROM_LOADER = {"global.router_id", "virtual_server.check.type"}
 # Literal values that the file spells differently (load.py `_virtual_server`: family).
 TOML_VALUES = {"virtual_server.family": {4: "ipv4", 6: "ipv6"}}
-# Choices the loader takes from a constant rather than a Literal type.
+# Choices the model lists in a constant rather than (only) in a Literal type.
 CHOICES = {
-    "virtual_server.scheduler": model.SCHEDULERS,
+    "virtual_server.scheduler": tuple(model.SCHEDULERS),
     "virtual_server.scheduler_flags": tuple(model.SCHEDULER_FLAGS),
-    "virtual_server.check.method": load.HTTP_METHODS,
 }
 
 TABLE_HEADING = re.compile(r"^(#+)\s.*?`\[\[?([a-z_.]+)\]\]?`")
@@ -193,7 +192,7 @@ def problems(root: type, text: str) -> list[str]:
         if spellings and k.path not in DEFAULT_FROM_LOADER and not any(s in row.default for s in spellings):
             found.append(f"{k.path}: default cell {row.default!r} does not say {spellings[0]}")
         names = TOML_VALUES.get(k.path, {})
-        for choice in _literal_choices(k.hint) + CHOICES.get(k.path, ()):
+        for choice in dict.fromkeys(_literal_choices(k.hint) + CHOICES.get(k.path, ())):
             word = names.get(choice, choice)
             pattern = f'`"?{re.escape(word)}"?`' if isinstance(word, str) else rf"(?<![\w.]){word}(?![\w.])"
             if not re.search(pattern, row.text):
@@ -280,3 +279,14 @@ def test_the_reader_follows_headings() -> None:
     ])
     tables = documented(text)
     assert set(tables["global"]) == {"a", "b"} and set(tables["virtual_server.real_server"]) == {"d"}
+
+
+def test_relative_links_in_the_docs_resolve() -> None:
+    root = DOC.parents[1]
+    broken = []
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted((root / "benchmarks").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(root)}: {target}")
+    assert broken == []
