@@ -3,6 +3,7 @@
 Request  {"command": "status" | "reload" | "drain" | "undrain" | "failover", ...}
 Reply    {"ok": true, "result": ...} or {"ok": false, "error": "one line for people"}
 
+The commands, their arguments and answers: `director.daemon.control_api`.
 Root-only by default (mode 0600). Every request is bounded in size and time; a
 malformed one gets an error reply, never takes the daemon down.
 """

@@ -7,11 +7,12 @@ with Prometheus's own `instance` target label.
 
 A scrape reads the same state `directord status` is built from (config, the kernel
 table of the last reconcile pass, health and drain states, the VRRP child's
-counters), but not through the status dicts: building those for 10,000 real
-servers costs more than the whole exposition. The format is written here directly
-(a generic client library costs about 10 us per sample, over a second at 10k real
-servers), with label strings built once per config, and the event loop gets a turn
-between chunks so health checks keep their schedule during a scrape.
+counters; `director.daemon.views` gathers them), but not through the status dicts:
+building those for a large table costs more than the whole exposition. The format is
+written here directly (a generic client library's cost per sample adds up to seconds
+at large tables: DESIGN.md, Dependencies), with label strings built once
+per config, and the event loop gets a turn between chunks so health checks keep
+their schedule during a scrape.
 """
 
 from __future__ import annotations
