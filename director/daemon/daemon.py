@@ -44,6 +44,9 @@ class MetricsUnavailable(RuntimeError):
 
 
 class Daemon:
+    """Builds the parts, starts them in order and stops them in reverse; owns the
+    signals, the sockets, sd_notify and reloads."""
+
     def __init__(self, config: Config, backend: IpvsBackend | None, state_dir: str | None = None,
                  vrrp: VrrpProcess | None = None) -> None:
         """`vrrp` is the child forked (before any event loop) for the config's VRRP instances."""
