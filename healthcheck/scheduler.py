@@ -4,16 +4,14 @@ One asyncio event loop drives every target through a timer wheel: due times are
 rounded up to a tick (50 ms by default) and each tick that has work holds one loop
 timer, so 10,000 probes a second cost 20 timer wake-ups, not 10,000, and the
 connects started in one tick complete in shared event-loop iterations too (no
-thread or sleeping task per target). Measured on loopback, 50 ms ticks cut CPU
-per check by 30-40 % against 10 ms.
+thread or sleeping task per target). The tick's cost against finer ticks is
+measured in benchmarks/healthcheck_results.md.
 
 Starts are coalesced further: a probe's start is rounded up to a slot of 1, 2 or
 4 ticks, the largest that is at most a tenth of its interval (1 s: 100 ms; 2 s
 and more: 200 ms). With few targets each wake-up then starts (and later reads)
-more checks, and wake-ups cost more than checks there: in the TCG VM a no-op
-timer wake-up costs ~1 ms of CPU, and an http check cost 2.1 ms at 150 targets
-but 1.3 ms at 300 (same code and boot; 100 ms slots: see
-benchmarks/healthcheck_results.md). So a probe starts at most one slot late
+more checks; with few targets a timer wake-up costs more than the checks it
+starts (benchmarks/healthcheck_results.md). So a probe starts at most one slot late
 (interval / 10, at least one tick, at most four), never early, and the lateness
 never accumulates (the next start is the last nominal start + interval).
 Timeouts keep their own 50 ms wheel (`_poll.DEADLINE_TICK`): a check times out
