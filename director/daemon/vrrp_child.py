@@ -6,8 +6,7 @@ that sees adverts late takes over. So `directord run` forks a small child before
 event loop starts, and the child runs only the VRRP instances (sockets, timers, VIPs,
 GARP, notify hooks) on an event loop of its own.
 
-Parent and child talk over a socketpair in length-prefixed pickle frames (a private
-channel between two processes of the same program). The child starts its instances
+Parent and child talk over a socketpair in typed messages (`vrrp_channel`). The child starts its instances
 only when told to, so a second `directord run` that is refused at the control socket
 never sends a single advert. It stops gracefully (priority 0, VIPs removed) when told
 to, on SIGTERM / SIGINT, and when the parent goes away, whether by a closed socket or
@@ -24,23 +23,49 @@ import ctypes
 import gc
 import itertools
 import os
-import pickle
 import resource
 import signal
 import socket
-import struct
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from director.daemon.vrrp_channel import (
+    REPLIES,
+    TO_CHILD,
+    TO_PARENT,
+    ChannelError,
+    Done,
+    Failed,
+    Failover,
+    FailoverReply,
+    FrameReader,
+    Ping,
+    Reconfigure,
+    Refused,
+    Reply,
+    Request,
+    SetTrackedVirtualServer,
+    Signalled,
+    Snapshot,
+    SnapshotReply,
+    Start,
+    Stop,
+    ToChild,
+    ToParent,
+    Transitioned,
+    encode,
+    operation,
+)
+
 if TYPE_CHECKING:
     from director.config.model import VrrpInstanceConfig
+    from vrrp.runtime import VrrpRuntime
 
 log = structlog.get_logger("directord")
 
-FRAME = struct.Struct("!I")
-MAX_FRAME = 16 << 20  # a snapshot of a few hundred instances is a few hundred KB
 REQUEST_TIMEOUT = 5.0  # seconds: a child that cannot answer this fast is wedged
 STOP_TIMEOUT = 5.0  # seconds for a graceful stop (notify hooks get 2 of them) before SIGKILL
 PROCESS_NAME = b"directord-vrrp"  # what ps and top show for the child
@@ -53,23 +78,6 @@ OnTransition = Callable[[str, str], None]  # (instance, new state)
 
 class VrrpProcessError(RuntimeError):
     """The VRRP child failed, exited or stopped answering."""
-
-
-def _encode(message: tuple) -> bytes:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return FRAME.pack(len(body)) + body
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> tuple | None:
-    """The next message, or None at end of stream."""
-    try:
-        header = await reader.readexactly(FRAME.size)
-        (size,) = FRAME.unpack(header)
-        if size > MAX_FRAME:
-            raise VrrpProcessError(f"VRRP channel frame of {size} bytes exceeds {MAX_FRAME}")
-        return pickle.loads(await reader.readexactly(size))
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
 
 
 def describe_exit(status: int) -> str:
@@ -95,7 +103,8 @@ class VrrpProcess:
         self._sock = sock
         self._snapshot: dict[str, Any] = {"instances": {}, "unmatched_errors": {}}
         self._writer: asyncio.StreamWriter | None = None
-        self._pending: dict[int, asyncio.Future] = {}
+        self._frames: FrameReader | None = None
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
         self._failure: str | None = None
         self._signalled: str | None = None
@@ -129,22 +138,31 @@ class VrrpProcess:
     def snapshot(self) -> dict[str, Any]:
         return self._snapshot
 
+    @property
+    def dropped_frames(self) -> Counter[str]:
+        """Frames from the child that were no acceptable message, by reason."""
+        return self._frames.dropped if self._frames is not None else Counter()
+
     async def fresh_snapshot(self) -> dict[str, Any]:
         """The child's counters now; the last known ones if it does not answer in time."""
         try:
-            self._snapshot = await self._request("snapshot")
+            reply = await self._request(Snapshot, expect=SnapshotReply)
+            assert isinstance(reply, SnapshotReply)
+            self._snapshot = reply.snapshot
         except VrrpProcessError as exc:
             log.warning("VRRP snapshot unavailable, showing the last one", error=str(exc))
         return self._snapshot
 
     async def failover(self, name: str) -> bool:
-        return bool(await self._request("failover", name))
+        reply = await self._request(Failover, name, expect=FailoverReply)
+        assert isinstance(reply, FailoverReply)
+        return reply.handed_over
 
     def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
-        self._send(("track", name, ok))
+        self._send(SetTrackedVirtualServer(name, ok))
 
     async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
-        await self._request("reconfigure", tuple(instances))
+        await self._request(Reconfigure, tuple(instances), expect=Done)
         self.instances = tuple(instances)
 
     @property
@@ -160,7 +178,7 @@ class VrrpProcess:
     async def ping(self) -> bool:
         """True when the child's loop answers: the watchdog pings systemd only then."""
         try:
-            await self._request("ping", timeout=REQUEST_TIMEOUT / 2)
+            await self._request(Ping, expect=Done, timeout=REQUEST_TIMEOUT / 2)
         except VrrpProcessError:
             return False
         return True
@@ -169,7 +187,7 @@ class VrrpProcess:
         """Start the instances and relay the child's messages until `stop` is set
         (then stop the child gracefully); raise if the child dies on its own."""
         reader, self._writer = await asyncio.open_connection(sock=self._sock)
-        self._send(("start",))
+        self._send(Start())
         reading = asyncio.create_task(self._read(reader))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -183,7 +201,7 @@ class VrrpProcess:
             raise VrrpProcessError(f"VRRP process {self.pid} ended ({self._exit or 'still running'}): "
                                    f"{self._failure or 'no reason given'}")
         with contextlib.suppress(VrrpProcessError):  # it may already be stopping on its own
-            self._send(("stop",))
+            self._send(Stop())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(reading), STOP_TIMEOUT)
         await self._reap(0.5)
@@ -211,47 +229,58 @@ class VrrpProcess:
             addrs.close()
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        self._frames = FrameReader(reader, TO_PARENT, side="parent")
         try:
-            while (message := await _read_frame(reader)) is not None:
+            while (message := await self._frames.read()) is not None:
                 self._dispatch(message)
-        except VrrpProcessError as exc:  # a broken channel ends the child like a crash would
+        except ChannelError as exc:  # a broken channel ends the child like a crash would
             self._failure = str(exc)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(VrrpProcessError("the VRRP process closed its channel"))
 
-    def _dispatch(self, message: tuple) -> None:
-        kind = message[0]
-        if kind == "transition":
-            _, name, state, self._snapshot = message
+    def _dispatch(self, message: ToParent) -> None:
+        if isinstance(message, Transitioned):
+            self._snapshot = message.snapshot
             if self.on_transition is not None:
-                self.on_transition(name, state)
-        elif kind == "reply":
-            _, request_id, ok, value = message
-            future = self._pending.get(request_id)
+                self.on_transition(message.instance, message.state)
+        elif isinstance(message, Failed):
+            self._failure = message.reason
+        elif isinstance(message, Signalled):
+            self._signalled = message.signal
+        else:
+            future = self._pending.get(message.request_id)
             if future is not None and not future.done():
-                future.set_result(value) if ok else future.set_exception(VrrpProcessError(value))
-        elif kind == "failed":
-            self._failure = message[1]
-        elif kind == "signalled":
-            self._signalled = message[1]
+                future.set_result(message)
 
-    async def _request(self, op: str, *args: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
-        request_id = next(self._ids)
-        future = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+    async def _request(self, kind: Callable[..., Request], *args: Any, expect: type,
+                       timeout: float = REQUEST_TIMEOUT) -> Reply:
+        """Send `kind(request_id, *args)` and wait for its reply, which must be an `expect`."""
+        request = kind(next(self._ids), *args)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request.request_id] = future
         try:
-            self._send(("request", request_id, op, *args))
-            return await asyncio.wait_for(future, timeout)
+            self._send(request)
+            reply = await asyncio.wait_for(future, timeout)
         except TimeoutError:
-            raise VrrpProcessError(f"the VRRP process did not answer {op!r} within {timeout:g}s") from None
+            raise VrrpProcessError(f"the VRRP process did not answer {operation(request)!r} "
+                                   f"within {timeout:g}s") from None
         finally:
-            self._pending.pop(request_id, None)
+            self._pending.pop(request.request_id, None)
+        if isinstance(reply, Refused):
+            raise VrrpProcessError(reply.error)
+        if not isinstance(reply, expect):
+            raise VrrpProcessError(f"{operation(request)}: unexpected reply {type(reply).__name__}")
+        return reply
 
-    def _send(self, message: tuple) -> None:
+    def _send(self, message: ToChild) -> None:
         if self._writer is None or self._writer.is_closing():
             raise VrrpProcessError("the VRRP process is not running")
-        self._writer.write(_encode(message))
+        try:
+            frame = encode(message)
+        except ChannelError as exc:
+            raise VrrpProcessError(str(exc)) from None
+        self._writer.write(frame)
 
     async def _reap(self, grace: float) -> None:
         """Collect the child's exit status; SIGKILL it if it outlives `grace` seconds."""
@@ -317,32 +346,33 @@ async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...])
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reader, writer = await asyncio.open_connection(sock=sock)
+    frames = FrameReader(reader, TO_CHILD, side="child")
 
-    def send(message: tuple) -> None:
+    def send(message: ToParent) -> None:
         if not writer.is_closing():
-            writer.write(_encode(message))
+            writer.write(_framed(message))
 
     runtime: VrrpRuntime | None = None
 
     def on_signal(sig: signal.Signals) -> None:
         if runtime is not None:
             runtime.resign()  # the masters' priority 0 has left already (say_farewell)
-        send(("signalled", sig.name))
+        send(Signalled(sig.name))
         stop.set()
 
     take_stop_signals(loop, on_signal, lambda: runtime.say_farewell() if runtime is not None else None)
-    first = await _read_frame(reader)
-    if first is None or first[0] != "start" or stop.is_set():
+    first = await frames.read()
+    if not isinstance(first, Start) or stop.is_set():
         return 0  # the parent never got going (e.g. another daemon holds the control socket)
 
-    runtime = VrrpRuntime(instances, lambda name, tr: send(("transition", name, tr.new.value, runtime.snapshot())))
-    serving = loop.create_task(_answer(reader, send, runtime, stop))
+    runtime = VrrpRuntime(instances, lambda name, tr: send(Transitioned(name, tr.new.value, runtime.snapshot())))
+    serving = loop.create_task(_answer(frames, send, runtime, stop))
     code = 0
     try:
         await runtime.run(stop)
     except Exception as exc:
         log.error("VRRP failed", error=str(exc))
-        send(("failed", str(exc)))
+        send(Failed(str(exc)))
         code = 2
     serving.cancel()
     with contextlib.suppress(Exception):
@@ -351,36 +381,59 @@ async def _serve(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...])
     return code
 
 
-async def _answer(reader: asyncio.StreamReader, send: Callable[[tuple], None], runtime: Any,
+def _framed(message: ToParent) -> bytes:
+    """The message's frame; a reply too large to send becomes a refusal, and any other
+    message too large is dropped (and logged) rather than break the channel."""
+    try:
+        return encode(message)
+    except ChannelError as exc:
+        log.error("VRRP channel message not sent", message=type(message).__name__, error=str(exc))
+        if isinstance(message, REPLIES):
+            return encode(Refused(message.request_id, str(exc)))
+        return b""
+
+
+async def _answer(frames: FrameReader, send: Callable[[ToParent], None], runtime: VrrpRuntime,
                   stop: asyncio.Event) -> None:
     """Carry out the parent's requests; a closed or broken channel means the parent is
     gone (or not itself): stop gracefully."""
     try:
-        while (message := await _read_frame(reader)) is not None:
-            kind = message[0]
-            if kind == "stop":
+        while (message := await frames.read()) is not None:
+            if isinstance(message, Stop):
                 break
-            if kind == "track":
-                runtime.set_tracked_virtual_server(message[1], message[2])
-            elif kind == "request":
-                _, request_id, op, *args = message
-                try:
-                    send(("reply", request_id, True, await _perform(runtime, op, args)))
-                except Exception as exc:
-                    send(("reply", request_id, False, f"{op}: {exc}"))
-    except VrrpProcessError as exc:
+            if isinstance(message, SetTrackedVirtualServer):
+                runtime.set_tracked_virtual_server(message.name, message.ok)
+            elif not isinstance(message, Start):  # a second start changes nothing
+                send(await _perform(runtime, message))
+    except ChannelError as exc:
         log.error("VRRP channel broken, stopping", error=str(exc))
     stop.set()
 
 
-async def _perform(runtime: Any, op: str, args: list[Any]) -> Any:
-    if op == "snapshot":
-        return runtime.snapshot()
-    if op == "failover":
-        return runtime.failover(args[0])
-    if op == "reconfigure":
-        await runtime.reconfigure(args[0])
-        return None
-    if op == "ping":
-        return None
-    raise ValueError(f"unknown request {op!r}")
+async def _perform(runtime: VrrpRuntime, request: Request) -> Reply:
+    try:
+        return await _HANDLERS[type(request)](runtime, request)
+    except Exception as exc:
+        return Refused(request.request_id, f"{operation(request)}: {exc}")
+
+
+async def _snapshot(runtime: VrrpRuntime, request: Any) -> Reply:
+    return SnapshotReply(request.request_id, runtime.snapshot())
+
+
+async def _failover(runtime: VrrpRuntime, request: Any) -> Reply:
+    return FailoverReply(request.request_id, runtime.failover(request.name))
+
+
+async def _reconfigure(runtime: VrrpRuntime, request: Any) -> Reply:
+    await runtime.reconfigure(request.instances)
+    return Done(request.request_id)
+
+
+async def _ping(runtime: VrrpRuntime, request: Any) -> Reply:
+    return Done(request.request_id)
+
+
+_HANDLERS: dict[type, Callable[[VrrpRuntime, Any], Awaitable[Reply]]] = {
+    Snapshot: _snapshot, Failover: _failover, Reconfigure: _reconfigure, Ping: _ping,
+}
