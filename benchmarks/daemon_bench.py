@@ -1,6 +1,6 @@
 """The daemon as a service: RSS, idle CPU, reload, /metrics scrape and VRRP advert jitter.
 
-    .venv/bin/python benchmarks/daemon_bench.py [--backend memory|netlink] [--sizes 1000,10000]
+    .venv/bin/python -m benchmarks.daemon_bench [--backend memory|netlink] [--sizes 1000,10000]
         [--per-service 4]
 
 Each size runs a real `Daemon` (the code `directord run` runs, VRRP child included) in its
@@ -8,7 +8,7 @@ own processes inside a network namespace, with `--per-service` real servers per 
 service (`--sizes 10000 --per-service 1` is a 10k-service config). The IPVS backend is the
 in-memory one on a host without ip_vs (these figures are the daemon's own cost: its
 Python state, checks, snapshot and metrics), or the kernel's (`--backend netlink`, inside
-`scripts/vm-run`, where emulation slows Python 10-30x).
+`scripts/vm-run`, where emulation slows Python down many times over).
 
 Figures per size:
 - RSS of the daemon and of its VRRP child after start-up and a first reconcile, and their
@@ -36,35 +36,36 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from healthcheck_bench import cpu_seconds as cpu  # noqa: E402  (same /proc readers)
-from healthcheck_bench import rss_mb  # noqa: E402
-from labkit import Lab, run, wait_for  # noqa: E402
-
-from director.drill import wire  # noqa: E402  (the drill's packet capture and kernel stamps)
+from benchmarks.healthcheck_bench import cpu_seconds as cpu  # the same /proc readers
+from benchmarks.healthcheck_bench import rss_mb
+from director.config.toml_write import dumps
+from director.drill import wire  # the drill's packet capture
+from scripts.labkit import REPO, Lab, sh, wait_for
+from vrrp.sockets import STAMP_SPACE, kernel_stamp
 
 ADVERT = 0.1
+SELF = [sys.executable, "-m", "benchmarks.daemon_bench"]  # the daemon, sniffer and acceptor processes
 
 
 def config_text(n_real: int, workdir: Path, check: str, per_service: int = 4) -> str:
-    lines = [
-        "[global]", 'router_id = "bench"', f'control_socket = "{workdir}/control.sock"',
-        f'state_dir = "{workdir}/state"', 'metrics_listen = "127.0.0.1:9612"', 'reconcile_interval = "5s"', "",
-        "[[vrrp_instance]]", 'name = "VI_1"', 'interface = "eth0"', "vrid = 7", "priority = 200",
-        f'advert_interval = "{int(ADVERT * 1000)}ms"', 'virtual_ips = ["192.0.2.100/24"]', "",
-    ]
+    services = []
     for s in range(n_real // per_service):
-        address = f"198.{18 + s // 62500}.{s // 250 % 250}.{s % 250 + 1}"
-        lines += ["[[virtual_server]]", f'name = "vs{s}"', f'address = "{address}"', "port = 80", 'scheduler = "wlc"']
+        service: dict = {"name": f"vs{s}", "address": f"198.{18 + s // 62500}.{s // 250 % 250}.{s % 250 + 1}",
+                         "port": 80, "scheduler": "wlc"}
         if check == "tcp":
-            lines += ["  [virtual_server.check]", '  type = "tcp"', '  interval = "1s"', '  timeout = "1s"',
-                      "  port = 8080", "  rise = 1", "  fall = 3", '  initial = "up"']
-        for r in range(per_service):
-            index = s * per_service + r
-            lines += ["  [[virtual_server.real_server]]", f'  address = "127.1.{index // 250}.{index % 250 + 1}"',
-                      "  port = 80", "  weight = 10"]
-    return "\n".join(lines) + "\n"
+            service["check"] = {"type": "tcp", "interval": "1s", "timeout": "1s", "port": 8080, "rise": 1,
+                                "fall": 3, "initial": "up"}
+        service["real_server"] = [
+            {"address": f"127.1.{index // 250}.{index % 250 + 1}", "port": 80, "weight": 10}
+            for index in range(s * per_service, (s + 1) * per_service)]
+        services.append(service)
+    return dumps({
+        "global": {"router_id": "bench", "control_socket": f"{workdir}/control.sock", "state_dir": f"{workdir}/state",
+                   "metrics_listen": "127.0.0.1:9612", "reconcile_interval": "5s"},
+        "vrrp_instance": [{"name": "VI_1", "interface": "eth0", "vrid": 7, "priority": 200,
+                           "advert_interval": f"{int(ADVERT * 1000)}ms", "virtual_ips": ["192.0.2.100/24"]}],
+        "virtual_server": services or None,
+    })
 
 
 def serve(config_path: str, backend: str) -> None:
@@ -134,7 +135,7 @@ def control(ns: str, sock: Path, *args: str) -> dict:
 
 
 def scrape_seconds(ns: str) -> float:
-    out = run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "http://127.0.0.1:9612/metrics"], ns=ns,
+    out = sh(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "http://127.0.0.1:9612/metrics"], ns=ns,
               timeout=60)
     return float(out)
 
@@ -149,11 +150,11 @@ def advert_gaps(sniffer: socket.socket, seconds: float) -> list[float]:
     sniffer.settimeout(0.5)
     while time.monotonic() < deadline:
         try:
-            frame, ancillary, _, address = sniffer.recvmsg(2048, socket.CMSG_SPACE(16))
+            frame, ancillary, _, address = sniffer.recvmsg(2048, STAMP_SPACE)
         except TimeoutError:
             continue
         event = wire.parse(frame, b"")
-        stamp = wire.kernel_time(ancillary)
+        stamp = kernel_stamp(ancillary)
         if address[2] == socket.PACKET_OUTGOING and event and event["kind"] == "advert" and stamp is not None:
             stamps.append(stamp)
     return [b - a for a, b in itertools.pairwise(stamps)]
@@ -164,15 +165,11 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
     figures: dict = {"real_servers": n_real, "services": n_real // per_service}
     with Lab("dbench-") as lab:
         ns, peer = lab.netns("d"), lab.netns("p")
-        run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "eth0", "netns", peer])
-        run(["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"], ns=ns)
-        run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"], ns=peer)
-        run(["ip", "link", "set", "eth0", "up"], ns=ns)
-        run(["ip", "link", "set", "eth0", "up"], ns=peer)
+        lab.veth(ns, "eth0", "192.0.2.1/24", bridge_ns=peer, peer="eth0", peer_address="192.0.2.2/24")
         config = workdir / "directord.toml"
         config.write_text(config_text(n_real, workdir, "none", per_service))
         sock = workdir / "control.sock"
-        daemon = lab.start([sys.executable, __file__, "--serve", str(config), "--backend", backend], ns=ns)
+        daemon = lab.start([*SELF, "--serve", str(config), "--backend", backend], ns=ns, cwd=REPO)
         wait_for(lambda: sock.exists(), 120, what="the daemon")
         wait_for(lambda: control(ns, sock, "status").get("reconcile", {}).get("passes_total", 0) >= 1, 300,
                  what="the first reconcile pass")
@@ -204,8 +201,8 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
 
         # Jitter under load: TCP checks on every real server each second, and scrapes in a loop.
         config.write_text(config_text(n_real, workdir, "tcp", per_service))
-        lab.start([sys.executable, __file__, "--acceptor"], ns=ns)
-        daemon = lab.start([sys.executable, __file__, "--serve", str(config), "--backend", backend], ns=ns)
+        lab.start([*SELF, "--acceptor"], ns=ns, cwd=REPO)
+        daemon = lab.start([*SELF, "--serve", str(config), "--backend", backend], ns=ns, cwd=REPO)
         wait_for(lambda: sock.exists(), 120, what="the daemon")
         time.sleep(5)  # past Master_Down_Interval (3.6 advert intervals + skew): master and checking
         scraper = lab.start(["bash", "-c", "while true; do curl -s -o /dev/null http://127.0.0.1:9612/metrics; done"],
@@ -213,8 +210,8 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
         time.sleep(3)
         pids = family(daemon.pid)
         cpu_before, began = family_cpu(pids), time.monotonic()
-        sniff = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, "--sniff", "20"],
-                               capture_output=True, text=True, timeout=120)
+        sniff = subprocess.run(["ip", "netns", "exec", ns, *SELF, "--sniff", "20"],
+                               capture_output=True, text=True, timeout=120, cwd=REPO)
         gaps = json.loads(sniff.stdout)
         scraper.kill()
         figures["daemon_cpu_percent"] = round((family_cpu(pids) - cpu_before) / (time.monotonic() - began) * 100)

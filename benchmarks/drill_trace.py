@@ -1,6 +1,6 @@
 """Print what happened around each drill fault, from the raw timelines a drill saves.
 
-    python benchmarks/drill_trace.py out/demo/drill-nat.runs.json [--scenario sigkill] [--before 1.2 --after 2]
+    python -m benchmarks.drill_trace out/demo/drill-nat.runs.json [--scenario sigkill] [--before 1.2 --after 2]
 
 One line per event in milliseconds from the fault: adverts and priority-0 adverts (`resign`),
 gratuitous ARPs seen on the client's wire (kernel stamps), VIP add/del printed by `ip monitor` in

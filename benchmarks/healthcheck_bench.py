@@ -1,6 +1,6 @@
 """Health-check throughput benchmark: N real loopback listeners, one checker process.
 
-    .venv/bin/python benchmarks/healthcheck_bench.py --targets 1000,5000,10000 --types tcp,http
+    .venv/bin/python -m benchmarks.healthcheck_bench --targets 1000,5000,10000 --types tcp,http
 
 nginx serves every target port (one listener per target, one worker process, so the
 server and the checker each get a core). The checker runs in its own process (uvloop,
@@ -196,7 +196,6 @@ def worker_main(args: argparse.Namespace) -> None:
 
     import uvloop
 
-    sys.path.insert(0, args.code or str(ROOT))
     from director.config.model import CheckConfig
     from healthcheck import probes
     from healthcheck.result import Target
@@ -239,10 +238,12 @@ class DirectordChecker:
     def __init__(self, kind: str, ports: list[int], interval: float, workdir: Path) -> None:
         ports_file = workdir / "ports"
         ports_file.write_text(" ".join(map(str, ports)))
+        # The worker is this file run as a script with -P (its folder not on the path), so
+        # `healthcheck` and `director` come from PYTHONPATH: this checkout or the baseline's.
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "worker", "--type", kind, "--interval", str(interval),
-             "--ports-file", str(ports_file), "--code", self.code],
-            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            [sys.executable, "-P", __file__, "worker", "--type", kind, "--interval", str(interval),
+             "--ports-file", str(ports_file)],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": self.code or str(ROOT)})
         self.latest = {"checks": 0, "failures": 0, "last_failure": ""}
         threading.Thread(target=self._follow, daemon=True).start()
 
@@ -400,7 +401,6 @@ def main() -> None:
     w.add_argument("--type", required=True)
     w.add_argument("--interval", type=float, default=1.0)
     w.add_argument("--ports-file", required=True)
-    w.add_argument("--code", default="")
     parser.add_argument("--targets", default="1000,5000,10000")
     parser.add_argument("--types", default="tcp,http")
     parser.add_argument("--checkers", default="directord",

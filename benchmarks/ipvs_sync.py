@@ -1,6 +1,6 @@
 """How fast directord programs IPVS, next to ipvsadm-restore, in one VM boot.
 
-    scripts/vm-run -- .venv/bin/python benchmarks/ipvs_sync.py [--sizes 1000,10000]
+    scripts/vm-run -- .venv/bin/python -m benchmarks.ipvs_sync [--sizes 1000,10000]
 
 Measures, for N services x 4 real servers: a cold sync into an empty table
 (dump + plan + execute), a no-op resync (dump + plan finds nothing: zero
@@ -45,6 +45,7 @@ from director.ipvs.model import (
     ServiceKey,
     ServiceSpec,
 )
+from scripts.labkit import Lab, in_netns, sh
 
 Desired = dict[ServiceKey, tuple[ServiceSpec, dict[DestKey, DestSpec]]]
 DESTS_PER_SERVICE = 4
@@ -124,19 +125,6 @@ def sync(backend: NetlinkIpvs, desired: Desired) -> tuple[float, int, int]:
     return elapsed, len(ops), len(errors)
 
 
-def in_netns(name: str, argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", name, *argv], check=True, text=True, **kw)  # type: ignore[call-overload]
-
-
-def fresh_netns(name: str) -> str:
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    # A namespace with no routes has no local table: IPVS then calls every address
-    # "not unicast" (EINVAL). Bringing lo up creates it.
-    in_netns(name, ["ip", "link", "set", "lo", "up"])
-    return name
-
-
 def ipvsadm_restore(desired: Desired, netns: str) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False) as f:
         f.write(rules_file(desired))
@@ -144,14 +132,14 @@ def ipvsadm_restore(desired: Desired, netns: str) -> float:
     try:
         with open(path) as rules:
             start = time.perf_counter()
-            in_netns(netns, ["ipvsadm-restore"], stdin=rules)
+            subprocess.run(in_netns(["ipvsadm-restore"], netns), stdin=rules, check=True)
             return time.perf_counter() - start
     finally:
         os.unlink(path)
 
 
 def count_services(netns: str) -> int:
-    out = in_netns(netns, ["ipvsadm", "-Sn"], capture_output=True).stdout
+    out = sh(["ipvsadm", "-Sn"], ns=netns, timeout=3600)
     return sum(1 for line in out.splitlines() if line.startswith("-A"))
 
 
@@ -179,18 +167,20 @@ def directord_phase(n: int) -> dict[str, float]:
 
 def bench_size(n: int) -> dict[str, float]:
     desired = build_desired(n)
-    ns = fresh_netns(f"ipvsbench-r{n}")
-    restore = ipvsadm_restore(desired, ns)
-    assert count_services(ns) == n, "ipvsadm-restore did not load the table"
-    subprocess.run(["ip", "netns", "del", ns], check=True)
-    ns = fresh_netns(f"ipvsbench-d{n}")
-    argv = [sys.executable, __file__, "--phase-directord", str(n)]
-    if PLAN is plan_ops:
-        argv.append("--direct")
-    out = in_netns(ns, argv, capture_output=True).stdout
-    got = json.loads(out.splitlines()[-1])
-    assert count_services(ns) == n
-    subprocess.run(["ip", "netns", "del", ns], check=True)
+    # A fresh namespace for each (IPVS tables are per namespace); Lab.netns brings lo up, which
+    # makes the local table without which IPVS calls every address "not unicast" (EINVAL).
+    with Lab("ipvsbench-") as lab:
+        ns = lab.netns(f"r{n}")
+        restore = ipvsadm_restore(desired, ns)
+        assert count_services(ns) == n, "ipvsadm-restore did not load the table"
+    with Lab("ipvsbench-") as lab:
+        ns = lab.netns(f"d{n}")
+        argv = [sys.executable, "-m", "benchmarks.ipvs_sync", "--phase-directord", str(n)]
+        if PLAN is plan_ops:
+            argv.append("--direct")
+        out = sh(argv, ns=ns, timeout=3600)
+        got = json.loads(out.splitlines()[-1])
+        assert count_services(ns) == n
     ops_total = n * (1 + DESTS_PER_SERVICE)
     cold = got["cold"]
     print(f"{n} services x {DESTS_PER_SERVICE} real servers ({ops_total} entries), fresh netns each")

@@ -17,7 +17,7 @@ arrival - request sent, both CLOCK_REALTIME in one kernel.
 
 Needs IPVS and ipvsadm: run it in the VM.
 
-    scripts/vm-run -- .venv/bin/python benchmarks/sync_latency.py [--rates 5,25,200] [--seconds 10]
+    scripts/vm-run -- .venv/bin/python -m benchmarks.sync_latency [--rates 5,25,200] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -30,20 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
+from director.config.model import SYNC_PACKET_ONE_CONNECTION
+from director.sync.wire import decode
+from scripts.labkit import PYTHON, REPO, Lab, add_sync_service, build_sync_pair, sh
+from scripts.labkit import SYNC_ADDR as ADDR
+from scripts.labkit import SYNC_PORT as PORT
+from scripts.labkit import SYNC_VIP as VIP
 
-from labkit import Lab, run  # noqa: E402
-from tests.director.kernel_util import SYNC_ADDR as ADDR  # noqa: E402
-from tests.director.kernel_util import SYNC_PORT as PORT  # noqa: E402
-from tests.director.kernel_util import SYNC_VIP as VIP  # noqa: E402
-from tests.director.kernel_util import add_sync_service, build_sync_pair  # noqa: E402
-
-from director.config.model import SYNC_PACKET_ONE_CONNECTION  # noqa: E402
-from director.sync.wire import decode  # noqa: E402
-
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SYNCID = 9
 GROUP, SYNC_PORT = "224.0.0.81", 8848
 SETTLE = 4.0  # seconds after the last connection: the kernel flushes a partial packet within 3 s
@@ -87,9 +80,9 @@ asyncio.run(main())
 """
 
 SNIFFER = """
-import json, socket, struct, sys, threading, time
+import json, socket, sys, threading, time
+from vrrp.sockets import SO_TIMESTAMPNS, kernel_stamp
 group, port, ifaddr = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-SO_TIMESTAMPNS = 35  # Linux; not exported by Python's socket module
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -106,26 +99,27 @@ while not done.is_set():
         data, anc, _flags, _addr = s.recvmsg(65535, 64)
     except TimeoutError:
         continue
-    stamp = next((struct.unpack("qq", d[:16]) for lv, ty, d in anc if ty == SO_TIMESTAMPNS), None)
-    out.append([stamp[0] + stamp[1] / 1e9 if stamp else time.time(), data.hex()])
+    stamp = kernel_stamp(anc)
+    out.append([time.time() if stamp is None else stamp, data.hex()])
 print(json.dumps(out))
 """
 
 
 def build(lab: Lab) -> dict[str, str]:
     ns = build_sync_pair(lab, SYNCID)
-    server = lab.start([PYTHON, "-c", SERVER, str(PORT)], ns=ns["server"], stdout=subprocess.PIPE, text=True)
+    server = lab.start([PYTHON, "-c", SERVER, str(PORT)], ns=ns["server"], stdout=subprocess.PIPE, text=True,
+                       cwd=REPO)
     if server.stdout is None or server.stdout.readline().strip() != "ready":
         raise RuntimeError("the real server did not start")
     return ns
 
 
 def measure(lab: Lab, ns: dict[str, str], size: int, rate: float, seconds: float) -> dict[str, float]:
-    run(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID)]
+    sh(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID)]
         + (["--sync-maxlen", str(size)] if size else []), ns=ns["master"])
     try:
         sniffer = lab.start([PYTHON, "-c", SNIFFER, GROUP, str(SYNC_PORT), ADDR["backup"]], ns=ns["backup"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
         if sniffer.stdout is None or sniffer.stdout.readline().strip() != "ready":
             raise RuntimeError("the sniffer did not start")
         client = subprocess.run(["ip", "netns", "exec", ns["client"], PYTHON, "-c", CLIENT, str(rate),
@@ -135,8 +129,8 @@ def measure(lab: Lab, ns: dict[str, str], size: int, rate: float, seconds: float
         time.sleep(SETTLE)  # the last partial packet leaves within 3 s
         packets = json.loads(sniffer.communicate(input="", timeout=60)[0])
     finally:
-        run(["ipvsadm", "--stop-daemon", "master"], ns=ns["master"])
-        run(["ipvsadm", "-C"], ns=ns["master"])  # the next size starts from an empty connection table
+        sh(["ipvsadm", "--stop-daemon", "master"], ns=ns["master"])
+        sh(["ipvsadm", "-C"], ns=ns["master"])  # the next size starts from an empty connection table
         add_sync_service(ns["master"])
     first_seen: dict[int, float] = {}
     messages = 0

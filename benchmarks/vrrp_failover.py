@@ -11,8 +11,10 @@ is `systemctl stop`: SIGTERM to the group, and the figures also show when the
 master's priority-0 advert reached the client; the target is no slower than
 keepalived on either.
 
-    .venv/bin/python benchmarks/vrrp_failover.py --runs 20 --intervals 1,0.1
-    .venv/bin/python benchmarks/vrrp_failover.py --runs 20 --intervals 0.25 --fault sigterm
+    .venv/bin/python -m benchmarks.vrrp_failover --runs 20 --intervals 1,0.1
+    .venv/bin/python -m benchmarks.vrrp_failover --runs 20 --intervals 0.25 --fault sigterm
+
+Run from the repository root, as root (network namespaces; the lab is scripts.labkit.VrrpLab).
 """
 
 from __future__ import annotations
@@ -28,17 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.vrrp.lab import (  # noqa: E402 - the lab lives with the tests
-    PYTHON,
-    VIP,
-    Lab,
-    keepalived_conf,
-    sh,
-    start_keepalived,
-)
+from scripts.labkit import PYTHON, REPO, VIP, VrrpLab, keepalived_conf, sh
 
 MASTER_PRIO, BACKUP_PRIO = 200, 100
 TOLERANCE = 0.005  # medians this close count as level
@@ -50,27 +42,20 @@ def mdi(interval: float, priority: int = BACKUP_PRIO) -> float:
     return 3 * interval + (256 - priority) * interval / 256
 
 
-def start(lab: Lab, impl: str, node: str, priority: int, interval: float) -> None:
+def start(lab: VrrpLab, impl: str, node: str, priority: int, interval: float) -> None:
+    """directord is the whole daemon (`directord run`, one VRRP instance, no IPVS needed);
+    keepalived runs VRRP only."""
     if impl == "directord":
-        start_directord(lab, node, priority, interval)
+        lab.start_directord(node, priority=priority, advert_interval=f"{round(interval * 1000)}ms")
     else:
         idx = lab.nodes.index(node) + 1
         conf = keepalived_conf(lab.addr(idx), priority=priority, version=3,
                                interval=f"{interval:g}", peers=[])
-        start_keepalived(lab, node, conf)
+        lab.start_keepalived(node, conf)
 
 
-def start_directord(lab: Lab, node: str, priority: int, interval: float) -> None:
-    """`directord run` with one VRRP instance and nothing else (no IPVS needed)."""
-    cfg = lab.write_config(node, daemon=True, priority=priority, advert_interval=f"{round(interval * 1000)}ms")
-    log = open(lab._fresh_log(node), "ab")  # noqa: SIM115 - owned by the process
-    lab.procs[node] = subprocess.Popen(
-        ["ip", "netns", "exec", node, str(ROOT / ".venv" / "bin" / "directord"), "run", "-c", str(cfg)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def one_run(lab: Lab, impl: str, interval: float, align: bool, fault: str) -> tuple[float, float | None]:
-    """(fault to takeover, fault to the priority-0 advert or None) in seconds."""
+def start_pair(lab: VrrpLab, impl: str, interval: float) -> None:
+    """Master then backup, until the backup has heard the master's adverts."""
     master, backup = lab.nodes
     start(lab, impl, master, MASTER_PRIO, interval)
     lab.wait_for(lambda: lab.holders() == [master], mdi(interval, MASTER_PRIO) + START_WAIT)
@@ -79,49 +64,70 @@ def one_run(lab: Lab, impl: str, interval: float, align: bool, fault: str) -> tu
         lab.wait_backup(backup, timeout=START_WAIT)
     else:
         lab.wait_for(lambda: "Entering BACKUP STATE" in lab.log(backup), START_WAIT)
-    time.sleep(max(1.5, 3 * interval))  # the backup has heard the master's adverts
+    time.sleep(max(1.5, 3 * interval))
     if lab.holders() != [master]:
         raise RuntimeError(f"{impl}: unexpected VIP holders {lab.holders()}")
-    probe = subprocess.Popen(
-        ["ip", "netns", "exec", lab.client, PYTHON, str(ROOT / "benchmarks" / "vrrp_probe.py"),
-         "--src", "192.0.2.50", "--vip", VIP, "--mac", lab.mac(backup),
+
+
+def start_probe(lab: VrrpLab, interval: float, align: bool, fault: str) -> subprocess.Popen:
+    master_addr = lab.addr(1)
+    return subprocess.Popen(
+        ["ip", "netns", "exec", lab.client, PYTHON, "-m", "benchmarks.vrrp_probe",
+         "--src", "192.0.2.50", "--vip", VIP, "--mac", lab.mac(lab.nodes[1]),
          "--timeout", str(mdi(interval) + 5),
-         *(["--align-src", lab.addr(1)] if align else []),
-         *(["--resign-src", lab.addr(1)] if fault == "sigterm" else [])],
-        stdout=subprocess.PIPE, text=True,
+         *(["--align-src", master_addr] if align else []),
+         *(["--resign-src", master_addr] if fault == "sigterm" else [])],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
-    try:
-        assert probe.stdout is not None
-        if probe.stdout.readline().strip() != "ready":
-            raise RuntimeError("prober failed to start")
-        if align and not probe.stdout.readline().startswith("advert"):
-            raise RuntimeError(f"{impl}: no advert from the master")
-        # The whole process group at once, as systemd does: with SIGKILL, keepalived's
-        # VRRP child would otherwise notice its parent dying and resign gracefully.
-        pgid = os.getpgid(lab.procs[master].pid)
-        t_fault = time.monotonic()
-        os.killpg(pgid, signal.SIGKILL if fault == "sigkill" else signal.SIGTERM)
-        resigned = None
+
+
+def fault_and_watch(lab: VrrpLab, probe: subprocess.Popen, impl: str, align: bool,
+                    fault: str) -> tuple[float, float | None]:
+    """Kill (or stop) the master right after its advert; (takeover, priority 0) from the fault."""
+    assert probe.stdout is not None
+    if probe.stdout.readline().strip() != "ready":
+        raise RuntimeError("prober failed to start")
+    if align and not probe.stdout.readline().startswith("advert"):
+        raise RuntimeError(f"{impl}: no advert from the master")
+    # The whole process group at once, as systemd does: with SIGKILL, keepalived's
+    # VRRP child would otherwise notice its parent dying and resign gracefully.
+    pgid = os.getpgid(lab.procs[lab.nodes[0]].pid)
+    t_fault = time.monotonic()
+    os.killpg(pgid, signal.SIGKILL if fault == "sigkill" else signal.SIGTERM)
+    resigned = None
+    line = probe.stdout.readline().split()
+    if line and line[0] == "resign":
+        resigned = float(line[1]) - t_fault
         line = probe.stdout.readline().split()
-        if line and line[0] == "resign":
-            resigned = float(line[1]) - t_fault
-            line = probe.stdout.readline().split()
-        if not line or line[0] != "answered":
-            raise RuntimeError(f"{impl}: backup never answered for the VIP")
-        if fault == "sigterm" and resigned is None:
-            raise RuntimeError(f"{impl}: no priority-0 advert on a graceful stop")
-        return float(line[1]) - t_fault, resigned
+    if not line or line[0] != "answered":
+        raise RuntimeError(f"{impl}: backup never answered for the VIP")
+    if fault == "sigterm" and resigned is None:
+        raise RuntimeError(f"{impl}: no priority-0 advert on a graceful stop")
+    return float(line[1]) - t_fault, resigned
+
+
+def clear_pair(lab: VrrpLab) -> None:
+    """Both daemons gone (with their process groups) and no VIP left behind."""
+    for node in lab.nodes:
+        proc = lab.procs.pop(node, None)
+        if proc and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc:
+            proc.wait()
+        sh(["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"], ns=node, check=False)
+
+
+def one_run(lab: VrrpLab, impl: str, interval: float, align: bool, fault: str) -> tuple[float, float | None]:
+    """(fault to takeover, fault to the priority-0 advert or None) in seconds."""
+    start_pair(lab, impl, interval)
+    probe = start_probe(lab, interval, align, fault)
+    try:
+        return fault_and_watch(lab, probe, impl, align, fault)
     finally:
         if probe.poll() is None:
             probe.kill()
         probe.wait()
-        for node in (master, backup):
-            proc = lab.procs.pop(node, None)
-            if proc and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            if proc:
-                proc.wait()
-            sh("ip", "-n", node, "addr", "del", f"{VIP}/24", "dev", "eth0", check=False)
+        clear_pair(lab)
 
 
 def p95(values: list[float]) -> float:
@@ -150,7 +156,7 @@ def main() -> int:
         if args.keep_logs:
             tmp = tempfile.mkdtemp(prefix="dvr-bench-logs-")
             print(f"logs in {tmp}", file=sys.stderr)
-        lab = Lab(2, Path(tmp))
+        lab = VrrpLab(2, Path(tmp))
         try:
             for interval in intervals:
                 key = f"{interval:g}"

@@ -8,6 +8,10 @@ prints `advert`, so the caller can kill the master right after an advert:
 the worst case, and the same phase for every implementation. With
 `--resign-src`, it also prints `resign <time>` when that address's
 priority-0 advert (a graceful stop) arrives.
+
+    python -m benchmarks.vrrp_probe --src ADDR --vip VIP --mac MAC [--align-src ADDR] [--resign-src ADDR]
+
+(benchmarks.vrrp_failover runs it; frames are stamped by the kernel, vrrp.sockets.kernel_stamp.)
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import struct
 import sys
 import time
 
+from vrrp.sockets import SO_TIMESTAMPNS, kernel_stamp
+
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800
-SO_TIMESTAMPNS = 35  # asm-generic/socket.h; not exported by the socket module
 
 
 def arp_request(src_mac: bytes, src_ip: bytes, vip: bytes) -> bytes:
@@ -43,11 +48,8 @@ def recv_stamped(sock: socket.socket) -> tuple[bytes, float]:
     clock as it comes in, so the prober's own scheduling delay does not count."""
     data, ancillary, _flags, _addr = sock.recvmsg(256, 64)
     offset = time.time() - time.monotonic()
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            sec, nsec = struct.unpack("qq", payload[:16])
-            return data, sec + nsec / 1e9 - offset
-    return data, time.monotonic()
+    stamp = kernel_stamp(ancillary)
+    return data, time.monotonic() if stamp is None else stamp - offset
 
 
 def vrrp_sniffer(iface: str) -> socket.socket:

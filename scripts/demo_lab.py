@@ -1,6 +1,6 @@
 """The demo: the failover lab and the drill, directord and keepalived side by side.
 
-    python scripts/demo_lab.py [--variants nat,dr] [--repeat N] [--report-dir out/demo]
+    python -m scripts.demo_lab [--variants nat,dr] [--repeat N] [--report-dir out/demo]
 
 For each variant: build the lab (client, two directors, three real servers), run every drill
 scenario against a directord pair and a keepalived pair in the same lab, print the report, and
@@ -23,9 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PYTHON = str(REPO / ".venv" / "bin" / "python")
-DIRECTORD = str(REPO / ".venv" / "bin" / "directord")
+from director.drill.labstate import run_dir, state_file
+from scripts.labkit import DIRECTORD, PYTHON, REPO
+
 LAB = "demo"
 TARGET_MARGIN = 0.05  # the issue's bound: Master_Down_Interval + 50 ms
 
@@ -35,20 +35,20 @@ def step(title: str) -> None:
 
 
 def lab(*args: str) -> int:
-    return subprocess.run([PYTHON, str(REPO / "scripts" / "lab.py"), *args, "--name", LAB], cwd=REPO).returncode
+    return subprocess.run([PYTHON, "-m", "scripts.lab", *args, "--name", LAB], cwd=REPO).returncode
 
 
 def max_takeover() -> float:
     """Master_Down_Interval of lb2 (from the lab's state file) + 50 ms."""
     from director.drill.core import master_down_interval
 
-    state = json.loads(Path(f"/run/directord-lab-{LAB}.json").read_text())
+    state = json.loads(state_file(LAB).read_text())
     return master_down_interval(state["advert_interval"], state["priorities"]["lb2"]) + TARGET_MARGIN
 
 
 def keep_logs(dest: Path) -> None:
     """The directors' logs outlive the lab: they explain what a figure cannot."""
-    rdir = Path(f"/run/directord-lab-{LAB}")
+    rdir = run_dir(LAB)
     shutil.rmtree(dest, ignore_errors=True)
     for log in rdir.glob("lb*/*.log"):
         (dest / log.parent.name).mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from them, for the tests, the benchmarks, the failover lab and the demo.
 - `VrrpLab`: N VRRP nodes and a client on one bridge (VRRP tests, the failover benchmark).
 - `build_nat_lab` / `NatLab`, `build_sync_pair`: IPVS topologies (kernel tests, benchmarks).
 
-`sh`, `wait_for`, `alive` and `kill_group` come from `director.drill.proc`: the drill is
+`sh`, `in_netns`, `wait_for`, `alive` and `kill_group` come from `director.drill.proc`: the drill is
 installed without scripts/, so the one copy lives there and is re-exported here.
 """
 
@@ -33,7 +33,7 @@ from director.ipvs.model import SYNC_RECEIVE_ANY_SIZE
 __all__ = [
     "BUSYBOX", "DIRECTORD", "NAT_VIP", "PYTHON", "REPO", "SYNC_ADDR", "SYNC_PORT", "SYNC_VIP", "VIP",
     "Lab", "NatLab", "VrrpLab", "add_sync_service", "alive", "build_nat_lab", "build_sync_pair",
-    "dr_real_server", "fetch", "httpd_argv", "keepalived_conf", "kill_group", "remove_namespace",
+    "dr_real_server", "fetch", "httpd_argv", "in_netns", "keepalived_conf", "kill_group", "remove_namespace",
     "require_root", "sh", "wait_for",
 ]
 
@@ -160,9 +160,10 @@ class Lab:
 
     def close(self) -> None:
         for proc in self.processes:
-            kill_group(proc.pid)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+            if proc.returncode is None:  # not reaped yet: its pid, and so its group, is still ours
+                kill_group(proc.pid)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
         for name in reversed(self.namespaces):
             remove_namespace(name)
         for link in reversed(self.links):

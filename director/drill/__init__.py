@@ -1,1 +1,1 @@
-"""Failover drills against a running lab (scripts/lab.py): load, faults, figures, report."""
+"""Failover drills against a running lab (`python -m scripts.lab up`): load, faults, figures, report."""

@@ -1,4 +1,4 @@
-"""The drill's I/O edge: drive a lab built by scripts/lab.py (processes, links, the client load)
+"""The drill's I/O edge: drive a lab built by `python -m scripts.lab` (processes, links, the client load)
 and record what happened as core.Event / Request / Conn timelines.
 
 One clock for every instant: CLOCK_REALTIME (`time.time()`). The kill is stamped just before the
@@ -18,11 +18,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from director.drill.core import SCENARIOS, Conn, Event, Request, Run
+from director.drill.labstate import load_state, save_state, start_director, state_file, sync_daemons, vip_holders
+from director.drill.proc import alive, group_members, kill_group, sh, wait_for
 from director.drill.switch import Switch
 
 clock = time.time  # the drill's one clock (see the module docstring)
@@ -39,49 +42,24 @@ class LabError(Exception):
     """The lab is missing or half-built; the message is one line for people."""
 
 
-def sh(argv: list[str], ns: str | None = None, check: bool = False, timeout: float = 60.0) -> str:
-    full = ["ip", "netns", "exec", ns, *argv] if ns else argv
-    proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode:
-        raise RuntimeError(f"{' '.join(full)}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def state_file(name: str) -> Path:
-    return Path(f"/run/directord-lab-{name}.json")
-
-
 def check_lab(name: str) -> dict[str, Any]:
     """The lab's state if it is complete and running, else LabError naming what is wrong."""
     path = state_file(name)
-    try:
-        state = json.loads(path.read_text())
-    except OSError:
-        raise LabError(f"lab {name} is not up (no {path}): run `python scripts/lab.py up --name {name}`") from None
-    except ValueError:
-        raise LabError(f"lab {name}: {path} is not valid JSON; run `scripts/lab.py down --name {name}`") from None
+    if not path.exists():
+        raise LabError(f"lab {name} is not up (no {path}): run `python -m scripts.lab up --name {name}`")
+    state = load_state(name)
+    if state is None:
+        raise LabError(f"lab {name}: {path} is not valid JSON; run `python -m scripts.lab down --name {name}`")
+    redo = f"run `python -m scripts.lab down --name {name}` then `up`"
     if not state.get("complete"):
-        raise LabError(f"lab {name} is half-built (up did not finish): run `python scripts/lab.py down` then `up`")
-    present = set(sh(["ip", "netns", "list"]).split())
+        raise LabError(f"lab {name} is half-built (up did not finish): {redo}")
+    present = set(sh(["ip", "netns", "list"], check=False).split())
     missing = [ns for ns in state["namespaces"] if ns not in present]
     if missing:
-        raise LabError(f"lab {name} is half-built: namespace {missing[0]} is missing; "
-                       "run `scripts/lab.py down` then `up`")
+        raise LabError(f"lab {name} is half-built: namespace {missing[0]} is missing; {redo}")
     dead = [key for key, pid in state["pids"].items() if key.startswith(("httpd", "stream")) and not alive(pid)]
     if dead:
-        raise LabError(f"lab {name} is half-built: {dead[0]} is not running; run `scripts/lab.py down` then `up`")
+        raise LabError(f"lab {name} is half-built: {dead[0]} is not running; {redo}")
     return state
 
 
@@ -196,7 +174,7 @@ def wire_event(packet: dict[str, Any], macs: dict[str, str]) -> Event | None:
 
 def director_mac(ns: str) -> str:
     """The MAC of a director's front interface: whose adverts and ARPs the client sees."""
-    (link,) = json.loads(sh(["ip", "-j", "link", "show", "front0"], ns, check=True))
+    (link,) = json.loads(sh(["ip", "-j", "link", "show", "front0"], ns))
     return link["address"]
 
 
@@ -205,22 +183,8 @@ def send_stop(pid: int, sig: int) -> float:
     KillMode=control-group signals a service (directord's unit and Debian's keepalived unit both
     use it); returns the instant just before the signal, on the drill's clock."""
     at = clock()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
+    kill_group(pid, sig)
     return at
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes in process group pgid (a daemon's children that outlived it)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 class LabDriver:
@@ -236,10 +200,7 @@ class LabDriver:
     # --- bookkeeping --------------------------------------------------------------------------
 
     def save(self) -> None:
-        path = state_file(self.state["name"])
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=1))
-        os.replace(tmp, path)
+        save_state(self.state)
 
     def ns(self, lb: str) -> str:
         return self.state["directors"][lb]["namespace"]
@@ -251,30 +212,21 @@ class LabDriver:
         return alive(self.pid(lb))
 
     def holders(self) -> set[str]:
-        vip = f" {self.state['vip']}/"
-        return {lb for lb in self.state["directors"] if vip in sh(["ip", "-o", "addr", "show"], self.ns(lb))}
+        return set(vip_holders(self.state))
 
     def sync_roles(self, lb: str) -> str:
-        return sh(["ipvsadm", "-L", "--daemon"], self.ns(lb))
+        return sync_daemons(self.state, lb)
 
     # --- actions ------------------------------------------------------------------------------
 
     def start(self, lb: str, kind: str, preempt: bool = True) -> None:
-        info = self.state["directors"][lb]
-        argv = info["argv"][kind + ("" if preempt else "-nopreempt")]
-        log = open(Path(self.state["run_dir"]) / lb / f"{kind}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(["ip", "netns", "exec", info["namespace"], *argv], start_new_session=True,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO))
-        log.close()
-        self.state["pids"][f"director-{lb}"] = proc.pid
-        info["kind"], info["preempt"] = kind, preempt
-        self.save()
+        start_director(self.state, lb, kind, preempt)
         self.monitor.add(Event(clock(), lb, "up"))
 
     def stop(self, lb: str, sig: int = signal.SIGTERM, wait: float = 60.0) -> float:
         """Stop a director and return the instant the signal was sent.
 
-        Every director runs in its own session (lab.py and `start` make it so), its process group
+        Every director runs in its own session (labstate.start_director makes it so), its process group
         id being its pid, and the signal goes to the whole group: SIGKILL is a power cut (a
         daemon's children, keepalived's VRRP and checker processes or directord's VRRP process,
         die with it), SIGTERM is `systemctl stop`.
@@ -298,20 +250,19 @@ class LabDriver:
         if left:
             print(f"drill:   {lb}: {len(left)} process(es) of group {pgid} outlived the stop: {left}; killed",
                   file=sys.stderr, flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+            kill_group(pgid)
 
     def scrub(self, lb: str) -> None:
         """Remove what a stopped director left (VIPs, IPVS table, sync daemons): a reboot's clean slate."""
         ns = self.ns(lb)
         for ifname in self.state["directors"][lb]["interfaces"]:
-            for line in sh(["ip", "-o", "addr", "show", "dev", ifname], ns).splitlines():
+            for line in sh(["ip", "-o", "addr", "show", "dev", ifname], ns, check=False).splitlines():
                 address = line.split()[3]
                 if address.split("/")[0] in (self.state["vip"], "10.0.0.1"):
-                    sh(["ip", "addr", "del", address, "dev", ifname], ns)
-        sh(["ipvsadm", "-C"], ns)
+                    sh(["ip", "addr", "del", address, "dev", ifname], ns, check=False)
+        sh(["ipvsadm", "-C"], ns, check=False)
         for role in ("master", "backup"):
-            sh(["ipvsadm", "--stop-daemon", role], ns)
+            sh(["ipvsadm", "--stop-daemon", role], ns, check=False)
 
     def cut(self, lb: str, down: bool) -> float:
         """Pull (or plug back) every cable of a director at the switch end, the front one first;
@@ -334,13 +285,8 @@ class LabDriver:
             self.ports[lb] = indexes
         return self.ports[lb]
 
-    def wait(self, predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-        deadline = clock() + timeout
-        while clock() < deadline:
-            if predicate():
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+    def wait(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
+        wait_for(predicate, timeout, what=what)
 
     # --- preconditions ------------------------------------------------------------------------
 
@@ -462,7 +408,7 @@ class LabDriver:
     def log_sync(self, when: str) -> None:
         """How many long-lived connections each director's IPVS table knows (sync at work)."""
         port = f":{self.state['stream_port']}"
-        counts = {lb: sum(1 for line in sh(["ipvsadm", "-Lnc"], self.ns(lb)).splitlines()
+        counts = {lb: sum(1 for line in sh(["ipvsadm", "-Lnc"], self.ns(lb), check=False).splitlines()
                           if "ESTABLISHED" in line and port in line) for lb in ("lb1", "lb2")}
         print(f"drill:   established stream connections {when}: {counts}", file=sys.stderr, flush=True)
 

@@ -23,6 +23,6 @@ def test_lab_with_a_dead_server(capsys: pytest.CaptureFixture[str], state_file: 
                                           "pids": {"httpd-rs1": dead.pid}}))
         code, err = drill(capsys, "--lab", name)
         assert code == 2 and err.strip() == (f"directord drill: lab {name} is half-built: httpd-rs1 is not running; "
-                                             "run `scripts/lab.py down` then `up`")
+                                             f"run `python -m scripts.lab down --name {name}` then `up`")
     finally:
         subprocess.run(["ip", "netns", "del", f"{name}-rs1"], check=True)

@@ -36,8 +36,8 @@ GROUP_SPREAD = 0.05 if os.environ.get("DIRECTORD_IN_VM") else 0.0
 
 
 def lab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "lab.py"), *args, "--name", LAB],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "scripts.lab", *args, "--name", LAB],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
 
 
 def test_sigkill_drill_loses_no_connection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

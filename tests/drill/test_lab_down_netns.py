@@ -1,4 +1,4 @@
-"""`lab.py down` removes what a crashed `up` left (namespaces, processes, state file) and
+"""`python -m scripts.lab down` removes what a crashed `up` left (namespaces, processes, state file) and
 nothing of another lab whose name merely shares the prefix."""
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def test_down_after_a_crash() -> None:
     state.write_text(json.dumps({"name": name, "complete": False, "namespaces": [f"{name}-sw"], "pids": {},
                                  "run_dir": str(rundir)}))
     try:
-        down = subprocess.run([sys.executable, str(REPO / "scripts" / "lab.py"), "down", "--name", name],
-                              capture_output=True, text=True, timeout=60)
+        down = subprocess.run([sys.executable, "-m", "scripts.lab", "down", "--name", name],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
         assert down.returncode == 0, down.stderr
         assert sleeper.wait(timeout=10) != 0
         assert netns() & set(made) == {f"{name}-x-sw"}
