@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.labkit import Lab
 from tests.drill.test_cli import drill
 
 
@@ -15,7 +16,8 @@ def test_lab_with_a_dead_server(capsys: pytest.CaptureFixture[str], state_file: 
     import subprocess
 
     name = state_file.name.removeprefix("directord-lab-").removesuffix(".json")
-    subprocess.run(["ip", "netns", "add", f"{name}-rs1"], check=True)
+    lab = Lab(f"{name}-", private=False)  # named as `python -m scripts.lab up` names them
+    lab.netns("rs1")
     dead = subprocess.Popen(["true"])
     dead.wait()
     try:
@@ -25,4 +27,4 @@ def test_lab_with_a_dead_server(capsys: pytest.CaptureFixture[str], state_file: 
         assert code == 2 and err.strip() == (f"directord drill: lab {name} is half-built: httpd-rs1 is not running; "
                                              f"run `python -m scripts.lab down --name {name}` then `up`")
     finally:
-        subprocess.run(["ip", "netns", "del", f"{name}-rs1"], check=True)
+        lab.close()

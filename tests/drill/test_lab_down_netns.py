@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from scripts.labkit import REPO, Lab
 
 
 def netns() -> set[str]:
@@ -19,9 +19,8 @@ def netns() -> set[str]:
 
 def test_down_after_a_crash() -> None:
     name = f"dtl{os.getpid() % 10000}"
-    made = [f"{name}-sw", f"{name}-lb1", f"{name}-x-sw"]
-    for ns in made:
-        subprocess.run(["ip", "netns", "add", ns], check=True)
+    lab = Lab(f"{name}-", private=False)  # what a crashed `up` left, under the names it uses
+    made = [lab.netns(suffix) for suffix in ("sw", "lb1", "x-sw")]
     sleeper = subprocess.Popen(["ip", "netns", "exec", f"{name}-lb1", "sleep", "300"])
     state = Path(f"/run/directord-lab-{name}.json")
     rundir = Path(f"/run/directord-lab-{name}")
@@ -38,7 +37,8 @@ def test_down_after_a_crash() -> None:
         assert not state.exists()
         assert not rundir.exists()
     finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        sleeper.kill()
+        sleeper.wait()
+        lab.close()
         state.unlink(missing_ok=True)
         shutil.rmtree(rundir, ignore_errors=True)

@@ -5,28 +5,24 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
 from director.drill.switch import Switch
+from scripts.labkit import Lab, sh
 
 
 def link(ns: str, name: str) -> dict:
-    (info,) = json.loads(subprocess.run(["ip", "-n", ns, "-j", "link", "show", name], check=True,
-                                        capture_output=True, text=True).stdout)
+    (info,) = json.loads(sh(["ip", "-j", "link", "show", name], ns=ns))
     return info
 
 
 def test_ports_go_down_and_up() -> None:
-    ns = f"dtsw{os.getpid() % 10000}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
+    with Lab("dtsw") as lab:
+        ns = lab.netns("s")
         for port in ("p1", "p2"):
-            subprocess.run(["ip", "-n", ns, "link", "add", port, "type", "veth", "peer", "name", f"{port}b"],
-                           check=True)
-            subprocess.run(["ip", "-n", ns, "link", "set", port, "up"], check=True)
+            lab.veth(ns, port, None, bridge_ns=ns, peer=f"{port}b")
         switch = Switch(ns)
         indexes = [switch.index("p1"), switch.index("p2")]
         assert indexes == [link(ns, "p1")["ifindex"], link(ns, "p2")["ifindex"]]
@@ -42,8 +38,6 @@ def test_ports_go_down_and_up() -> None:
             switch.set_ports([999999], up=False)  # the kernel's refusal reaches the caller
         assert switch.index("lo") == 1  # the namespace's own loopback, not the host's interfaces
         switch.close()
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=True)
 
 
 def test_a_missing_namespace_is_an_error_in_the_callers_thread() -> None:

@@ -5,16 +5,15 @@ passes only ARP and VRRP."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from scripts.labkit import REPO, Lab
+
 VIP = "198.51.100.10"
 MAC = "02:00:00:00:00:01"
 
@@ -22,18 +21,10 @@ MAC = "02:00:00:00:00:01"
 @pytest.fixture
 def wire_pair() -> Iterator[tuple[str, str]]:
     """Two namespaces joined by a veth pair: `va` in the first, `vb` in the second."""
-    a, b = f"dtw{os.getpid() % 10000}a", f"dtw{os.getpid() % 10000}b"
-    for ns in (a, b):
-        subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", b],
-                       check=True)
-        for ns, dev in ((a, "va"), (b, "vb")):
-            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+    with Lab("dtw") as lab:
+        a, b = lab.netns("a"), lab.netns("b")
+        lab.veth(a, "va", None, bridge_ns=b, peer="vb")
         yield a, b
-    finally:
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_kernel_stamp_is_the_arrival_not_the_read(wire_pair: tuple[str, str]) -> None:
