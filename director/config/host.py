@@ -16,22 +16,32 @@ def host_problems(config: Config, local_addresses: Callable[[], Collection[str]]
     """One "key: reason" line per problem found on this host.
 
     `local_addresses` lists the host's addresses (read over rtnetlink by the caller:
-    the config layer does no netlink of its own).
+    the config layer does no netlink of its own); it is asked only when an instance
+    claims to own its addresses.
     """
     interfaces = {name for _, name in socket.if_nameindex()}
-    problems = []
-    for index, vi in enumerate(config.vrrp_instances):
-        if vi.interface not in interfaces:
-            problems.append(f"vrrp_instance[{index}].interface: no interface named "
-                            f'"{vi.interface}" on this host')
+    return [*_missing_interfaces(config, interfaces), *_false_owners(config, local_addresses),
+            *_missing_sync_interface(config, interfaces)]
+
+
+def _missing_interfaces(config: Config, interfaces: set[str]) -> list[str]:
+    return [f'vrrp_instance[{index}].interface: no interface named "{vi.interface}" on this host'
+            for index, vi in enumerate(config.vrrp_instances) if vi.interface not in interfaces]
+
+
+def _false_owners(config: Config, local_addresses: Callable[[], Collection[str]]) -> list[str]:
+    """Priority 255 says "I own the addresses": true only if one of them is configured here."""
     owners = [(i, vi) for i, vi in enumerate(config.vrrp_instances) if vi.priority == 255]
-    if owners:
-        addresses = local_addresses()
-        for index, vi in owners:
-            if not any(str(vip.ip) in addresses for vip in vi.virtual_ips):
-                problems.append(f"vrrp_instance[{index}].priority: 255 is reserved for the address owner, "
-                                "and none of virtual_ips is configured on this host")
+    if not owners:
+        return []
+    addresses = local_addresses()
+    return [f"vrrp_instance[{index}].priority: 255 is reserved for the address owner, "
+            "and none of virtual_ips is configured on this host"
+            for index, vi in owners if not any(str(vip.ip) in addresses for vip in vi.virtual_ips)]
+
+
+def _missing_sync_interface(config: Config, interfaces: set[str]) -> list[str]:
     sync = config.ipvs.sync_daemon
-    if sync is not None and sync.interface not in interfaces:
-        problems.append(f'ipvs.sync_daemon.interface: no interface named "{sync.interface}" on this host')
-    return problems
+    if sync is None or sync.interface in interfaces:
+        return []
+    return [f'ipvs.sync_daemon.interface: no interface named "{sync.interface}" on this host']

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 import tomllib
 from typing import Any
 
 from director.config.model import (
-    CHECK_TYPES,
-    METHODS,
-    PROTOCOLS,
+    CHECK_OPTION_TYPES,
+    PORT_CHECK_TYPES,
     SCHEDULER_FLAGS,
-    SCHEDULERS,
-    SYNC_PACKET_ONE_CONNECTION,
-    TUNNEL_TYPES,
     CheckConfig,
     Config,
     GarpConfig,
     GlobalConfig,
+    IPAddress,
+    IPInterface,
     IpvsConfig,
     RealServerConfig,
     SyncDaemonConfig,
@@ -31,29 +28,35 @@ from director.config.model import (
     TrackVirtualServer,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    field_choices,
+    field_default,
 )
-from director.config.read import Section, parse_endpoint, parse_interface
+from director.config.read import (
+    Reader,
+    Section,
+    address,
+    boolean,
+    duration,
+    integer,
+    number,
+    parse_endpoint,
+    parse_interface,
+    read_field,
+    read_fields,
+    required,
+    text,
+)
 
+# Defaults and choices come from the fields of the model (see `read_fields`); what this
+# module adds is bounds, the checks across keys, and the few defaults that depend on
+# another value (each marked where it is read).
 MAX_WEIGHT = 65535
 MAX_BODY_LIMIT = 16 * 1024 * 1024
-# Check options and the check types they apply to.
-CHECK_OPTION_TYPES = {
-    "send": ("tcp",),
-    "expect": ("tcp",),
-    "method": ("http", "https"),
-    "path": ("http", "https"),
-    "host": ("http", "https"),
-    "expect_body": ("http", "https"),
-    "max_body": ("http", "https"),
-    "tls_verify": ("https",),
-    "sni": ("https",),
-    "expect_status": ("http", "https", "sip"),
-    "transport": ("sip",),
-    "sip_uri": ("sip",),
-    "command": ("exec",),
-    "dynamic_weight": ("exec",),
-}
-HTTP_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+U32 = 2**32 - 1
+DAY = 24 * 3600.0
+MONTH = 31 * DAY
+# VirtualServerConfig.family is 4 or 6; the TOML key says "ipv4" or "ipv6".
+FAMILY_NAMES = {f"ipv{n}": n for n in field_choices(VirtualServerConfig, "family")}
 
 
 class ConfigError(Exception):
@@ -77,21 +80,17 @@ def load_config(path: str) -> Config:
 
 
 def parse_config(data: dict[str, Any], path: str = "<config>") -> Config:
+    """Validate parsed TOML; every problem is collected before ConfigError is raised."""
     errors: list[str] = []
     root = Section(data, "", errors)
-    global_section = root.table("global")
-    ipvs_section = root.table("ipvs")
-    config = Config(
-        path=path,
-        global_=_global(global_section) if global_section else GlobalConfig(
-            router_id=socket.gethostname()),
-        ipvs=_ipvs(ipvs_section) if ipvs_section else IpvsConfig(),
-        virtual_servers=tuple(_virtual_server(s) for s in root.tables("virtual_server")),
-    )
-    vs_names = {vs.name for vs in config.virtual_servers}
+    global_section, ipvs_section = root.table("global"), root.table("ipvs")
+    global_ = _global(global_section) if global_section else GlobalConfig()
+    ipvs = _ipvs(ipvs_section) if ipvs_section else IpvsConfig()
+    virtual_servers = tuple(_virtual_server(s) for s in root.tables("virtual_server"))
+    vs_names = {vs.name for vs in virtual_servers}
     instances = tuple(_vrrp_instance(s, vs_names) for s in root.tables("vrrp_instance"))
-    config = Config(config.path, config.global_, config.ipvs, config.virtual_servers, instances)
     root.finish()
+    config = Config(path, global_, ipvs, virtual_servers, instances)
     errors.extend(_cross_checks(config))
     if errors:
         raise ConfigError([f"{path}: {line}" for line in errors])
@@ -101,21 +100,11 @@ def parse_config(data: dict[str, Any], path: str = "<config>") -> Config:
 # --- [global] and [ipvs] ------------------------------------------------------
 
 
-def _global(s: Section) -> GlobalConfig:
-    metrics_listen = s.string("metrics_listen", "127.0.0.1:9612")
-    if metrics_listen and not _valid_listen(metrics_listen):
-        s.error("metrics_listen", f'"{metrics_listen}" must be "HOST:PORT", "[V6]:PORT" or "" to disable')
-    result = GlobalConfig(
-        router_id=s.string("router_id", socket.gethostname()),
-        control_socket=s.string("control_socket", GlobalConfig.control_socket),
-        state_dir=s.string("state_dir", GlobalConfig.state_dir),
-        metrics_listen=metrics_listen,
-        reconcile_interval=s.duration("reconcile_interval", 5.0, minimum=0.1),
-        log_level=s.string("log_level", "info", choices=("debug", "info", "warning", "error")),
-        vrrp_realtime_priority=s.integer("vrrp_realtime_priority", GlobalConfig.vrrp_realtime_priority, lo=0, hi=99),
-    )
-    s.finish()
-    return result
+def _listen(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    value = text(s, key, default, choices)
+    if value and not _valid_listen(value):
+        s.error(key, f'"{value}" must be "HOST:PORT", "[V6]:PORT" or "" to disable')
+    return value
 
 
 def _valid_listen(text: str) -> bool:
@@ -123,39 +112,67 @@ def _valid_listen(text: str) -> bool:
     return bool(match) and 0 < int(match.group(2)) < 65536
 
 
-def _ipvs(s: Section) -> IpvsConfig:
-    timeouts = s.table("timeouts")
-    tcp = tcpfin = udp = None
-    if timeouts:
-        limit = 31 * 24 * 3600.0
-        tcp = timeouts.duration("tcp", None, minimum=1, maximum=limit, step=1)
-        tcpfin = timeouts.duration("tcpfin", None, minimum=1, maximum=limit, step=1)
-        udp = timeouts.duration("udp", None, minimum=1, maximum=limit, step=1)
-        timeouts.finish()
-    sync = s.table("sync_daemon")
-    result = IpvsConfig(
-        timeout_tcp=tcp,
-        timeout_tcpfin=tcpfin,
-        timeout_udp=udp,
-        sync_daemon=_sync_daemon(sync) if sync else None,
-        expire_nodest_conn=s.boolean("expire_nodest_conn", None),
-        expire_quiescent_template=s.boolean("expire_quiescent_template", None),
-        conntrack=s.boolean("conntrack", None),
-        on_stop=s.string("on_stop", "keep", choices=("keep", "remove")),
-    )
+_GLOBAL: dict[str, Reader] = {
+    "metrics_listen": _listen,
+    "router_id": text,
+    "control_socket": text,
+    "state_dir": text,
+    "reconcile_interval": duration(minimum=0.1),
+    "log_level": text,
+    "vrrp_realtime_priority": integer(0, 99),
+}
+
+
+def _global(s: Section) -> GlobalConfig:
+    result = GlobalConfig(**read_fields(s, GlobalConfig, _GLOBAL))
     s.finish()
     return result
 
 
+_IPVS: dict[str, Reader] = {
+    "expire_nodest_conn": boolean,
+    "expire_quiescent_template": boolean,
+    "conntrack": boolean,
+    "on_stop": text,
+}
+# IpvsConfig.timeout_X is key X of [ipvs.timeouts]
+_TIMEOUT_PREFIX = "timeout_"
+_TIMEOUTS: dict[str, Reader] = {
+    name.removeprefix(_TIMEOUT_PREFIX): duration(minimum=1, maximum=MONTH, step=1)
+    for name in IpvsConfig.__dataclass_fields__ if name.startswith(_TIMEOUT_PREFIX)
+}
+
+
+def _ipvs(s: Section) -> IpvsConfig:
+    timeouts = _timeouts(s.table("timeouts"))
+    sync = s.table("sync_daemon")
+    sync_daemon = _sync_daemon(sync) if sync else None
+    result = IpvsConfig(**timeouts, sync_daemon=sync_daemon, **read_fields(s, IpvsConfig, _IPVS))
+    s.finish()
+    return result
+
+
+def _timeouts(s: Section | None) -> dict[str, float | None]:
+    if s is None:
+        return {}
+    defaults = {key: field_default(IpvsConfig, _TIMEOUT_PREFIX + key) for key in _TIMEOUTS}
+    values = {key: read(s, key, defaults[key], ()) for key, read in _TIMEOUTS.items()}
+    s.finish()
+    return {_TIMEOUT_PREFIX + key: value for key, value in values.items()}
+
+
+_SYNC_DAEMON: dict[str, Reader] = {
+    "interface": text,
+    "syncid": integer(0, 255),
+    "mcast_group": address,
+    "mcast_port": integer(1, 65535),
+    "mcast_ttl": integer(1, 255),
+    "max_packet_size": integer(0, 65535),
+}
+
+
 def _sync_daemon(s: Section) -> SyncDaemonConfig:
-    result = SyncDaemonConfig(
-        interface=s.string("interface"),
-        syncid=s.integer("syncid", 0, 0, 255),
-        mcast_group=s.address("mcast_group", None),
-        mcast_port=s.integer("mcast_port", 8848, 1, 65535),
-        mcast_ttl=s.integer("mcast_ttl", 1, 1, 255),
-        max_packet_size=s.integer("max_packet_size", SYNC_PACKET_ONE_CONNECTION, 0, 65535),
-    )
+    result = SyncDaemonConfig(**read_fields(s, SyncDaemonConfig, _SYNC_DAEMON))
     if result.interface is not None:
         _check_ifname(s, "interface", result.interface)
     s.finish()
@@ -170,96 +187,151 @@ def _check_ifname(s: Section, key: str, name: str) -> None:
 # --- [[virtual_server]] ---------------------------------------------------------
 
 
+def _family_name(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    return s.string(key, default, choices=tuple(FAMILY_NAMES))
+
+
+_IDENTITY: dict[str, Reader] = {
+    "name": required(text, ""),
+    "address": address,
+    "fwmark": integer(1, U32),
+    "protocol": text,
+    "family": _family_name,
+    "persistence_timeout": duration(maximum=MONTH, step=1),
+    "port": integer(0, 65535),
+}
+# fields the model requires but a service may leave out: which of them apply follows
+# from the others (an address service has no fwmark, a fwmark service no address/port)
+_IDENTITY_DEFAULTS = {"address": None, "fwmark": 0, "family": None, "port": None}
+_SERVICE_REST: dict[str, Reader] = {
+    "quorum": integer(0, 2**31),
+    "on_failure": text,
+    "slow_start": duration(maximum=DAY),
+    "drain_timeout": duration(maximum=7 * DAY),
+}
+
+
 def _virtual_server(s: Section) -> VirtualServerConfig:
-    name = s.string("name")
-    address = s.address("address", None)
-    fwmark = s.integer("fwmark", 0, 1, 2**32 - 1)
-    protocol = s.string("protocol", "tcp", choices=PROTOCOLS)
-    family_text = s.string("family", None, choices=("ipv4", "ipv6"))
-    persistence = s.duration("persistence_timeout", 0.0, maximum=31 * 24 * 3600.0, step=1)
-    port_value = s.integer("port", None, 0, 65535)
-    port = port_value or 0
-    if address is not None and fwmark:
-        s.error("fwmark", "set either address/port or fwmark, not both")
-    elif address is None and not fwmark and not s.has("address"):
-        s.error("address", "is required (or set fwmark for a firewall-mark service)")
-    if address is not None and s.has("family") and family_text != f"ipv{address.version}":
-        s.error("family", f"does not match address {address}")
-    if address is not None and port == 0 and not persistence and (port_value == 0 or not s.has("port")):
-        s.error("port", "is required (port 0 means all ports and needs persistence_timeout)")
-    if fwmark and s.has("port"):
-        s.error("port", "does not apply to fwmark services")
-    family = address.version if address is not None else (6 if family_text == "ipv6" else 4)
-
-    scheduler = s.string("scheduler", "wlc", choices=SCHEDULERS)
-    flags = tuple(s.string_list("scheduler_flags", []) or [])
-    for index, flag in enumerate(flags):
-        if flag not in SCHEDULER_FLAGS:
-            s.error(f"scheduler_flags[{index}]", f'"{flag}" is not one of {", ".join(SCHEDULER_FLAGS)}')
-        elif scheduler not in SCHEDULER_FLAGS[flag]:
-            s.error(f"scheduler_flags[{index}]", f'"{flag}" applies only to the {SCHEDULER_FLAGS[flag][0]} scheduler')
-    method = s.string("method", "nat", choices=METHODS)
-    netmask = s.integer("persistence_netmask", None, 0, 32 if family == 4 else 128)
-    if netmask is not None and not persistence:
-        s.error("persistence_netmask", "needs persistence_timeout")
-    one_packet = s.boolean("one_packet", False)
-    if one_packet and protocol != "udp":
-        s.error("one_packet", "applies only to udp services")
-
-    check_section = s.table("check")
-    check = _check(check_section, protocol) if check_section else CheckConfig()
+    ident = read_fields(s, VirtualServerConfig, _IDENTITY, _IDENTITY_DEFAULTS)
+    _check_identity(s, ident)
+    family = _family(ident)
+    port = ident["port"] or 0
+    scheduling = _scheduling(s, family, ident["protocol"], ident["persistence_timeout"])
+    check = _service_check(s, ident["protocol"])
     real_servers = tuple(_real_server(r, family, port) for r in s.tables("real_server"))
     sorry = _sorry_server(s, family, port)
     result = VirtualServerConfig(
-        name=name or "",
-        address=address,
-        port=0 if fwmark else port,
-        fwmark=fwmark,
-        family=family,
-        protocol=protocol,
-        scheduler=scheduler,
-        scheduler_flags=flags,
-        method=method,
-        persistence_timeout=persistence,
-        persistence_netmask=netmask,
-        one_packet=one_packet,
-        quorum=s.integer("quorum", 1, 0, 2**31),
+        **(ident | {"family": family, "port": 0 if ident["fwmark"] else port}),
+        **scheduling,
         sorry_server=sorry,
-        on_failure=s.string("on_failure", "quiesce", choices=("quiesce", "remove")),
-        slow_start=s.duration("slow_start", 0.0, maximum=24 * 3600.0),
-        drain_timeout=s.duration("drain_timeout", 300.0, maximum=7 * 24 * 3600.0),
         check=check,
         real_servers=real_servers,
+        **read_fields(s, VirtualServerConfig, _SERVICE_REST),
     )
     _check_real_servers(s, result)
-    if check.type in ("tcp", "http", "https", "sip") and check.port is None \
-            and any(rs.port == 0 for rs in real_servers):
-        s.error("check.port", f"is required: {check.type} checks need a port and some real servers have port 0")
+    _check_needs_port(s, result)
     s.finish()
     return result
 
 
+def _check_identity(s: Section, ident: dict[str, Any]) -> None:
+    """An address service or a fwmark service, never both or neither."""
+    address, fwmark = ident["address"], ident["fwmark"]
+    if address is not None and fwmark:
+        s.error("fwmark", "set either address/port or fwmark, not both")
+    elif address is None and not fwmark and not s.has("address"):
+        s.error("address", "is required (or set fwmark for a firewall-mark service)")
+    if address is not None and s.has("family") and ident["family"] != f"ipv{address.version}":
+        s.error("family", f"does not match address {address}")
+    _check_service_port(s, ident)
+
+
+def _check_service_port(s: Section, ident: dict[str, Any]) -> None:
+    port = ident["port"]  # None when left out or invalid (reported already)
+    all_ports = port == 0 or not s.has("port")
+    if ident["address"] is not None and not port and not ident["persistence_timeout"] and all_ports:
+        s.error("port", "is required (port 0 means all ports and needs persistence_timeout)")
+    if ident["fwmark"] and s.has("port"):
+        s.error("port", "does not apply to fwmark services")
+
+
+def _family(ident: dict[str, Any]) -> int:
+    """The address's family; for a fwmark service the one named, IPv4 unless told."""
+    if ident["address"] is not None:
+        return ident["address"].version
+    return FAMILY_NAMES.get(ident["family"], 4)
+
+
+def _scheduling(s: Section, family: int, protocol: str, persistence: float) -> dict[str, Any]:
+    scheduler = read_field(s, VirtualServerConfig, "scheduler", text)
+    flags = _scheduler_flags(s, scheduler)
+    method = read_field(s, VirtualServerConfig, "method", text)
+    netmask = read_field(s, VirtualServerConfig, "persistence_netmask", integer(0, 32 if family == 4 else 128))
+    if netmask is not None and not persistence:
+        s.error("persistence_netmask", "needs persistence_timeout")
+    one_packet = read_field(s, VirtualServerConfig, "one_packet", boolean)
+    if one_packet and protocol != "udp":
+        s.error("one_packet", "applies only to udp services")
+    return {"scheduler": scheduler, "scheduler_flags": flags, "method": method,
+            "persistence_netmask": netmask, "one_packet": one_packet}
+
+
+def _scheduler_flags(s: Section, scheduler: str) -> tuple[str, ...]:
+    flags = tuple(s.string_list("scheduler_flags", []) or [])
+    for index, flag in enumerate(flags):
+        known = SCHEDULER_FLAGS.get(flag)
+        if known is None:
+            s.error(f"scheduler_flags[{index}]", f'"{flag}" is not one of {", ".join(SCHEDULER_FLAGS)}')
+        elif scheduler != known.scheduler:
+            s.error(f"scheduler_flags[{index}]", f'"{flag}" applies only to the {known.scheduler} scheduler')
+    return flags
+
+
+def _check_needs_port(s: Section, vs: VirtualServerConfig) -> None:
+    check = vs.check
+    if check.type in PORT_CHECK_TYPES and check.port is None and any(rs.port == 0 for rs in vs.real_servers):
+        s.error("check.port", f"is required: {check.type} checks need a port and some real servers have port 0")
+
+
+_REAL_SERVER: dict[str, Reader] = {
+    "weight": integer(0, MAX_WEIGHT),
+    "method": text,
+    "upper_threshold": integer(0, U32),
+    "lower_threshold": integer(0, U32),
+    "tunnel_type": text,
+    "tunnel_port": integer(0, 65535),
+    "tunnel_checksum": text,
+}
+_NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
+
+
 def _real_server(s: Section, family: int, service_port: int) -> RealServerConfig:
-    address = s.address("address")
-    if address is not None and address.version != family:
-        s.error("address", f"{address} is IPv{address.version} but the virtual server is IPv{family}")
-    result = RealServerConfig(
-        address=address or ipaddress.ip_address("0.0.0.0"),
-        port=s.integer("port", service_port, 0 if service_port == 0 else 1, 65535),
-        weight=s.integer("weight", 1, 0, MAX_WEIGHT),
-        method=s.string("method", None, choices=METHODS),
-        upper_threshold=s.integer("upper_threshold", 0, 0, 2**32 - 1),
-        lower_threshold=s.integer("lower_threshold", 0, 0, 2**32 - 1),
-        tunnel_type=s.string("tunnel_type", "ipip", choices=TUNNEL_TYPES),
-        tunnel_port=s.integer("tunnel_port", 0, 0, 65535),
-        tunnel_checksum=s.string("tunnel_checksum", "nocsum", choices=("nocsum", "csum", "remcsum")),
-    )
+    address = read_field(s, RealServerConfig, "address", _address_of_family(family))
+    # the port defaults to the service's; a service on all ports (0) lets its real servers keep 0
+    port = read_fields(s, RealServerConfig, {"port": integer(0 if service_port == 0 else 1, 65535)},
+                       {"port": service_port})["port"]
+    result = RealServerConfig(address=address or _NO_ADDRESS, port=port,
+                              **read_fields(s, RealServerConfig, _REAL_SERVER))
     if result.upper_threshold and result.lower_threshold > result.upper_threshold:
         s.error("lower_threshold", f"{result.lower_threshold} is above upper_threshold {result.upper_threshold}")
     if result.tunnel_type == "gue" and not result.tunnel_port:
         s.error("tunnel_port", "is required for tunnel_type gue")
     s.finish()
     return result
+
+
+def _address_of_family(family: int) -> Reader:
+    def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        value = s.address(key, default)
+        if value is not None and value.version != family:
+            s.error(key, f"{value} is IPv{value.version} but the virtual server is IPv{family}")
+        return value
+    return read
+
+
+def _tunnel_options(rs: RealServerConfig) -> bool:
+    """Whether tunnel_type or tunnel_port differ from their defaults (tunnel_checksum is not judged)."""
+    return any(getattr(rs, name) != field_default(RealServerConfig, name) for name in ("tunnel_type", "tunnel_port"))
 
 
 def _check_real_servers(s: Section, vs: VirtualServerConfig) -> None:
@@ -270,7 +342,7 @@ def _check_real_servers(s: Section, vs: VirtualServerConfig) -> None:
             s.error(f"real_server[{index}]", f"{rs.endpoint} is listed twice")
         seen.add(key)
         method = rs.method or vs.method
-        if method != "tun" and (rs.tunnel_port or rs.tunnel_type != "ipip"):
+        if method != "tun" and _tunnel_options(rs):
             s.error(f"real_server[{index}].tunnel_type", "tunnel options need method = \"tun\"")
         if method in ("dr", "tun") and vs.port and rs.port != vs.port:
             s.error(f"real_server[{index}].port",
@@ -287,51 +359,42 @@ def _sorry_server(s: Section, family: int, service_port: int) -> RealServerConfi
     if not isinstance(value, str):
         s.error("sorry_server", 'must be "ADDRESS:PORT" or a table')
         return None
+    return _sorry_endpoint(s, value, family, service_port)
+
+
+def _sorry_endpoint(s: Section, value: str, family: int, service_port: int) -> RealServerConfig | None:
+    """The short form "ADDRESS[:PORT]"; the port defaults to the service's."""
     try:
         address_text, port = parse_endpoint(value)
     except ValueError as exc:
         s.error("sorry_server", str(exc))
         return None
     address = ipaddress.ip_address(address_text)
-    port = service_port if port is None else port
     if address.version != family:
         s.error("sorry_server", f"{address} is IPv{address.version} but the virtual server is IPv{family}")
-    return RealServerConfig(address=address, port=port, weight=1)
+    return RealServerConfig(address=address, port=service_port if port is None else port)
+
+
+# --- [virtual_server.check] -----------------------------------------------------------
+
+
+def _service_check(s: Section, protocol: str) -> CheckConfig:
+    section = s.table("check")
+    return _check(section, protocol) if section else field_default(VirtualServerConfig, "check")
 
 
 def _check(s: Section, protocol: str) -> CheckConfig:
-    default_type = "tcp" if protocol == "tcp" else "none"
-    kind = s.string("type", default_type, choices=CHECK_TYPES)
+    # a [check] table on a tcp service checks tcp unless told otherwise
+    kind_default = "tcp" if protocol == "tcp" else field_default(CheckConfig, "type")
+    kind = read_fields(s, CheckConfig, {"type": text}, {"type": kind_default})["type"]
     for option, types in CHECK_OPTION_TYPES.items():
         if s.has(option) and kind not in types:
             s.error(option, f'applies only to {"/".join(types)} checks, not type "{kind}"')
-    interval = s.duration("interval", 2.0, minimum=0.01, maximum=3600.0)
-    default = CheckConfig()
-    result = CheckConfig(
-        type=kind,
-        interval=interval,
-        timeout=s.duration("timeout", min(1.0, interval), minimum=0.01, maximum=3600.0),
-        rise=s.integer("rise", 2, 1, 1000),
-        fall=s.integer("fall", 3, 1, 1000),
-        initial=s.string("initial", "down", choices=("up", "down")),
-        transition_interval=s.duration("transition_interval", None, minimum=0.01, maximum=3600.0),
-        jitter=s.number("jitter", 0.5, 0.0, 1.0),
-        port=s.integer("port", None, 1, 65535),
-        send=_send_bytes(s),
-        expect=_regex(s, "expect"),
-        method=s.string("method", "GET", choices=HTTP_METHODS),
-        path=s.string("path", "/"),
-        host=s.string("host", None),
-        expect_status=_status_ranges(s) or default.expect_status,
-        expect_body=_regex(s, "expect_body"),
-        max_body=s.integer("max_body", default.max_body, 1, MAX_BODY_LIMIT),
-        tls_verify=s.boolean("tls_verify", False),
-        sni=s.string("sni", None),
-        transport=s.string("transport", "udp", choices=("udp", "tcp")),
-        sip_uri=s.string("sip_uri", None),
-        command=_command(s, required=kind == "exec"),
-        dynamic_weight=s.boolean("dynamic_weight", False),
-    )
+    interval = read_field(s, CheckConfig, "interval", duration(0.01, 3600.0))
+    readers = _CHECK | ({"command": _exec_command} if kind == "exec" else {})
+    # the timeout defaults to no more than the interval
+    timeout = min(field_default(CheckConfig, "timeout"), interval)
+    result = CheckConfig(type=kind, interval=interval, **read_fields(s, CheckConfig, readers, {"timeout": timeout}))
     if isinstance(result.path, str) and not result.path.startswith("/"):
         s.error("path", f'must start with "/", got "{result.path}"')
     if result.sip_uri is not None and not re.match(r"sips?:", result.sip_uri):
@@ -340,13 +403,13 @@ def _check(s: Section, protocol: str) -> CheckConfig:
     return result
 
 
-def _send_bytes(s: Section) -> bytes | None:
-    text = s.string("send", None)
-    return text.encode() if isinstance(text, str) else None
+def _send_bytes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> bytes | None:
+    value = s.string(key, None)
+    return value.encode() if isinstance(value, str) else default
 
 
-def _regex(s: Section, key: str) -> str | None:
-    pattern = s.string(key, None)
+def _regex(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
+    pattern = s.string(key, default)
     if isinstance(pattern, str):
         try:
             re.compile(pattern)
@@ -356,22 +419,22 @@ def _regex(s: Section, key: str) -> str | None:
     return pattern
 
 
-def _status_ranges(s: Section) -> tuple[tuple[int, int], ...] | None:
-    value = s.raw("expect_status", None)
+def _status_ranges(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[tuple[int, int], ...]:
+    value = s.raw(key, None)
     if value is None:
-        return None
+        return default
     items = value if isinstance(value, list) else [value]
     ranges: list[tuple[int, int]] = []
     for index, item in enumerate(items):
-        key = f"expect_status[{index}]" if isinstance(value, list) else "expect_status"
         parsed = _status_range(item)
         if parsed is None:
-            s.error(key, f'must be a status code 100..699 or a range "200-299", got {item!r}')
-            return None
+            where = f"{key}[{index}]" if isinstance(value, list) else key
+            s.error(where, f'must be a status code 100..699 or a range "200-299", got {item!r}')
+            return default
         ranges.append(parsed)
     if not ranges:
-        s.error("expect_status", "must list at least one status")
-    return tuple(ranges) or None
+        s.error(key, "must list at least one status")
+    return tuple(ranges) or default
 
 
 def _status_range(item: object) -> tuple[int, int] | None:
@@ -385,57 +448,66 @@ def _status_range(item: object) -> tuple[int, int] | None:
     return (low, high) if 100 <= low <= high <= 699 else None
 
 
-def _command(s: Section, required: bool) -> tuple[str, ...]:
-    value = s.raw("command", None)
+def _command(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[str, ...]:
+    value = s.raw(key, None)
     if value is None:
-        if required:
-            s.error("command", 'is required for exec checks, e.g. ["/usr/local/bin/check-app", "--fast"]')
-        return ()
+        return default
     if isinstance(value, str):
-        s.error("command", 'must be an argv list such as ["/usr/bin/check", "arg"]; shell strings are not run')
-        return ()
+        s.error(key, 'must be an argv list such as ["/usr/bin/check", "arg"]; shell strings are not run')
+        return default
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        s.error("command", "must be a non-empty list of non-empty strings")
-        return ()
+        s.error(key, "must be a non-empty list of non-empty strings")
+        return default
     return tuple(value)
+
+
+def _exec_command(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[str, ...]:
+    """An exec check has nothing to run without one."""
+    if s.raw(key, None) is None:
+        s.error(key, 'is required for exec checks, e.g. ["/usr/local/bin/check-app", "--fast"]')
+        return default
+    return _command(s, key, default, choices)
+
+
+_CHECK: dict[str, Reader] = {
+    "timeout": duration(0.01, 3600.0),
+    "rise": integer(1, 1000),
+    "fall": integer(1, 1000),
+    "initial": text,
+    "transition_interval": duration(0.01, 3600.0),
+    "jitter": number(0.0, 1.0),
+    "port": integer(1, 65535),
+    "send": _send_bytes,
+    "expect": _regex,
+    "method": text,
+    "path": text,
+    "host": text,
+    "expect_status": _status_ranges,
+    "expect_body": _regex,
+    "max_body": integer(1, MAX_BODY_LIMIT),
+    "tls_verify": boolean,
+    "sni": text,
+    "transport": text,
+    "sip_uri": text,
+    "command": _command,
+    "dynamic_weight": boolean,
+}
 
 
 # --- [[vrrp_instance]] ------------------------------------------------------------
 
+# advert_interval bounds per VRRP version: v2 counts whole seconds, v3 centiseconds
+_ADVERT_INTERVAL: dict[int, Reader] = {
+    2: duration(minimum=1, maximum=255, step=1),
+    3: duration(minimum=0.01, maximum=40.95, step=0.01),
+}
+
 
 def _vrrp_instance(s: Section, vs_names: set[str]) -> VrrpInstanceConfig:
-    version = s.integer("version", 3, 2, 3)
-    if version == 2:
-        interval = s.duration("advert_interval", 1.0, minimum=1, maximum=255, step=1)
-    else:
-        interval = s.duration("advert_interval", 1.0, minimum=0.01, maximum=40.95, step=0.01)
-    interface = s.string("interface")
-    if isinstance(interface, str):
-        _check_ifname(s, "interface", interface)
-    vips = _virtual_ips(s)
-    family = vips[0].version if vips else 4
-    if version == 2 and family == 6:
-        s.error("version", "VRRPv2 carries IPv4 only; use version = 3 for IPv6")
-    result = VrrpInstanceConfig(
-        name=s.string("name") or "",
-        interface=interface or "",
-        vrid=s.integer("vrid", lo=1, hi=255) or 0,
-        priority=s.integer("priority", 100, 1, 255),
-        version=version,
-        advert_interval=interval,
-        preempt=s.boolean("preempt", True),
-        preempt_delay=s.duration("preempt_delay", 0.0, maximum=1000.0),
-        virtual_ips=vips,
-        unicast_peers=_peer_list(s, family),
-        unicast_src=s.address("unicast_src", None),
-        garp=_garp(s.table("garp")),
-        track_interfaces=_track_interfaces(s),
-        track_virtual_servers=_track_virtual_servers(s, vs_names),
-        notify=_notify(s),
-        sync_group=s.string("sync_group", None),
-        v3_checksum_as_v2=s.boolean("v3_checksum_as_v2", False),
-    )
-    if result.v3_checksum_as_v2 and (version != 3 or family != 4):
+    head = _vrrp_head(s)
+    family = head["virtual_ips"][0].version if head["virtual_ips"] else 4
+    result = VrrpInstanceConfig(**head, **read_fields(s, VrrpInstanceConfig, _vrrp_readers(family, vs_names)))
+    if result.v3_checksum_as_v2 and (result.version != 3 or family != 4):
         s.error("v3_checksum_as_v2", "applies only to version 3 with IPv4")
     if result.unicast_src is not None and result.unicast_src.version != family:
         s.error("unicast_src", f"{result.unicast_src} is not IPv{family} like virtual_ips")
@@ -445,7 +517,44 @@ def _vrrp_instance(s: Section, vs_names: set[str]) -> VrrpInstanceConfig:
     return result
 
 
-def _virtual_ips(s: Section) -> tuple:
+def _vrrp_head(s: Section) -> dict[str, Any]:
+    """The keys the others are judged by: version, interface and virtual_ips."""
+    version = read_field(s, VrrpInstanceConfig, "version", integer())
+    interval = read_field(s, VrrpInstanceConfig, "advert_interval", _ADVERT_INTERVAL[version])
+    interface = read_field(s, VrrpInstanceConfig, "interface", text)
+    if isinstance(interface, str):
+        _check_ifname(s, "interface", interface)
+    vips = _virtual_ips(s)
+    if version == 2 and vips and vips[0].version == 6:
+        s.error("version", "VRRPv2 carries IPv4 only; use version = 3 for IPv6")
+    return {"version": version, "advert_interval": interval, "interface": interface or "", "virtual_ips": vips}
+
+
+def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
+    def peers(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[IPAddress, ...]:
+        return _peer_list(s, key, family)
+
+    def tracked_services(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[Any, ...]:
+        return _track_virtual_servers(s, key, vs_names)
+
+    return {
+        "name": required(text, ""),
+        "vrid": required(integer(1, 255), 0),
+        "priority": integer(1, 255),
+        "preempt": boolean,
+        "preempt_delay": duration(maximum=1000.0),
+        "unicast_peers": peers,
+        "unicast_src": address,
+        "garp": _garp,
+        "track_interfaces": _track_interfaces,
+        "track_virtual_servers": tracked_services,
+        "notify": _notify,
+        "sync_group": text,
+        "v3_checksum_as_v2": boolean,
+    }
+
+
+def _virtual_ips(s: Section) -> tuple[IPInterface, ...]:
     items = s.string_list("virtual_ips", None)
     if items is None:
         if not s.has("virtual_ips"):
@@ -453,98 +562,100 @@ def _virtual_ips(s: Section) -> tuple:
         return ()
     if not items:
         s.error("virtual_ips", "must list at least one address")
-    vips = []
-    for index, text in enumerate(items):
-        try:
-            vips.append(parse_interface(text))
-        except ValueError:
-            s.error(f"virtual_ips[{index}]", f'"{text}" is not an address with optional /prefix')
-    families = {vip.version for vip in vips}
-    if len(families) > 1:
+    vips = [vip for index, item in enumerate(items) if (vip := _virtual_ip(s, index, item)) is not None]
+    if len({vip.version for vip in vips}) > 1:
         s.error("virtual_ips", "mixes IPv4 and IPv6; use one instance per address family")
     return tuple(vips)
 
 
-def _peer_list(s: Section, family: int) -> tuple:
+def _virtual_ip(s: Section, index: int, item: str) -> IPInterface | None:
+    try:
+        return parse_interface(item)
+    except ValueError:
+        s.error(f"virtual_ips[{index}]", f'"{item}" is not an address with optional /prefix')
+        return None
+
+
+def _peer_list(s: Section, key: str, family: int) -> tuple[IPAddress, ...]:
     peers = []
-    for index, text in enumerate(s.string_list("unicast_peers", []) or []):
+    for index, item in enumerate(s.string_list(key, []) or []):
         try:
-            peer = ipaddress.ip_address(text)
+            peer = ipaddress.ip_address(item)
         except ValueError:
-            s.error(f"unicast_peers[{index}]", f'"{text}" is not an address')
+            s.error(f"{key}[{index}]", f'"{item}" is not an address')
             continue
         if peer.version != family:
-            s.error(f"unicast_peers[{index}]", f"{peer} is not IPv{family} like virtual_ips")
+            s.error(f"{key}[{index}]", f"{peer} is not IPv{family} like virtual_ips")
         peers.append(peer)
     return tuple(peers)
 
 
-def _garp(s: Section | None) -> GarpConfig:
-    if s is None:
-        return GarpConfig()
-    result = GarpConfig(
-        repeat=s.integer("repeat", 5, 0, 100),
-        interval=s.duration("interval", 0.1, maximum=60.0),
-        refresh=s.duration("refresh", 0.0, maximum=24 * 3600.0),
-    )
-    s.finish()
+_GARP: dict[str, Reader] = {
+    "repeat": integer(0, 100),
+    "interval": duration(maximum=60.0),
+    "refresh": duration(maximum=DAY),
+}
+
+
+def _garp(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> GarpConfig:
+    table = s.table(key)
+    if table is None:
+        return default
+    result = GarpConfig(**read_fields(table, GarpConfig, _GARP))
+    table.finish()
     return result
 
 
-def _track_interfaces(s: Section) -> tuple[TrackInterface, ...]:
-    tracked = []
-    for item in _name_weight_items(s, "track_interfaces"):
-        if item:
-            tracked.append(TrackInterface(*item))
-    return tuple(tracked)
+def _track_interfaces(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[TrackInterface, ...]:
+    return tuple(TrackInterface(*item) for item in _name_weight_items(s, key, TrackInterface) if item)
 
 
-def _track_virtual_servers(s: Section, vs_names: set[str]) -> tuple[TrackVirtualServer, ...]:
+def _track_virtual_servers(s: Section, key: str, vs_names: set[str]) -> tuple[TrackVirtualServer, ...]:
     tracked = []
-    for index, item in enumerate(_name_weight_items(s, "track_virtual_servers")):
+    for index, item in enumerate(_name_weight_items(s, key, TrackVirtualServer)):
         if item and item[0] not in vs_names:
-            s.error(f"track_virtual_servers[{index}].name", f'no virtual_server is named "{item[0]}"')
+            s.error(f"{key}[{index}].name", f'no virtual_server is named "{item[0]}"')
         elif item:
             tracked.append(TrackVirtualServer(*item))
     return tuple(tracked)
 
 
-def _name_weight_items(s: Section, key: str) -> list[tuple[str, int] | None]:
+def _name_weight_items(s: Section, key: str, model: type) -> list[tuple[str, int] | None]:
     """Entries given as "name" or {name = "...", weight = N}; None marks an invalid one."""
     value = s.raw(key, [])
     if not isinstance(value, list):
         s.error(key, "must be a list")
         return []
-    items: list[tuple[str, int] | None] = []
-    for index, entry in enumerate(value):
-        if isinstance(entry, str):
-            items.append((entry, 0))
-            continue
-        if not isinstance(entry, dict):
-            s.error(f"{key}[{index}]", 'must be a name or {name = "...", weight = N}')
-            items.append(None)
-            continue
-        sub = Section(entry, f"{s.key_path(key)}[{index}]", s.errors)
-        name, weight = sub.string("name"), sub.integer("weight", 0, -254, 254)
-        sub.finish()
-        items.append((name, weight) if name else None)
-    return items
+    weight = field_default(model, "weight")
+    return [_name_weight(s, f"{key}[{index}]", entry, weight) for index, entry in enumerate(value)]
 
 
-def _notify(s: Section) -> tuple[str, ...]:
-    value = s.raw("notify", None)
+def _name_weight(s: Section, key: str, entry: object, weight: int) -> tuple[str, int] | None:
+    if isinstance(entry, str):
+        return (entry, weight)
+    if not isinstance(entry, dict):
+        s.error(key, 'must be a name or {name = "...", weight = N}')
+        return None
+    sub = Section(entry, s.key_path(key), s.errors)
+    name, weight = sub.string("name"), sub.integer("weight", weight, -254, 254)
+    sub.finish()
+    return (name, weight) if name else None
+
+
+def _notify(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[str, ...]:
+    value = s.raw(key, None)
     if value is None:
-        return ()
+        return default
     if isinstance(value, str):
         if not value or any(ch.isspace() for ch in value):
-            s.error("notify", 'must be a program path or an argv list such as ["/usr/bin/x", "--flag"]; '
+            s.error(key, 'must be a program path or an argv list such as ["/usr/bin/x", "--flag"]; '
                     "shell strings are not run")
-            return ()
+            return default
         return (value,)
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return tuple(value)
-    s.error("notify", "must be a program path or a non-empty list of strings")
-    return ()
+    s.error(key, "must be a program path or a non-empty list of strings")
+    return default
 
 
 # --- checks across sections -------------------------------------------------------

@@ -7,37 +7,115 @@ config by equality and apply only the difference. Loading lives in
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import ipaddress
+import socket
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, NamedTuple, get_args, get_origin
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
-SCHEDULERS = (
-    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
-)
-# Scheduler flags the kernel understands, and the schedulers they apply to.
-SCHEDULER_FLAGS = {
-    "sh-fallback": ("sh",),
-    "sh-port": ("sh",),
-    "mh-fallback": ("mh",),
-    "mh-port": ("mh",),
+# The choices a user may write. The loader offers exactly these (typing.get_args), the IPVS
+# layer takes its names from here, so adding a choice is one edit in this module.
+Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"]
+Method = Literal["nat", "dr", "tun"]
+Protocol = Literal["tcp", "udp", "sctp"]
+CheckType = Literal["tcp", "http", "https", "sip", "exec", "none"]
+TunnelType = Literal["ipip", "gue", "gre"]
+TunnelChecksum = Literal["nocsum", "csum", "remcsum"]
+HttpMethod = Literal["GET", "HEAD", "POST", "OPTIONS"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+SCHEDULERS: tuple[Scheduler, ...] = get_args(Scheduler)
+METHODS: tuple[Method, ...] = get_args(Method)
+PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
+CHECK_TYPES: tuple[CheckType, ...] = get_args(CheckType)
+TUNNEL_TYPES: tuple[TunnelType, ...] = get_args(TunnelType)
+
+
+class SchedulerFlag(NamedTuple):
+    scheduler: Scheduler  # the one scheduler that reads the flag
+    slot: int  # which of the kernel's IP_VS_SVC_F_SCHED1..3 bits it is
+
+
+# Scheduler flags the kernel understands. The IPVS layer derives the flag bits from the slots.
+SCHEDULER_FLAGS: dict[str, SchedulerFlag] = {
+    "sh-fallback": SchedulerFlag("sh", 1),
+    "sh-port": SchedulerFlag("sh", 2),
+    "mh-fallback": SchedulerFlag("mh", 1),
+    "mh-port": SchedulerFlag("mh", 2),
 }
-METHODS = ("nat", "dr", "tun")
-PROTOCOLS = ("tcp", "udp", "sctp")
-CHECK_TYPES = ("tcp", "http", "https", "sip", "exec", "none")
-TUNNEL_TYPES = ("ipip", "gue", "gre")
+
+# Check options and the check types they apply to (the loader refuses them elsewhere).
+CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
+    "send": ("tcp",),
+    "expect": ("tcp",),
+    "method": ("http", "https"),
+    "path": ("http", "https"),
+    "host": ("http", "https"),
+    "expect_body": ("http", "https"),
+    "max_body": ("http", "https"),
+    "tls_verify": ("https",),
+    "sni": ("https",),
+    "expect_status": ("http", "https", "sip"),
+    "transport": ("sip",),
+    "sip_uri": ("sip",),
+    "command": ("exec",),
+    "dynamic_weight": ("exec",),
+}
+# Check types that connect to a port (the real server's, or the check's own `port`).
+PORT_CHECK_TYPES: tuple[CheckType, ...] = ("tcp", "http", "https", "sip")
+
+
+def field_default(model: type, name: str) -> Any:
+    """The default of one field (a fresh one for factories); dataclasses.MISSING if required.
+
+    Read from the field each time, so the loader can never hold a stale copy.
+    """
+    spec = _fields(model)[name]
+    if spec.default is not dataclasses.MISSING:
+        return spec.default
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return dataclasses.MISSING
+
+
+def field_choices(model: type, name: str) -> tuple[Any, ...]:
+    """The Literal values a field allows (inside Optional or tuple[...] too); () if it is free."""
+    return _literal_values(_hints(model)[name])
+
+
+@functools.cache
+def _fields(model: type) -> dict[str, dataclasses.Field[Any]]:
+    return {spec.name: spec for spec in dataclasses.fields(model)}
+
+
+@functools.cache
+def _hints(model: type) -> dict[str, Any]:
+    return typing.get_type_hints(model)
+
+
+def _literal_values(hint: Any) -> tuple[Any, ...]:
+    origin = get_origin(hint)
+    if origin is Literal:
+        return get_args(hint)
+    if origin in (typing.Union, types.UnionType, tuple):
+        return tuple(value for arg in get_args(hint) for value in _literal_values(arg))
+    return ()
 
 
 @dataclass(frozen=True)
 class GlobalConfig:
-    router_id: str = "directord"
+    router_id: str = field(default_factory=socket.gethostname)  # default: this host's name
     control_socket: str = "/run/directord/control.sock"
     state_dir: str = "/var/lib/directord"
     metrics_listen: str = "127.0.0.1:9612"  # "" disables
     reconcile_interval: float = 5.0
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
 
@@ -74,14 +152,14 @@ class IpvsConfig:
     conntrack: bool | None = None
     # What a stopping daemon does to the table: "keep" it (a restart drops nothing) or
     # "remove" the services it owns and its sync thread (never entries made by others).
-    on_stop: str = "keep"
+    on_stop: Literal["keep", "remove"] = "keep"
 
 
 @dataclass(frozen=True)
 class CheckConfig:
     """How one virtual server checks each of its real servers."""
 
-    type: Literal["tcp", "http", "https", "sip", "exec", "none"] = "none"
+    type: CheckType = "none"
     interval: float = 2.0
     timeout: float = 1.0
     rise: int = 2
@@ -99,7 +177,7 @@ class CheckConfig:
     send: bytes | None = None
     expect: str | None = None  # regex searched in the reply
     # http / https
-    method: str = "GET"
+    method: HttpMethod = "GET"
     path: str = "/"
     host: str | None = None  # Host header; default: the real server address
     expect_status: tuple[tuple[int, int], ...] = ((200, 200),)  # inclusive ranges
@@ -120,12 +198,12 @@ class RealServerConfig:
     address: IPAddress
     port: int  # 0 for fwmark services that keep the client's port
     weight: int = 1
-    method: Literal["nat", "dr", "tun"] | None = None  # None: the service's method
+    method: Method | None = None  # None: the service's method
     upper_threshold: int = 0  # 0: no limit
     lower_threshold: int = 0
-    tunnel_type: Literal["ipip", "gue", "gre"] = "ipip"
+    tunnel_type: TunnelType = "ipip"
     tunnel_port: int = 0
-    tunnel_checksum: Literal["nocsum", "csum", "remcsum"] = "nocsum"
+    tunnel_checksum: TunnelChecksum = "nocsum"
 
     @property
     def endpoint(self) -> str:
@@ -140,10 +218,10 @@ class VirtualServerConfig:
     port: int
     fwmark: int  # 0 unless a fwmark service
     family: Literal[4, 6]
-    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
-    scheduler: str = "wlc"
-    scheduler_flags: tuple[str, ...] = ()
-    method: Literal["nat", "dr", "tun"] = "nat"
+    protocol: Protocol = "tcp"
+    scheduler: Scheduler = "wlc"
+    scheduler_flags: tuple[str, ...] = ()  # keys of SCHEDULER_FLAGS
+    method: Method = "nat"
     persistence_timeout: float = 0.0
     persistence_netmask: int | None = None  # prefix length; None: host (/32 or /128)
     one_packet: bool = False  # UDP one-packet scheduling

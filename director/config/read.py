@@ -2,21 +2,25 @@
 
 Validation keeps going after the first error so a user sees all of them at
 once; each failed read records one error and returns the default.
+`read_fields` reads a table into a model dataclass with the defaults and
+choices of its fields, so the loader restates neither.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from director.config.model import IPAddress, IPInterface
+from director.config.model import IPAddress, IPInterface, field_choices, field_default
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_MISSING: Any = object()
+# "no default: the key is required"; the same marker a dataclass uses for a field without one
+_MISSING: Any = dataclasses.MISSING
 
 
 def parse_duration(text: str) -> float:
@@ -214,3 +218,71 @@ def parse_endpoint(text: str) -> tuple[str, int | None]:
     if number is not None and not 0 < number < 65536:
         raise ValueError(f'"{text}": port must be in 1..65535')
     return str(address), number
+
+
+# --- reading a table into a model dataclass -----------------------------------------
+
+# (section, key, default, the field's Literal choices or ()) -> the value read
+Reader = Callable[[Section, str, Any, tuple[Any, ...]], Any]
+
+
+def read_fields(s: Section, model: type, readers: Mapping[str, Reader],
+                defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read each key in order into the field of `model` named like it.
+
+    The default and the choices come from the field (`defaults` overrides the few
+    that depend on sibling values); a field without a default makes the key required.
+    """
+    defaults = defaults or {}
+    return {
+        name: read(s, name, defaults[name] if name in defaults else field_default(model, name),
+                   field_choices(model, name))
+        for name, read in readers.items()
+    }
+
+
+def read_field(s: Section, model: type, name: str, reader: Reader) -> Any:
+    """`read_fields` for one key, where the next read depends on this value."""
+    return read_fields(s, model, {name: reader})[name]
+
+
+def text(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    """A string; one of the field's choices when it has any."""
+    return s.string(key, default, choices=choices or None)
+
+
+def boolean(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    return s.boolean(key, default)
+
+
+def address(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    return s.address(key, default)
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Reader:
+    """An integer within lo..hi; a field with integer choices allows their range."""
+    def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        low, high = (min(choices), max(choices)) if choices else (lo, hi)
+        return s.integer(key, default, low, high)
+    return read
+
+
+def number(lo: float, hi: float) -> Reader:
+    def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        return s.number(key, default, lo, hi)
+    return read
+
+
+def duration(minimum: float = 0.0, maximum: float | None = None, step: float | None = None) -> Reader:
+    def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        return s.duration(key, default, minimum=minimum, maximum=maximum, step=step)
+    return read
+
+
+def required(reader: Reader, placeholder: Any) -> Reader:
+    """A required key: when missing or invalid (already reported) it reads as `placeholder`,
+    so the rest of the config can still be checked."""
+    def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        value = reader(s, key, default, choices)
+        return placeholder if value is None else value
+    return read

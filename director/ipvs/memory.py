@@ -2,7 +2,7 @@
 
 It mirrors what `net/netfilter/ipvs/ip_vs_ctl.c` answers (EEXIST, ESRCH,
 ENOENT, ERANGE, EINVAL), so a reconciler proven against it behaves the same on
-a real kernel; `tests/director/test_ipvs_contract.py` runs one suite against
+a real kernel; `tests/ipvs/test_contract.py` runs one suite against
 both to keep that true. `writes` counts every write request so tests can
 assert that an unchanged table costs zero writes.
 """
@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Literal
 
+from director.config.model import PROTOCOLS, SCHEDULERS
 from director.ipvs.codec import op_error_message
 from director.ipvs.model import (
+    NO_TUNNEL,
     SVC_F_MANAGED,
     AddDest,
     AddService,
@@ -37,9 +39,8 @@ from director.ipvs.model import (
     Timeouts,
 )
 
-ALL_SCHEDULERS = frozenset(
-    ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos")
-)
+# A stock kernel has every scheduler the config offers.
+ALL_SCHEDULERS = frozenset(SCHEDULERS)
 KERNEL_DEFAULT_TIMEOUTS = Timeouts(tcp=900, tcpfin=120, udp=300)
 
 
@@ -156,7 +157,7 @@ class MemoryIpvs:
 
     def _check_service(self, spec: ServiceSpec) -> ServiceSpec:
         key = spec.key
-        if not key.fwmark and key.protocol not in ("tcp", "udp", "sctp"):
+        if not key.fwmark and key.protocol not in PROTOCOLS:
             raise _Fail(errno.EPROTONOSUPPORT)
         if key.family == 6 and not 1 <= spec.netmask <= 128:
             raise _Fail(errno.EINVAL)
@@ -174,7 +175,7 @@ class MemoryIpvs:
         if spec.method == "tun" and spec.tunnel_type == "gue" and not spec.tunnel_port:
             raise _Fail(errno.EINVAL)
         if spec.method != "tun":
-            spec = replace(spec, tunnel_type="ipip", tunnel_port=0, tunnel_checksum="nocsum")
+            spec = replace(spec, **NO_TUNNEL)
         # Linux 6.1 keeps the method as sent, even for a local address (no LOCALNODE rewrite).
         return spec
 

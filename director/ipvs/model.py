@@ -7,10 +7,14 @@ one for fast logic tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
 
-Method = Literal["nat", "dr", "tun", "local", "bypass"]
+from director.config.model import SCHEDULER_FLAGS, TunnelChecksum, TunnelType
+from director.config.model import Method as ConfigMethod
+
+# The forwarding methods a dest may have: the configurable ones and two the kernel sets itself.
+Method = Literal[ConfigMethod, "local", "bypass"]
 
 # IPVS service flags (include/uapi/linux/ip_vs.h).
 SVC_F_PERSISTENT = 0x0001
@@ -22,12 +26,9 @@ SVC_F_SCHED3 = 0x0020
 # The flags directord manages; anything else the kernel reports is left alone.
 SVC_F_MANAGED = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3
 
-SCHED_FLAG_BITS = {
-    "sh-fallback": SVC_F_SCHED1,
-    "sh-port": SVC_F_SCHED2,
-    "mh-fallback": SVC_F_SCHED1,
-    "mh-port": SVC_F_SCHED2,
-}
+SVC_F_SCHED_SLOTS = {1: SVC_F_SCHED1, 2: SVC_F_SCHED2, 3: SVC_F_SCHED3}
+# Scheduler flag name -> the bit it sets; the names and slots are the config model's.
+SCHED_FLAG_BITS = {name: SVC_F_SCHED_SLOTS[flag.slot] for name, flag in SCHEDULER_FLAGS.items()}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -83,9 +84,13 @@ class DestSpec:
     weight: int = 1
     upper_threshold: int = 0
     lower_threshold: int = 0
-    tunnel_type: Literal["ipip", "gue", "gre"] = "ipip"
+    tunnel_type: TunnelType = "ipip"
     tunnel_port: int = 0
-    tunnel_checksum: Literal["nocsum", "csum", "remcsum"] = "nocsum"
+    tunnel_checksum: TunnelChecksum = "nocsum"
+
+
+# The tunnel attributes of a dest that does not tunnel (what the kernel keeps for it).
+NO_TUNNEL = {spec.name: spec.default for spec in fields(DestSpec) if spec.name.startswith("tunnel_")}
 
 
 @dataclass(slots=True)

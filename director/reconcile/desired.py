@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from director.config.model import Config, RealServerConfig, VirtualServerConfig
 from director.ipvs.model import (
+    NO_TUNNEL,
     SCHED_FLAG_BITS,
     SVC_F_ONEPACKET,
     SVC_F_PERSISTENT,
@@ -78,16 +79,14 @@ def service_spec(vs: VirtualServerConfig) -> ServiceSpec:
 
 def dest_spec(vs: VirtualServerConfig, rs: RealServerConfig, weight: int) -> DestSpec:
     method = rs.method or vs.method
-    tunnel = method == "tun"
+    tunnel = {name: getattr(rs, name) for name in NO_TUNNEL} if method == "tun" else NO_TUNNEL
     return DestSpec(
         key=dest_key(rs),
         method=method,
         weight=weight,
         upper_threshold=rs.upper_threshold,
         lower_threshold=rs.lower_threshold,
-        tunnel_type=rs.tunnel_type if tunnel else "ipip",
-        tunnel_port=rs.tunnel_port if tunnel else 0,
-        tunnel_checksum=rs.tunnel_checksum if tunnel else "nocsum",
+        **tunnel,
     )
 
 

@@ -12,10 +12,12 @@ out. Rules that keep traffic safe:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from director.config.model import VirtualServerConfig, field_default
 from director.ipvs.model import (
+    NO_TUNNEL,
     AddDest,
     AddService,
     DeleteDest,
@@ -33,7 +35,8 @@ from director.ipvs.model import (
 )
 from director.reconcile.desired import DesiredService, DesiredTable
 
-DEFAULT_DRAIN_TIMEOUT = 300.0
+# For a service plan() is given no drain timeout for: the config's default.
+DEFAULT_DRAIN_TIMEOUT: float = field_default(VirtualServerConfig, "drain_timeout")
 
 
 @dataclass
@@ -222,7 +225,7 @@ def _add_dest(service: ServiceKey, spec: DestSpec) -> Change:
 
 
 _DEST_FIELDS = ("method", "weight", "upper_threshold", "lower_threshold")
-_TUNNEL_FIELDS = ("tunnel_type", "tunnel_port", "tunnel_checksum")
+_TUNNEL_FIELDS = tuple(NO_TUNNEL)
 
 
 def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | None:
@@ -238,10 +241,8 @@ def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | 
 
 
 def _set_weight_zero(service: ServiceKey, have: DestSpec) -> Change:
-    spec = DestSpec(have.key, have.method, 0, have.upper_threshold, have.lower_threshold,
-                    have.tunnel_type, have.tunnel_port, have.tunnel_checksum)
     return Change("drain", _dest_entry(service, have.key), {"weight": (have.weight, 0)},
-                  EditDest(service, spec))
+                  EditDest(service, replace(have, weight=0)))
 
 
 def _delete_dest(service: ServiceKey, dest: DestKey, action: str) -> Change:
