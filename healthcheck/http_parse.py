@@ -219,14 +219,15 @@ class Body:
             raise HttpParseError("connection closed before the end of the body")
 
     def _chunked(self, data: bytes) -> bytes:
+        # size lines and data inline (every chunk passes them); the line ends and the
+        # trailer in helpers that return the next position, or None to wait for more
         buf, out = self._buf + data, []
         pos = 0
         while pos < len(buf) and not self.done:
             if self._state == "size":
                 m = _CHUNK_SIZE.match(buf, pos)
                 if m is None:
-                    if b"\n" in buf[pos:] or len(buf) - pos > MAX_CHUNK_LINE:
-                        raise HttpParseError(f"bad chunk size line {buf[pos:pos + 20]!r}")
+                    self._check_size_line(buf, pos)
                     break
                 self._chunk_left = int(m.group(1), 16)
                 pos = m.end()
@@ -238,24 +239,39 @@ class Body:
                 self._chunk_left -= len(take)
                 if not self._chunk_left:
                     self._state = "crlf"
-            elif self._state == "crlf":
-                if buf.startswith(b"\r\n", pos):
-                    pos += 2
-                elif buf.startswith(b"\n", pos):
-                    pos += 1
-                elif len(buf) - pos < 2 and buf[pos:] == b"\r":
+            else:
+                step = self._chunk_crlf(buf, pos) if self._state == "crlf" else self._chunk_trailer(buf, pos)
+                if step is None:
                     break
-                else:
-                    raise HttpParseError("missing CRLF after chunk data")
-                self._state = "size"
-            else:  # trailer: lines until an empty one
-                nl = buf.find(b"\n", pos)
-                if nl < 0:
-                    if len(buf) - pos > MAX_CHUNK_LINE:
-                        raise HttpParseError("chunked trailer too long")
-                    break
-                if buf[pos:nl].strip() == b"":
-                    self.done = True
-                pos = nl + 1
+                pos = step
         self._buf = buf[pos:] if not self.done else b""
         return b"".join(out)
+
+    @staticmethod
+    def _check_size_line(buf: bytes, pos: int) -> None:
+        """An unmatched size line is fine only while it may still be arriving."""
+        if b"\n" in buf[pos:] or len(buf) - pos > MAX_CHUNK_LINE:
+            raise HttpParseError(f"bad chunk size line {buf[pos:pos + 20]!r}")
+
+    def _chunk_crlf(self, buf: bytes, pos: int) -> int | None:
+        if buf.startswith(b"\r\n", pos):
+            pos += 2
+        elif buf.startswith(b"\n", pos):
+            pos += 1
+        elif len(buf) - pos < 2 and buf[pos:] == b"\r":
+            return None
+        else:
+            raise HttpParseError("missing CRLF after chunk data")
+        self._state = "size"
+        return pos
+
+    def _chunk_trailer(self, buf: bytes, pos: int) -> int | None:
+        """Trailer lines until an empty one."""
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > MAX_CHUNK_LINE:
+                raise HttpParseError("chunked trailer too long")
+            return None
+        if buf[pos:nl].strip() == b"":
+            self.done = True
+        return nl + 1
