@@ -30,7 +30,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -136,7 +135,7 @@ def control(ns: str, sock: Path, *args: str) -> dict:
 
 def scrape_seconds(ns: str) -> float:
     out = sh(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "http://127.0.0.1:9612/metrics"], ns=ns,
-              timeout=60)
+             timeout=60)
     return float(out)
 
 
@@ -210,9 +209,7 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
         time.sleep(3)
         pids = family(daemon.pid)
         cpu_before, began = family_cpu(pids), time.monotonic()
-        sniff = subprocess.run(["ip", "netns", "exec", ns, *SELF, "--sniff", "20"],
-                               capture_output=True, text=True, timeout=120, cwd=REPO)
-        gaps = json.loads(sniff.stdout)
+        gaps = json.loads(sh([*SELF, "--sniff", "20"], ns=ns, timeout=120))
         scraper.kill()
         figures["daemon_cpu_percent"] = round((family_cpu(pids) - cpu_before) / (time.monotonic() - began) * 100)
         figures["adverts_seen"] = len(gaps) + 1

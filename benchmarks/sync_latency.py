@@ -116,16 +116,15 @@ def build(lab: Lab) -> dict[str, str]:
 
 def measure(lab: Lab, ns: dict[str, str], size: int, rate: float, seconds: float) -> dict[str, float]:
     sh(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID)]
-        + (["--sync-maxlen", str(size)] if size else []), ns=ns["master"])
+       + (["--sync-maxlen", str(size)] if size else []), ns=ns["master"])
     try:
         sniffer = lab.start([PYTHON, "-c", SNIFFER, GROUP, str(SYNC_PORT), ADDR["backup"]], ns=ns["backup"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
         if sniffer.stdout is None or sniffer.stdout.readline().strip() != "ready":
             raise RuntimeError("the sniffer did not start")
-        client = subprocess.run(["ip", "netns", "exec", ns["client"], PYTHON, "-c", CLIENT, str(rate),
-                                 str(seconds), VIP, str(PORT)], capture_output=True, text=True, check=True,
-                                timeout=seconds * 3 + 30)
-        sent: dict[str, float] = json.loads(client.stdout)
+        client = sh([PYTHON, "-c", CLIENT, str(rate), str(seconds), VIP, str(PORT)], ns=ns["client"],
+                    timeout=seconds * 3 + 30)
+        sent: dict[str, float] = json.loads(client)
         time.sleep(SETTLE)  # the last partial packet leaves within 3 s
         packets = json.loads(sniffer.communicate(input="", timeout=60)[0])
     finally:

@@ -30,8 +30,8 @@ class Result:
 
 
 def directord(*args: str, config: Path | str | None = None) -> Result:
-    """Run the CLI in this process: the same code path as the console script, without a
-    10-30 s interpreter start per call under the VM's emulated CPU."""
+    """Run the CLI in this process: the same code path as the console script, without an
+    interpreter start per call (seconds each under the VM's emulated CPU)."""
     argv = [*args, *(["-c", str(config)] if config is not None else [])]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

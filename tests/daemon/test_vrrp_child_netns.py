@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.labkit import Lab, sh, wait_for
+from scripts.labkit import Lab, alive, sh, wait_for
 from tests.daemon.test_daemon_netns import start_daemon, status, vrrp_state
 
 VIP = "192.0.2.50"
@@ -21,14 +21,6 @@ VIP = "192.0.2.50"
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def has_vip(lab: Lab, ns: str) -> bool:

@@ -129,7 +129,7 @@ def test_flushed_connections_reach_the_peer_kernel_as_the_kernel_sends_them(pair
     # Now the kernel's own master thread (directord's packet size) reports the client's FIN;
     # directord's flush of the same connection must say the same to the peer.
     sh(["ipvsadm", "--start-daemon", "master", "--mcast-interface", "eth0", "--syncid", str(SYNCID),
-         "--sync-maxlen", "64"], ns=pair.ns["master"])
+        "--sync-maxlen", "64"], ns=pair.ns["master"])
     tell(client)
     assert line(client) == "closed"
     kernels = decode(bytes.fromhex(line(sniffer, timeout=30)))
