@@ -31,7 +31,7 @@ from director.drill.proc import alive, in_netns, kill_group, sh, wait_for
 from director.ipvs.model import SYNC_RECEIVE_ANY_SIZE
 
 __all__ = [
-    "BUSYBOX", "DIRECTORD", "NAT_VIP", "PYTHON", "REPO", "SYNC_ADDR", "SYNC_PORT", "SYNC_VIP", "VIP",
+    "BUSYBOX", "DIRECTORD", "IFNAMSIZ", "NAT_VIP", "PYTHON", "REPO", "SYNC_ADDR", "SYNC_PORT", "SYNC_VIP", "VIP",
     "Lab", "NatLab", "VrrpLab", "add_sync_service", "alive", "build_nat_lab", "build_sync_pair",
     "dr_real_server", "fetch", "httpd_argv", "in_netns", "keepalived_conf", "kill_group", "remove_namespace",
     "require_root", "sh", "wait_for",
