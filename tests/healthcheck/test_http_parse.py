@@ -50,6 +50,35 @@ def test_chunked_split_everywhere():
         assert body == b"ok!!!", i
 
 
+CHUNKED = hp.Head(200, "OK", ((b"transfer-encoding", b"chunked"),))
+
+
+def feed_bytewise(data: bytes) -> tuple[bytes, hp.Body]:
+    """A chunked body fed one byte at a time: every state must wait for the rest."""
+    body = hp.Body(CHUNKED, "GET")
+    return b"".join(body.feed(data[i : i + 1]) for i in range(len(data))), body
+
+
+def test_chunked_line_ends_may_be_bare_lf_or_split_in_the_middle():
+    body = hp.Body(CHUNKED, "GET")
+    assert body.feed(b"2\r\nok\r") == b"ok" and not body.done  # CR now, LF in the next read
+    assert body.feed(b"\n3\n!!!\n0\nTrailer: x\n\n") == b"!!!" and body.done
+    assert feed_bytewise(b"2\nok\n0\r\n\r\n")[0] == b"ok"
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"zz\r\n", "bad chunk size line"),
+    (b"1" * (hp.MAX_CHUNK_LINE + 2), "bad chunk size line"),
+    (b"2\r\nokXX", "missing CRLF after chunk data"),
+    (b"0\r\n" + b"T" * (hp.MAX_CHUNK_LINE + 2), "chunked trailer too long"),
+])
+def test_chunked_faults_are_named_however_the_bytes_arrive(data: bytes, message: str):
+    with pytest.raises(hp.HttpParseError, match=message):
+        hp.Body(CHUNKED, "GET").feed(data)
+    with pytest.raises(hp.HttpParseError, match=message):
+        feed_bytewise(data)
+
+
 def test_head_and_204_have_no_body():
     assert parse_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", method="HEAD")[1] == b""
     assert parse_all(b"HTTP/1.1 204 No Content\r\n\r\n")[1] == b""

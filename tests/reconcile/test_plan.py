@@ -7,11 +7,21 @@ import textwrap
 import pytest
 
 from director.config.load import parse_config
+from director.config.model import VirtualServerConfig, field_default
 from director.ipvs.memory import MemoryIpvs
-from director.ipvs.model import AddService, DeleteDest, DestKey, DestSpec, EditDest, ServiceKey, ServiceSpec
+from director.ipvs.model import (
+    NO_TUNNEL,
+    AddService,
+    DeleteDest,
+    DestKey,
+    DestSpec,
+    EditDest,
+    ServiceKey,
+    ServiceSpec,
+)
 from director.reconcile.apply import reconcile_pass
 from director.reconcile.desired import RealServerState, desired_table
-from director.reconcile.plan import Book
+from director.reconcile.plan import DEFAULT_DRAIN_TIMEOUT, Book, plan
 
 WEB = ServiceKey(4, "tcp", "192.0.2.10", 80)
 RS1, RS2, RS3 = (DestKey(4, f"10.0.0.{n}", 80) for n in (11, 12, 13))
@@ -105,6 +115,26 @@ def test_drain_timeout_deletes_a_busy_real_server() -> None:
     assert RS2 in kernel.table[WEB].dests
     run(smaller, kernel, book, now=1030)
     assert RS2 not in kernel.table[WEB].dests
+
+
+def test_without_drain_timeouts_plan_drains_for_the_configs_default() -> None:
+    assert field_default(VirtualServerConfig, "drain_timeout") == DEFAULT_DRAIN_TIMEOUT
+    kernel, book = MemoryIpvs(), Book()
+    run(config(), kernel, book)
+    kernel.table[WEB].dests[RS2].active_conns = 1
+    smaller = desired_table(config(servers=("10.0.0.11",)))
+    assert [c.action for c in plan(smaller, kernel.dump(), book, now=0.0).changes] == ["drain"]
+    assert [c.action for c in plan(smaller, kernel.dump(), book, now=DEFAULT_DRAIN_TIMEOUT - 1).changes] == ["drain"]
+    assert [c.action for c in plan(smaller, kernel.dump(), book, now=DEFAULT_DRAIN_TIMEOUT).changes] == ["remove"]
+
+
+def test_only_a_tunnelling_real_server_keeps_its_tunnel_options() -> None:
+    rs = '[[virtual_server.real_server]]\naddress = "10.0.0.11"\ntunnel_checksum = "csum"\n'
+    tun = desired_table(config(rs + 'method = "tun"\ntunnel_type = "gue"\ntunnel_port = 6080\n', servers=()))
+    nat = desired_table(config(rs, servers=()))  # the checksum of a nat real server is not judged, nor sent
+    assert (tun[WEB].dests[RS1].tunnel_type, tun[WEB].dests[RS1].tunnel_port) == ("gue", 6080)
+    assert tun[WEB].dests[RS1].tunnel_checksum == "csum"
+    assert {name: getattr(nat[WEB].dests[RS1], name) for name in NO_TUNNEL} == NO_TUNNEL
 
 
 def test_udp_real_server_is_deleted_at_once() -> None:
