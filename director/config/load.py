@@ -6,6 +6,7 @@ collected before `ConfigError` is raised, so one run shows a user everything.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -107,8 +108,8 @@ def _listen(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any
     return value
 
 
-def _valid_listen(text: str) -> bool:
-    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})", text)
+def _valid_listen(value: str) -> bool:
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})", value)
     return bool(match) and 0 < int(match.group(2)) < 65536
 
 
@@ -139,7 +140,7 @@ _IPVS: dict[str, Reader] = {
 _TIMEOUT_PREFIX = "timeout_"
 _TIMEOUTS: dict[str, Reader] = {
     name.removeprefix(_TIMEOUT_PREFIX): duration(minimum=1, maximum=MONTH, step=1)
-    for name in IpvsConfig.__dataclass_fields__ if name.startswith(_TIMEOUT_PREFIX)
+    for name in (spec.name for spec in dataclasses.fields(IpvsConfig)) if name.startswith(_TIMEOUT_PREFIX)
 }
 
 
@@ -308,8 +309,7 @@ _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad 
 def _real_server(s: Section, family: int, service_port: int) -> RealServerConfig:
     address = read_field(s, RealServerConfig, "address", _address_of_family(family))
     # the port defaults to the service's; a service on all ports (0) lets its real servers keep 0
-    port = read_fields(s, RealServerConfig, {"port": integer(0 if service_port == 0 else 1, 65535)},
-                       {"port": service_port})["port"]
+    port = read_field(s, RealServerConfig, "port", integer(0 if service_port == 0 else 1, 65535), service_port)
     result = RealServerConfig(address=address or _NO_ADDRESS, port=port,
                               **read_fields(s, RealServerConfig, _REAL_SERVER))
     if result.upper_threshold and result.lower_threshold > result.upper_threshold:
@@ -386,7 +386,7 @@ def _service_check(s: Section, protocol: str) -> CheckConfig:
 def _check(s: Section, protocol: str) -> CheckConfig:
     # a [check] table on a tcp service checks tcp unless told otherwise
     kind_default = "tcp" if protocol == "tcp" else field_default(CheckConfig, "type")
-    kind = read_fields(s, CheckConfig, {"type": text}, {"type": kind_default})["type"]
+    kind = read_field(s, CheckConfig, "type", text, kind_default)
     for option, types in CHECK_OPTION_TYPES.items():
         if s.has(option) and kind not in types:
             s.error(option, f'applies only to {"/".join(types)} checks, not type "{kind}"')

@@ -35,6 +35,7 @@ METHODS: tuple[Method, ...] = get_args(Method)
 PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
 CHECK_TYPES: tuple[CheckType, ...] = get_args(CheckType)
 TUNNEL_TYPES: tuple[TunnelType, ...] = get_args(TunnelType)
+HTTP_METHODS: tuple[HttpMethod, ...] = get_args(HttpMethod)
 
 
 class SchedulerFlag(NamedTuple):

@@ -241,9 +241,12 @@ def read_fields(s: Section, model: type, readers: Mapping[str, Reader],
     }
 
 
-def read_field(s: Section, model: type, name: str, reader: Reader) -> Any:
+_FROM_MODEL: Any = object()
+
+
+def read_field(s: Section, model: type, name: str, reader: Reader, default: Any = _FROM_MODEL) -> Any:
     """`read_fields` for one key, where the next read depends on this value."""
-    return read_fields(s, model, {name: reader})[name]
+    return read_fields(s, model, {name: reader}, None if default is _FROM_MODEL else {name: default})[name]
 
 
 def text(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
