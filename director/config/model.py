@@ -1,7 +1,9 @@
 """The configuration model: what a user writes in directord.toml, validated.
 
 Every section is a frozen dataclass so that reloads can compare old and new
-config by equality and apply only the difference. Loading lives in
+config by equality and apply only the difference. It is the one source of
+defaults (the field defaults) and choices (the Literal types): the loader reads
+both from here through `field_default` and `field_choices`. Loading lives in
 `director.config.load`; this module has no I/O.
 """
 
