@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 def endpoint(address: str, port: int) -> str:
@@ -64,3 +66,38 @@ def to_float(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def present(items: dict[str, Any]) -> dict[str, Any]:
+    """ITEMS without the keys whose value is None: what was not set is not written."""
+    return {key: value for key, value in items.items() if value is not None}
+
+
+@dataclass
+class Service:
+    """One [[virtual_server]] table as the importers fill it; the field order is the output's."""
+
+    name: str = ""
+    address: str | None = None
+    port: int | None = None
+    fwmark: int | None = None
+    family: str | None = None
+    protocol: str | None = None
+    scheduler: str | None = None
+    method: str | None = None
+    persistence_timeout: str | None = None
+    persistence_netmask: int | None = None
+    one_packet: bool | None = None
+    quorum: int | None = None
+    sorry_server: str | None = None
+    on_failure: str | None = None
+    check: dict[str, Any] | None = None
+    real_server: list[dict[str, Any]] = field(default_factory=list)
+
+    def take_name(self, taken: set[str]) -> None:
+        """Name the service after what identifies it, unique among TAKEN."""
+        protocol = self.protocol if self.protocol is not None else "tcp"
+        self.name = vs_name(self.address, self.port, self.fwmark, protocol, taken)
+
+    def output(self) -> dict[str, Any]:
+        return present({f.name: getattr(self, f.name) for f in fields(self)})

@@ -2,7 +2,10 @@
 
 ldirectord's file is `key=value` lines: global ones first, then `virtual=`
 lines each followed by an indented block of service options and `real=` lines.
-Global check options are defaults that a virtual block may override.
+Global check options are defaults that a virtual block may override, and the
+last line of a key wins; so a section's lines are collected first (one table
+says which keys a section takes) and a second table turns each setting into
+output, in a fixed order, when the section ends.
 """
 
 from __future__ import annotations
@@ -10,16 +13,20 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from director.importer import Conversion, SourceError, seconds
-from director.importer.common import canonical_ip, endpoint, mask_to_prefix, to_float, to_int, vs_name
+from director.importer.common import Service, canonical_ip, endpoint, mask_to_prefix, to_float, to_int
+from director.importer.table import Reader, Table
 
 METHODS = {"gate": "dr", "masq": "nat", "ipip": "tun"}
 # Options valid globally and per virtual service.
 SHARED = ("checktimeout", "negotiatetimeout", "connecttimeout", "checkinterval", "failurecount",
           "quiescent", "fallback", "checktype", "service", "request", "receive", "httpmethod", "virtualhost",
           "checkport", "checkcommand")
+SERVICE_ONLY = ("scheduler", "persistent", "netmask", "protocol")
 SERVICE_PORTS = {80: "http", 443: "https"}
 DEFAULT_NEGOTIATE_TIMEOUT = 30.0
 DEFAULT_CHECK_TIMEOUT = 5.0
@@ -27,9 +34,37 @@ DEFAULT_CHECK_INTERVAL = 10.0
 _VALUE = re.compile(r'\s*([A-Za-z_]+)\s*=\s*(.*?)\s*$')
 
 
+@dataclass(frozen=True)
 class _Line:
-    def __init__(self, file: str, number: int, key: str, value: str, indented: bool) -> None:
-        self.file, self.number, self.key, self.value, self.indented = file, number, key, value, indented
+    """One `key=value` line; `keyword` is the key in lower case."""
+
+    file: str
+    line: int
+    keyword: str
+    value: str
+    indented: bool
+
+
+@dataclass
+class _Virtual:
+    """One virtual= section: the service being filled, its settings (key -> last line, starting
+    from the global ones) and its real= lines."""
+
+    header: _Line
+    service: Service
+    options: dict[str, _Line]
+    reals: list[_Line] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _CheckSource:
+    """What decides a section's check: checktype= and service= (or the port's usual service)."""
+
+    kind: str
+    kind_line: _Line | None
+    service: str
+    service_line: _Line | None
+    options: dict[str, _Line]
 
 
 def _strip_comment(raw: str) -> str:
@@ -66,226 +101,278 @@ def _lines(path: str, errors: list[str]) -> list[_Line]:
     return result
 
 
-class _Ldirectord:
+class _Ldirectord(Reader):
     def __init__(self, conv: Conversion) -> None:
-        self.conv = conv
-        self.errors: list[str] = []
-        self.names: set[str] = set()
+        super().__init__(conv)
         self.defaults: dict[str, _Line] = {}
 
-    def skip(self, line: _Line, reason: str = "no directord equivalent") -> None:
-        self.conv.note(line.file, line.number, line.key, reason)
-
-    def bad(self, line: _Line, reason: str) -> None:
-        self.errors.append(f"{line.file}:{line.number}: {line.key}: {reason}")
-
     def run(self, lines: list[_Line]) -> None:
-        blocks: list[tuple[_Line, list[_Line]]] = []
+        """Global lines set defaults; each virtual= line owns the indented lines below it."""
+        sections: list[tuple[_Line, list[_Line]]] = []
         for line in lines:
-            if line.key == "virtual":
-                blocks.append((line, []))
-            elif line.indented and blocks:
-                blocks[-1][1].append(line)
-            elif line.key == "real":
+            if line.keyword == "virtual":
+                sections.append((line, []))
+            elif line.indented and sections:
+                sections[-1][1].append(line)
+            elif line.keyword == "real":
                 self.bad(line, "real= must be indented under a virtual= line")
-            elif line.key in SHARED:
-                self.defaults[line.key] = line
+            elif line.keyword in SHARED:
+                self.defaults[line.keyword] = line
             else:
                 self.skip(line, "global option not supported by directord")
-        for header, body in blocks:
+        for header, body in sections:
             self.virtual(header, body)
 
-    # --- one virtual service ---------------------------------------------------------------
-
     def virtual(self, header: _Line, body: list[_Line]) -> None:
-        vs: dict[str, Any] = {}
-        target = _unquote(header.value)
-        if target.isdigit():
-            vs["fwmark"] = int(target)
-        else:
-            parsed = _host_port(target)
-            if parsed is None:
-                self.bad(header, f"{target!r} is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number")
-                return
-            vs["address"], vs["port"] = parsed
-        options = dict(self.defaults)
-        reals: list[_Line] = []
+        service = _target(self, header)
+        if service is None:
+            return
+        section = _Virtual(header, service, dict(self.defaults))
         for line in body:
-            if line.key == "real":
-                reals.append(line)
-            elif line.key in ("scheduler", "persistent", "netmask", "protocol") or line.key in SHARED:
-                options[line.key] = line
-            else:
-                self.skip(line)
-        self.service_options(vs, options)
-        vs["real_server"] = [rs for line in reals for rs in self.real(line, vs, options)]
-        if vs.get("fwmark") and any(":" in rs["address"] for rs in vs["real_server"]):
-            vs["family"] = "ipv6"
-        if "fallback" in options:
-            self.fallback(options["fallback"], vs)
-        vs["check"] = self.check(vs, options)
-        vs["name"] = vs_name(vs.get("address"), vs.get("port"), vs.get("fwmark"), vs.get("protocol", "tcp"),
-                             self.names)
-        order = ["name", "address", "port", "fwmark", "family", "protocol", "scheduler", "method",
-                 "persistence_timeout", "persistence_netmask", "sorry_server", "on_failure", "check", "real_server"]
-        self.conv.config.setdefault("virtual_server", []).append(
-            {k: vs[k] for k in order if vs.get(k) is not None})
+            SECTION.read(self, line, section)
+        SETTINGS.apply(self, dict(section.options), service)
+        service.real_server = [rs for line in section.reals for rs in _real(self, line, service)]
+        if service.fwmark and any(":" in rs["address"] for rs in service.real_server):
+            service.family = "ipv6"
+        if "fallback" in section.options:
+            _fallback(self, section.options["fallback"], service)
+        service.check = _check(self, service, section.options)
+        service.take_name(self.names)
+        self.conv.config.setdefault("virtual_server", []).append(service.output())
 
-    def service_options(self, vs: dict[str, Any], options: dict[str, _Line]) -> None:
-        if "scheduler" in options:
-            vs["scheduler"] = options["scheduler"].value
+
+def _target(reader: _Ldirectord, header: _Line) -> Service | None:
+    """virtual=ADDRESS:PORT, [IPV6]:PORT or a fwmark number, as a service with ldirectord's defaults."""
+    target = _unquote(header.value)
+    service = Service(scheduler="wrr", on_failure="quiesce")
+    if target.isdigit():
+        service.fwmark = int(target)
+        return service
+    parsed = _host_port(target)
+    if parsed is None:
+        reader.bad(header, f"{target!r} is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number")
+        return None
+    service.address, service.port = parsed
+    return service
+
+
+# --- a virtual= section: the keys it takes, then what each setting becomes ----------------------
+
+SECTION: Table[_Ldirectord, _Line, _Virtual] = Table()
+SETTINGS: Table[_Ldirectord, _Line, Service] = Table()
+
+
+@SECTION.on("real")
+def _real_line(reader: _Ldirectord, line: _Line, section: _Virtual) -> None:
+    section.reals.append(line)
+
+
+@SECTION.on(*SERVICE_ONLY, *SHARED)
+def _setting(reader: _Ldirectord, line: _Line, section: _Virtual) -> None:
+    section.options[line.keyword] = line
+
+
+# SETTINGS run in the order written here: netmask needs to know whether persistent was set.
+
+
+@SETTINGS.on("scheduler")
+def _scheduler(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    service.scheduler = line.value
+
+
+@SETTINGS.on("protocol")
+def _protocol(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    protocol = line.value.lower()
+    if protocol == "fwm":
+        if not service.fwmark:
+            reader.bad(line, "fwm needs virtual= set to a fwmark number")
+    elif protocol in ("tcp", "udp", "sctp"):
+        service.protocol = protocol
+    else:
+        reader.bad(line, f"{protocol!r} is not tcp, udp, sctp or fwm")
+
+
+@SETTINGS.on("persistent")
+def _persistent(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    value = to_int(line.value)
+    if value is None:
+        reader.bad(line, "must be a number of seconds")
+    else:
+        service.persistence_timeout = seconds(value)
+
+
+@SETTINGS.on("netmask")
+def _netmask(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    prefix = mask_to_prefix(line.value)
+    if prefix is None:
+        reader.bad(line, "is not a netmask")
+    elif service.persistence_timeout is not None:
+        service.persistence_netmask = prefix
+    else:
+        reader.skip(line, "has no effect without persistent")
+
+
+@SETTINGS.on("quiescent")
+def _quiescent(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    service.on_failure = "remove" if line.value.lower() == "no" else "quiesce"
+
+
+def _fallback(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    """fallback=ADDRESS[:PORT] [gate|masq|ipip]: the sorry server."""
+    parts = line.value.split()
+    parsed = _host_port(parts[0]) if parts else None
+    if parsed is None and parts and canonical_ip(parts[0]):
+        parsed = (canonical_ip(parts[0]), service.port or 0)
+    if parsed is None:
+        reader.bad(line, f"{line.value!r} is not ADDRESS[:PORT] [gate|masq|ipip]")
+        return
+    ipv6 = ":" in (service.address or "") or service.family == "ipv6"
+    if (":" in parsed[0]) != ipv6:
+        reader.skip(line, f"fallback {parsed[0]} is not the address family of {service.address or 'the service'}")
+        return
+    service.sorry_server = endpoint(*parsed) if parsed[1] else parsed[0]
+    if len(parts) > 1 and METHODS.get(parts[1]) != (service.method or "nat"):
+        reader.skip(line, f"forwarding method {parts[1]} ignored: the sorry server uses the service's method")
+
+
+def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, Any]]:
+    """One real= line: ADDRESS[->LAST]:PORT METHOD [WEIGHT] ["request", "receive"].
+
+    The first real server's method becomes the service's; others that differ keep their own."""
+    try:
+        words = shlex.split(line.value.replace(",", " "))
+    except ValueError as exc:
+        reader.bad(line, f"cannot split: {exc}")
+        return []
+    addresses = _address_range(words[0]) if words else None
+    if not addresses:
+        reader.bad(line, f"{line.value!r} does not start with ADDRESS:PORT")
+        return []
+    method = METHODS.get(words[1]) if len(words) > 1 else "dr"
+    if method is None:
+        reader.bad(line, f"{words[1]!r} is not gate, masq or ipip")
+        return []
+    service.method = service.method or method
+    extra = [w for w in words[2:] if to_int(w) is None]
+    if extra:
+        reader.skip(line, f"per-real-server request/receive {extra!r} ignored: directord checks every "
+                    "real server of a service the same way")
+    hosts, port = addresses
+    weight = to_int(words[2]) if len(words) > 2 else None
+    return [_real_server(host, port if port is not None else service.port or 0, method, weight, service)
+            for host in hosts]
+
+
+def _real_server(address: str, port: int, method: str, weight: int | None, service: Service) -> dict[str, Any]:
+    entry: dict[str, Any] = {"address": address, "port": port}
+    if method != service.method:
+        entry["method"] = method
+    if weight is not None:
+        entry["weight"] = weight
+    return entry
+
+
+# --- the check: a handler per checktype ----------------------------------------------------------
+
+
+def _check(reader: _Ldirectord, service: Service, options: dict[str, _Line]) -> dict[str, Any]:
+    kind_line, service_line = options.get("checktype"), options.get("service")
+    kind = kind_line.value.lower() if kind_line else "negotiate"
+    if kind.isdigit() and kind_line is not None:
+        reader.skip(kind_line, "checktype=N (negotiate every Nth check) is not supported: every check negotiates")
+        kind = "negotiate"
+    probe = service_line.value.lower() if service_line else SERVICE_PORTS.get(service.port or 0, "none")
+    source = _CheckSource(kind, kind_line, probe, service_line, options)
+    check = CHECKS.get(kind, _unknown_check)(reader, source)
+    if check["type"] != "none":
+        _timing(reader, check, options, service)
+    return {k: v for k, v in check.items() if v is not None}
+
+
+def _negotiate(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    if source.service in ("http", "https"):
+        return _http_check(source.service, source.options)
+    where = source.service_line or source.kind_line
+    if source.service != "none" and where is not None:
+        reader.skip(where, f"negotiate checks for {source.service} are not supported: a TCP connect check is used")
+    return _connect(reader, source)
+
+
+def _connect(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    return {"type": "tcp", "timeout": _timeout(source.options, "connecttimeout")}
+
+
+def _external(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    line = source.options.get("checkcommand")
+    if line is None:
+        reader.bad(source.options["checktype"], "external checks need checkcommand=")
+        return {"type": "none"}
+    argv = shlex.split(_unquote(line.value))
+    reader.skip(line, "ldirectord appends (virtual, port, real, port) to the command; directord passes the "
+                "target in DIRECTORD_ADDRESS / DIRECTORD_PORT instead: adapt the script")
+    return {"type": "exec", "command": argv, "timeout": _timeout(source.options, "checktimeout")}
+
+
+def _always_up(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    return {"type": "none"}
+
+
+def _never_up(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    if source.kind_line is not None:
+        reader.skip(source.kind_line, "checktype=off (servers never in service) is not supported: they are "
+                    "imported without a check")
+    return {"type": "none"}
+
+
+def _unknown_check(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    if source.kind_line is not None:
+        reader.skip(source.kind_line, f"checktype={source.kind} is not supported: a TCP connect check is used")
+    return _connect(reader, source)
+
+
+CHECKS: dict[str, Callable[[_Ldirectord, _CheckSource], dict[str, Any]]] = {
+    "negotiate": _negotiate, "connect": _connect, "external": _external, "external-perl": _external,
+    "on": _always_up, "off": _never_up}
+
+
+def _timeout(options: dict[str, _Line], specific: str) -> str:
+    for key in (specific, "checktimeout"):
+        value = to_float(options[key].value) if key in options else None
+        if value is not None:
+            return seconds(value)
+    default = DEFAULT_NEGOTIATE_TIMEOUT if specific == "negotiatetimeout" else DEFAULT_CHECK_TIMEOUT
+    return seconds(default)
+
+
+def _http_check(kind: str, options: dict[str, _Line]) -> dict[str, Any]:
+    check: dict[str, Any] = {"type": kind}
+    if "request" in options:
+        check["path"] = "/" + _unquote(options["request"].value).lstrip("/")
+    if "receive" in options:
+        check["expect_body"] = _unquote(options["receive"].value)
+    if "httpmethod" in options:
+        check["method"] = options["httpmethod"].value.upper()
+    if "virtualhost" in options:
+        check["host"] = _unquote(options["virtualhost"].value)
+    check["timeout"] = _timeout(options, "negotiatetimeout")
+    return check
+
+
+def _timing(reader: _Ldirectord, check: dict[str, Any], options: dict[str, _Line], service: Service) -> None:
+    check["interval"] = seconds(DEFAULT_CHECK_INTERVAL)
+    if "checkinterval" in options:
+        value = to_float(options["checkinterval"].value)
+        if value is None:
+            reader.bad(options["checkinterval"], "must be a number of seconds")
         else:
-            vs["scheduler"] = "wrr"  # ldirectord's default
-        if "protocol" in options:
-            protocol = options["protocol"].value.lower()
-            if protocol == "fwm":
-                if not vs.get("fwmark"):
-                    self.bad(options["protocol"], "fwm needs virtual= set to a fwmark number")
-            elif protocol in ("tcp", "udp", "sctp"):
-                vs["protocol"] = protocol
-            else:
-                self.bad(options["protocol"], f"{protocol!r} is not tcp, udp, sctp or fwm")
-        if "persistent" in options:
-            value = to_int(options["persistent"].value)
-            if value is None:
-                self.bad(options["persistent"], "must be a number of seconds")
-            else:
-                vs["persistence_timeout"] = seconds(value)
-        if "netmask" in options:
-            prefix = mask_to_prefix(options["netmask"].value)
-            if prefix is None:
-                self.bad(options["netmask"], "is not a netmask")
-            elif "persistence_timeout" in vs:
-                vs["persistence_netmask"] = prefix
-            else:
-                self.skip(options["netmask"], "has no effect without persistent")
-        quiescent = options.get("quiescent")
-        vs["on_failure"] = "remove" if quiescent and quiescent.value.lower() == "no" else "quiesce"
-
-    def fallback(self, line: _Line, vs: dict[str, Any]) -> None:
-        parts = line.value.split()
-        parsed = _host_port(parts[0]) if parts else None
-        if parsed is None and parts and canonical_ip(parts[0]):
-            parsed = (canonical_ip(parts[0]), vs.get("port") or 0)
-        if parsed is None:
-            self.bad(line, f"{line.value!r} is not ADDRESS[:PORT] [gate|masq|ipip]")
-            return
-        ipv6 = ":" in (vs.get("address") or "") or vs.get("family") == "ipv6"
-        if (":" in parsed[0]) != ipv6:
-            self.skip(line, f"fallback {parsed[0]} is not the address family of {vs.get('address') or 'the service'}")
-            return
-        vs["sorry_server"] = endpoint(*parsed) if parsed[1] else parsed[0]
-        if len(parts) > 1 and METHODS.get(parts[1]) != vs.get("method", "nat"):
-            self.skip(line, f"forwarding method {parts[1]} ignored: the sorry server uses the service's method")
-
-    def real(self, line: _Line, vs: dict[str, Any], options: dict[str, _Line]) -> list[dict[str, Any]]:
-        """One real= line: ADDRESS[->LAST]:PORT METHOD [WEIGHT] ["request", "receive"]."""
-        try:
-            words = shlex.split(line.value.replace(",", " "))
-        except ValueError as exc:
-            self.bad(line, f"cannot split: {exc}")
-            return []
-        addresses = _address_range(words[0]) if words else None
-        if not addresses:
-            self.bad(line, f"{line.value!r} does not start with ADDRESS:PORT")
-            return []
-        hosts, port = addresses
-        method = METHODS.get(words[1]) if len(words) > 1 else "dr"
-        if method is None:
-            self.bad(line, f"{words[1]!r} is not gate, masq or ipip")
-            return []
-        vs.setdefault("method", method)
-        servers = []
-        for host in hosts:
-            rs: dict[str, Any] = {"address": host, "port": port if port is not None else vs.get("port", 0)}
-            if method != vs["method"]:
-                rs["method"] = method
-            if len(words) > 2 and to_int(words[2]) is not None:
-                rs["weight"] = to_int(words[2])
-            servers.append(rs)
-        extra = [w for w in words[2:] if to_int(w) is None]
-        if extra:
-            self.skip(line, f"per-real-server request/receive {extra!r} ignored: directord checks every "
-                      "real server of a service the same way")
-        return servers
-
-    # --- the check ------------------------------------------------------------------------------
-
-    def check(self, vs: dict[str, Any], options: dict[str, _Line]) -> dict[str, Any]:
-        kind_line = options.get("checktype")
-        kind = kind_line.value.lower() if kind_line else "negotiate"
-        service_line = options.get("service")
-        service = service_line.value.lower() if service_line else SERVICE_PORTS.get(vs.get("port") or 0, "none")
-        check: dict[str, Any] = {}
-        if kind.isdigit():
-            self.skip(kind_line, "checktype=N (negotiate every Nth check) is not supported: every check negotiates")
-            kind = "negotiate"
-        if kind == "negotiate" and service in ("http", "https"):
-            check = self.http_check(service, options)
-        elif kind in ("connect", "negotiate"):
-            if kind == "negotiate" and service != "none":
-                self.skip(service_line or kind_line,
-                          f"negotiate checks for {service} are not supported: a TCP connect check is used")
-            check = {"type": "tcp", "timeout": self.timeout(options, "connecttimeout")}
-        elif kind in ("external", "external-perl"):
-            check = self.exec_check(options)
-        elif kind in ("on", "off"):
-            check = {"type": "none"}
-            if kind == "off":
-                self.skip(kind_line, "checktype=off (servers never in service) is not supported: they are "
-                          "imported without a check")
-        else:
-            self.skip(kind_line, f"checktype={kind} is not supported: a TCP connect check is used")
-            check = {"type": "tcp", "timeout": self.timeout(options, "connecttimeout")}
-        if check["type"] != "none":
-            self.timing(check, options, vs)
-        return {k: v for k, v in check.items() if v is not None}
-
-    def timeout(self, options: dict[str, _Line], specific: str) -> str:
-        for key in (specific, "checktimeout"):
-            if key in options and to_float(options[key].value) is not None:
-                return seconds(to_float(options[key].value))
-        default = DEFAULT_NEGOTIATE_TIMEOUT if specific == "negotiatetimeout" else DEFAULT_CHECK_TIMEOUT
-        return seconds(default)
-
-    def http_check(self, service: str, options: dict[str, _Line]) -> dict[str, Any]:
-        check: dict[str, Any] = {"type": service}
-        if "request" in options:
-            check["path"] = "/" + _unquote(options["request"].value).lstrip("/")
-        if "receive" in options:
-            check["expect_body"] = _unquote(options["receive"].value)
-        if "httpmethod" in options:
-            check["method"] = options["httpmethod"].value.upper()
-        if "virtualhost" in options:
-            check["host"] = _unquote(options["virtualhost"].value)
-        check["timeout"] = self.timeout(options, "negotiatetimeout")
-        return check
-
-    def exec_check(self, options: dict[str, _Line]) -> dict[str, Any]:
-        line = options.get("checkcommand")
-        if line is None:
-            self.bad(options["checktype"], "external checks need checkcommand=")
-            return {"type": "none"}
-        argv = shlex.split(_unquote(line.value))
-        self.skip(line, "ldirectord appends (virtual, port, real, port) to the command; directord passes the "
-                  "target in DIRECTORD_ADDRESS / DIRECTORD_PORT instead: adapt the script")
-        return {"type": "exec", "command": argv, "timeout": self.timeout(options, "checktimeout")}
-
-    def timing(self, check: dict[str, Any], options: dict[str, _Line], vs: dict[str, Any]) -> None:
-        check["interval"] = seconds(DEFAULT_CHECK_INTERVAL)
-        if "checkinterval" in options:
-            value = to_float(options["checkinterval"].value)
-            if value is None:
-                self.bad(options["checkinterval"], "must be a number of seconds")
-            else:
-                check["interval"] = seconds(value)
-        if "checkport" in options and check["type"] != "exec":
-            check["port"] = to_int(options["checkport"].value)
-        elif check["type"] != "exec" and any(rs["port"] == 0 for rs in vs["real_server"]):
-            check["port"] = vs.get("port") or None
-        count = options.get("failurecount")
-        check["fall"] = to_int(count.value) if count and to_int(count.value) else 1
-        check["rise"] = 1
+            check["interval"] = seconds(value)
+    if "checkport" in options and check["type"] != "exec":
+        check["port"] = to_int(options["checkport"].value)
+    elif check["type"] != "exec" and any(rs["port"] == 0 for rs in service.real_server):
+        check["port"] = service.port or None
+    count = options.get("failurecount")
+    check["fall"] = to_int(count.value) if count and to_int(count.value) else 1
+    check["rise"] = 1
 
 
 def _host_port(text: str) -> tuple[str, int] | None:

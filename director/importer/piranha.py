@@ -8,23 +8,30 @@ nanny's timeout / reentry (seconds) become fall / rise counts of directord's
 check interval: an approximation, always listed. Inactive entries (`active = 0`)
 are left out, as pulse leaves them out of the table, and listed: importing them
 with weight 0 would put servers an admin switched off into the table.
+Within a block the last line of a key wins, so a block's lines are collected
+first and tables of handlers turn them into output, in a fixed order, at its end.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from director.importer import Conversion, seconds
-from director.importer.common import canonical_ip, mask_to_prefix, to_float, to_int, vs_name
+from director.importer.common import Service, canonical_ip, mask_to_prefix, to_float, to_int
 from director.importer.lexer import Node, convert_braced
+from director.importer.table import Reader, Table
 
 METHODS = {"direct": "dr", "nat": "nat", "tunnel": "tun"}
 CHECK_INTERVAL = 2.0  # directord's default; nanny's timing is re-expressed in these steps
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_REENTRY = 180.0
 PRIMARY_PRIORITY, BACKUP_PRIORITY = 150, 100
+# Global keys pulse's heartbeat and the services read; any other global line is listed.
+GLOBALS = frozenset({"primary", "backup", "backup_active", "heartbeat", "keepalive", "deadtime", "network",
+                     "service"})
 _ESCAPES = {"\\r": "\r", "\\n": "\n", "\\t": "\t", "\\\\": "\\"}
 
 
@@ -42,257 +49,322 @@ def _literal(text: str) -> str:
     return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
 
 
-class _Piranha:
+@dataclass
+class _Virtual:
+    """One `virtual NAME { ... }` block: its settings (key -> last line; each handler takes out
+    its own, what is left is listed), its server blocks and the service being filled."""
+
+    node: Node
+    options: dict[str, Node]
+    servers: list[Node]
+    service: Service = field(default_factory=lambda: Service(on_failure="remove"))
+    fwmark_node: Node | None = None
+    check_port: int | None = None  # a fwmark service's real servers keep the client's port; nanny checks this
+
+
+class _Piranha(Reader):
     def __init__(self, conv: Conversion) -> None:
-        self.conv = conv
-        self.errors: list[str] = []
-        self.names: set[str] = set()
+        super().__init__(conv)
         self.globals: dict[str, Node] = {}
         self.vips: list[tuple[str, str | None, Node]] = []
 
-    def skip(self, node: Node, reason: str = "no directord equivalent") -> None:
-        self.conv.note(node.file, node.line, node.keyword, reason)
-
-    def bad(self, node: Node, reason: str) -> None:
-        self.errors.append(f"{node.file}:{node.line}: {node.keyword}: {reason}")
-
     def run(self, nodes: list[Node]) -> None:
+        """Global lines are settings (a service reads `network` as set so far); blocks go to BLOCKS."""
         for node in nodes:
-            if node.keyword == "virtual" and node.children is not None:
-                self.virtual(node)
-            elif node.keyword == "failover" and node.children is not None:
-                self.skip(node, "failover (fos) services are not supported: directord balances with IPVS only")
-            elif node.children is None:
+            if node.children is None:
                 self.globals[node.keyword] = node
             else:
-                self.skip(node, "block not supported by directord")
-        self.global_options()
-
-    # --- global: heartbeat and method --------------------------------------------------
-
-    def global_options(self) -> None:
-        handled = {"primary", "backup", "backup_active", "heartbeat", "keepalive", "deadtime", "network",
-                   "service"}
+                BLOCKS.read(self, node, None)
         for key, node in self.globals.items():
-            if key not in handled:
+            if key not in GLOBALS:
                 self.skip(node)
         service = self.globals.get("service")
         if service and _value(service) != "lvs":
             self.skip(service, f"service = {_value(service)} is not supported: the lvs sections are imported")
-        self.instance()
+        if self.vips:
+            self.conv.config["vrrp_instance"] = [_instance(self)]
 
-    def instance(self) -> None:
-        """One VRRP instance for every virtual address, as seen from the primary."""
-        primary, backup = self.globals.get("primary"), self.globals.get("backup")
-        if not self.vips:
-            return
-        first_address, first_device, first_node = self.vips[0]
-        family = ":" in first_address
-        instance: dict[str, Any] = {"name": "pulse", "interface": first_device or "eth0", "vrid": 1,
-                                    "priority": PRIMARY_PRIORITY, "version": 3}
-        self.conv.note(first_node.file, first_node.line, "virtual address",
-                       "pulse's heartbeat becomes VRRP instance \"pulse\" with vrid 1: make sure no other VRRP "
-                       "router on this network uses vrid 1")
-        if first_device is None:
-            self.skip(first_node, "no device given for the virtual address: interface eth0 assumed")
-        vips = []
-        for address, device, node in self.vips:
-            if (":" in address) != family:
-                self.skip(node, f"{address} is another address family than {first_address}: "
-                          "add a second VRRP instance for it by hand")
-            elif device not in (None, instance["interface"]):
-                self.skip(node, f"{address} is on {device}, not {instance['interface']}: "
-                          "add a VRRP instance for that interface by hand")
-            elif address not in vips:
-                vips.append(address)
-        instance["virtual_ips"] = vips
-        self.heartbeat(instance)
-        if primary is not None:
-            address = canonical_ip(_value(primary))
-            if address and (":" in address) == family:
-                instance["unicast_src"] = address
-            self.skip(primary, f"this config is written for the primary (priority {PRIMARY_PRIORITY}); on the "
-                      f"backup set priority = {BACKUP_PRIORITY} and swap unicast_src and unicast_peers")
-        active = self.globals.get("backup_active")
-        if backup is not None and (active is None or _value(active) == "1"):
-            address = canonical_ip(_value(backup))
-            if address and (":" in address) == family:
-                instance["unicast_peers"] = [address]
-            else:
-                self.skip(backup, "backup is not an address of the VIPs' family: it is not a unicast peer")
-        self.conv.config["vrrp_instance"] = [instance]
 
-    def heartbeat(self, instance: dict[str, Any]) -> None:
-        keepalive = self.globals.get("keepalive")
-        if keepalive is not None:
-            value = to_float(_value(keepalive))
-            if value is None or value <= 0:
-                self.bad(keepalive, "must be a number of seconds")
-            else:
-                instance["advert_interval"] = seconds(min(round(value, 2), 40.0))
-        deadtime = self.globals.get("deadtime")
-        if deadtime is not None:
-            self.skip(deadtime, "VRRP declares the master dead after about 3 advert intervals "
-                      "(keepalive), not after deadtime")
-        heartbeat = self.globals.get("heartbeat")
-        if heartbeat is not None and _value(heartbeat) == "0":
-            self.skip(heartbeat, "heartbeat = 0 (no failover) has no equivalent: the VRRP instance still runs")
+def _unsupported_block(reader: _Piranha, node: Node, _state: None) -> None:
+    reader.skip(node, "block not supported by directord")
 
-    # --- virtual services -----------------------------------------------------------------
 
-    def virtual(self, node: Node) -> None:
-        options = {child.keyword: child for child in node.children or [] if child.children is None}
-        servers = [child for child in node.children or [] if child.keyword == "server" and child.children is not None]
-        for child in node.children or []:
-            if child.children is not None and child.keyword != "server":
-                self.skip(child, "block not supported by directord")
-        name = node.args[0] if node.args else f"virtual_{node.line}"
-        active = options.pop("active", None)
-        if active is not None and _value(active) == "0":
-            self.skip(node, f"virtual {name} is inactive (active = 0): not imported")
-            return
-        vs: dict[str, Any] = {}
-        self.address(vs, options)
-        if "address" not in vs and "fwmark" not in vs:
-            self.bad(node, "needs address (and port) or fwmark")
-            return
-        self.service(vs, options)
-        vs["real_server"] = [rs for server in servers if (rs := self.server(server, vs)) is not None]
-        vs["check"] = self.check(vs, options)
-        for key, child in options.items():
-            self.skip(child, f"{key} is not supported by directord")
-        vs["name"] = vs_name(vs.get("address"), vs.get("port"), vs.get("fwmark"), vs.get("protocol", "tcp"),
-                             self.names)
-        order = ["name", "address", "port", "fwmark", "family", "protocol", "scheduler", "method",
-                 "persistence_timeout", "persistence_netmask", "sorry_server", "on_failure", "check", "real_server"]
-        self.conv.config.setdefault("virtual_server", []).append({k: vs[k] for k in order if vs.get(k) is not None})
+BLOCKS: Table[_Piranha, Node, None] = Table(fallback=_unsupported_block)
+BLOCKS.says("failover (fos) services are not supported: directord balances with IPVS only", "failover")
+SERVICE: Table[_Piranha, Node, Service] = Table()
+SERVER: Table[_Piranha, Node, dict[str, Any]] = Table()
 
-    def address(self, vs: dict[str, Any], options: dict[str, Node]) -> None:
-        address_node = options.pop("address", None)
-        fwmark_node = options.pop("fwmark", None)
-        port_node = options.pop("port", None)
-        mask_node = options.pop("vip_nmask", None)
-        if address_node is None:
-            return
-        words = _value(address_node).split()
-        address = canonical_ip(words[0]) if words else None
-        if address is None:
-            self.bad(address_node, f"{_value(address_node)!r} is not an address")
-            return
-        device = words[1].split(":")[0] if len(words) > 1 else None
-        prefix = mask_to_prefix(_value(mask_node)) if mask_node else None
-        if ":" in address and prefix is None:
-            prefix = 128
-        self.vips.append((f"{address}/{prefix if prefix is not None else 32}", device, address_node))
-        if fwmark_node is not None:
-            vs["fwmark"] = to_int(_value(fwmark_node))
-            if ":" in address:
-                vs["family"] = "ipv6"
-            # Real servers of a fwmark service keep the client's port; nanny checks this one.
-            vs["_check_port"] = to_int(_value(port_node)) if port_node else None
-            vs["_fwmark_node"] = fwmark_node
-            return
-        vs["address"] = address
-        vs["port"] = to_int(_value(port_node)) if port_node else None
-        if vs["port"] is None:
-            self.bad(address_node, "needs port (or fwmark)")
 
-    def service(self, vs: dict[str, Any], options: dict[str, Node]) -> None:
-        network = self.globals.get("network")
-        method = _value(network) if network else "direct"
-        vs["method"] = METHODS.get(method)
-        if vs["method"] is None and network is not None:
-            self.bad(network, f"{method!r} is not direct, nat or tunnel")
-        if "scheduler" in options:
-            vs["scheduler"] = _value(options.pop("scheduler"))
-        if "protocol" in options:
-            vs["protocol"] = _value(options.pop("protocol")).lower()
-        if "persistent" in options:
-            value = to_int(_value(options.pop("persistent")))
-            if value:
-                vs["persistence_timeout"] = seconds(value)
-        if "pmask" in options:
-            mask = options.pop("pmask")
-            if "persistence_timeout" in vs:
-                vs["persistence_netmask"] = mask_to_prefix(_value(mask))
-            else:
-                self.skip(mask, "has no effect without persistent")
-        if "sorry_server" in options:
-            sorry = options.pop("sorry_server")
-            vs["sorry_server"] = canonical_ip(_value(sorry).split()[0]) if _value(sorry) else None
-        vs["on_failure"] = "remove"
-        if "quiesce_server" in options:
-            quiesce = options.pop("quiesce_server")
-            if _value(quiesce) == "1":
-                self.skip(quiesce, "resetting every server's connection counts when one returns has no "
-                          "equivalent (slow_start is the closest)")
+# --- global: pulse's heartbeat as one VRRP instance ----------------------------------------------
 
-    def server(self, node: Node, vs: dict[str, Any]) -> dict[str, Any] | None:
-        options = {child.keyword: child for child in node.children or []}
-        active = options.pop("active", None)
-        label = node.args[0] if node.args else "server"
-        if active is not None and _value(active) == "0":
-            self.skip(node, f"server {label} is inactive (active = 0): not imported, as pulse leaves it out")
-            return None
-        address_node = options.pop("address", None)
-        address = canonical_ip(_value(address_node).split()[0]) if address_node and _value(address_node) else None
-        if address is None:
-            self.bad(address_node or node, "needs an address")
-            return None
-        rs: dict[str, Any] = {"address": address, "port": vs.get("port") or 0}
-        if "port" in options:
-            rs["port"] = to_int(_value(options.pop("port")))
-        if "weight" in options:
-            rs["weight"] = to_int(_value(options.pop("weight")))
-        for key, child in options.items():
-            self.skip(child, f"server option {key} is not supported by directord")
-        return rs
 
-    # --- nanny's check -------------------------------------------------------------------------
+def _instance(p: _Piranha) -> dict[str, Any]:
+    """One VRRP instance for every virtual address, as seen from the primary."""
+    first_address, first_device, first_node = p.vips[0]
+    instance: dict[str, Any] = {"name": "pulse", "interface": first_device or "eth0", "vrid": 1,
+                                "priority": PRIMARY_PRIORITY, "version": 3}
+    p.conv.note(first_node.file, first_node.line, "virtual address",
+                "pulse's heartbeat becomes VRRP instance \"pulse\" with vrid 1: make sure no other VRRP "
+                "router on this network uses vrid 1")
+    if first_device is None:
+        p.skip(first_node, "no device given for the virtual address: interface eth0 assumed")
+    instance["virtual_ips"] = _instance_vips(p, instance["interface"], ":" in first_address, first_address)
+    _heartbeat(p, instance)
+    _primary(p, instance, ":" in first_address)
+    _backup(p, instance, ":" in first_address)
+    return instance
 
-    def check(self, vs: dict[str, Any], options: dict[str, Node]) -> dict[str, Any]:
-        send, expect = options.pop("send", None), options.pop("expect", None)
-        program = options.pop("send_program", None)
-        regex = options.pop("use_regex", None)
-        check: dict[str, Any] = {"type": "tcp" if vs.get("protocol", "tcp") == "tcp" else "none"}
-        if program is not None:
-            text = _value(program).replace("%h", "$DIRECTORD_ADDRESS")
-            check = {"type": "exec", "command": ["/bin/sh", "-c", text]}
-            self.skip(program, "run through /bin/sh -c with %h replaced by $DIRECTORD_ADDRESS; directord judges "
-                      "the exit code, so the script must exit 0 when healthy (expect is not compared)")
-            if expect is not None:
-                self.skip(expect, "expect with send_program is not supported: judge the exit code instead")
-        elif check["type"] == "tcp":
-            if send is not None:
-                check["send"] = _unescape(_value(send))
-            if expect is not None:
-                text = _unescape(_value(expect))
-                check["expect"] = text if regex and _value(regex) == "1" else _literal(text)
-        elif send is not None or expect is not None:
-            self.skip(send or expect, "send/expect need a TCP service")
-        if check["type"] == "none":
-            return check
-        if vs.get("fwmark") and check["type"] != "exec":
-            if vs.get("_check_port") is None:
-                self.skip(vs["_fwmark_node"], "a fwmark service without port has nothing to check: check type none")
-                return {"type": "none"}
-            check["port"] = vs["_check_port"]
-        self.timing(check, options)
+
+def _instance_vips(p: _Piranha, interface: str, ipv6: bool, first: str) -> list[str]:
+    vips: list[str] = []
+    for address, device, node in p.vips:
+        if (":" in address) != ipv6:
+            p.skip(node, f"{address} is another address family than {first}: "
+                   "add a second VRRP instance for it by hand")
+        elif device not in (None, interface):
+            p.skip(node, f"{address} is on {device}, not {interface}: add a VRRP instance for that interface by hand")
+        elif address not in vips:
+            vips.append(address)
+    return vips
+
+
+def _primary(p: _Piranha, instance: dict[str, Any], ipv6: bool) -> None:
+    primary = p.globals.get("primary")
+    if primary is None:
+        return
+    address = canonical_ip(_value(primary))
+    if address and (":" in address) == ipv6:
+        instance["unicast_src"] = address
+    p.skip(primary, f"this config is written for the primary (priority {PRIMARY_PRIORITY}); on the "
+           f"backup set priority = {BACKUP_PRIORITY} and swap unicast_src and unicast_peers")
+
+
+def _backup(p: _Piranha, instance: dict[str, Any], ipv6: bool) -> None:
+    backup, active = p.globals.get("backup"), p.globals.get("backup_active")
+    if backup is None or (active is not None and _value(active) != "1"):
+        return
+    address = canonical_ip(_value(backup))
+    if address and (":" in address) == ipv6:
+        instance["unicast_peers"] = [address]
+    else:
+        p.skip(backup, "backup is not an address of the VIPs' family: it is not a unicast peer")
+
+
+def _heartbeat(p: _Piranha, instance: dict[str, Any]) -> None:
+    keepalive = p.globals.get("keepalive")
+    if keepalive is not None:
+        value = to_float(_value(keepalive))
+        if value is None or value <= 0:
+            p.bad(keepalive, "must be a number of seconds")
+        else:
+            instance["advert_interval"] = seconds(min(round(value, 2), 40.0))
+    deadtime = p.globals.get("deadtime")
+    if deadtime is not None:
+        p.skip(deadtime, "VRRP declares the master dead after about 3 advert intervals (keepalive), not after deadtime")
+    heartbeat = p.globals.get("heartbeat")
+    if heartbeat is not None and _value(heartbeat) == "0":
+        p.skip(heartbeat, "heartbeat = 0 (no failover) has no equivalent: the VRRP instance still runs")
+
+
+# --- virtual services -------------------------------------------------------------------------
+
+
+@BLOCKS.on("virtual")
+def _virtual(p: _Piranha, node: Node, _state: None) -> None:
+    block = _read_virtual(p, node)
+    name = node.args[0] if node.args else f"virtual_{node.line}"
+    active = block.options.pop("active", None)
+    if active is not None and _value(active) == "0":
+        p.skip(node, f"virtual {name} is inactive (active = 0): not imported")
+        return
+    _address(p, block)
+    service = block.service
+    if service.address is None and block.fwmark_node is None:
+        p.bad(node, "needs address (and port) or fwmark")
+        return
+    _method(p, service)
+    SERVICE.apply(p, block.options, service)
+    service.real_server = [rs for server in block.servers if (rs := _server(p, server, service)) is not None]
+    service.check = _check(p, block)
+    for key, child in block.options.items():
+        p.skip(child, f"{key} is not supported by directord")
+    service.take_name(p.names)
+    p.conv.config.setdefault("virtual_server", []).append(service.output())
+
+
+def _read_virtual(p: _Piranha, node: Node) -> _Virtual:
+    block = _Virtual(node, {}, [])
+    for child in node.children or []:
+        if child.children is None:
+            block.options[child.keyword] = child
+        elif child.keyword == "server":
+            block.servers.append(child)
+        else:
+            p.skip(child, "block not supported by directord")
+    return block
+
+
+def _address(p: _Piranha, block: _Virtual) -> None:
+    """address = IP [DEVICE[:ALIAS]], with port, fwmark and vip_nmask: the service and its VIP."""
+    options, service = block.options, block.service
+    address_node, fwmark_node = options.pop("address", None), options.pop("fwmark", None)
+    port_node, mask_node = options.pop("port", None), options.pop("vip_nmask", None)
+    if address_node is None:
+        return
+    words = _value(address_node).split()
+    address = canonical_ip(words[0]) if words else None
+    if address is None:
+        p.bad(address_node, f"{_value(address_node)!r} is not an address")
+        return
+    device = words[1].split(":")[0] if len(words) > 1 else None
+    prefix = mask_to_prefix(_value(mask_node)) if mask_node else None
+    if ":" in address and prefix is None:
+        prefix = 128
+    p.vips.append((f"{address}/{prefix if prefix is not None else 32}", device, address_node))
+    port = to_int(_value(port_node)) if port_node else None
+    if fwmark_node is not None:
+        service.fwmark = to_int(_value(fwmark_node))
+        service.family = "ipv6" if ":" in address else None
+        block.fwmark_node, block.check_port = fwmark_node, port
+        return
+    service.address, service.port = address, port
+    if port is None:
+        p.bad(address_node, "needs port (or fwmark)")
+
+
+def _method(p: _Piranha, service: Service) -> None:
+    """The global `network` (as set before this block) is every service's forwarding method."""
+    network = p.globals.get("network")
+    method = _value(network) if network else "direct"
+    service.method = METHODS.get(method)
+    if service.method is None and network is not None:
+        p.bad(network, f"{method!r} is not direct, nat or tunnel")
+
+
+# SERVICE runs in the order written here: pmask needs to know whether persistent was set.
+
+
+@SERVICE.on("scheduler")
+def _scheduler(p: _Piranha, node: Node, service: Service) -> None:
+    service.scheduler = _value(node)
+
+
+@SERVICE.on("protocol")
+def _protocol(p: _Piranha, node: Node, service: Service) -> None:
+    service.protocol = _value(node).lower()
+
+
+@SERVICE.on("persistent")
+def _persistent(p: _Piranha, node: Node, service: Service) -> None:
+    value = to_int(_value(node))
+    if value:
+        service.persistence_timeout = seconds(value)
+
+
+@SERVICE.on("pmask")
+def _pmask(p: _Piranha, node: Node, service: Service) -> None:
+    if service.persistence_timeout is not None:
+        service.persistence_netmask = mask_to_prefix(_value(node))
+    else:
+        p.skip(node, "has no effect without persistent")
+
+
+@SERVICE.on("sorry_server")
+def _sorry_server(p: _Piranha, node: Node, service: Service) -> None:
+    service.sorry_server = canonical_ip(_value(node).split()[0]) if _value(node) else None
+
+
+@SERVICE.on("quiesce_server")
+def _quiesce_server(p: _Piranha, node: Node, service: Service) -> None:
+    if _value(node) == "1":
+        p.skip(node, "resetting every server's connection counts when one returns has no "
+               "equivalent (slow_start is the closest)")
+
+
+def _server(p: _Piranha, node: Node, service: Service) -> dict[str, Any] | None:
+    """One `server NAME { ... }` block as a real server, or None when it is inactive or has no address."""
+    options = {child.keyword: child for child in node.children or []}
+    active = options.pop("active", None)
+    label = node.args[0] if node.args else "server"
+    if active is not None and _value(active) == "0":
+        p.skip(node, f"server {label} is inactive (active = 0): not imported, as pulse leaves it out")
+        return None
+    address_node = options.pop("address", None)
+    address = canonical_ip(_value(address_node).split()[0]) if address_node and _value(address_node) else None
+    if address is None:
+        p.bad(address_node or node, "needs an address")
+        return None
+    entry: dict[str, Any] = {"address": address, "port": service.port or 0}
+    SERVER.apply(p, options, entry)
+    for key, child in options.items():
+        p.skip(child, f"server option {key} is not supported by directord")
+    return entry
+
+
+@SERVER.on("port")
+def _server_port(p: _Piranha, node: Node, entry: dict[str, Any]) -> None:
+    entry["port"] = to_int(_value(node))
+
+
+@SERVER.on("weight")
+def _server_weight(p: _Piranha, node: Node, entry: dict[str, Any]) -> None:
+    entry["weight"] = to_int(_value(node))
+
+
+# --- nanny's check -------------------------------------------------------------------------------
+
+
+def _check(p: _Piranha, block: _Virtual) -> dict[str, Any]:
+    check = _probe(p, block)
+    if check["type"] == "none":
         return check
+    if block.service.fwmark and check["type"] != "exec":
+        if block.check_port is None:
+            p.skip(block.fwmark_node or block.node,
+                   "a fwmark service without port has nothing to check: check type none")
+            return {"type": "none"}
+        check["port"] = block.check_port
+    _timing(p, check, block.options)
+    return check
 
-    def timing(self, check: dict[str, Any], options: dict[str, Node]) -> None:
-        check["interval"] = seconds(CHECK_INTERVAL)
-        for key, field, default in (("timeout", "fall", DEFAULT_TIMEOUT), ("reentry", "rise", DEFAULT_REENTRY)):
-            node = options.pop(key, None)
-            value = to_float(_value(node)) if node else default
-            if value is None:
-                self.bad(node, "must be a number of seconds")
-                continue
-            check[field] = max(1, math.ceil(value / CHECK_INTERVAL))
-            if node is not None:
-                self.skip(node, f"{value:g}s approximated as {field} = {check[field]} checks "
-                          f"every {seconds(CHECK_INTERVAL)}")
-        check["timeout"] = seconds(CHECK_INTERVAL if check["type"] == "exec" else min(CHECK_INTERVAL, 1.0))
+
+def _probe(p: _Piranha, block: _Virtual) -> dict[str, Any]:
+    """What nanny sends and expects: send_program, or send / expect on a TCP service."""
+    options = block.options
+    send, expect = options.pop("send", None), options.pop("expect", None)
+    program, regex = options.pop("send_program", None), options.pop("use_regex", None)
+    protocol = block.service.protocol if block.service.protocol is not None else "tcp"
+    check: dict[str, Any] = {"type": "tcp" if protocol == "tcp" else "none"}
+    if program is not None:
+        text = _value(program).replace("%h", "$DIRECTORD_ADDRESS")
+        p.skip(program, "run through /bin/sh -c with %h replaced by $DIRECTORD_ADDRESS; directord judges "
+               "the exit code, so the script must exit 0 when healthy (expect is not compared)")
+        if expect is not None:
+            p.skip(expect, "expect with send_program is not supported: judge the exit code instead")
+        return {"type": "exec", "command": ["/bin/sh", "-c", text]}
+    if check["type"] == "tcp":
+        if send is not None:
+            check["send"] = _unescape(_value(send))
+        if expect is not None:
+            text = _unescape(_value(expect))
+            check["expect"] = text if regex and _value(regex) == "1" else _literal(text)
+    elif send is not None or expect is not None:
+        p.skip(send or expect, "send/expect need a TCP service")
+    return check
+
+
+def _timing(p: _Piranha, check: dict[str, Any], options: dict[str, Node]) -> None:
+    check["interval"] = seconds(CHECK_INTERVAL)
+    for key, name, default in (("timeout", "fall", DEFAULT_TIMEOUT), ("reentry", "rise", DEFAULT_REENTRY)):
+        node = options.pop(key, None)
+        value = to_float(_value(node)) if node else default
+        if value is None:
+            p.bad(node, "must be a number of seconds")
+            continue
+        check[name] = max(1, math.ceil(value / CHECK_INTERVAL))
+        if node is not None:
+            p.skip(node, f"{value:g}s approximated as {name} = {check[name]} checks every {seconds(CHECK_INTERVAL)}")
+    check["timeout"] = seconds(CHECK_INTERVAL if check["type"] == "exec" else min(CHECK_INTERVAL, 1.0))
 
 
 def convert(path: str) -> Conversion:
