@@ -7,6 +7,7 @@ one-shot commands and the service behave identically.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -48,7 +49,8 @@ class PassReport:
 
 def timeouts_change(config: Config, current: Timeouts) -> tuple[Timeouts, dict] | None:
     """The kernel timeouts to set, or None when they already match the config."""
-    want = {"tcp": config.ipvs.timeout_tcp, "tcpfin": config.ipvs.timeout_tcpfin, "udp": config.ipvs.timeout_udp}
+    # IpvsConfig.timeout_X is the kernel's timeout X
+    want = {spec.name: getattr(config.ipvs, f"timeout_{spec.name}") for spec in dataclasses.fields(Timeouts)}
     fields = {}
     for name, seconds in want.items():
         if seconds is not None and int(seconds) != getattr(current, name):
