@@ -141,7 +141,11 @@ class MemoryIpvs:
             svc.spec = self._check_service(op.spec)
         elif isinstance(op, DeleteService):
             del self.table[key]
-        elif isinstance(op, AddDest):
+        else:
+            self._apply_to_dests(svc, op)
+
+    def _apply_to_dests(self, svc: KernelService, op: Op) -> None:
+        if isinstance(op, AddDest):
             if op.spec.key in svc.dests:
                 raise _Fail(errno.EEXIST)
             svc.dests[op.spec.key] = KernelDest(spec=self._check_dest(svc.spec, op.spec))
