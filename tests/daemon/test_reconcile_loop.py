@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,12 @@ class Rig:
         self.passes += 1
 
     async def passes_reach(self, count: int) -> None:
+        await self.until(lambda: self.loop.counters.passes >= count)
+
+    async def until(self, condition: Callable[[], object]) -> None:
+        """A pass is counted before it saves state and tells VRRP: wait for what follows."""
         deadline = time.monotonic() + 5
-        while self.loop.counters.passes < count:
+        while not condition():
             assert time.monotonic() < deadline, "timed out"
             await asyncio.sleep(0.01)
 
@@ -94,12 +99,14 @@ def test_a_pass_programs_the_kernel_counts_and_saves(tmp_path: Path) -> None:
         assert rig.loop.desired is not None and WEB in rig.loop.desired
         assert rig.loop.counters.operations == {"add": 2} and rig.passes == 1
         assert sum(rig.loop.histogram.counts) == 1
+        await rig.until(lambda: rig.vrrp.tracked)  # the state is saved before quorum is told
         saved = json.loads(rig.state_file.read_text())
         assert saved["owned"][0]["service"] == [4, "tcp", "192.0.2.10", 80, 0]
         assert rig.vrrp.tracked == [("web", True)] and rig.loop.quorum_ok == {"web": True}  # the first pass tells
         rig.health.states[RS] = RealServerState(up=False)  # what the bridge records on a down verdict
         rig.loop.poke()
         await rig.passes_reach(2)
+        await rig.until(lambda: len(rig.vrrp.tracked) == 2)
         assert rig.vrrp.tracked == [("web", True), ("web", False)]  # quorum lost: VRRP lowers its priority
         running.cancel()
 
