@@ -7,6 +7,7 @@ written, so an import never leaves a config directord would refuse.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -18,17 +19,15 @@ from director.importer import Conversion, SourceError
 EXIT_OK, EXIT_ERROR = 0, 1
 INLINE_KEYS = frozenset({"garp", "timeouts", "sync_daemon"})
 SECTION_ORDER = ("global", "ipvs", "vrrp_instance", "virtual_server")
+CONVERTERS = {"keepalived": "director.importer.keepalived", "ldirectord": "director.importer.ldirectord",
+              "piranha": "director.importer.piranha"}
 
 
 def _converter(source: str) -> Callable[[str], Conversion]:
-    if source == "keepalived":
-        from director.importer.keepalived import convert
-    elif source == "ldirectord":
-        from director.importer.ldirectord import convert
-    elif source == "piranha":
-        from director.importer.piranha import convert
-    else:
+    """The source format's convert(); only the one asked for is imported."""
+    if source not in CONVERTERS:
         raise ValueError(f"unknown source format {source!r}")
+    convert: Callable[[str], Conversion] = importlib.import_module(CONVERTERS[source]).convert
     return convert
 
 

@@ -157,10 +157,15 @@ class _VirtualServer:
     real_servers: list[_RealServer] = field(default_factory=list)
 
 
+_Timed = _VirtualServer | _RealServer | _Check  # the blocks that may set check timing
+
+
 # --- the converter: typed reads of a directive's arguments -----------------------------------
 
 
 class _Keepalived(Reader):
+    """The reader every handler gets: typed reads of a directive's arguments that report misuse."""
+
     def __init__(self, conv: Conversion) -> None:
         super().__init__(conv)
         self.file = _File()
@@ -233,7 +238,7 @@ class _Keepalived(Reader):
         return self.conv.config.setdefault(section, {})
 
 
-# --- the tables ---------------------------------------------------------------------------
+# --- the tables: one per block type, filled by the handlers below -------------------------------
 
 
 def _top_level(reader: _Keepalived, node: Node, _state: object) -> None:
@@ -246,6 +251,9 @@ INSTANCE: Table[_Keepalived, Node, _Instance] = Table()
 VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table()
 REAL: Table[_Keepalived, Node, _RealServer] = Table()
 TCP_CHECK: Table[_Keepalived, Node, _Check] = Table()
+HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
+MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
+CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
 URL: Table[_Keepalived, Node, _Check] = Table()
 
 
@@ -657,9 +665,6 @@ def _rs_notify(k: _Keepalived, node: Node, rs: _RealServer) -> None:
 # --- check timing, wherever it is written, and the checkers -----------------------------------
 
 
-_Timed = _VirtualServer | _RealServer | _Check
-
-
 def _timing(*names: str) -> Callable[[Handler[_Keepalived, Node, _Timed]], Handler[_Keepalived, Node, _Timed]]:
     """Register a timing handler on each block that may set check timing."""
     def register(handler: Handler[_Keepalived, Node, _Timed]) -> Handler[_Keepalived, Node, _Timed]:
@@ -696,11 +701,6 @@ def _connect_port(k: _Keepalived, node: Node, check: _Check) -> None:
     port = k.integer(node)
     if port is not None and port != check.rs_port:
         check.port = port
-
-
-HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
-MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
-CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
 
 
 @HTTP_CHECK.on("url")

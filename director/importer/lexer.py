@@ -110,38 +110,60 @@ class _Lexer:
         return tokens
 
 
+class _Tree:
+    """Statements folded from lines of tokens: the blocks still open and the statement being read."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        self.root: list[Node] = []
+        self.open_blocks: list[tuple[list[Node], Token | None]] = [(self.root, None)]
+        self.current: Node | None = None
+
+    def opening(self, token: Token) -> None:
+        """`{` opens the block of the statement on this line, or of the one just before."""
+        siblings = self.open_blocks[-1][0]
+        owner = self.current or (siblings[-1] if siblings and siblings[-1].children is None else None)
+        if owner is None:
+            self.errors.append(f"{token.file}:{token.line}: '{{' without a keyword before it")
+            owner = Node("", [], token.file, token.line)
+            siblings.append(owner)
+        owner.children = []
+        self.open_blocks.append((owner.children, token))
+        self.current = None
+
+    def closing(self, token: Token) -> None:
+        if len(self.open_blocks) == 1:
+            self.errors.append(f"{token.file}:{token.line}: '}}' without a matching '{{'")
+        else:
+            self.open_blocks.pop()
+        self.current = None
+
+    def word(self, token: Token) -> None:
+        """The first word of a statement is its keyword, the others its arguments."""
+        if self.current is None:
+            self.current = Node(token.text, [], token.file, token.line)
+            self.open_blocks[-1][0].append(self.current)
+        else:
+            self.current.args.append(token.text)
+
+    def finish(self) -> list[Node]:
+        for _, opener in self.open_blocks[1:]:
+            if opener is not None:
+                self.errors.append(f"{opener.file}:{opener.line}: '{{' is never closed")
+        return self.root
+
+
+_BRACES = {"{": _Tree.opening, "}": _Tree.closing}
+
+
 def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
     """Fold lines of tokens into nested nodes, checking that braces balance."""
-    root: list[Node] = []
-    stack: list[tuple[list[Node], Token | None]] = [(root, None)]
+    tree = _Tree(errors)
     for tokens in lines:
-        current: Node | None = None
+        tree.current = None
         for token in tokens:
-            siblings = stack[-1][0]
-            if token.text == "{" and not token.quoted:
-                owner = current or (siblings[-1] if siblings and siblings[-1].children is None else None)
-                if owner is None:
-                    errors.append(f"{token.file}:{token.line}: '{{' without a keyword before it")
-                    owner = Node("", [], token.file, token.line)
-                    siblings.append(owner)
-                owner.children = []
-                stack.append((owner.children, token))
-                current = None
-            elif token.text == "}" and not token.quoted:
-                if len(stack) == 1:
-                    errors.append(f"{token.file}:{token.line}: '}}' without a matching '{{'")
-                else:
-                    stack.pop()
-                current = None
-            elif current is None:
-                current = Node(token.text, [], token.file, token.line)
-                siblings.append(current)
-            else:
-                current.args.append(token.text)
-    for _, opener in stack[1:]:
-        if opener is not None:
-            errors.append(f"{opener.file}:{opener.line}: '{{' is never closed")
-    return root
+            (_Tree.word if token.quoted else _BRACES.get(token.text, _Tree.word))(tree, token)
+    return tree.finish()
 
 
 def parse_file(path: str) -> tuple[list[Node], list[str]]:
