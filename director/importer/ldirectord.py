@@ -102,6 +102,8 @@ def _lines(path: str, errors: list[str]) -> list[_Line]:
 
 
 class _Ldirectord(Reader):
+    """Reads ldirectord.cf lines: global defaults first, then one virtual= section at a time."""
+
     def __init__(self, conv: Conversion) -> None:
         super().__init__(conv)
         self.defaults: dict[str, _Line] = {}

@@ -63,6 +63,8 @@ class _Virtual:
 
 
 class _Piranha(Reader):
+    """Reads lvs.cf: the global settings, the virtual blocks, and the VIPs pulse would fail over."""
+
     def __init__(self, conv: Conversion) -> None:
         super().__init__(conv)
         self.globals: dict[str, Node] = {}
