@@ -309,7 +309,11 @@ def _external(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
     if line is None:
         reader.bad(source.options["checktype"], "external checks need checkcommand=")
         return {"type": "none"}
-    argv = shlex.split(_unquote(line.value))
+    try:
+        argv = shlex.split(_unquote(line.value))
+    except ValueError as exc:
+        reader.bad(line, f"cannot split the command: {exc}")
+        return {"type": "none"}
     reader.skip(line, "ldirectord appends (virtual, port, real, port) to the command; directord passes the "
                 "target in DIRECTORD_ADDRESS / DIRECTORD_PORT instead: adapt the script")
     return {"type": "exec", "command": argv, "timeout": _timeout(source.options, "checktimeout")}

@@ -76,6 +76,8 @@ def test_defaults_when_nothing_is_set(tmp_path) -> None:
     ("real=10.0.0.1:80 gate\n", "ld.cf:1: real: real= must be indented"),
     ("virtual=www:80\n", "ld.cf:1: virtual: 'www:80' is not ADDRESS:PORT"),
     ("this is not a setting\n", "ld.cf:1: expected KEY=VALUE"),
+    ('virtual=192.0.2.1:80\n    real=10.0.0.1:80 gate\n    checktype=external\n    checkcommand="/bin/ch eck\n',
+     "ld.cf:4: checkcommand: cannot split the command: No closing quotation"),
 ])
 def test_errors(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "ld.cf"
