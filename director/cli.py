@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from director import __version__
 from director.config.load import ConfigError, load_config
 from director.config.model import Config
+from director.importer.cli import CONVERTERS
 
 DEFAULT_CONFIG = "/etc/directord/directord.toml"
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
@@ -354,12 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instance", help="VRRP instance name")
     p = command("import", cmd_import, "convert a keepalived.conf, ldirectord.cf or piranha lvs.cf to directord TOML",
                 config=False)
-    p.add_argument("--from", dest="source", required=True, choices=("keepalived", "ldirectord", "piranha"))
+    p.add_argument("--from", dest="source", required=True, choices=tuple(CONVERTERS))
     p.add_argument("file", help="the configuration to convert")
     p.add_argument("-o", "--output", help="write the TOML here (default: standard output)")
     p.add_argument("--strict", action="store_true", help="fail on any directive that has no directord equivalent")
     p = command("drill", cmd_drill, "run failover drills against a running lab and report", config=False)
-    p.add_argument("--lab", default="directord", help="lab name (see scripts/lab)")
+    p.add_argument("--lab", default="directord", help="lab name (built with python -m scripts.lab up, docs/drill.md)")
     p.add_argument("--scenario", action="append", help="scenario to run (default: all); repeatable")
     p.add_argument("--directors", help="director implementations to drill side by side, comma separated "
                    "(directord, keepalived; default: both, keepalived only when installed)")
