@@ -302,9 +302,7 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
         k.config("global")["router_id"] = value
 
 
-@GLOBAL.on("vrrp_version")
-def _vrrp_version(k: _Keepalived, node: Node, state: _File) -> None:
-    state.version = k.integer(node)
+GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
 
 
 @GLOBAL.on("vrrp_rt_priority")
@@ -364,34 +362,12 @@ def _lvs_timeouts(k: _Keepalived, node: Node, state: _File) -> None:
 # --- vrrp_instance -------------------------------------------------------------------------
 
 
-@INSTANCE.on("interface")
-def _interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.interface = k.word(node)
-
-
-@INSTANCE.on("unicast_src_ip")
-def _unicast_src(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.unicast_src = k.word(node)
-
-
-@INSTANCE.on("virtual_router_id")
-def _vrid(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.vrid = k.integer(node)
-
-
-@INSTANCE.on("priority")
-def _priority(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.priority = k.integer(node)
-
-
-@INSTANCE.on("version")
-def _version(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.version = k.integer(node)
-
-
-@INSTANCE.on("advert_int")
-def _advert_int(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.advert = k.number(node)
+INSTANCE.sets("interface", _Keepalived.word, "interface")
+INSTANCE.sets("unicast_src", _Keepalived.word, "unicast_src_ip")
+INSTANCE.sets("vrid", _Keepalived.integer, "virtual_router_id")
+INSTANCE.sets("priority", _Keepalived.integer, "priority")
+INSTANCE.sets("version", _Keepalived.integer, "version")
+INSTANCE.sets("advert", _Keepalived.number, "advert_int")
 
 
 @INSTANCE.on("nopreempt")
@@ -592,9 +568,7 @@ def _ops(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     vs.service.one_packet = True
 
 
-@VIRTUAL.on("virtualhost")
-def _vs_virtualhost(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
-    vs.virtualhost = k.word(node)
+VIRTUAL.sets("virtualhost", _Keepalived.word, "virtualhost")
 
 
 @VIRTUAL.on("inhibit_on_failure")

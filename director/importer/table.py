@@ -83,6 +83,12 @@ class Table(Generic[R, N, S]):
             return handler
         return register
 
+    def sets(self, attribute: str, read: Callable[[R, N], object], *names: str) -> None:
+        """These directives set one field of the block's state to `read(reader, directive)`."""
+        def store(reader: R, node: N, state: S) -> None:
+            setattr(state, attribute, read(reader, node))
+        self.handlers.update(dict.fromkeys(names, store))
+
     def says(self, reason: str, *names: str) -> None:
         """These directives map to nothing: each occurrence is noted with REASON."""
         def note(reader: R, node: N, _state: S) -> None:
