@@ -127,18 +127,16 @@ class ControlApi:
         self._vrrp = vrrp
         self._reload = reload
         self._status = status
-        self._answer: dict[str, Callable[[Any], Awaitable[dict[str, Any]]]] = {
-            "status": self.status, "reload": self.reload, "drain": self.drain, "undrain": self.undrain,
-            "failover": self.failover,
-        }
 
     def handlers(self) -> dict[str, Handler]:
-        """One handler per command, as `director.daemon.control.ControlServer` takes them."""
+        """One handler per command, as `director.daemon.control.ControlServer` takes them;
+        each command is answered by the method of its name."""
         return {command: functools.partial(self._handle, command) for command in PARSERS}
 
     async def _handle(self, command: str, request: dict[str, Any]) -> dict[str, Any]:
         known = Known(self._reconciler.config, self._vrrp.names if self._vrrp is not None else None)
-        return await self._answer[command](parse(command, request, known))
+        answer: Callable[[Any], Awaitable[dict[str, Any]]] = getattr(self, command)
+        return await answer(parse(command, request, known))
 
     async def status(self, request: StatusRequest) -> dict[str, Any]:
         return await self._status()

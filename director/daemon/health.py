@@ -35,27 +35,17 @@ FailureKey = tuple[str, int, str, str]  # a CheckKey and the failure's reason cl
 Subscriptions = dict[HealthKey, "tuple[Target, CheckConfig]"]
 
 
-def probe_port(vs: VirtualServerConfig, rs_port: int) -> int:
-    """The port a real server is probed on: `check.port` overrides the real server's."""
-    return vs.check.port if vs.check.port is not None else rs_port
-
-
 def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:
-    """The address and port a real server is probed on."""
+    """The address and port a real server is probed on (`check.port` overrides)."""
     from healthcheck import Target  # late, here and below: a VRRP-only daemon never loads the probes
 
-    return Target(rs_address, probe_port(vs, rs_port))
+    return Target(rs_address, vs.check.port if vs.check.port is not None else rs_port)
 
 
 def targets_from_config(virtual_servers: Iterable[VirtualServerConfig]) -> Subscriptions:
     """Subscriptions for a config: key (virtual server name, real server endpoint)."""
-    from healthcheck import Target
-
-    out: Subscriptions = {}
-    for vs in virtual_servers:
-        for rs in vs.real_servers:
-            out[vs.name, rs.endpoint] = (Target(str(rs.address), probe_port(vs, rs.port)), vs.check)
-    return out
+    return {(vs.name, rs.endpoint): (probe_target(vs, str(rs.address), rs.port), vs.check)
+            for vs in virtual_servers for rs in vs.real_servers}
 
 
 def serving(config: Config, kernel: KernelTable) -> set[HealthKey]:
