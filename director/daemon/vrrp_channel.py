@@ -155,9 +155,10 @@ class Signalled:
 
 
 ToParent = Reply | Transitioned | Failed | Signalled
-TO_CHILD: tuple[type, ...] = (Start, Stop, SetTrackedVirtualServer, Snapshot, Failover, Reconfigure, Ping)
-REPLIES: tuple[type, ...] = (SnapshotReply, FailoverReply, Done, Refused)
-TO_PARENT: tuple[type, ...] = (*REPLIES, Transitioned, Failed, Signalled)
+# what each end accepts: the message classes of the unions above
+TO_CHILD: tuple[type, ...] = get_args(ToChild)
+REPLIES: tuple[type, ...] = get_args(Reply)
+TO_PARENT: tuple[type, ...] = get_args(ToParent)
 _HINTS = {cls: get_type_hints(cls) for cls in (*TO_CHILD, *TO_PARENT)}
 
 

@@ -12,6 +12,8 @@ import socket
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from director.config.model import GarpConfig, TrackInterface, TrackVirtualServer, VrrpInstanceConfig
 from director.daemon import vrrp_channel as ch
@@ -145,3 +147,26 @@ def test_requests_and_replies_end_to_end() -> None:
         return runtime
 
     assert asyncio.run(go()).tracked == [("web", False)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(EVERY_MESSAGE), st.data())
+def test_a_mutated_frame_is_a_message_or_malformed_never_a_crash(message: Any, data: st.DataObject) -> None:
+    """Flip, cut or extend any frame body: decode gives an accepted message or Malformed."""
+    body = bytearray(ch.encode(message)[ch.FRAME.size:])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(body) - 1))
+        body[at] = data.draw(st.integers(0, 255))
+    body = body[:data.draw(st.integers(0, len(body)))] + data.draw(st.binary(max_size=8))
+    try:
+        decoded = ch.decode(bytes(body), ch.TO_CHILD + ch.TO_PARENT)
+    except ch.Malformed:
+        return
+    assert type(decoded) in ch.TO_CHILD + ch.TO_PARENT
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=256))
+def test_random_bytes_are_malformed(body: bytes) -> None:
+    with pytest.raises(ch.Malformed):
+        ch.decode(body, ch.TO_CHILD + ch.TO_PARENT)
