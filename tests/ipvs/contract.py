@@ -9,7 +9,6 @@ provides the `backend` fixture and imports the cases from here.
 from __future__ import annotations
 
 import errno
-import subprocess
 
 import pytest
 
@@ -45,10 +44,6 @@ MISSING = ServiceKey(4, "tcp", "192.0.2.99", 80)
 RS1 = DestKey(4, "10.0.0.11", 80)
 RS2 = DestKey(4, "10.0.0.12", 80)
 RS6 = DestKey(6, "2001:db8::11", 53)
-
-
-def ipvsadm(*args: str) -> str:
-    return subprocess.run(["ipvsadm", *args], check=True, capture_output=True, text=True).stdout
 
 
 def specs(backend: IpvsBackend) -> dict[ServiceKey, tuple[ServiceSpec, dict[DestKey, DestSpec]]]:

@@ -10,7 +10,8 @@ import pytest
 from director.ipvs.kernel import NetlinkIpvs
 from director.ipvs.model import IpvsBackend
 from tests.ipvs.contract import *  # noqa: F403  (the contract's cases)
-from tests.ipvs.contract import LOCAL, SYNC_IFACE, ipvsadm
+from tests.ipvs.contract import LOCAL, SYNC_IFACE
+from tests.kernel_util import ipvsadm
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,8 @@ from director.ipvs.model import (
     SyncDaemon,
     Timeouts,
 )
+from scripts.labkit import sh
+from tests.kernel_util import ipvsadm
 
 SYNC_IFACE = "dsync1"
 SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
@@ -44,14 +46,6 @@ SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 FORWARD = {"nat": "Masq", "dr": "Route", "tun": "Tunnel", "local": "Local"}
 V4 = ServiceKey(4, "tcp", "192.0.2.10", 80)
 V6 = ServiceKey(6, "tcp", "2001:db8::10", 80)
-
-
-def sh(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-
-
-def ipvsadm(*args: str) -> str:
-    return sh("ipvsadm", *args)
 
 
 def ipvsadm_name(key: ServiceKey) -> str:
@@ -283,12 +277,12 @@ def test_timeouts_against_ipvsadm(kernel: NetlinkIpvs) -> None:
 
 @pytest.fixture
 def sync_iface() -> Iterator[str]:
-    sh("ip", "link", "add", SYNC_IFACE, "type", "dummy")
-    sh("ip", "link", "set", SYNC_IFACE, "multicast", "on", "up")
+    sh(["ip", "link", "add", SYNC_IFACE, "type", "dummy"])
+    sh(["ip", "link", "set", SYNC_IFACE, "multicast", "on", "up"])
     try:
         yield SYNC_IFACE
     finally:
-        sh("ip", "link", "del", SYNC_IFACE)
+        sh(["ip", "link", "del", SYNC_IFACE])
 
 
 def test_sync_daemons_against_ipvsadm(kernel: NetlinkIpvs, sync_iface: str) -> None:
@@ -333,14 +327,14 @@ def number(text: str) -> int:
 @pytest.fixture
 def vip_route() -> Iterator[None]:
     """Traffic to the VIP and to the real servers leaves by a dummy link (and vanishes)."""
-    sh("ip", "link", "add", "dvip", "type", "dummy")
-    sh("ip", "link", "set", "dvip", "up")
-    sh("ip", "route", "add", "192.0.2.0/24", "dev", "dvip")
-    sh("ip", "route", "add", "10.99.0.0/24", "dev", "dvip")
+    sh(["ip", "link", "add", "dvip", "type", "dummy"])
+    sh(["ip", "link", "set", "dvip", "up"])
+    sh(["ip", "route", "add", "192.0.2.0/24", "dev", "dvip"])
+    sh(["ip", "route", "add", "10.99.0.0/24", "dev", "dvip"])
     try:
         yield
     finally:
-        sh("ip", "link", "del", "dvip")
+        sh(["ip", "link", "del", "dvip"])
 
 
 def test_stats_and_connections_read_back(kernel: NetlinkIpvs, vip_route: None) -> None:
