@@ -77,6 +77,8 @@ def load_config(path: str) -> Config:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:  # tomllib decodes the whole file before it parses
+        raise ConfigError([f"{path}: invalid TOML: not UTF-8 text (byte {exc.start})"]) from exc
     return parse_config(data, path)
 
 

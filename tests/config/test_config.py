@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from director.cli import main
 from director.config.load import ConfigError, load_config
@@ -194,6 +197,52 @@ def test_each_bad_value_is_reported(tmp_path: Path, body: str, expected: str) ->
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     lines = errors_of(tmp_path, "[global\n")
     assert len(lines) == 1 and lines[0].startswith("invalid TOML:")
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "directord.toml"
+    path.write_bytes(b'[global]\nrouter_id = "lb\xa91"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert info.value.lines == [f"{path}: invalid TOML: not UTF-8 text (byte 24)"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=512))
+def test_any_bytes_load_or_give_error_lines(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    """Whatever the file holds, the loader returns a Config or raises ConfigError."""
+    path = tmp_path_factory.mktemp("fuzz") / "directord.toml"
+    path.write_bytes(data)
+    with contextlib.suppress(ConfigError):
+        load_config(str(path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_mutated_example_loads_or_gives_error_lines(tmp_path_factory: pytest.TempPathFactory,
+                                                       data: st.DataObject) -> None:
+    """The example with lines dropped, swapped or their values replaced reaches the
+    validator, not only the TOML parser; it must never raise anything but ConfigError."""
+    lines = EXAMPLE.read_text().splitlines()
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(lines) - 1))
+        key = lines[at].split("=", 1)[0] if "=" in lines[at] else None
+        choice = data.draw(st.sampled_from(["drop", "swap", "value"] if key else ["drop", "swap"]))
+        if choice == "drop":
+            del lines[at]
+        elif choice == "swap":
+            other = data.draw(st.integers(0, len(lines) - 1))
+            lines[at], lines[other] = lines[other], lines[at]
+        else:
+            value = data.draw(st.sampled_from(['""', "0", "-1", "99999999", "true", '"x"', "[]", "{}", '["a"]',
+                                               '"10ms"', '"::1"', "1.5", '"999.1.1.1/33"']))
+            lines[at] = f"{key}= {value}"
+        if not lines:
+            break
+    path = tmp_path_factory.mktemp("fuzz") / "directord.toml"
+    path.write_text("\n".join(lines) + "\n")
+    with contextlib.suppress(ConfigError):
+        load_config(str(path))
 
 
 def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
