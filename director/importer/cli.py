@@ -61,7 +61,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Convert args.file; warn (or with --strict fail) on every directive without an equivalent."""
     source, path = args.source, args.file
     if not os.path.isfile(path):
-        return _fail([f"{path}: cannot read: no such file"])
+        return _fail([f"{path}: cannot read: {'not a regular file' if os.path.exists(path) else 'no such file'}"])
     try:
         conv = _converter(source)(path)
     except SourceError as exc:

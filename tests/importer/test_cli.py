@@ -63,6 +63,11 @@ def test_missing_file(tmp_path, capsys) -> None:
     assert capsys.readouterr().err.strip() == f"{tmp_path / 'nope.cf'}: cannot read: no such file"
 
 
+def test_a_directory_is_not_a_file(tmp_path, capsys) -> None:
+    assert main(["import", "--from", "keepalived", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"{tmp_path}: cannot read: not a regular file"
+
+
 def test_output_that_does_not_validate_is_refused(tmp_path, capsys) -> None:
     source = tmp_path / "keepalived.conf"
     source.write_text("virtual_server 192.0.2.5 80 {\n  lb_algo fastest\n}\n")
