@@ -145,6 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not config.virtual_servers and not config.vrrp_instances:
         raise CommandError(f"{config.path}: nothing to run (no virtual_server or vrrp_instance tables)",
                            EXIT_CONFIG)
+    import asyncio
+
     import uvloop
 
     from director.daemon.control import SocketInUse
@@ -158,7 +160,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = _open_backend() if config.virtual_servers else None
     try:
         daemon = Daemon(config, backend, args.state_dir, vrrp)
-        return uvloop.run(daemon.run())
+        # asyncio.Runner rather than uvloop.run: Debian 12's uvloop (0.17) predates uvloop.run.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(daemon.run())
     except (StateError, SocketInUse, MetricsUnavailable) as exc:
         raise CommandError(str(exc)) from exc
 

@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        runner = uvloop.run
+        loop_factory = uvloop.new_event_loop
     except ImportError:
-        runner = asyncio.run
+        loop_factory = None
     try:
-        return runner(_main(args.config))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:  # uvloop 0.17 has no uvloop.run
+            return runner.run(_main(args.config))
     except Exception as exc:  # one clear line, non-zero exit
         print(f"vrrp: {exc}", file=sys.stderr)
         return 1

@@ -312,7 +312,8 @@ def _child_main(sock: socket.socket, instances: tuple[VrrpInstanceConfig, ...], 
     _raise_priority(realtime_priority)
     import uvloop
 
-    return uvloop.run(_serve(sock, instances))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvloop 0.17 has no uvloop.run
+        return runner.run(_serve(sock, instances))
 
 
 def _raise_priority(realtime_priority: int) -> None:
