@@ -1,7 +1,8 @@
 """The `directord` command line.
 
-Exit codes: 0 success, 1 config error (or checks down, for probe), 2 kernel or runtime error
-(argparse usage errors also exit 2).
+Exit codes: 0 success, 1 config error, 2 kernel or runtime error (argparse usage errors also
+exit 2). `probe` alone: 0 every real server up, 1 one or more down, 2 config invalid or the
+checks could not run, so a monitoring script can tell "down" from "could not look".
 Every error is one line on stderr that says what failed and why.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +42,10 @@ def _load(path: str) -> Config:
         raise CommandError("", EXIT_CONFIG) from exc
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
@@ -47,8 +53,18 @@ def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
 # --- check-config ----------------------------------------------------------------------
 
 
+def _runnable(path: str) -> Config:
+    """The config, refused when `run` would have nothing to do, so that check-config (the unit's
+    ExecStartPre) and run agree."""
+    config = _load(path)
+    if not config.virtual_servers and not config.vrrp_instances:
+        raise CommandError(f"{config.path}: nothing to run (no virtual_server or vrrp_instance tables)",
+                           EXIT_CONFIG)
+    return config
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _runnable(args.config)
     from director.config.host import host_problems
     from vrrp.addresses import local_addresses
 
@@ -58,9 +74,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if problems:
         return EXIT_CONFIG
     if not args.quiet:
-        print(f"{config.path}: ok ({len(config.virtual_servers)} virtual servers, "
-              f"{sum(len(vs.real_servers) for vs in config.virtual_servers)} real servers, "
-              f"{len(config.vrrp_instances)} VRRP instances)")
+        real_servers = sum(len(vs.real_servers) for vs in config.virtual_servers)
+        print(f"{config.path}: ok ({_count(len(config.virtual_servers), 'virtual server')}, "
+              f"{_count(real_servers, 'real server')}, {_count(len(config.vrrp_instances), 'VRRP instance')})")
     return EXIT_OK
 
 
@@ -140,11 +156,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from director import logs
 
-    config = _load(args.config)
+    config = _runnable(args.config)
     logs.configure(config.global_.log_level)
-    if not config.virtual_servers and not config.vrrp_instances:
-        raise CommandError(f"{config.path}: nothing to run (no virtual_server or vrrp_instance tables)",
-                           EXIT_CONFIG)
     import asyncio
 
     import uvloop
@@ -173,7 +186,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from director.daemon.health import probe_target
     from healthcheck import probe_all
 
-    config = _load(args.config)
+    try:
+        config = _load(args.config)
+    except CommandError as exc:  # 1 means "a server is down" here: an unusable config is 2
+        raise CommandError(str(exc), EXIT_RUNTIME) from exc
     rows = [(vs, rs) for vs in config.virtual_servers for rs in vs.real_servers]
     pairs = [(probe_target(vs, str(rs.address), rs.port), vs.check) for vs, rs in rows]
     results = asyncio.run(probe_all(pairs))
@@ -197,15 +213,33 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _socket_path(args: argparse.Namespace) -> str:
-    """--socket, else the config's control_socket, else the default."""
+    """--socket, else the config's control_socket, else the default.
+
+    A config that no longer validates is exactly when people run `reload`, so its
+    `[global] control_socket` is still read when the TOML parses; a file that cannot be
+    read at all is an error rather than a silent fall back to the default socket."""
+    from director.config.load import read_toml
+    from director.config.model import GlobalConfig
+
     if args.socket:
         return args.socket
     try:
         return load_config(args.config).global_.control_socket
-    except ConfigError:
-        from director.config.model import GlobalConfig
-
-        return GlobalConfig.control_socket
+    except ConfigError as exc:
+        invalid = exc
+    if not os.path.exists(args.config):
+        return GlobalConfig.control_socket  # no file to read it from: the daemon's default too
+    try:
+        configured = read_toml(args.config).get("global", {}).get("control_socket", GlobalConfig.control_socket)
+    except ConfigError as exc:
+        reason = exc.lines[0].removeprefix(f"{args.config}: ")
+        raise CommandError(f"cannot read {args.config}: {reason}; pass --socket") from exc
+    except AttributeError:  # [global] is not a table
+        configured = None
+    if not isinstance(configured, str) or not configured:
+        reason = invalid.lines[0].removeprefix(f"{args.config}: ")
+        raise CommandError(f"cannot find the control socket in {args.config} ({reason}); pass --socket") from invalid
+    return configured
 
 
 def _ask(args: argparse.Namespace, command: str, **arguments: object) -> object:

@@ -38,12 +38,55 @@ def test_config_error_exits_1_before_touching_the_kernel(tmp_path: Path) -> None
     assert proc.stderr.splitlines()[0].startswith(f"{bad}: virtual_server[0].scheduler: \"nope\" is not one of")
 
 
-def test_run_refuses_an_empty_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_check_config_and_run_both_refuse_an_empty_config(command: str, tmp_path: Path) -> None:
+    """The unit's ExecStartPre (check-config) must not pass a file that run then refuses."""
     empty = tmp_path / "empty.toml"
-    empty.write_text("")
-    proc = directord("run", "-c", str(empty))
+    empty.write_text("[global]\n")
+    proc = directord(command, "-c", str(empty))
     assert proc.returncode == 1
-    assert proc.stderr.strip() == f"directord run: {empty}: nothing to run (no virtual_server or vrrp_instance tables)"
+    assert proc.stderr.strip() == (f"directord {command}: {empty}: nothing to run "
+                                   "(no virtual_server or vrrp_instance tables)")
+
+
+def test_check_config_counts_in_words(tmp_path: Path) -> None:
+    one = tmp_path / "one.toml"
+    one.write_text('[[virtual_server]]\nname = "web"\naddress = "192.0.2.1"\nport = 80\n'
+                   '[virtual_server.check]\ntype = "none"\n'
+                   '[[virtual_server.real_server]]\naddress = "192.0.2.10"\n')
+    proc = directord("check-config", "--no-host-checks", "-c", str(one))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{one}: ok (1 virtual server, 1 real server, 0 VRRP instances)"
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("bigint", "x = " + "9" * 5000 + "\n"),
+    ("deep", "x = " + "[" * 5000 + "]" * 5000 + "\n"),
+    ("dotted", "a" + ".a" * 50000 + " = 1\n"),
+])
+def test_pathological_toml_is_one_line_at_once(name: str, text: str, tmp_path: Path) -> None:
+    bad = tmp_path / f"{name}.toml"
+    bad.write_text(text)
+    proc = directord("check-config", "-c", str(bad))
+    assert proc.returncode == 1
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(f"{bad}: ")
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_oversized_config_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as handle:
+        handle.truncate(64 * 2**20)
+    proc = directord("check-config", "-c", str(big))
+    assert proc.returncode == 1 and proc.stderr.strip() == f"{big}: too large: a config is at most 16 MiB"
+
+
+def test_probe_tells_an_invalid_config_from_a_server_down(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"\xff\x00")
+    proc = directord("probe", "-c", str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"{bad}: invalid TOML: not UTF-8 text (byte 0)"
 
 
 def test_unknown_command_is_a_usage_error() -> None:

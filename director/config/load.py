@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import sys
 import tomllib
 from typing import Any
 
@@ -53,6 +54,8 @@ from director.config.read import (
 # another value (each marked where it is read).
 MAX_WEIGHT = 65535
 MAX_BODY_LIMIT = 16 * 1024 * 1024
+MAX_CONFIG_BYTES = 16 * 2**20  # far above any real table (5,000 real servers fit in well under 1 MiB)
+MAX_KEY_DEPTH = 64
 U32 = 2**32 - 1
 DAY = 24 * 3600.0
 MONTH = 31 * DAY
@@ -70,16 +73,49 @@ class ConfigError(Exception):
 
 def load_config(path: str) -> Config:
     """Read and validate PATH; raise ConfigError naming the file, key and reason."""
+    return parse_config(read_toml(path), path)
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """The parsed file, bounded in size and nesting, or ConfigError with one line.
+
+    tomllib alone raises ValueError on a 5,000-digit integer, RecursionError on deep
+    nesting, and takes time quadratic in the depth of a dotted key."""
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: too large: a config is at most {MAX_CONFIG_BYTES // 2**20} MiB"])
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: not UTF-8 text (byte {exc.start})"]) from exc
+    too_deep = _too_deep_key_line(text)
+    if too_deep:
+        raise ConfigError([f"{path}: line {too_deep}: a key nested more than {MAX_KEY_DEPTH} levels deep"])
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
-    except UnicodeDecodeError as exc:  # tomllib decodes the whole file before it parses
-        raise ConfigError([f"{path}: invalid TOML: not UTF-8 text (byte {exc.start})"]) from exc
-    return parse_config(data, path)
+    except RecursionError as exc:
+        raise ConfigError([f"{path}: invalid TOML: arrays or tables nested too deeply"]) from exc
+    except ValueError as exc:  # int() refuses more than sys.get_int_max_str_digits() digits
+        raise ConfigError([f"{path}: invalid TOML: a number with more than {sys.get_int_max_str_digits()} digits"]) \
+            from exc
+
+
+def _too_deep_key_line(text: str) -> int:
+    """The first line (1-based) whose key or table header has more than MAX_KEY_DEPTH parts, else 0.
+
+    Counts the dots before the first `=` (all of a `[header]` line); dots inside a
+    quoted key count too, which only errs on keys no real config has."""
+    for line_number, line in enumerate(text.splitlines(), 1):
+        head = line if line.lstrip().startswith("[") else line.partition("=")[0]
+        if head.count(".") >= MAX_KEY_DEPTH:
+            return line_number
+    return 0
 
 
 def parse_config(data: dict[str, Any], path: str = "<config>") -> Config:

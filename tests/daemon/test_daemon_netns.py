@@ -121,6 +121,27 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     assert not sock.exists()
 
 
+def test_reload_with_c_finds_the_socket_of_a_config_that_no_longer_validates(running) -> None:
+    """ExecReload runs `reload -c FILE`: a broken file must still lead to the daemon's own
+    (non-default) socket, so the daemon can refuse the file and keep running."""
+    _, sock, config, _ = running
+    good = config.read_text()
+    config.write_text(good.replace('router_id = "t1"', 'router_id = 5'))
+    for command in ("reload", "status"):
+        proc = directord(command, "-c", str(config))
+        assert "not running" not in proc.stderr, proc.stderr
+    rejected = directord("reload", "-c", str(config))
+    assert rejected.returncode == 2 and "config rejected" in rejected.stderr
+    config.write_bytes(b"\xff\xfe[global]\n")
+    unreadable = directord("reload", "-c", str(config))
+    assert unreadable.returncode == 2
+    assert unreadable.stderr.strip() == (f"directord reload: cannot read {config}: invalid TOML: not UTF-8 text "
+                                         "(byte 0); pass --socket")
+    config.write_text(good)
+    assert directord("reload", "-c", str(config)).returncode == 0
+    assert status(sock)["router_id"] == "t1"
+
+
 @pytest.mark.parametrize("payload", [b"not json\n", b"[1, 2]\n", b'{"command": 7}\n', b'{"command": "nope"}\n',
                                      b"x" * 70000 + b"\n", b'{"command": "drain", "address": 5}\n'])
 def test_malformed_requests_get_an_error_and_the_daemon_keeps_answering(running, payload: bytes) -> None:
