@@ -170,14 +170,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Forked first, while this process has no threads, sockets or loop for it to inherit.
     vrrp = VrrpProcess.fork(config.vrrp_instances, config.global_.vrrp_realtime_priority) \
         if config.vrrp_instances else None
-    backend = _open_backend() if config.virtual_servers else None
     try:
+        backend = _open_backend() if config.virtual_servers else None
         daemon = Daemon(config, backend, args.state_dir, vrrp)
         # asyncio.Runner rather than uvloop.run: Debian 12's uvloop (0.17) predates uvloop.run.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(daemon.run())
-    except (StateError, SocketInUse, MetricsUnavailable) as exc:
-        raise CommandError(str(exc)) from exc
+    except (StateError, SocketInUse, MetricsUnavailable, CommandError, OSError) as exc:
+        if vrrp is not None:
+            vrrp.abandon()
+        message = str(exc) if not isinstance(exc, OSError) else f"cannot start: {exc.strerror or exc}"
+        raise CommandError(message, getattr(exc, "code", EXIT_RUNTIME)) from exc
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

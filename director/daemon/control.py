@@ -58,13 +58,25 @@ class ControlServer:
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
+        """Bind the socket; SocketInUse (one line) for anything that stops it."""
+        try:
+            await self._bind()
+        except OSError as exc:
+            raise SocketInUse(f"cannot create the control socket {self.path}: {exc.strerror or exc}") from exc
+
+    async def _bind(self) -> None:
+        if os.path.islink(self.path):
+            raise SocketInUse(f"{self.path} is a symbolic link; refusing to follow it (remove it)")
         if os.path.exists(self.path):
             if _socket_is_live(self.path):
                 raise SocketInUse(f"another directord is running on {self.path}")
             if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
                 raise SocketInUse(f"{self.path} exists and is not a socket; refusing to replace it")
             os.unlink(self.path)  # stale, left by a crash
-        os.makedirs(os.path.dirname(self.path) or ".", mode=0o755, exist_ok=True)
+        directory = os.path.dirname(self.path) or "."
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise SocketInUse(f"cannot create the control socket {self.path}: {directory} is not a directory")
+        os.makedirs(directory, mode=0o755, exist_ok=True)
         old_umask = os.umask(0o177)
         try:
             self.server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_REQUEST)

@@ -26,6 +26,7 @@ import os
 import resource
 import signal
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,21 @@ class VrrpProcess:
         waiting for this loop's turn to write on the channel."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
+
+    def abandon(self, grace: float = 2.0) -> None:
+        """Stop and reap a child whose daemon failed to start, so none is left behind."""
+        self.stop_now()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.02)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
 
     async def ping(self) -> bool:
         """True when the child's loop answers: the watchdog pings systemd only then."""

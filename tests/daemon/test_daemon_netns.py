@@ -162,6 +162,32 @@ def test_cli_says_when_the_daemon_is_not_running(tmp_path: Path) -> None:
     assert proc.stderr.strip() == expected
 
 
+@pytest.mark.parametrize("obstacle", ["socket-dir-is-a-file", "dangling-symlink"])
+def test_run_that_cannot_start_says_one_line_and_leaves_no_vrrp_child(obstacle: str, tmp_path: Path) -> None:
+    """The VRRP child is forked before the control socket is made: a start-up failure after
+    the fork must reap it, not leave it holding raw sockets (and maybe the VIP)."""
+    blocker = tmp_path / "blocker"
+    if obstacle == "socket-dir-is-a-file":
+        blocker.write_text("")
+        sock = blocker / "control.sock"
+        expected = f"directord run: cannot create the control socket {sock}: {blocker} is not a directory"
+    else:
+        sock = tmp_path / "control.sock"
+        sock.symlink_to(tmp_path / "nowhere")
+        expected = f"directord run: {sock} is a symbolic link; refusing to follow it (remove it)"
+    config = tmp_path / "directord.toml"
+    config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
+    with Lab("dcf-") as lab:
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        proc = directord("run", "-c", str(config), ns=ns)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == expected
+        left = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True)
+        assert left.stdout == "", f"processes left behind: {left.stdout}"
+        assert "192.0.2.50" not in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+
+
 def test_metrics_pass_promtool_and_are_scraped_by_prometheus(tmp_path: Path) -> None:
     with Lab("dcm-") as lab:
         ns, sock, _ = start_daemon(
