@@ -266,14 +266,17 @@ def cmd_reload(args: argparse.Namespace) -> int:
     result = _ask(args, "reload")
     assert isinstance(result, dict)
     changes, errors = result.get("changes"), result.get("errors") or []
+    vrrp_changes = result.get("vrrp_changes") or []
+    counts = [_count(len(vrrp_changes), "VRRP change")]
     if changes is not None:
-        print(f"reloaded {result['reloaded']}: {len(changes)} IPVS change{'' if len(changes) == 1 else 's'}")
-        for line in changes[:MAX_LISTED]:
+        counts.insert(0, _count(len(changes), "IPVS change"))
+    pending = f" ({result['pending']})" if "pending" in result else ""
+    print(f"reloaded {result['reloaded']}: {', '.join(counts)}{pending}")
+    for lines in (changes or [], vrrp_changes):
+        for line in lines[:MAX_LISTED]:
             print(f"  {line}")
-        if len(changes) > MAX_LISTED:
-            print(f"  ... and {len(changes) - MAX_LISTED} more")
-    else:
-        print(f"reloaded {result['reloaded']}" + (f" ({result['pending']})" if "pending" in result else ""))
+        if len(lines) > MAX_LISTED:
+            print(f"  ... and {len(lines) - MAX_LISTED} more")
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     return EXIT_RUNTIME if errors else EXIT_OK

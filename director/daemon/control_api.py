@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import structlog
 
+from director.config.diff import vrrp_changes
 from director.config.model import Config
 from director.daemon.control import ControlError, Handler
 from director.daemon.reconcile_loop import ReconcileLoop
@@ -142,10 +143,13 @@ class ControlApi:
         return await self._status()
 
     async def reload(self, request: ReloadRequest) -> dict[str, Any]:
+        old_instances = self._reconciler.config.vrrp_instances
         problems = await self._reload()
         if problems:
             raise ControlError("config rejected, still running the previous one:\n" + "\n".join(problems))
-        answer: dict[str, Any] = {"reloaded": self._reconciler.config.path}
+        config = self._reconciler.config
+        answer: dict[str, Any] = {"reloaded": config.path,
+                                  "vrrp_changes": vrrp_changes(old_instances, config.vrrp_instances)}
         report = await self._reconciler.applied(RELOAD_APPLY_WAIT)  # so the caller knows what the kernel got
         if report is not None:
             answer |= {"changes": [change.describe() for change in report.changes], "errors": report.errors}

@@ -171,7 +171,8 @@ def test_a_refused_reload_says_why(tmp_path: Path) -> None:
 def test_a_reload_answers_with_what_its_pass_changed(tmp_path: Path) -> None:
     async def go() -> None:
         vrrp_only, _ = api_for(tmp_path / "a")
-        assert await vrrp_only.reload(ReloadRequest()) == {"reloaded": str(tmp_path / "a" / "directord.toml")}
+        assert await vrrp_only.reload(ReloadRequest()) == {"reloaded": str(tmp_path / "a" / "directord.toml"),
+                                                           "vrrp_changes": []}
         api, loop = api_for(tmp_path / "b", backend=MemoryIpvs())
         running = asyncio.create_task(loop.run())
         while loop.counters.passes < 1:  # the first pass adds the service as configured

@@ -103,7 +103,9 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     # A changed instance is reconfigured in place: the new VIP appears, the master stays master.
     config.write_text(config.read_text().replace('virtual_ips = ["192.0.2.50/24"]',
                                                  'virtual_ips = ["192.0.2.50/24", "192.0.2.51/24"]'))
-    assert directord("reload", "--socket", str(sock)).returncode == 0
+    added = directord("reload", "--socket", str(sock))
+    assert added.returncode == 0
+    assert added.stdout.splitlines()[1:] == ["  change vrrp_instance VI_1: virtual_ips +192.0.2.51/24"], added.stdout
     wait_for(lambda: "192.0.2.51/24" in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns), 10,
              what="the added VIP")
     assert vrrp_state(sock) == "master"
