@@ -65,12 +65,15 @@ def _runnable(path: str) -> Config:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _runnable(args.config)
+    from director.config.advice import config_warnings
     from director.config.host import host_problems
     from vrrp.addresses import local_addresses
 
     problems = host_problems(config, local_addresses) if args.host_checks else []
     for line in problems:
         print(f"{config.path}: {line}", file=sys.stderr)
+    for line in config_warnings(config, on_this_host=args.host_checks):
+        print(f"{config.path}: warning: {line}", file=sys.stderr)
     if problems:
         return EXIT_CONFIG
     if not args.quiet:
