@@ -308,7 +308,7 @@ def cmd_undrain(args: argparse.Namespace) -> int:
 
 
 def cmd_failover(args: argparse.Namespace) -> int:
-    result = _ask(args, "failover", instance=args.instance)
+    result = _ask(args, "failover", instance=args.instance, force=args.force)
     print(f"{result['instance']}: gave up master (priority 0 sent); now {result['state']}")
     return EXIT_OK
 
@@ -400,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--service", help="only in this virtual server (default: every one)")
     p = control_command("failover", cmd_failover, "give up master for a VRRP instance (priority 0 advert)")
     p.add_argument("instance", help="VRRP instance name")
+    p.add_argument("--force", action="store_true",
+                   help="give up master even though no other router was ever heard on the VRID")
     p = command("import", cmd_import, "convert a keepalived.conf, ldirectord.cf or piranha lvs.cf to directord TOML",
                 config=False)
     p.add_argument("--from", dest="source", required=True, choices=tuple(CONVERTERS))

@@ -122,6 +122,9 @@ class Instance:
     wants_master: bool = False  # down timer expired, waiting for the group
     rival_garp_at: float | None = None
     rival_seen_at: float | None = None
+    # Another router last heard on this VRID (backups are silent, so a master knows of a
+    # backup only if it heard it at some point): `failover` refuses without one.
+    peer_heard: IPAddress | None = None
 
     # --- derived values (RFC 5798 6.1) -----------------------------------------
 
@@ -207,6 +210,7 @@ class Instance:
 
     def receive(self, advert: Advert, src: IPAddress, now: float) -> list[Action]:
         """An advertisement that passed the codec's and instance's checks."""
+        self.peer_heard = src
         if self.state is State.BACKUP:
             return self._backup_receive(advert, src, now)
         if self.state is State.MASTER:

@@ -97,6 +97,8 @@ class Live:
             "priority": f.priority,
             "effective_priority": f.effective_priority,
             "master_address": str(f.master_address) if f.master_address else None,
+            "peer_heard": str(f.peer_heard) if f.peer_heard else None,
+            "holding_back": f.hold_preempt,  # after a failover: no preempting until the new master goes
             "state_since": self.state_since_wall,
             "interface": self.cfg.interface,
             "vrid": self.cfg.vrid,

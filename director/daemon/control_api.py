@@ -91,6 +91,7 @@ class UndrainRequest(_DrainFields):
 @dataclass(frozen=True)
 class FailoverRequest:
     instance: str
+    force: bool = False
 
     @classmethod
     def parse(cls, request: Request, known: Known) -> FailoverRequest:
@@ -99,7 +100,10 @@ class FailoverRequest:
             raise ControlError("no VRRP instances are configured")
         if not isinstance(name, str) or name not in known.vrrp_instances:
             raise ControlError(f'no VRRP instance is named "{name}"')
-        return cls(name)
+        force = request.get("force", False)
+        if not isinstance(force, bool):
+            raise ControlError("force must be true or false")
+        return cls(name, force)
 
 
 PARSERS: dict[str, Callable[[Request, Known], Any]] = {
@@ -183,15 +187,27 @@ class ControlApi:
         self._reconciler.poke()
         return {"undrained": matched}
 
+    async def _refuse_without_backup(self, name: str) -> None:
+        """A master that never heard another router on its VRID may have no backup: giving
+        up would leave the VIP unowned until its own Master_Down_Interval brings it back."""
+        assert self._vrrp is not None
+        view = (await self._vrrp.fresh_snapshot())["instances"].get(name, {})
+        if view.get("state") == "master" and not view.get("peer_heard"):
+            raise ControlError(f"{name}: no other router has been heard on vrid {view.get('vrid')} since start, "
+                               "so nothing may take over and the VIPs would be down for a Master_Down_Interval; "
+                               "pass --force to give up master anyway")
+
     async def failover(self, request: FailoverRequest) -> dict[str, Any]:
         assert self._vrrp is not None  # FailoverRequest.parse refuses otherwise
         name = request.instance
         try:
+            if not request.force:
+                await self._refuse_without_backup(name)
             handed_over = await self._vrrp.failover(name)
         except VrrpProcessError as exc:
             raise ControlError(str(exc)) from exc
         if not handed_over:
             raise ControlError(f"{name} is not master here; nothing to hand over")
-        log.info("failover requested by admin", instance=name)
+        log.info("failover requested by admin", instance=name, forced=request.force)
         snapshot = await self._vrrp.fresh_snapshot()
         return {"instance": name, "state": snapshot["instances"][name]["state"]}

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,12 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
              what="the added VIP")
     assert vrrp_state(sock) == "master"
 
-    handed = directord("failover", "VI_1", "--socket", str(sock))
+    alone = directord("failover", "VI_1", "--socket", str(sock))  # no backup ever heard: refused
+    assert alone.returncode == 2 and "no other router has been heard on vrid 42" in alone.stderr, alone.stderr
+    assert "pass --force" in alone.stderr and vrrp_state(sock) == "master"
+    handed = directord("failover", "VI_1", "--force", "--socket", str(sock))
     assert handed.returncode == 0, handed.stderr
+    assert status(sock)["vrrp"]["instances"]["VI_1"]["holding_back"] is True
     unknown = directord("failover", "VI_9", "--socket", str(sock))
     assert unknown.returncode == 2 and 'no VRRP instance is named "VI_9"' in unknown.stderr
     nothing = directord("drain", "10.9.9.9", "--socket", str(sock))
@@ -162,6 +167,31 @@ def test_cli_says_when_the_daemon_is_not_running(tmp_path: Path) -> None:
     assert proc.returncode == 2
     expected = f"directord status: directord is not running (no control socket at {tmp_path}/none.sock)"
     assert proc.stderr.strip() == expected
+
+
+def test_failover_to_a_backup_once_heard_needs_no_force(tmp_path: Path) -> None:
+    """b starts first and is master; a (higher priority) preempts it and so has heard it:
+    a's failover needs no --force, b takes over, and a shows that it holds back."""
+    from scripts.labkit import VrrpLab
+
+    lab = VrrpLab(2, tmp_path)
+    try:
+        vip = 'virtual_ips = ["192.0.2.100/24"]'
+        _, sock_b, _ = start_daemon(lab.net, tmp_path / "b", lambda text: text.replace(
+            'virtual_ips = ["192.0.2.50/24"]', vip).replace("priority = 120", "priority = 100"), ns=lab.nodes[1])
+        wait_for(lambda: vrrp_state(sock_b) == "master", 20, what="b master")
+        _, sock_a, _ = start_daemon(lab.net, tmp_path / "a", lambda text: text.replace(
+            'virtual_ips = ["192.0.2.50/24"]', vip), ns=lab.nodes[0])
+        wait_for(lambda: vrrp_state(sock_a) == "master" and vrrp_state(sock_b) == "backup", 20, what="a preempts")
+        assert status(sock_a)["vrrp"]["instances"]["VI_1"]["peer_heard"] == lab.addr(2)
+        handed = directord("failover", "VI_1", "--socket", str(sock_a))
+        assert handed.returncode == 0, handed.stderr
+        wait_for(lambda: vrrp_state(sock_b) == "master", 20, what="b takes over")
+        time.sleep(1)  # a would preempt straight back without the hold
+        assert vrrp_state(sock_a) == "backup"
+        assert status(sock_a)["vrrp"]["instances"]["VI_1"]["holding_back"] is True
+    finally:
+        lab.close()
 
 
 @pytest.mark.parametrize("obstacle", ["socket-dir-is-a-file", "dangling-symlink"])

@@ -248,6 +248,14 @@ def test_give_up_holds_backup() -> None:
     assert i.deadline == pytest.approx(5.5 + i.master_down_interval())
 
 
+def test_a_master_remembers_the_last_other_router_it_heard() -> None:
+    """Backups are silent: `failover` can only trust a backup the master once heard."""
+    i = master(priority=200)
+    assert i.peer_heard is None
+    i.receive(adv(100), LOW, 5.0)  # a lower router that thought it was master
+    assert i.peer_heard == LOW and i.state is State.MASTER
+
+
 def test_sync_group_fault_and_master_move_together() -> None:
     """Sync group: Fault in one puts all in Fault; Master in one moves the others."""
     a, b = inst(name="a"), inst(name="b", vrid=52)
