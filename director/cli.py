@@ -308,7 +308,10 @@ def cmd_undrain(args: argparse.Namespace) -> int:
 
 
 def cmd_failover(args: argparse.Namespace) -> int:
-    result = _ask(args, "failover", instance=args.instance, force=args.force)
+    result = _ask(args, "failover", instance=args.instance, force=args.force, release=args.release)
+    if result.get("released"):
+        print(f"{result['instance']}: hold released, may preempt again; now {result['state']}")
+        return EXIT_OK
     print(f"{result['instance']}: gave up master (priority 0 sent); now {result['state']}")
     return EXIT_OK
 
@@ -402,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instance", help="VRRP instance name")
     p.add_argument("--force", action="store_true",
                    help="give up master even though no other router was ever heard on the VRID")
+    p.add_argument("--release", action="store_true",
+                   help="instead, lift the hold an earlier failover left (the node may preempt again)")
     p = command("import", cmd_import, "convert a keepalived.conf, ldirectord.cf or piranha lvs.cf to directord TOML",
                 config=False)
     p.add_argument("--from", dest="source", required=True, choices=tuple(CONVERTERS))

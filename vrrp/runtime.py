@@ -103,6 +103,14 @@ class VrrpRuntime:
         self._apply(lv, lv.fsm.give_up(self._now()))
         return True
 
+    def release_hold(self, instance_name: str) -> bool:
+        """Lift the hold a failover left (see `Instance.give_up`); False if there was none."""
+        lv = self.live.get(instance_name)
+        if lv is None or not lv.fsm.hold_preempt:
+            return False
+        lv.fsm.hold_preempt = False
+        return True
+
     def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
         """Quorum of a tracked virtual server changed (ok=False: lost)."""
         self.vs_ok[name] = ok  # remembered for instances opened later

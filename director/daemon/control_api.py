@@ -92,6 +92,7 @@ class UndrainRequest(_DrainFields):
 class FailoverRequest:
     instance: str
     force: bool = False
+    release: bool = False  # lift the hold of an earlier failover instead
 
     @classmethod
     def parse(cls, request: Request, known: Known) -> FailoverRequest:
@@ -100,10 +101,10 @@ class FailoverRequest:
             raise ControlError("no VRRP instances are configured")
         if not isinstance(name, str) or name not in known.vrrp_instances:
             raise ControlError(f'no VRRP instance is named "{name}"')
-        force = request.get("force", False)
-        if not isinstance(force, bool):
-            raise ControlError("force must be true or false")
-        return cls(name, force)
+        force, release = request.get("force", False), request.get("release", False)
+        if not isinstance(force, bool) or not isinstance(release, bool):
+            raise ControlError("force and release must be true or false")
+        return cls(name, force, release)
 
 
 PARSERS: dict[str, Callable[[Request, Known], Any]] = {
@@ -197,9 +198,23 @@ class ControlApi:
                                "so nothing may take over and the VIPs would be down for a Master_Down_Interval; "
                                "pass --force to give up master anyway")
 
+    async def _release(self, name: str) -> dict[str, Any]:
+        assert self._vrrp is not None
+        try:
+            released = await self._vrrp.release_hold(name)
+        except VrrpProcessError as exc:
+            raise ControlError(str(exc)) from exc
+        if not released:
+            raise ControlError(f"{name} holds back from nothing: no failover is in effect")
+        log.info("failover hold released by admin", instance=name)
+        snapshot = await self._vrrp.fresh_snapshot()
+        return {"instance": name, "state": snapshot["instances"][name]["state"], "released": True}
+
     async def failover(self, request: FailoverRequest) -> dict[str, Any]:
         assert self._vrrp is not None  # FailoverRequest.parse refuses otherwise
         name = request.instance
+        if request.release:
+            return await self._release(name)
         try:
             if not request.force:
                 await self._refuse_without_backup(name)

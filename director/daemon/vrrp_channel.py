@@ -81,6 +81,15 @@ class Failover:
 
 
 @dataclass(frozen=True)
+class ReleaseHold:
+    """Let an instance that gave up master (failover) preempt again. Reply: FailoverReply,
+    handed_over=False when it held nothing."""
+
+    request_id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class Reconfigure:
     request_id: int
     instances: tuple[VrrpInstanceConfig, ...]
@@ -93,7 +102,7 @@ class Ping:
     request_id: int
 
 
-Request = Snapshot | Failover | Reconfigure | Ping
+Request = Snapshot | Failover | ReleaseHold | Reconfigure | Ping
 ToChild = Start | Stop | SetTrackedVirtualServer | Request
 
 

@@ -46,6 +46,7 @@ from director.daemon.vrrp_channel import (
     Ping,
     Reconfigure,
     Refused,
+    ReleaseHold,
     Reply,
     Request,
     SetTrackedVirtualServer,
@@ -156,6 +157,11 @@ class VrrpProcess:
 
     async def failover(self, name: str) -> bool:
         reply = await self._request(Failover, name, expect=FailoverReply)
+        assert isinstance(reply, FailoverReply)
+        return reply.handed_over
+
+    async def release_hold(self, name: str) -> bool:
+        reply = await self._request(ReleaseHold, name, expect=FailoverReply)
         assert isinstance(reply, FailoverReply)
         return reply.handed_over
 
@@ -442,6 +448,10 @@ async def _failover(runtime: VrrpRuntime, request: Any) -> Reply:
     return FailoverReply(request.request_id, runtime.failover(request.name))
 
 
+async def _release_hold(runtime: VrrpRuntime, request: Any) -> Reply:
+    return FailoverReply(request.request_id, runtime.release_hold(request.name))
+
+
 async def _reconfigure(runtime: VrrpRuntime, request: Any) -> Reply:
     await runtime.reconfigure(request.instances)
     return Done(request.request_id)
@@ -452,5 +462,6 @@ async def _ping(runtime: VrrpRuntime, request: Any) -> Reply:
 
 
 _HANDLERS: dict[type, Callable[[VrrpRuntime, Any], Awaitable[Reply]]] = {
-    Snapshot: _snapshot, Failover: _failover, Reconfigure: _reconfigure, Ping: _ping,
+    Snapshot: _snapshot, Failover: _failover, ReleaseHold: _release_hold, Reconfigure: _reconfigure,
+    Ping: _ping,
 }

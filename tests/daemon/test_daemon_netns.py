@@ -190,6 +190,11 @@ def test_failover_to_a_backup_once_heard_needs_no_force(tmp_path: Path) -> None:
         time.sleep(1)  # a would preempt straight back without the hold
         assert vrrp_state(sock_a) == "backup"
         assert status(sock_a)["vrrp"]["instances"]["VI_1"]["holding_back"] is True
+        released = directord("failover", "VI_1", "--release", "--socket", str(sock_a))
+        assert released.returncode == 0 and "hold released" in released.stdout, released.stderr
+        wait_for(lambda: vrrp_state(sock_a) == "master", 20, what="a preempts again")
+        again = directord("failover", "VI_1", "--release", "--socket", str(sock_a))
+        assert again.returncode == 2 and "no failover is in effect" in again.stderr
     finally:
         lab.close()
 
