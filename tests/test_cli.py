@@ -118,3 +118,13 @@ def test_probe_prints_each_verdict_and_exits_1_when_one_is_down(tmp_path: Path) 
         assert "connection refused" in lines[2] and lines[-1] == "1 up, 1 down"
         data = json.loads(directord("probe", "--json", "-c", str(config)).stdout)
         assert [r["up"] for r in data["results"]] == [True, False] and data["down"] == 1
+
+
+def test_one_cause_one_error(tmp_path: Path) -> None:
+    """A string port is one error, not also "check.port is required" for the real servers it left at 0."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[virtual_server]]\nname = "web"\naddress = "192.0.2.1"\nport = "80"\n'
+                   '[virtual_server.check]\ntype = "http"\n[[virtual_server.real_server]]\naddress = "192.0.2.10"\n')
+    proc = directord("check-config", "--no-host-checks", "-c", str(bad))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [f"{bad}: virtual_server[0].port: must be an integer, got a string"]

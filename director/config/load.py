@@ -328,6 +328,8 @@ def _scheduler_flags(s: Section, scheduler: str) -> tuple[str, ...]:
 
 def _check_needs_port(s: Section, vs: VirtualServerConfig) -> None:
     check = vs.check
+    if s.has("port") and vs.port == 0 and not vs.fwmark:
+        return  # the service port itself was refused (reported): the real servers' 0 is its echo
     if check.type in PORT_CHECK_TYPES and check.port is None and any(rs.port == 0 for rs in vs.real_servers):
         s.error("check.port", f"is required: {check.type} checks need a port and some real servers have port 0")
 
