@@ -160,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from director import logs
 
     config = _runnable(args.config)
-    logs.configure(config.global_.log_level)
+    logs.configure(args.log_level or config.global_.log_level, config.global_.log_format)
     import asyncio
 
     import uvloop
@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip checks against this host (interfaces, address ownership)")
     p = command("run", cmd_run, "run the daemon: VRRP, health checks and the IPVS reconciler")
     p.add_argument("--state-dir", help="override global.state_dir")
+    from director.config.model import GlobalConfig, field_choices
+
+    p.add_argument("--log-level", choices=field_choices(GlobalConfig, "log_level"), help="override global.log_level")
     command("probe", cmd_probe, "run every configured health check once and print each verdict, latency and reason",
             json_output=True)
     def control_command(name: str, func: Callable[[argparse.Namespace], int], help_text: str,

@@ -1,31 +1,117 @@
-"""structlog setup: JSON lines for journald/collectors, readable console on a TTY."""
+"""One log renderer for structlog and the standard `logging` module, made to fit journald.
+
+Under systemd (stderr connected to the journal, see `under_journal`) each line starts with
+its syslog priority in the `<N>` form sd-daemon(3) describes, so `journalctl -p err` finds
+errors; journald stamps the time itself. Elsewhere a line starts with an ISO time and the
+level. Text is the message then logfmt `key=value` pairs; every event is exactly one line.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
+import os
+import re
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
+# sd-daemon(3) priorities (the syslog levels); structlog's "exception" is an error with a traceback
+PRIORITY = {"debug": 7, "info": 6, "warning": 4, "warn": 4, "error": 3, "exception": 3, "critical": 2}
+FORMATS = ("text", "json")
+# keys rendered in the line's head, not as pairs
+_HEAD = ("event", "level", "timestamp")
+_NEEDS_QUOTES = re.compile(r'[\s"=\\]|[^\x21-\x7e]')
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-def configure(level: str = "info", json: bool | None = None) -> None:
-    """JSON when stderr is not a terminal (a service), a console renderer when it is."""
-    if json is None:
-        json = not sys.stderr.isatty()
-    renderer = (structlog.processors.JSONRenderer() if json
-                else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+
+def _escape(text: str, quotes: bool = True) -> str:
+    """Control characters escaped so an event stays on one line; quotes too inside a quoted value."""
+    return "".join(_ESCAPES[ch] if ch in _ESCAPES and (quotes or ch not in '"\\')
+                   else ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def logfmt_value(value: Any) -> str:
+    """A value as logfmt writes it: bare when safe, else quoted with newlines and quotes escaped."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value if isinstance(value, str) else str(value)
+    if text and not _NEEDS_QUOTES.search(text):
+        return text
+    return f'"{_escape(text)}"'
+
+
+def render(event: Mapping[str, Any], fmt: str = "text", journal: bool = False) -> str:
+    """One event as one line (no newline at the end): sans-IO, so both loggers share it."""
+    level = str(event.get("level", "info")).lower()
+    prefix = f"<{PRIORITY.get(level, 6)}>" if journal else ""
+    if fmt == "json":
+        return prefix + json.dumps(dict(event), default=str, separators=(",", ":"))
+    head = [] if journal else [str(event.get("timestamp", "")), level]
+    head.append(_escape(str(event.get("event", "")), quotes=False))
+    pairs = [f"{key}={logfmt_value(value)}" for key, value in event.items() if key not in _HEAD]
+    return prefix + " ".join(part for part in (*head, *pairs) if part)
+
+
+def under_journal(environ: Mapping[str, str] = os.environ, stderr_fd: int = 2) -> bool:
+    """systemd.exec(5): JOURNAL_STREAM is "device:inode" of the journal stream it gave us;
+    it counts only while stderr is still that stream (not redirected by whoever started us)."""
+    device, _, inode = environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        st = os.fstat(stderr_fd)
+        return (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError):
+        return False
+
+
+class Renderer:
+    """The structlog processor at the end of the chain."""
+
+    def __init__(self, fmt: str = "text", journal: bool = False) -> None:
+        self.fmt, self.journal = fmt, journal
+
+    def __call__(self, _logger: Any, _method: str, event: dict[str, Any]) -> str:
+        return render(event, self.fmt, self.journal)
+
+
+class StdlibFormatter(logging.Formatter):
+    """Turns a `logging` record (asyncio, healthcheck) into the same event a structlog call makes."""
+
+    def __init__(self, fmt: str = "text", journal: bool = False) -> None:
+        super().__init__()
+        self.renderer = Renderer(fmt, journal)
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        event: dict[str, Any] = {"event": record.getMessage(), "level": record.levelname.lower(),
+                                 "timestamp": stamp.isoformat().replace("+00:00", "Z"), "logger": record.name}
+        if record.exc_info:
+            event["exception"] = self.formatException(record.exc_info)
+        return self.renderer(None, record.levelname.lower(), event)
+
+
+def configure(level: str = "info", fmt: str = "text", journal: bool | None = None) -> None:
+    """Both loggers to stderr through one renderer; `journal` defaults to whether stderr is the journal."""
+    if journal is None:
+        journal = under_journal()
+    number = getattr(logging, level.upper(), logging.INFO)
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
+        wrapper_class=structlog.make_filtering_bound_logger(number),
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
+            Renderer(fmt, journal),
         ],
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Libraries that use the standard logging module (healthcheck, asyncio) go to the same place.
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(StdlibFormatter(fmt, journal))
+    logging.basicConfig(level=number, handlers=[handler], force=True)

@@ -20,7 +20,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "nlmsg": (),
     "director.config": (),
     "healthcheck": ("director.config",),
-    "vrrp": ("director.config", "nlmsg"),
+    "vrrp": ("director.config", "director.logs", "nlmsg"),  # logs: one renderer for `python -m vrrp` too
     "director.ipvs": ("director.config", "nlmsg"),
     "director.sync": ("director.config", "director.ipvs"),
     "director.reconcile": ("director.config", "director.ipvs"),

@@ -8,24 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 import structlog
 
-
-def _configure_logging(level: str) -> None:
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper(), logging.INFO)
-        ),
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+from director import logs
+from director.config.model import GlobalConfig, field_choices
 
 
 async def _main(path: str) -> int:
@@ -48,9 +36,10 @@ async def _main(path: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vrrp", description=__doc__)
     parser.add_argument("-c", "--config", required=True, help="directord.toml")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", choices=field_choices(GlobalConfig, "log_level"), default="info")
+    parser.add_argument("--log-format", choices=field_choices(GlobalConfig, "log_format"), default="text")
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
+    logs.configure(args.log_level, args.log_format)  # the renderer directord uses
     try:
         import uvloop
 

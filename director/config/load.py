@@ -158,6 +158,7 @@ _GLOBAL: dict[str, Reader] = {
     "state_dir": text,
     "reconcile_interval": duration(minimum=0.1),
     "log_level": text,
+    "log_format": text,
     "vrrp_realtime_priority": integer(0, 99),
 }
 

@@ -31,6 +31,7 @@ TunnelType = Literal["ipip", "gue", "gre"]
 TunnelChecksum = Literal["nocsum", "csum", "remcsum"]
 HttpMethod = Literal["GET", "HEAD", "POST", "OPTIONS"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 SCHEDULERS: tuple[Scheduler, ...] = get_args(Scheduler)
 METHODS: tuple[Method, ...] = get_args(Method)
@@ -119,6 +120,7 @@ class GlobalConfig:
     metrics_listen: str = "127.0.0.1:9612"  # "" disables
     reconcile_interval: float = 5.0
     log_level: LogLevel = "info"
+    log_format: LogFormat = "text"  # "json": one JSON object per line
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
 
