@@ -146,11 +146,14 @@ def format_status(snapshot: dict[str, Any]) -> str:
              + (f" (reloaded {_ago(snapshot['reloaded'], now)} ago)" if snapshot.get("reloaded") else "")]
     instances = snapshot["vrrp"].get("instances", {})
     if instances:
-        rows = [["INSTANCE", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SINCE", "TRANSITIONS", "ADVERTS TX/RX", "ERRORS"]]
+        rows = [["INSTANCE", "INTERFACE", "VRID", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SINCE", "TRANSITIONS",
+                 "ADVERTS TX/RX", "ERRORS", "VIPS"]]
         for name, vi in instances.items():
-            rows.append([name, vi["state"].upper(), str(vi["priority"]), str(vi["effective_priority"]),
+            rows.append([name, vi.get("interface", "-"), str(vi.get("vrid", "-")), vi["state"].upper(),
+                         str(vi["priority"]), str(vi["effective_priority"]),
                          vi.get("master_address") or "-", _ago(vi.get("state_since"), now), str(vi["transitions"]),
-                         f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values()))])
+                         f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values())),
+                         ",".join(vi.get("virtual_ips", ())) or "-"])
         lines += ["", "VRRP", *_table(rows)]
     for vs in snapshot["virtual_servers"]:
         healthy = sum(1 for rs in vs["real_servers"] if rs["role"] == "real" and rs.get("health") == "up")
