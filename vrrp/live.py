@@ -102,6 +102,7 @@ class Live:
             "state_since": self.state_since_wall,
             "interface": self.cfg.interface,
             "vrid": self.cfg.vrid,
+            "virtual_ips": [str(vip) for vip in self.cfg.virtual_ips],
             "version": self.cfg.version,
             "adverts_sent": c.adverts_sent,
             "adverts_received": c.adverts_received,

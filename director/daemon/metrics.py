@@ -31,8 +31,9 @@ from director.config.model import Config, VirtualServerConfig
 from director.daemon.status import ReconcileCounters
 from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
+from vrrp.fsm import State as VrrpState
 
-VRRP_STATES = ("initialize", "backup", "master", "fault")
+VRRP_STATES = tuple(state.value for state in VrrpState)  # the FSM's names, as logs and status print them
 CHECK_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0)
 RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from director.config.model import Config, VirtualServerConfig
@@ -35,18 +36,25 @@ def _stats(stats: Stats) -> dict[str, int]:
     }
 
 
+def iso(when: float | None) -> str | None:
+    """ISO 8601 in UTC beside each epoch float: readable by people and by `date -d` alike."""
+    return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
+
+
 def _health(status: Any, state: RealServerState | None) -> dict[str, Any]:
     if status is None:
         return {"health": "up" if state is None or state.up else "down", "reason": "", "latency_ms": None,
-                "checked_at": None, "checks_total": 0, "check_failures_total": 0}
+                "checked_at": None, "checked_at_iso": None, "checks_total": 0, "check_failures_total": 0}
     return {
         "health": status.state,
         "reason": status.reason,
         "latency_ms": round(status.latency * 1000, 2) if status.latency is not None else None,
         "checked_at": status.last_checked,
+        "checked_at_iso": iso(status.last_checked),
         "checks_total": status.checks,
         "check_failures_total": status.failures,
         "health_since": status.since,
+        "health_since_iso": iso(status.since),
     }
 
 
@@ -100,17 +108,26 @@ def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServer
 def daemon_status(config: Config, *, started: float, reloaded: float | None, vrrp: Mapping[str, Any] | None,
                   reconcile: ReconcileCounters, services: list[dict[str, Any]]) -> dict[str, Any]:
     """The whole snapshot around the per-service entries (built separately, so a caller can pace them)."""
+    now = time.time()
+    vrrp = dict(vrrp or {})
+    if "instances" in vrrp:
+        vrrp["instances"] = {name: vi | {"state_since_iso": iso(vi.get("state_since"))}
+                             for name, vi in vrrp["instances"].items()}
     return {
         "router_id": config.global_.router_id,
         "config": config.path,
         "started": started,
+        "started_iso": iso(started),
         "reloaded": reloaded,
-        "now": time.time(),
-        "vrrp": dict(vrrp or {}),
+        "reloaded_iso": iso(reloaded),
+        "now": now,
+        "now_iso": iso(now),
+        "vrrp": vrrp,
         "virtual_servers": services,
         "reconcile": {
             "passes_total": reconcile.passes,
             "last_pass_at": reconcile.last_pass_at,
+            "last_pass_at_iso": iso(reconcile.last_pass_at),
             "last_duration_seconds": reconcile.last_duration,
             "operations_total": dict(reconcile.operations),
             "errors_total": reconcile.errors_total,
@@ -146,11 +163,14 @@ def format_status(snapshot: dict[str, Any]) -> str:
              + (f" (reloaded {_ago(snapshot['reloaded'], now)} ago)" if snapshot.get("reloaded") else "")]
     instances = snapshot["vrrp"].get("instances", {})
     if instances:
-        rows = [["INSTANCE", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SINCE", "TRANSITIONS", "ADVERTS TX/RX", "ERRORS"]]
+        rows = [["INSTANCE", "INTERFACE", "VRID", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SINCE", "TRANSITIONS",
+                 "ADVERTS TX/RX", "ERRORS", "VIPS"]]
         for name, vi in instances.items():
-            rows.append([name, vi["state"].upper(), str(vi["priority"]), str(vi["effective_priority"]),
+            rows.append([name, vi.get("interface", "-"), str(vi.get("vrid", "-")), vi["state"].upper(),
+                         str(vi["priority"]), str(vi["effective_priority"]),
                          vi.get("master_address") or "-", _ago(vi.get("state_since"), now), str(vi["transitions"]),
-                         f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values()))])
+                         f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values())),
+                         ",".join(vi.get("virtual_ips", ())) or "-"])
         lines += ["", "VRRP", *_table(rows)]
     for vs in snapshot["virtual_servers"]:
         healthy = sum(1 for rs in vs["real_servers"] if rs["role"] == "real" and rs.get("health") == "up")

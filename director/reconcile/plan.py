@@ -103,14 +103,15 @@ def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
         timeout = drain_timeouts.get(key, DEFAULT_DRAIN_TIMEOUT)
         book.owned[key] = timeout
         book.draining.pop((key, None), None)
+        named = _service_entry(key, want.name)
         if have is None:
-            service_changes.append(_add_service(want.spec))
-            dest_changes.extend(_add_dest(key, spec) for spec in want.dests.values())
+            service_changes.append(_add_service(want.spec, named))
+            dest_changes.extend(_add_dest(key, named, spec) for spec in want.dests.values())
             continue
-        edit = _edit_service(have.spec, want.spec)
+        edit = _edit_service(have.spec, want.spec, named)
         if edit:
             service_changes.append(edit)
-        _plan_dests(key, want, have, book, now, timeout, dest_changes, dest_deletes, result.waiting)
+        _plan_dests(key, named, want, have, book, now, timeout, dest_changes, dest_deletes, result.waiting)
 
     for key in sorted(set(book.owned) - set(desired)):
         have = kernel.get(key)
@@ -125,15 +126,15 @@ def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
     return result
 
 
-def _plan_dests(key: ServiceKey, want: DesiredService, have: KernelService, book: Book, now: float,
+def _plan_dests(key: ServiceKey, named: str, want: DesiredService, have: KernelService, book: Book, now: float,
                 timeout: float, changes: list[Change], deletes: list[Change], waiting: list[str]) -> None:
     for dkey, spec in want.dests.items():
         book.draining.pop((key, dkey), None)
         current = have.dests.get(dkey)
         if current is None:
-            changes.append(_add_dest(key, spec))
+            changes.append(_add_dest(key, named, spec))
             continue
-        edit = _edit_dest(key, current.spec, spec)
+        edit = _edit_dest(key, named, current.spec, spec)
         if edit:
             changes.append(edit)
     udp = key.protocol == "udp"
@@ -141,23 +142,23 @@ def _plan_dests(key: ServiceKey, want: DesiredService, have: KernelService, book
         if dkey in want.dests:
             continue
         if dkey in want.evict or udp:
-            deletes.append(_delete_dest(key, dkey, "remove"))
+            deletes.append(_delete_dest(key, named, dkey, "remove"))
             continue
-        change = _drain_step(key, dkey, current, book, now, timeout, waiting)
+        change = _drain_step(key, named, dkey, current, book, now, timeout, waiting)
         if change is not None:
             (deletes if isinstance(change.op, DeleteDest) else changes).append(change)
 
 
-def _drain_step(key: ServiceKey, dkey: DestKey, current: KernelDest, book: Book, now: float,
+def _drain_step(key: ServiceKey, named: str, dkey: DestKey, current: KernelDest, book: Book, now: float,
                 timeout: float, waiting: list[str]) -> Change | None:
     """Weight 0 first; delete when idle or when the drain timeout has passed."""
     started = book.draining.setdefault((key, dkey), now)
     connections = current.active_conns + current.inactive_conns
     if connections == 0 or now - started >= timeout:
-        return _delete_dest(key, dkey, "remove")
+        return _delete_dest(key, named, dkey, "remove")
     if current.spec.weight != 0:
-        return _set_weight_zero(key, current.spec)
-    waiting.append(f"real server {dkey} in {key}: draining, {connections} connections, "
+        return _set_weight_zero(key, named, current.spec)
+    waiting.append(f"real server {dkey} in {named}: draining, {connections} connections, "
                    f"{max(0.0, timeout - (now - started)):.0f}s left")
     return None
 
@@ -175,7 +176,7 @@ def _plan_service_drain(key: ServiceKey, have: KernelService, book: Book, now: f
         return
     for dest in have.dests.values():
         if dest.spec.weight != 0:
-            dest_changes.append(_set_weight_zero(key, dest.spec))
+            dest_changes.append(_set_weight_zero(key, str(key), dest.spec))
     waiting.append(f"service {key}: draining, {connections} connections, "
                    f"{max(0.0, timeout - (now - started)):.0f}s left")
 
@@ -195,14 +196,19 @@ def _forget_settled_drains(book: Book, kernel: KernelTable) -> None:
 # --- one change each -------------------------------------------------------------------
 
 
-def _add_service(spec: ServiceSpec) -> Change:
+def _service_entry(key: ServiceKey, name: str) -> str:
+    """The config's name first (what the operator wrote), the address beside it (what the kernel shows)."""
+    return f"{name} ({key})" if name else str(key)
+
+
+def _add_service(spec: ServiceSpec, named: str) -> Change:
     fields = {"scheduler": (None, spec.scheduler)}
     if spec.timeout:
         fields["persistence"] = (None, f"{spec.timeout}s/{spec.netmask}")
-    return Change("add", f"service {spec.key}", fields, AddService(spec))
+    return Change("add", f"service {named}", fields, AddService(spec))
 
 
-def _edit_service(have: ServiceSpec, want: ServiceSpec) -> Change | None:
+def _edit_service(have: ServiceSpec, want: ServiceSpec, named: str) -> Change | None:
     fields = {}
     for name in ("scheduler", "flags", "timeout", "netmask", "pe_name"):
         old, new = getattr(have, name), getattr(want, name)
@@ -212,23 +218,23 @@ def _edit_service(have: ServiceSpec, want: ServiceSpec) -> Change | None:
         fields.pop("netmask", None)
     if not fields:
         return None
-    return Change("change", f"service {want.key}", fields, EditService(want))
+    return Change("change", f"service {named}", fields, EditService(want))
 
 
-def _dest_entry(service: ServiceKey, dest: DestKey) -> str:
-    return f"real server {dest} in {service}"
+def _dest_entry(named: str, dest: DestKey) -> str:
+    return f"real server {dest} in {named}"
 
 
-def _add_dest(service: ServiceKey, spec: DestSpec) -> Change:
+def _add_dest(service: ServiceKey, named: str, spec: DestSpec) -> Change:
     fields = {"method": (None, spec.method), "weight": (None, spec.weight)}
-    return Change("add", _dest_entry(service, spec.key), fields, AddDest(service, spec))
+    return Change("add", _dest_entry(named, spec.key), fields, AddDest(service, spec))
 
 
 _DEST_FIELDS = ("method", "weight", "upper_threshold", "lower_threshold")
 _TUNNEL_FIELDS = tuple(NO_TUNNEL)
 
 
-def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | None:
+def _edit_dest(service: ServiceKey, named: str, have: DestSpec, want: DestSpec) -> Change | None:
     names = _DEST_FIELDS + (_TUNNEL_FIELDS if want.method == "tun" else ())
     fields = {}
     for name in names:
@@ -237,13 +243,13 @@ def _edit_dest(service: ServiceKey, have: DestSpec, want: DestSpec) -> Change | 
             fields[name] = (old, new)
     if not fields:
         return None
-    return Change("change", _dest_entry(service, want.key), fields, EditDest(service, want))
+    return Change("change", _dest_entry(named, want.key), fields, EditDest(service, want))
 
 
-def _set_weight_zero(service: ServiceKey, have: DestSpec) -> Change:
-    return Change("drain", _dest_entry(service, have.key), {"weight": (have.weight, 0)},
+def _set_weight_zero(service: ServiceKey, named: str, have: DestSpec) -> Change:
+    return Change("drain", _dest_entry(named, have.key), {"weight": (have.weight, 0)},
                   EditDest(service, replace(have, weight=0)))
 
 
-def _delete_dest(service: ServiceKey, dest: DestKey, action: str) -> Change:
-    return Change(action, _dest_entry(service, dest), {}, DeleteDest(service, dest))
+def _delete_dest(service: ServiceKey, named: str, dest: DestKey, action: str) -> Change:
+    return Change(action, _dest_entry(named, dest), {}, DeleteDest(service, dest))

@@ -174,3 +174,18 @@ def _table_after_stop(workdir: Path, ports: dict[str, int], extra: str) -> set[S
 
     uvloop.run(run())
     return set(backend.dump())
+
+
+def test_vrrp_state_gauge_uses_the_fsm_vocabulary() -> None:
+    """Logs and status say `init`; the state gauge must offer (and set) the same name."""
+    from director.daemon.metrics import vrrp_families
+    from vrrp.fsm import State
+
+    instance = {"interface": "eth0", "vrid": 7, "state": "init", "priority": 100, "effective_priority": 100,
+                "transitions": 0, "adverts_sent": 0, "adverts_received": 0, "garps_sent": 0}
+    state_family = vrrp_families({"VI_1": instance})[0]
+    body = "".join(state_family.render())
+    for known in State:
+        assert f'state="{known.value}"' in body
+    assert 'directord_vrrp_state{vrrp_instance="VI_1",interface="eth0",vrid="7",state="init"} 1' in body
+    assert "initialize" not in body

@@ -167,11 +167,11 @@ def test_hand_made_service_survives_and_tampering_is_repaired(tmp_path: Path, cl
     repaired = apply_json(config, tmp_path / "state")
     described = sorted(c["action"] + " " + c["entry"] for c in repaired["changes"])
     assert described == [
-        "add real server 10.0.0.11:80 in tcp 192.0.2.10:80",
-        "add real server 10.0.0.53:53 in udp 192.0.2.53:53",
-        "add service udp 192.0.2.53:53",
-        "change real server [2001:db8::11]:443 in tcp [2001:db8::10]:443",
-        "change service fwmark 11",
+        "add real server 10.0.0.11:80 in web (tcp 192.0.2.10:80)",
+        "add real server 10.0.0.53:53 in dns (udp 192.0.2.53:53)",
+        "add service dns (udp 192.0.2.53:53)",
+        "change real server [2001:db8::11]:443 in v6 (tcp [2001:db8::10]:443)",
+        "change service mark4 (fwmark 11)",
     ]
     assert rules() == EXPECTED_RULES | {
         "-A -t 198.51.100.99:8080 -s rr", "-a -t 198.51.100.99:8080 -r 10.9.9.9:8080 -m -w 1"}

@@ -50,6 +50,18 @@ def test_cold_apply_then_second_apply_makes_zero_writes() -> None:
     assert again.changes == [] and kernel.writes == writes
 
 
+def test_changes_name_the_service_by_its_config_name_beside_its_address() -> None:
+    """`diff`/`apply` print describe(): the operator's name first, the kernel's address beside it."""
+    kernel, book = MemoryIpvs(), Book()
+    report = run(config(), kernel, book)
+    assert [c.describe() for c in report.changes] == [
+        "add service web (tcp 192.0.2.10:80): scheduler wlc",
+        "add real server 10.0.0.11:80 in web (tcp 192.0.2.10:80): method nat, weight 10",
+        "add real server 10.0.0.12:80 in web (tcp 192.0.2.10:80): method nat, weight 10"]
+    gone = run(parse_config({}), kernel, book)  # a service that left the config has no name any more
+    assert [c.describe() for c in gone.changes] == ["remove service tcp 192.0.2.10:80"]
+
+
 def test_adopts_a_matching_table_without_writes() -> None:
     kernel = MemoryIpvs()
     run(config(), kernel, Book())
@@ -73,8 +85,8 @@ def test_entry_deleted_or_altered_behind_our_back_is_restored() -> None:
     kernel.execute([DeleteDest(WEB, RS1), EditDest(WEB, DestSpec(RS2, "nat", 99))])
     report = run(config(), kernel, book)
     assert sorted(c.describe() for c in report.changes) == [
-        "add real server 10.0.0.11:80 in tcp 192.0.2.10:80: method nat, weight 10",
-        "change real server 10.0.0.12:80 in tcp 192.0.2.10:80: weight 99 -> 10",
+        "add real server 10.0.0.11:80 in web (tcp 192.0.2.10:80): method nat, weight 10",
+        "change real server 10.0.0.12:80 in web (tcp 192.0.2.10:80): weight 99 -> 10",
     ]
     assert kernel.table[WEB].dests[RS2].spec.weight == 10
 
@@ -84,7 +96,7 @@ def test_service_attribute_change_is_an_edit_with_the_fields() -> None:
     run(config(), kernel, book)
     report = run(config(scheduler='"rr"', persistence_timeout='"60s"'), kernel, book)
     assert [c.describe() for c in report.changes] == [
-        "change service tcp 192.0.2.10:80: scheduler wlc -> rr, flags 0 -> 1, timeout 0 -> 60"]
+        "change service web (tcp 192.0.2.10:80): scheduler wlc -> rr, flags 0 -> 1, timeout 0 -> 60"]
     assert kernel.table[WEB].spec.scheduler == "rr" and kernel.table[WEB].spec.timeout == 60
 
 
@@ -94,7 +106,7 @@ def test_removed_real_server_drains_until_idle() -> None:
     kernel.table[WEB].dests[RS2].active_conns = 3
     first = run(config(servers=("10.0.0.11",)), kernel, book, now=100)
     assert [c.describe() for c in first.changes] == [
-        "drain real server 10.0.0.12:80 in tcp 192.0.2.10:80: weight 10 -> 0"]
+        "drain real server 10.0.0.12:80 in web (tcp 192.0.2.10:80): weight 10 -> 0"]
     assert kernel.table[WEB].dests[RS2].spec.weight == 0
     waiting = run(config(servers=("10.0.0.11",)), kernel, book, now=110)
     assert waiting.changes == [] and "3 connections" in waiting.waiting[0]
