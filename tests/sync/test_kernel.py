@@ -46,10 +46,15 @@ def logged(log: Path, match: Callable[[dict], bool]) -> float:
     raise AssertionError("no such log event")
 
 
+def json_logs(text: str) -> str:
+    """The daemon config with JSON log lines (read back by `logged`) and connection sync."""
+    return text.replace('metrics_listen = ""', 'metrics_listen = ""\nlog_format = "json"') + SYNC
+
+
 def test_sync_threads_follow_vrrp_with_a_grace(tmp_path: Path) -> None:
     with Lab("dsy-") as lab:
         log = tmp_path / "daemon.log"
-        ns, sock, daemon = start_daemon(lab, tmp_path, edit=lambda text: text + SYNC, log=log)
+        ns, sock, daemon = start_daemon(lab, tmp_path, edit=json_logs, log=log)
         try:
             wait_for(lambda: vrrp_state(sock) == "master", 60, what="master")
             wait_for(lambda: threads(ns) == {"master", "backup"}, 60, what="both sync threads on the master")
