@@ -115,7 +115,9 @@ def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
     state = Family("directord_vrrp_state", "gauge", "1 for the VRRP instance's current state")
     gauges = [Family("directord_vrrp_priority", "gauge", "configured VRRP priority"),
               Family("directord_vrrp_effective_priority", "gauge",
-                     "priority after tracked interface and virtual server weights")]
+                     "priority after tracked interface and virtual server weights"),
+              Family("directord_vrrp_holding_back", "gauge",
+                     "1 while an admin failover keeps this node from preempting (failover --release lifts it)")]
     counters = {key: Family(f"directord_vrrp_{name}", "counter", doc) for key, name, doc in (
         ("transitions", "transitions", "VRRP state transitions"),
         ("adverts_sent", "adverts_sent", "VRRP adverts sent"),
@@ -128,6 +130,7 @@ def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
             state.add(labels(**base, state=known), 1 if vi["state"] == known else 0)
         gauges[0].add(labels(**base), vi["priority"])
         gauges[1].add(labels(**base), vi["effective_priority"])
+        gauges[2].add(labels(**base), 1 if vi.get("holding_back") else 0)
         for key, family in counters.items():
             family.add(labels(**base), vi[key])
         for reason, count in vi.get("errors", {}).items():

@@ -166,7 +166,8 @@ def format_status(snapshot: dict[str, Any]) -> str:
         rows = [["INSTANCE", "INTERFACE", "VRID", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SINCE", "TRANSITIONS",
                  "ADVERTS TX/RX", "ERRORS", "VIPS"]]
         for name, vi in instances.items():
-            rows.append([name, vi.get("interface", "-"), str(vi.get("vrid", "-")), vi["state"].upper(),
+            rows.append([name, vi.get("interface", "-"), str(vi.get("vrid", "-")),
+                         vi["state"].upper() + (" (holding back)" if vi.get("holding_back") else ""),
                          str(vi["priority"]), str(vi["effective_priority"]),
                          vi.get("master_address") or "-", _ago(vi.get("state_since"), now), str(vi["transitions"]),
                          f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values())),

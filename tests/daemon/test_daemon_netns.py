@@ -190,6 +190,8 @@ def test_failover_to_a_backup_once_heard_needs_no_force(tmp_path: Path) -> None:
         time.sleep(1)  # a would preempt straight back without the hold
         assert vrrp_state(sock_a) == "backup"
         assert status(sock_a)["vrrp"]["instances"]["VI_1"]["holding_back"] is True
+        text = directord("status", "--socket", str(sock_a))
+        assert "BACKUP (holding back)" in text.stdout, text.stdout
         released = directord("failover", "VI_1", "--release", "--socket", str(sock_a))
         assert released.returncode == 0 and "hold released" in released.stdout, released.stderr
         wait_for(lambda: vrrp_state(sock_a) == "master", 20, what="a preempts again")
