@@ -423,7 +423,7 @@ class VrrpLab:
         """Wait until each node's current daemon is up and following (Backup)."""
         def following(node: str) -> bool:
             log = self.log(node)  # console (python -m vrrp) or JSON (directord run) lines
-            return "new=backup" in log or '"new": "backup"' in log
+            return "new=backup" in log or '"new":"backup"' in log
 
         for node in nodes:
             self.wait_for(lambda n=node: following(n), timeout)

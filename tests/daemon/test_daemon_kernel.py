@@ -140,7 +140,7 @@ def test_restart_adopts_the_table_without_quiescing(nat_lab: NatLab, tmp_path: P
     with open(log, "w") as stderr:
         second = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        wait_for(lambda: '"started"' in log.read_text(), 120, what="the second run to start")
+        wait_for(lambda: " info started " in log.read_text(), 120, what="the second run to start")
         # Its first pass runs at once; within the rise window (3 checks) nothing may be quiesced.
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:

@@ -77,7 +77,7 @@ def test_sigterm_graceful_handoff(lab2: Lab) -> None:
     assert 0.05 <= took < 0.15, took
     # Make before break: n1 kept the VIP until n2's first advert as master reached it.
     log1 = lab2.log(n1)
-    assert "VIPs released" in log1 and "reason='claimed by 192.0.2.2'" in log1, log1
+    assert "VIPs released" in log1 and 'reason="claimed by 192.0.2.2"' in log1, log1
     assert stamp(log1, "VIPs released") >= stamp(log2, "new=master") - 0.02
     assert "stopped" in log1
 
@@ -136,7 +136,7 @@ def test_sigterm_without_a_backup_releases_after_one_interval(lab2: Lab) -> None
     lab2.signal(n1, signal.SIGTERM)
     lab2.wait_for(lambda: lab2.holders() == [], 2.0)
     log1 = lab2.log(n1)
-    assert "reason='no claim in time'" in log1, log1
+    assert 'reason="no claim in time"' in log1, log1
     held = stamp(log1, "VIPs released") - stamp(log1, "vrrp stopping")
     assert 0.1 <= held < 0.6, held
 
