@@ -258,9 +258,14 @@ def _ask(args: argparse.Namespace, command: str, **arguments: object) -> object:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from director.daemon.status import format_status
+    from director.daemon.status import format_status, select
 
     snapshot = _ask(args, "status")
+    if args.name is not None:
+        try:
+            snapshot = select(snapshot, args.name)
+        except LookupError as exc:
+            raise CommandError(str(exc.args[0])) from exc
     _emit(args, snapshot, format_status(snapshot))
     return EXIT_OK
 
@@ -397,7 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--socket", help="control socket (default: global.control_socket of the config)")
         return p
 
-    control_command("status", cmd_status, "show VRRP instances, virtual services and real servers", json_output=True)
+    control_command("status", cmd_status, "show VRRP instances, virtual services and real servers",
+                    json_output=True).add_argument("name", nargs="?", metavar="NAME",
+                                                   help="only this virtual server or VRRP instance")
     control_command("reload", cmd_reload, "make the running daemon re-read its config (kept if invalid)")
     for name, func, text in (("drain", cmd_drain, "take a real server out for maintenance (weight 0, persisted)"),
                              ("undrain", cmd_undrain, "put a drained real server back")):
@@ -451,7 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except CommandError as exc:
-        if str(exc):
+        if getattr(args, "json", False):  # a consumer parsing stdout gets one JSON document either way
+            lines = [str(exc)] if str(exc) else list(getattr(exc.__cause__, "lines", []))
+            print(json.dumps({"error": "; ".join(lines) or "failed", "errors": lines, "exit": exc.code}))
+        elif str(exc):
             print(f"directord {args.command}: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:

@@ -136,6 +136,18 @@ def daemon_status(config: Config, *, started: float, reloaded: float | None, vrr
     }
 
 
+def select(snapshot: dict[str, Any], name: str) -> dict[str, Any]:
+    """The snapshot narrowed to the one virtual server or VRRP instance called `name`
+    (`directord status NAME`); LookupError naming what exists when nothing is."""
+    services = [vs for vs in snapshot["virtual_servers"] if vs["name"] == name]
+    instances = {k: vi for k, vi in snapshot["vrrp"].get("instances", {}).items() if k == name}
+    if not services and not instances:
+        known = [vs["name"] for vs in snapshot["virtual_servers"]] + list(snapshot["vrrp"].get("instances", {}))
+        raise LookupError(f"no virtual server or VRRP instance named {name!r}"
+                          + (f" (known: {', '.join(known)})" if known else " (none configured)"))
+    return snapshot | {"virtual_servers": services, "vrrp": snapshot["vrrp"] | {"instances": instances}}
+
+
 # --- the human view -----------------------------------------------------------------------------------
 
 
