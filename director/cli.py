@@ -33,12 +33,20 @@ class CommandError(Exception):
         self.code = code
 
 
+def _error(line: str) -> None:
+    """One error line on stderr; under journald (ExecStartPre, ExecReload) with the err
+    priority, so `journalctl -p err` finds it."""
+    from director.logs import under_journal
+
+    print(f"<3>{line}" if under_journal() else line, file=sys.stderr)
+
+
 def _load(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
         for line in exc.lines:
-            print(line, file=sys.stderr)
+            _error(line)
         raise CommandError("", EXIT_CONFIG) from exc
 
 
@@ -71,7 +79,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     problems = host_problems(config, local_addresses) if args.host_checks else []
     for line in problems:
-        print(f"{config.path}: {line}", file=sys.stderr)
+        _error(f"{config.path}: {line}")
     for line in config_warnings(config, on_this_host=args.host_checks):
         print(f"{config.path}: warning: {line}", file=sys.stderr)
     if problems:
@@ -462,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines = [str(exc)] if str(exc) else list(getattr(exc.__cause__, "lines", []))
             print(json.dumps({"error": "; ".join(lines) or "failed", "errors": lines, "exit": exc.code}))
         elif str(exc):
-            print(f"directord {args.command}: {exc}", file=sys.stderr)
+            _error(f"directord {args.command}: {exc}")
         return exc.code
     except KeyboardInterrupt:
         return 130

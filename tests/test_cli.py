@@ -128,3 +128,19 @@ def test_one_cause_one_error(tmp_path: Path) -> None:
     proc = directord("check-config", "--no-host-checks", "-c", str(bad))
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [f"{bad}: virtual_server[0].port: must be an integer, got a string"]
+
+
+def test_errors_carry_the_err_priority_under_journald(tmp_path: Path) -> None:
+    """ExecStartPre/ExecReload output goes to the journal: `journalctl -p err` must find it."""
+    import os
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[global]\nrouter_id = 5\n")
+    log = tmp_path / "stderr"
+    with open(log, "w") as err:
+        st = os.fstat(err.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        proc = subprocess.run([sys.executable, "-m", "director.cli", "check-config", "-c", str(bad)],
+                              stderr=err, stdout=subprocess.DEVNULL, env=env, timeout=60)
+    assert proc.returncode == 1
+    assert log.read_text().splitlines() == [f"<3>{bad}: global.router_id: must be a string, got an integer"]
