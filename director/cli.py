@@ -203,7 +203,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     try:
         config = _load(args.config)
     except CommandError as exc:  # 1 means "a server is down" here: an unusable config is 2
-        raise CommandError(str(exc), EXIT_RUNTIME) from exc
+        raise CommandError(str(exc), EXIT_RUNTIME) from exc.__cause__
     rows = [(vs, rs) for vs in config.virtual_servers for rs in vs.real_servers]
     pairs = [(probe_target(vs, str(rs.address), rs.port), vs.check) for vs, rs in rows]
     results = asyncio.run(probe_all(pairs))
