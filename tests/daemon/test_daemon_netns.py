@@ -67,7 +67,7 @@ def start_daemon(lab: Lab, workdir: Path, edit: Callable[[str], str] = lambda te
     with open(log or os.devnull, "w") as out:
         daemon = lab.start([sys.executable, "-m", "director.cli", "run", "-c", str(config)], ns=ns,
                            stdout=out, stderr=out, **popen)
-    wait_for(lambda: sock.exists(), 30, what="the control socket")
+    wait_for(lambda: sock.exists(), 90, what="the control socket")  # a TCG guest under load is slow
     return ns, sock, daemon
 
 
