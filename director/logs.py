@@ -21,7 +21,6 @@ import structlog
 
 # sd-daemon(3) priorities (the syslog levels); structlog's "exception" is an error with a traceback
 PRIORITY = {"debug": 7, "info": 6, "warning": 4, "warn": 4, "error": 3, "exception": 3, "critical": 2}
-FORMATS = ("text", "json")
 # keys rendered in the line's head, not as pairs
 _HEAD = ("event", "level", "timestamp")
 _NEEDS_QUOTES = re.compile(r'[\s"=\\]|[^\x21-\x7e]')
