@@ -75,13 +75,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _runnable(args.config)
     from director.config.advice import config_warnings
     from director.config.host import host_problems
-    from vrrp.addresses import local_addresses
+    from director.config.load import explain
+    from vrrp.addresses import interface_addresses, local_addresses
 
     problems = host_problems(config, local_addresses) if args.host_checks else []
-    for line in problems:
-        _error(f"{config.path}: {line}")
-    for line in config_warnings(config, on_this_host=args.host_checks):
-        print(f"{config.path}: warning: {line}", file=sys.stderr)
+    for line in explain(config.path, problems):
+        _error(line)
+    warnings = config_warnings(config, interface_addresses if args.host_checks else None)
+    for line in explain(config.path, warnings, "warning: "):
+        print(line, file=sys.stderr)
     if problems:
         return EXIT_CONFIG
     if not args.quiet:

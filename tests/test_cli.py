@@ -35,7 +35,7 @@ def test_config_error_exits_1_before_touching_the_kernel(tmp_path: Path) -> None
     bad.write_text('[[virtual_server]]\nname = "x"\naddress = "192.0.2.1"\nport = 80\nscheduler = "nope"\n')
     proc = directord("apply", "-c", str(bad))
     assert proc.returncode == 1
-    assert proc.stderr.splitlines()[0].startswith(f"{bad}: virtual_server[0].scheduler: \"nope\" is not one of")
+    assert proc.stderr.splitlines()[0].startswith(f"{bad}:5: virtual_server \"x\".scheduler: \"nope\" is not one of")
 
 
 @pytest.mark.parametrize("command", ["check-config", "run"])
@@ -69,7 +69,7 @@ def test_pathological_toml_is_one_line_at_once(name: str, text: str, tmp_path: P
     bad.write_text(text)
     proc = directord("check-config", "-c", str(bad))
     assert proc.returncode == 1
-    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(f"{bad}: ")
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith((f"{bad}: ", f"{bad}:1: "))
     assert "Traceback" not in proc.stderr
 
 
@@ -127,7 +127,7 @@ def test_one_cause_one_error(tmp_path: Path) -> None:
                    '[virtual_server.check]\ntype = "http"\n[[virtual_server.real_server]]\naddress = "192.0.2.10"\n')
     proc = directord("check-config", "--no-host-checks", "-c", str(bad))
     assert proc.returncode == 1
-    assert proc.stderr.splitlines() == [f"{bad}: virtual_server[0].port: must be an integer, got a string"]
+    assert proc.stderr.splitlines() == [f'{bad}:4: virtual_server "web".port: must be an integer, got a string']
 
 
 def test_errors_carry_the_err_priority_under_journald(tmp_path: Path) -> None:
@@ -143,4 +143,4 @@ def test_errors_carry_the_err_priority_under_journald(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "director.cli", "check-config", "-c", str(bad)],
                               stderr=err, stdout=subprocess.DEVNULL, env=env, timeout=60)
     assert proc.returncode == 1
-    assert log.read_text().splitlines() == [f"<3>{bad}: global.router_id: must be a string, got an integer"]
+    assert log.read_text().splitlines() == [f"<3>{bad}:2: global.router_id: must be a string, got an integer"]

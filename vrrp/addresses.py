@@ -12,6 +12,7 @@ is already gone, so a restart adopts whatever the previous run left behind.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ from vrrp.rtnl import IFA_F_SECONDARY, IFA_F_TENTATIVE, IPAddress, IPInterface, 
 NETLINK_BUF = 65536
 REQUEST_TIMEOUT = 2.0  # seconds; the kernel answers rtnetlink requests synchronously
 
-__all__ = ["AddressManager", "LinkInfo", "LinkMonitor", "local_addresses"]
+__all__ = ["AddressManager", "LinkInfo", "LinkMonitor", "interface_addresses", "local_addresses"]
 
 
 class AddressManager:
@@ -96,6 +97,21 @@ def local_addresses() -> set[str]:
     manager = AddressManager()
     try:
         return {str(a.address) for a in manager.addresses()}
+    finally:
+        manager.close()
+
+
+def interface_addresses() -> dict[str, list[IPInterface]]:
+    """Each interface's addresses with their prefixes, by interface name."""
+    names = {index: name for index, name in socket.if_nameindex()}
+    manager = AddressManager()
+    try:
+        found: dict[str, list[IPInterface]] = {}
+        for info in manager.addresses():
+            if info.index in names:
+                found.setdefault(names[info.index], []).append(
+                    ipaddress.ip_interface((info.address, info.prefixlen)))
+        return found
     finally:
         manager.close()
 

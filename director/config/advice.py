@@ -6,61 +6,79 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 
-from director.config.model import Config, VirtualServerConfig
+from director.config.model import Config, IPInterface
+from director.config.problems import Problem
 
-
-def config_warnings(config: Config, on_this_host: bool = True) -> list[str]:
-    """One "entry: reason" line per suspicious setting; programs are looked for only on the
-    host that will run them."""
-    programs = _program_warnings(config) if on_this_host else ()
-    return [*_check_warnings(config), *_vip_warnings(config), *programs]
+# ifname -> the addresses on it, with their prefixes (read over rtnetlink by the caller)
+InterfaceAddresses = Callable[[], Mapping[str, Collection[IPInterface]]]
 
 
-def _vs_label(vs: VirtualServerConfig) -> str:
-    return f'virtual_server "{vs.name}"'
+def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> list[Problem]:
+    """One problem per suspicious setting; with `host` (checking on the director that will run
+    the config) also the programs to run and each VIP against its interface's subnets."""
+    on_host = [*_program_warnings(config), *_subnet_warnings(config, host())] if host else []
+    return [*_check_warnings(config), *_vip_warnings(config), *on_host]
 
 
-def _check_warnings(config: Config) -> Iterator[str]:
-    for vs in config.virtual_servers:
+def _check_warnings(config: Config) -> Iterator[Problem]:
+    for index, vs in enumerate(config.virtual_servers):
         if vs.check.type == "none":
-            yield (f"{_vs_label(vs)}: no health checking (no [virtual_server.check], or type \"none\"): "
-                   "every real server is taken as up")
+            yield Problem(("virtual_server", index), 'no health checking (no [virtual_server.check], or type "none"): '
+                          "every real server is taken as up")
         elif vs.check.timeout > vs.check.interval:
-            yield (f"{_vs_label(vs)}.check.timeout: {vs.check.timeout:g}s is longer than interval "
-                   f"{vs.check.interval:g}s, so a slow server is probed again before its last probe ends")
+            yield Problem(("virtual_server", index, "check", "timeout"),
+                          f"{vs.check.timeout:g}s is longer than interval {vs.check.interval:g}s, "
+                          "so a slow server is probed again before its last probe ends")
 
 
-def _vip_warnings(config: Config) -> Iterator[str]:
-    owners: dict[str, str] = {}
-    for vi in config.vrrp_instances:
+def _vip_warnings(config: Config) -> Iterator[Problem]:
+    owners: dict[str, int] = {}
+    for index, vi in enumerate(config.vrrp_instances):
         for vip in vi.virtual_ips:
-            other = owners.setdefault(str(vip.ip), vi.name)
-            if other != vi.name:
-                yield (f'vrrp_instance "{vi.name}".virtual_ips: {vip.ip} is also a VIP of vrrp_instance "{other}"; '
-                       "the two instances fight over it")
+            other = owners.setdefault(str(vip.ip), index)
+            if other != index:
+                yield Problem(("vrrp_instance", index, "virtual_ips"),
+                              f'{vip.ip} is also a VIP of vrrp_instance "{config.vrrp_instances[other].name}"; '
+                              "the two instances fight over it")
     if not config.vrrp_instances:
         return  # IPVS only: the addresses are floated by something else
-    for vs in config.virtual_servers:
+    for index, vs in enumerate(config.virtual_servers):
         if vs.address is not None and str(vs.address) not in owners:
-            yield (f"{_vs_label(vs)}.address: {vs.address} is no VRRP instance's VIP, so this director serves it "
-                   "whatever its VRRP state")
+            yield Problem(("virtual_server", index, "address"),
+                          f"{vs.address} is no VRRP instance's VIP, so this director serves it whatever its VRRP state")
 
 
-def _program_warnings(config: Config) -> Iterator[str]:
-    for vi in config.vrrp_instances:
+def _subnet_warnings(config: Config, addresses: Mapping[str, Collection[IPInterface]]) -> Iterator[Problem]:
+    """A VIP outside every subnet of its interface is usually a typo: neighbours on the link
+    do not expect it there, and it is reachable only through a route someone must add."""
+    for index, vi in enumerate(config.vrrp_instances):
+        vips = {vip.ip for vip in vi.virtual_ips}
+        networks = [a.network for a in addresses.get(vi.interface, ()) if a.ip not in vips
+                    and a.version == vi.family and not a.ip.is_link_local]
+        if not networks:
+            continue  # nothing to compare with (a link without addresses of this family)
+        for vip in vi.virtual_ips:
+            if not any(vip.ip in network for network in networks):
+                yield Problem(("vrrp_instance", index, "virtual_ips"),
+                              f"{vip.ip} is outside every subnet of {vi.interface} "
+                              f"({', '.join(map(str, networks))})")
+
+
+def _program_warnings(config: Config) -> Iterator[Problem]:
+    for index, vi in enumerate(config.vrrp_instances):
         if vi.notify:
-            yield from _program(f'vrrp_instance "{vi.name}".notify', vi.notify[0])
-    for vs in config.virtual_servers:
+            yield from _program(("vrrp_instance", index, "notify"), vi.notify[0])
+    for index, vs in enumerate(config.virtual_servers):
         if vs.check.type == "exec" and vs.check.command:
-            yield from _program(f"{_vs_label(vs)}.check.command", vs.check.command[0])
+            yield from _program(("virtual_server", index, "check", "command"), vs.check.command[0])
 
 
-def _program(key: str, program: str) -> Iterator[str]:
+def _program(path: tuple[str | int, ...], program: str) -> Iterator[Problem]:
     """A program the daemon will run: it must exist and be executable (looked up on PATH when bare)."""
-    path = program if os.sep in program else shutil.which(program)
-    if path is None or not os.path.exists(path):
-        yield f"{key}: {program} does not exist"
-    elif not os.path.isfile(path) or not os.access(path, os.X_OK):
-        yield f"{key}: {program} is not an executable file"
+    found = program if os.sep in program else shutil.which(program)
+    if found is None or not os.path.exists(found):
+        yield Problem(path, f"{program} does not exist")
+    elif not os.path.isfile(found) or not os.access(found, os.X_OK):
+        yield Problem(path, f"{program} is not an executable file")

@@ -10,10 +10,11 @@ import socket
 from collections.abc import Callable, Collection
 
 from director.config.model import Config
+from director.config.problems import Problem
 
 
-def host_problems(config: Config, local_addresses: Callable[[], Collection[str]]) -> list[str]:
-    """One "key: reason" line per problem found on this host.
+def host_problems(config: Config, local_addresses: Callable[[], Collection[str]]) -> list[Problem]:
+    """One problem per thing wrong on this host.
 
     `local_addresses` lists the host's addresses (read over rtnetlink by the caller:
     the config layer does no netlink of its own); it is asked only when an instance
@@ -24,24 +25,24 @@ def host_problems(config: Config, local_addresses: Callable[[], Collection[str]]
             *_missing_sync_interface(config, interfaces)]
 
 
-def _missing_interfaces(config: Config, interfaces: set[str]) -> list[str]:
-    return [f'vrrp_instance[{index}].interface: no interface named "{vi.interface}" on this host'
+def _missing_interfaces(config: Config, interfaces: set[str]) -> list[Problem]:
+    return [Problem(("vrrp_instance", index, "interface"), f'no interface named "{vi.interface}" on this host')
             for index, vi in enumerate(config.vrrp_instances) if vi.interface not in interfaces]
 
 
-def _false_owners(config: Config, local_addresses: Callable[[], Collection[str]]) -> list[str]:
+def _false_owners(config: Config, local_addresses: Callable[[], Collection[str]]) -> list[Problem]:
     """Priority 255 says "I own the addresses": true only if one of them is configured here."""
     owners = [(i, vi) for i, vi in enumerate(config.vrrp_instances) if vi.priority == 255]
     if not owners:
         return []
     addresses = local_addresses()
-    return [f"vrrp_instance[{index}].priority: 255 is reserved for the address owner, "
-            "and none of virtual_ips is configured on this host"
+    return [Problem(("vrrp_instance", index, "priority"), "255 is reserved for the address owner, "
+                    "and none of virtual_ips is configured on this host")
             for index, vi in owners if not any(str(vip.ip) in addresses for vip in vi.virtual_ips)]
 
 
-def _missing_sync_interface(config: Config, interfaces: set[str]) -> list[str]:
+def _missing_sync_interface(config: Config, interfaces: set[str]) -> list[Problem]:
     sync = config.ipvs.sync_daemon
     if sync is None or sync.interface in interfaces:
         return []
-    return [f'ipvs.sync_daemon.interface: no interface named "{sync.interface}" on this host']
+    return [Problem(("ipvs", "sync_daemon", "interface"), f'no interface named "{sync.interface}" on this host')]

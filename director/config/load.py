@@ -13,6 +13,7 @@ import sys
 import tomllib
 from typing import Any
 
+from director.config.locate import SourceMap
 from director.config.model import (
     CHECK_OPTION_TYPES,
     PORT_CHECK_TYPES,
@@ -33,6 +34,7 @@ from director.config.model import (
     field_choices,
     field_default,
 )
+from director.config.problems import Problem, render
 from director.config.read import (
     Reader,
     Section,
@@ -72,15 +74,32 @@ class ConfigError(Exception):
 
 
 def load_config(path: str) -> Config:
-    """Read and validate PATH; raise ConfigError naming the file, key and reason."""
-    return parse_config(read_toml(path), path)
+    """Read and validate PATH; raise ConfigError naming the file, line, key and reason."""
+    text = read_text(path)
+    return parse_config(parse_toml(text, path), path, SourceMap(text))
+
+
+def explain(path: str, problems: list[Problem], kind: str = "") -> list[str]:
+    """Lines for problems found after loading (host checks, warnings), placed like the loader's.
+
+    Reads PATH again: only check-config asks, once, and the file just loaded."""
+    if not problems:
+        return []
+    try:
+        text = read_text(path)
+        data, source = parse_toml(text, path), SourceMap(text)
+    except ConfigError:  # changed since it was loaded: still say what was found
+        data, source = {}, None
+    return render(problems, path, data, source, kind)
 
 
 def read_toml(path: str) -> dict[str, Any]:
-    """The parsed file, bounded in size and nesting, or ConfigError with one line.
+    """The parsed file, or ConfigError with one line."""
+    return parse_toml(read_text(path), path)
 
-    tomllib alone raises ValueError on a 5,000-digit integer, RecursionError on deep
-    nesting, and takes time quadratic in the depth of a dotted key."""
+
+def read_text(path: str) -> str:
+    """The file as text, bounded in size."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
@@ -89,12 +108,19 @@ def read_toml(path: str) -> dict[str, Any]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{path}: too large: a config is at most {MAX_CONFIG_BYTES // 2**20} MiB"])
     try:
-        text = raw.decode()
+        return raw.decode()
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: invalid TOML: not UTF-8 text (byte {exc.start})"]) from exc
+
+
+def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """TOML bounded in nesting, or ConfigError with one line.
+
+    tomllib alone raises ValueError on a 5,000-digit integer, RecursionError on deep
+    nesting, and takes time quadratic in the depth of a dotted key."""
     too_deep = _too_deep_key_line(text)
     if too_deep:
-        raise ConfigError([f"{path}: line {too_deep}: a key nested more than {MAX_KEY_DEPTH} levels deep"])
+        raise ConfigError([f"{path}:{too_deep}: a key nested more than {MAX_KEY_DEPTH} levels deep"])
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -118,10 +144,12 @@ def _too_deep_key_line(text: str) -> int:
     return 0
 
 
-def parse_config(data: dict[str, Any], path: str = "<config>") -> Config:
-    """Validate parsed TOML; every problem is collected before ConfigError is raised."""
-    errors: list[str] = []
-    root = Section(data, "", errors)
+def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap | None = None) -> Config:
+    """Validate parsed TOML; every problem is collected before ConfigError is raised.
+
+    With the `source` text's map, each line says where in the file the problem is."""
+    errors: list[Problem] = []
+    root = Section(data, (), errors)
     global_section, ipvs_section = root.table("global"), root.table("ipvs")
     global_ = _global(global_section) if global_section else GlobalConfig()
     ipvs = _ipvs(ipvs_section) if ipvs_section else IpvsConfig()
@@ -132,7 +160,7 @@ def parse_config(data: dict[str, Any], path: str = "<config>") -> Config:
     config = Config(path, global_, ipvs, virtual_servers, instances)
     errors.extend(_cross_checks(config))
     if errors:
-        raise ConfigError([f"{path}: {line}" for line in errors])
+        raise ConfigError(render(errors, path, data, source))
     return config
 
 
@@ -702,8 +730,8 @@ def _notify(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tup
 # --- checks across sections -------------------------------------------------------
 
 
-def _cross_checks(config: Config) -> list[str]:
-    errors: list[str] = []
+def _cross_checks(config: Config) -> list[Problem]:
+    errors: list[Problem] = []
     _unique(errors, "virtual_server", [vs.name for vs in config.virtual_servers], "name")
     _unique(errors, "virtual_server", [vs.label for vs in config.virtual_servers], "address")
     _unique(errors, "vrrp_instance", [vi.name for vi in config.vrrp_instances], "name")
@@ -713,12 +741,13 @@ def _cross_checks(config: Config) -> list[str]:
     return errors
 
 
-def _unique(errors: list[str], table: str, values: list[str], key: str) -> None:
+def _unique(errors: list[Problem], table: str, values: list[str], key: str) -> None:
     first: dict[str, int] = {}
     for index, value in enumerate(values):
         if not value:
             continue
         if value in first:
-            errors.append(f"{table}[{index}].{key}: {value} is already used by {table}[{first[value]}]")
+            errors.append(Problem((table, index, key), f"{value} is already used by an earlier {table}",
+                                  see=(table, first[value])))
         else:
             first[value] = index

@@ -15,7 +15,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from director.config.locate import Path
 from director.config.model import IPAddress, IPInterface, field_choices, field_default
+from director.config.problems import Problem, parse_key
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -52,17 +54,18 @@ def _type_name(value: object) -> str:
 class Section:
     """One TOML table being read: remembers which keys were used and collects errors."""
 
-    def __init__(self, data: dict[str, Any], path: str, errors: list[str]) -> None:
+    def __init__(self, data: dict[str, Any], path: Path, errors: list[Problem]) -> None:
         self.data = data
         self.path = path
         self.errors = errors
         self._used: set[str] = set()
 
-    def key_path(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+    def key_path(self, key: str | Path) -> Path:
+        """KEY may be dotted with indexes ("real_server[0].port"); a tuple is taken as is."""
+        return self.path + (parse_key(key) if isinstance(key, str) else key)
 
-    def error(self, key: str, reason: str) -> None:
-        self.errors.append(f"{self.key_path(key)}: {reason}")
+    def error(self, key: str | Path, reason: str) -> None:
+        self.errors.append(Problem(self.key_path(key), reason))
 
     def has(self, key: str) -> bool:
         return key in self.data
@@ -173,9 +176,9 @@ class Section:
             return []
         sections = []
         for index, item in enumerate(value):
-            path = f"{self.key_path(key)}[{index}]"
+            path = (*self.key_path(key), index)
             if not isinstance(item, dict):
-                self.errors.append(f"{path}: must be a table, got {_type_name(item)}")
+                self.errors.append(Problem(path, f"must be a table, got {_type_name(item)}"))
                 continue
             sections.append(Section(item, path, self.errors))
         return sections
@@ -185,7 +188,7 @@ class Section:
         known = sorted(self._used)
         for key in self.data:
             if key not in self._used:
-                self.error(key, f"unknown key{_suggest(key, known)}")
+                self.error((key,), f"unknown key{_suggest(key, known)}")
 
 
 def _within(value: float, lo: float | None, hi: float | None) -> bool:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 
 from director.config.advice import config_warnings
 from director.config.load import parse_config
+from director.config.locate import SourceMap
+from director.config.problems import render
 
 BASE = """
 [[vrrp_instance]]
@@ -31,9 +34,17 @@ address = "192.0.2.20"
 """
 
 
-def warnings(on_this_host: bool = True, **values: str) -> list[str]:
+ETH0 = {"eth0": [ipaddress.ip_interface("192.0.2.1/24"), ipaddress.ip_interface("fe80::1/64")]}
+
+
+def warnings(on_this_host: bool = True, addresses: dict | None = None, **values: str) -> list[str]:
+    """The warnings as check-config prints them, without the file name."""
     fields = {"extra_instance": "", "address": "192.0.2.10", "check": "tcp", "timeout": "1s", "command": ""} | values
-    return config_warnings(parse_config(tomllib.loads(BASE.format(**fields))), on_this_host)
+    text = BASE.format(**fields)
+    data = tomllib.loads(text)
+    host = (lambda: ETH0 if addresses is None else addresses) if on_this_host else None
+    problems = config_warnings(parse_config(data), host)
+    return [line.removeprefix("f:").partition(": ")[2] for line in render(problems, "f", data, SourceMap(text))]
 
 
 def test_a_sound_config_has_no_warnings() -> None:
@@ -75,3 +86,33 @@ def test_exec_programs_must_exist_and_be_executable(tmp_path: Path) -> None:
     assert warnings(on_this_host=False, check="exec", command=f'command = ["{missing}"]') == []
     os.chmod(script, 0o755)
     assert warnings(check="exec", command=f'command = ["{script}"]') == []
+
+
+def test_a_vip_outside_every_subnet_of_its_interface() -> None:
+    elsewhere = {"eth0": [ipaddress.ip_interface("198.51.100.1/24"), ipaddress.ip_interface("10.1.0.1/16")]}
+    assert warnings(addresses=elsewhere) == [
+        'vrrp_instance "VI_1".virtual_ips: 192.0.2.10 is outside every subnet of eth0 (198.51.100.0/24, 10.1.0.0/16)']
+    assert warnings(on_this_host=False, addresses=elsewhere) == []
+
+
+def test_the_vip_itself_on_the_interface_is_no_subnet() -> None:
+    """A master holds its VIP: that address must not make the VIP look in-subnet."""
+    master = {"eth0": [ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("198.51.100.1/24")]}
+    assert len(warnings(addresses=master)) == 1
+
+
+def test_an_interface_without_addresses_of_the_family_is_not_judged() -> None:
+    assert warnings(addresses={"eth0": [ipaddress.ip_interface("2001:db8::1/64")]}) == []
+    assert warnings(addresses={}) == []
+
+
+def test_warnings_carry_the_line_of_the_key() -> None:
+    text = BASE.format(extra_instance="", address="192.0.2.99", check="tcp", timeout="3s", command="")
+    data = tomllib.loads(text)
+    lines = render(config_warnings(parse_config(data)), "f", data, SourceMap(text), "warning: ")
+    address_line = text.splitlines().index('address = "192.0.2.99"') + 1
+    timeout_line = text.splitlines().index('timeout = "3s"') + 1
+    assert lines == [f'f:{address_line}: warning: virtual_server "web".address: 192.0.2.99 is no VRRP instance\'s '
+                     "VIP, so this director serves it whatever its VRRP state",
+                     f'f:{timeout_line}: warning: virtual_server "web".check.timeout: 3s is longer than interval 2s, '
+                     "so a slow server is probed again before its last probe ends"]

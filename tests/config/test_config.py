@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import textwrap
 from pathlib import Path
 
@@ -27,8 +28,8 @@ def errors_of(tmp_path: Path, text: str) -> list[str]:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert all(line.startswith(f"{path}: ") for line in info.value.lines)
-    return [line[len(path) + 2:] for line in info.value.lines]
+    assert all(re.match(rf"{re.escape(path)}(:\d+)?: ", line) for line in info.value.lines), info.value.lines
+    return [re.sub(rf"^{re.escape(path)}(:\d+)?: ", "", line) for line in info.value.lines]
 
 
 def test_design_example_loads_with_every_contract_key() -> None:
@@ -132,66 +133,104 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
           wieght = 3
     """)
     assert 'global.routr_id: unknown key (did you mean "router_id"?)' in lines
-    assert any(line.startswith('virtual_server[0].scheduler: "wlcc" is not one of') and 'did you mean "wlc"' in line
+    assert any(line.startswith('virtual_server "web".scheduler: "wlcc" is not one of') and 'did you mean "wlc"' in line
                for line in lines)
-    assert "virtual_server[0].real_server[0].weight: must be in 0..65535, got 70000" in lines
-    assert 'virtual_server[0].real_server[1].wieght: unknown key (did you mean "weight"?)' in lines
+    assert 'virtual_server "web".real_server[0].weight: must be in 0..65535, got 70000' in lines
+    assert 'virtual_server "web".real_server[1].wieght: unknown key (did you mean "weight"?)' in lines
 
 
 @pytest.mark.parametrize(("body", "expected"), [
-    ('[[virtual_server]]\nname="a"\nport=80\n', "virtual_server[0].address: is required"),
-    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nfwmark=3\n', "virtual_server[0].fwmark: set either"),
+    ('[[virtual_server]]\nname="a"\nport=80\n', "virtual_server \"a\".address: is required"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nfwmark=3\n', "virtual_server \"a\".fwmark: set either"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\nscheduler="sh"\nscheduler_flags=["mh-port"]\n',
-     "virtual_server[0].scheduler_flags[0]: \"mh-port\" applies only to the mh scheduler"),
+     "virtual_server \"a\".scheduler_flags[0]: \"mh-port\" applies only to the mh scheduler"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\nprotocol="tcp"\none_packet=true\n',
-     "virtual_server[0].one_packet: applies only to udp services"),
+     "virtual_server \"a\".one_packet: applies only to udp services"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[[virtual_server.real_server]]\n'
-     'address="2001:db8::1"\n', "virtual_server[0].real_server[0].address: 2001:db8::1 is IPv6"),
+     'address="2001:db8::1"\n', "virtual_server \"a\".real_server[0].address: 2001:db8::1 is IPv6"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[[virtual_server.real_server]]\n'
-     'address="10.0.0.1"\nport=8080\nmethod="dr"\n', "virtual_server[0].real_server[0].port: dr cannot change"),
+     'address="10.0.0.1"\nport=8080\nmethod="dr"\n', "virtual_server \"a\".real_server[0].port: dr cannot change"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[[virtual_server.real_server]]\n'
      'address="10.0.0.1"\nupper_threshold=5\nlower_threshold=9\n',
-     "virtual_server[0].real_server[0].lower_threshold: 9 is above upper_threshold 5"),
+     "virtual_server \"a\".real_server[0].lower_threshold: 9 is above upper_threshold 5"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\npersistence_timeout="1500ms"\n',
-     "virtual_server[0].persistence_timeout: must be a multiple of 1s"),
+     "virtual_server \"a\".persistence_timeout: must be a multiple of 1s"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\nslow_start=10\n',
-     'virtual_server[0].slow_start: must be a duration string such as "2s", got an integer'),
+     'virtual_server "a".slow_start: must be a duration string such as "2s", got an integer'),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="exec"\n'
-     'command="/bin/check --x"\n', "virtual_server[0].check.command: must be an argv list"),
+     'command="/bin/check --x"\n', "virtual_server \"a\".check.command: must be an argv list"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="tcp"\n'
-     'path="/x"\n', 'virtual_server[0].check.path: applies only to http/https checks, not type "tcp"'),
+     'path="/x"\n', 'virtual_server "a".check.path: applies only to http/https checks, not type "tcp"'),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
-     'expect_status=["2xx"]\n', "virtual_server[0].check.expect_status[0]: must be a status code"),
+     'expect_status=["2xx"]\n', "virtual_server \"a\".check.expect_status[0]: must be a status code"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
-     'expect_body="(unclosed"\n', "virtual_server[0].check.expect_body: invalid regular expression"),
+     'expect_body="(unclosed"\n', "virtual_server \"a\".check.expect_body: invalid regular expression"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=0\nvirtual_ips=["192.0.2.1/24"]\n',
-     "vrrp_instance[0].vrid: must be in 1..255, got 0"),
+     "vrrp_instance \"v\".vrid: must be in 1..255, got 0"),
     ('[global]\nvrrp_realtime_priority=100\n', "global.vrrp_realtime_priority: must be in 0..99, got 100"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nversion=2\nadvert_interval="1500ms"\n'
-     'virtual_ips=["192.0.2.1/24"]\n', "vrrp_instance[0].advert_interval: must be a multiple of 1s"),
+     'virtual_ips=["192.0.2.1/24"]\n', "vrrp_instance \"v\".advert_interval: must be a multiple of 1s"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nadvert_interval="15ms"\nvirtual_ips=["192.0.2.1"]\n',
-     "vrrp_instance[0].advert_interval: must be a multiple of 10ms"),
+     "vrrp_instance \"v\".advert_interval: must be a multiple of 10ms"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nversion=2\nvirtual_ips=["2001:db8::1/64"]\n',
-     "vrrp_instance[0].version: VRRPv2 carries IPv4 only"),
+     "vrrp_instance \"v\".version: VRRPv2 carries IPv4 only"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1/24", "2001:db8::1"]\n',
-     "vrrp_instance[0].virtual_ips: mixes IPv4 and IPv6"),
+     "vrrp_instance \"v\".virtual_ips: mixes IPv4 and IPv6"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1"]\n'
      'track_virtual_servers=[{name="nope", weight=-10}]\n',
-     'vrrp_instance[0].track_virtual_servers[0].name: no virtual_server is named "nope"'),
+     'vrrp_instance "v".track_virtual_servers[0].name: no virtual_server is named "nope"'),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1"]\nnotify="/bin/x $STATE"\n',
-     "vrrp_instance[0].notify: must be a program path or an argv list"),
+     "vrrp_instance \"v\".notify: must be a program path or an argv list"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.1"]\n'
      '[[vrrp_instance]]\nname="w"\ninterface="eth0"\nvrid=1\nvirtual_ips=["192.0.2.2"]\n',
-     "vrrp_instance[1].vrid: vrid 1 on eth0 (IPv4) is already used by vrrp_instance[0]"),
+     "vrrp_instance \"w\".vrid: vrid 1 on eth0 (IPv4) is already used by an earlier vrrp_instance (line 1)"),
     ('[global]\nmetrics_listen="9612"\n', 'global.metrics_listen: "9612" must be "HOST:PORT"'),
     ("[ipvs]\ntimeouts = { tcp = \"0s\" }\n", "ipvs.timeouts.tcp: must be between"),
     ("[bogus]\n", 'bogus: unknown key'),
     ('[[virtual_server]]\nname="m"\nfwmark=5\n[virtual_server.check]\ntype="http"\n[[virtual_server.real_server]]\n'
-     'address="10.0.0.1"\n', "virtual_server[0].check.port: is required: http checks need a port"),
+     'address="10.0.0.1"\n', "virtual_server \"m\".check.port: is required: http checks need a port"),
 ])
 def test_each_bad_value_is_reported(tmp_path: Path, body: str, expected: str) -> None:
     lines = errors_of(tmp_path, body)
     assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_errors_come_in_file_order_with_their_lines(tmp_path: Path) -> None:
+    """Readers check [global], then virtual servers, then instances; a user reads top down."""
+    path = write(tmp_path, """\
+        [[vrrp_instance]]
+        name = "VI_1"
+        interface = "eth0"
+        vrid = 300
+        virtual_ips = ["192.0.2.10/24"]
+        track_virtual_servers = [{ name = "web", weight = -10 }, { name = "nope", weight = -5 }]
+        [[virtual_server]]
+        name = "web"
+        address = "192.0.2.10"
+        port = 80
+        scheduler = "x"
+          [virtual_server.check]
+          rise = 0
+          [[virtual_server.real_server]]
+          address = "10.0.0.1"
+          [[virtual_server.real_server]]
+          address = "10.0.0.1"
+        [[virtual_server]]
+        name = "web"
+        address = "192.0.2.11"
+        port = 80
+        [global]
+        routr_id = "x"
+    """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [line.split(": ", 1)[0].removeprefix(path) for line in info.value.lines] == [
+        ":4", ":6", ":11", ":13", ":16", ":19", ":23"]
+    assert [line.split(": ")[1] for line in info.value.lines] == [
+        'vrrp_instance "VI_1".vrid', 'vrrp_instance "VI_1".track_virtual_servers[1].name',
+        "virtual_server[0].scheduler", "virtual_server[0].check.rise", "virtual_server[0].real_server[1]",
+        "virtual_server[1].name", "global.routr_id"]
+    assert info.value.lines[5].endswith("web is already used by an earlier virtual_server (line 7)")
 
 
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
@@ -250,7 +289,7 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad = write(tmp_path, '[[virtual_server]]\nname = "a"\naddress = "192.0.2.1"\nport = 99999\n')
     assert main(["check-config", "--no-host-checks", "-c", bad]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"{bad}: virtual_server[0].port: must be in 0..65535, got 99999"]
+    assert err == [f'{bad}:4: virtual_server "a".port: must be in 0..65535, got 99999']
     assert main(["check-config", "-c", str(tmp_path / "missing.toml")]) == 1
 
 
@@ -266,8 +305,10 @@ def test_host_checks_find_missing_interface_and_false_owner(tmp_path: Path,
     """)
     assert main(["check-config", "-c", path]) == 1
     err = capsys.readouterr().err
-    assert 'vrrp_instance[0].interface: no interface named "nosuchif0"' in err
-    assert "vrrp_instance[0].priority: 255 is reserved for the address owner" in err
+    assert err.splitlines()[:2] == [
+        f'{path}:4: vrrp_instance "v".interface: no interface named "nosuchif0" on this host',
+        f'{path}:6: vrrp_instance "v".priority: 255 is reserved for the address owner, and none of virtual_ips '
+        "is configured on this host"]
     assert main(["check-config", "--no-host-checks", "-c", path]) == 0
 
 

@@ -60,16 +60,16 @@ PLACES: dict[type, Place] = {
     SyncDaemonConfig: Place(lambda t: {"ipvs": {"sync_daemon": {"interface": "eth1"} | t}},
                             lambda c: c.ipvs.sync_daemon, "ipvs.sync_daemon"),
     VirtualServerConfig: Place(lambda t: {"virtual_server": [SERVICE | {"real_server": [REAL_SERVER]} | t]},
-                               lambda c: c.virtual_servers[0], "virtual_server[0]"),
+                               lambda c: c.virtual_servers[0], 'virtual_server "web"'),
     # a udp service: the check type default is then the model's (a tcp service checks tcp)
     CheckConfig: Place(lambda t: {"virtual_server": [SERVICE | {"protocol": "udp", "check": t}]},
-                       lambda c: c.virtual_servers[0].check, "virtual_server[0].check"),
+                       lambda c: c.virtual_servers[0].check, 'virtual_server "web".check'),
     RealServerConfig: Place(lambda t: {"virtual_server": [SERVICE | {"real_server": [REAL_SERVER | t]}]},
-                            lambda c: c.virtual_servers[0].real_servers[0], "virtual_server[0].real_server[0]"),
+                            lambda c: c.virtual_servers[0].real_servers[0], 'virtual_server "web".real_server[0]'),
     VrrpInstanceConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | t]},
-                              lambda c: c.vrrp_instances[0], "vrrp_instance[0]"),
+                              lambda c: c.vrrp_instances[0], 'vrrp_instance "v"'),
     GarpConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"garp": t}]},
-                      lambda c: c.vrrp_instances[0].garp, "vrrp_instance[0].garp"),
+                      lambda c: c.vrrp_instances[0].garp, 'vrrp_instance "v".garp'),
 }
 # keys a choice needs beside it to be valid (an option of one check type, a tunnel of method tun)
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
@@ -139,7 +139,7 @@ def test_a_family_outside_the_models_is_refused_with_the_families_listed() -> No
     with pytest.raises(ConfigError) as info:
         parse_config({"virtual_server": [{"name": "m", "fwmark": 1, "family": "~"}]}, "f")
     names = ", ".join(f"ipv{n}" for n in field_choices(VirtualServerConfig, "family"))
-    assert f'f: virtual_server[0].family: "~" is not one of {names}' in info.value.lines
+    assert f'f: virtual_server "m".family: "~" is not one of {names}' in info.value.lines
 
 
 # --- defaults ------------------------------------------------------------------------
@@ -200,12 +200,12 @@ def test_each_scheduler_flag_goes_with_its_scheduler_only(flag: str) -> None:
     own = SCHEDULER_FLAGS[flag].scheduler
     assert load(VirtualServerConfig, {"scheduler": own, "scheduler_flags": [flag]}).scheduler_flags == (flag,)
     other = next(s for s in SCHEDULERS if s != own)
-    assert (f'virtual_server[0].scheduler_flags[0]: "{flag}" applies only to the {own} scheduler'
+    assert (f'virtual_server "web".scheduler_flags[0]: "{flag}" applies only to the {own} scheduler'
             in errors(VirtualServerConfig, {"scheduler": other, "scheduler_flags": [flag]}))
 
 
 def test_an_unknown_scheduler_flag_is_refused_with_the_flags_listed() -> None:
-    assert (f'virtual_server[0].scheduler_flags[0]: "~" is not one of {", ".join(SCHEDULER_FLAGS)}'
+    assert (f'virtual_server "web".scheduler_flags[0]: "~" is not one of {", ".join(SCHEDULER_FLAGS)}'
             in errors(VirtualServerConfig, {"scheduler_flags": ["~"]}))
 
 
@@ -214,7 +214,7 @@ def test_check_options_apply_to_their_check_types_only(option: str) -> None:
     types = CHECK_OPTION_TYPES[option]
     assert option in {spec.name for spec in dataclasses.fields(CheckConfig)} and set(types) <= set(CHECK_TYPES)
     other = next(t for t in CHECK_TYPES if t not in types)
-    assert (f'virtual_server[0].check.{option}: applies only to {"/".join(types)} checks, not type "{other}"'
+    assert (f'virtual_server "web".check.{option}: applies only to {"/".join(types)} checks, not type "{other}"'
             in errors(CheckConfig, {"type": other, option: "x"}))
 
 
