@@ -175,11 +175,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from director.daemon import privileges
     from director.daemon.control import SocketInUse
     from director.daemon.daemon import Daemon, MetricsUnavailable
     from director.daemon.state_store import StateError
     from director.daemon.vrrp_child import VrrpProcess
 
+    lacking = privileges.missing(config)
+    if lacking:
+        raise CommandError(f"needs {' and '.join(lacking)} (run it as root, as the systemd unit does)")
     # Forked first, while this process has no threads, sockets or loop for it to inherit.
     vrrp = VrrpProcess.fork(config.vrrp_instances, config.global_.vrrp_realtime_priority) \
         if config.vrrp_instances else None

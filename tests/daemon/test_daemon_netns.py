@@ -3,13 +3,16 @@ and a second daemon refused (real processes in a network namespace)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,6 +227,28 @@ def test_run_that_cannot_start_says_one_line_and_leaves_no_vrrp_child(obstacle: 
         assert proc.stderr.strip() == expected
         left = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True)
         assert left.stdout == "", f"processes left behind: {left.stdout}"
+        assert "192.0.2.50" not in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+
+
+def test_run_without_root_says_what_it_needs_before_forking(tmp_path: Path) -> None:
+    """Not root: one line naming the capabilities, before the VRRP child exists (not an EPERM
+    from whichever socket opened first)."""
+    readable = Path(tempfile.mkdtemp(prefix="directord-nr-"))  # pytest's tmp_path is root-only (0700)
+    readable.chmod(0o755)
+    config = readable / "directord.toml"
+    config.write_text(CONFIG.format(sock=tmp_path / "control.sock", state=tmp_path / "state"))
+    config.chmod(0o644)
+    with Lab("dnr-") as lab, contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, readable)
+        ns = lab.netns("a")
+        lab.veth(ns, "eth0", "192.0.2.1/24")
+        argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+                sys.executable, "-m", "director.cli", "run", "-c", str(config)]
+        proc = subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == ("directord run: needs CAP_NET_ADMIN and CAP_NET_RAW "
+                                       "(run it as root, as the systemd unit does)")
         assert "192.0.2.50" not in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
 
 
