@@ -29,7 +29,8 @@ def italic(text: str) -> str:
 
 
 def inline(markdown: str) -> str:
-    """`code` and **bold** in bold, links as their text (an absolute URL follows in angle brackets)."""
+    """`code` and **bold** in bold; a link as its text, then its URL in angle brackets or the page it
+    points to in parentheses (its anchor dropped)."""
     out, pos = [], 0
     for match in INLINE.finditer(markdown):
         out.append(escape(markdown[pos:match.start()]))
@@ -39,10 +40,17 @@ def inline(markdown: str) -> str:
         elif strong is not None:
             out.append(f"\\fB{inline(strong)}\\fR")
         else:
-            out.append(inline(label) + (f" <{escape(url)}>" if "://" in url else ""))
+            out.append(inline(label) + _target(url))
         pos = match.end()
     out.append(escape(markdown[pos:]))
     return "".join(out)
+
+
+def _target(url: str) -> str:
+    if "://" in url:
+        return f" <{escape(url)}>"
+    page = url.partition("#")[0]
+    return f" ({escape(page, literal=True)})" if page else ""
 
 
 def line(text: str) -> str:
