@@ -19,6 +19,7 @@ from director import __version__
 from director.config.load import ConfigError, load_config
 from director.config.model import Config
 from director.importer.cli import CONVERTERS
+from director.reference.commands import epilog
 
 DEFAULT_CONFIG = "/etc/directord/directord.toml"
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
@@ -391,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
                 config: bool = True, json_output: bool = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         if config:
             p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
         if json_output:
@@ -433,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead, lift the hold an earlier failover left (the node may preempt again)")
     p = command("import", cmd_import, "convert a keepalived.conf, ldirectord.cf or piranha lvs.cf to directord TOML",
                 config=False)
-    p.add_argument("--from", dest="source", required=True, choices=tuple(CONVERTERS))
+    p.add_argument("--from", dest="source", required=True, choices=tuple(CONVERTERS), help="the format of FILE")
     p.add_argument("file", help="the configuration to convert")
     p.add_argument("-o", "--output", help="write the TOML here (default: standard output)")
     p.add_argument("--strict", action="store_true", help="fail on any directive that has no directord equivalent")

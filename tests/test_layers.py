@@ -31,6 +31,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "director.drill": ("director.config", "vrrp", "nlmsg"),
     "director.daemon": ("director.config", "director.ipvs", "director.sync", "director.reconcile", "healthcheck",
                         "vrrp", "nlmsg"),
+    # the manual pages walk the CLI's parser (lazily: director.cli imports reference.commands);
+    # FILES names the state file
+    "director.reference": ("director.config", "director.cli", "director.daemon"),
 }
 
 
