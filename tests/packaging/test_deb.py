@@ -43,7 +43,7 @@ def field(deb: Path, name: str) -> str:
 
 def test_the_package_carries_the_product(deb: Path) -> None:
     files = contents(deb)
-    assert EXPECTED <= set(files), EXPECTED - set(files)
+    assert set(files) >= EXPECTED, EXPECTED - set(files)
     assert files["./etc/directord/directord.toml"] == "-rw-------"
     assert files["./usr/bin/directord"] == "-rwxr-xr-x"
     assert any(name.endswith("dist-packages/director/cli.py") for name in files)
