@@ -8,8 +8,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "./usr/bin/directord", "./lib/systemd/system/directord.service", "./etc/directord/directord.toml",
@@ -18,17 +16,6 @@ EXPECTED = {
     "./usr/share/doc/directord/README.md", "./usr/share/doc/directord/copyright",
     "./usr/share/doc/directord/docs/configuration.md",
 }
-
-
-@pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("deb")
-    built = subprocess.run([str(REPO / "scripts" / "build-deb"), str(out)], capture_output=True, text=True,
-                           timeout=600)
-    assert built.returncode == 0, built.stdout + built.stderr
-    path = Path(built.stdout.strip().splitlines()[-1])
-    assert path.name.startswith("directord_") and path.name.endswith("_all.deb"), path
-    return path
 
 
 def contents(deb: Path) -> dict[str, str]:
