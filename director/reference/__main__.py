@@ -34,7 +34,7 @@ def pages(config_doc: Path = CONFIG_DOC, date: str = "") -> dict[str, str]:
     markdown = config_doc.read_text(encoding="utf-8")
     parser = build_parser()
     cmds, top = commands(parser), top_options(parser)
-    return {"directord.8": directord_8(date), "directord.toml.5": directord_toml_5(markdown, date),
+    return {"directord.8": directord_8(cmds, top, date), "directord.toml.5": directord_toml_5(markdown, date),
             "completions/directord": bash(cmds, top), "completions/_directord": zsh(cmds, top)}
 
 

@@ -122,7 +122,7 @@ COMMANDS: dict[str, CommandDoc] = {
 EXIT_STATUS: tuple[tuple[int, str], ...] = (
     (0, "success"),
     (1, "the config is invalid (or, for probe, a real server is down; for drill, a bound broke; for import, the "
-        "conversion failed); errors are one line each, FILE: key.path: reason"),
+        "conversion failed); errors are one line each, FILE:LINE: key.path: reason"),
     (2, "a runtime error: the daemon is not running or its control socket cannot be reached, a kernel or "
         "permission error, a start-up failure; and every command-line usage error"),
     (130, "interrupted (SIGINT) while a command other than run was working"),

@@ -7,7 +7,7 @@ from director import __version__
 from director.reference import commands as table
 from director.reference.markdown import to_roff
 from director.reference.roff import bold, entry, escape, inline, italic, line, title
-from director.reference.walk import Command, Option, top_options
+from director.reference.walk import Command, Option
 
 DESCRIPTION = (
     "directord is one daemon per LVS director: it owns the virtual IPs with VRRP (versions 2 and 3), programs "
@@ -61,14 +61,8 @@ def _pairs(section: str, pairs: tuple[tuple[str, str], ...]) -> list[str]:
     return [f".SH {section}", *(text for key, body in pairs for text in entry(bold(key), escape(body)))]
 
 
-def directord_8(date: str = "") -> str:
-    """The manual page of the command line, from director.cli.build_parser() (imported here, not at
-    module level: director.cli imports this package's table)."""
-    from director.cli import build_parser
-    from director.reference.walk import commands
-
-    parser = build_parser()
-    cmds = commands(parser)
+def directord_8(cmds: list[Command], top: list[Option], date: str = "") -> str:
+    """The manual page of the command line, from the walk of director.cli.build_parser()."""
     config_path = next(str(o.default) for c in cmds for o in c.options if o.dest == "config")
     out = [*title("DIRECTORD", 8, date, f"directord {__version__}", "System Administration"),
            ".SH NAME", "directord \\- LVS director daemon: VRRP, IPVS and health checks",
@@ -79,7 +73,7 @@ def directord_8(date: str = "") -> str:
                 f"Commands that read the config take {bold('-c')} {italic('FILE')} (default "
                 f"{bold(config_path)}); those that print state take {bold('--json')}."),
            ".SH OPTIONS"]
-    for option in top_options(parser):
+    for option in top:
         out += entry(_invocation(option), _option_body(option))
     out += [".SH COMMANDS"]
     for cmd in cmds:
