@@ -217,13 +217,19 @@ def test_run_that_cannot_start_says_one_line_and_leaves_no_vrrp_child(obstacle: 
         sock = tmp_path / "control.sock"
         sock.symlink_to(tmp_path / "nowhere")
         expected = f"directord run: {sock} is a symbolic link; refusing to follow it (remove it)"
+    assert_run_refused(tmp_path, sock, expected)
+
+
+def assert_run_refused(tmp_path: Path, sock: Path, expected: str) -> None:
+    """`run` with its control socket at `sock` exits 2 with exactly `expected`, leaving no
+    process of its config (the forked VRRP child) and no VIP behind."""
     config = tmp_path / "directord.toml"
     config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
     with Lab("dcf-") as lab:
         ns = lab.netns("a")
         lab.veth(ns, "eth0", "192.0.2.1/24")
         proc = directord("run", "-c", str(config), ns=ns)
-        assert proc.returncode == 2
+        assert proc.returncode == 2, proc.stderr
         assert proc.stderr.strip() == expected
         left = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True)
         assert left.stdout == "", f"processes left behind: {left.stdout}"

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from scripts.labkit import Lab, sh
-from tests.daemon.test_daemon_netns import CONFIG, directord
+from scripts.labkit import sh
+from tests.daemon.test_daemon_netns import assert_run_refused
 
 
 def _filesystem(path: Path) -> str:
@@ -24,17 +23,7 @@ def test_a_socket_directory_that_refuses_sockets_is_one_line(tmp_path: Path) -> 
     try:
         assert _filesystem(shared) == "9p", _filesystem(shared)
         sock = shared / "control.sock"
-        config = tmp_path / "directord.toml"
-        config.write_text(CONFIG.format(sock=sock, state=tmp_path / "state"))
-        with Lab("d9p-") as lab:
-            ns = lab.netns("a")
-            lab.veth(ns, "eth0", "192.0.2.1/24")
-            proc = directord("run", "-c", str(config), ns=ns)
-            assert proc.returncode == 2, proc.stderr
-            assert proc.stderr.strip() == (f"directord run: cannot create the control socket {sock}: "
-                                           "No such device or address"), proc.stderr
-            left = subprocess.run(["pgrep", "-f", str(config)], capture_output=True, text=True)
-            assert left.stdout == "", f"processes left behind: {left.stdout}"
-            assert "192.0.2.50" not in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=ns)
+        assert_run_refused(tmp_path, sock, f"directord run: cannot create the control socket {sock}: "
+                                           "No such device or address")
     finally:
         shutil.rmtree(shared, ignore_errors=True)
