@@ -6,6 +6,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from director.config.locate import SourceMap
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directord.toml"
@@ -83,3 +86,13 @@ def test_every_key_of_the_example_is_on_a_line_that_names_it() -> None:
         line = source.line_of(path)
         assert line is not None, path
         assert str(path[-1] if isinstance(path[-1], str) else path[-2]) in rows[line - 1], (path, rows[line - 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('[]{}"\'=.#\n abc1,')), max_size=300))
+def test_any_text_maps_without_raising(text: str) -> None:
+    """The map is built from text tomllib accepted, but it must not fail on anything else either."""
+    source = SourceMap(text)
+    rows = len(text.splitlines())
+    assert all(1 <= line <= rows for line in source.lines.values())
+    assert source.line_of(("a", 0, "b")) in (None, *source.lines.values())
