@@ -102,14 +102,15 @@ def local_addresses() -> set[str]:
 
 
 def interface_addresses() -> dict[str, list[IPInterface]]:
-    """Each interface's addresses with their prefixes, by interface name."""
+    """Each interface's addresses with their prefixes, by interface name (every interface,
+    an empty list for one without addresses)."""
     names = {index: name for index, name in socket.if_nameindex()}
     manager = AddressManager()
     try:
-        found: dict[str, list[IPInterface]] = {}
+        found: dict[str, list[IPInterface]] = {name: [] for name in names.values()}
         for info in manager.addresses():
             if info.index in names:
-                found.setdefault(names[info.index], []).append(
+                found[names[info.index]].append(
                     ipaddress.ip_interface((info.address, info.prefixlen)))
         return found
     finally:

@@ -17,8 +17,12 @@ InterfaceAddresses = Callable[[], Mapping[str, Collection[IPInterface]]]
 
 def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> list[Problem]:
     """One problem per suspicious setting; with `host` (checking on the director that will run
-    the config) also the programs to run and each VIP against its interface's subnets."""
-    on_host = [*_program_warnings(config), *_subnet_warnings(config, host())] if host else []
+    the config) also the programs to run and each VIP against its interface's addresses."""
+    on_host: list[Problem] = []
+    if host:
+        addresses = host()
+        on_host = [*_program_warnings(config), *_source_warnings(config, addresses),
+                   *_subnet_warnings(config, addresses)]
     return [*_check_warnings(config), *_vip_warnings(config), *on_host]
 
 
@@ -48,6 +52,20 @@ def _vip_warnings(config: Config) -> Iterator[Problem]:
         if vs.address is not None and str(vs.address) not in owners:
             yield Problem(("virtual_server", index, "address"),
                           f"{vs.address} is no VRRP instance's VIP, so this director serves it whatever its VRRP state")
+
+
+def _source_warnings(config: Config, addresses: Mapping[str, Collection[IPInterface]]) -> Iterator[Problem]:
+    """IPv4 adverts leave from an address of the interface's own (RFC 5798 5.1.1.1): with none
+    but the VIPs and no unicast_src, the instance cannot start. Only a warning, since the
+    address may come later (DHCP, ifup); a missing interface is an error elsewhere."""
+    for index, vi in enumerate(config.vrrp_instances):
+        if vi.family != 4 or vi.unicast_src is not None or vi.interface not in addresses:
+            continue
+        vips = {vip.ip for vip in vi.virtual_ips}
+        if not any(a.version == 4 and a.ip not in vips for a in addresses[vi.interface]):
+            yield Problem(("vrrp_instance", index, "interface"),
+                          f"{vi.interface} has no IPv4 address of its own (beside the VIPs) to send adverts from; "
+                          "the instance will not start until it has one (or set unicast_src)")
 
 
 def _subnet_warnings(config: Config, addresses: Mapping[str, Collection[IPInterface]]) -> Iterator[Problem]:

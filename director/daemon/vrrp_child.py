@@ -105,6 +105,7 @@ class VrrpProcess:
         self._sock = sock
         self._snapshot: dict[str, Any] = {"instances": {}, "unmatched_errors": {}}
         self._writer: asyncio.StreamWriter | None = None
+        self._connected = asyncio.Event()
         self._frames: FrameReader | None = None
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
@@ -198,7 +199,12 @@ class VrrpProcess:
             os.waitpid(self.pid, 0)
 
     async def ping(self) -> bool:
-        """True when the child's loop answers: the watchdog pings systemd only then."""
+        """True when the child's loop answers: the watchdog pings systemd only then. The
+        first ping may come before run() has connected: that is a start, not a wedge."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), REQUEST_TIMEOUT / 2)
+        except TimeoutError:
+            return False
         try:
             await self._request(Ping, expect=Done, timeout=REQUEST_TIMEOUT / 2)
         except VrrpProcessError:
@@ -208,7 +214,7 @@ class VrrpProcess:
     async def run(self, stop: asyncio.Event) -> None:
         """Start the instances and relay the child's messages until `stop` is set
         (then stop the child gracefully); raise if the child dies on its own."""
-        reader, self._writer = await asyncio.open_connection(sock=self._sock)
+        reader = await self._connect()
         self._send(Start())
         reading = asyncio.create_task(self._read(reader))
         stopping = asyncio.create_task(stop.wait())
@@ -274,6 +280,11 @@ class VrrpProcess:
             future = self._pending.get(message.request_id)
             if future is not None and not future.done():
                 future.set_result(message)
+
+    async def _connect(self) -> asyncio.StreamReader:
+        reader, self._writer = await asyncio.open_connection(sock=self._sock)
+        self._connected.set()
+        return reader
 
     async def _request(self, kind: Callable[..., Request], *args: Any, expect: type,
                        timeout: float = REQUEST_TIMEOUT) -> Reply:

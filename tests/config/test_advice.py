@@ -101,9 +101,19 @@ def test_the_vip_itself_on_the_interface_is_no_subnet() -> None:
     assert len(warnings(addresses=master)) == 1
 
 
-def test_an_interface_without_addresses_of_the_family_is_not_judged() -> None:
-    assert warnings(addresses={"eth0": [ipaddress.ip_interface("2001:db8::1/64")]}) == []
-    assert warnings(addresses={}) == []
+def test_an_interface_without_addresses_of_the_family_has_no_subnets_to_judge() -> None:
+    """No subnet warning; the one warning is that adverts have no source (next test)."""
+    assert len(warnings(addresses={"eth0": [ipaddress.ip_interface("2001:db8::1/64")]})) == 1
+    assert warnings(addresses={}) == []  # no eth0 at all: an error of host_problems, not a warning
+
+
+def test_an_interface_with_no_ipv4_address_of_its_own_cannot_send_adverts() -> None:
+    only_the_vip = {"eth0": [ipaddress.ip_interface("192.0.2.10/24")]}
+    expected = ['vrrp_instance "VI_1".interface: eth0 has no IPv4 address of its own (beside the VIPs) '
+                "to send adverts from; the instance will not start until it has one (or set unicast_src)"]
+    assert warnings(addresses=only_the_vip) == expected
+    assert warnings(addresses={"eth0": []}) == expected
+    assert warnings(addresses={"eth0": [ipaddress.ip_interface("192.0.2.2/24")]}) == []
 
 
 def test_warnings_carry_the_line_of_the_key() -> None:

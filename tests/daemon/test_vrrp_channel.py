@@ -121,13 +121,16 @@ def test_requests_and_replies_end_to_end() -> None:
         child = asyncio.create_task(_answer(ch.FrameReader(child_reader, ch.TO_CHILD, side="child"),
                                             lambda m: child_writer.write(ch.encode(m)), runtime, stop))  # type: ignore[arg-type]
         proc = VrrpProcess(-1, ours, ())
-        reader, proc._writer = await asyncio.open_connection(sock=ours)
+        early = asyncio.create_task(proc.ping())  # the watchdog's first ping, before the connection
+        await asyncio.sleep(0.05)
+        reader = await proc._connect()
         reading = asyncio.create_task(proc._read(reader))
         proc._writer.write(ch.FRAME.pack(3) + b"bad")  # the child skips it and answers on
         assert await proc.fresh_snapshot() == SNAP and proc.snapshot() == SNAP
         assert await proc.failover("VI_1") is True
         assert await proc.failover("VI_9") is False
         assert await proc.ping() is True
+        assert await early is True
         await proc.reconfigure([CFG])
         assert runtime.instances == (CFG,) and proc.names == {"VI_1"}
         with pytest.raises(VrrpProcessError, match="reconfigure: no instances"):

@@ -2,11 +2,10 @@
 Debian 12 root made by debootstrap (dependencies from the Debian mirror), then the installed
 commands run there on Debian's python3, uvloop and structlog.
 
-The root is a chroot, not a booted system: this host's PID 1 is not systemd."""
+The root is a chroot here; test_deb_systemd.py boots one under systemd."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import time
@@ -17,33 +16,9 @@ import pytest
 
 import director
 from scripts.labkit import Lab
+from tests.packaging import debian_root
 
-SUITE = "bookworm"
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-KEEPALIVED = """\
-vrrp_instance VI_1 {
-    state MASTER
-    interface eth0
-    virtual_router_id 51
-    priority 150
-    advert_int 1
-    virtual_ipaddress {
-        192.0.2.10/24
-    }
-}
-virtual_server 192.0.2.10 80 {
-    delay_loop 2
-    lb_algo wlc
-    lb_kind NAT
-    protocol TCP
-    real_server 10.0.0.11 80 {
-        weight 1
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
-"""
 PROBE = """\
 [[virtual_server]]
 name = "web"
@@ -64,27 +39,12 @@ def run(argv: list[str], timeout: float = 600, **kwargs: object) -> subprocess.C
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=ENV, **kwargs)  # type: ignore[call-overload]
 
 
-def mirror() -> str:
-    """The Debian mirror this host's apt uses."""
-    sources = Path("/etc/apt/sources.list.d/debian.sources")
-    if sources.exists() and (found := re.search(r"^URIs:\s*(\S+)", sources.read_text(), re.M)):
-        return found.group(1)
-    found = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+" + SUITE + r"\s", Path("/etc/apt/sources.list").read_text(),
-                      re.M)
-    assert found, "no Debian mirror in /etc/apt/sources.list(.d)"
-    return found.group(1)
-
-
 @pytest.fixture(scope="module")
 def root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("debian-root") / "root"
     try:
-        made = run(["debootstrap", "--variant=minbase", SUITE, str(path), mirror()], 900)
-        assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
-        shutil.copy2(deb, path / "tmp" / deb.name)
-        shutil.copy2("/etc/resolv.conf", path / "etc" / "resolv.conf")  # the chroot reaches the mirror by name
-        installed = run(["chroot", str(path), "apt-get", "install", "-y", "-q", f"/tmp/{deb.name}"])
-        assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+        debian_root.debootstrap(path)
+        debian_root.install_package(path, deb)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
@@ -113,7 +73,7 @@ def test_version_and_check_config_on_the_installed_example(root: Path) -> None:
 
 
 def test_import_a_keepalived_config(root: Path) -> None:
-    (root / "tmp" / "keepalived.conf").write_text(KEEPALIVED)
+    (root / "tmp" / "keepalived.conf").write_text(debian_root.KEEPALIVED_SAMPLE)
     converted = inside(root, "directord", "import", "--from", "keepalived", "/tmp/keepalived.conf",
                        "-o", "/tmp/imported.toml")
     assert converted.returncode == 0, converted.stderr
