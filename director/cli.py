@@ -20,6 +20,7 @@ from director.config.load import ConfigError, load_config
 from director.config.model import Config
 from director.importer.cli import CONVERTERS
 from director.reference.commands import epilog
+from director.text import counted
 
 DEFAULT_CONFIG = "/etc/directord/directord.toml"
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
@@ -34,12 +35,13 @@ class CommandError(Exception):
         self.code = code
 
 
-def _error(line: str) -> None:
-    """One error line on stderr; under journald (ExecStartPre, ExecReload) with the err
-    priority, so `journalctl -p err` finds it."""
+def _error(text: str) -> None:
+    """An error on stderr; under journald (ExecStartPre, ExecReload) each of its lines with
+    the err priority, so `journalctl -p err` finds the reasons, not only the first line."""
     from director.logs import under_journal
 
-    print(f"<3>{line}" if under_journal() else line, file=sys.stderr)
+    prefix = "<3>" if under_journal() else ""
+    print("\n".join(prefix + line for line in text.splitlines() or [""]), file=sys.stderr)
 
 
 def _load(path: str) -> Config:
@@ -49,10 +51,6 @@ def _load(path: str) -> Config:
         for line in exc.lines:
             _error(line)
         raise CommandError("", EXIT_CONFIG) from exc
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
@@ -89,8 +87,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if not args.quiet:
         real_servers = sum(len(vs.real_servers) for vs in config.virtual_servers)
-        print(f"{config.path}: ok ({_count(len(config.virtual_servers), 'virtual server')}, "
-              f"{_count(real_servers, 'real server')}, {_count(len(config.vrrp_instances), 'VRRP instance')})")
+        print(f"{config.path}: ok ({counted(len(config.virtual_servers), 'virtual server')}, "
+              f"{counted(real_servers, 'real server')}, {counted(len(config.vrrp_instances), 'VRRP instance')})")
     return EXIT_OK
 
 
@@ -146,12 +144,12 @@ def _format_report(report, dry_run: bool) -> str:
         lines.append(f"{change.action:<7} {change.describe()[len(change.action) + 1:]}")
     lines.extend(f"wait    {line}" for line in report.waiting)
     lines.extend(f"error   {line}" for line in report.errors)
-    summary = f"{report.services} services, {report.real_servers} real servers"
+    summary = f"{counted(report.services, 'service')}, {counted(report.real_servers, 'real server')}"
     if not report.changes and not report.errors:
         lines.append(f"no changes: the kernel matches the config ({summary})")
     else:
         verb = "would make" if dry_run else "made"
-        lines.append(f"{verb} {len(report.changes)} changes ({summary})"
+        lines.append(f"{verb} {counted(len(report.changes), 'change')} ({summary})"
                      + (f", {len(report.errors)} failed" if report.errors else ""))
     return "\n".join(lines)
 
@@ -290,9 +288,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
     assert isinstance(result, dict)
     changes, errors = result.get("changes"), result.get("errors") or []
     vrrp_changes = result.get("vrrp_changes") or []
-    counts = [_count(len(vrrp_changes), "VRRP change")]
+    counts = [counted(len(vrrp_changes), "VRRP change")]
     if changes is not None:
-        counts.insert(0, _count(len(changes), "IPVS change"))
+        counts.insert(0, counted(len(changes), "IPVS change"))
     pending = f" ({result['pending']})" if "pending" in result else ""
     print(f"reloaded {result['reloaded']}: {', '.join(counts)}{pending}")
     for lines in (changes or [], vrrp_changes):

@@ -209,9 +209,13 @@ class ReconcileLoop:
         log.info("removed this daemon's IPVS services on stop", services=len(removed), kept_on_error=len(kept))
 
 
+def _field_values(fields: Mapping[str, tuple[object, object]]) -> dict[str, str]:
+    """One logfmt key per field: `weight=10` for a new entry, `weight=0->10` for a change."""
+    return {key: str(new) if old is None else f"{old}->{new}" for key, (old, new) in fields.items()}
+
+
 def _log_report(report: PassReport) -> None:
     for change in report.changes:
-        log.info("ipvs " + change.action, entry=change.entry,
-                 fields={k: [a, b] for k, (a, b) in change.fields.items()})
+        log.info("ipvs " + change.action, entry=change.entry, **_field_values(change.fields))
     for line in report.errors:
         log.error("ipvs operation failed", error=line)

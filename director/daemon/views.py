@@ -16,6 +16,7 @@ from director.daemon.health import HealthBridge
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.status import daemon_status, service_status
 from director.daemon.vrrp_child import VrrpProcess
+from director.text import counted
 
 SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
 
@@ -63,6 +64,6 @@ class Views:
         if self._reconciler.has_kernel:
             up = sum(1 for state in self._reconciler.real_server_states().values()
                      if state.up and not state.admin_drained)
-            parts.append(f"{len(self._reconciler.config.virtual_servers)} services, "
-                         f"{up}/{len(self._health.states)} real servers in")
+            parts.append(f"{counted(len(self._reconciler.config.virtual_servers), 'service')}, "
+                         f"{up}/{counted(len(self._health.states), 'real server')} in")
         return "; ".join(parts)

@@ -16,10 +16,11 @@ from director.config.load import parse_config
 from director.config.model import Config
 from director.daemon.health import HealthBridge, state_keys
 from director.daemon.ipvs_thread import IpvsThread
-from director.daemon.reconcile_loop import RAMP_STEP, ReconcileLoop, next_pass_in
+from director.daemon.reconcile_loop import RAMP_STEP, ReconcileLoop, _field_values, next_pass_in
 from director.daemon.state_store import StateError, StateStore
 from director.ipvs.memory import MemoryIpvs
 from director.ipvs.model import AddService, DestKey, ServiceKey, ServiceSpec
+from director.logs import render
 from director.reconcile.desired import RealServerState
 
 CONFIG = """
@@ -161,3 +162,11 @@ def test_a_corrupt_state_file_stops_the_loop_before_it_starts(tmp_path: Path) ->
     with pytest.raises(StateError, match="corrupt state file"):
         ReconcileLoop(config(), MemoryIpvs(), IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
                       None, asyncio.Event(), on_pass=lambda: None)
+
+
+def test_each_changed_field_is_one_readable_logfmt_key() -> None:
+    """`weight=0->10`, not a Python dict repr of (old, new) pairs."""
+    event = {"event": "ipvs change", "level": "info", "entry": "real server 10.0.0.1:80 in web (tcp 192.0.2.10:80)",
+             **_field_values({"weight": (0, 10), "method": (None, "nat")})}
+    assert render(event, journal=True) == ('<6>ipvs change entry="real server 10.0.0.1:80 in web (tcp 192.0.2.10:80)" '
+                                           "weight=0->10 method=nat")

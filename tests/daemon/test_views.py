@@ -48,9 +48,9 @@ def views_for(tmp_path: Path, backend: MemoryIpvs | None, vrrp: Any) -> tuple[Vi
 
 def test_the_status_line_counts_what_is_in(tmp_path: Path) -> None:
     views, loop = views_for(tmp_path, MemoryIpvs(), SnapshotVrrp())
-    assert views.summary() == "VI_1 master; 1 services, 2/2 real servers in"
+    assert views.summary() == "VI_1 master; 1 service, 2/2 real servers in"
     loop.state.admin_drains.append(AdminDrain("10.0.0.12"))
-    assert views.summary() == "VI_1 master; 1 services, 1/2 real servers in"
+    assert views.summary() == "VI_1 master; 1 service, 1/2 real servers in"
     vrrp_only, _ = views_for(tmp_path, None, SnapshotVrrp())
     assert vrrp_only.summary() == "VI_1 master"
 

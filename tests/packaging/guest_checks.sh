@@ -143,6 +143,8 @@ else ok bad-reload-refused; fi
 check kept-running bash -c "systemctl is-active -q directord && [[ \$(systemctl show -p MainPID --value directord) == $pid ]]"
 journalctl -q -p err -u directord --since "$since" -o cat > "$ART/journal-err.txt" 2>&1
 check journal-err-has-reason grep -q "global.router_id" "$ART/journal-err.txt"
+# ExecReload's own lines: the header and the reason below it, both at err
+check journal-err-reload-client grep -q "^$CONF:2: global.router_id" "$ART/journal-err.txt"
 check journal-err-only-errors bash -c '! grep -Eiq "(^| )(level=)?(info|debug|warning)( |$)" /root/artifacts/journal-err.txt'
 journalctl -q -u directord -o short-monotonic --no-pager > "$ART/journal.txt" 2>&1
 cp /root/good.toml "$CONF"

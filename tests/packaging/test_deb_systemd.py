@@ -96,7 +96,7 @@ def test_enable_now_brings_up_the_vip_and_the_table(guest: Guest) -> None:
 
 def test_reload_applies_a_good_edit_and_refuses_a_bad_one_in_the_journal(guest: Guest) -> None:
     guest.assert_ok("reload", "reload-applied", "bad-reload-refused", "kept-running", "journal-err-has-reason",
-                    "journal-err-only-errors")
+                    "journal-err-reload-client", "journal-err-only-errors")
 
 
 def test_the_sandbox_exposure_is_at_most_2_8(guest: Guest) -> None:
