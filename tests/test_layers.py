@@ -19,6 +19,7 @@ PROJECT = ("director", "healthcheck", "vrrp", "nlmsg")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "nlmsg": (),
     "director.config": (),
+    "director.text": (),  # wording (counts) the CLI and the daemon's summaries share
     "healthcheck": ("director.config",),
     "vrrp": ("director.config", "nlmsg"),
     # `python -m vrrp` is an entry point like director.cli, not library code: it sets up the one
@@ -30,7 +31,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "director.importer": ("director.config",),
     "director.drill": ("director.config", "vrrp", "nlmsg"),
     "director.daemon": ("director.config", "director.ipvs", "director.sync", "director.reconcile", "healthcheck",
-                        "vrrp", "nlmsg"),
+                        "vrrp", "nlmsg", "director.text"),
     # the manual pages walk the CLI's parser (lazily: director.cli imports reference.commands);
     # FILES names the state file
     "director.reference": ("director.config", "director.cli", "director.daemon"),
