@@ -52,7 +52,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _PHASE: dict[type, int] = {SendAdvert: 0, RemoveVips: 1, DropVips: 1, AddVips: 1, SendGarp: 2, Transition: 3}
 TransitionHook = Callable[[str, Transition], None]
 MAX_READS_PER_WAKEUP = 64
-PRIMARY_WAIT = 5.0  # seconds to wait for the interface's own address at start
+PRIMARY_WAIT = 5.0  # seconds to wait for the new instances' own addresses, at start or reload
 NOTIFY_DRAIN = 2.0  # seconds a stopping runtime waits for running notify hooks
 
 
@@ -182,9 +182,9 @@ class VrrpRuntime:
                 self._vips(lv, add=False)
 
     async def _open_all(self) -> None:
-        for cfg in self.configs:
-            self.live[cfg.name] = await self._open(cfg)
-            self._seed_tracked_vs(self.live[cfg.name])
+        for lv in await self._prepare(self.configs):
+            self.live[lv.name] = lv
+            self._seed_tracked_vs(lv)
         self._regroup()
 
     def _seed_tracked_vs(self, lv: Live) -> None:
@@ -202,24 +202,30 @@ class VrrpRuntime:
     # --- reload ---------------------------------------------------------------------
 
     async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
-        """Apply a new set of instances without disturbing unchanged ones.
+        """Apply a new set of instances without disturbing unchanged ones, atomically.
 
         Same identity (name, interface, VRID, version, family, source, sync group):
         updated in place (`Instance.reconfigure`), a master keeps its role and swaps
         VIPs with a fresh GARP. Otherwise the old instance resigns (priority 0) and the
-        new one starts. Must be called while `run` is running.
+        new one starts. Every new instance is opened first: if one cannot be (a missing
+        interface, no address, a socket refused), nothing is retired or changed and the
+        error is raised, so the running set still matches the parent's old config.
+        Must be called while `run` is running.
         """
         assert self.loop is not None
         wanted = {c.name: c for c in instances}
-        for name, lv in list(self.live.items()):
-            cfg = wanted.get(name)
-            if cfg is None or _identity(cfg) != _identity(lv.cfg):
-                self._retire(lv)
-        fresh = []
-        for cfg in wanted.values():
-            opened = await self._open_or_update(cfg)
-            if opened is not None:
-                fresh.append(opened)
+        replaced = [lv for name, lv in self.live.items()
+                    if name not in wanted or _identity(wanted[name]) != _identity(lv.cfg)]
+        kept = [lv for lv in self.live.values() if lv not in replaced]
+        fresh = await self._prepare([cfg for name, cfg in wanted.items() if name not in {lv.name for lv in kept}])
+        for lv in replaced:
+            self._retire(lv)
+        for lv in fresh:
+            self.live[lv.name] = lv
+        for lv in kept:
+            self._update(lv, wanted[lv.name])
+        for lv in self.live.values():
+            self._seed_tracked_vs(lv)
         self.configs = tuple(instances)
         self.sockets.close_unused([lv.sock for lv in self.live.values()])
         self._regroup()
@@ -228,17 +234,25 @@ class VrrpRuntime:
         for lv in fresh:
             self._apply(lv, lv.fsm.start(now))
 
-    async def _open_or_update(self, cfg: VrrpInstanceConfig) -> Live | None:
-        """Open a new instance (returned, to be started) or update one in place."""
-        lv = self.live.get(cfg.name)
-        opened = lv is None
-        if lv is None:
-            lv = self.live[cfg.name] = await self._open(cfg)
-        elif cfg != lv.cfg:
+    async def _prepare(self, configs: Sequence[VrrpInstanceConfig]) -> list[Live]:
+        """Open each instance (not yet live, not started); on any failure close what was
+        opened and raise. One PRIMARY_WAIT for all, so the parent's timeout bounds it."""
+        deadline = time.monotonic() + PRIMARY_WAIT
+        opened: list[Live] = []
+        try:
+            for cfg in configs:
+                opened.append(await self._open(cfg, deadline))
+        except BaseException:
+            for lv in opened:
+                lv.announcer.close()
+            self.sockets.close_unused([lv.sock for lv in self.live.values()])
+            raise
+        return opened
+
+    def _update(self, lv: Live, cfg: VrrpInstanceConfig) -> None:
+        if cfg != lv.cfg:
             lv.cfg = cfg
             self._in_order(lv, lv.fsm.reconfigure(params_of(cfg), self._now()))
-        self._seed_tracked_vs(lv)
-        return lv if opened else None
 
     def _retire(self, lv: Live) -> None:
         self._apply(lv, lv.fsm.shutdown(self._now()), follow=False)
@@ -246,23 +260,22 @@ class VrrpRuntime:
         lv.announcer.close()
         del self.live[lv.name]
 
-    async def _open(self, cfg: VrrpInstanceConfig) -> Live:
+    async def _open(self, cfg: VrrpInstanceConfig, deadline: float) -> Live:
         assert self.addrs is not None
         link = self.addrs.link(cfg.interface)
         if link is None:
             raise OSError(f"vrrp_instance {cfg.name}: no interface {cfg.interface!r}")
-        primary = cfg.unicast_src or await self._wait_primary(cfg, link.index)
+        primary = cfg.unicast_src or await self._wait_primary(cfg, link.index, deadline)
         sock = self.sockets.get(cfg, link.index)
         log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
                  vrid=cfg.vrid, version=cfg.version, primary=str(primary))
         return Live(cfg, new_instance(cfg, primary), link.index, link.mac, primary, sock,
                     Announcer(PacketSender(cfg.interface)))
 
-    async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int) -> IPAddress:
+    async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int, deadline: float) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
         assert self.addrs is not None
         vips = {v.ip for v in cfg.virtual_ips}
-        deadline = time.monotonic() + PRIMARY_WAIT
         while True:
             addr = self.addrs.primary_address(ifindex, cfg.family, vips)
             if addr is not None:

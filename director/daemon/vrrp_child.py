@@ -170,7 +170,11 @@ class VrrpProcess:
         self._send(SetTrackedVirtualServer(name, ok))
 
     async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
-        await self._request(Reconfigure, tuple(instances), expect=Done)
+        from vrrp.runtime import PRIMARY_WAIT  # loaded already: fork() imports it
+
+        # the child may wait PRIMARY_WAIT for a new instance's address: answered within the
+        # timeout, so a rejection here means the child kept its old instances
+        await self._request(Reconfigure, tuple(instances), expect=Done, timeout=REQUEST_TIMEOUT + PRIMARY_WAIT)
         self.instances = tuple(instances)
 
     @property

@@ -152,6 +152,31 @@ def test_reload_with_c_finds_the_socket_of_a_config_that_no_longer_validates(run
     assert status(sock)["router_id"] == "t1"
 
 
+@pytest.mark.parametrize(("interface", "reason"), [("eth9", "no interface 'eth9'"),
+                                                   ("bare0", "bare0 has no usable address")])
+def test_a_reload_the_vrrp_child_cannot_open_keeps_the_instance_in_both_processes(running, interface: str,
+                                                                                 reason: str) -> None:
+    """`interface` changed to a missing eth9 (issue 17's reproduction), or to a link
+    without an address, which the child waits for: the parent's answer comes after the
+    child's, so a refused reload means the child kept its instance. The master keeps its
+    VIP, and re-applying the original config is a no-op, not a restart of a lost instance."""
+    lab, sock, config, _ = running
+    wait_for(lambda: vrrp_state(sock) == "master", 20, what="master")
+    sh(["ip", "link", "add", "bare0", "type", "veth", "peer", "name", "bare1"], ns=lab.name("a"))
+    sh(["ip", "link", "set", "bare0", "up"], ns=lab.name("a"))
+    good = config.read_text()
+    config.write_text(good.replace('interface = "eth0"', f'interface = "{interface}"'))
+    rejected = directord("reload", "-c", str(config))
+    assert rejected.returncode == 2 and reason in rejected.stderr, rejected.stderr
+    time.sleep(0.5)
+    assert vrrp_state(sock) == "master"
+    assert "192.0.2.50/24" in sh(["ip", "-o", "addr", "show", "dev", "eth0"], ns=lab.name("a"))
+    config.write_text(good)
+    again = directord("reload", "-c", str(config))
+    assert again.returncode == 0 and "0 VRRP changes" in again.stdout, again.stdout
+    assert vrrp_state(sock) == "master"
+
+
 @pytest.mark.parametrize("payload", [b"not json\n", b"[1, 2]\n", b'{"command": 7}\n', b'{"command": "nope"}\n',
                                      b"x" * 70000 + b"\n", b'{"command": "drain", "address": 5}\n'])
 def test_malformed_requests_get_an_error_and_the_daemon_keeps_answering(running, payload: bytes) -> None:

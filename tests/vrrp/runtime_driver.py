@@ -7,12 +7,14 @@ Run as `python -m tests.vrrp.runtime_driver` inside a node namespace whose peer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from unittest import mock
 
 from director.config.model import GarpConfig, TrackVirtualServer, VrrpInstanceConfig
 from vrrp.runtime import VrrpRuntime
@@ -109,7 +111,65 @@ async def reload_flow() -> dict:
     return out
 
 
+async def atomic_flow() -> dict:
+    """reconfigure() that cannot open a new instance changes nothing: a missing interface,
+    an interface without an address, and a socket or a packet sender refused (injected)."""
+    events: list[list] = []
+    rt = VrrpRuntime([CFG], on_transition=lambda n, t: events.append([n, t.new.value]))
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.run(stop))
+    out: dict = {"became_master": await until(lambda: _state(rt) == "master", 5.0)}
+    await until(lambda: len(vips()) == 2, 2.0)
+    before = {"state": "master", "vips": vips(), "transitions": len(events), "sockets": len(rt.sockets._socks)}
+    subprocess.run(["ip", "link", "add", "dum0", "type", "veth", "peer", "name", "dum1"], check=True)
+    subprocess.run(["ip", "link", "set", "dum0", "up"], check=True)
+    second = dataclasses.replace(CFG, name="VI_2", vrid=52, virtual_ips=(ipaddress.ip_interface("192.0.2.102/24"),))
+    attempts = {
+        "missing_interface": ([dataclasses.replace(CFG, interface="eth9")], None),
+        "no_address": ([dataclasses.replace(CFG, priority=50), dataclasses.replace(second, interface="dum0")], None),
+        "socket_refused": ([dataclasses.replace(CFG, priority=50), second], "sockets"),
+        "sender_refused": ([dataclasses.replace(CFG, priority=50), second], "sender"),
+    }
+    for name, (configs, inject) in attempts.items():
+        with _refusing(rt, inject):
+            try:
+                await rt.reconfigure(configs)
+                error = None
+            except OSError as exc:
+                error = str(exc)
+        await asyncio.sleep(0.3)
+        after = {"state": _state(rt), "vips": vips(), "transitions": len(events), "sockets": len(rt.sockets._socks)}
+        out[name] = {"error": error, "unchanged": after == before, "after": after,
+                     "priority": rt.snapshot()["instances"]["VI_1"]["priority"]}
+    await rt.reconfigure([CFG])  # the config the parent kept: nothing to do
+    await asyncio.sleep(0.3)
+    out["reapplied_unchanged"] = _state(rt) == "master" and len(events) == before["transitions"]
+    stop.set()
+    await task
+    return out
+
+
+def _state(rt: VrrpRuntime) -> str:
+    snap = rt.snapshot()["instances"]
+    return snap["VI_1"]["state"] if "VI_1" in snap else "absent"
+
+
+@contextlib.contextmanager
+def _refusing(rt: VrrpRuntime, part: str | None) -> Iterator[None]:
+    """Make opening a new instance fail at its socket or at its packet sender."""
+    def refuse(*_args: object) -> None:
+        raise OSError(f"{part} refused (injected)")
+
+    with contextlib.ExitStack() as stack:
+        if part == "sockets":
+            stack.enter_context(mock.patch.object(rt.sockets, "get", refuse))
+        elif part == "sender":
+            stack.enter_context(mock.patch("vrrp.runtime.PacketSender", refuse))
+        yield
+
+
 if __name__ == "__main__":
-    flow = reload_flow if sys.argv[1:] == ["reload"] else main
+    flows = {"reload": reload_flow, "atomic": atomic_flow}
+    flow = flows.get(sys.argv[1] if sys.argv[1:] else "", main)
     print(json.dumps(asyncio.run(flow())))
     sys.exit(0)

@@ -347,6 +347,30 @@ def test_runtime_reconfigure(lab2: Lab) -> None:
     assert out["final_vips"] == ["192.0.2.1/24", "192.0.2.100/24"]
 
 
+def test_runtime_reconfigure_that_cannot_open_an_instance_changes_nothing(lab2: Lab) -> None:
+    """A reload whose new instance cannot be opened (at each step: interface, address,
+    socket, packet sender) leaves the running master, its VIPs, its priority and its
+    sockets as they were; re-applying the old config is then a no-op."""
+    import json
+    import subprocess
+
+    n1, n2 = lab2.nodes
+    lab2.start(n2, priority=100, virtual_ips=["192.0.2.100/24"])
+    lab2.wait_backup(n2)
+    res = subprocess.run(["ip", "netns", "exec", n1, PYTHON, "-m", "tests.vrrp.runtime_driver", "atomic"],
+                         capture_output=True, text=True, timeout=90, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["became_master"]
+    expected = {"missing_interface": "no interface 'eth9'", "no_address": "dum0 has no usable address",
+                "socket_refused": "sockets refused", "sender_refused": "sender refused"}
+    for step, error in expected.items():
+        assert error in (out[step]["error"] or ""), (step, out[step])
+        assert out[step]["unchanged"], (step, out[step])
+        assert out[step]["priority"] == 200, (step, out[step])
+    assert out["reapplied_unchanged"]
+
+
 def test_directord_run_with_only_vrrp_instances(lab2: Lab) -> None:
     """`directord run` with only [[vrrp_instance]] tables works on a kernel without
     IPVS: election, then a SIGTERM handoff with priority 0 and a clean exit."""
