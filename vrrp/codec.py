@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -42,6 +43,7 @@ class Reason(enum.Enum):
     WRONG_VRID = "wrong_vrid"
     INTERVAL_MISMATCH = "interval_mismatch"
     UNKNOWN_PEER = "unknown_peer"
+    ADDRESS_MISMATCH = "address_mismatch"
     OWN_PACKET = "own_packet"
 
 
@@ -206,20 +208,30 @@ def _check_checksum(
 
 
 def check_instance(
-    advert: Advert, *, vrid: int, version: int, interval_cs: int
+    advert: Advert, *, vrid: int, version: int, interval_cs: int,
+    addresses: Collection[IPAddress] | None = None, strict_interval: bool = False,
 ) -> None:
     """Instance-level checks: right VRID and version; v2 also needs our interval.
 
     RFC 3768 7.1 drops a v2 advert whose interval differs from ours. RFC 5798
-    lets a v3 backup adopt the master's interval instead, so v3 never fails here.
+    lets a v3 backup adopt the master's interval instead, so v3 fails here only
+    with `strict_interval`. With `addresses`, the advert must carry exactly that
+    set: another virtual router on our VRID, or a forged advert, is dropped.
     """
     if advert.vrid != vrid:
         raise DecodeError(Reason.WRONG_VRID, f"vrid {advert.vrid}")
     if advert.version != version:
         raise DecodeError(Reason.BAD_VERSION, f"version {advert.version}, expected {version}")
-    if version == 2 and advert.interval_cs != (interval_cs // 100) * 100:
+    expected_cs = (interval_cs // 100) * 100 if version == 2 else interval_cs
+    if (version == 2 or strict_interval) and advert.interval_cs != expected_cs:
         raise DecodeError(
-            Reason.INTERVAL_MISMATCH, f"{advert.interval_cs}cs, expected {interval_cs}cs"
+            Reason.INTERVAL_MISMATCH, f"{advert.interval_cs}cs, expected {expected_cs}cs"
+        )
+    if addresses is not None and set(advert.addresses) != set(addresses):
+        raise DecodeError(
+            Reason.ADDRESS_MISMATCH,
+            f"advertised {', '.join(map(str, advert.addresses)) or 'no address'}, "
+            f"ours {', '.join(map(str, addresses))}",
         )
 
 

@@ -122,6 +122,11 @@ class Instance:
     wants_master: bool = False  # down timer expired, waiting for the group
     rival_garp_at: float | None = None
     rival_seen_at: float | None = None
+    # The master's last out-of-turn advert (the answer to a priority 0 or a lower rival):
+    # at most one per half Advertisement_Interval, so a real rival advertising at our
+    # rate is always answered and a flood of forged packets is not reflected one for one.
+    answered_at: float | None = None
+    answers_suppressed: int = 0
     # Another router last heard on this VRID (backups are silent, so a master knows of a
     # backup only if it heard it at some point): `failover` refuses without one.
     peer_heard: IPAddress | None = None
@@ -250,6 +255,8 @@ class Instance:
         """
         mine = self.effective_priority
         if advert.priority == SHUTDOWN_PRIORITY:
+            if not self._may_answer(now):
+                return []
             self.adver_at = now + self.interval_cs / 100
             return [SendAdvert(mine)]
         if advert.priority > mine or (advert.priority == mine and _addr_gt(src, self.primary)):
@@ -269,14 +276,25 @@ class Instance:
         # ourselves at once and re-point neighbours to us. A rival that cannot
         # hear us would trigger this on every advert, so within one episode
         # (adverts less than 3 intervals apart) GARP at most once a second.
-        self.adver_at = now + self.interval_cs / 100
         last_seen, self.rival_seen_at = self.rival_seen_at, now
+        if not self._may_answer(now):
+            return []
+        self.adver_at = now + self.interval_cs / 100
         new_episode = last_seen is None or now - last_seen > 3 * self.interval_cs / 100
         recent_garp = self.rival_garp_at is not None and now - self.rival_garp_at < RIVAL_GARP_GAP
         if recent_garp and not new_episode:
             return [SendAdvert(mine)]
         self.rival_garp_at = now
         return [SendAdvert(mine), SendGarp()]
+
+    def _may_answer(self, now: float) -> bool:
+        """Whether an out-of-turn advert may go now (counting the ones held back); the
+        regular advert still follows on the Adver_Timer."""
+        if self.answered_at is not None and now - self.answered_at < self.interval_cs / 200:
+            self.answers_suppressed += 1
+            return False
+        self.answered_at = now
+        return True
 
     def give_up(self, now: float) -> list[Action]:
         """Graceful failover on request: priority 0, then stay backup.

@@ -110,5 +110,6 @@ class Live:
             "transitions": c.transitions,
             "send_errors": c.send_errors,
             "interval_mismatch": c.interval_mismatch,
+            "answers_suppressed": self.fsm.answers_suppressed,
             "errors": dict(c.errors),
         }

@@ -479,7 +479,9 @@ def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
         raise codec.DecodeError(codec.Reason.OWN_PACKET)
     if lv.cfg.unicast_peers and got.src not in lv.cfg.unicast_peers:
         raise codec.DecodeError(codec.Reason.UNKNOWN_PEER, str(got.src))
-    codec.check_instance(advert, vrid=lv.cfg.vrid, version=lv.cfg.version, interval_cs=lv.fsm.interval_cs)
+    vips = tuple(v.ip for v in lv.cfg.virtual_ips) if lv.cfg.check_advert_addresses else None
+    codec.check_instance(advert, vrid=lv.cfg.vrid, version=lv.cfg.version, interval_cs=lv.fsm.interval_cs,
+                         addresses=vips, strict_interval=not lv.cfg.adopt_master_interval)
     return lv, advert
 
 

@@ -620,6 +620,8 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "notify": _notify,
         "sync_group": text,
         "v3_checksum_as_v2": boolean,
+        "check_advert_addresses": boolean,
+        "adopt_master_interval": boolean,
     }
 
 

@@ -285,6 +285,8 @@ class VrrpInstanceConfig:
     notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
     sync_group: str | None = None  # instances in one group change state together
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
+    check_advert_addresses: bool = True  # drop adverts whose address list is not our virtual_ips
+    adopt_master_interval: bool = True  # v3: follow the master's interval (RFC 5798); false drops them
 
     @property
     def family(self) -> Literal[4, 6]:

@@ -122,7 +122,9 @@ def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
         ("transitions", "transitions", "VRRP state transitions"),
         ("adverts_sent", "adverts_sent", "VRRP adverts sent"),
         ("adverts_received", "adverts_received", "valid VRRP adverts received"),
-        ("garps_sent", "gratuitous_arps_sent", "gratuitous ARPs and unsolicited neighbour advertisements sent"))}
+        ("garps_sent", "gratuitous_arps_sent", "gratuitous ARPs and unsolicited neighbour advertisements sent"),
+        ("answers_suppressed", "answers_suppressed",
+         "out-of-turn adverts (answers to priority 0 or a lower rival) held back by the rate limit"))}
     errors = Family("directord_vrrp_packet_errors", "counter", "VRRP packets dropped, by reason")
     for name, vi in instances.items():
         base = {"vrrp_instance": name, "interface": vi["interface"], "vrid": vi["vrid"]}

@@ -76,6 +76,7 @@ class _Instance:
     track_interfaces: list[dict[str, Any]] | None = None
     notify: list[str] | None = None
     sync_group: str | None = None
+    check_advert_addresses: bool | None = None
 
     def output(self, garp: dict[str, Any]) -> dict[str, Any]:
         advert = seconds(self.advert) if self.advert is not None else None
@@ -84,7 +85,8 @@ class _Instance:
             "version": self.version, "advert_interval": advert, "preempt": self.preempt,
             "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
             "unicast_peers": self.unicast_peers, "garp": garp or None, "track_interfaces": self.track_interfaces,
-            "notify": self.notify, "sync_group": self.sync_group})
+            "notify": self.notify, "sync_group": self.sync_group,
+            "check_advert_addresses": self.check_advert_addresses})
 
 
 @dataclass
@@ -373,6 +375,13 @@ INSTANCE.sets("advert", _Keepalived.number, "advert_int")
 @INSTANCE.on("nopreempt")
 def _nopreempt(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.preempt = False
+
+
+@INSTANCE.on("skip_check_adv_addr")
+def _skip_check_adv_addr(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.check_advert_addresses = False
+    k.skip(node, "approximated: check_advert_addresses = false never checks the address list, where keepalived "
+                 "still checks the adverts of a new master")
 
 
 @INSTANCE.on("preempt_delay")

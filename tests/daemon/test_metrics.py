@@ -182,7 +182,7 @@ def test_vrrp_state_gauge_uses_the_fsm_vocabulary() -> None:
     from vrrp.fsm import State
 
     instance = {"interface": "eth0", "vrid": 7, "state": "init", "priority": 100, "effective_priority": 100,
-                "transitions": 0, "adverts_sent": 0, "adverts_received": 0, "garps_sent": 0}
+                "transitions": 0, "adverts_sent": 0, "adverts_received": 0, "garps_sent": 0, "answers_suppressed": 0}
     state_family = vrrp_families({"VI_1": instance})[0]
     body = "".join(state_family.render())
     for known in State:

@@ -175,6 +175,23 @@ vrrp_instance V4 {
     assert notes(conv)[("keepalived.conf", 7)].startswith("preempt_delay: has no effect with nopreempt")
 
 
+def test_skip_check_adv_addr_turns_the_address_check_off_and_is_listed(tmp_path) -> None:
+    path = write(tmp_path, """
+vrrp_instance V4 {
+  interface eth0
+  virtual_router_id 9
+  skip_check_adv_addr
+  virtual_ipaddress {
+    198.51.100.7
+  }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_instances[0].check_advert_addresses is False
+    assert notes(conv)[("keepalived.conf", 5)].startswith("skip_check_adv_addr: approximated")
+
+
 def test_sync_daemon_and_timeouts_from_global_defs(tmp_path) -> None:
     path = write(tmp_path, """
 global_defs {

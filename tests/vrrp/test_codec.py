@@ -125,6 +125,24 @@ def test_instance_checks() -> None:
     check_instance(v3(interval_cs=50), vrid=51, version=3, interval_cs=100)
 
 
+def test_strict_interval_drops_a_v3_advert_with_another_interval() -> None:
+    with pytest.raises(DecodeError) as exc:
+        check_instance(v3(interval_cs=4095), vrid=51, version=3, interval_cs=100, strict_interval=True)
+    assert exc.value.reason is Reason.INTERVAL_MISMATCH and "4095cs, expected 100cs" in str(exc.value)
+    check_instance(v3(interval_cs=100), vrid=51, version=3, interval_cs=100, strict_interval=True)
+
+
+def test_the_address_list_must_be_ours_in_any_order() -> None:
+    ours = v3().addresses
+    check_instance(v3(addresses=tuple(reversed(ours))), vrid=51, version=3, interval_cs=100, addresses=ours)
+    check_instance(v3(addresses=(ipaddress.ip_address("198.51.100.9"),)), vrid=51, version=3, interval_cs=100)
+    foreign = ipaddress.IPv4Address("198.51.100.9")
+    for other in ((foreign,), ours[:1], (*ours, foreign), ()):
+        with pytest.raises(DecodeError) as exc:
+            check_instance(v3(addresses=other), vrid=51, version=3, interval_cs=100, addresses=ours)
+        assert exc.value.reason is Reason.ADDRESS_MISMATCH
+
+
 def test_parse_ipv4() -> None:
     payload = encode(v3(), V4A, V4M)
     hdr = struct.pack(

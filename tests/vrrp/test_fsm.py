@@ -203,11 +203,23 @@ def test_master_asserts_itself_against_lower_rival() -> None:
     assert i.receive(adv(50), LOW, 5.0) == [SendAdvert(100), SendGarp()]
     assert i.state is State.MASTER
     # A rival that never hears us must not cause a GARP storm.
-    for t in (5.5, 5.9):  # the same episode: adverts one interval apart
-        assert i.receive(adv(50), LOW, t) == [SendAdvert(100)]
+    assert i.receive(adv(50), LOW, 5.5) == [SendAdvert(100)]  # the same episode: no GARP
+    assert i.receive(adv(50), LOW, 5.9) == []  # under half an interval since the last answer
     assert i.receive(adv(50), LOW, 6.5) == [SendAdvert(100), SendGarp()]
     # A new episode (the rival was silent for a while) re-announces at once.
     assert i.receive(adv(50), LOW, 10.0) == [SendAdvert(100), SendGarp()]
+
+
+def test_a_flood_of_priority_0_or_rival_packets_is_not_reflected_one_for_one() -> None:
+    """Each out-of-turn answer costs one multicast advert: at most one per half interval,
+    the Adver_Timer's regular advert still going out on time."""
+    for priority in (0, 50):
+        i = master()
+        answers = [act for k in range(100) for act in i.receive(adv(priority), LOW, 5.0 + k / 100)
+                   if isinstance(act, SendAdvert)]
+        assert len(answers) == 2, priority  # 5.00 and 5.50 within the second
+        assert i.answers_suppressed == 98
+        assert i.deadline is not None and i.deadline <= 6.5 + 1e-9  # the timer, reset by the 5.50 answer
 
 
 def test_track_weight_shifts_priority() -> None:

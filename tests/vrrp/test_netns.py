@@ -7,7 +7,7 @@ import subprocess
 import time
 from datetime import datetime
 
-from scripts.labkit import PYTHON, REPO, VIP, sh
+from scripts.labkit import DIRECTORD, PYTHON, REPO, VIP, sh
 from scripts.labkit import VrrpLab as Lab
 
 # advert_interval 100 ms: Master_Down_Interval = 0.3 s + skew (<= 0.1 s).
@@ -387,3 +387,69 @@ def test_directord_run_with_only_vrrp_instances(lab2: Lab) -> None:
     procs[n2].send_signal(signal.SIGTERM)
     assert procs[n2].wait(timeout=10) == 0
     assert lab2.holders() == []
+
+
+def forge(lab: Lab, node: str, *adverts: str, count: int = 1) -> None:
+    """Send scapy-built VRRPv3 adverts (TTL 255, valid checksums) from `node`."""
+    script = ("from scapy.all import IP, VRRPv3, send, conf\nconf.verb = 0\n"
+              f"pkt = IP(dst='224.0.0.18', ttl=255) / VRRPv3({', '.join(adverts)})\n"
+              f"send(pkt, iface='eth0', count={count}, inter=0)\n")
+    sh([PYTHON, "-c", script], ns=node)
+
+
+def test_a_forged_advert_with_other_addresses_is_dropped(lab3: Lab) -> None:
+    """Issue 17's attack (priority 255, interval 40.95 s) without our address list:
+    dropped and counted, the master keeps the VIP."""
+    n1, n2, n3 = lab3.nodes
+    lab3.start(n1, priority=200)
+    lab3.start(n2, priority=100)
+    lab3.wait_master(n1)
+    lab3.wait_backup(n2)
+    forge(lab3, n3, "vrid=51, priority=255, adv=4095, addrlist=['198.51.100.9']")
+    time.sleep(1.0)
+    assert lab3.holders() == [n1]
+    for node in (n1, n2):
+        assert "reason=address_mismatch" in lab3.log(node), node
+
+
+def test_with_adopt_master_interval_off_a_forged_interval_is_dropped(lab3: Lab) -> None:
+    """The same advert copying our address list gets past the address check; with
+    adopt_master_interval = false its 40.95 s interval is refused too."""
+    n1, n2, n3 = lab3.nodes
+    lab3.start(n1, priority=200, adopt_master_interval=False)
+    lab3.start(n2, priority=100, adopt_master_interval=False)
+    lab3.wait_master(n1)
+    lab3.wait_backup(n2)
+    forge(lab3, n3, f"vrid=51, priority=255, adv=4095, addrlist=['{VIP}']")
+    time.sleep(1.0)
+    assert lab3.holders() == [n1]
+    for node in (n1, n2):
+        assert "reason=interval_mismatch" in lab3.log(node), node
+
+
+def test_a_priority_0_flood_is_not_reflected_one_for_one(lab2: Lab) -> None:
+    """Each priority-0 advert asks the master for an immediate advert: a flood of them
+    gets at most one answer per half interval, and the master stays master."""
+    import json
+
+    n1, n2 = lab2.nodes
+    lab2.start_directord(n1, priority=200)
+    lab2.wait_master(n1)
+    sock = lab2.tmp / f"{n1}.sock"
+
+    def view() -> dict:
+        out = subprocess.run([DIRECTORD, "status", "--json", "--socket", str(sock)], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["vrrp"]["instances"]["VI_1"]
+
+    before = view()
+    started = time.monotonic()
+    forge(lab2, n2, f"vrid=51, priority=0, adv=10, addrlist=['{VIP}']", count=300)
+    elapsed = time.monotonic() - started
+    after = view()
+    sent = after["adverts_sent"] - before["adverts_sent"]
+    # the regular adverts of the flood's duration (100 ms apart) plus at most two answers each
+    assert sent <= 3 * (elapsed / 0.1 + 2) + 5, (sent, elapsed)
+    assert after["answers_suppressed"] >= 300 - sent, after
+    assert after["state"] == "master" and lab2.holders() == [n1]
