@@ -115,6 +115,8 @@ def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
     config = _load(args.config)
     store = StateStore(args.state_dir or config.global_.state_dir)
     try:
+        if not dry_run:
+            store.lock()  # not beside a running daemon: both would write the table and the state
         state = store.load()
     except StateError as exc:
         raise CommandError(str(exc)) from exc

@@ -124,6 +124,14 @@ def matching(config: Config, drain: AdminDrain) -> list[str]:
             if drain.matches(vs.name, dest_key(rs))]
 
 
+def _refuse_unsaved(problem: str | None, done: str, matched: list[str]) -> None:
+    """A drain that is in force but not on disk would silently end at the next restart:
+    the caller hears it as an error (the change itself stays applied)."""
+    if problem is not None:
+        raise ControlError(f"{done} {', '.join(matched)} now, but not persisted ({problem}): "
+                           "a restart would forget it")
+
+
 class ControlApi:
     """`reload` re-reads the config (the problems, if refused); `status` builds the snapshot."""
 
@@ -169,11 +177,13 @@ class ControlApi:
             raise ControlError(f"no configured real server matches {drain.address}"
                                + (f":{drain.port}" if drain.port else "")
                                + (f" in {drain.service}" if drain.service else ""))
+        unsaved = None
         if drain not in state.admin_drains:
             state.admin_drains.append(drain)
-            await self._reconciler.save()
+            unsaved = await self._reconciler.save()
         log.info("drained by admin", real_servers=matched)
         self._reconciler.poke()
+        _refuse_unsaved(unsaved, "drained", matched)
         return {"drained": matched}
 
     async def undrain(self, request: UndrainRequest) -> dict[str, Any]:
@@ -182,10 +192,11 @@ class ControlApi:
         state.admin_drains = [d for d in state.admin_drains if d != drain]
         if len(state.admin_drains) == before:
             raise ControlError("no matching drain is in place (undrain takes the same arguments as drain)")
-        await self._reconciler.save()
+        unsaved = await self._reconciler.save()
         matched = matching(self._reconciler.config, drain)
         log.info("undrained by admin", real_servers=matched)
         self._reconciler.poke()
+        _refuse_unsaved(unsaved, "undrained", matched)
         return {"undrained": matched}
 
     async def _refuse_without_backup(self, name: str) -> None:

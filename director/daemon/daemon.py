@@ -79,6 +79,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        self.reconciler.store.lock()  # one daemon per state_dir: a second stops here
         await self._open_sockets()
         vrrp_stop = asyncio.Event()
         reconciler, tasks = await self._start_parts(loop, vrrp_stop)
@@ -173,6 +174,7 @@ class Daemon:
         if self.backend is not None:
             await self.reconciler.stop()
         self.ipvs.shutdown()
+        self.reconciler.store.unlock()
         log.info("stopped")
 
     # --- reload ----------------------------------------------------------------------------

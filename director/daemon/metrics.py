@@ -289,7 +289,10 @@ def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterab
     errors.add("", counters.errors_total)
     passes = Family("directord_reconcile_passes", "counter", "reconcile passes")
     passes.add("", counters.passes)
-    for family in (operations, errors, passes):
+    state = Family("directord_state_write_errors", "counter",
+                   "state file writes that failed (drains and owned services not persisted)")
+    state.add("", counters.state_write_errors)
+    for family in (operations, errors, passes, state):
         yield from family.render()
 
 

@@ -169,15 +169,19 @@ class ReconcileLoop:
 
     # --- the state file and the stop ---------------------------------------------------------------
 
-    async def save(self) -> None:
-        """Write the state file on the IPVS thread (after the writes queued before it)."""
-        await self._ipvs.call(self.persist)
+    async def save(self) -> str | None:
+        """Write the state file on the IPVS thread (after the writes queued before it);
+        why it failed, if it did."""
+        return await self._ipvs.call(self.persist)
 
-    def persist(self) -> None:
+    def persist(self) -> str | None:
         try:
             self.store.save(self.state)
         except StateError as exc:
+            self.counters.state_write_errors += 1
             log.error("cannot save state", error=str(exc))
+            return str(exc)
+        return None
 
     async def stop(self) -> None:
         """What a stop leaves: by default the IPVS table stays as it is (a restart drops

@@ -1,17 +1,22 @@
 """What directord keeps in state_dir across runs: owned services, drains, admin drains.
 
-One JSON file, written atomically (temp file + rename) so a crash never leaves
-half a file. Without it a restart would forget which services directord made,
+One JSON file, written atomically (unique temp file, fsync, rename, directory
+fsync) so a crash never leaves half a file. Without it a restart would forget which services directord made,
 and could neither drain them on removal nor tell them from hand-made ones.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import stat
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from director.config.model import Config
 from director.ipvs.model import DestKey, ServiceKey
@@ -19,7 +24,9 @@ from director.reconcile.desired import RealServerState, StateKey, dest_key
 from director.reconcile.plan import Book
 
 STATE_FILE = "state.json"
+LOCK_FILE = "lock"
 FORMAT_VERSION = 1
+MAX_STATE_BYTES = 16 * 1024 * 1024  # far above any real table's state
 
 
 class StateError(RuntimeError):
@@ -76,43 +83,181 @@ def encode(state: State) -> dict:
     }
 
 
-def decode(data: dict) -> State:
+def decode(data: object) -> State:
+    """The state in `data`, every field's type checked: a file that parses as JSON but holds
+    anything else raises StateFormatError rather than failing later inside a pass."""
+    top = _table(data, "the file")
     book = Book()
-    for item in data.get("owned", []):
-        book.owned[ServiceKey(*item["service"])] = float(item["drain_timeout"])
-    for item in data.get("draining", []):
-        dest = DestKey(*item["dest"]) if item["dest"] is not None else None
-        book.draining[(ServiceKey(*item["service"]), dest)] = float(item["since"])
-    drains = [AdminDrain(d["address"], d.get("port"), d.get("service")) for d in data.get("admin_drains", [])]
+    for item in _items(top, "owned"):
+        book.owned[_service(item.get("service"))] = _number(item.get("drain_timeout"), "owned.drain_timeout")
+    for item in _items(top, "draining"):
+        dest = None if item.get("dest") is None else _dest(item.get("dest"))
+        book.draining[(_service(item.get("service")), dest)] = _number(item.get("since"), "draining.since")
+    drains = [AdminDrain(_typed(d.get("address"), str, "admin_drains.address"),
+                         _optional(d.get("port"), int, "admin_drains.port"),
+                         _optional(d.get("service"), str, "admin_drains.service"))
+              for d in _items(top, "admin_drains")]
     return State(book, drains)
 
 
+class StateFormatError(ValueError):
+    """The state file is readable but not a state this version wrote."""
+
+
+def _table(value: object, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise StateFormatError(f"{what} is {type(value).__name__}, not an object")
+    return value
+
+
+def _items(top: dict, key: str) -> list[dict]:
+    items = top.get(key, [])
+    if not isinstance(items, list):
+        raise StateFormatError(f"{key} is {type(items).__name__}, not a list")
+    return [_table(item, f"an entry of {key}") for item in items]
+
+
+def _typed(value: object, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise StateFormatError(f"{what} is {value!r:.40}, not {kind.__name__}")
+    return value
+
+
+def _optional(value: object, kind: type, what: str) -> Any:
+    return None if value is None else _typed(value, kind, what)
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StateFormatError(f"{what} is {value!r:.40}, not a number")
+    return float(value)
+
+
+def _fields(value: object, kinds: tuple[type, ...], what: str) -> list:
+    if not isinstance(value, list) or len(value) != len(kinds):
+        raise StateFormatError(f"{what} is {value!r:.60}, not a list of {len(kinds)}")
+    return [_typed(v, kind, what) for v, kind in zip(value, kinds, strict=True)]
+
+
+def _service(value: object) -> ServiceKey:
+    return ServiceKey(*_fields(value, (int, str, str, int, int), "a service key"))
+
+
+def _dest(value: object) -> DestKey:
+    return DestKey(*_fields(value, (int, str, int), "a real server key"))
+
+
 class StateStore:
+    """state_dir/state.json. The directory must be root's own (not group or world
+    writable): a file written there decides what directord deletes from the kernel."""
+
     def __init__(self, state_dir: str) -> None:
-        self.path = Path(state_dir) / STATE_FILE
+        self.dir = Path(state_dir)
+        self.path = self.dir / STATE_FILE
+        self._lock: int | None = None
+
+    def lock(self) -> None:
+        """Hold state_dir for this process (one daemon, or one `apply`, at a time)."""
+        self._check_dir()
+        try:
+            fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StateError(f"{self.dir / LOCK_FILE}: cannot open: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(f"{self.dir}: in use by another directord (a running daemon or apply)") from exc
+        self._lock = fd
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def load(self) -> State:
+        """The saved state; a corrupt file is moved aside (logged) and the state starts
+        empty, so one bad file cannot keep the daemon from starting."""
+        self._check_dir()
         try:
-            text = self.path.read_text()
+            return decode(json.loads(self._read()))
         except FileNotFoundError:
             return State()
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read: {exc.strerror}") from exc
-        try:
-            return decode(json.loads(text))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateError(f"{self.path}: corrupt state file ({exc}); move it aside to start afresh") from exc
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep or too big, wrong shape
+            import structlog  # here: the man page build reads STATE_FILE with the standard library only
+
+            aside = self._move_aside()
+            structlog.get_logger("directord").error(
+                "state file corrupt, moved aside; starting with an empty state", path=str(self.path),
+                reason=str(exc)[:200], moved_to=aside)
+            return State()
 
     def save(self, state: State) -> None:
+        """A unique temp file in state_dir (O_EXCL: never through a planted symlink),
+        fsynced, renamed over the state, and the directory fsynced."""
+        tmp: str | None = None
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w") as handle:
+            self._check_dir()
+            fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.dir)
+            with os.fdopen(fd, "w") as handle:
                 json.dump(encode(state), handle, indent=1)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
+            tmp = None
+            _fsync_dir(self.dir)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                self.path.with_suffix(".tmp").unlink()
-            raise StateError(f"{self.path}: cannot write: {exc.strerror}") from exc
+            raise StateError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def _read(self) -> str:
+        fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_STATE_BYTES + 1)
+        if len(data) > MAX_STATE_BYTES:
+            raise StateFormatError(f"larger than {MAX_STATE_BYTES} bytes")
+        return data.decode()  # UnicodeDecodeError is a ValueError: corrupt
+
+    def _move_aside(self) -> str:
+        aside = self.path.with_name(f"{STATE_FILE}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            raise StateError(f"{self.path}: corrupt and cannot be moved aside: {exc.strerror}") from exc
+        return str(aside)
+
+    def _check_dir(self) -> None:
+        try:
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = os.lstat(self.dir)
+        except OSError as exc:
+            raise StateError(f"{self.dir}: cannot create: {exc.strerror}") from exc
+        problem = unsafe_directory(info)
+        if problem:
+            raise StateError(f"{self.dir}: {problem}; state_dir must be a directory of its own, mode 0700")
+
+
+def unsafe_directory(info: os.stat_result) -> str | None:
+    """Why a directory that holds directord's state or socket is unsafe, if it is."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if info.st_uid != os.geteuid():
+        return f"is owned by uid {info.st_uid}, not {os.geteuid()}"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -26,6 +26,7 @@ class ReconcileCounters:
     operations: dict[str, int] = field(default_factory=dict)  # by action: add, change, drain, remove
     errors_total: int = 0
     last_errors: list[str] = field(default_factory=list)
+    state_write_errors: int = 0
 
 
 def _stats(stats: Stats) -> dict[str, int]:

@@ -4,7 +4,10 @@ and the handlers, over a reconcile loop on the in-memory IPVS backend."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import subprocess
 import tomllib
 from collections.abc import Awaitable
 from pathlib import Path
@@ -29,6 +32,7 @@ from director.daemon.control_api import (
 )
 from director.daemon.health import HealthBridge, state_keys
 from director.daemon.ipvs_thread import IpvsThread
+from director.daemon.metrics import reconcile_lines
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.state_store import AdminDrain, StateStore
 from director.daemon.vrrp_child import VrrpProcessError
@@ -157,6 +161,33 @@ def test_drain_and_undrain_keep_the_state_file_and_ask_for_a_pass(tmp_path: Path
             == "no matching drain is in place (undrain takes the same arguments as drain)"
 
     asyncio.run(go())
+
+
+def test_a_drain_that_cannot_be_saved_is_answered_as_an_error_and_counted(tmp_path: Path) -> None:
+    """state_dir full (a real 64 KiB tmpfs, filled): the drain is in force but would end at
+    the next restart, so the admin hears it (it used to be acknowledged)."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(state)], check=True)
+    try:
+        fd = os.open(state / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 4096)
+        os.close(fd)
+
+        async def go() -> None:
+            api, loop = api_for(tmp_path)
+            refused = await answer_refused(api.drain(DrainRequest("10.0.0.11")))
+            assert refused.startswith("drained 10.0.0.11:80 in web now, but not persisted (")
+            assert "No space left on device" in refused and refused.endswith("a restart would forget it")
+            assert loop.state.admin_drains == [AdminDrain("10.0.0.11")]  # in force all the same
+            assert loop.counters.state_write_errors == 1
+            assert "directord_state_write_errors_total 1" in "".join(reconcile_lines(loop.counters, loop.histogram))
+
+        asyncio.run(go())
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
 
 
 def test_a_refused_reload_says_why(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from director.config.model import Config
 from director.daemon.health import HealthBridge, state_keys
 from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.reconcile_loop import RAMP_STEP, ReconcileLoop, _field_values, next_pass_in
-from director.daemon.state_store import StateError, StateStore
+from director.daemon.state_store import StateStore
 from director.ipvs.memory import MemoryIpvs
 from director.ipvs.model import AddService, DestKey, ServiceKey, ServiceSpec
 from director.logs import render
@@ -157,11 +157,12 @@ def test_a_stop_leaves_the_table_or_removes_only_what_the_daemon_owns(tmp_path: 
     asyncio.run(go())
 
 
-def test_a_corrupt_state_file_stops_the_loop_before_it_starts(tmp_path: Path) -> None:
+def test_a_corrupt_state_file_is_moved_aside_and_the_loop_starts_empty(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
-    with pytest.raises(StateError, match="corrupt state file"):
-        ReconcileLoop(config(), MemoryIpvs(), IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
-                      None, asyncio.Event(), on_pass=lambda: None)
+    loop = ReconcileLoop(config(), MemoryIpvs(), IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
+                         None, asyncio.Event(), on_pass=lambda: None)
+    assert loop.state.book.owned == {} and not (tmp_path / "state.json").exists()
+    assert [p.name.startswith("state.json.corrupt-") for p in tmp_path.iterdir()] == [True]
 
 
 def test_each_changed_field_is_one_readable_logfmt_key() -> None:
