@@ -108,10 +108,12 @@ class ReconcileLoop:
                 reconcile_pass, config, self.backend, self.state.book, time.time(), states, sysctl=self._sysctl))
             # Status and metrics read the table as it is after this pass's writes.
             self.kernel = report.kernel if not report.changes else await self._ipvs.call(self.backend.dump)
-        except OSError as exc:
-            log.error("reconcile pass failed", error=str(exc))
+        except Exception as exc:  # one bad pass must not stop the daemon: the next one retries
+            # a kernel error's message says it all; anything else is a bug, so keep its traceback
+            log.error("reconcile pass failed", error=f"{type(exc).__name__}: {exc}",
+                      exc_info=not isinstance(exc, OSError))
             self.counters.errors_total += 1
-            self.counters.last_errors = [f"reconcile pass failed: {exc}"]
+            self.counters.last_errors = [f"reconcile pass failed: {type(exc).__name__}: {exc}"]
             return
         self.desired = report.desired
         self._count(report, time.monotonic() - began)

@@ -114,6 +114,36 @@ def test_a_pass_programs_the_kernel_counts_and_saves(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+class FlakyIpvs(MemoryIpvs):
+    """Raises a bug-like exception on the first dump only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def dump(self):  # type: ignore[no-untyped-def]
+        if not self.failed:
+            self.failed = True
+            raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
+        return super().dump()
+
+
+def test_a_pass_that_raises_anything_is_logged_counted_and_retried(tmp_path: Path) -> None:
+    """Not only OSError: an exception from a bug ends that pass, not the daemon."""
+    async def go() -> None:
+        rig = Rig(tmp_path, config(), backend=FlakyIpvs())
+        running = asyncio.create_task(rig.loop.run())
+        await rig.until(lambda: rig.loop.counters.errors_total == 1)
+        assert rig.loop.counters.last_errors == ["reconcile pass failed: TypeError: unsupported operand type(s) "
+                                                 "for +: 'int' and 'NoneType'"]
+        rig.loop.poke()
+        await rig.passes_reach(1)
+        assert not running.done() and WEB in rig.backend.dump()
+        running.cancel()
+
+    asyncio.run(go())
+
+
 def test_a_reload_is_answered_by_the_first_pass_that_runs_it(tmp_path: Path) -> None:
     async def go() -> None:
         rig = Rig(tmp_path, config())
