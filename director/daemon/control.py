@@ -114,6 +114,8 @@ class ControlServer:
             request = json.loads(line)
         except ValueError:
             return {"ok": False, "error": "request is not JSON"}
+        except RecursionError:
+            return {"ok": False, "error": "request is nested too deep"}
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return {"ok": False, "error": 'request must be an object with a "command" string'}
         handler = self.handlers.get(request["command"])

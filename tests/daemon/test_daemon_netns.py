@@ -178,7 +178,8 @@ def test_a_reload_the_vrrp_child_cannot_open_keeps_the_instance_in_both_processe
 
 
 @pytest.mark.parametrize("payload", [b"not json\n", b"[1, 2]\n", b'{"command": 7}\n', b'{"command": "nope"}\n',
-                                     b"x" * 70000 + b"\n", b'{"command": "drain", "address": 5}\n'])
+                                     b"x" * 70000 + b"\n", b'{"command": "drain", "address": 5}\n',
+                                     b"[" * 20000 + b"]" * 20000 + b"\n"])
 def test_malformed_requests_get_an_error_and_the_daemon_keeps_answering(running, payload: bytes) -> None:
     _, sock, _, _ = running
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
