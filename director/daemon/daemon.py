@@ -30,7 +30,7 @@ from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.metrics import MetricsServer
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.sdnotify import Notifier
-from director.daemon.state_store import StateStore
+from director.daemon.state_store import StateError, StateStore
 from director.daemon.sync_role import SyncRole
 from director.daemon.views import Views
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError
@@ -79,7 +79,6 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
-        self.reconciler.store.lock()  # one daemon per state_dir: a second stops here
         await self._open_sockets()
         vrrp_stop = asyncio.Event()
         reconciler, tasks = await self._start_parts(loop, vrrp_stop)
@@ -106,8 +105,10 @@ class Daemon:
         self.control = ControlServer(self.config.global_.control_socket, self.control_api.handlers())
         await self.control.start()  # first: a second daemon on the same socket stops here
         try:
+            self.reconciler.store.lock()  # then one with its own socket but this state_dir
             await self._start_metrics()
-        except MetricsUnavailable:
+        except (MetricsUnavailable, StateError):
+            self.reconciler.store.unlock()
             await self.control.close()
             raise
 

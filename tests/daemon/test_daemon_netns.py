@@ -93,6 +93,13 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     second = directord("run", "-c", str(config), ns=ns)
     assert second.returncode == 2
     assert second.stderr.strip() == f"directord run: another directord is running on {sock}"
+    own_socket = tmp_path / "other.toml"  # its own socket, the same state_dir
+    own_socket.write_text(config.read_text().replace(str(sock), str(tmp_path / "other.sock")))
+    third = directord("run", "-c", str(own_socket), ns=ns)
+    assert third.returncode == 2, third.stderr
+    assert third.stderr.strip() == (f"directord run: {tmp_path / 'state'}: in use by another directord "
+                                    "(a running daemon or apply)")
+    assert not (tmp_path / "other.sock").exists()
 
     transitions = status(sock)["vrrp"]["instances"]["VI_1"]["transitions"]
     good = config.read_text()
