@@ -21,6 +21,7 @@ import signal
 import subprocess
 from typing import TYPE_CHECKING
 
+from director.hook_env import hook_environment
 from healthcheck._io import Phase, ProbeError, Verdict, run_probe
 from healthcheck.result import ProbeResult, Target
 
@@ -36,13 +37,8 @@ async def probe(target: Target, check: CheckConfig) -> ProbeResult:
 
 
 def environment(target: Target) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DIRECTORD_ADDRESS=target.address,
-        DIRECTORD_PORT=str(target.port),
-        DIRECTORD_FAMILY=str(target.family),
-    )
-    return env
+    return hook_environment(DIRECTORD_ADDRESS=target.address, DIRECTORD_PORT=str(target.port),
+                            DIRECTORD_FAMILY=str(target.family))
 
 
 def judge(code: int, output: bytes, dynamic_weight: bool) -> Verdict:

@@ -20,11 +20,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "nlmsg": (),
     "director.config": (),
     "director.text": (),  # wording (counts) the CLI and the daemon's summaries share
-    "healthcheck": ("director.config",),
-    "vrrp": ("director.config", "nlmsg"),
+    "director.hook_env": (),  # the environment exec checks and notify hooks get
+    "healthcheck": ("director.config", "director.hook_env"),
+    "vrrp": ("director.config", "nlmsg", "director.hook_env"),
     # `python -m vrrp` is an entry point like director.cli, not library code: it sets up the one
     # log renderer; the library modules of vrrp log through structlog and never import it.
-    "vrrp.__main__": ("vrrp", "director.config", "director.logs", "nlmsg"),
+    "vrrp.__main__": ("vrrp", "director.config", "director.logs", "nlmsg", "director.hook_env"),
     "director.ipvs": ("director.config", "nlmsg"),
     "director.sync": ("director.config", "director.ipvs"),
     "director.reconcile": ("director.config", "director.ipvs"),

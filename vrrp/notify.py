@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import Sequence
 
 import structlog
+
+from director.hook_env import hook_environment
 
 log = structlog.get_logger("vrrp.notify")
 NOTIFY_TIMEOUT = 10.0
@@ -30,20 +34,24 @@ async def run_notify(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            env=hook_environment(),
+            start_new_session=True,  # its own process group: a timeout kills what it started too
         )
     except OSError as exc:
         log.warning("notify failed to start", argv=args, error=str(exc))
         return None
     try:
-        return await asyncio.wait_for(proc.wait(), timeout)
+        code = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
         log.warning("notify killed after timeout", argv=args, timeout=timeout)
         return None
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
             await asyncio.shield(proc.wait())
+    (log.info if code == 0 else log.warning)("notify ran", argv=args, exit=code)
+    return code
 
 
 class Hooks:

@@ -36,6 +36,15 @@ def test_environment_names_the_target():
     assert run(exec_probe.probe(T, sh(script))).ok
 
 
+def test_the_environment_is_a_fixed_minimum_not_the_daemons(monkeypatch):
+    """NOTIFY_SOCKET would let a check speak to systemd for the daemon."""
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("SECRET_TOKEN", "x")
+    names = sorted(exec_probe.environment(T))
+    assert names == ["DIRECTORD_ADDRESS", "DIRECTORD_FAMILY", "DIRECTORD_PORT", "HOME", "LANG", "PATH"]
+    assert run(exec_probe.probe(T, sh('[ -z "$NOTIFY_SOCKET$SECRET_TOKEN" ]'))).ok
+
+
 def test_argv_is_not_a_shell_string():
     check = CheckConfig(type="exec", command=(sys.executable, "-c",
                         "import sys; sys.exit(0 if sys.argv[1] == '$HOME; rm' else 1)",

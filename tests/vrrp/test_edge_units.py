@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import structlog.testing
+
 from vrrp import sockets
 from vrrp.garp import arp_frame, frames_for, unsolicited_na_frame
 from vrrp.notify import run_notify
@@ -79,6 +81,28 @@ def test_notify_runs_argv_without_shell(tmp_path: Path) -> None:
 def test_notify_is_bounded_in_time() -> None:
     argv = [sys.executable, "-c", "import time; time.sleep(30)"]
     assert asyncio.run(run_notify(argv, "VI_1", "backup", 1, timeout=0.3)) is None
+
+
+def test_notify_gets_a_minimal_environment_and_its_exit_code_is_logged(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    out = tmp_path / "env"
+    script = f"import os, sys; open({str(out)!r}, 'w').write(' '.join(sorted(os.environ))); sys.exit(3)"
+    with structlog.testing.capture_logs() as logs:
+        assert asyncio.run(run_notify([sys.executable, "-c", script], "VI_1", "master", 150)) == 3
+    assert set(out.read_text().split()) - {"LC_CTYPE"} == {"HOME", "LANG", "PATH"}  # python may add LC_CTYPE
+    assert [(e["event"], e["exit"], e["log_level"]) for e in logs] == [("notify ran", 3, "warning")]
+
+
+def test_a_notify_timeout_kills_what_the_hook_started_too(tmp_path: Path) -> None:
+    """The hook's own process group: a child it left running dies with it."""
+    pidfile = tmp_path / "child"
+    script = f"sleep 30 & echo $! > {pidfile}; wait"
+    assert asyncio.run(run_notify(["/bin/sh", "-c", script], "VI_1", "backup", 1, timeout=0.5)) is None
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the hook's child survived the timeout"
+        time.sleep(0.05)
 
 
 def test_notify_missing_program() -> None:
