@@ -468,8 +468,16 @@ def _check(s: Section, protocol: str) -> CheckConfig:
         s.error("path", f'must start with "/", got "{result.path}"')
     if result.sip_uri is not None and not re.match(r"sips?:", result.sip_uri):
         s.error("sip_uri", f'must start with "sip:" or "sips:", got "{result.sip_uri}"')
+    for key in ("path", "host", "sip_uri"):
+        value = getattr(result, key)
+        if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
+            # it goes into a request line or header: a space splits it, CR/LF would add headers
+            s.error(key, f"must not contain spaces or control characters, got {value!r}")
     s.finish()
     return result
+
+
+_REQUEST_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _send_bytes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> bytes | None:

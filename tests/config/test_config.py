@@ -165,6 +165,12 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
      'expect_status=["2xx"]\n', "virtual_server \"a\".check.expect_status[0]: must be a status code"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
      'expect_body="(unclosed"\n', "virtual_server \"a\".check.expect_body: invalid regular expression"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
+     'path="/health check"\n', "virtual_server \"a\".check.path: must not contain spaces or control characters"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
+     'host="a\\r\\nX-Injected: 1"\n', "virtual_server \"a\".check.host: must not contain spaces or control"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=5060\nprotocol="udp"\n[virtual_server.check]\n'
+     'type="sip"\nsip_uri="sip:a\\r\\nVia: x"\n', "virtual_server \"a\".check.sip_uri: must not contain"),
     ('[[vrrp_instance]]\nname="v"\ninterface="eth0"\nvrid=0\nvirtual_ips=["192.0.2.1/24"]\n',
      "vrrp_instance \"v\".vrid: must be in 1..255, got 0"),
     ('[global]\nvrrp_realtime_priority=100\n', "global.vrrp_realtime_priority: must be in 0..99, got 100"),
