@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from director import __version__
 from director.config.load import ConfigError, load_config
@@ -21,6 +22,9 @@ from director.config.model import Config
 from director.importer.cli import CONVERTERS
 from director.reference.commands import epilog
 from director.text import counted
+
+if TYPE_CHECKING:
+    from director.daemon.state_store import StateStore
 
 DEFAULT_CONFIG = "/etc/directord/directord.toml"
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2
@@ -108,18 +112,26 @@ def _open_backend():
 
 
 def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
-    from director.daemon.state_store import StateError, StateStore, admin_drain_states
-    from director.ipvs.sysctl import IpvsSysctl
-    from director.reconcile.apply import reconcile_pass
+    from director.daemon.state_store import StateError, StateStore
 
     config = _load(args.config)
     store = StateStore(args.state_dir or config.global_.state_dir)
     try:
         if not dry_run:
             store.lock()  # not beside a running daemon: both would write the table and the state
-        state = store.load()
+        return _reconcile_locked(args, config, store, dry_run)
     except StateError as exc:
         raise CommandError(str(exc)) from exc
+    finally:
+        store.unlock()
+
+
+def _reconcile_locked(args: argparse.Namespace, config: Config, store: StateStore, dry_run: bool) -> int:
+    from director.daemon.state_store import StateError, admin_drain_states
+    from director.ipvs.sysctl import IpvsSysctl
+    from director.reconcile.apply import reconcile_pass
+
+    state = store.load()
     backend = _open_backend()
     try:
         states = admin_drain_states(config, state.admin_drains)

@@ -118,3 +118,19 @@ def test_one_process_holds_the_state_dir(tmp_path: Path) -> None:
     first.unlock()
     second.lock()
     second.unlock()
+
+
+def test_apply_lets_go_of_the_state_dir_when_it_returns(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`apply` run twice in one process (as the kernel tests do), whatever the first ended with."""
+    from director.cli import main
+
+    config = tmp_path / "directord.toml"
+    config.write_text('[[virtual_server]]\nname = "web"\naddress = "192.0.2.10"\nport = 80\n'
+                      '[[virtual_server.real_server]]\naddress = "10.0.0.11"\n')
+    state = state_dir(tmp_path)
+    for _ in range(2):
+        main(["apply", "--state-dir", str(state), "-c", str(config)])
+        assert "in use" not in capsys.readouterr().err
+    probe = StateStore(str(tmp_path / "state"))
+    probe.lock()
+    probe.unlock()
