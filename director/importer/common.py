@@ -1,11 +1,30 @@
-"""Helpers shared by the converters: addresses, names, masks."""
+"""Helpers shared by the converters: reading a source, addresses, names, masks."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+MAX_SOURCE_BYTES = 8 * 1024 * 1024
+
+
+def read_source(path: str) -> str:
+    """The text of a config file to import: a regular file only (an include of
+    /dev/zero or a FIFO would read forever) and bounded in size."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB")
+    return data.decode("utf-8", errors="replace")
 
 
 def endpoint(address: str, port: int) -> str:
@@ -47,7 +66,7 @@ def with_prefix(text: str) -> str | None:
 def mask_to_prefix(text: str) -> int | None:
     """A netmask (255.255.255.0) or prefix length (24) as a prefix length."""
     if text.isdigit():
-        return int(text)
+        return to_int(text)
     try:
         return ipaddress.IPv4Network(f"0.0.0.0/{text}").prefixlen
     except ValueError:
@@ -62,10 +81,12 @@ def to_int(text: str) -> int | None:
 
 
 def to_float(text: str) -> float | None:
+    """A finite number: 1e400 and nan are not durations or weights."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def present(items: dict[str, Any]) -> dict[str, Any]:

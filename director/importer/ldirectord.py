@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from director.importer import Conversion, SourceError, seconds
-from director.importer.common import Service, canonical_ip, endpoint, mask_to_prefix, to_float, to_int
+from director.importer.common import Service, canonical_ip, endpoint, mask_to_prefix, read_source, to_float, to_int
 from director.importer.table import Reader, Table
 
 METHODS = {"gate": "dr", "masq": "nat", "ipip": "tun"}
@@ -84,8 +84,7 @@ def _unquote(text: str) -> str:
 
 def _lines(path: str, errors: list[str]) -> list[_Line]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        text = read_source(path)
     except OSError as exc:
         raise SourceError([f"{path}: cannot read: {exc.strerror}"]) from exc
     result = []

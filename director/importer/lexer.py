@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from director.importer import Conversion, SourceError
+from director.importer.common import read_source
 
 MAX_INCLUDE_DEPTH = 8
 
@@ -50,8 +51,7 @@ class _Lexer:
     def file_tokens(self, path: str, depth: int = 0) -> list[list[Token]]:
         """Lines of tokens of PATH with includes expanded in place."""
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
+            text = read_source(path)
         except OSError as exc:
             self.errors.append(f"{path}: cannot read: {exc.strerror}")
             return []

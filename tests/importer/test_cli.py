@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from director.cli import main
+from director.importer.common import MAX_SOURCE_BYTES
 from tests.importer.helpers import SAMPLES
 
 SAMPLE_FILES = {"keepalived": "keepalived.conf", "ldirectord": "ldirectord.cf", "piranha": "lvs.cf"}
@@ -75,3 +78,36 @@ def test_output_that_does_not_validate_is_refused(tmp_path, capsys) -> None:
     assert main(["import", "--from", "keepalived", str(source), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "does not validate" in err and "scheduler" in err and not out.exists()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_an_include_of_a_device_or_fifo_is_refused_not_read(tmp_path, capsys, target: str) -> None:
+    if target == "fifo":
+        target = str(tmp_path / "fifo")
+        os.mkfifo(target)  # nobody writes it: reading would block forever
+    source = tmp_path / "keepalived.conf"
+    source.write_text(f"include {target}\n")
+    assert main(["import", "--from", "keepalived", str(source)]) == 1
+    assert capsys.readouterr().err.strip() == f"{target}: cannot read: not a regular file"
+
+
+def test_a_source_over_the_size_cap_is_refused(tmp_path, capsys) -> None:
+    source = tmp_path / "ldirectord.cf"
+    source.write_bytes(b"#" * (MAX_SOURCE_BYTES + 1))
+    assert main(["import", "--from", "ldirectord", str(source)]) == 1
+    assert capsys.readouterr().err.strip() == f"{source}: cannot read: larger than 8 MiB"
+
+
+@pytest.mark.parametrize("value", ["1e400", "nan", "-inf"])
+def test_a_number_that_is_not_finite_is_an_error_line(tmp_path, capsys, value: str) -> None:
+    source = tmp_path / "keepalived.conf"
+    source.write_text(f"virtual_server 192.0.2.5 80 {{\n  delay_loop {value}\n}}\n")
+    assert main(["import", "--from", "keepalived", str(source)]) == 1
+    assert capsys.readouterr().err.strip() == f"{source}:2: delay_loop: '{value}' is not a number"
+
+
+def test_a_netmask_of_thousands_of_digits_is_an_error_line(tmp_path, capsys) -> None:
+    source = tmp_path / "ldirectord.cf"
+    source.write_text(f"virtual=192.0.2.5:80\n\treal=10.0.0.1:80 gate\n\tnetmask={'9' * 5000}\n")
+    assert main(["import", "--from", "ldirectord", str(source)]) == 1
+    assert capsys.readouterr().err.strip() == f"{source}:3: netmask: is not a netmask"
