@@ -156,14 +156,21 @@ def parse_simple_raw(buf: bytes) -> tuple[bytes, bytes | None, bytes] | None:
             return None
     if low.find(b"\ncontent-length:", i) >= 0:
         return None  # more than one
-    value = low[i + 15 : low.find(b"\n", i)].strip(b" \t\r")
-    if not value.isdigit():
+    length = _content_length(low[i + 15 : low.find(b"\n", i)].strip(b" \t\r"))
+    if length is None:
         return None
     start = m.end()
-    end = start + int(value)
+    end = start + length
     if len(buf) < end:
         return None
     return code, m.group(2), buf[start:end]
+
+
+MAX_LENGTH_DIGITS = 18  # an exabyte: more is a hostile header, and int() refuses over 4,300 digits
+
+
+def _content_length(value: bytes) -> int | None:
+    return int(value) if value.isdigit() and len(value) <= MAX_LENGTH_DIGITS else None
 
 
 class Body:
@@ -191,9 +198,10 @@ class Body:
             else:
                 self.mode, self._state = "chunked", "size"
         elif lengths:
-            if len(lengths) > 1 or not next(iter(lengths)).isdigit():
-                raise HttpParseError(f"bad Content-Length {b', '.join(sorted(lengths))!r}")
-            self.mode, self._left = "length", int(next(iter(lengths)))
+            length = _content_length(next(iter(lengths))) if len(lengths) == 1 else None
+            if length is None:
+                raise HttpParseError(f"bad Content-Length {b', '.join(sorted(lengths))[:60]!r}")
+            self.mode, self._left = "length", length
             self.done = self._left == 0
         else:
             self.mode = "close"

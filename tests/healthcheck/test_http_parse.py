@@ -95,6 +95,7 @@ def test_head_and_204_have_no_body():
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX",
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi",  # ended early
+    b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nok",  # int() refuses it: ValueError
 ])
 def test_rejects(data):
     with pytest.raises(hp.HttpParseError):
@@ -203,6 +204,7 @@ def test_simple_path_agrees_with_the_general_one(case):
     b"HTTP/1.1 200 OK\r\nBad Header\r\nContent-Length: 2\r\n\r\nok",
     b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok",
     b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 3000 + b"Content-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nok",
 ])
 def test_simple_path_leaves_the_rest_to_the_general_one(data):
     assert hp.parse_simple(data) is None
