@@ -50,6 +50,7 @@ from director.config.read import (
     required,
     text,
 )
+from director.config.regex_risk import backtracking_risk
 
 # Defaults and choices come from the fields of the model (see `read_fields`); what this
 # module adds is bounds, the checks across keys, and the few defaults that depend on
@@ -492,6 +493,10 @@ def _regex(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str 
             re.compile(pattern)
         except re.error as exc:
             s.error(key, f"invalid regular expression: {exc}")
+            return None
+        risk = backtracking_risk(pattern)
+        if risk:
+            s.error(key, f"{risk} ({pattern!r}); make the inner repeat possessive (a++) or atomic (?>...)")
             return None
     return pattern
 

@@ -166,6 +166,8 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
      'expect_body="(unclosed"\n', "virtual_server \"a\".check.expect_body: invalid regular expression"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
+     'expect_body="(a+)+$"\n', "virtual_server \"a\".check.expect_body: a repeat inside a repeat can try"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
      'path="/health check"\n', "virtual_server \"a\".check.path: must not contain spaces or control characters"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
      'host="a\\r\\nX-Injected: 1"\n', "virtual_server \"a\".check.host: must not contain spaces or control"),
