@@ -21,6 +21,8 @@ from typing import Any
 
 import structlog
 
+from director.daemon.private_dir import unsafe_directory
+
 log = structlog.get_logger("directord.control")
 
 MAX_REQUEST = 64 * 1024
@@ -77,6 +79,9 @@ class ControlServer:
         if os.path.exists(directory) and not os.path.isdir(directory):
             raise SocketInUse(f"cannot create the control socket {self.path}: {directory} is not a directory")
         os.makedirs(directory, mode=0o755, exist_ok=True)
+        problem = unsafe_directory(os.lstat(directory))
+        if problem:  # whoever may write there may swap the socket for their own
+            raise SocketInUse(f"cannot create the control socket {self.path}: {directory} {problem}")
         old_umask = os.umask(0o177)
         try:
             self.server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_REQUEST)

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from director.config.model import Config
+from director.daemon.private_dir import unsafe_directory
 from director.ipvs.model import DestKey, ServiceKey
 from director.reconcile.desired import RealServerState, StateKey, dest_key
 from director.reconcile.plan import Book
@@ -240,19 +240,6 @@ class StateStore:
         problem = unsafe_directory(info)
         if problem:
             raise StateError(f"{self.dir}: {problem}; state_dir must be a directory of its own, mode 0700")
-
-
-def unsafe_directory(info: os.stat_result) -> str | None:
-    """Why a directory that holds directord's state or socket is unsafe, if it is."""
-    if stat.S_ISLNK(info.st_mode):
-        return "is a symlink"
-    if not stat.S_ISDIR(info.st_mode):
-        return "is not a directory"
-    if info.st_uid != os.geteuid():
-        return f"is owned by uid {info.st_uid}, not {os.geteuid()}"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
-    return None
 
 
 def _fsync_dir(path: Path) -> None:

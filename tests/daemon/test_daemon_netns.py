@@ -237,7 +237,7 @@ def test_failover_to_a_backup_once_heard_needs_no_force(tmp_path: Path) -> None:
         lab.close()
 
 
-@pytest.mark.parametrize("obstacle", ["socket-dir-is-a-file", "dangling-symlink"])
+@pytest.mark.parametrize("obstacle", ["socket-dir-is-a-file", "dangling-symlink", "world-writable-dir"])
 def test_run_that_cannot_start_says_one_line_and_leaves_no_vrrp_child(obstacle: str, tmp_path: Path) -> None:
     """The VRRP child is forked before the control socket is made: a start-up failure after
     the fork must reap it, not leave it holding raw sockets (and maybe the VIP)."""
@@ -246,6 +246,13 @@ def test_run_that_cannot_start_says_one_line_and_leaves_no_vrrp_child(obstacle: 
         blocker.write_text("")
         sock = blocker / "control.sock"
         expected = f"directord run: cannot create the control socket {sock}: {blocker} is not a directory"
+    elif obstacle == "world-writable-dir":  # e.g. control_socket under /tmp: anyone could swap it
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o1777)
+        sock = shared / "control.sock"
+        expected = (f"directord run: cannot create the control socket {sock}: {shared} is writable by group "
+                    "or others (mode 1777)")
     else:
         sock = tmp_path / "control.sock"
         sock.symlink_to(tmp_path / "nowhere")
