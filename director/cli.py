@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -128,14 +127,16 @@ def _reconcile_once(args: argparse.Namespace, dry_run: bool) -> int:
 
 def _reconcile_locked(args: argparse.Namespace, config: Config, store: StateStore, dry_run: bool) -> int:
     from director.daemon.state_store import StateError, admin_drain_states
+    from director.daemon.steady_clock import SteadyClock, current_anchor
     from director.ipvs.sysctl import IpvsSysctl
     from director.reconcile.apply import reconcile_pass
 
     state = store.load()
+    state.clock = current_anchor(state.clock)  # the daemon's clock: a drain it began counts on here
     backend = _open_backend()
     try:
         states = admin_drain_states(config, state.admin_drains)
-        report = reconcile_pass(config, backend, state.book, time.time(), states, dry_run=dry_run,
+        report = reconcile_pass(config, backend, state.book, SteadyClock(state.clock).now(), states, dry_run=dry_run,
                                 sysctl=IpvsSysctl())
     except OSError as exc:
         raise CommandError(f"kernel: {exc}") from exc

@@ -56,7 +56,7 @@ class Daemon:
         self.stop = asyncio.Event()
         self.ipvs = IpvsThread()
         wake = asyncio.Event()  # set by whatever needs a reconcile pass now
-        self.health = HealthBridge(on_change=wake.set)
+        self.health = HealthBridge(on_change=wake.set, now=lambda: self.reconciler.clock.now())
         self.reconciler = ReconcileLoop(config, backend, self.ipvs, StateStore(state_dir or config.global_.state_dir),
                                         self.health, vrrp, wake, on_pass=self._passed)
         self.views = Views(self.reconciler, self.health, vrrp)

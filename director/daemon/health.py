@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -69,7 +68,9 @@ def state_keys(config: Config) -> dict[HealthKey, StateKey]:
 class HealthBridge:
     """Real-server states from the scheduler's verdicts; `on_change` asks for a reconcile pass."""
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(self, on_change: Callable[[], None], now: Callable[[], float]) -> None:
+        """`now` is the steady clock slow start counts `up_since` with."""
+        self.now = now
         self.states: dict[StateKey, RealServerState] = {}
         self.keys: dict[HealthKey, StateKey] = {}
         self.initial_up: set[HealthKey] = set()
@@ -159,7 +160,7 @@ class HealthBridge:
         if skey is None:
             return
         old = self.states.get(skey, RealServerState())
-        self.states[skey] = dataclasses.replace(old, up=up, up_since=time.time() if up else None)
+        self.states[skey] = dataclasses.replace(old, up=up, up_since=self.now() if up else None)
         log.info("real server up" if up else "real server down", virtual_server=hkey[0],
                  real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
         self._on_change()

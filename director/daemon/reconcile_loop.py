@@ -24,6 +24,7 @@ from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.metrics import RECONCILE_BUCKETS, Histogram
 from director.daemon.state_store import StateError, StateStore
 from director.daemon.status import ReconcileCounters
+from director.daemon.steady_clock import SteadyClock, current_anchor
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError
 from director.ipvs.model import DeleteService, IpvsBackend, KernelTable
 from director.ipvs.sysctl import IpvsSysctl
@@ -56,6 +57,8 @@ class ReconcileLoop:
         first: a StateError stops the daemon before anything starts."""
         self.store = store
         self.state = store.load()
+        self.state.clock = current_anchor(self.state.clock)
+        self.clock = SteadyClock(self.state.clock)
         self.config = config
         self.generation = 0  # a pass applies the generation it started with
         self.backend = backend
@@ -97,7 +100,7 @@ class ReconcileLoop:
             self.dirty.clear()
 
     def _next_pass_in(self) -> float:
-        return next_pass_in(self.config, self._health.states, time.time())
+        return next_pass_in(self.config, self._health.states, self.clock.now())
 
     async def _pass(self) -> None:
         assert self.backend is not None
@@ -105,7 +108,7 @@ class ReconcileLoop:
         began = time.monotonic()
         try:
             report = await self._ipvs.call(functools.partial(
-                reconcile_pass, config, self.backend, self.state.book, time.time(), states, sysctl=self._sysctl))
+                reconcile_pass, config, self.backend, self.state.book, self.clock.now(), states, sysctl=self._sysctl))
             # Status and metrics read the table as it is after this pass's writes.
             self.kernel = report.kernel if not report.changes else await self._ipvs.call(self.backend.dump)
         except Exception as exc:  # one bad pass must not stop the daemon: the next one retries

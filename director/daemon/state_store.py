@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from director.config.model import Config
 from director.daemon.private_dir import unsafe_directory
+from director.daemon.steady_clock import ClockAnchor
 from director.ipvs.model import DestKey, ServiceKey
 from director.reconcile.desired import RealServerState, StateKey, dest_key
 from director.reconcile.plan import Book
@@ -51,6 +53,7 @@ class AdminDrain:
 class State:
     book: Book = field(default_factory=Book)
     admin_drains: list[AdminDrain] = field(default_factory=list)
+    clock: ClockAnchor | None = None  # the steady clock's offset in this boot
 
 
 def admin_drain_states(config: Config, drains: list[AdminDrain]) -> dict[StateKey, RealServerState]:
@@ -80,7 +83,7 @@ def encode(state: State) -> dict:
                      for (s, d), t in state.book.draining.items()],
         "admin_drains": [{"address": a.address, "port": a.port, "service": a.service}
                          for a in state.admin_drains],
-    }
+    } | ({"clock": {"boot_id": state.clock.boot_id, "offset": state.clock.offset}} if state.clock else {})
 
 
 def decode(data: object) -> State:
@@ -97,7 +100,14 @@ def decode(data: object) -> State:
                          _optional(d.get("port"), int, "admin_drains.port"),
                          _optional(d.get("service"), str, "admin_drains.service"))
               for d in _items(top, "admin_drains")]
-    return State(book, drains)
+    return State(book, drains, _clock(top.get("clock")))
+
+
+def _clock(value: object) -> ClockAnchor | None:
+    if value is None:
+        return None
+    table = _table(value, "clock")
+    return ClockAnchor(_typed(table.get("boot_id"), str, "clock.boot_id"), _number(table.get("offset"), "clock.offset"))
 
 
 class StateFormatError(ValueError):
@@ -128,7 +138,7 @@ def _optional(value: object, kind: type, what: str) -> Any:
 
 
 def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise StateFormatError(f"{what} is {value!r:.40}, not a number")
     return float(value)
 

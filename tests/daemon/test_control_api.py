@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 import tomllib
 from collections.abc import Awaitable
 from pathlib import Path
@@ -122,7 +123,7 @@ class FakeVrrp:
 def api_for(tmp_path: Path, vrrp: Any = None, backend: MemoryIpvs | None = None,
             problems: list[str] | None = None) -> tuple[ControlApi, ReconcileLoop]:
     cfg = config(path=str(tmp_path / "directord.toml"))
-    health = HealthBridge(on_change=lambda: None)
+    health = HealthBridge(on_change=lambda: None, now=time.time)
     health.keys = state_keys(cfg)
     health.states = {skey: RealServerState() for skey in health.keys.values()}
     loop = ReconcileLoop(cfg, backend, IpvsThread(), StateStore(str(tmp_path / "state")), health, None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 import tomllib
 
 from director.config.load import parse_config
@@ -42,7 +43,7 @@ def config(check: str = "none") -> Config:
 def bridge_for(cfg: Config) -> tuple[HealthBridge, list[None]]:
     """A bridge whose keys and states are those of `cfg` (all up), without a scheduler."""
     pokes: list[None] = []
-    bridge = HealthBridge(on_change=lambda: pokes.append(None))
+    bridge = HealthBridge(on_change=lambda: pokes.append(None), now=time.time)
     bridge.keys = state_keys(cfg)
     bridge.states = {skey: RealServerState() for skey in bridge.keys.values()}
     return bridge, pokes
@@ -133,7 +134,7 @@ def test_start_subscribes_and_a_reload_follows_the_config():
         kernel = MemoryIpvs()
         kernel.execute([AddService(service_spec(vs)),
                         AddDest(service_key(vs), DestSpec(DestKey(4, "10.0.0.11", 80), weight=1))])
-        bridge = HealthBridge(on_change=lambda: None)
+        bridge = HealthBridge(on_change=lambda: None, now=time.time)
         assert bridge.check_status(RS1) is None  # before start: no scheduler
         bridge.start(cfg, kernel.dump())
         assert bridge.scheduler is not None and bridge.scheduler.subscribers == 2

@@ -68,7 +68,7 @@ class TrackingVrrp:
 class Rig:
     def __init__(self, tmp_path: Path, cfg: Config, backend: MemoryIpvs | None = None) -> None:
         self.backend = backend or MemoryIpvs()
-        self.health = HealthBridge(on_change=lambda: None)
+        self.health = HealthBridge(on_change=lambda: None, now=time.time)
         self.health.keys = state_keys(cfg)
         self.health.states = {skey: RealServerState() for skey in self.health.keys.values()}
         self.vrrp = TrackingVrrp()
@@ -162,8 +162,8 @@ def test_a_reload_is_answered_by_the_first_pass_that_runs_it(tmp_path: Path) -> 
 
 def test_a_vrrp_only_loop_waits_for_nothing(tmp_path: Path) -> None:
     async def go() -> None:
-        loop = ReconcileLoop(config(), None, IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
-                             None, asyncio.Event(), on_pass=lambda: None)
+        loop = ReconcileLoop(config(), None, IpvsThread(), StateStore(str(tmp_path)),
+                             HealthBridge(lambda: None, time.time), None, asyncio.Event(), on_pass=lambda: None)
         assert not loop.has_kernel and await loop.applied(5) is None
 
     asyncio.run(go())
@@ -189,8 +189,8 @@ def test_a_stop_leaves_the_table_or_removes_only_what_the_daemon_owns(tmp_path: 
 
 def test_a_corrupt_state_file_is_moved_aside_and_the_loop_starts_empty(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
-    loop = ReconcileLoop(config(), MemoryIpvs(), IpvsThread(), StateStore(str(tmp_path)), HealthBridge(lambda: None),
-                         None, asyncio.Event(), on_pass=lambda: None)
+    loop = ReconcileLoop(config(), MemoryIpvs(), IpvsThread(), StateStore(str(tmp_path)),
+                         HealthBridge(lambda: None, time.time), None, asyncio.Event(), on_pass=lambda: None)
     assert loop.state.book.owned == {} and not (tmp_path / "state.json").exists()
     assert [p.name.startswith("state.json.corrupt-") for p in tmp_path.iterdir()] == [True]
 

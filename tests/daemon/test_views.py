@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ class SnapshotVrrp:
 
 def views_for(tmp_path: Path, backend: MemoryIpvs | None, vrrp: Any) -> tuple[Views, ReconcileLoop]:
     cfg = parse_config(tomllib.loads(CONFIG))
-    health = HealthBridge(on_change=lambda: None)
+    health = HealthBridge(on_change=lambda: None, now=time.time)
     health.keys = state_keys(cfg)
     health.states = {skey: RealServerState() for skey in health.keys.values()}
     loop = ReconcileLoop(cfg, backend, IpvsThread(), StateStore(str(tmp_path)), health, None, asyncio.Event(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,31 @@ def test_removed_server_drains_with_a_live_connection_then_goes(nat_lab: NatLab,
     wait_for(lambda: not apply_json(only_rs1, state)["waiting"], 30, interval=1, what="drain timeout")
     assert not any("10.0.0.12" in line for line in _rules())
     holder.kill()
+
+
+def test_a_wall_clock_step_does_not_end_a_drain(nat_lab: NatLab, tmp_path: Path) -> None:
+    """The drain counts on the steady clock: setting the clock an hour ahead (NTP after a
+    bad RTC, an admin) neither ends it nor lets `apply` remove the busy server. The clock
+    stepped is the VM's own."""
+    state = tmp_path / "state"
+    apply_json(nat_config(tmp_path, "rr", (0, 1)), state)
+    holder = nat_lab.lab.start([BUSYBOX, "nc", "198.51.100.10", "80"], ns=nat_lab.client, stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL)
+    wait_for(lambda: _active(ipvsadm("-Ln"), "10.0.0.12:80") == 1, 20, what="the held connection")
+    only_rs1 = nat_config(tmp_path, "rr", (1, None), extra='drain_timeout = "10m"\n')
+    assert [c["action"] for c in apply_json(only_rs1, state)["changes"]] == ["change", "drain"]
+    _step_clock(3600)
+    try:
+        after = apply_json(only_rs1, state)
+        assert after["changes"] == [] and "draining" in after["waiting"][0], after
+        assert "-a -t 198.51.100.10:80 -r 10.0.0.12:80 -m -w 0" in _rules()
+    finally:
+        _step_clock(-3600)
+        holder.kill()
+
+
+def _step_clock(seconds: int) -> None:
+    sh(["date", "-u", "-s", f"@{int(time.time()) + seconds}"])
 
 
 def _rules() -> set[str]:
