@@ -135,7 +135,7 @@ def quick_judge(check: CheckConfig) -> Callable[[bytes], Verdict | None] | None:
 
 async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     request = request_bytes(target, check, True)
-    ctx = ssl_context(check.tls_verify)
+    ctx = ssl_context(bool(check.tls_verify))
     limit = max(check.max_body, hp.MAX_HEAD)
     stream = await open_stream(target, phase, limit, ctx, server_name(target, check))
     try:

@@ -35,6 +35,9 @@ def _check_warnings(config: Config) -> Iterator[Problem]:
             yield Problem(("virtual_server", index, "check", "timeout"),
                           f"{vs.check.timeout:g}s is longer than interval {vs.check.interval:g}s, "
                           "so a slow server is probed again before its last probe ends")
+        if vs.check.type == "https" and vs.check.tls_verify is None:
+            yield Problem(("virtual_server", index, "check"), "https without tls_verify: the real server's certificate "
+                          "is not verified; set tls_verify = true to verify it, or false to say so")
 
 
 def _vip_warnings(config: Config) -> Iterator[Problem]:

@@ -188,7 +188,7 @@ class CheckConfig:
     expect_status: tuple[tuple[int, int], ...] = ((200, 200),)  # inclusive ranges
     expect_body: str | None = None  # regex searched in the body
     max_body: int = 65536  # bytes read at most
-    tls_verify: bool = False
+    tls_verify: bool | None = None  # None: not set, so not verified (check-config warns)
     sni: str | None = None
     # sip
     transport: Literal["udp", "tcp"] = "udp"

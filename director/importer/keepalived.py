@@ -125,7 +125,8 @@ class _Check:
             "expect_body": self.expect_body, "command": self.command, "dynamic_weight": self.dynamic_weight,
             "port": self.port, "interval": timing.interval, "timeout": timing.timeout,
             "transition_interval": timing.transition_interval, "rise": self.rise, "fall": timing.fall,
-            "initial": self.initial})
+            "initial": self.initial,
+            "tls_verify": False if self.type == "https" else None})  # SSL_GET does not verify the certificate
 
 
 NO_CHECK = _Check("none")

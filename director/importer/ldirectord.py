@@ -291,7 +291,9 @@ def _check(reader: _Ldirectord, service: Service, options: dict[str, _Line]) -> 
 
 
 def _negotiate(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
-    if source.service in ("http", "https"):
+    if source.service == "https":  # ldirectord does not verify the certificate
+        return _http_check(source.service, source.options) | {"tls_verify": False}
+    if source.service == "http":
         return _http_check(source.service, source.options)
     where = source.service_line or source.kind_line
     if source.service != "none" and where is not None:

@@ -126,3 +126,11 @@ def test_warnings_carry_the_line_of_the_key() -> None:
                      "VIP, so this director serves it whatever its VRRP state",
                      f'f:{timeout_line}: warning: virtual_server "web".check.timeout: 3s is longer than interval 2s, '
                      "so a slow server is probed again before its last probe ends"]
+
+
+def test_https_without_tls_verify_is_said_and_an_explicit_choice_is_not() -> None:
+    assert warnings(check="https") == ['virtual_server "web".check: https without tls_verify: the real server\'s '
+                                       "certificate is not verified; set tls_verify = true to verify it, or false "
+                                       "to say so"]
+    for choice in ("true", "false"):
+        assert warnings(check="https", command=f"tls_verify = {choice}") == []

@@ -252,3 +252,12 @@ virtual_server fwmark 9 {
     assert (vs.check.type, vs.check.path, vs.check.expect_body, vs.check.expect_status) == (
         "http", "/up", "^ok$", ((200, 299),))
     assert conv.unmapped == []
+
+
+def test_ssl_get_imports_as_https_that_does_not_verify_as_keepalived(tmp_path) -> None:
+    source = tmp_path / "keepalived.conf"
+    source.write_text("virtual_server 192.0.2.5 443 {\n  lb_algo rr\n  protocol TCP\n  real_server 10.0.0.5 443 {\n"
+                      "    SSL_GET {\n      url {\n        path /\n        status_code 200\n      }\n    }\n  }\n}\n")
+    config, data = imported(convert(str(source)), "keepalived")
+    assert data["virtual_server"][0]["check"]["tls_verify"] is False
+    assert config.virtual_servers[0].check.tls_verify is False

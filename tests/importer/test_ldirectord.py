@@ -96,3 +96,11 @@ def test_negotiate_for_other_services_falls_back_to_connect(tmp_path) -> None:
     found = notes(conv)
     assert found[("ld.cf", 4)].startswith("checktype: checktype=N")
     assert found[("ld.cf", 3)].startswith("service: negotiate checks for mysql are not supported")
+
+
+def test_an_https_negotiate_check_does_not_verify_as_ldirectord(tmp_path) -> None:
+    source = tmp_path / "ldirectord.cf"
+    source.write_text("virtual=192.0.2.5:443\n\treal=10.0.0.5:443 gate\n\tservice=https\n\tchecktype=negotiate\n"
+                      "\trequest=\"/\"\n\treceive=\"ok\"\n")
+    _config, data = imported(convert(str(source)), "ldirectord")
+    assert data["virtual_server"][0]["check"]["tls_verify"] is False
