@@ -2,8 +2,9 @@
 
 0 is up, 1 is down. With `dynamic_weight`, 2..255 is up with weight `code - 2`
 (without it, any other code is down). The command runs in its own session so
-that on timeout the whole process group is killed, not just the leader, and
-stray children left behind after it exits are killed too. It sees the target in
+that on timeout the whole process group is killed, not just the leader (with
+any descendant that left it, see director.hook_tree), and stray children left
+behind after it exits are killed too. It sees the target in
 DIRECTORD_ADDRESS, DIRECTORD_PORT and DIRECTORD_FAMILY. Output is read bounded;
 its first line explains a failure.
 
@@ -22,6 +23,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from director.hook_env import hook_environment
+from director.hook_tree import kill_tree
 from healthcheck._io import Phase, ProbeError, Verdict, run_probe
 from healthcheck.result import ProbeResult, Target
 
@@ -136,7 +138,7 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
         await exited
     except BaseException:
         loop.remove_reader(pidfd)
-        _kill_group(proc.pid)
+        kill_tree(proc.pid, proc.stdout.fileno())  # also what left the group with setsid
         _reap_when_dead(loop, proc, pidfd)
         output.close()
         proc.stdout.close()
@@ -148,6 +150,8 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(output.eof), OUTPUT_GRACE)
+        if not output.eof.done():  # something outside the group still holds stdout
+            kill_tree(proc.pid, proc.stdout.fileno())
     finally:
         output.close()
         proc.stdout.close()

@@ -21,8 +21,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "director.config": (),
     "director.text": (),  # wording (counts) the CLI and the daemon's summaries share
     "director.hook_env": (),  # the environment exec checks and notify hooks get
-    "healthcheck": ("director.config", "director.hook_env"),
-    "vrrp": ("director.config", "nlmsg", "director.hook_env"),
+    "director.hook_tree": (),  # killing a hook with everything it started
+    "healthcheck": ("director.config", "director.hook_env", "director.hook_tree"),
+    "vrrp": ("director.config", "nlmsg", "director.hook_env", "director.hook_tree"),
     # `python -m vrrp` is an entry point like director.cli, not library code: it sets up the one
     # log renderer; the library modules of vrrp log through structlog and never import it.
     "vrrp.__main__": ("vrrp", "director.config", "director.logs", "nlmsg", "director.hook_env"),

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import Sequence
 
 import structlog
 
 from director.hook_env import hook_environment
+from director.hook_tree import kill_tree
 
 log = structlog.get_logger("vrrp.notify")
 NOTIFY_TIMEOUT = 10.0
@@ -47,8 +46,7 @@ async def run_notify(
         return None
     finally:
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc.pid)  # its group, and whatever left the group with setsid
             await asyncio.shield(proc.wait())
     (log.info if code == 0 else log.warning)("notify ran", argv=args, exit=code)
     return code

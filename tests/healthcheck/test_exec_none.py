@@ -102,6 +102,41 @@ def test_stray_children_do_not_hold_the_check(tmp_path):
     assert result.ok and time.monotonic() - started < 1.0
 
 
+def wait_gone(pids: list[int]) -> bool:
+    deadline = time.monotonic() + 2
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return all(gone(p) for p in pids)
+
+
+def test_timeout_kills_a_grandchild_that_left_the_group_with_setsid(tmp_path):
+    pids = tmp_path / "pids"
+    script = f"setsid sh -c 'echo $$ > {pids}; exec sleep 30' & sleep 30"
+    result = run(exec_probe.probe(T, sh(script, timeout=0.5)))
+    assert result.reason.startswith("timeout after 0.5s")
+    assert wait_gone([int(pids.read_text())])
+
+
+def test_a_setsid_grandchild_holding_stdout_after_exit_is_killed(tmp_path):
+    pids = tmp_path / "pids"
+    result = run(exec_probe.probe(T, sh(f"setsid sh -c 'echo $$ > {pids}; exec sleep 30' & sleep 0.2; exit 0",
+                                        timeout=2.0)))
+    assert result.ok
+    assert wait_gone([int(pids.read_text())])
+
+
+def test_a_grandchild_that_daemonized_on_purpose_is_left_alone(tmp_path):
+    """setsid and no hold on the check's output: it outlives the check, as a daemon should."""
+    pids = tmp_path / "pids"
+    script = f"setsid sh -c 'echo $$ > {pids}; exec sleep 30' </dev/null >/dev/null 2>&1 & sleep 0.2; exit 0"
+    assert run(exec_probe.probe(T, sh(script, timeout=2.0))).ok
+    pid = int(pids.read_text())
+    try:
+        assert not gone(pid)
+    finally:
+        os.kill(pid, 9)
+
+
 def test_flood_of_output_is_bounded():
     result = run(exec_probe.probe(T, sh("yes | head -c 20000000; exit 1", timeout=5.0)))
     assert not result.ok and result.reason == "exit 1: y"

@@ -83,6 +83,24 @@ def test_notify_is_bounded_in_time() -> None:
     assert asyncio.run(run_notify(argv, "VI_1", "backup", 1, timeout=0.3)) is None
 
 
+def test_notify_timeout_kills_a_grandchild_that_left_the_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    argv = ["/bin/sh", "-c", f"setsid sh -c 'echo $$ > {pids}; exec sleep 30' & sleep 30", "hook"]
+    assert asyncio.run(run_notify(argv, "VI_1", "backup", 1, timeout=0.5)) is None
+    stat = Path(f"/proc/{pids.read_text().strip()}/stat")
+
+    def gone() -> bool:  # a zombie is dead, only not yet reaped by whoever adopted it
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 2
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gone()
+
+
 def test_notify_gets_a_minimal_environment_and_its_exit_code_is_logged(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
     out = tmp_path / "env"

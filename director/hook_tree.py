@@ -1,0 +1,70 @@
+"""Ending a hook (exec check, notify) with everything it started.
+
+A hook runs in its own process group, but a child can leave the group with
+setsid(), and killpg then misses it. On a timeout the hook's descendants are
+found through /proc (parent links, while the hook still lives) and killed with
+the group; a process that still holds the hook's output pipe after the hook
+exited is part of it too. A child that both leaves the group and lets go of the
+output, then outlives its parent, has daemonized on purpose and is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+
+def kill_tree(pid: int, output_fd: int | None = None) -> None:
+    """SIGKILL `pid`'s group, its descendants, and any holder of `output_fd`'s pipe."""
+    members = descendants(pid) | (pipe_holders(output_fd) if output_fd is not None else set())
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for member in members - {os.getpid()}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, signal.SIGKILL)
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def pipe_holders(fd: int) -> set[int]:
+    """Processes other than this one with an end of `fd`'s pipe open."""
+    target = f"pipe:[{os.fstat(fd).st_ino}]"
+    holders: set[int] = set()
+    for pid in _pids():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(f"/proc/{pid}/fd"):
+                if os.readlink(entry.path) == target:
+                    holders.add(pid)
+                    break
+    return holders - {os.getpid()}
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parents() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for pid in _pids():
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read(4096)
+        except OSError:
+            continue  # exited while we looked
+        fields = stat.rsplit(b")", 1)[-1].split()  # the name in parentheses may hold anything
+        if len(fields) > 1 and fields[1].isdigit():
+            parents[pid] = int(fields[1])
+    return parents
