@@ -23,11 +23,13 @@ import contextlib
 import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from director import __version__
 from director.config.model import Config, VirtualServerConfig
+from director.daemon.connlimit import ConnectionGate
+from director.daemon.shared import Shared
 from director.daemon.status import ReconcileCounters
 from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
@@ -40,7 +42,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CHECK_HISTOGRAM = "directord_health_check_duration_seconds"
 ROWS_PER_SLICE = 2000  # samples rendered between two yields to the event loop
 MAX_REQUEST = 8192
-REQUEST_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 5.0  # for a request's head: an idle connection is closed after this
+WRITE_TIMEOUT = 30.0  # for the whole body
+WRITE_CHUNK = 64 * 1024  # bytes written per drain
+MAX_CONNECTIONS = 64  # open /metrics connections at once (fewer under a low RLIMIT_NOFILE)
+SHED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
+        b"Retry-After: 1\r\n\r\n")
 
 
 class Histogram:
@@ -209,6 +216,7 @@ class Sources:
     histograms: Mapping[tuple[str, int, str], Histogram]
     failures: Mapping[tuple[str, int, str, str], int]
     reconcile_histogram: Histogram
+    connections: Mapping[str, ConnectionGate] = field(default_factory=dict)  # by server: "metrics", "control"
 
 
 def server_families(sources: Sources, cache: LabelCache) -> list[Family]:
@@ -296,6 +304,21 @@ def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterab
         yield from family.render()
 
 
+def connection_lines(gates: Mapping[str, ConnectionGate]) -> Iterable[str]:
+    """The metrics and control servers' connections: open, the cap, and those shed over it."""
+    open_ = Family("directord_connections_open", "gauge", "open client connections, by server")
+    limit = Family("directord_connections_limit", "gauge",
+                   "most client connections a server holds at once (RLIMIT_NOFILE leaves a reserve)")
+    shed = Family("directord_connections_shed", "counter",
+                  "client connections closed at once: over the cap or the descriptor reserve")
+    for server, gate in gates.items():
+        open_.add(labels(server=server), gate.open)
+        limit.add(labels(server=server), gate.limit)
+        shed.add(labels(server=server), gate.shed)
+    for family in (open_, limit, shed):
+        yield from family.render()
+
+
 async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
     """The exposition, chunk by chunk, yielding to the event loop between chunks."""
     info = Family("directord_info", "gauge", "directord version and router id")
@@ -312,15 +335,27 @@ async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
         await asyncio.sleep(0)
     for chunk in reconcile_lines(sources.reconcile, sources.reconcile_histogram):
         yield chunk
+    if sources.connections:
+        for chunk in connection_lines(sources.connections):
+            yield chunk
 
 
 class MetricsServer:
-    """GET /metrics on the event loop; anything else is 404. Requests are bounded in size and time."""
+    """GET /metrics on the event loop; anything else is 404. Requests are bounded in size
+    and time, connections by a cap that leaves descriptors to the daemon (ConnectionGate).
 
-    def __init__(self, listen: str, exposition: Callable[[], Awaitable[AsyncIterator[str]]]) -> None:
+    Scrapes that arrive while a render runs share it (one render however many scrapers),
+    and the body goes out chunk by chunk, waiting for each client to drain: a storm of
+    scrapers costs one body in memory, not one joined copy per client. HEAD renders nothing.
+    """
+
+    def __init__(self, listen: str, exposition: Callable[[], Awaitable[AsyncIterator[str]]],
+                 max_connections: int | None = None) -> None:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.exposition = exposition
+        self.gate = ConnectionGate(max_connections if max_connections is not None else MAX_CONNECTIONS)
+        self.body: Shared[list[bytes]] = Shared(self._render)
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -331,23 +366,50 @@ class MetricsServer:
             self.server.close()
             await self.server.wait_closed()
 
+    async def _render(self) -> list[bytes]:
+        """The whole body, encoded once, in pieces of about WRITE_CHUNK bytes."""
+        pieces: list[bytes] = []
+        batch: list[str] = []
+        size = 0
+        async for chunk in await self.exposition():
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= WRITE_CHUNK:
+                pieces.append("".join(batch).encode())
+                batch, size = [], 0
+        pieces.append("".join(batch).encode())
+        return pieces
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.gate.admit(writer.get_extra_info("socket")):
+            writer.write(SHED)  # fits an empty socket buffer: sent at once, nothing waits
+            writer.close()
+            return
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
-            method, path = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""][:2]
-            if method not in (b"GET", b"HEAD") or path.split(b"?")[0] not in (b"/metrics", b"/"):
-                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            else:
-                chunks = [chunk async for chunk in await self.exposition()]
-                body = "".join(chunks).encode()
-                writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
-                             f"Connection: close\r\n\r\n".encode())
-                if method == b"GET":
-                    writer.write(body)
-            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            await self._answer(reader, writer)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ValueError):
             pass
         finally:
+            self.gate.release()
             writer.close()
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+        method, path = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""][:2]
+        if method not in (b"GET", b"HEAD") or path.split(b"?")[0] not in (b"/metrics", b"/"):
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            return
+        if method == b"HEAD":  # the headers only: a body's length would cost a render
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nConnection: close\r\n\r\n".encode())
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            return
+        pieces = await self.body.get()
+        async with asyncio.timeout(WRITE_TIMEOUT):  # a client that reads too slowly is dropped
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\n"
+                         f"Content-Length: {sum(map(len, pieces))}\r\nConnection: close\r\n\r\n".encode())
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
