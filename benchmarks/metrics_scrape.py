@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -128,6 +129,8 @@ async def storm(real_servers: int, count: int, seconds: float) -> dict[str, Any]
     path = workdir / "directord.toml"
     path.write_text(config_text(real_servers, workdir, "none").replace("127.0.0.1:9612", f"127.0.0.1:{port}"))
     daemon = Daemon(load_config(str(path)), MemoryIpvs())
+    gc.collect()
+    gc.freeze()  # as `directord run` does before it forks the VRRP child (VrrpProcess.fork)
     vrrp = daemon.views._vrrp = StandInVrrp()  # type: ignore[assignment]  # the views' VRRP source
     running = asyncio.create_task(daemon.run())
     while daemon.reconciler.counters.passes < 1 or daemon.metrics_server is None:

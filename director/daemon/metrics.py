@@ -12,7 +12,7 @@ building those for a large table costs more than the whole exposition. The forma
 written here directly (a generic client library's cost per sample adds up to seconds
 at large tables: DESIGN.md, Dependencies), with label strings built once
 per config, and the event loop gets a turn between chunks so health checks keep
-their schedule during a scrape.
+their schedule during a scrape. Concurrent scrapes share one render (`MetricsServer`).
 """
 
 from __future__ import annotations
