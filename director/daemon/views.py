@@ -59,7 +59,10 @@ class Views:
 
     async def exposition(self) -> AsyncIterator[str]:
         """The /metrics body, chunk by chunk (see director.daemon.metrics.render)."""
-        vrrp = await self.vrrp_snapshot.get() if self._vrrp is not None else None
+        vrrp = None
+        if self._vrrp is not None:
+            await self.vrrp_snapshot.get()  # counters refreshed at most once a period...
+            vrrp = self._vrrp.snapshot()  # ...but a transition the child pushed since shows at once
         rec = self._reconciler
         return metrics.render(metrics.Sources(
             config=rec.config, kernel=rec.kernel or {}, desired=rec.desired or {},

@@ -106,18 +106,20 @@ def test_head_answers_without_rendering() -> None:
 
 
 class CountingVrrp:
-    """A VRRP child that takes a moment to answer and counts the snapshots asked of it."""
+    """A VRRP child that takes a moment to answer and counts the snapshots asked of it;
+    `last` is what it pushed or answered last (VrrpProcess.snapshot())."""
 
     def __init__(self) -> None:
         self.asked = 0
+        self.last: dict[str, Any] = {"instances": {}, "unmatched_errors": {}}
 
     def snapshot(self) -> dict[str, Any]:
-        return {"instances": {}, "unmatched_errors": {}}
+        return self.last
 
     async def fresh_snapshot(self) -> dict[str, Any]:
         self.asked += 1
         await asyncio.sleep(0.05)
-        return self.snapshot()
+        return self.last
 
 
 def test_a_scrape_storm_asks_the_vrrp_child_at_most_once_per_period(tmp_path: Path) -> None:
@@ -148,6 +150,25 @@ def test_a_scrape_storm_asks_the_vrrp_child_at_most_once_per_period(tmp_path: Pa
     scrapes = uvloop.run(go())
     assert scrapes > 50
     assert vrrp.asked <= math.ceil(storm / period) + 1, (vrrp.asked, scrapes)
+
+
+def test_a_transition_the_child_pushed_shows_before_the_period_ends(tmp_path: Path) -> None:
+    vrrp = CountingVrrp()
+    views, _ = views_for(tmp_path, MemoryIpvs(), vrrp)
+    instance = {"interface": "eth0", "vrid": 7, "priority": 100, "effective_priority": 100, "transitions": 1,
+                "adverts_sent": 0, "adverts_received": 0, "garps_sent": 0, "answers_suppressed": 0}
+
+    async def body() -> str:
+        return "".join([chunk async for chunk in await views.exposition()])
+
+    async def go() -> None:
+        vrrp.last = {"instances": {"VI_1": {**instance, "state": "backup"}}, "unmatched_errors": {}}
+        assert 'vrid="7",state="backup"} 1' in await body()
+        vrrp.last = {"instances": {"VI_1": {**instance, "state": "master"}}, "unmatched_errors": {}}  # pushed
+        assert 'vrid="7",state="master"} 1' in await body()
+        assert vrrp.asked == 1
+
+    uvloop.run(go())
 
 
 def test_connections_over_the_cap_are_shed_and_counted_while_control_answers(
