@@ -74,7 +74,7 @@ async def started(exposition: Any, **kwargs: Any) -> MetricsServer:
 
 def test_concurrent_scrapes_share_one_render_and_get_the_whole_body() -> None:
     async def go() -> None:
-        exposition = SlowExposition()
+        exposition = SlowExposition(1.0)  # long enough for all 24 to arrive while it runs
         server = await started(exposition)
         try:
             answers = await asyncio.gather(*(fetch(server.port) for _ in range(24)))
