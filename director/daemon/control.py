@@ -5,7 +5,9 @@ Reply    {"ok": true, "result": ...} or {"ok": false, "error": "one line for peo
 
 The commands, their arguments and answers: `director.daemon.control_api`.
 Root-only by default (mode 0600). Every request is bounded in size and time; a
-malformed one gets an error reply, never takes the daemon down.
+malformed one gets an error reply, never takes the daemon down. Connections are capped
+with a reserve of descriptors left to the daemon (`director.daemon.connlimit`): one
+over the cap gets an error reply and is closed at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from director.daemon.connlimit import ConnectionGate
 from director.daemon.private_dir import unsafe_directory
 
 log = structlog.get_logger("directord.control")
@@ -28,6 +31,8 @@ log = structlog.get_logger("directord.control")
 MAX_REQUEST = 64 * 1024
 MAX_REPLY = 64 * 1024 * 1024
 REQUEST_TIMEOUT = 5.0
+MAX_CONNECTIONS = 32  # open control connections at once (fewer under a low RLIMIT_NOFILE)
+SHED = json.dumps({"ok": False, "error": "too many control connections; try again"}).encode() + b"\n"
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -53,10 +58,12 @@ def _socket_is_live(path: str) -> bool:
 
 
 class ControlServer:
-    def __init__(self, path: str, handlers: dict[str, Handler], mode: int = 0o600) -> None:
+    def __init__(self, path: str, handlers: dict[str, Handler], mode: int = 0o600,
+                 max_connections: int | None = None) -> None:
         self.path = path
         self.handlers = handlers
         self.mode = mode
+        self.gate = ConnectionGate(max_connections if max_connections is not None else MAX_CONNECTIONS)
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -97,6 +104,10 @@ class ControlServer:
                 os.unlink(self.path)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.gate.admit(writer.get_extra_info("socket")):
+            writer.write(SHED)  # fits an empty socket buffer: sent at once, nothing waits
+            writer.close()
+            return
         try:
             reply = await self._answer(reader)
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
@@ -104,6 +115,7 @@ class ControlServer:
         except (ConnectionError, TimeoutError):
             pass
         finally:
+            self.gate.release()
             writer.close()
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

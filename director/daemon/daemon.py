@@ -104,6 +104,7 @@ class Daemon:
     async def _open_sockets(self) -> None:
         self.control = ControlServer(self.config.global_.control_socket, self.control_api.handlers())
         await self.control.start()  # first: a second daemon on the same socket stops here
+        self.views.connections["control"] = self.control.gate
         try:
             self.reconciler.store.lock()  # then one with its own socket but this state_dir
             await self._start_metrics()
@@ -157,6 +158,7 @@ class Daemon:
         if not listen:
             return
         self.metrics_server = MetricsServer(listen, self.views.exposition)
+        self.views.connections["metrics"] = self.metrics_server.gate
         try:
             await self.metrics_server.start()
         except OSError as exc:

@@ -12,7 +12,7 @@ building those for a large table costs more than the whole exposition. The forma
 written here directly (a generic client library's cost per sample adds up to seconds
 at large tables: DESIGN.md, Dependencies), with label strings built once
 per config, and the event loop gets a turn between chunks so health checks keep
-their schedule during a scrape.
+their schedule during a scrape. Concurrent scrapes share one render (`MetricsServer`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import bisect
 import contextlib
 import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from director import __version__
 from director.config.model import Config, VirtualServerConfig
+from director.daemon.connlimit import ConnectionGate
+from director.daemon.shared import Shared
 from director.daemon.status import ReconcileCounters
 from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
@@ -39,8 +41,14 @@ RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CHECK_HISTOGRAM = "directord_health_check_duration_seconds"
 ROWS_PER_SLICE = 2000  # samples rendered between two yields to the event loop
+SERVICES_PER_SLICE = 100  # virtual services whose samples are built between two yields
 MAX_REQUEST = 8192
-REQUEST_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 5.0  # for a request's head: an idle connection is closed after this
+WRITE_TIMEOUT = 30.0  # for the whole body
+WRITE_CHUNK = 64 * 1024  # bytes written per drain
+MAX_CONNECTIONS = 64  # open /metrics connections at once (fewer under a low RLIMIT_NOFILE)
+SHED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
+        b"Retry-After: 1\r\n\r\n")
 
 
 class Histogram:
@@ -209,9 +217,12 @@ class Sources:
     histograms: Mapping[tuple[str, int, str], Histogram]
     failures: Mapping[tuple[str, int, str, str], int]
     reconcile_histogram: Histogram
+    connections: Mapping[str, ConnectionGate] = field(default_factory=dict)  # by server: "metrics", "control"
 
 
-def server_families(sources: Sources, cache: LabelCache) -> list[Family]:
+def server_families(sources: Sources, cache: LabelCache) -> Iterator[list[Family] | None]:
+    """None after each slice of services (the caller gives the event loop a turn: at 5,000
+    real servers the whole loop held it for 25 to 85 ms), then the families."""
     up = Family("directord_real_server_up", "gauge", "1 while the real server's health check passes")
     weight = Family("directord_real_server_weight", "gauge", "weight in the kernel IPVS table")
     configured = Family("directord_real_server_configured_weight", "gauge", "weight in the config")
@@ -232,7 +243,9 @@ def server_families(sources: Sources, cache: LabelCache) -> list[Family]:
     active_, inactive_ = active.lines.append, inactive.lines.append
     active_s, inactive_s = active.sample, inactive.sample
     kernel, desired, states = sources.kernel, sources.desired, sources.states
-    for text in cache.services(sources.config):
+    for index, text in enumerate(cache.services(sources.config)):
+        if index % SERVICES_PER_SLICE == SERVICES_PER_SLICE - 1:
+            yield None
         have, want = kernel.get(text.key), desired.get(text.key)
         quorum.add(text.name, 0 if want is not None and want.quorum_lost else 1)
         if have is not None:
@@ -250,7 +263,7 @@ def server_families(sources: Sources, cache: LabelCache) -> list[Family]:
                 _add_stats(dest, dest_labels, got.stats)
                 active_(f"{active_s}{dest_labels} {got.active_conns}\n")
                 inactive_(f"{inactive_s}{dest_labels} {got.inactive_conns}\n")
-    return [up, weight, configured, drained, quorum, *svc, *dest, active, inactive]
+    yield [up, weight, configured, drained, quorum, *svc, *dest, active, inactive]
 
 
 def _add_stats(families: list[Family], label_text: str, stats: Stats) -> None:
@@ -296,13 +309,32 @@ def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterab
         yield from family.render()
 
 
+def connection_lines(gates: Mapping[str, ConnectionGate]) -> Iterable[str]:
+    """The metrics and control servers' connections: open, the cap, and those shed over it."""
+    open_ = Family("directord_connections_open", "gauge", "open client connections, by server")
+    limit = Family("directord_connections_limit", "gauge",
+                   "most client connections a server holds at once (RLIMIT_NOFILE leaves a reserve)")
+    shed = Family("directord_connections_shed", "counter",
+                  "client connections closed at once: over the cap or the descriptor reserve")
+    for server, gate in gates.items():
+        open_.add(labels(server=server), gate.open)
+        limit.add(labels(server=server), gate.limit)
+        shed.add(labels(server=server), gate.shed)
+    for family in (open_, limit, shed):
+        yield from family.render()
+
+
 async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
     """The exposition, chunk by chunk, yielding to the event loop between chunks."""
     info = Family("directord_info", "gauge", "directord version and router id")
     info.add(labels(version=__version__, router_id=sources.config.global_.router_id), 1)
     families = [info, *vrrp_families((sources.vrrp or {}).get("instances", {}))]
     await asyncio.sleep(0)
-    families += server_families(sources, cache)
+    for step in server_families(sources, cache):
+        if step is None:
+            await asyncio.sleep(0)
+        else:
+            families += step
     for family in families:
         for chunk in family.render():
             yield chunk
@@ -312,15 +344,27 @@ async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
         await asyncio.sleep(0)
     for chunk in reconcile_lines(sources.reconcile, sources.reconcile_histogram):
         yield chunk
+    if sources.connections:
+        for chunk in connection_lines(sources.connections):
+            yield chunk
 
 
 class MetricsServer:
-    """GET /metrics on the event loop; anything else is 404. Requests are bounded in size and time."""
+    """GET /metrics on the event loop; anything else is 404. Requests are bounded in size
+    and time, connections by a cap that leaves descriptors to the daemon (ConnectionGate).
 
-    def __init__(self, listen: str, exposition: Callable[[], Awaitable[AsyncIterator[str]]]) -> None:
+    Scrapes that arrive while a render runs share it (one render however many scrapers),
+    and the body goes out chunk by chunk, waiting for each client to drain: a storm of
+    scrapers costs one body in memory, not one joined copy per client. HEAD renders nothing.
+    """
+
+    def __init__(self, listen: str, exposition: Callable[[], Awaitable[AsyncIterator[str]]],
+                 max_connections: int | None = None) -> None:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.exposition = exposition
+        self.gate = ConnectionGate(max_connections if max_connections is not None else MAX_CONNECTIONS)
+        self.body: Shared[list[bytes]] = Shared(self._render)
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -331,23 +375,50 @@ class MetricsServer:
             self.server.close()
             await self.server.wait_closed()
 
+    async def _render(self) -> list[bytes]:
+        """The whole body, encoded once, in pieces of about WRITE_CHUNK bytes."""
+        pieces: list[bytes] = []
+        batch: list[str] = []
+        size = 0
+        async for chunk in await self.exposition():
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= WRITE_CHUNK:
+                pieces.append("".join(batch).encode())
+                batch, size = [], 0
+        pieces.append("".join(batch).encode())
+        return pieces
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.gate.admit(writer.get_extra_info("socket")):
+            writer.write(SHED)  # fits an empty socket buffer: sent at once, nothing waits
+            writer.close()
+            return
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
-            method, path = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""][:2]
-            if method not in (b"GET", b"HEAD") or path.split(b"?")[0] not in (b"/metrics", b"/"):
-                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            else:
-                chunks = [chunk async for chunk in await self.exposition()]
-                body = "".join(chunks).encode()
-                writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
-                             f"Connection: close\r\n\r\n".encode())
-                if method == b"GET":
-                    writer.write(body)
-            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            await self._answer(reader, writer)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError, ValueError):
             pass
         finally:
+            self.gate.release()
             writer.close()
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+        method, path = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""][:2]
+        if method not in (b"GET", b"HEAD") or path.split(b"?")[0] not in (b"/metrics", b"/"):
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            return
+        if method == b"HEAD":  # the headers only: a body's length would cost a render
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nConnection: close\r\n\r\n".encode())
+            await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
+            return
+        pieces = await self.body.get()
+        async with asyncio.timeout(WRITE_TIMEOUT):  # a client that reads too slowly is dropped
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\n"
+                         f"Content-Length: {sum(map(len, pieces))}\r\nConnection: close\r\n\r\n".encode())
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()

@@ -12,23 +12,35 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from director.daemon import metrics
+from director.daemon.connlimit import ConnectionGate
 from director.daemon.health import HealthBridge
 from director.daemon.reconcile_loop import ReconcileLoop
+from director.daemon.shared import Shared
 from director.daemon.status import daemon_status, service_status
 from director.daemon.vrrp_child import VrrpProcess
 from director.text import counted
 
 SNAPSHOT_SLICE = 50  # virtual servers built per turn of the event loop
+# /metrics asks the VRRP child for its counters at most this often, however many scrape:
+# the child is real-time and its time belongs to adverts. Status still asks each time.
+METRICS_SNAPSHOT_PERIOD = 1.0
 
 
 class Views:
-    def __init__(self, reconciler: ReconcileLoop, health: HealthBridge, vrrp: VrrpProcess | None) -> None:
+    def __init__(self, reconciler: ReconcileLoop, health: HealthBridge, vrrp: VrrpProcess | None,
+                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD) -> None:
         self.started = time.time()
         self.reloaded: float | None = None  # wall time of the last accepted reload
         self._reconciler = reconciler
         self._health = health
         self._vrrp = vrrp
         self._labels = metrics.LabelCache()
+        self.vrrp_snapshot: Shared[dict[str, Any]] = Shared(self._fresh_vrrp, snapshot_period)
+        self.connections: dict[str, ConnectionGate] = {}  # the daemon's servers, as /metrics shows them
+
+    async def _fresh_vrrp(self) -> dict[str, Any]:
+        assert self._vrrp is not None
+        return await self._vrrp.fresh_snapshot()
 
     async def status(self) -> dict[str, Any]:
         """The status snapshot, built on the event loop a slice of services at a time so
@@ -47,13 +59,16 @@ class Views:
 
     async def exposition(self) -> AsyncIterator[str]:
         """The /metrics body, chunk by chunk (see director.daemon.metrics.render)."""
-        vrrp = await self._vrrp.fresh_snapshot() if self._vrrp is not None else None
+        vrrp = None
+        if self._vrrp is not None:
+            await self.vrrp_snapshot.get()  # counters refreshed at most once a period...
+            vrrp = self._vrrp.snapshot()  # ...but a transition the child pushed since shows at once
         rec = self._reconciler
         return metrics.render(metrics.Sources(
             config=rec.config, kernel=rec.kernel or {}, desired=rec.desired or {},
             states=rec.real_server_states(), vrrp=vrrp, reconcile=rec.counters,
             histograms=dict(self._health.histograms), failures=dict(self._health.failures),
-            reconcile_histogram=rec.histogram), self._labels)
+            reconcile_histogram=rec.histogram, connections=self.connections), self._labels)
 
     def summary(self) -> str:
         """One line for `systemctl status`."""

@@ -57,7 +57,7 @@ def test_unit_verifies_and_its_exposure_is_at_most_2_8(tmp_path: Path) -> None:
     assert exposure <= 2.8
     text = UNIT.read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "ExecReload=", "NoNewPrivileges=yes",
-                 "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                 "ProtectSystem=strict", "ProtectHome=yes", "MemoryMax=512M\n", "PrivateTmp=yes",
                  "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET", "ProtectKernelTunables=yes",
                  "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_NICE\n"):
         assert line in text
