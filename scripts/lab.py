@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,17 @@ def lb_address(variant: str, lb: str) -> dict[str, str]:
 # --- configs -------------------------------------------------------------------------------
 
 
-def directord_config(variant: str, lb: str, rdir: Path, preempt: bool = True) -> str:
-    """A director's TOML: VRRP instance(s) in one sync group, both services, sync daemon."""
+def directord_config(variant: str, lb: str, rdir: Path, preempt: bool = True,
+                     extra: dict[str, Any] | None = None) -> str:
+    """A director's TOML: VRRP instance(s) in one sync group, both services, sync daemon;
+    `extra` goes into [global] (the chaos soak turns on metrics and moves the state dir)."""
     sync_if = "back0" if variant == "nat" else "front0"
     instances = [("VI_FRONT", "front0", 51, f"{VIP}/24")]
     if variant == "nat":
         instances.append(("VI_BACK", "back0", 52, f"{BACK_VIP}/24"))
     config: dict[str, Any] = {
         "global": {"router_id": lb, "control_socket": f"{rdir}/{lb}/control.sock", "state_dir": f"{rdir}/{lb}/state",
-                   "metrics_listen": "", "reconcile_interval": "5s"},
+                   "metrics_listen": "", "reconcile_interval": "5s", **(extra or {})},
         "ipvs": {"sync_daemon": {"interface": sync_if, "syncid": SYNCID}},
         "vrrp_instance": [
             {"name": name, "interface": ifname, "vrid": vrid, "priority": PRIORITY[lb], "version": 3,
@@ -167,7 +170,10 @@ def link(lab: Lab, ns: str, ifname: str, sw: str, peer: str, bridge: str, addres
     lab.veth(ns, ifname, address, bridge=bridge, bridge_ns=sw, peer=peer)
 
 
-def build_directors(lab: Lab, rec: Recorder, sw: str, variant: str, director: str) -> None:
+GlobalExtra = Callable[[str], dict[str, Any]]  # a director's name -> more [global] keys for it
+
+
+def build_directors(lab: Lab, rec: Recorder, sw: str, variant: str, extra: GlobalExtra | None) -> None:
     """lb1 and lb2 on the front (and for NAT the back) bridge, with both daemons' configs."""
     rdir = Path(rec.state["run_dir"])
     for lb in ("lb1", "lb2"):
@@ -179,13 +185,14 @@ def build_directors(lab: Lab, rec: Recorder, sw: str, variant: str, director: st
         (rdir / lb).mkdir()
         for preempt in (True, False):
             suffix = "" if preempt else "-nopreempt"
-            (rdir / lb / f"directord{suffix}.toml").write_text(directord_config(variant, lb, rdir, preempt))
+            (rdir / lb / f"directord{suffix}.toml").write_text(
+                directord_config(variant, lb, rdir, preempt, extra(lb) if extra else None))
             (rdir / lb / f"keepalived{suffix}.conf").write_text(keepalived_config(variant, lb, preempt))
         argv = {f"{kind}{'' if preempt else '-nopreempt'}": director_argv(kind, lb, rdir, preempt)
                 for kind in ("directord", "keepalived") for preempt in (True, False)}
         rec.state["directors"][lb] = {"namespace": ns, "interfaces": list(lb_address(variant, lb)),
                                       "peers": [f"{lb}-{i[:-1]}" for i in lb_address(variant, lb)],
-                                      "argv": argv, "kind": director, "preempt": True}
+                                      "argv": argv, "kind": rec.state["director"], "preempt": True}
 
 
 def build_servers(lab: Lab, rec: Recorder, sw: str, variant: str) -> None:
@@ -208,7 +215,12 @@ def build_servers(lab: Lab, rec: Recorder, sw: str, variant: str) -> None:
     rec.save()
 
 
-def build(name: str, variant: str, director: str) -> None:
+Starter = Callable[[dict[str, Any], str, str], object]  # (lab state, lb, kind): start that director
+
+
+def build(name: str, variant: str, director: str, extra: GlobalExtra | None = None,
+          start: Starter = start_director) -> None:
+    """Make the lab and start both directors with `start` (the chaos soak supervises them itself)."""
     rdir = run_dir(name)
     shutil.rmtree(rdir, ignore_errors=True)
     rdir.mkdir(parents=True)
@@ -221,10 +233,10 @@ def build(name: str, variant: str, director: str) -> None:
     link(lab, client, "eth0", sw, "client", "front", f"{CLIENT}/24")
     rec.state["client"] = client
     rec.state["switch"] = sw
-    build_directors(lab, rec, sw, variant, director)
+    build_directors(lab, rec, sw, variant, extra)
     build_servers(lab, rec, sw, variant)
     for lb in ("lb1", "lb2"):  # their start-up is the slowest part under emulation: overlap it
-        start_director(rec.state, lb, director)
+        start(rec.state, lb, director)
     for index in (1, 2, 3):
         ns = rec.state["servers"][f"rs{index}"]["namespace"]
         wait_for(lambda ns=ns: _listening(ns, (80, STREAM_PORT)), 180, 1.0, what=f"rs{index} services")

@@ -34,6 +34,9 @@ SO_RCVBUFFORCE = 33
 
 UNAVAILABLE = "the kernel has no IPVS (ip_vs module not loaded or not built)"
 T = TypeVar("T")
+# The kernel answers a sync daemon start or stop only once its threads have started or exited
+# (kthread_stop waits for each): slower than any table operation, seconds under emulation.
+SYNC_DAEMON_TIMEOUT = 30.0
 
 
 class NetlinkIpvs:
@@ -166,14 +169,22 @@ class NetlinkIpvs:
         return self._dump(lambda s: codec.daemon_dump_request(fam, s), codec.decode_daemon_message)
 
     def start_sync_daemon(self, daemon: SyncDaemon) -> None:
-        self._ack(lambda s: codec.new_daemon_request(self._family, daemon, s))
+        self._ack(lambda s: codec.new_daemon_request(self._family, daemon, s), SYNC_DAEMON_TIMEOUT)
 
     def stop_sync_daemon(self, state: Literal["master", "backup"]) -> None:
-        self._ack(lambda s: codec.del_daemon_request(self._family, state, s))
+        self._ack(lambda s: codec.del_daemon_request(self._family, state, s), SYNC_DAEMON_TIMEOUT)
 
-    def _ack(self, build: Callable[[int], bytes]) -> None:
+    def _ack(self, build: Callable[[int], bytes], timeout: float | None = None) -> None:
         seq = self._next_seq()
-        self._transact(build(seq), seq)
+        if timeout is None:
+            self._transact(build(seq), seq)
+            return
+        usual = self._sock.gettimeout()
+        self._sock.settimeout(max(timeout, usual or 0.0))
+        try:
+            self._transact(build(seq), seq)
+        finally:
+            self._sock.settimeout(usual)
 
     def close(self) -> None:
         self._sock.close()
