@@ -49,6 +49,9 @@ STATE_FS_SIZE = "1m"  # each director's state dir is a file system this small, s
 RECONCILE_INTERVAL = 5.0  # scripts.lab's reconcile_interval
 SKEW_LIMIT = 0.05  # Master_Down_Interval + 50 ms: how long the VIP may have no owner
 GROWTH_LIMIT = 0.10  # descriptors and RSS over the run
+# A process is measured from GROWTH_WARM s after its start (READY comes after about 10 s in the VM)
+# if it then lives GROWTH_SPAN s more: a kill comes every half minute or so, few live longer.
+GROWTH_WARM, GROWTH_SPAN = 20.0, 60.0
 CONNECTION_GRACE = 10.0  # a hard fault's failback (preempt_delay 4 s) still counts as that fault
 UNFIT_KINDS = ("kill", "sigstop", "link")  # faults that leave their target unable to own the VIP
 
@@ -190,8 +193,7 @@ class Soak:
         tables, worst_table = table_breaches(sampler.tables, 2 * RECONCILE_INTERVAL)
         closed = [(c["closed"], c["reason"]) for c in result.get("long", []) if c["closed"] is not None]
         connections = connection_breaches(closed, self.faults, CONNECTION_GRACE)
-        warm = 60.0 if self.args.duration >= 300 else 15.0
-        grown = growth(sampler.usage, warm, min_span=min(120.0, self.args.duration / 3))
+        grown = growth(sampler.usage, GROWTH_WARM, min_span=min(GROWTH_SPAN, self.args.duration / 3))
         resources = growth_breaches(grown, GROWTH_LIMIT)
         problems = [Breach("fault_outcome", f.start, 0, f"{f.kind} on {f.target or '-'}: {p}")
                     for f in self.faults for p in f.problems]

@@ -55,6 +55,7 @@ class Injector:
         self.rng = rng
         self.switch = Switch(state["switch"])
         self.lbs = sorted(state["directors"])
+        self.broken = 0  # reloads with a broken config so far
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -166,7 +167,8 @@ class Injector:
         fault.outcome += f"links down {CUT_FOR:.0f} s"
 
     def reload_broken(self, fault: Fault) -> None:
-        lb, how = fault.target, self.rng.choice(sorted(BROKEN))
+        lb, how = fault.target, sorted(BROKEN)[self.broken % len(BROKEN)]  # each way in turn
+        self.broken += 1
         path = self.config_path(lb)
         good = path.read_text()
         path.write_text(BROKEN[how](good))
@@ -174,7 +176,7 @@ class Injector:
             request(self.socket(lb), "reload")
             fault.problems.append(f"a config with {how} was accepted")
         except ControlError as exc:
-            fault.outcome = f"{how}: refused ({str(exc)[:90]})"
+            fault.outcome = f"{how}: refused ({one_line(exc, 90)})"
         finally:
             path.write_text(good)
 
@@ -253,7 +255,7 @@ class Injector:
                 request(self.socket(lb), "drain", address=rs1)
                 fault.problems.append("a drain on a full disk was acknowledged")
             except ControlError as exc:
-                fault.outcome = f"drain: {str(exc)[:70]}; "
+                fault.outcome = f"drain: {one_line(exc, 110)}; "
             with self.model.lock:
                 self.model.drained[lb].update(f"{rs1}:{port}" for port in (80, self.state["stream_port"]))
             time.sleep(1.0)
@@ -278,6 +280,11 @@ class Injector:
 
     def close(self) -> None:
         self.switch.close()
+
+
+def one_line(exc: Exception, limit: int) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def fill(path: Path) -> None:

@@ -252,7 +252,7 @@ def proc_usage(pid: int) -> tuple[int, int] | None:
 
 
 class Sampler:
-    """Every second: each ready director's IPVS table against the model; every five: the
+    """Every second: each ready director's IPVS table against the model; every other: the
     descriptors and RSS of each director's two processes."""
 
     def __init__(self, state: dict[str, Any], supervisor: Supervisor, model: TableModel) -> None:
@@ -269,7 +269,7 @@ class Sampler:
             for lb, info in self.state["directors"].items():
                 if self.supervisor.ready(lb):
                     self._table(lb, info["namespace"])
-                if tick % 5 == 0:
+                if tick % 2 == 0:
                     self._usage(lb)
             tick += 1
 
