@@ -39,6 +39,8 @@ VS_DEFAULTS = frozenset({*TIMING, "inhibit_on_failure", "alpha", "virtualhost"})
 DEFAULT_DELAY_LOOP = 60.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_RETRY = 1
+DEFAULT_PERSISTENCE = 360.0  # a bare persistence_timeout: keepalived's six minutes
+DEFAULT_PRIORITY, OWNER_PRIORITY = 100, 255  # keepalived's priority without, and with, state MASTER
 SYNC_OPTIONS = {"id": ("syncid", to_int), "port": ("mcast_port", to_int), "ttl": ("mcast_ttl", to_int),
                 "group": ("mcast_group", str), "maxlen": ("max_packet_size", to_int)}
 
@@ -69,6 +71,8 @@ class _Instance:
     preempt: bool | None = None
     preempt_delay: str | None = None
     preempt_delay_node: Node | None = None
+    state_node: Node | None = None  # `state MASTER`; BACKUP is what every instance starts as anyway
+    nopreempt_node: Node | None = None
     virtual_ips: list[str] | None = None
     unicast_src: str | None = None
     unicast_peers: list[str] | None = None
@@ -368,14 +372,34 @@ def _lvs_timeouts(k: _Keepalived, node: Node, state: _File) -> None:
 INSTANCE.sets("interface", _Keepalived.word, "interface")
 INSTANCE.sets("unicast_src", _Keepalived.word, "unicast_src_ip")
 INSTANCE.sets("vrid", _Keepalived.integer, "virtual_router_id")
-INSTANCE.sets("priority", _Keepalived.integer, "priority")
 INSTANCE.sets("version", _Keepalived.integer, "version")
 INSTANCE.sets("advert", _Keepalived.number, "advert_int")
 
 
+@INSTANCE.on("priority")
+def _priority(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    """keepalived ignores a priority it cannot read (keeping its default), so the import reads on."""
+    value = to_int(node.args[0]) if len(node.args) == 1 else None
+    if value is None or not 1 <= value <= OWNER_PRIORITY:
+        k.skip(node, f"{' '.join(node.args)!r} is not a priority from 1 to 255: ignored, as keepalived "
+                     "ignores it, so its default applies")
+        return
+    vi.priority = value
+
+
+@INSTANCE.on("state")
+def _state(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    value = k.word(node)
+    if value == "MASTER":
+        vi.state_node = node
+    elif value != "BACKUP" and value is not None:
+        k.skip(node, f"{value!r} is not MASTER or BACKUP: keepalived starts such an instance as BACKUP, "
+                     "and so does directord")
+
+
 @INSTANCE.on("nopreempt")
 def _nopreempt(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.preempt = False
+    vi.preempt, vi.nopreempt_node = False, node
 
 
 @INSTANCE.on("skip_check_adv_addr")
@@ -440,7 +464,6 @@ def _sync_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
         k.config("ipvs").setdefault("sync_daemon", {})["interface"] = value
 
 
-INSTANCE.says("no start state in directord: the priority decides who becomes master", "state")
 INSTANCE.says("directord sends one burst of gratuitous ARPs on becoming master, no delayed second burst",
               "garp_master_delay")
 INSTANCE.says("VRRP authentication is not supported (RFC 5798 removed it)", "authentication")
@@ -488,10 +511,32 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.version is None:
         ipv6 = any(":" in vip for vip in vi.virtual_ips or [])
         vi.version = k.file.version or (3 if ipv6 else 2)
+    _settle_start(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
     return vi.output({**k.file.garp, **vi.garp})
+
+
+def _settle_start(k: _Keepalived, vi: _Instance) -> None:
+    """keepalived's rules for `state MASTER`: it makes 255 the default priority and clears
+    nopreempt and preempt_delay; only an instance of priority 255 becomes master at once,
+    as directord's does. An owner (255) always preempts."""
+    if vi.state_node is not None:
+        if vi.priority is None:
+            vi.priority = OWNER_PRIORITY
+            k.remark(vi.state_node, "MASTER with no priority: priority 255, keepalived's default for it")
+        elif vi.priority != OWNER_PRIORITY:
+            k.remark(vi.state_node, "MASTER below priority 255: the instance waits for an advert like a "
+                                    "backup before it takes over, in keepalived and in directord alike")
+    owner = (vi.priority or DEFAULT_PRIORITY) == OWNER_PRIORITY
+    if vi.nopreempt_node is not None and (vi.state_node is not None or owner):
+        vi.preempt = None
+        why = "state MASTER" if vi.state_node is not None else "priority 255"
+        k.remark(vi.nopreempt_node, f"cleared, as keepalived clears it with {why}: the instance preempts")
+    if vi.preempt_delay_node is not None and vi.state_node is not None:
+        vi.preempt_delay, vi.preempt_delay_node = None, None
+        k.remark(vi.state_node, "preempt_delay cleared, as keepalived clears it with state MASTER")
 
 
 # --- virtual_server ------------------------------------------------------------------------
@@ -508,6 +553,9 @@ def _service_header(k: _Keepalived, node: Node) -> Service | None:
     if len(args) == 2 and args[0] == "group":
         k.skip(node, "virtual_server_group is not supported: write one virtual server per address")
         return None
+    if len(args) > 2 and canonical_ip(args[0]) and to_int(args[1]) is not None:
+        k.remark(node, f"{' '.join(args[2:])!r} after ADDRESS PORT ignored, as keepalived ignores it")
+        args = args[:2]
     if len(args) not in (1, 2) or not canonical_ip(args[0]):
         k.bad(node, "needs ADDRESS PORT or fwmark N")
         return None
@@ -539,6 +587,10 @@ def _protocol(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
 
 @VIRTUAL.on("persistence_timeout")
 def _persistence_timeout(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    if not node.args:
+        vs.service.persistence_timeout = seconds(DEFAULT_PERSISTENCE)
+        k.remark(node, "no value: 360 s, keepalived's default")
+        return
     vs.service.persistence_timeout = k.duration(node)
 
 
@@ -763,10 +815,24 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
         k.conv.note(node.file, node.line, "persistence_granularity", "has no effect without persistence")
     if service.fwmark and any(":" in rs.entry["address"] for rs in vs.real_servers):
         service.family = "ipv6"
+    _dr_ports(k, vs)
     service.check = _service_check(k, vs)
     service.on_failure = _on_failure(k, vs)
     service.real_server = [rs.entry for rs in vs.real_servers]
     return service.output()
+
+
+def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:
+    """A DR (or TUN) packet keeps its destination port, so IPVS ignores a real server's own
+    port: keepalived accepts one that differs, directord's config refuses it, so it is
+    imported as the service's port."""
+    port = vs.service.port
+    for rs in vs.real_servers:
+        method = rs.entry.get("method") or vs.service.method
+        if method in ("dr", "tun") and port and rs.entry["port"] != port:
+            k.remark(rs.node, f"port {rs.entry['port']} imported as {port}: with {method.upper()} the kernel "
+                              "sends the packets to the service's port whatever the real server's says")
+            rs.entry["port"] = port
 
 
 def _chosen_check(k: _Keepalived, vs: _VirtualServer) -> _Check:

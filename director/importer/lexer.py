@@ -46,6 +46,7 @@ class Node:
 @dataclass
 class _Lexer:
     errors: list[str] = field(default_factory=list)
+    stray: list[Token] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     def file_tokens(self, path: str, depth: int = 0) -> list[list[Token]]:
@@ -113,8 +114,9 @@ class _Lexer:
 class _Tree:
     """Statements folded from lines of tokens: the blocks still open and the statement being read."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], stray: list[Token]) -> None:
         self.errors = errors
+        self.stray = stray  # `}` closing nothing: keepalived warns and reads on, so do we
         self.root: list[Node] = []
         self.open_blocks: list[tuple[list[Node], Token | None]] = [(self.root, None)]
         self.current: Node | None = None
@@ -133,7 +135,7 @@ class _Tree:
 
     def closing(self, token: Token) -> None:
         if len(self.open_blocks) == 1:
-            self.errors.append(f"{token.file}:{token.line}: '}}' without a matching '{{'")
+            self.stray.append(token)
         else:
             self.open_blocks.pop()
         self.current = None
@@ -156,9 +158,9 @@ class _Tree:
 _BRACES = {"{": _Tree.opening, "}": _Tree.closing}
 
 
-def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
+def _build(lines: list[list[Token]], errors: list[str], stray: list[Token]) -> list[Node]:
     """Fold lines of tokens into nested nodes, checking that braces balance."""
-    tree = _Tree(errors)
+    tree = _Tree(errors, stray)
     for tokens in lines:
         tree.current = None
         for token in tokens:
@@ -166,24 +168,26 @@ def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
     return tree.finish()
 
 
-def parse_file(path: str) -> tuple[list[Node], list[str]]:
+def parse_file(path: str) -> tuple[list[Node], list[str], list[Token]]:
     """Parse PATH (with its includes) into statements; raise SourceError on syntax errors.
 
-    Returns the top-level nodes and every file read, in order.
+    Returns the top-level nodes, every file read, in order, and each `}` that closed nothing.
     """
     lexer = _Lexer()
     lines = lexer.file_tokens(path)
-    nodes = _build(lines, lexer.errors)
+    nodes = _build(lines, lexer.errors, lexer.stray)
     if lexer.errors:
         raise SourceError(lexer.errors)
-    return nodes, lexer.files
+    return nodes, lexer.files, lexer.stray
 
 
 def convert_braced(path: str, make_converter: Callable[[Conversion], Any]) -> Conversion:
     """Parse a brace-syntax file (and its includes) and run a converter over it;
     keepalived.conf and lvs.cf share this, only their converters differ."""
-    nodes, files = parse_file(path)
+    nodes, files, stray = parse_file(path)
     conv = Conversion(sources=files)
+    for token in stray:
+        conv.remark(token.file, token.line, "}", "closes no block: ignored, as keepalived does")
     converter = make_converter(conv)
     converter.run(nodes)
     if converter.errors:

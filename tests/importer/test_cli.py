@@ -53,10 +53,10 @@ def test_strict_passes_a_fully_mapped_config(tmp_path, capsys) -> None:
 
 def test_parse_error_exits_1_with_one_line_per_problem(tmp_path, capsys) -> None:
     source = tmp_path / "keepalived.conf"
-    source.write_text("vrrp_instance A {\n  priority x\n  virtual_router_id y\n}\n")
+    source.write_text("vrrp_instance A {\n  advert_int x\n  virtual_router_id y\n}\n")
     assert main(["import", "--from", "keepalived", str(source)]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"{source}:2: priority: 'x' is not an integer",
+        f"{source}:2: advert_int: 'x' is not a number",
         f"{source}:3: virtual_router_id: 'y' is not an integer",
     ]
 

@@ -4,10 +4,12 @@ services, every checker type, includes, nested braces and both comment styles.""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
-from director.importer import SourceError
+from director.importer import Conversion, SourceError
+from director.importer.cli import render
 from director.importer.keepalived import convert
 from tests.importer.helpers import SAMPLES, imported, notes
 
@@ -32,7 +34,8 @@ def test_global_and_vrrp(result) -> None:
     assert config.global_.router_id == "LVS_EDGE_1"
     web, v6 = config.vrrp_instances
     assert (web.name, web.interface, web.vrid, web.priority, web.version) == ("VI_WEB", "eth0", 51, 150, 3)
-    assert web.advert_interval == 1.0 and web.preempt and web.preempt_delay == 30.0
+    # keepalived clears preempt_delay with state MASTER
+    assert web.advert_interval == 1.0 and web.preempt and web.preempt_delay == 0.0
     assert web.virtual_ips == (ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("192.0.2.11/32"))
     assert str(web.unicast_src) == "192.0.2.2" and [str(p) for p in web.unicast_peers] == ["192.0.2.3"]
     assert [(t.name, t.weight) for t in web.track_interfaces] == [("eth1", -50), ("eth2", 0)]
@@ -87,7 +90,6 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     expected = {
         ("keepalived.conf", 5): "notification_email",
         ("keepalived.conf", 20): "notify_master",
-        ("keepalived.conf", 24): "state",
         ("keepalived.conf", 30): "authentication",
         ("keepalived.conf", 35): "virtual_ipaddress 192.0.2.10/24",
         ("keepalived.conf", 46): "notify",
@@ -103,7 +105,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
     assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
-    assert len(found) == len(conv.unmapped) == 19
+    assert len(found) == len(conv.unmapped) == 17
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
@@ -143,16 +145,82 @@ def test_nested_include_glob_relative_to_the_including_file(tmp_path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("virtual_server 192.0.2.1 80 {\n real_server 10.0.0.1 80 {\n", "keepalived.conf:1: '{' is never closed"),
-    ("}\n", "keepalived.conf:1: '}' without a matching '{'"),
     ("include missing.conf\n", "keepalived.conf:1: include missing.conf: no such file"),
     ("include keepalived.conf\n", "nested deeper than"),
-    ("vrrp_instance X {\n priority high\n}\n", "keepalived.conf:2: priority: 'high' is not an integer"),
+    ("vrrp_instance X {\n virtual_router_id high\n}\n",
+     "keepalived.conf:2: virtual_router_id: 'high' is not an integer"),
     ('vrrp_instance X {\n notify "/bin/x\n}\n', "keepalived.conf:2: unterminated quoted string"),
 ])
 def test_syntax_errors_name_file_and_line(tmp_path, text: str, message: str) -> None:
     with pytest.raises(SourceError) as caught:
         convert(write(tmp_path, text))
     assert any(message in line for line in caught.value.lines), caught.value.lines
+
+
+def remarks(conv: Conversion) -> dict[tuple[str, int], str]:
+    return {(Path(u.file).name, u.line): f"{u.directive}: {u.reason}" for u in conv.remarks}
+
+
+INSTANCE = """
+vrrp_instance VI_1 {{
+  interface eth0
+  virtual_router_id 9
+{body}
+  virtual_ipaddress {{
+    198.51.100.7
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize(("body", "priority", "preempt", "delay"), [
+    ("  state MASTER", 255, True, 0),  # keepalived's default priority with state MASTER
+    ("  state BACKUP", 100, True, 0),
+    ("  state MASTER\n  priority 150\n  nopreempt\n  preempt_delay 30", 150, True, 0),  # both cleared
+    ("  state BACKUP\n  priority 150\n  nopreempt", 150, False, 0),
+    ("  priority 255\n  nopreempt", 255, True, 0),  # an owner always preempts
+    ("  state BACKUP\n  priority 90\n  preempt_delay 30", 90, True, 30),
+    ("  priority 100,comment", 100, True, 0),  # unreadable: keepalived keeps its default
+])
+def test_start_state_follows_keepalived(tmp_path, body: str, priority: int, preempt: bool, delay: float) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert (instance.priority, instance.preempt, instance.preempt_delay) == (priority, preempt, delay)
+    assert not any(u.directive in ("state", "nopreempt") for u in conv.unmapped)
+
+
+def test_start_state_remarks_say_what_keepalived_does(tmp_path) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body="  state MASTER\n  priority 150\n  nopreempt")))
+    said = remarks(conv)
+    assert "waits for an advert" in said[("keepalived.conf", 5)]
+    assert said[("keepalived.conf", 7)].startswith("nopreempt: cleared, as keepalived clears it with state MASTER")
+    assert "priority" in notes(convert(write(tmp_path, INSTANCE.format(body="  priority 300"))))[("keepalived.conf", 5)]
+
+
+def test_keepalived_slips_are_read_on_with_a_remark(tmp_path) -> None:
+    """A stray brace, words after ADDRESS PORT, a bare persistence_timeout and a DR real server
+    with a port of its own: keepalived reads on, and the import carries the same meaning."""
+    path = write(tmp_path, """
+virtual_server 192.0.2.53 53 dev eth0.53 {
+  lb_kind DR
+  protocol UDP
+  persistence_timeout
+  real_server 10.0.0.1 5353 {
+  }
+}
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert (str(vs.address), vs.port, vs.persistence_timeout) == ("192.0.2.53", 53, 360.0)
+    assert vs.real_servers[0].port == 53
+    said = remarks(conv)
+    assert set(said) == {("keepalived.conf", line) for line in (2, 5, 6, 9)}, said
+    assert "closes no block" in said[("keepalived.conf", 9)]
+    assert not conv.unmapped
+    assert "Carried over, with a remark:" in render(conv, "keepalived", "sample")
 
 
 def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
