@@ -79,6 +79,7 @@ class _Instance:
     garp: dict[str, Any] = field(default_factory=dict)
     track_interfaces: list[dict[str, Any]] | None = None
     notify: list[str] | None = None
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # notify_master ... notify_stop
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
 
@@ -89,7 +90,8 @@ class _Instance:
             "version": self.version, "advert_interval": advert, "preempt": self.preempt,
             "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
             "unicast_peers": self.unicast_peers, "garp": garp or None, "track_interfaces": self.track_interfaces,
-            "notify": self.notify, "sync_group": self.sync_group,
+            "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
+            "sync_group": self.sync_group,
             "check_advert_addresses": self.check_advert_addresses})
 
 
@@ -312,6 +314,18 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
 
 
+@GLOBAL.on("vrrp_notify_fifo", "notify_fifo")
+def _notify_fifo(k: _Keepalived, node: Node, state: _File) -> None:
+    if not node.args:
+        k.bad(node, "needs a FIFO path")
+        return
+    k.config("global")["notify_fifo"] = node.args[0]
+    if any(name != "root" for name in node.args[1:]):
+        k.skip(node, f"mapped, but the FIFO is root's (mode 0600), not {' '.join(node.args[1:])!r}'s")
+    elif node.keyword == "notify_fifo":
+        k.skip(node, "mapped, but directord writes VRRP events only to it (no VS or RS lines)")
+
+
 @GLOBAL.on("vrrp_rt_priority")
 def _vrrp_rt_priority(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.integer(node)
@@ -439,12 +453,37 @@ def _track_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
 
 @INSTANCE.on("notify")
 def _notify(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    argv = k.command(node)
-    if argv is None:
-        return
-    vi.notify = argv
-    k.skip(node, "mapped, but directord appends (instance, state, priority) where keepalived "
-           "appends (INSTANCE|GROUP, name, state, priority): check the script's arguments")
+    vi.notify = _hook(k, node)
+
+
+INSTANCE_HOOKS = ("notify_master", "notify_backup", "notify_fault", "notify_stop")
+
+
+@INSTANCE.on(*INSTANCE_HOOKS)
+def _notify_state(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    argv = _hook(k, node)
+    if argv is not None:
+        vi.hooks[node.keyword] = argv
+
+
+def _hook(k: _Keepalived, node: Node) -> list[str] | None:
+    """keepalived's `SCRIPT [USER [GROUP]]`: the first word is the command (quoted when it
+    has arguments of its own), the others whom it runs as."""
+    if not node.args:
+        k.bad(node, "needs a program")
+        return None
+    try:
+        argv = shlex.split(node.args[0])
+    except ValueError as exc:
+        k.bad(node, f"cannot split the command: {exc}")
+        return None
+    if not argv:
+        k.bad(node, "needs a program")
+        return None
+    runs_as = node.args[1:]
+    if any(name != "root" for name in runs_as):
+        k.skip(node, f"mapped, but run as root: directord runs hooks as root, not as {' '.join(runs_as)!r}")
+    return argv
 
 
 @INSTANCE.on("garp_master_repeat")
@@ -470,9 +509,8 @@ INSTANCE.says("VRRP authentication is not supported (RFC 5798 removed it)", "aut
 
 
 @INSTANCE.on_prefix("notify_")
-def _notify_script(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    k.skip(node, "directord runs one notify program with (instance, state, priority): "
-           "call this script from a wrapper set as notify")
+def _notify_other(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.skip(node, "directord has no such hook: notify runs on master, backup, fault and stop")
 
 
 def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
@@ -491,10 +529,19 @@ def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
     return result
 
 
+GROUP_HOOKS = ("notify", "notify_master", "notify_backup", "notify_fault")
+
+
 def _sync_group(k: _Keepalived, node: Node) -> None:
     instances = {vi.name: vi for vi in k.file.instances}
     name = node.args[0] if node.args else f"group_{node.line}"
+    hooks: dict[str, Any] = {}
     for child in k.block(node):
+        if child.keyword in GROUP_HOOKS:
+            argv = _hook(k, child)
+            if argv is not None:
+                hooks[child.keyword] = argv
+            continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
             continue
@@ -504,6 +551,9 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                     instances[member_name].sync_group = name
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
+    if hooks and any(vi.sync_group == name for vi in instances.values()):
+        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}
+        k.conv.config.setdefault("vrrp_sync_group", []).append({"name": name, **hooks, **arguments})
 
 
 def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:

@@ -39,7 +39,11 @@ def test_global_and_vrrp(result) -> None:
     assert web.virtual_ips == (ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("192.0.2.11/32"))
     assert str(web.unicast_src) == "192.0.2.2" and [str(p) for p in web.unicast_peers] == ["192.0.2.3"]
     assert [(t.name, t.weight) for t in web.track_interfaces] == [("eth1", -50), ("eth2", 0)]
-    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet")
+    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet") and web.notify_arguments == "keepalived"
+    assert web.notify_backup == ("/usr/local/sbin/to-backup",) and not web.notify_master
+    [group] = config.vrrp_sync_groups
+    assert (group.name, group.notify_master, group.notify) == ("VG_EDGE", ("/etc/keepalived/group-master.sh",), ())
+    assert web.sync_group_hooks == group
     assert (web.garp.repeat, web.garp.refresh) == (3, 60.0)
     assert web.sync_group == v6.sync_group == "VG_EDGE"
     assert v6.advert_interval == 0.5 and not v6.preempt
@@ -89,11 +93,8 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     found = notes(conv)
     expected = {
         ("keepalived.conf", 5): "notification_email",
-        ("keepalived.conf", 20): "notify_master",
         ("keepalived.conf", 30): "authentication",
         ("keepalived.conf", 35): "virtual_ipaddress 192.0.2.10/24",
-        ("keepalived.conf", 46): "notify",
-        ("keepalived.conf", 47): "notify_backup",
         ("keepalived.conf", 49): "garp_master_delay",
         ("keepalived.conf", 82): "digest",
         ("keepalived.conf", 84): "url",
@@ -105,7 +106,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
     assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
-    assert len(found) == len(conv.unmapped) == 17
+    assert len(found) == len(conv.unmapped) == 14
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
@@ -221,6 +222,31 @@ virtual_server 192.0.2.53 53 dev eth0.53 {
     assert "closes no block" in said[("keepalived.conf", 9)]
     assert not conv.unmapped
     assert "Carried over, with a remark:" in render(conv, "keepalived", "sample")
+
+
+@pytest.mark.parametrize(("line", "argv", "flagged"), [
+    ('notify_master "/etc/ka/notify.sh master"', ("/etc/ka/notify.sh", "master"), False),
+    ("notify_master /etc/ka/to-master.sh root root", ("/etc/ka/to-master.sh",), False),
+    ("notify_master /etc/ka/to-master.sh nobody", ("/etc/ka/to-master.sh",), True),  # keepalived's USER
+])
+def test_hook_lines_read_as_keepalived_reads_them(tmp_path, line: str, argv: tuple[str, ...], flagged: bool) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body="  " + line)))
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_instances[0].notify_master == argv
+    assert bool(conv.unmapped) == flagged
+
+
+def test_notify_fifo_and_every_hook_map_exactly(tmp_path) -> None:
+    body = "\n".join(f"  {key} /usr/local/bin/{key}" for key in ("notify", "notify_master", "notify_backup",
+                                                                   "notify_fault", "notify_stop"))
+    conv = convert(write(tmp_path, "global_defs {\n  vrrp_notify_fifo /run/ka.fifo\n}\n" + INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert not conv.unmapped
+    assert config.global_.notify_fifo == instance.notify_fifo == "/run/ka.fifo"
+    assert instance.notify_arguments == "keepalived"
+    assert [getattr(instance, key) for key in ("notify_stop", "notify_fault")] == [
+        ("/usr/local/bin/notify_stop",), ("/usr/local/bin/notify_fault",)]
 
 
 def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
