@@ -80,6 +80,7 @@ class VrrpRuntime:
         self.hooks = Hooks()
         self.fifo = NotifyFifo()
         self.group_states: dict[str, str] = {}  # sync group -> the state its hooks last saw
+        self.notified: dict[str, str] = {}  # instance -> the state its hooks last saw
         self.group_hooks: dict[str, asyncio.Task] = {}  # sync group -> its latest hook run
         self.handover: Handover[Live] = Handover()
         self._handed_over = asyncio.Event()  # every held VIP released
@@ -460,10 +461,13 @@ class VrrpRuntime:
         group as a whole changed state."""
         self._run_hooks(lv, instance_commands(lv.cfg, state, priority))
         self._fifo(lv, fifo_line("INSTANCE", lv.name, state, priority))
+        self.notified[lv.name] = state
         group = lv.cfg.sync_group
         if not group:
             return
-        now = group_state(m.fsm.state.value for m in self.live.values() if m.cfg.sync_group == group)
+        # from the states notified so far, not the members' own: a group moves as one, and
+        # its line must come after each member's
+        now = group_state(self.notified.get(m.name, "init") for m in self.live.values() if m.cfg.sync_group == group)
         if now is None or now == self.group_states.get(group):
             return
         self.group_states[group] = now
