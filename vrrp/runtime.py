@@ -420,7 +420,7 @@ class VrrpRuntime:
             self._vips_change(lv, act.vips, add=False)
         elif isinstance(act, SendGarp):
             assert self.loop is not None
-            lv.announcer.start(self.loop, lv)
+            lv.announcer.start(self.loop, lv, lower_prio=act.lower_prio)
 
     def _vips(self, lv: Live, add: bool) -> None:
         """All of the instance's VIPs, added or removed before this returns."""

@@ -700,7 +700,11 @@ def _peer_list(s: Section, key: str, family: int) -> tuple[IPAddress, ...]:
 _GARP: dict[str, Reader] = {
     "repeat": integer(0, 100),
     "interval": duration(maximum=60.0),
+    "delay": duration(maximum=DAY),
     "refresh": duration(maximum=DAY),
+    "refresh_repeat": integer(1, 100),
+    "lower_prio_repeat": integer(0, 100),
+    "lower_prio_delay": duration(maximum=DAY),
 }
 
 

@@ -250,9 +250,18 @@ class VirtualServerConfig:
 
 @dataclass(frozen=True)
 class GarpConfig:
-    repeat: int = 5
+    """Announcements of a new master, with keepalived's defaults: a burst at once and a
+    second one `delay` later, for neighbours that missed the first."""
+
+    repeat: int = 5  # rounds in a burst, `interval` apart
     interval: float = 0.1
+    delay: float = 5.0  # the second burst after becoming master; 0: none
     refresh: float = 0.0  # 0: no periodic refresh while master
+    refresh_repeat: int = 1  # rounds in each refresh
+    # a master that hears a lower priority's advert (a rival master, split brain healing)
+    # announces again: None takes repeat and delay
+    lower_prio_repeat: int | None = None
+    lower_prio_delay: float | None = None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class _File:
 
     version: int | None = None
     garp: dict[str, Any] = field(default_factory=dict)
+    gna_interval: tuple[str, Node] | None = None  # vrrp_gna_interval: the round interval of IPv6 instances
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
 
@@ -333,18 +334,33 @@ def _vrrp_rt_priority(k: _Keepalived, node: Node, state: _File) -> None:
         k.config("global")["vrrp_realtime_priority"] = value
 
 
-@GLOBAL.on("vrrp_garp_master_repeat")
-def _garp_repeat_default(k: _Keepalived, node: Node, state: _File) -> None:
+# keepalived's announcement directives and directord's [vrrp_instance.garp] keys; in
+# global_defs each has a vrrp_ prefix and sets the default of every instance
+GARP_COUNTS = {"garp_master_repeat": "repeat", "garp_master_refresh_repeat": "refresh_repeat",
+               "garp_lower_prio_repeat": "lower_prio_repeat"}
+GARP_TIMES = {"garp_interval": "interval", "garp_master_delay": "delay", "garp_master_refresh": "refresh",
+              "garp_lower_prio_delay": "lower_prio_delay"}
+
+
+@GLOBAL.on(*(f"vrrp_{name}" for name in GARP_COUNTS))
+def _garp_count_default(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.integer(node)
     if value is not None:
-        state.garp["repeat"] = value
+        state.garp[GARP_COUNTS[node.keyword.removeprefix("vrrp_")]] = value
 
 
-@GLOBAL.on("vrrp_garp_interval", "vrrp_garp_master_refresh")
+@GLOBAL.on(*(f"vrrp_{name}" for name in GARP_TIMES))
 def _garp_time_default(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.duration(node)
     if value is not None:
-        state.garp["interval" if node.keyword == "vrrp_garp_interval" else "refresh"] = value
+        state.garp[GARP_TIMES[node.keyword.removeprefix("vrrp_")]] = value
+
+
+@GLOBAL.on("vrrp_gna_interval")
+def _gna_interval(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.duration(node)
+    if value is not None:
+        state.gna_interval = value, node
 
 
 @GLOBAL.on("lvs_sync_daemon")
@@ -486,14 +502,14 @@ def _hook(k: _Keepalived, node: Node) -> list[str] | None:
     return argv
 
 
-@INSTANCE.on("garp_master_repeat")
-def _garp_repeat(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.garp["repeat"] = k.integer(node)
+@INSTANCE.on(*GARP_COUNTS)
+def _garp_count(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.garp[GARP_COUNTS[node.keyword]] = k.integer(node)
 
 
-@INSTANCE.on("garp_master_refresh", "garp_interval")
+@INSTANCE.on(*GARP_TIMES)
 def _garp_time(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.garp["refresh" if node.keyword == "garp_master_refresh" else "interval"] = k.duration(node)
+    vi.garp[GARP_TIMES[node.keyword]] = k.duration(node)
 
 
 @INSTANCE.on("lvs_sync_daemon_interface")
@@ -503,8 +519,6 @@ def _sync_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
         k.config("ipvs").setdefault("sync_daemon", {})["interface"] = value
 
 
-INSTANCE.says("directord sends one burst of gratuitous ARPs on becoming master, no delayed second burst",
-              "garp_master_delay")
 INSTANCE.says("VRRP authentication is not supported (RFC 5798 removed it)", "authentication")
 
 
@@ -565,7 +579,19 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
-    return vi.output({**k.file.garp, **vi.garp})
+    return vi.output({**k.file.garp, **_gna(k, vi), **vi.garp})
+
+
+def _gna(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
+    """vrrp_gna_interval spaces an IPv6 instance's announcements (neighbour advertisements),
+    where vrrp_garp_interval spaces an IPv4 instance's ARPs."""
+    if k.file.gna_interval is None:
+        return {}
+    value, node = k.file.gna_interval
+    if any(":" in vip for vip in vi.virtual_ips or []):
+        return {"interval": value}
+    k.remark(node, f"no effect on vrrp_instance {vi.name}: it announces IPv4 addresses by ARP")
+    return {}
 
 
 def _settle_start(k: _Keepalived, vi: _Instance) -> None:

@@ -44,7 +44,7 @@ def test_global_and_vrrp(result) -> None:
     [group] = config.vrrp_sync_groups
     assert (group.name, group.notify_master, group.notify) == ("VG_EDGE", ("/etc/keepalived/group-master.sh",), ())
     assert web.sync_group_hooks == group
-    assert (web.garp.repeat, web.garp.refresh) == (3, 60.0)
+    assert (web.garp.repeat, web.garp.refresh, web.garp.delay) == (3, 60.0, 5.0)
     assert web.sync_group == v6.sync_group == "VG_EDGE"
     assert v6.advert_interval == 0.5 and not v6.preempt
     assert v6.virtual_ips == (ipaddress.ip_interface("2001:db8:10::10/64"),)
@@ -95,7 +95,6 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
         ("keepalived.conf", 5): "notification_email",
         ("keepalived.conf", 30): "authentication",
         ("keepalived.conf", 35): "virtual_ipaddress 192.0.2.10/24",
-        ("keepalived.conf", 49): "garp_master_delay",
         ("keepalived.conf", 82): "digest",
         ("keepalived.conf", 84): "url",
         ("keepalived.conf", 119): "misc_path",
@@ -106,7 +105,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
     assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
-    assert len(found) == len(conv.unmapped) == 14
+    assert len(found) == len(conv.unmapped) == 13
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
@@ -247,6 +246,26 @@ def test_notify_fifo_and_every_hook_map_exactly(tmp_path) -> None:
     assert instance.notify_arguments == "keepalived"
     assert [getattr(instance, key) for key in ("notify_stop", "notify_fault")] == [
         ("/usr/local/bin/notify_stop",), ("/usr/local/bin/notify_fault",)]
+
+
+def test_announcement_directives_map_with_global_defaults(tmp_path) -> None:
+    text = """
+global_defs {
+  vrrp_garp_master_delay 10
+  vrrp_garp_master_refresh_repeat 2
+  vrrp_garp_lower_prio_repeat 1
+  vrrp_gna_interval 0.5
+}
+""" + INSTANCE.format(body="  garp_master_delay 0\n  garp_lower_prio_delay 3") + INSTANCE.replace(
+        "VI_1", "VI_6").replace("virtual_router_id 9", "virtual_router_id 10").replace(
+        "198.51.100.7", "2001:db8::7").format(body="")
+    conv = convert(write(tmp_path, text))
+    config, _ = imported(conv, "keepalived")
+    v4, v6 = (vi.garp for vi in config.vrrp_instances)
+    assert (v4.delay, v4.refresh_repeat, v4.lower_prio_repeat, v4.lower_prio_delay) == (0.0, 2, 1, 3.0)
+    assert (v6.delay, v6.interval) == (10.0, 0.5)
+    assert not conv.unmapped
+    assert "no effect on vrrp_instance VI_1" in remarks(conv)[("keepalived.conf", 6)]
 
 
 def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
