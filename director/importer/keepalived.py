@@ -315,6 +315,11 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
 
 
+@GLOBAL.on("vrrp_skip_check_adv_addr")
+def _skip_check_default(k: _Keepalived, node: Node, state: _File) -> None:
+    k.remark(node, SKIP_CHECK)
+
+
 @GLOBAL.on("vrrp_notify_fifo", "notify_fifo")
 def _notify_fifo(k: _Keepalived, node: Node, state: _File) -> None:
     if not node.args:
@@ -432,11 +437,14 @@ def _nopreempt(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.preempt, vi.nopreempt_node = False, node
 
 
+SKIP_CHECK = ("no effect in directord: keepalived skips re-checking the address list of adverts from the "
+              "master it checked before, to save time; directord checks every advert, as fast, with the "
+              "same outcome")
+
+
 @INSTANCE.on("skip_check_adv_addr")
 def _skip_check_adv_addr(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.check_advert_addresses = False
-    k.skip(node, "approximated: check_advert_addresses = false never checks the address list, where keepalived "
-                 "still checks the adverts of a new master")
+    k.remark(node, SKIP_CHECK)
 
 
 @INSTANCE.on("preempt_delay")

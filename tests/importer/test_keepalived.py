@@ -288,8 +288,11 @@ vrrp_instance V4 {
     assert notes(conv)[("keepalived.conf", 7)].startswith("preempt_delay: has no effect with nopreempt")
 
 
-def test_skip_check_adv_addr_turns_the_address_check_off_and_is_listed(tmp_path) -> None:
+def test_skip_check_adv_addr_has_no_effect_and_is_remarked(tmp_path) -> None:
     path = write(tmp_path, """
+global_defs {
+  vrrp_skip_check_adv_addr
+}
 vrrp_instance V4 {
   interface eth0
   virtual_router_id 9
@@ -301,8 +304,11 @@ vrrp_instance V4 {
 """)
     conv = convert(path)
     config, _ = imported(conv, "keepalived")
-    assert config.vrrp_instances[0].check_advert_addresses is False
-    assert notes(conv)[("keepalived.conf", 5)].startswith("skip_check_adv_addr: approximated")
+    assert config.vrrp_instances[0].check_advert_addresses is True
+    assert not conv.unmapped
+    said = remarks(conv)
+    assert said[("keepalived.conf", 3)].startswith("vrrp_skip_check_adv_addr: no effect in directord")
+    assert said[("keepalived.conf", 8)].startswith("skip_check_adv_addr: no effect in directord")
 
 
 def test_sync_daemon_and_timeouts_from_global_defs(tmp_path) -> None:
