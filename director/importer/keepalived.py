@@ -10,6 +10,7 @@ server's check is used and any real server whose check differs is listed.
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,8 +27,9 @@ from director.importer.common import (
     to_int,
     with_prefix,
 )
+from director.importer.keepalived_keywords import KEEPALIVED_DIRECTIVES
 from director.importer.lexer import Node, convert_braced
-from director.importer.table import Handler, Reader, Table
+from director.importer.table import NO_EQUIVALENT, Handler, Reader, Table
 
 METHODS = {"NAT": "nat", "DR": "dr", "TUN": "tun"}
 CHECK_TYPES = {"TCP_CHECK": "tcp", "HTTP_GET": "http", "SSL_GET": "https", "MISC_CHECK": "exec"}
@@ -251,20 +253,32 @@ class _Keepalived(Reader):
 # --- the tables: one per block type, filled by the handlers below -------------------------------
 
 
-def _top_level(reader: _Keepalived, node: Node, _state: object) -> None:
-    reader.skip(node, "not supported by directord")
+def _unknown(reason: str) -> Handler[_Keepalived, Node, Any]:
+    """A directive without a handler: flagged, unless keepalived itself does not know it and
+    so ignores it; then nothing is lost and a remark says so (with the likely intent)."""
+    def handle(reader: _Keepalived, node: Node, _state: object) -> None:
+        if node.keyword.startswith("$"):
+            reader.skip(node, "keepalived's $NAME=VALUE parameters are not expanded: write the values out")
+            return
+        if node.keyword in KEEPALIVED_DIRECTIVES or not node.keyword:
+            reader.skip(node, reason)
+            return
+        close = difflib.get_close_matches(node.keyword, KEEPALIVED_DIRECTIVES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        reader.remark(node, f"not a keepalived directive: keepalived ignores it{hint}, and so does directord")
+    return handle
 
 
-TOP: Table[_Keepalived, Node, _File] = Table(fallback=_top_level)
-GLOBAL: Table[_Keepalived, Node, _File] = Table()
-INSTANCE: Table[_Keepalived, Node, _Instance] = Table()
-VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table()
-REAL: Table[_Keepalived, Node, _RealServer] = Table()
-TCP_CHECK: Table[_Keepalived, Node, _Check] = Table()
+TOP: Table[_Keepalived, Node, _File] = Table(fallback=_unknown("not supported by directord"))
+GLOBAL: Table[_Keepalived, Node, _File] = Table(fallback=_unknown(NO_EQUIVALENT))
+INSTANCE: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))
+VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table(fallback=_unknown(NO_EQUIVALENT))
+REAL: Table[_Keepalived, Node, _RealServer] = Table(fallback=_unknown(NO_EQUIVALENT))
+TCP_CHECK: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
 HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
-URL: Table[_Keepalived, Node, _Check] = Table()
+URL: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
 
 
 # --- top level -----------------------------------------------------------------------------
