@@ -123,6 +123,28 @@ class GlobalConfig:
     log_format: LogFormat = "text"  # "json": one JSON object per line
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
+    # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
+    notification_email: tuple[str, ...] = ()  # recipients
+    notification_email_from: str | None = None  # None: directord@<host name>
+    smtp_server: SmtpServer | None = None
+    smtp_connect_timeout: float = 30.0  # seconds for one whole SMTP exchange (keepalived's default)
+    smtp_helo_name: str | None = None  # None: this host's name
+    smtp_alert: bool | None = None  # default of every switch below and of every smtp_alert; None: unset
+    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance smtp_alert and sync groups
+    smtp_alert_checker: bool | None = None  # default of virtual_server and real_server smtp_alert
+    smtp_alert_sync_groups: tuple[tuple[str, bool], ...] = ()  # (sync group, switch): one mail per group change
+
+
+class SmtpServer(NamedTuple):
+    """Where alert mail goes: a host name or address, and a port."""
+
+    host: str
+    port: int = 25
+
+
+# What an smtp_alert left unset everywhere means, by what it is about: keepalived's choice, so
+# that an imported config mails what it mailed (real-server changes yes, the rest only when asked).
+SMTP_ALERT_FALLBACK: dict[str, bool] = {"vrrp": False, "virtual_server": False, "real_server": True}
 
 
 # Room for one connection in a sync packet. The kernel sends its sync buffer when the next
@@ -209,6 +231,7 @@ class RealServerConfig:
     tunnel_type: TunnelType = "ipip"
     tunnel_port: int = 0
     tunnel_checksum: TunnelChecksum = "nocsum"
+    smtp_alert: bool | None = None  # mail its up/down changes; None: [global] smtp_alert_checker, smtp_alert
 
     @property
     def endpoint(self) -> str:
@@ -237,6 +260,7 @@ class VirtualServerConfig:
     drain_timeout: float = 300.0
     check: CheckConfig = field(default_factory=CheckConfig)
     real_servers: tuple[RealServerConfig, ...] = ()
+    smtp_alert: bool | None = None  # mail its quorum changes; None: [global] smtp_alert_checker, smtp_alert
 
     @property
     def label(self) -> str:
@@ -287,6 +311,7 @@ class VrrpInstanceConfig:
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
     check_advert_addresses: bool = True  # drop adverts whose address list is not our virtual_ips
     adopt_master_interval: bool = True  # v3: follow the master's interval (RFC 5798); false drops them
+    smtp_alert: bool | None = None  # mail its state changes; None: [global] smtp_alert_vrrp, smtp_alert
 
     @property
     def family(self) -> Literal[4, 6]:
