@@ -20,6 +20,9 @@ from typing import Any
 from director.mail.compose import Mail
 
 MAX_REPLY_BYTES = 64 * 1024  # all replies of one exchange; a real server sends a few hundred bytes
+# MailError.kind: why an exchange failed, as the failure counter's label
+FAILURE_KINDS = ("refused", "timeout", "resolve", "closed", "overrun", "network", "rejected", "deferred",
+                 "refused_recipient", "malformed", "unconfigured", "other")
 
 
 @dataclass(frozen=True)
