@@ -23,15 +23,17 @@ _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
 
 
 def mail_address(value: str) -> str | None:
-    """Why VALUE is not one mail address ("ops@example.com" or "Ops <ops@example.com>"), or None."""
+    """Why VALUE is not one mail address, or None. "ops@example.com", "Ops <ops@example.com>",
+    and a bare local mailbox ("root", which a local MTA delivers) are all addresses."""
     if _CONTROL.search(value):
         return "must not contain control characters (a line break would add mail headers)"
     found = email.utils.getaddresses([value])
-    if len(found) != 1:
+    address = found[0][1] if len(found) == 1 else ""
+    if len(found) != 1 or not address.strip("@"):
         return "must be one address"
-    local, at, domain = found[0][1].rpartition("@")
-    if not at or not local or not domain or any(ch.isspace() for ch in found[0][1]):
-        return 'must be an address such as "ops@example.com" or "Ops <ops@example.com>"'
+    local, at, domain = address.rpartition("@")
+    if any(ch.isspace() for ch in address) or (at and not (local and domain)):
+        return 'must be an address such as "ops@example.com", "Ops <ops@example.com>" or "root"'
     return None
 
 
