@@ -46,30 +46,46 @@ class _Overrun(OSError):
 
 
 class _BoundedReader:
-    """What smtplib reads replies from: the socket's lines, under the exchange's deadline and budget."""
+    """What smtplib reads replies from: lines of the socket, each recv under the exchange's
+    deadline and all of them within its byte budget (a server trickling a byte at a time
+    cannot stretch one line past the deadline)."""
 
     def __init__(self, smtp: _BoundedSMTP) -> None:
         self._smtp = smtp
-        self._file = smtp.sock.makefile("rb")
+        self._buffer = b""
 
     def readline(self, size: int = -1) -> bytes:
-        smtp = self._smtp
-        smtp.sock.settimeout(smtp.remaining())
-        line = self._file.readline(min(size, smtp.budget + 1) if size >= 0 else smtp.budget + 1)
-        smtp.budget -= len(line)
-        if smtp.budget < 0:
-            raise _Overrun(f"the server's replies exceed {MAX_REPLY_BYTES} bytes")
-        return line
+        smtp, limit = self._smtp, size if size >= 0 else 1 << 30
+        while True:
+            end = self._buffer.find(b"\n", 0, limit)
+            if end >= 0 or len(self._buffer) >= limit:
+                cut = end + 1 if end >= 0 else limit
+                line, self._buffer = self._buffer[:cut], self._buffer[cut:]
+                smtp.spend(len(line))
+                return line
+            smtp.sock.settimeout(smtp.remaining())
+            chunk = smtp.sock.recv(4096)
+            if not chunk:
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += chunk
+            if len(self._buffer) > smtp.budget:
+                smtp.spend(len(self._buffer))
 
     def close(self) -> None:
-        self._file.close()
+        self._buffer = b""
 
 
 class _BoundedSMTP(smtplib.SMTP):
     def __init__(self, deadline: float, local_hostname: str, max_reply: int) -> None:
         self.deadline = deadline
-        self.budget = max_reply
+        self.budget = self.max_reply = max_reply
         super().__init__(local_hostname=local_hostname)
+
+    def spend(self, count: int) -> None:
+        self.budget -= count
+        if self.budget < 0:
+            raise _Overrun(f"the server's replies exceed {self.max_reply} bytes")
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
@@ -99,9 +115,9 @@ def deliver(mail: Mail, server: Server, max_reply: int = MAX_REPLY_BYTES) -> Non
         smtp.connect(server.host, server.port)
         refused = smtp.send_message(mail.message, mail.sender, list(mail.recipients))
     except Exception as exc:  # every failure becomes a reason: none may escape the thread
+        smtp.close()  # no QUIT: a server that just failed us may not answer it either
         raise _describe(exc) from exc
-    finally:
-        _goodbye(smtp)
+    _goodbye(smtp)
     if refused:
         first = next(iter(refused.items()))
         raise MailError(f"{len(refused)} of {len(mail.recipients)} recipients refused, {first[0]}: "
