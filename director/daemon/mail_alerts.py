@@ -105,7 +105,7 @@ class MailAlerts:
         failed check before it is the warm-up of a new real server, not news."""
         first = key not in self._verdicts
         self._verdicts.add(key)
-        if first and up and not self._check_failures(key):
+        if first and up and self._check_failures(key) == 0:
             return
         config = self._config()
         vs = config.virtual_server(key[0])
