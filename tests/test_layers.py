@@ -31,9 +31,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "director.sync": ("director.config", "director.ipvs"),
     "director.reconcile": ("director.config", "director.ipvs"),
     "director.importer": ("director.config",),
+    "director.mail": ("director.config",),  # alert mail: sans-IO policy and wording, one SMTP adapter
     "director.drill": ("director.config", "vrrp", "nlmsg"),
     "director.daemon": ("director.config", "director.ipvs", "director.sync", "director.reconcile", "healthcheck",
-                        "vrrp", "nlmsg", "director.text"),
+                        "vrrp", "nlmsg", "director.text", "director.mail"),
     # the manual pages walk the CLI's parser (lazily: director.cli imports reference.commands);
     # FILES names the state file
     "director.reference": ("director.config", "director.cli", "director.daemon"),

@@ -14,6 +14,7 @@ import tomllib
 from typing import Any
 
 from director.config.locate import SourceMap
+from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
 from director.config.model import (
     CHECK_OPTION_TYPES,
     PORT_CHECK_TYPES,
@@ -162,6 +163,7 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
     root.finish()
     config = Config(path, global_, ipvs, virtual_servers, _with_shared(instances, groups, global_), groups)
     errors.extend(_cross_checks(config))
+    errors.extend(mail_problems(config))
     if errors:
         raise ConfigError(render(errors, path, data, source))
     return config
@@ -192,6 +194,7 @@ _GLOBAL: dict[str, Reader] = {
     "log_format": text,
     "vrrp_realtime_priority": integer(0, 99),
     "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
+    **GLOBAL_MAIL,  # email alerts: director.config.mail_keys
 }
 
 
@@ -286,6 +289,7 @@ _SERVICE_REST: dict[str, Reader] = {
     "on_failure": text,
     "slow_start": duration(maximum=DAY),
     "drain_timeout": duration(maximum=7 * DAY),
+    **SMTP_ALERT,
 }
 
 
@@ -381,6 +385,7 @@ _REAL_SERVER: dict[str, Reader] = {
     "tunnel_type": text,
     "tunnel_port": integer(0, 65535),
     "tunnel_checksum": text,
+    **SMTP_ALERT,
 }
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
 
@@ -649,6 +654,7 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "v3_checksum_as_v2": boolean,
         "check_advert_addresses": boolean,
         "adopt_master_interval": boolean,
+        **SMTP_ALERT,
     }
 
 

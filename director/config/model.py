@@ -124,6 +124,28 @@ class GlobalConfig:
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
     notify_fifo: str = ""  # a FIFO each VRRP state change is written to as a line; "": none
+    # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
+    notification_email: tuple[str, ...] = ()  # recipients
+    notification_email_from: str | None = None  # None: directord@<host name>
+    smtp_server: SmtpServer | None = None
+    smtp_connect_timeout: float = 30.0  # seconds for one whole SMTP exchange (keepalived's default)
+    smtp_helo_name: str | None = None  # None: this host's name
+    smtp_alert: bool | None = None  # default of every switch below and of every smtp_alert; None: unset
+    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance smtp_alert and sync groups
+    smtp_alert_checker: bool | None = None  # default of virtual_server and real_server smtp_alert
+    smtp_alert_sync_groups: tuple[tuple[str, bool], ...] = ()  # (sync group, switch): one mail per group change
+
+
+class SmtpServer(NamedTuple):
+    """Where alert mail goes: a host name or address, and a port."""
+
+    host: str
+    port: int = 25
+
+
+# What an smtp_alert left unset everywhere means, by what it is about: keepalived's choice, so
+# that an imported config mails what it mailed (real-server changes yes, the rest only when asked).
+SMTP_ALERT_FALLBACK: dict[str, bool] = {"vrrp": False, "virtual_server": False, "real_server": True}
 
 
 # Room for one connection in a sync packet. The kernel sends its sync buffer when the next
@@ -210,6 +232,7 @@ class RealServerConfig:
     tunnel_type: TunnelType = "ipip"
     tunnel_port: int = 0
     tunnel_checksum: TunnelChecksum = "nocsum"
+    smtp_alert: bool | None = None  # mail its up/down changes; None: [global] smtp_alert_checker, smtp_alert
 
     @property
     def endpoint(self) -> str:
@@ -238,6 +261,7 @@ class VirtualServerConfig:
     drain_timeout: float = 300.0
     check: CheckConfig = field(default_factory=CheckConfig)
     real_servers: tuple[RealServerConfig, ...] = ()
+    smtp_alert: bool | None = None  # mail its quorum changes; None: [global] smtp_alert_checker, smtp_alert
 
     @property
     def label(self) -> str:
@@ -323,6 +347,7 @@ class VrrpInstanceConfig:
     # Not keys of the table: the loader copies them in, so the VRRP process needs no other table.
     sync_group_hooks: VrrpSyncGroupConfig | None = None  # from [[vrrp_sync_group]] of sync_group
     notify_fifo: str = ""  # [global] notify_fifo
+    smtp_alert: bool | None = None  # mail its state changes; None: [global] smtp_alert_vrrp, smtp_alert
 
     @property
     def family(self) -> Literal[4, 6]:

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import signal
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -27,6 +28,8 @@ from director.daemon.control import ControlServer
 from director.daemon.control_api import ControlApi
 from director.daemon.health import HealthBridge
 from director.daemon.ipvs_thread import IpvsThread
+from director.daemon.mail_alerts import MailAlerts
+from director.daemon.mailer import Mailer
 from director.daemon.metrics import MetricsServer
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.sdnotify import Notifier
@@ -59,7 +62,12 @@ class Daemon:
         self.health = HealthBridge(on_change=wake.set, now=lambda: self.reconciler.clock.now())
         self.reconciler = ReconcileLoop(config, backend, self.ipvs, StateStore(state_dir or config.global_.state_dir),
                                         self.health, vrrp, wake, on_pass=self._passed)
-        self.views = Views(self.reconciler, self.health, vrrp)
+        self.mailer = Mailer(lambda: self.config.global_)
+        self.alerts = MailAlerts(self.mailer, lambda: self.config, self.reconciler.real_server_states,
+                                 self._check_failures, vrrp.snapshot if vrrp else None)
+        self.health.on_verdict = self.alerts.on_real_server
+        self.reconciler.on_quorum = self.alerts.on_quorum
+        self.views = Views(self.reconciler, self.health, vrrp, mailer=self.mailer)
         self.sync_role = SyncRole(backend, self.ipvs, lambda: self.config.ipvs.sync_daemon,
                                   lambda: self.reconciler.kernel, vrrp.snapshot, self.stop) if vrrp else None
         self.control_api = ControlApi(self.reconciler, vrrp, reload=self.reload, status=self.views.status)
@@ -119,13 +127,14 @@ class Daemon:
         task and every task whose end stops the daemon."""
         tasks: list[asyncio.Task] = []
         reconciler: asyncio.Task | None = None
+        self.mailer.start()  # not among `tasks`: mail failing never stops the daemon
         if self.backend is not None:
             self.health.start(self.config, await self.ipvs.call(self.backend.dump))
             reconciler = loop.create_task(self.reconciler.run())
             tasks.append(reconciler)
         if self.vrrp is not None:
-            if self.sync_role is not None:  # always, with VRRP
-                self.vrrp.on_transition = self.sync_role.on_transition
+            listeners = [self.sync_role.on_transition] if self.sync_role is not None else []  # always, with VRRP
+            self.vrrp.on_transition = _each(*listeners, self.alerts.on_vrrp_transition)
             tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
         return reconciler, tasks
 
@@ -148,6 +157,10 @@ class Daemon:
             else:
                 log.error("VRRP process not answering, withholding the watchdog ping", pid=self.vrrp.pid)
             await asyncio.sleep(interval)
+
+    def _check_failures(self, key: tuple[str, str]) -> int | None:
+        status = self.health.check_status(key)
+        return status.failures if status is not None else None
 
     def _passed(self) -> None:
         """After each reconcile pass: `systemctl status` shows what is in now."""
@@ -172,6 +185,7 @@ class Daemon:
             await self.control.close()
         await self.health.close()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.mailer.close()  # after VRRP: the instances' last transitions are queued by now
         if self.sync_role is not None:  # a master that handed its VIPs over is flushing
             await self.sync_role.finish()
         if self.backend is not None:
@@ -221,3 +235,11 @@ class Daemon:
             return new
         log.warning("reload: VRRP instances added to a daemon started without any take effect at restart")
         return dataclasses.replace(new, vrrp_instances=())
+
+
+def _each(*callbacks: Callable[[str, str], None]) -> Callable[[str, str], None]:
+    """One VRRP transition listener that calls each of `callbacks` in turn."""
+    def transition(instance: str, state: str) -> None:
+        for callback in callbacks:
+            callback(instance, state)
+    return transition

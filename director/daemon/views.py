@@ -14,6 +14,7 @@ from typing import Any
 from director.daemon import metrics
 from director.daemon.connlimit import ConnectionGate
 from director.daemon.health import HealthBridge
+from director.daemon.mailer import Mailer
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.shared import Shared
 from director.daemon.status import daemon_status, service_status
@@ -28,7 +29,7 @@ METRICS_SNAPSHOT_PERIOD = 1.0
 
 class Views:
     def __init__(self, reconciler: ReconcileLoop, health: HealthBridge, vrrp: VrrpProcess | None,
-                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD) -> None:
+                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD, mailer: Mailer | None = None) -> None:
         self.started = time.time()
         self.reloaded: float | None = None  # wall time of the last accepted reload
         self._reconciler = reconciler
@@ -37,6 +38,7 @@ class Views:
         self._labels = metrics.LabelCache()
         self.vrrp_snapshot: Shared[dict[str, Any]] = Shared(self._fresh_vrrp, snapshot_period)
         self.connections: dict[str, ConnectionGate] = {}  # the daemon's servers, as /metrics shows them
+        self._mailer = mailer
 
     async def _fresh_vrrp(self) -> dict[str, Any]:
         assert self._vrrp is not None
@@ -53,9 +55,12 @@ class Views:
             services.append(service_status(vs, states, self._health.check_status, kernel, desired))
             if index % SNAPSHOT_SLICE == SNAPSHOT_SLICE - 1:
                 await asyncio.sleep(0)
-        return daemon_status(config, started=self.started, reloaded=self.reloaded,
-                             vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
-                             reconcile=rec.counters, services=services)
+        status = daemon_status(config, started=self.started, reloaded=self.reloaded,
+                               vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
+                               reconcile=rec.counters, services=services)
+        if self._mailer is not None and (self._mailer.enabled or self._mailer.outbox.counters.sent):
+            status["mail"] = self._mailer.status()
+        return status
 
     async def exposition(self) -> AsyncIterator[str]:
         """The /metrics body, chunk by chunk (see director.daemon.metrics.render)."""
@@ -68,7 +73,8 @@ class Views:
             config=rec.config, kernel=rec.kernel or {}, desired=rec.desired or {},
             states=rec.real_server_states(), vrrp=vrrp, reconcile=rec.counters,
             histograms=dict(self._health.histograms), failures=dict(self._health.failures),
-            reconcile_histogram=rec.histogram, connections=self.connections), self._labels)
+            reconcile_histogram=rec.histogram, connections=self.connections,
+            mail=self._mailer.outbox if self._mailer is not None and self._mailer.enabled else None), self._labels)
 
     def summary(self) -> str:
         """One line for `systemctl status`."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from director.config.mail_keys import mail_address, parse_smtp_server
 from director.importer import Conversion, seconds
 from director.importer.common import (
     Service,
@@ -85,6 +86,7 @@ class _Instance:
     hooks: dict[str, list[str]] = field(default_factory=dict)  # notify_master ... notify_stop
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
+    smtp_alert: bool | None = None
 
     def output(self, garp: dict[str, Any]) -> dict[str, Any]:
         advert = seconds(self.advert) if self.advert is not None else None
@@ -95,7 +97,7 @@ class _Instance:
             "unicast_peers": self.unicast_peers, "garp": garp or None, "track_interfaces": self.track_interfaces,
             "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
             "sync_group": self.sync_group,
-            "check_advert_addresses": self.check_advert_addresses})
+            "check_advert_addresses": self.check_advert_addresses, "smtp_alert": self.smtp_alert})
 
 
 @dataclass
@@ -167,6 +169,7 @@ class _VirtualServer:
     inhibit: bool = False
     timing: _Timing = field(default_factory=_Timing)
     real_servers: list[_RealServer] = field(default_factory=list)
+    smtp_alert: bool | None = None
 
 
 _Timed = _VirtualServer | _RealServer | _Check  # the blocks that may set check timing
@@ -415,6 +418,116 @@ def _lvs_timeouts(k: _Keepalived, node: Node, state: _File) -> None:
     k.config("ipvs")["timeouts"] = timeouts
 
 
+# --- email alerts (global_defs, vrrp_instance, vrrp_sync_group, virtual_server, real_server) ---------
+
+
+BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+
+
+def _switch(k: _Keepalived, node: Node) -> bool | None:
+    """keepalived's `smtp_alert [<BOOL>]`: alone it means on."""
+    if not node.args:
+        return True
+    args = k.arg(node)
+    value = BOOLEANS.get(args[0].lower()) if args else None
+    if args and value is None:
+        k.bad(node, f"{args[0]!r} is not one of {', '.join(BOOLEANS)}")
+    return value
+
+
+@GLOBAL.on("smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker")
+def _global_smtp_alert(k: _Keepalived, node: Node, state: _File) -> None:
+    value = _switch(k, node)
+    if value is not None:
+        k.config("global")[node.keyword] = value
+
+
+@GLOBAL.on("notification_email")
+def _notification_email(k: _Keepalived, node: Node, state: _File) -> None:
+    recipients = []
+    for child in k.block(node):
+        for address in [child.keyword, *child.args]:
+            reason = mail_address(address)
+            if reason:
+                k.skip(child, f"not imported, directord mails no such recipient: {address!r} {reason}")
+            else:
+                recipients.append(address)
+    k.config("global")["notification_email"] = recipients
+
+
+@GLOBAL.on("notification_email_from")
+def _notification_email_from(k: _Keepalived, node: Node, state: _File) -> None:
+    value = " ".join(node.args) if node.args else None  # a display name may be split into words
+    reason = mail_address(value) if value else "needs an address"
+    if reason:
+        k.skip(node, f"not imported, directord sends from its default: {value!r} {reason}" if value else reason)
+    else:
+        k.config("global")["notification_email_from"] = value
+
+
+@GLOBAL.on("smtp_server")
+def _smtp_server(k: _Keepalived, node: Node, state: _File) -> None:
+    """smtp_server HOST [PORT]."""
+    if not node.args or len(node.args) > 2:
+        k.skip(node, "not imported (so no mail is sent): needs HOST [PORT]")
+        return
+    host, port = node.args[0], node.args[1] if len(node.args) == 2 else None
+    text = host if port is None else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    try:
+        parse_smtp_server(text)
+    except ValueError:
+        k.skip(node, f"not imported (so no mail is sent): {' '.join(node.args)!r} is not a host name or "
+                     "address with an optional port")
+        return
+    k.config("global")["smtp_server"] = text
+
+
+@GLOBAL.on("smtp_connect_timeout")
+def _smtp_connect_timeout(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.duration(node)
+    if value is not None:
+        k.config("global")["smtp_connect_timeout"] = value
+
+
+@GLOBAL.on("smtp_helo_name")
+def _smtp_helo_name(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.word(node)
+    if value is not None:
+        k.config("global")["smtp_helo_name"] = value
+
+
+@INSTANCE.on("smtp_alert")
+def _instance_smtp_alert(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.smtp_alert = _switch(k, node)
+
+
+def _sync_group_smtp_alert(k: _Keepalived, node: Node, group: str) -> None:
+    value = _switch(k, node)
+    if value is not None:
+        k.config("global").setdefault("smtp_alert_sync_groups", {})[group] = value
+
+
+@VIRTUAL.on("smtp_alert")
+def _vs_smtp_alert(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    vs.smtp_alert = _switch(k, node)
+
+
+@REAL.on("smtp_alert")
+def _rs_smtp_alert(k: _Keepalived, node: Node, rs: _RealServer) -> None:
+    value = _switch(k, node)
+    if value is not None:
+        rs.entry["smtp_alert"] = value
+
+
+def _with_smtp_alert(service: dict[str, Any], switch: bool | None) -> dict[str, Any]:
+    """The virtual server's table with its smtp_alert among its own keys (before the check and real servers)."""
+    if switch is None:
+        return service
+    keys = list(service)
+    at = keys.index("check") if "check" in keys else len(keys)
+    return {**dict(list(service.items())[:at]), "smtp_alert": switch, **dict(list(service.items())[at:])}
+
+
 # --- vrrp_instance -------------------------------------------------------------------------
 
 
@@ -577,6 +690,9 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
             argv = _hook(k, child)
             if argv is not None:
                 hooks[child.keyword] = argv
+            continue
+        if child.keyword == "smtp_alert":
+            _sync_group_smtp_alert(k, child, name)
             continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
@@ -917,7 +1033,7 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
     service.check = _service_check(k, vs)
     service.on_failure = _on_failure(k, vs)
     service.real_server = [rs.entry for rs in vs.real_servers]
-    return service.output()
+    return _with_smtp_alert(service.output(), vs.smtp_alert)
 
 
 def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:
