@@ -257,3 +257,98 @@ def test_fuzz_mutated_keepalived_datagram(pos: int, byte: int, cut: int) -> None
     mutated[pos] = byte
     with contextlib.suppress(DecodeError):
         opened(bytes(mutated[: len(mutated) - cut]))
+
+
+# --- the runtime's parts: the farewell, the receive checks, reloads, sockets ---------------------
+
+
+def test_an_ah_farewell_is_sealed_when_sent_above_every_advert_before_it() -> None:
+    """Sealed in advance, the farewell would carry an old sequence number: the peer would drop it."""
+    from vrrp.adverts import Advertiser, Route
+    from vrrp.counters import Counters
+
+    class Sock:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        def send(self, payload: bytes, src: object, dst: object) -> None:
+            self.sent.append(payload)
+
+    sock, counters, out = Sock(), Counters(), Advertiser()
+    route = Route(sock, SRC, (MCAST,), auth_type=AUTH_AH, auth_data=KEY, session=ah.Session())  # type: ignore[arg-type]
+    for _ in range(3):
+        out.send("VI_1", route, advert(), counters, master=True)
+    out.farewell()
+    sealed = [ah.parse(packet)[1] for packet in sock.sent]
+    assert [s.sequence for s in sealed] == [1, 2, 3, 4]
+    assert decode(sealed[-1].payload, src=SRC, dst=MCAST, ttl=255, auth_type=AUTH_AH).priority == 0
+
+
+def instance(**kw: object):
+    from director.config.model import VrrpInstanceConfig
+
+    base: dict = {"name": "VI_1", "interface": "eth0", "vrid": 51, "version": 2,
+                  "virtual_ips": (ipaddress.ip_interface("192.0.2.101/24"), ipaddress.ip_interface("192.0.2.100/24"))}
+    return VrrpInstanceConfig(**(base | kw))
+
+
+def live(cfg, session: ah.Session | None = None):
+    """What `_accepted` reads of a running instance."""
+    from types import SimpleNamespace
+
+    from vrrp.live import Live
+
+    lv = SimpleNamespace(cfg=cfg, session=session, primary=ipaddress.IPv4Address("192.0.2.1"),
+                         fsm=SimpleNamespace(interval_cs=100))
+    lv.auth = Live.auth.fget(lv)  # type: ignore[attr-defined]
+    return lv
+
+
+def received(packet: bytes, *, sealed: bool):
+    from vrrp.sockets import Received
+
+    if sealed:
+        ip, seal = ah.parse(packet)
+        return Received(seal.payload, ip.src, ip.dst, ip.ttl, None, seal)
+    return Received(packet[20:], SRC, MCAST, 255)
+
+
+def test_the_runtime_checks_each_instance_by_its_own_authentication() -> None:
+    from vrrp.runtime import _accepted
+
+    pass_cfg = instance(auth_type="pass", auth_pass="longpassword")
+    assert _accepted(live(pass_cfg), received(KA_PASS, sealed=False))[1] == advert()
+    for cfg, got in [(instance(auth_type="pass", auth_pass="other"), received(KA_PASS, sealed=False)),
+                     (instance(), received(KA_PASS, sealed=False)),  # keepalived with PASS, we without
+                     (instance(), received(KA_AH_1, sealed=True)),
+                     (instance(auth_type="ah", auth_pass="longpassword"), received(KA_PASS, sealed=False))]:
+        session = ah.Session() if cfg.auth_type == "ah" else None
+        with pytest.raises(DecodeError) as exc:
+            _accepted(live(cfg, session), got)
+        assert exc.value.reason is Reason.BAD_AUTH, (cfg, exc.value)
+
+
+def test_the_runtime_learns_and_enforces_ah_sequence_numbers() -> None:
+    from vrrp.runtime import _accepted
+
+    lv = live(instance(auth_type="ah", auth_pass="longpassword"), ah.Session())
+    assert _accepted(lv, received(KA_AH_1, sealed=True))[1] == advert()
+    assert _accepted(lv, received(KA_AH_4, sealed=True))[1] == advert(priority=0)
+    with pytest.raises(DecodeError) as exc:
+        _accepted(lv, received(KA_AH_4, sealed=True))
+    assert exc.value.reason is Reason.REPLAYED and lv.session.sequence == 4
+
+
+def test_a_reload_replaces_an_instance_whose_auth_type_changes_but_not_one_whose_password_does() -> None:
+    from vrrp.runtime import _identity
+
+    plain, passed, ahed = instance(), instance(auth_type="pass", auth_pass="a"), instance(auth_type="ah", auth_pass="a")
+    assert len({_identity(plain), _identity(passed), _identity(ahed)}) == 3
+    assert _identity(ahed) == _identity(instance(auth_type="ah", auth_pass="b"))
+
+
+def test_ah_instances_use_their_own_protocol_51_socket() -> None:
+    from vrrp.socket_table import protocol_of
+
+    assert [protocol_of(cfg) for cfg in (instance(), instance(auth_type="pass", auth_pass="a"),
+                                         instance(auth_type="ah", auth_pass="a"))] == [112, 112, 51]

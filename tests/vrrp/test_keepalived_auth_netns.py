@@ -146,3 +146,45 @@ def test_a_wrong_password_is_dropped_and_counted(lab2: VrrpLab, kind: str) -> No
     # its own (2.2.7 sent one, seen with tcpdump), and directord counts each one it gets.
     said = "received an invalid passwd" if kind == "pass" else "IPSEC-AH : invalid IPSEC HMAC-MD5"
     lab2.wait_for(lambda: lab2.log(ka).count(said) >= 2, 3.0)
+
+
+# Sends argv[1] (hex datagrams, comma-separated) from this namespace to argv[2], headers included.
+SEND_RAW = r"""
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for packet in sys.argv[1].split(","):
+    sock.sendto(bytes.fromhex(packet), (sys.argv[2], 0))
+"""
+
+
+def test_malformed_and_forged_ah_datagrams_are_counted_never_a_crash(lab2: VrrpLab) -> None:
+    """Truncated or malformed AH headers are counted by the socket's reader, a wrong ICV and a
+    replayed sequence number by the instance; the master stays master, the daemon runs on."""
+    from vrrp.codec import AUTH_AH, Advert, encode
+
+    dd, other = lab2.nodes
+    lab2.start_directord(dd, priority=200, auth_type="ah", auth_pass=PASSWORD, **DD)
+    lab2.wait_master(dd, timeout=6.0)
+    src, dst = ah.IPv4Address(lab2.addr(2)), ah.IPv4Address(lab2.addr(1))
+    message = encode(Advert(2, 51, 100, 100, (ah.IPv4Address("192.0.2.100"),)), src, dst, auth_type=AUTH_AH)
+    # above the master's own numbers, which its one counter holds too
+    good = ah.build(message, src, dst, v2_auth_data(PASSWORD), sequence=1000, ident=1)
+    forged = ah.build(message, src, dst, v2_auth_data("guessed"), sequence=2000, ident=2)
+
+    def header(total: int) -> bytes:
+        return good[:2] + total.to_bytes(2, "big") + good[4:]
+
+    packets = [header(30)[:30],  # room for no AH header
+               good[:20] + bytes([6]) + good[21:],  # AH around TCP
+               good[:21] + bytes([3]) + good[22:],  # another ICV length
+               forged, good, good]  # a wrong key; one advert, then its replay
+    subprocess.run(["ip", "netns", "exec", other, "python3", "-c", SEND_RAW, ",".join(p.hex() for p in packets),
+                    str(dst)], check=True, timeout=30)
+    time.sleep(0.3)
+    snapshot = json.loads(subprocess.run([DIRECTORD, "status", "--json", "--socket", str(lab2.tmp / f"{dd}.sock")],
+                                         capture_output=True, text=True, timeout=30, check=True).stdout)["vrrp"]
+    view = snapshot["instances"]["VI_1"]
+    assert snapshot["unmatched_errors"] == {"truncated": 1, "bad_ip_header": 2}, snapshot
+    assert view["errors"] == {"bad_auth": 1, "replayed": 1} and view["adverts_received"] == 1, view
+    assert view["state"] == "master" and lab2.holders() == [dd]
+    assert lab2.procs[dd].poll() is None
