@@ -100,10 +100,17 @@ def _subnet_warnings(config: Config, addresses: Mapping[str, Collection[IPInterf
                               f"({', '.join(map(str, networks))})")
 
 
+HOOK_KEYS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+
+
 def _program_warnings(config: Config) -> Iterator[Problem]:
-    for index, vi in enumerate(config.vrrp_instances):
-        if vi.notify:
-            yield from _program(("vrrp_instance", index, "notify"), vi.notify[0])
+    tables = [("vrrp_instance", config.vrrp_instances), ("vrrp_sync_group", config.vrrp_sync_groups)]
+    for table, items in tables:
+        for index, item in enumerate(items):
+            for key in HOOK_KEYS:
+                argv = getattr(item, key, ())
+                if argv:
+                    yield from _program((table, index, key), argv[0])
     for index, vs in enumerate(config.virtual_servers):
         if vs.check.type == "exec" and vs.check.command:
             yield from _program(("virtual_server", index, "check", "command"), vs.check.command[0])

@@ -31,6 +31,7 @@ from director.config.model import (
     TrackVirtualServer,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    VrrpSyncGroupConfig,
     field_choices,
     field_default,
 )
@@ -157,8 +158,9 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
     virtual_servers = tuple(_virtual_server(s) for s in root.tables("virtual_server"))
     vs_names = {vs.name for vs in virtual_servers}
     instances = tuple(_vrrp_instance(s, vs_names) for s in root.tables("vrrp_instance"))
+    groups = tuple(_vrrp_sync_group(s) for s in root.tables("vrrp_sync_group"))
     root.finish()
-    config = Config(path, global_, ipvs, virtual_servers, instances)
+    config = Config(path, global_, ipvs, virtual_servers, _with_shared(instances, groups, global_), groups)
     errors.extend(_cross_checks(config))
     if errors:
         raise ConfigError(render(errors, path, data, source))
@@ -189,7 +191,14 @@ _GLOBAL: dict[str, Reader] = {
     "log_level": text,
     "log_format": text,
     "vrrp_realtime_priority": integer(0, 99),
+    "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
 }
+
+
+def _absolute_path(s: Section, key: str, value: Any) -> Any:
+    if value and not (isinstance(value, str) and value.startswith("/")):
+        s.error(key, "must be an absolute path")
+    return value
 
 
 def _global(s: Section) -> GlobalConfig:
@@ -652,6 +661,11 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "track_interfaces": _track_interfaces,
         "track_virtual_servers": tracked_services,
         "notify": _notify,
+        "notify_arguments": text,
+        "notify_master": _notify,
+        "notify_backup": _notify,
+        "notify_fault": _notify,
+        "notify_stop": _notify,
         "sync_group": text,
         "v3_checksum_as_v2": boolean,
         "check_advert_addresses": boolean,
@@ -668,6 +682,15 @@ def _auth_pass(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> 
         s.error(key, "must not contain a NUL character")
         return default
     return value
+
+
+def _with_shared(instances: tuple[VrrpInstanceConfig, ...], groups: tuple[VrrpSyncGroupConfig, ...],
+                 global_: GlobalConfig) -> tuple[VrrpInstanceConfig, ...]:
+    """Each instance with its sync group's hooks and the notify FIFO, which the VRRP process
+    needs and would otherwise have to be sent apart."""
+    by_name = {group.name: group for group in groups}
+    return tuple(dataclasses.replace(vi, sync_group_hooks=by_name.get(vi.sync_group or ""),
+                                     notify_fifo=global_.notify_fifo) for vi in instances)
 
 
 def _virtual_ips(s: Section) -> tuple[IPInterface, ...]:
@@ -709,7 +732,11 @@ def _peer_list(s: Section, key: str, family: int) -> tuple[IPAddress, ...]:
 _GARP: dict[str, Reader] = {
     "repeat": integer(0, 100),
     "interval": duration(maximum=60.0),
+    "delay": duration(maximum=DAY),
     "refresh": duration(maximum=DAY),
+    "refresh_repeat": integer(1, 100),
+    "lower_prio_repeat": integer(0, 100),
+    "lower_prio_delay": duration(maximum=DAY),
 }
 
 
@@ -774,6 +801,22 @@ def _notify(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tup
     return default
 
 
+_SYNC_GROUP: dict[str, Reader] = {
+    "name": required(text, ""),
+    "notify": _notify,
+    "notify_arguments": text,
+    "notify_master": _notify,
+    "notify_backup": _notify,
+    "notify_fault": _notify,
+}
+
+
+def _vrrp_sync_group(s: Section) -> VrrpSyncGroupConfig:
+    result = VrrpSyncGroupConfig(**read_fields(s, VrrpSyncGroupConfig, _SYNC_GROUP))
+    s.finish()
+    return result
+
+
 # --- checks across sections -------------------------------------------------------
 
 
@@ -785,6 +828,10 @@ def _cross_checks(config: Config) -> list[Problem]:
     _unique(errors, "vrrp_instance",
             [f"vrid {vi.vrid} on {vi.interface} (IPv{vi.family})" for vi in config.vrrp_instances],
             "vrid")
+    _unique(errors, "vrrp_sync_group", [group.name for group in config.vrrp_sync_groups], "name")
+    used = {vi.sync_group for vi in config.vrrp_instances}
+    errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")
+               for index, group in enumerate(config.vrrp_sync_groups) if group.name not in used]
     return errors
 
 

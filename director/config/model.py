@@ -123,6 +123,7 @@ class GlobalConfig:
     log_format: LogFormat = "text"  # "json": one JSON object per line
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
+    notify_fifo: str = ""  # a FIFO each VRRP state change is written to as a line; "": none
 
 
 # Room for one connection in a sync packet. The kernel sends its sync buffer when the next
@@ -249,9 +250,18 @@ class VirtualServerConfig:
 
 @dataclass(frozen=True)
 class GarpConfig:
-    repeat: int = 5
+    """Announcements of a new master, with keepalived's defaults: a burst at once and a
+    second one `delay` later, for neighbours that missed the first."""
+
+    repeat: int = 5  # rounds in a burst, `interval` apart
     interval: float = 0.1
+    delay: float = 5.0  # the second burst after becoming master; 0: none
     refresh: float = 0.0  # 0: no periodic refresh while master
+    refresh_repeat: int = 1  # rounds in each refresh
+    # a master that hears a lower priority's advert (a rival master, split brain healing)
+    # announces again: None takes repeat and delay
+    lower_prio_repeat: int | None = None
+    lower_prio_delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +274,24 @@ class TrackInterface:
 class TrackVirtualServer:
     name: str
     weight: int = 0  # applied while the virtual server has lost quorum; 0: FAULT
+
+
+# What `notify` is given after its own arguments: directord's (instance, state, priority),
+# or keepalived's ("INSTANCE", instance, "MASTER|BACKUP|FAULT|STOP", priority)
+NotifyArguments = Literal["directord", "keepalived"]
+
+
+@dataclass(frozen=True)
+class VrrpSyncGroupConfig:
+    """Hooks run when a sync group as a whole changes state, as keepalived's vrrp_sync_group
+    runs them: all members master, all backup, or one in fault."""
+
+    name: str
+    notify: tuple[str, ...] = ()  # argv; the group, its state (and keepalived's 0) are appended
+    notify_arguments: NotifyArguments = "directord"
+    notify_master: tuple[str, ...] = ()  # argv, run as it is
+    notify_backup: tuple[str, ...] = ()
+    notify_fault: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -287,10 +315,18 @@ class VrrpInstanceConfig:
     track_interfaces: tuple[TrackInterface, ...] = ()
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
     notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
+    notify_arguments: NotifyArguments = "directord"
+    notify_master: tuple[str, ...] = ()  # argv run as it is, before notify (keepalived's order)
+    notify_backup: tuple[str, ...] = ()
+    notify_fault: tuple[str, ...] = ()
+    notify_stop: tuple[str, ...] = ()  # when the instance stops: the daemon's shutdown, or a reload removing it
     sync_group: str | None = None  # instances in one group change state together
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
     check_advert_addresses: bool = True  # drop adverts whose address list is not our virtual_ips
     adopt_master_interval: bool = True  # v3: follow the master's interval (RFC 5798); false drops them
+    # Not keys of the table: the loader copies them in, so the VRRP process needs no other table.
+    sync_group_hooks: VrrpSyncGroupConfig | None = None  # from [[vrrp_sync_group]] of sync_group
+    notify_fifo: str = ""  # [global] notify_fifo
 
     @property
     def family(self) -> Literal[4, 6]:
@@ -304,6 +340,7 @@ class Config:
     ipvs: IpvsConfig = field(default_factory=IpvsConfig)
     virtual_servers: tuple[VirtualServerConfig, ...] = ()
     vrrp_instances: tuple[VrrpInstanceConfig, ...] = ()
+    vrrp_sync_groups: tuple[VrrpSyncGroupConfig, ...] = ()
 
     def virtual_server(self, name: str) -> VirtualServerConfig | None:
         return next((vs for vs in self.virtual_servers if vs.name == name), None)

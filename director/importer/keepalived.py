@@ -10,6 +10,7 @@ server's check is used and any real server whose check differs is listed.
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,8 +27,9 @@ from director.importer.common import (
     to_int,
     with_prefix,
 )
+from director.importer.keepalived_keywords import KEEPALIVED_DIRECTIVES
 from director.importer.lexer import Node, convert_braced
-from director.importer.table import Handler, Reader, Table
+from director.importer.table import NO_EQUIVALENT, Handler, Reader, Table
 
 METHODS = {"NAT": "nat", "DR": "dr", "TUN": "tun"}
 CHECK_TYPES = {"TCP_CHECK": "tcp", "HTTP_GET": "http", "SSL_GET": "https", "MISC_CHECK": "exec"}
@@ -56,6 +58,7 @@ class _File:
 
     version: int | None = None
     garp: dict[str, Any] = field(default_factory=dict)
+    gna_interval: tuple[str, Node] | None = None  # vrrp_gna_interval: the round interval of IPv6 instances
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
 
@@ -81,6 +84,7 @@ class _Instance:
     garp: dict[str, Any] = field(default_factory=dict)
     track_interfaces: list[dict[str, Any]] | None = None
     notify: list[str] | None = None
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # notify_master ... notify_stop
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
     auth_type: str | None = None
@@ -96,7 +100,8 @@ class _Instance:
             "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
             "unicast_peers": self.unicast_peers, "auth_type": self.auth_type, "auth_pass": self.auth_pass,
             "garp": garp or None, "track_interfaces": self.track_interfaces,
-            "notify": self.notify, "sync_group": self.sync_group,
+            "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
+            "sync_group": self.sync_group,
             "check_advert_addresses": self.check_advert_addresses})
 
 
@@ -255,21 +260,33 @@ class _Keepalived(Reader):
 # --- the tables: one per block type, filled by the handlers below -------------------------------
 
 
-def _top_level(reader: _Keepalived, node: Node, _state: object) -> None:
-    reader.skip(node, "not supported by directord")
+def _unknown(reason: str) -> Handler[_Keepalived, Node, Any]:
+    """A directive without a handler: flagged, unless keepalived itself does not know it and
+    so ignores it; then nothing is lost and a remark says so (with the likely intent)."""
+    def handle(reader: _Keepalived, node: Node, _state: object) -> None:
+        if node.keyword.startswith("$"):
+            reader.skip(node, "keepalived's $NAME=VALUE parameters are not expanded: write the values out")
+            return
+        if node.keyword in KEEPALIVED_DIRECTIVES or not node.keyword:
+            reader.skip(node, reason)
+            return
+        close = difflib.get_close_matches(node.keyword, KEEPALIVED_DIRECTIVES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        reader.remark(node, f"not a keepalived directive: keepalived ignores it{hint}, and so does directord")
+    return handle
 
 
-TOP: Table[_Keepalived, Node, _File] = Table(fallback=_top_level)
-GLOBAL: Table[_Keepalived, Node, _File] = Table()
-INSTANCE: Table[_Keepalived, Node, _Instance] = Table()
-VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table()
-REAL: Table[_Keepalived, Node, _RealServer] = Table()
-TCP_CHECK: Table[_Keepalived, Node, _Check] = Table()
+TOP: Table[_Keepalived, Node, _File] = Table(fallback=_unknown("not supported by directord"))
+GLOBAL: Table[_Keepalived, Node, _File] = Table(fallback=_unknown(NO_EQUIVALENT))
+INSTANCE: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))
+VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table(fallback=_unknown(NO_EQUIVALENT))
+REAL: Table[_Keepalived, Node, _RealServer] = Table(fallback=_unknown(NO_EQUIVALENT))
+TCP_CHECK: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
 HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
-URL: Table[_Keepalived, Node, _Check] = Table()
-AUTH: Table[_Keepalived, Node, _Instance] = Table()  # an instance's authentication block
+URL: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
+AUTH: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))  # authentication { }
 
 
 # --- top level -----------------------------------------------------------------------------
@@ -320,6 +337,23 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
 
 
+@GLOBAL.on("vrrp_skip_check_adv_addr")
+def _skip_check_default(k: _Keepalived, node: Node, state: _File) -> None:
+    k.remark(node, SKIP_CHECK)
+
+
+@GLOBAL.on("vrrp_notify_fifo", "notify_fifo")
+def _notify_fifo(k: _Keepalived, node: Node, state: _File) -> None:
+    if not node.args:
+        k.bad(node, "needs a FIFO path")
+        return
+    k.config("global")["notify_fifo"] = node.args[0]
+    if any(name != "root" for name in node.args[1:]):
+        k.skip(node, f"mapped, but the FIFO is root's (mode 0600), not {' '.join(node.args[1:])!r}'s")
+    elif node.keyword == "notify_fifo":
+        k.skip(node, "mapped, but directord writes VRRP events only to it (no VS or RS lines)")
+
+
 @GLOBAL.on("vrrp_rt_priority")
 def _vrrp_rt_priority(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.integer(node)
@@ -327,18 +361,33 @@ def _vrrp_rt_priority(k: _Keepalived, node: Node, state: _File) -> None:
         k.config("global")["vrrp_realtime_priority"] = value
 
 
-@GLOBAL.on("vrrp_garp_master_repeat")
-def _garp_repeat_default(k: _Keepalived, node: Node, state: _File) -> None:
+# keepalived's announcement directives and directord's [vrrp_instance.garp] keys; in
+# global_defs each has a vrrp_ prefix and sets the default of every instance
+GARP_COUNTS = {"garp_master_repeat": "repeat", "garp_master_refresh_repeat": "refresh_repeat",
+               "garp_lower_prio_repeat": "lower_prio_repeat"}
+GARP_TIMES = {"garp_interval": "interval", "garp_master_delay": "delay", "garp_master_refresh": "refresh",
+              "garp_lower_prio_delay": "lower_prio_delay"}
+
+
+@GLOBAL.on(*(f"vrrp_{name}" for name in GARP_COUNTS))
+def _garp_count_default(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.integer(node)
     if value is not None:
-        state.garp["repeat"] = value
+        state.garp[GARP_COUNTS[node.keyword.removeprefix("vrrp_")]] = value
 
 
-@GLOBAL.on("vrrp_garp_interval", "vrrp_garp_master_refresh")
+@GLOBAL.on(*(f"vrrp_{name}" for name in GARP_TIMES))
 def _garp_time_default(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.duration(node)
     if value is not None:
-        state.garp["interval" if node.keyword == "vrrp_garp_interval" else "refresh"] = value
+        state.garp[GARP_TIMES[node.keyword.removeprefix("vrrp_")]] = value
+
+
+@GLOBAL.on("vrrp_gna_interval")
+def _gna_interval(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.duration(node)
+    if value is not None:
+        state.gna_interval = value, node
 
 
 @GLOBAL.on("lvs_sync_daemon")
@@ -410,11 +459,14 @@ def _nopreempt(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.preempt, vi.nopreempt_node = False, node
 
 
+SKIP_CHECK = ("no effect in directord: keepalived skips re-checking the address list of adverts from the "
+              "master it checked before, to save time; directord checks every advert, as fast, with the "
+              "same outcome")
+
+
 @INSTANCE.on("skip_check_adv_addr")
 def _skip_check_adv_addr(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.check_advert_addresses = False
-    k.skip(node, "approximated: check_advert_addresses = false never checks the address list, where keepalived "
-                 "still checks the adverts of a new master")
+    k.remark(node, SKIP_CHECK)
 
 
 @INSTANCE.on("preempt_delay")
@@ -447,22 +499,47 @@ def _track_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
 
 @INSTANCE.on("notify")
 def _notify(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    argv = k.command(node)
-    if argv is None:
-        return
-    vi.notify = argv
-    k.skip(node, "mapped, but directord appends (instance, state, priority) where keepalived "
-           "appends (INSTANCE|GROUP, name, state, priority): check the script's arguments")
+    vi.notify = _hook(k, node)
 
 
-@INSTANCE.on("garp_master_repeat")
-def _garp_repeat(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.garp["repeat"] = k.integer(node)
+INSTANCE_HOOKS = ("notify_master", "notify_backup", "notify_fault", "notify_stop")
 
 
-@INSTANCE.on("garp_master_refresh", "garp_interval")
+@INSTANCE.on(*INSTANCE_HOOKS)
+def _notify_state(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    argv = _hook(k, node)
+    if argv is not None:
+        vi.hooks[node.keyword] = argv
+
+
+def _hook(k: _Keepalived, node: Node) -> list[str] | None:
+    """keepalived's `SCRIPT [USER [GROUP]]`: the first word is the command (quoted when it
+    has arguments of its own), the others whom it runs as."""
+    if not node.args:
+        k.bad(node, "needs a program")
+        return None
+    try:
+        argv = shlex.split(node.args[0])
+    except ValueError as exc:
+        k.bad(node, f"cannot split the command: {exc}")
+        return None
+    if not argv:
+        k.bad(node, "needs a program")
+        return None
+    runs_as = node.args[1:]
+    if any(name != "root" for name in runs_as):
+        k.skip(node, f"mapped, but run as root: directord runs hooks as root, not as {' '.join(runs_as)!r}")
+    return argv
+
+
+@INSTANCE.on(*GARP_COUNTS)
+def _garp_count(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.garp[GARP_COUNTS[node.keyword]] = k.integer(node)
+
+
+@INSTANCE.on(*GARP_TIMES)
 def _garp_time(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.garp["refresh" if node.keyword == "garp_master_refresh" else "interval"] = k.duration(node)
+    vi.garp[GARP_TIMES[node.keyword]] = k.duration(node)
 
 
 @INSTANCE.on("lvs_sync_daemon_interface")
@@ -470,10 +547,6 @@ def _sync_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
     value = k.word(node)
     if value is not None:
         k.config("ipvs").setdefault("sync_daemon", {})["interface"] = value
-
-
-INSTANCE.says("directord sends one burst of gratuitous ARPs on becoming master, no delayed second burst",
-              "garp_master_delay")
 
 
 @INSTANCE.on("authentication")
@@ -500,9 +573,8 @@ def _auth_pass(k: _Keepalived, node: Node, vi: _Instance) -> None:
 
 
 @INSTANCE.on_prefix("notify_")
-def _notify_script(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    k.skip(node, "directord runs one notify program with (instance, state, priority): "
-           "call this script from a wrapper set as notify")
+def _notify_other(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.skip(node, "directord has no such hook: notify runs on master, backup, fault and stop")
 
 
 def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
@@ -521,10 +593,19 @@ def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
     return result
 
 
+GROUP_HOOKS = ("notify", "notify_master", "notify_backup", "notify_fault")
+
+
 def _sync_group(k: _Keepalived, node: Node) -> None:
     instances = {vi.name: vi for vi in k.file.instances}
     name = node.args[0] if node.args else f"group_{node.line}"
+    hooks: dict[str, Any] = {}
     for child in k.block(node):
+        if child.keyword in GROUP_HOOKS:
+            argv = _hook(k, child)
+            if argv is not None:
+                hooks[child.keyword] = argv
+            continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
             continue
@@ -534,6 +615,9 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                     instances[member_name].sync_group = name
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
+    if hooks and any(vi.sync_group == name for vi in instances.values()):
+        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}
+        k.conv.config.setdefault("vrrp_sync_group", []).append({"name": name, **hooks, **arguments})
 
 
 def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
@@ -546,7 +630,19 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
-    return vi.output({**k.file.garp, **vi.garp})
+    return vi.output({**k.file.garp, **_gna(k, vi), **vi.garp})
+
+
+def _gna(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
+    """vrrp_gna_interval spaces an IPv6 instance's announcements (neighbour advertisements),
+    where vrrp_garp_interval spaces an IPv4 instance's ARPs."""
+    if k.file.gna_interval is None:
+        return {}
+    value, node = k.file.gna_interval
+    if any(":" in vip for vip in vi.virtual_ips or []):
+        return {"interval": value}
+    k.remark(node, f"no effect on vrrp_instance {vi.name}: it announces IPv4 addresses by ARP")
+    return {}
 
 
 def _settle_start(k: _Keepalived, vi: _Instance) -> None:

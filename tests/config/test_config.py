@@ -329,3 +329,44 @@ def test_sorry_server_forms(tmp_path: Path, text: str, endpoint: str) -> None:
     path = write(tmp_path, f'[[virtual_server]]\nname = "a"\naddress = "{family}"\nport = 80\n'
                            f'sorry_server = "{text}"\n')
     assert load_config(path).virtual_servers[0].sorry_server.endpoint == endpoint
+
+
+HOOKED = """
+[global]
+notify_fifo = "/run/directord/notify.fifo"
+
+[[vrrp_instance]]
+name = "front"
+interface = "eth0"
+vrid = 1
+virtual_ips = ["192.0.2.10/24"]
+sync_group = "edge"
+notify = ["/usr/local/bin/on-vrrp", "--site", "a"]
+notify_arguments = "keepalived"
+notify_master = "/usr/local/bin/to-master"
+notify_stop = ["/usr/local/bin/stopping", "now"]
+
+[[vrrp_sync_group]]
+name = "edge"
+notify_fault = "/usr/local/bin/group-fault"
+"""
+
+
+def test_notify_hooks_groups_and_the_fifo_load(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, HOOKED))
+    [vi], [group] = config.vrrp_instances, config.vrrp_sync_groups
+    assert (vi.notify_arguments, vi.notify_master, vi.notify_stop) == (
+        "keepalived", ("/usr/local/bin/to-master",), ("/usr/local/bin/stopping", "now"))
+    assert vi.sync_group_hooks == group and group.notify_fault == ("/usr/local/bin/group-fault",)
+    assert vi.notify_fifo == config.global_.notify_fifo == "/run/directord/notify.fifo"
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ('name = "edge"\nnotify_fault', 'name = "other"\nnotify_fault',
+     'vrrp_sync_group "other".name: no vrrp_instance has sync_group = "other"'),
+    ('notify_master = "/usr/local/bin/to-master"', 'notify_master = "to-master --now"',
+     "vrrp_instance \"front\".notify_master: must be a program path or an argv list"),
+    ('"/run/directord/notify.fifo"', '"notify.fifo"', "global.notify_fifo: must be an absolute path"),
+])
+def test_bad_hooks_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert any(expected in line for line in errors_of(tmp_path, HOOKED.replace(old, new)))

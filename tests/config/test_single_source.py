@@ -33,6 +33,7 @@ from director.config.model import (
     SyncDaemonConfig,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    VrrpSyncGroupConfig,
     field_choices,
     field_default,
 )
@@ -70,6 +71,9 @@ PLACES: dict[type, Place] = {
                               lambda c: c.vrrp_instances[0], 'vrrp_instance "v"'),
     GarpConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"garp": t}]},
                       lambda c: c.vrrp_instances[0].garp, 'vrrp_instance "v".garp'),
+    VrrpSyncGroupConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"sync_group": "g"}],
+                                          "vrrp_sync_group": [{"name": "g"} | t]},
+                               lambda c: c.vrrp_sync_groups[0], 'vrrp_sync_group "g"'),
 }
 # keys a choice needs beside it to be valid (an option of one check type, a tunnel of method tun)
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
@@ -151,6 +155,7 @@ GIVEN = {
     VirtualServerConfig: {"name", "address", "port", "fwmark", "family", "real_servers"},
     RealServerConfig: {"address", "port"},  # the port is the service's
     VrrpInstanceConfig: {"name", "interface", "vrid", "virtual_ips"},
+    VrrpSyncGroupConfig: {"name"},
 }
 
 

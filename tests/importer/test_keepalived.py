@@ -39,8 +39,12 @@ def test_global_and_vrrp(result) -> None:
     assert web.virtual_ips == (ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("192.0.2.11/32"))
     assert str(web.unicast_src) == "192.0.2.2" and [str(p) for p in web.unicast_peers] == ["192.0.2.3"]
     assert [(t.name, t.weight) for t in web.track_interfaces] == [("eth1", -50), ("eth2", 0)]
-    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet")
-    assert (web.garp.repeat, web.garp.refresh) == (3, 60.0)
+    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet") and web.notify_arguments == "keepalived"
+    assert web.notify_backup == ("/usr/local/sbin/to-backup",) and not web.notify_master
+    [group] = config.vrrp_sync_groups
+    assert (group.name, group.notify_master, group.notify) == ("VG_EDGE", ("/etc/keepalived/group-master.sh",), ())
+    assert web.sync_group_hooks == group
+    assert (web.garp.repeat, web.garp.refresh, web.garp.delay) == (3, 60.0, 5.0)
     assert web.sync_group == v6.sync_group == "VG_EDGE"
     assert v6.advert_interval == 0.5 and not v6.preempt
     assert v6.virtual_ips == (ipaddress.ip_interface("2001:db8:10::10/64"),)
@@ -89,11 +93,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     found = notes(conv)
     expected = {
         ("keepalived.conf", 5): "notification_email",
-        ("keepalived.conf", 20): "notify_master",
         ("keepalived.conf", 35): "virtual_ipaddress 192.0.2.10/24",
-        ("keepalived.conf", 46): "notify",
-        ("keepalived.conf", 47): "notify_backup",
-        ("keepalived.conf", 49): "garp_master_delay",
         ("keepalived.conf", 82): "digest",
         ("keepalived.conf", 84): "url",
         ("keepalived.conf", 119): "misc_path",
@@ -104,7 +104,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
     assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
-    assert len(found) == len(conv.unmapped) == 16
+    assert len(found) == len(conv.unmapped) == 12
     # vrrp_version 3: keepalived ignores the authentication block, and so does the import
     assert remarks(conv)[("keepalived.conf", 30)].startswith("authentication: VRRP version 3 has no authentication")
 
@@ -224,6 +224,51 @@ virtual_server 192.0.2.53 53 dev eth0.53 {
     assert "Carried over, with a remark:" in render(conv, "keepalived", "sample")
 
 
+@pytest.mark.parametrize(("line", "argv", "flagged"), [
+    ('notify_master "/etc/ka/notify.sh master"', ("/etc/ka/notify.sh", "master"), False),
+    ("notify_master /etc/ka/to-master.sh root root", ("/etc/ka/to-master.sh",), False),
+    ("notify_master /etc/ka/to-master.sh nobody", ("/etc/ka/to-master.sh",), True),  # keepalived's USER
+])
+def test_hook_lines_read_as_keepalived_reads_them(tmp_path, line: str, argv: tuple[str, ...], flagged: bool) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body="  " + line)))
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_instances[0].notify_master == argv
+    assert bool(conv.unmapped) == flagged
+
+
+def test_notify_fifo_and_every_hook_map_exactly(tmp_path) -> None:
+    body = "\n".join(f"  {key} /usr/local/bin/{key}" for key in ("notify", "notify_master", "notify_backup",
+                                                                   "notify_fault", "notify_stop"))
+    conv = convert(write(tmp_path, "global_defs {\n  vrrp_notify_fifo /run/ka.fifo\n}\n" + INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert not conv.unmapped
+    assert config.global_.notify_fifo == instance.notify_fifo == "/run/ka.fifo"
+    assert instance.notify_arguments == "keepalived"
+    assert [getattr(instance, key) for key in ("notify_stop", "notify_fault")] == [
+        ("/usr/local/bin/notify_stop",), ("/usr/local/bin/notify_fault",)]
+
+
+def test_announcement_directives_map_with_global_defaults(tmp_path) -> None:
+    text = """
+global_defs {
+  vrrp_garp_master_delay 10
+  vrrp_garp_master_refresh_repeat 2
+  vrrp_garp_lower_prio_repeat 1
+  vrrp_gna_interval 0.5
+}
+""" + INSTANCE.format(body="  garp_master_delay 0\n  garp_lower_prio_delay 3") + INSTANCE.replace(
+        "VI_1", "VI_6").replace("virtual_router_id 9", "virtual_router_id 10").replace(
+        "198.51.100.7", "2001:db8::7").format(body="")
+    conv = convert(write(tmp_path, text))
+    config, _ = imported(conv, "keepalived")
+    v4, v6 = (vi.garp for vi in config.vrrp_instances)
+    assert (v4.delay, v4.refresh_repeat, v4.lower_prio_repeat, v4.lower_prio_delay) == (0.0, 2, 1, 3.0)
+    assert (v6.delay, v6.interval) == (10.0, 0.5)
+    assert not conv.unmapped
+    assert "no effect on vrrp_instance VI_1" in remarks(conv)[("keepalived.conf", 6)]
+
+
 def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
     path = write(tmp_path, """
 vrrp_instance V4 {
@@ -244,8 +289,11 @@ vrrp_instance V4 {
     assert notes(conv)[("keepalived.conf", 7)].startswith("preempt_delay: has no effect with nopreempt")
 
 
-def test_skip_check_adv_addr_turns_the_address_check_off_and_is_listed(tmp_path) -> None:
+def test_skip_check_adv_addr_has_no_effect_and_is_remarked(tmp_path) -> None:
     path = write(tmp_path, """
+global_defs {
+  vrrp_skip_check_adv_addr
+}
 vrrp_instance V4 {
   interface eth0
   virtual_router_id 9
@@ -257,8 +305,11 @@ vrrp_instance V4 {
 """)
     conv = convert(path)
     config, _ = imported(conv, "keepalived")
-    assert config.vrrp_instances[0].check_advert_addresses is False
-    assert notes(conv)[("keepalived.conf", 5)].startswith("skip_check_adv_addr: approximated")
+    assert config.vrrp_instances[0].check_advert_addresses is True
+    assert not conv.unmapped
+    said = remarks(conv)
+    assert said[("keepalived.conf", 3)].startswith("vrrp_skip_check_adv_addr: no effect in directord")
+    assert said[("keepalived.conf", 8)].startswith("skip_check_adv_addr: no effect in directord")
 
 
 def test_sync_daemon_and_timeouts_from_global_defs(tmp_path) -> None:

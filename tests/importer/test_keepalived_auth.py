@@ -80,7 +80,10 @@ def test_ah_over_unicast_is_listed_as_not_carried_over(tmp_path) -> None:
     assert config.vrrp_instances[0].auth_type == "pass" and not conv.unmapped
 
 
-def test_an_unknown_directive_in_the_block_is_listed(tmp_path) -> None:
-    conv, config = imported_instance(tmp_path, "    auth_type PASS\n    auth_pass 1111\n    auth_key x")
+def test_other_directives_in_the_block_follow_keepalived(tmp_path) -> None:
+    """keepalived knows only auth_type and auth_pass there: a word it does not know anywhere it
+    ignores (a remark), a directive of elsewhere is listed."""
+    conv, config = imported_instance(tmp_path, "    auth_type PASS\n    auth_pass 1111\n    auth_key x\n    priority 9")
     assert config.vrrp_instances[0].auth_type == "pass"
-    assert notes(conv)[("keepalived.conf", 9)].startswith("auth_key: no directord equivalent")
+    assert remarks(conv)[("keepalived.conf", 9)].startswith("auth_key: not a keepalived directive")
+    assert notes(conv)[("keepalived.conf", 10)].startswith("priority: no directord equivalent")
