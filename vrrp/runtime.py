@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from vrrp import codec, tracking
+from vrrp import ah, codec, tracking
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.adverts import Advertiser
 from vrrp.fsm import (
@@ -209,7 +209,7 @@ class VrrpRuntime:
     async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
         """Apply a new set of instances without disturbing unchanged ones, atomically.
 
-        Same identity (name, interface, VRID, version, family, source, sync group):
+        Same identity (name, interface, VRID, version, family, source, sync group, auth type):
         updated in place (`Instance.reconfigure`), a master keeps its role and swaps
         VIPs with a fresh GARP. Otherwise the old instance resigns (priority 0) and the
         new one starts. Every new instance is opened first: if one cannot be (a missing
@@ -275,7 +275,8 @@ class VrrpRuntime:
         log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
                  vrid=cfg.vrid, version=cfg.version, primary=str(primary))
         return Live(cfg, new_instance(cfg, primary), link.index, link.mac, primary, sock,
-                    Announcer(PacketSender(cfg.interface)))
+                    Announcer(PacketSender(cfg.interface)),
+                    session=ah.Session() if cfg.auth_type == "ah" else None)
 
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int, deadline: float) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
@@ -503,9 +504,13 @@ class VrrpRuntime:
 
 def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
     """The advert in `got` if it is valid for instance `lv`; DecodeError says why not."""
+    if lv is not None:
+        _authenticate(lv, got)
+    auth_type, auth_data = lv.auth if lv else (None, b"")
     advert = codec.decode(
         got.data, src=got.src, dst=got.dst, ttl=got.ttl,
         accept_v2_checksum=bool(lv and lv.cfg.v3_checksum_as_v2),
+        auth_type=auth_type, auth_data=auth_data,
     )
     if lv is None:
         raise codec.DecodeError(codec.Reason.WRONG_VRID, f"vrid {advert.vrid}")
@@ -519,8 +524,21 @@ def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
     return lv, advert
 
 
+def _authenticate(lv: Live, got: Received) -> None:
+    """An AH instance verifies the AH header before anything else in the packet is trusted, as
+    keepalived does; a PASS instance's password is the codec's to compare."""
+    if lv.session is None:
+        if got.sealed is not None:
+            raise codec.DecodeError(codec.Reason.BAD_AUTH, "an AH packet, but auth_type is not ah")
+        return
+    if got.sealed is None or not isinstance(got.src, ipaddress.IPv4Address):
+        raise codec.DecodeError(codec.Reason.BAD_AUTH, "no AH header, but auth_type is ah")
+    lv.session.check(got.sealed, got.src, lv.auth[1])
+
+
 def _identity(cfg: VrrpInstanceConfig) -> tuple:
-    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group)
+    """What a reload cannot change in place (the auth type: AH adverts use another socket)."""
+    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group, cfg.auth_type)
 
 
 async def run_vrrp(

@@ -12,6 +12,8 @@ from director.config.mail_keys import mail_warnings
 from director.config.model import Config, IPInterface
 from director.config.problems import Problem
 
+V2_AUTH_LEN = 8  # bytes of Authentication Data in a VRRPv2 advert (RFC 2338 5.3.10)
+
 # ifname -> the addresses on it, with their prefixes (read over rtnetlink by the caller)
 InterfaceAddresses = Callable[[], Mapping[str, Collection[IPInterface]]]
 
@@ -24,7 +26,8 @@ def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> l
         addresses = host()
         on_host = [*_program_warnings(config), *_source_warnings(config, addresses),
                    *_subnet_warnings(config, addresses)]
-    return [*_check_warnings(config), *_vip_warnings(config), *mail_warnings(config), *on_host]
+    return [*_check_warnings(config), *_vip_warnings(config), *mail_warnings(config), *_auth_warnings(config),
+            *on_host]
 
 
 def _check_warnings(config: Config) -> Iterator[Problem]:
@@ -56,6 +59,17 @@ def _vip_warnings(config: Config) -> Iterator[Problem]:
         if vs.address is not None and str(vs.address) not in owners:
             yield Problem(("virtual_server", index, "address"),
                           f"{vs.address} is no VRRP instance's VIP, so this director serves it whatever its VRRP state")
+
+
+def _auth_warnings(config: Config) -> Iterator[Problem]:
+    """VRRPv2 carries 8 bytes of password; keepalived truncates a longer auth_pass with a warning, and
+    so does directord, so that a pair converted from keepalived keeps authenticating alike."""
+    for index, vi in enumerate(config.vrrp_instances):
+        size = len(vi.auth_pass.encode()) if vi.auth_pass else 0
+        if vi.auth_type and size > V2_AUTH_LEN:
+            yield Problem(("vrrp_instance", index, "auth_pass"),
+                          f"is {size} bytes long: VRRP carries {V2_AUTH_LEN}, so only the first {V2_AUTH_LEN} "
+                          "count (keepalived truncates it alike)")
 
 
 def _source_warnings(config: Config, addresses: Mapping[str, Collection[IPInterface]]) -> Iterator[Problem]:

@@ -609,8 +609,27 @@ def _vrrp_instance(s: Section, vs_names: set[str]) -> VrrpInstanceConfig:
         s.error("unicast_src", f"{result.unicast_src} is not IPv{family} like virtual_ips")
     if result.preempt_delay and not result.preempt:
         s.error("preempt_delay", "has no effect with preempt = false")
+    _check_auth(s, result, family)
     s.finish()
     return result
+
+
+def _check_auth(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
+    """Authentication exists in VRRPv2 only, over IPv4, and needs a password; AH is multicast only."""
+    if vi.auth_type is None:
+        if vi.auth_pass is not None and not s.has("auth_type"):  # a bad auth_type is reported already
+            s.error("auth_pass", 'has no effect without auth_type ("pass" or "ah")')
+    elif family == 6:
+        if vi.version == 3:  # version 2 with IPv6 is refused already
+            s.error("auth_type", "VRRP authentication exists only in version 2, which carries IPv4 only: "
+                    "an IPv6 instance cannot authenticate")
+    elif vi.version == 3:
+        s.error("auth_type", "VRRP version 3 has no authentication (RFC 5798 removed it): set version = 2 "
+                "to authenticate with a version-2 peer, or remove auth_type and auth_pass")
+    elif vi.auth_pass is None and not s.has("auth_pass"):
+        s.error("auth_pass", f'is required with auth_type = "{vi.auth_type}"')
+    elif vi.auth_type == "ah" and vi.unicast_peers:
+        s.error("auth_type", 'AH is supported over multicast only: use auth_type = "pass" with unicast_peers')
 
 
 def _vrrp_head(s: Section) -> dict[str, Any]:
@@ -641,6 +660,8 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "preempt_delay": duration(maximum=1000.0),
         "unicast_peers": peers,
         "unicast_src": address,
+        "auth_type": text,
+        "auth_pass": _auth_pass,
         "garp": _garp,
         "track_interfaces": _track_interfaces,
         "track_virtual_servers": tracked_services,
@@ -656,6 +677,17 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "adopt_master_interval": boolean,
         **SMTP_ALERT,
     }
+
+
+def _auth_pass(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
+    value = s.string(key, default)
+    if value == "":
+        s.error(key, "must not be empty (keepalived then runs without authentication; directord refuses it)")
+        return default
+    if isinstance(value, str) and "\x00" in value:
+        s.error(key, "must not contain a NUL character")
+        return default
+    return value
 
 
 def _with_shared(instances: tuple[VrrpInstanceConfig, ...], groups: tuple[VrrpSyncGroupConfig, ...],

@@ -331,6 +331,10 @@ class VrrpInstanceConfig:
     virtual_ips: tuple[IPInterface, ...] = ()
     unicast_peers: tuple[IPAddress, ...] = ()  # empty: multicast
     unicast_src: IPAddress | None = None  # default: the interface's primary address
+    # VRRPv2 authentication as keepalived does it (RFC 2338; RFC 3768 and v3 have none): "pass"
+    # sends the password in clear, "ah" an IPsec AH HMAC-MD5-96 keyed with it. Both peers must agree.
+    auth_type: Literal["pass", "ah"] | None = None
+    auth_pass: str | None = field(default=None, repr=False)  # its first 8 bytes (UTF-8) are used
     garp: GarpConfig = field(default_factory=GarpConfig)
     track_interfaces: tuple[TrackInterface, ...] = ()
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()

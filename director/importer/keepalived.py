@@ -44,6 +44,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_RETRY = 1
 DEFAULT_PERSISTENCE = 360.0  # a bare persistence_timeout: keepalived's six minutes
 DEFAULT_PRIORITY, OWNER_PRIORITY = 100, 255  # keepalived's priority without, and with, state MASTER
+AUTH_TYPES = {"PASS": "pass", "AH": "ah"}  # keepalived's spellings, compared exactly
+AUTH_PASS_BYTES = 8  # what a VRRPv2 advert carries of auth_pass
 SYNC_OPTIONS = {"id": ("syncid", to_int), "port": ("mcast_port", to_int), "ttl": ("mcast_ttl", to_int),
                 "group": ("mcast_group", str), "maxlen": ("max_packet_size", to_int)}
 
@@ -87,6 +89,10 @@ class _Instance:
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
     smtp_alert: bool | None = None
+    auth_type: str | None = None
+    auth_pass: str | None = None
+    auth_node: Node | None = None  # the authentication block
+    auth_pass_node: Node | None = None
 
     def output(self, garp: dict[str, Any]) -> dict[str, Any]:
         advert = seconds(self.advert) if self.advert is not None else None
@@ -94,7 +100,8 @@ class _Instance:
             "name": self.name, "interface": self.interface, "vrid": self.vrid, "priority": self.priority,
             "version": self.version, "advert_interval": advert, "preempt": self.preempt,
             "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
-            "unicast_peers": self.unicast_peers, "garp": garp or None, "track_interfaces": self.track_interfaces,
+            "unicast_peers": self.unicast_peers, "auth_type": self.auth_type, "auth_pass": self.auth_pass,
+            "garp": garp or None, "track_interfaces": self.track_interfaces,
             "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
             "sync_group": self.sync_group,
             "check_advert_addresses": self.check_advert_addresses, "smtp_alert": self.smtp_alert})
@@ -282,6 +289,7 @@ HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and 
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
 URL: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
+AUTH: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))  # authentication { }
 
 
 # --- top level -----------------------------------------------------------------------------
@@ -654,7 +662,27 @@ def _sync_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
         k.config("ipvs").setdefault("sync_daemon", {})["interface"] = value
 
 
-INSTANCE.says("VRRP authentication is not supported (RFC 5798 removed it)", "authentication")
+@INSTANCE.on("authentication")
+def _authentication(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.auth_node = node
+    for child in k.block(node):
+        AUTH.read(k, child, vi)
+
+
+@AUTH.on("auth_type")
+def _auth_type(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    value = k.word(node)
+    if value is None:
+        return
+    vi.auth_type = AUTH_TYPES.get(value)
+    if vi.auth_type is None:
+        k.remark(node, f"{value!r} is not PASS or AH (keepalived compares case and all): keepalived runs the "
+                       "instance without authentication, and so does directord")
+
+
+@AUTH.on("auth_pass")
+def _auth_pass(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.auth_pass, vi.auth_pass_node = (k.word(node) if node.args else None), node
 
 
 @INSTANCE.on_prefix("notify_")
@@ -714,6 +742,7 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
         ipv6 = any(":" in vip for vip in vi.virtual_ips or [])
         vi.version = k.file.version or (3 if ipv6 else 2)
     _settle_start(k, vi)
+    _settle_auth(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
@@ -751,6 +780,34 @@ def _settle_start(k: _Keepalived, vi: _Instance) -> None:
     if vi.preempt_delay_node is not None and vi.state_node is not None:
         vi.preempt_delay, vi.preempt_delay_node = None, None
         k.remark(vi.state_node, "preempt_delay cleared, as keepalived clears it with state MASTER")
+
+
+def _settle_auth(k: _Keepalived, vi: _Instance) -> None:
+    """keepalived's rules for the authentication block, once the version is known: version 3
+    (or IPv6, which is version 3) and a missing password make it run without authentication,
+    as directord then does; only AH over unicast has no equivalent."""
+    if vi.auth_node is None:
+        return
+    why = ""
+    if vi.auth_type is None:
+        pass  # an unknown auth_type, remarked already, or none at all: nothing to authenticate with
+    elif vi.version == 3:
+        why = ("VRRP version 3 has no authentication: keepalived ignores the block (\"VRRP version 3 does not "
+               "support authentication. Ignoring.\"), and so does directord")
+    elif not vi.auth_pass:
+        why = ("no auth_pass: keepalived ignores the block (\"Authentication specified but no password given\"), "
+               "and so does directord")
+    elif vi.auth_type == "ah" and vi.unicast_peers:
+        k.skip(vi.auth_node, "directord does AH over multicast only: imported without authentication, so this "
+                             "node and a keepalived peer that keeps AH ignore each other; use PASS on both")
+        vi.auth_type = None
+    elif vi.auth_pass_node is not None and len(vi.auth_pass.encode()) > AUTH_PASS_BYTES:
+        k.remark(vi.auth_pass_node, f"longer than {AUTH_PASS_BYTES} bytes: keepalived uses the first "
+                                    f"{AUTH_PASS_BYTES} (\"Truncating auth_pass\"), and so does directord")
+    if why:
+        k.remark(vi.auth_node, why)
+    if vi.auth_type is None or why:
+        vi.auth_type = vi.auth_pass = None
 
 
 # --- virtual_server ------------------------------------------------------------------------

@@ -81,6 +81,7 @@ NEEDS: dict[tuple[type, str], dict[str, Any]] = {
     (CheckConfig, "transport"): {"type": "sip"},
     (RealServerConfig, "tunnel_type"): {"method": "tun", "tunnel_port": 6080},
     (RealServerConfig, "tunnel_checksum"): {"method": "tun"},
+    (VrrpInstanceConfig, "auth_type"): {"version": 2, "auth_pass": "secret"},  # authentication is VRRPv2's
 }
 # written in TOML unlike in the model: the family is "ipv4"/"ipv6" and only a fwmark service names it
 SPELLED_OTHERWISE = {(VirtualServerConfig, "family")}
