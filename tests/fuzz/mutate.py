@@ -1,6 +1,7 @@
 """Mutations the fuzz tests share: bytes (flip, insert, delete, truncate, splice, repeat,
-interesting integers) and text (token duplication, brace and quote removal, huge numbers,
-deep nesting, line edits).
+interesting integers), text (token duplication, brace and quote removal, huge numbers,
+deep nesting, line edits) and parsed documents (JSON or TOML trees: a value replaced,
+dropped, repeated or nested).
 
 One engine serves hypothesis and plain seeded loops alike: every choice goes through a
 `Choose(lo, hi)` callback. Under hypothesis each choice is a drawn integer, so a failure
@@ -9,11 +10,12 @@ shrinks to a few small edits of a seed; in a loop it is `random.Random(seed).ran
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 import re
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -215,3 +217,41 @@ def mutate_file(text: str, choose: Choose, max_edits: int = 4) -> bytes:
 def mutated_file(draw: st.DrawFn, seeds: Sequence[str], max_edits: int = 4) -> bytes:
     choose = drawn(draw)
     return mutate_file(pick(choose, seeds), choose, max_edits)
+
+
+# --- trees ----------------------------------------------------------------------------
+
+
+def locations(doc: Any, here: tuple = ()) -> Iterator[tuple]:
+    """Every path to a value inside `doc` (not `doc` itself)."""
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for key, value in items:
+        yield (*here, key)
+        yield from locations(value, (*here, key))
+
+
+def mutate_tree(doc: Any, choose: Choose, odd: Sequence[Any]) -> Any:
+    """One edit at a random place: another value, gone, repeated, wrapped in a list, nested deep."""
+    doc = copy.deepcopy(doc)
+    places = list(locations(doc))
+    if not places:
+        return pick(choose, odd)
+    *parent_path, key = pick(choose, places)
+    parent = doc
+    for step in parent_path:
+        parent = parent[step]
+    op = choose(0, 4)
+    if op == 0:
+        parent[key] = pick(choose, odd)
+    elif op == 1:
+        del parent[key]
+    elif op == 2 and isinstance(parent, list):
+        parent.insert(choose(0, len(parent)), copy.deepcopy(parent[key]))
+    elif op == 3:
+        parent[key] = [parent[key]]
+    else:  # nested, though not so deep that the test's own json.dumps runs out of stack
+        value: Any = parent[key]
+        for _ in range(choose(1, 200)):
+            value = [value]
+        parent[key] = value
+    return doc

@@ -7,9 +7,7 @@ number, deep nesting, a key dropped, an entry repeated) and as bytes (not UTF-8,
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +27,7 @@ from director.daemon.state_store import (
 from director.daemon.steady_clock import ClockAnchor
 from director.ipvs.model import DestKey, ServiceKey
 from director.reconcile.plan import Book
-from tests.fuzz.mutate import Choose, budget, drawn, mutate_bytes, pick
+from tests.fuzz.mutate import Choose, budget, drawn, mutate_bytes, mutate_tree, pick
 
 WEB = ServiceKey(4, "tcp", "192.0.2.10", 80)
 DNS = ServiceKey(6, "udp", "2001:db8::53", 53)
@@ -51,41 +49,6 @@ ODD = st.one_of(
     st.text(max_size=6), st.sampled_from(["\ud800", "", "tcp", "10.0.0.11"]),
     st.lists(st.integers(), max_size=6), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-
-
-def locations(doc: Any, here: tuple = ()) -> Iterator[tuple]:
-    """Every path to a value inside `doc` (not `doc` itself)."""
-    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    for key, value in items:
-        yield (*here, key)
-        yield from locations(value, (*here, key))
-
-
-def mutate_tree(doc: Any, choose: Choose, odd: list[Any]) -> Any:
-    """One edit at a random place: another value, gone, repeated, wrapped in a list, nested deep."""
-    doc = copy.deepcopy(doc)
-    places = list(locations(doc))
-    if not places:
-        return pick(choose, odd)
-    *parent_path, key = pick(choose, places)
-    parent = doc
-    for step in parent_path:
-        parent = parent[step]
-    op = choose(0, 4)
-    if op == 0:
-        parent[key] = pick(choose, odd)
-    elif op == 1:
-        del parent[key]
-    elif op == 2 and isinstance(parent, list):
-        parent.insert(choose(0, len(parent)), copy.deepcopy(parent[key]))
-    elif op == 3:
-        parent[key] = [parent[key]]
-    else:  # nested, though not so deep that the test's own json.dumps runs out of stack
-        value: Any = parent[key]
-        for _ in range(choose(1, 200)):
-            value = [value]
-        parent[key] = value
-    return doc
 
 
 @st.composite
