@@ -146,8 +146,9 @@ def _target(reader: _Ldirectord, header: _Line) -> Service | None:
     """virtual=ADDRESS:PORT, [IPV6]:PORT or a fwmark number, as a service with ldirectord's defaults."""
     target = _unquote(header.value)
     service = Service(scheduler="wrr", on_failure="quiesce")
-    if target.isdigit():
-        service.fwmark = int(target)
+    fwmark = to_int(target) if target.isdigit() else None  # None past int()'s 4300 digits, or for "²"
+    if fwmark is not None:
+        service.fwmark = fwmark
         return service
     parsed = _host_port(target)
     if parsed is None:
@@ -387,23 +388,25 @@ def _host_port(text: str) -> tuple[str, int] | None:
     match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
     if not match:
         return None
-    host = match.group(1) or match.group(3)
-    address = canonical_ip(host)
-    return (address, int(match.group(2) or match.group(4))) if address else None
+    address, port = canonical_ip(match.group(1) or match.group(3)), to_int(match.group(2) or match.group(4))
+    return (address, port) if address and port is not None else None
 
 
 def _address_range(text: str) -> tuple[list[str], int | None] | None:
     """ADDRESS[:PORT], [V6][:PORT] or FIRST->LAST[:PORT] (an IPv4 range) -> (addresses, port)."""
-    port: int | None = None
+    digits: str | None = None
     match = re.fullmatch(r"(.+?)(?::(\d+))?", text)
     host = text
     if text.startswith("["):
         inner = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", text)
         if not inner:
             return None
-        host, port = inner.group(1), int(inner.group(2)) if inner.group(2) else None
+        host, digits = inner.group(1), inner.group(2)
     elif match and text.count(":") <= 1:
-        host, port = match.group(1), int(match.group(2)) if match.group(2) else None
+        host, digits = match.group(1), match.group(2)
+    port = to_int(digits) if digits else None
+    if digits and port is None:  # more digits than int() reads
+        return None
     if "->" in host:
         first, _, last = host.partition("->")
         try:

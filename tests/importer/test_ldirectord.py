@@ -78,6 +78,15 @@ def test_defaults_when_nothing_is_set(tmp_path) -> None:
     ("this is not a setting\n", "ld.cf:1: expected KEY=VALUE"),
     ('virtual=192.0.2.1:80\n    real=10.0.0.1:80 gate\n    checktype=external\n    checkcommand="/bin/ch eck\n',
      "ld.cf:4: checkcommand: cannot split the command: No closing quotation"),
+    # found by tests/fuzz/test_importers.py: int() raised ValueError on more than 4300 digits, and on "²"
+    ("virtual=10.0.0.1:" + "9" * 5000 + "\n", "ld.cf:1: virtual: '10.0.0.1:9999"),
+    ("virtual=[::1]:" + "9" * 5000 + "\n", "ld.cf:1: virtual: '[::1]:9999"),
+    ("virtual=" + "9" * 5000 + "\n", "is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number"),
+    ("virtual=²\n", "ld.cf:1: virtual: '²' is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number"),
+    ("virtual=192.0.2.1:80\n    real=10.0.0.1:" + "9" * 5000 + " masq\n", "does not start with ADDRESS:PORT"),
+    ("virtual=192.0.2.1:80\n    real=[::1]:" + "9" * 5000 + " masq\n", "does not start with ADDRESS:PORT"),
+    ("virtual=192.0.2.1:80\n    real=10.0.0.1:80 masq\n    fallback=10.0.0.3:" + "9" * 5000 + "\n",
+     "ld.cf:3: fallback: '10.0.0.3:9999"),
 ])
 def test_errors(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "ld.cf"
