@@ -324,19 +324,19 @@ def one_line(path: Path, text: str) -> bool:
     return bool(re.fullmatch(rf"{re.escape(str(path))}(:\d+)?: .+", text)) and text.isprintable()
 
 
-@budget(1500)
+@budget(1000)
 @given(mutated_file(DOCUMENTS))
 def test_mutated_text_loads_or_raises_config_error(path: Path, data: bytes) -> None:
     check(path, data)
 
 
-@budget(1500)
+@budget(1000)
 @given(mutated_trees())
 def test_mutated_trees_load_or_raise_config_error(path: Path, data: bytes) -> None:
     check(path, data)
 
 
-@budget(300)
+@budget(200)
 @given(st.binary(max_size=600))
 def test_random_bytes_load_or_raise_config_error(path: Path, data: bytes) -> None:
     check(path, data)

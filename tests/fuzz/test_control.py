@@ -147,7 +147,7 @@ def check(loop: asyncio.AbstractEventLoop, line: bytes, known: Known) -> None:
             assert state_store.decode(json.loads(json.dumps(state_store.encode(kept)))) == kept
 
 
-@budget(2000)
+@budget(1500)
 @given(structured(), st.sampled_from(KNOWN))
 def test_every_request_object_gets_a_reply_and_no_internal_error(loop: asyncio.AbstractEventLoop, line: bytes,
                                                                  known: Known) -> None:

@@ -73,7 +73,7 @@ def replies(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return data, chunked(data, choose)
 
 
-@budget(2500)
+@budget(1800)
 @given(replies(), st.sampled_from(["GET", "HEAD"]))
 def test_a_reply_parses_the_same_however_it_is_split(reply: tuple[bytes, list[bytes]], method: str) -> None:
     data, chunks = reply

@@ -151,7 +151,7 @@ def view(data: bytes, as_view: bool) -> bytes | memoryview:
 # --- IPVS services, destinations, daemons, timeouts, family ----------------------------------
 
 
-@budget(2500)
+@budget(1800)
 @given(payloads(SERVICE_SEEDS), st.booleans())
 def test_service_replies_decode_or_raise_decode_error(data: bytes, as_view: bool) -> None:
     try:
@@ -165,7 +165,7 @@ def test_service_replies_decode_or_raise_decode_error(data: bytes, as_view: bool
         assert again.spec == spec
 
 
-@budget(2500)
+@budget(1800)
 @given(payloads(DEST_SEEDS), st.sampled_from([4, 6]), st.booleans())
 def test_destination_replies_decode_or_raise_decode_error(data: bytes, family: int, as_view: bool) -> None:
     try:
@@ -179,7 +179,7 @@ def test_destination_replies_decode_or_raise_decode_error(data: bytes, family: i
     assert again.spec == (spec if spec.method == "tun" else replace(spec, **NO_TUNNEL))
 
 
-@budget(2000)
+@budget(1500)
 @given(payloads(DAEMON_SEEDS), st.booleans())
 def test_daemon_replies_decode_or_raise_decode_error(data: bytes, as_view: bool) -> None:
     try:
@@ -221,7 +221,7 @@ ADDRESSES = [
 RTNL = LINKS + ADDRESSES
 
 
-@budget(1500)
+@budget(1100)
 @given(st.data(), st.booleans())
 def test_rtnetlink_messages_decode_or_raise_decode_error(data: st.DataObject, as_view: bool) -> None:
     choose = drawn(data.draw)
@@ -275,7 +275,7 @@ def every_decoder(datagram: bytes) -> None:
                     decoder(data)
 
 
-@budget(1500)
+@budget(1100)
 @given(st.data())
 def test_mutated_datagrams_split_and_decode_or_raise_decode_error(data: st.DataObject) -> None:
     choose = drawn(data.draw)

@@ -38,7 +38,7 @@ def check(data: bytes) -> None:
     assert response.top_via_branch is None or isinstance(response.top_via_branch, str)
 
 
-@budget(2500)
+@budget(1800)
 @given(fuzzed(SEEDS + STREAMS, max_size=400))
 def test_replies_parse_or_raise_sip_parse_error(data: bytes) -> None:
     check(data)
@@ -58,7 +58,7 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return data, chunked(data, choose)
 
 
-@budget(2000)
+@budget(1500)
 @given(streams())
 def test_stream_framing_does_not_depend_on_how_the_bytes_arrive(stream: tuple[bytes, list[bytes]]) -> None:
     """The first message's length, decided on the reads so far, is what the whole stream says."""

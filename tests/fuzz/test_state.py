@@ -61,7 +61,7 @@ def documents(draw: st.DrawFn) -> Any:
     return doc
 
 
-@budget(3000)
+@budget(2000)
 @given(documents())
 def test_mutated_documents_decode_or_raise_state_format_error(doc: Any) -> None:
     try:
@@ -93,7 +93,7 @@ def file_bytes(choose: Choose) -> bytes:
     return mutate_bytes(data, choose, [json.dumps(d).encode() for d in DOCUMENTS], 3) if choose(0, 1) else data
 
 
-@budget(1500)
+@budget(1100)
 @given(st.one_of(st.composite(lambda draw: file_bytes(drawn(draw)))(), st.binary(max_size=200)))
 def test_a_state_file_loads_or_is_moved_aside(store: StateStore, data: bytes) -> None:
     """Whatever the file holds, the daemon starts: its state, or an empty one and the file set aside."""

@@ -63,7 +63,7 @@ def check(packet: bytes) -> None:
     assert len(conns) == packet[4]  # exactly the connections the header counts
 
 
-@budget(2500)
+@budget(1800)
 @given(packets())
 def test_mutated_sync_messages_decode_or_raise_decode_error(packet: bytes) -> None:
     check(packet)

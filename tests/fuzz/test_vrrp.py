@@ -114,7 +114,7 @@ def check_decoded(packet: Received, advert: Advert) -> None:
     assert again == replace(advert, interval_cs=max(advert.interval_cs, floor))
 
 
-@budget(3000)
+@budget(2000)
 @given(received_packets())
 def test_mutated_adverts_decode_or_raise_decode_error(packet: Received) -> None:
     try:
