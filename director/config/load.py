@@ -505,10 +505,14 @@ def _regex(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str 
     if isinstance(pattern, str):
         try:
             re.compile(pattern)
+            risk = backtracking_risk(pattern)
         except re.error as exc:
             s.error(key, f"invalid regular expression: {exc}")
             return None
-        risk = backtracking_risk(pattern)
+        except (OverflowError, RecursionError) as exc:  # a{4294967296}; groups nested hundreds deep
+            reason = exc if isinstance(exc, OverflowError) else "groups nested too deeply"
+            s.error(key, f"invalid regular expression: {reason}")
+            return None
         if risk:
             s.error(key, f"{risk} ({pattern!r}); make the inner repeat possessive (a++) or atomic (?>...)")
             return None

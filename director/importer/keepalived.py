@@ -1056,7 +1056,8 @@ def _path(k: _Keepalived, node: Node, check: _Check) -> None:
 
 @URL.on("status_code")
 def _status_code(k: _Keepalived, node: Node, check: _Check) -> None:
-    check.expect_status = [int(a) if a.isdigit() else a for a in node.args]
+    # a code is three digits; anything else ("200-299", "²", 5000 digits) as written, for the loader to judge
+    check.expect_status = [int(a) if len(a) == 3 and a.isascii() and a.isdigit() else a for a in node.args]
 
 
 @URL.on("regex")

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from director.importer import Conversion, SourceError
-from director.importer.common import read_source
+from director.importer.common import MAX_SOURCE_BYTES, read_source
 
 MAX_INCLUDE_DEPTH = 8
+# Reads in all, a file read twice counting twice: two `include *` lines in a file that they
+# find again would read it 2**8 times, and each more line multiplies that.
+MAX_FILES_READ = 1000
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class _Lexer:
     errors: list[str] = field(default_factory=list)
     stray: list[Token] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    read_bytes: int = 0
 
     def file_tokens(self, path: str, depth: int = 0) -> list[list[Token]]:
         """Lines of tokens of PATH with includes expanded in place."""
@@ -55,6 +59,11 @@ class _Lexer:
             text = read_source(path)
         except OSError as exc:
             self.errors.append(f"{path}: cannot read: {exc.strerror}")
+            return []
+        self.read_bytes += len(text)
+        if self.read_bytes > MAX_SOURCE_BYTES:
+            self.errors.append(f"{path}: the file and its includes are larger than "
+                               f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB in all (a loop?)")
             return []
         self.files.append(path)
         lines: list[list[Token]] = []
@@ -80,6 +89,9 @@ class _Lexer:
             self.errors.append(f"{where}: include {tokens[1].text}: no such file")
         lines: list[list[Token]] = []
         for match in matches:
+            if len(self.files) >= MAX_FILES_READ:
+                self.errors.append(f"{where}: more than {MAX_FILES_READ} files read through includes (a loop?)")
+                break
             lines.extend(self.file_tokens(match, depth + 1))
         return lines
 

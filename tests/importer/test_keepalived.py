@@ -4,13 +4,17 @@ services, every checker type, includes, nested braces and both comment styles.""
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
 
+from director.config.load import ConfigError
 from director.importer import Conversion, SourceError
 from director.importer.cli import render
+from director.importer.common import MAX_SOURCE_BYTES
 from director.importer.keepalived import convert
+from director.importer.lexer import MAX_FILES_READ
 from tests.importer.helpers import SAMPLES, imported, notes
 
 
@@ -141,6 +145,29 @@ def test_nested_include_glob_relative_to_the_including_file(tmp_path) -> None:
     config, _ = imported(convert(path), "keepalived")
     assert [(str(rs.address), rs.weight) for rs in config.virtual_servers[0].real_servers] == [
         ("10.1.0.2", 2), ("10.1.0.3", 3)]
+
+
+def test_includes_that_find_themselves_stop_after_max_files_read(tmp_path) -> None:
+    """Found writing tests/fuzz/test_importers.py: k `include *` lines in a file they find again
+    read it k**8 times before the depth limit (3 lines: 6,561 reads, 19,683 error lines; 6:
+    1.7 million reads); now at most MAX_FILES_READ reads in all."""
+    path = write(tmp_path, "include *\n" * 3 + "virtual_server 192.0.2.1 80 {\n}\n")
+    with pytest.raises(SourceError) as caught:
+        convert(path)
+    assert any(re.fullmatch(rf"{re.escape(path)}:[123]: more than {MAX_FILES_READ} files read through includes "
+                            r"\(a loop\?\)", line) for line in caught.value.lines), caught.value.lines[:3]
+    assert len(caught.value.lines) < 3 * MAX_FILES_READ
+
+
+def test_includes_are_bounded_in_size_in_all(tmp_path) -> None:
+    """Each file is at most MAX_SOURCE_BYTES, and so are a file and its includes together
+    (one large file included twice was read twice, whole)."""
+    write(tmp_path, "#" * (MAX_SOURCE_BYTES // 2 + 1) + "\n", "big.conf")
+    path = write(tmp_path, "include big.conf\ninclude big.conf\n")
+    with pytest.raises(SourceError) as caught:
+        convert(path)
+    assert caught.value.lines == [f"{tmp_path / 'big.conf'}: the file and its includes are larger than 8 MiB in all "
+                                  "(a loop?)"]
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -380,3 +407,18 @@ def test_ssl_get_imports_as_https_that_does_not_verify_as_keepalived(tmp_path) -
     config, data = imported(convert(str(source)), "keepalived")
     assert data["virtual_server"][0]["check"]["tls_verify"] is False
     assert config.virtual_servers[0].check.tls_verify is False
+
+
+@pytest.mark.parametrize("code", ["²", "9" * 5000])
+def test_a_status_code_that_is_not_a_number_is_refused_by_the_loader(tmp_path, code: str) -> None:
+    """Found by tests/fuzz/test_importers.py: int() raised ValueError on "²" (a digit to
+    str.isdigit) and on more than 4300 digits; now the code is written as given and refused."""
+    source = tmp_path / "keepalived.conf"
+    source.write_text("virtual_server 192.0.2.5 80 {\n  protocol TCP\n  real_server 10.0.0.5 80 {\n    HTTP_GET {\n"
+                      "      url {\n"
+                      f"        path /\n        status_code 200 {code}\n      }}\n    }}\n  }}\n}}\n")
+    with pytest.raises(ConfigError) as caught:
+        imported(convert(str(source)), "keepalived")
+    assert caught.value.lines[0].startswith(
+        f"imported.toml: virtual_server \"vs_192_0_2_5_80\".check.expect_status[1]: must be a status code 100..699 "
+        f"or a range \"200-299\", got '{code[:10]}")
