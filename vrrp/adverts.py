@@ -39,6 +39,7 @@ class Route:
     auth_type: int = codec.AUTH_NONE
     auth_data: bytes = b""  # the 8-byte password (PASS) or AH key
     session: ah.Session | None = None
+    ttl: int = codec.TTL_REQUIRED  # of unicast adverts
 
     def encode(self, advert: codec.Advert) -> Packets:
         return tuple((self._encode(advert, dst), dst) for dst in self.dsts)
@@ -105,7 +106,7 @@ class Advertiser:
 def send_all(name: str, route: Route, packets: Packets, counters: Counters) -> None:
     for payload, dst in packets:
         try:
-            route.sock.send(payload, route.src, dst)
+            route.sock.send(payload, route.src, dst, route.ttl)
             counters.adverts_sent += 1
         except OSError as exc:
             counters.send_errors += 1

@@ -174,15 +174,19 @@ def decode(
     accept_v2_checksum: bool = False,
     auth_type: int | None = AUTH_NONE,
     auth_data: bytes = b"",
+    unicast_ttl: tuple[int, int] = (TTL_REQUIRED, TTL_REQUIRED),
 ) -> Advert:
     """Parse and validate one VRRP message per RFC 5798 7.1 / RFC 3768 7.1.
 
     `accept_v2_checksum` also accepts a v3-over-IPv4 checksum computed
     without the pseudo-header. A v2 advert must carry `auth_type` (None: any, for
     a packet no instance claims), and with AUTH_PASS the password of `auth_data`,
-    compared in constant time. Raises DecodeError only.
+    compared in constant time. A multicast advert must arrive with TTL (hop limit) 255, a
+    unicast one within `unicast_ttl` (min, max): a routed peer's adverts lose one per hop.
+    Raises DecodeError only.
     """
-    if ttl != TTL_REQUIRED:
+    low, high = (TTL_REQUIRED, TTL_REQUIRED) if dst.is_multicast else unicast_ttl
+    if not low <= ttl <= high:
         raise DecodeError(Reason.BAD_TTL, f"ttl {ttl}")
     if len(data) < HEADER_LEN:
         raise DecodeError(Reason.TRUNCATED, f"{len(data)} bytes")

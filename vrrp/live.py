@@ -71,7 +71,8 @@ class Live:
         else:
             dsts = (codec.MCAST_V4 if self.cfg.family == 4 else codec.MCAST_V6,)
         auth_type, auth_data = self.auth
-        return Route(self.sock, self.primary, dsts, self.cfg.v3_checksum_as_v2, auth_type, auth_data, self.session)
+        return Route(self.sock, self.primary, dsts, self.cfg.v3_checksum_as_v2, auth_type, auth_data, self.session,
+                     self.cfg.unicast_ttl)
 
     @property
     def auth(self) -> tuple[int, bytes]:

@@ -507,10 +507,12 @@ def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
     if lv is not None:
         _authenticate(lv, got)
     auth_type, auth_data = lv.auth if lv else (None, b"")
+    routed = lv is not None and bool(lv.cfg.unicast_peers)
     advert = codec.decode(
         got.data, src=got.src, dst=got.dst, ttl=got.ttl,
         accept_v2_checksum=bool(lv and lv.cfg.v3_checksum_as_v2),
         auth_type=auth_type, auth_data=auth_data,
+        unicast_ttl=(lv.cfg.unicast_min_ttl, lv.cfg.unicast_max_ttl) if lv and routed else (255, 255),
     )
     if lv is None:
         raise codec.DecodeError(codec.Reason.WRONG_VRID, f"vrid {advert.vrid}")

@@ -130,16 +130,20 @@ class VrrpSocket:
         src = ipaddress.IPv6Address(addr[0].split("%")[0])
         return Received(data, src, dst, ttl, arrived)
 
-    def send(self, payload: bytes, src: IPAddress, dst: IPAddress) -> None:
-        """Send from `src` (our primary address, never a VIP) to `dst`; on an AH socket `payload`
-        is the whole datagram, its header already naming both."""
+    def send(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = TTL_REQUIRED) -> None:
+        """Send from `src` (our primary address, never a VIP) to `dst`, with `ttl` when that is
+        unicast (multicast always leaves with 255); on an AH socket `payload` is the whole
+        datagram, its header already naming both."""
+        hops = [] if ttl == TTL_REQUIRED or dst.is_multicast else [struct.pack("=i", ttl)]
         if self.family == 4:
             info = struct.pack("=i4s4s", self.ifindex, src.packed, bytes(4))
             cmsg = [(socket.IPPROTO_IP, _IP_PKTINFO, info)]
+            cmsg += [(socket.IPPROTO_IP, socket.IP_TTL, h) for h in hops]
             self.sock.sendmsg([payload], cmsg, 0, (str(dst), 0))
         else:
             info = src.packed + struct.pack("=I", self.ifindex)
             cmsg = [(socket.IPPROTO_IPV6, _IPV6_PKTINFO, info)]
+            cmsg += [(socket.IPPROTO_IPV6, _IPV6_HOPLIMIT, h) for h in hops]
             self.sock.sendmsg([payload], cmsg, 0, (str(dst), 0, 0, self.ifindex))
 
 

@@ -611,6 +611,11 @@ def _vrrp_instance(s: Section, vs_names: set[str]) -> VrrpInstanceConfig:
         s.error("v3_checksum_as_v2", "applies only to version 3 with IPv4")
     if result.unicast_src is not None and result.unicast_src.version != family:
         s.error("unicast_src", f"{result.unicast_src} is not IPv{family} like virtual_ips")
+    if result.unicast_min_ttl > result.unicast_max_ttl:
+        s.error("unicast_min_ttl", f"{result.unicast_min_ttl} is above unicast_max_ttl ({result.unicast_max_ttl})")
+    if not result.unicast_peers and (result.unicast_ttl, result.unicast_min_ttl, result.unicast_max_ttl) != (
+            255, 255, 255):
+        s.error("unicast_ttl", "applies only with unicast_peers: multicast adverts always carry TTL 255")
     if result.preempt_delay and not result.preempt:
         s.error("preempt_delay", "has no effect with preempt = false")
     _check_auth(s, result, family)
@@ -664,6 +669,9 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "preempt_delay": duration(maximum=1000.0),
         "unicast_peers": peers,
         "unicast_src": address,
+        "unicast_ttl": integer(1, 255),
+        "unicast_min_ttl": integer(0, 255),
+        "unicast_max_ttl": integer(0, 255),
         "auth_type": text,
         "auth_pass": _auth_pass,
         "garp": _garp,

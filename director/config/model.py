@@ -331,6 +331,11 @@ class VrrpInstanceConfig:
     virtual_ips: tuple[IPInterface, ...] = ()
     unicast_peers: tuple[IPAddress, ...] = ()  # empty: multicast
     unicast_src: IPAddress | None = None  # default: the interface's primary address
+    # routed unicast: the TTL (hop limit) our adverts leave with, and the range a peer's may
+    # arrive with (one less per router on the way); multicast is always 255 both ways
+    unicast_ttl: int = 255
+    unicast_min_ttl: int = 255
+    unicast_max_ttl: int = 255
     # VRRPv2 authentication as keepalived does it (RFC 2338; RFC 3768 and v3 have none): "pass"
     # sends the password in clear, "ah" an IPsec AH HMAC-MD5-96 keyed with it. Both peers must agree.
     auth_type: Literal["pass", "ah"] | None = None

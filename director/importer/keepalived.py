@@ -81,6 +81,7 @@ class _Instance:
     nopreempt_node: Node | None = None
     virtual_ips: list[str] | None = None
     unicast_src: str | None = None
+    unicast_ttl: dict[str, int] = field(default_factory=dict)  # unicast_ttl, unicast_min_ttl, unicast_max_ttl
     unicast_peers: list[str] | None = None
     garp: dict[str, Any] = field(default_factory=dict)
     track_interfaces: list[dict[str, Any]] | None = None
@@ -100,6 +101,7 @@ class _Instance:
             "name": self.name, "interface": self.interface, "vrid": self.vrid, "priority": self.priority,
             "version": self.version, "advert_interval": advert, "preempt": self.preempt,
             "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
+            **self.unicast_ttl,
             "unicast_peers": self.unicast_peers, "auth_type": self.auth_type, "auth_pass": self.auth_pass,
             "garp": garp or None, "track_interfaces": self.track_interfaces,
             "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
@@ -594,7 +596,44 @@ def _virtual_ipaddress(k: _Keepalived, node: Node, vi: _Instance) -> None:
 
 @INSTANCE.on("unicast_peer")
 def _unicast_peer(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.unicast_peers = _addresses(k, node, prefix=False)
+    """`ADDRESS [min_ttl N] [max_ttl N]` per line. Without a range keepalived takes a unicast
+    advert whatever its TTL, so the import accepts 0..255 too (directord's own default is 255)."""
+    peers, ranges = [], set()
+    for child in k.block(node):
+        address = canonical_ip(child.keyword)
+        if address is None:
+            k.bad(child, f"{child.keyword!r} is not an address")
+            continue
+        peers.append(address)
+        ranges.add(_ttl_range(k, child))
+    vi.unicast_peers = peers
+    low, high = min(r[0] for r in ranges) if ranges else 0, max(r[1] for r in ranges) if ranges else 255
+    vi.unicast_ttl |= {"unicast_min_ttl": low, "unicast_max_ttl": high}
+    if len(ranges) > 1:
+        k.skip(node, f"the peers' TTL ranges differ: directord has one per instance, {low}..{high} is used")
+    elif (low, high) == (0, 255):
+        k.remark(node, "any TTL accepted, as keepalived accepts unicast adverts with no min_ttl/max_ttl; "
+                       "narrow it with unicast_min_ttl")
+
+
+def _ttl_range(k: _Keepalived, child: Node) -> tuple[int, int]:
+    words, found = child.args, {"min_ttl": 0, "max_ttl": 255}
+    for key, value in zip(words[::2], words[1::2], strict=False):
+        number = to_int(value)
+        if key in found and number is not None and 0 <= number <= 255:
+            found[key] = number
+        else:
+            k.skip(child, f"option {key} {value!r} ignored")
+    if len(words) % 2:
+        k.skip(child, f"option {words[-1]!r} ignored")
+    return found["min_ttl"], found["max_ttl"]
+
+
+@INSTANCE.on("unicast_ttl")
+def _unicast_ttl(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    value = k.integer(node)
+    if value is not None:
+        vi.unicast_ttl["unicast_ttl"] = value
 
 
 @INSTANCE.on("track_interface")
@@ -742,6 +781,8 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
         ipv6 = any(":" in vip for vip in vi.virtual_ips or [])
         vi.version = k.file.version or (3 if ipv6 else 2)
     _settle_start(k, vi)
+    if vi.unicast_ttl and not vi.unicast_peers:
+        vi.unicast_ttl = {}  # a multicast instance: its adverts carry TTL 255 in keepalived too
     _settle_auth(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None

@@ -295,6 +295,22 @@ global_defs {
     assert "no effect on vrrp_instance VI_1" in remarks(conv)[("keepalived.conf", 6)]
 
 
+@pytest.mark.parametrize(("peers", "ttl", "flagged"), [
+    ("    192.0.2.3\n", (0, 255), False),  # keepalived takes any TTL without a range
+    ("    192.0.2.3 min_ttl 250 max_ttl 254\n    192.0.2.4 min_ttl 250 max_ttl 254\n", (250, 254), False),
+    ("    192.0.2.3 min_ttl 250\n    192.0.2.4 min_ttl 240\n", (240, 255), True),  # one range per instance
+])
+def test_routed_unicast_ttls(tmp_path, peers: str, ttl: tuple[int, int], flagged: bool) -> None:
+    body = "  unicast_ttl 64\n  unicast_peer {\n" + peers + "  }"
+    conv = convert(write(tmp_path, INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert (instance.unicast_ttl, instance.unicast_min_ttl, instance.unicast_max_ttl) == (64, *ttl)
+    assert bool(conv.unmapped) == flagged
+    multicast, _ = imported(convert(write(tmp_path, INSTANCE.format(body="  unicast_ttl 64"))), "keepalived")
+    assert multicast.vrrp_instances[0].unicast_ttl == 255
+
+
 def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
     path = write(tmp_path, """
 vrrp_instance V4 {

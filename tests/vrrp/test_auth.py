@@ -271,7 +271,7 @@ def test_an_ah_farewell_is_sealed_when_sent_above_every_advert_before_it() -> No
         def __init__(self) -> None:
             self.sent: list[bytes] = []
 
-        def send(self, payload: bytes, src: object, dst: object) -> None:
+        def send(self, payload: bytes, src: object, dst: object, ttl: int = 255) -> None:
             self.sent.append(payload)
 
     sock, counters, out = Sock(), Counters(), Advertiser()

@@ -97,6 +97,19 @@ def test_ttl_must_be_255(ttl: int) -> None:
     assert exc.value.reason is Reason.BAD_TTL
 
 
+def test_a_unicast_advert_may_arrive_within_its_ttl_range() -> None:
+    """A routed peer's adverts lose a TTL per hop; multicast ones must still arrive with 255."""
+    peer = ipaddress.ip_address("198.51.100.9")
+    unicast = encode(v3(), V4A, peer)
+    assert decode(unicast, src=V4A, dst=peer, ttl=253, unicast_ttl=(250, 254)).vrid == v3().vrid
+    for ttl in (249, 255):
+        with pytest.raises(DecodeError) as exc:
+            decode(unicast, src=V4A, dst=peer, ttl=ttl, unicast_ttl=(250, 254))
+        assert exc.value.reason is Reason.BAD_TTL
+    with pytest.raises(DecodeError):  # the range is for unicast only
+        decode(encode(v3(), V4A, V4M), src=V4A, dst=V4M, ttl=253, unicast_ttl=(250, 254))
+
+
 def test_v2_auth_type_must_be_zero() -> None:
     """RFC 3768 5.3.6: only auth type 0 remains; others are dropped."""
     a = v3(version=2, interval_cs=100)

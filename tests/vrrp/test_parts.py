@@ -23,7 +23,7 @@ class FakeSock:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, Any, Any]] = []
 
-    def send(self, payload: bytes, src: Any, dst: Any) -> None:
+    def send(self, payload: bytes, src: Any, dst: Any, ttl: int = 255) -> None:
         self.sent.append((payload, src, dst))
 
 
@@ -60,7 +60,7 @@ def test_no_farewell_for_an_instance_that_is_not_master_or_no_longer() -> None:
 
 def test_a_failed_send_is_counted_not_raised() -> None:
     class Refusing(FakeSock):
-        def send(self, payload: bytes, src: Any, dst: Any) -> None:
+        def send(self, payload: bytes, src: Any, dst: Any, ttl: int = 255) -> None:
             raise OSError("no route")
 
     counters = Counters()
