@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vrrp import codec, tracking
 from vrrp.adverts import Route
+from vrrp.carried import items_of
 from vrrp.counters import Counters
 from vrrp.fsm import Instance, Params, State
 from vrrp.garp import Announcer, frames_for
@@ -29,7 +30,7 @@ def params_of(cfg: VrrpInstanceConfig) -> Params:
         interval_cs=max(1, round(cfg.advert_interval * 100)),
         preempt=cfg.preempt,
         preempt_delay=cfg.preempt_delay,
-        vips=cfg.virtual_ips,
+        vips=items_of(cfg),
         track_keys=tracking.keys(cfg),
     )
 

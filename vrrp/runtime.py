@@ -23,6 +23,7 @@ import structlog
 from vrrp import codec, tracking
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.adverts import Advertiser
+from vrrp.carried import Carrier, items_of, kind_of
 from vrrp.fsm import (
     OWNER_PRIORITY,
     SHUTDOWN_PRIORITY,
@@ -280,7 +281,7 @@ class VrrpRuntime:
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int, deadline: float) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
         assert self.addrs is not None
-        vips = {v.ip for v in cfg.virtual_ips}
+        vips = {v.address.ip for v in cfg.carried_addresses}
         while True:
             addr = self.addrs.primary_address(ifindex, cfg.family, vips)
             if addr is not None:
@@ -423,24 +424,24 @@ class VrrpRuntime:
             lv.announcer.start(self.loop, lv)
 
     def _vips(self, lv: Live, add: bool) -> None:
-        """All of the instance's VIPs, added or removed before this returns."""
+        """All the instance carries (addresses, routes, rules), added or removed before this returns."""
         t0 = time.monotonic()
-        self._vips_change(lv, lv.cfg.virtual_ips, add)
+        self._vips_change(lv, items_of(lv.cfg), add)
         log.debug("vips " + ("added" if add else "removed"), instance=lv.name,
                   ms=round((time.monotonic() - t0) * 1000, 2))
 
     def _vips_change(self, lv: Live, vips: Sequence[Any], add: bool) -> None:
         assert self.addrs is not None
-        for vip in vips:
-            try:
-                if add:
-                    self.addrs.add(lv.ifindex, vip)
-                else:
-                    self.addrs.remove(lv.ifindex, vip)
-            except Exception as exc:  # a netlink refusal must not kill the instance
-                lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
-                log.error("vip change failed", instance=lv.name, vip=str(vip),
-                          add=add, error=str(exc))
+        try:
+            refused = Carrier(self.addrs).change(vips, add, lv.cfg.interface, lv.ifindex)
+        except Exception as exc:  # a netlink failure must not kill the instance
+            lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
+            log.error("vip change failed", instance=lv.name, add=add, error=str(exc))
+            return
+        for one in refused:  # a kernel refusal of one item leaves the others in place
+            kind = kind_of(one.item)
+            lv.counters.errors[f"{kind}_" + ("add" if add else "remove")] += 1
+            log.error(f"{kind} change failed", instance=lv.name, **{kind: str(one.item)}, add=add, error=one.error)
 
     def _transition(self, lv: Live, tr: Transition) -> None:
         if tr.new is not State.MASTER:

@@ -1,0 +1,121 @@
+"""What an instance carries with mastership, against a real kernel: the Carrier edge in a fresh
+network namespace, cross-checked with iproute2 (`ip -j addr`, `ip -j route`, `ip -j rule`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+KERNEL_SCRIPT = textwrap.dedent("""
+    import json, subprocess
+    from director.config.load import parse_config
+    from vrrp.addresses import AddressManager
+    from vrrp.carried import Carrier, items_of
+
+    def ip(*args):
+        return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
+
+    def look():
+        return {"addr": json.loads(ip("-j", "addr", "show")),
+                "route4": json.loads(ip("-j", "route", "show", "table", "all")),
+                "route6": json.loads(ip("-j", "-6", "route", "show", "table", "all")),
+                "rule4": json.loads(ip("-j", "rule", "show")), "rule6": json.loads(ip("-j", "-6", "rule", "show"))}
+
+    for a, b in (("d0", "p0"), ("d1", "p1")):
+        ip("link", "add", a, "type", "veth", "peer", "name", b)
+        for dev in (a, b):
+            ip("link", "set", dev, "up")
+    ip("addr", "add", "198.51.100.1/24", "dev", "d0")
+    ip("addr", "add", "203.0.113.1/24", "dev", "d1")
+    ip("-6", "addr", "add", "fd00:1::1/64", "dev", "d1", "nodad")
+    cfg = parse_config({"vrrp_instance": [{
+        "name": "VI_1", "interface": "d0", "vrid": 1,
+        "virtual_ips": ["198.51.100.10/24",
+                        {"address": "10.0.0.1/24", "dev": "d1", "label": "d1:vip", "scope": "link",
+                         "broadcast": "+", "noprefixroute": True}],
+        "excluded_ips": ["fd00::10/64", {"address": "192.0.2.7/32", "label": "d0:x"}],
+        "virtual_routes": [
+            {"to": "10.8.0.0/16", "via": "203.0.113.254", "src": "10.0.0.1", "metric": 7, "table": 100},
+            {"to": "10.9.0.0/16", "type": "blackhole", "table": 100},
+            {"to": "10.7.0.0/24", "dev": "d1"},
+            {"to": "fd00:9::/48", "via": "fd00:1::fe", "table": 100}],
+        "virtual_rules": [{"from": "10.0.0.0/24", "table": 100, "priority": 1000},
+                          {"fwmark": 7, "fwmask": 255, "iif": "d0", "table": 100, "priority": 1001},
+                          {"to": "fd00:9::/48", "table": 100, "priority": 1002},
+                          {"from": "10.0.5.0/24", "table": 100}],
+    }]}).vrrp_instances[0]
+    m = AddressManager()
+    ifindex = m.link("d0").index
+    carrier = Carrier(m)
+    # someone else's route and rule with our attributes but another protocol: never ours to remove
+    ip("route", "add", "10.7.0.0/24", "dev", "d1", "table", "200", "proto", "static")
+    ip("rule", "add", "from", "10.0.5.0/24", "table", "100", "proto", "static")
+    out = {"added": [str(r.item) + ": " + r.error for r in carrier.change(items_of(cfg), True, "d0", ifindex)]}
+    out["again"] = [str(r.item) + ": " + r.error for r in carrier.change(items_of(cfg), True, "d0", ifindex)]
+    out["after_add"] = look()
+    out["removed"] = [str(r.item) + ": " + r.error for r in carrier.change(items_of(cfg), False, "d0", ifindex)]
+    out["after_remove"] = look()
+    print(json.dumps(out))
+""")
+
+
+def run_in_fresh_netns() -> dict:
+    res = subprocess.run(["unshare", "--net", sys.executable, "-c", KERNEL_SCRIPT],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def addresses(state: dict) -> dict[str, dict]:
+    """local address -> its info plus the device it is on."""
+    return {a["local"]: a | {"dev": link["ifname"]} for link in state["addr"] for a in link["addr_info"]}
+
+
+def ours(routes: list[dict]) -> list[dict]:
+    return [r for r in routes if r.get("protocol") == "keepalived"]
+
+
+def test_addresses_routes_and_rules_go_on_as_configured_and_come_off_exactly() -> None:
+    out = run_in_fresh_netns()
+    assert out["added"] == out["again"] == []  # a second add (a reload, a restart) changes nothing
+    added = addresses(out["after_add"])
+    vip = added["10.0.0.1"]
+    assert (vip["dev"], vip["prefixlen"], vip["label"], vip["scope"], vip["broadcast"]) == (
+        "d1", 24, "d1:vip", "link", "10.0.0.255")
+    assert vip.get("noprefixroute") is True
+    assert (added["198.51.100.10"]["dev"], added["198.51.100.10"]["label"]) == ("d0", "d0")
+    assert (added["192.0.2.7"]["dev"], added["192.0.2.7"]["label"], added["192.0.2.7"]["prefixlen"]) == (
+        "d0", "d0:x", 32)
+    assert added["fd00::10"]["dev"] == "d0" and not added["fd00::10"].get("tentative")  # the other family
+    # noprefixroute: no 10.0.0.0/24 route came with the address
+    assert not any(r.get("dst") == "10.0.0.0/24" for r in out["after_add"]["route4"])
+
+    state = out["after_add"]
+    routes = {(r["dst"], r.get("table", "main")): r for r in ours(state["route4"] + state["route6"])}
+    assert set(routes) == {("10.8.0.0/16", "100"), ("10.9.0.0/16", "100"), ("10.7.0.0/24", "main"),
+                           ("fd00:9::/48", "100")}
+    via = routes[("10.8.0.0/16", "100")]
+    assert (via["gateway"], via["dev"], via["prefsrc"], via["metric"]) == ("203.0.113.254", "d1", "10.0.0.1", 7)
+    assert routes[("10.9.0.0/16", "100")]["type"] == "blackhole"
+    assert routes[("10.7.0.0/24", "main")]["scope"] == "link" and routes[("10.7.0.0/24", "main")]["dev"] == "d1"
+    assert routes[("fd00:9::/48", "100")]["gateway"] == "fd00:1::fe"
+
+    rules = {r.get("priority"): r for r in state["rule4"] + state["rule6"] if r.get("protocol") == "keepalived"}
+    assert (rules[1000]["src"], rules[1000]["srclen"], rules[1000]["table"]) == ("10.0.0.0", 24, "100")
+    assert (rules[1001]["fwmark"], rules[1001]["fwmask"], rules[1001]["iif"]) == ("0x7", "0xff", "d0")
+    assert rules[1002]["dst"] == "fd00:9::" and rules[1002]["dstlen"] == 48
+    unnumbered = [r for r in rules.values() if r.get("src") == "10.0.5.0"]
+    assert len(unnumbered) == 1  # added twice, there once
+
+    assert out["removed"] == []
+    left = addresses(out["after_remove"])
+    assert not {"10.0.0.1", "198.51.100.10", "192.0.2.7", "fd00::10"} & set(left)
+    assert {"198.51.100.1", "203.0.113.1", "fd00:1::1"} <= set(left)
+    after = out["after_remove"]
+    assert ours(after["route4"] + after["route6"]) == []
+    assert [r for r in after["rule4"] + after["rule6"] if r.get("protocol") == "keepalived"] == []
+    # the look-alikes of another protocol are still there
+    assert any(r.get("dst") == "10.7.0.0/24" and r.get("table") == "200" for r in after["route4"])
+    assert any(r.get("src") == "10.0.5.0" and r.get("protocol") == "static" for r in after["rule4"])
