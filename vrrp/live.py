@@ -85,8 +85,11 @@ class Live:
         return self.fsm.state is State.MASTER
 
     def garp_frames(self) -> list[bytes]:
+        """A round for every carried address on the instance's interface, excluded ones too (an
+        IPv6 one in an IPv4 instance has no source for its NA and is left out)."""
         src6 = self.primary if self.primary.version == 6 else None
-        return frames_for(self.mac, [v.ip for v in self.cfg.virtual_ips], src6)
+        here = [a.address.ip for a in self.cfg.carried_addresses if a.dev in ("", self.cfg.interface)]
+        return frames_for(self.mac, here, src6)
 
     # --- status ----------------------------------------------------------------------
 

@@ -4,9 +4,12 @@ network namespace, cross-checked with iproute2 (`ip -j addr`, `ip -j route`, `ip
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+
+from scripts.labkit import PYTHON, VIP, VrrpLab, sh
 
 KERNEL_SCRIPT = textwrap.dedent("""
     import json, subprocess
@@ -19,9 +22,10 @@ KERNEL_SCRIPT = textwrap.dedent("""
 
     def look():
         return {"addr": json.loads(ip("-j", "addr", "show")),
-                "route4": json.loads(ip("-j", "route", "show", "table", "all")),
+                "route4": json.loads(ip("-j", "-4", "route", "show", "table", "all")),
                 "route6": json.loads(ip("-j", "-6", "route", "show", "table", "all")),
-                "rule4": json.loads(ip("-j", "rule", "show")), "rule6": json.loads(ip("-j", "-6", "rule", "show"))}
+                "rule4": json.loads(ip("-j", "-4", "rule", "show")),
+                "rule6": json.loads(ip("-j", "-6", "rule", "show"))}
 
     for a, b in (("d0", "p0"), ("d1", "p1")):
         ip("link", "add", a, "type", "veth", "peer", "name", b)
@@ -119,3 +123,89 @@ def test_addresses_routes_and_rules_go_on_as_configured_and_come_off_exactly() -
     # the look-alikes of another protocol are still there
     assert any(r.get("dst") == "10.7.0.0/24" and r.get("table") == "200" for r in after["route4"])
     assert any(r.get("src") == "10.0.5.0" and r.get("protocol") == "static" for r in after["rule4"])
+
+
+# --- a running director: on master the items appear, on backup and at stop they go ----------------
+
+# both nodes carry the same (the peers compare virtual_ips in the adverts)
+CARRIED: dict = {
+    "virtual_ips": [f"{VIP}/24", {"address": "10.50.0.1/24", "dev": "eth1", "label": "eth1:vip", "scope": "link",
+                                  "broadcast": "+", "noprefixroute": True}],
+    "excluded_ips": ["fd00:50::1/64", {"address": "192.0.2.101/32", "label": "eth0:ex"}],
+    "virtual_routes": [{"to": "10.60.0.0/16", "via": "192.0.2.254", "src": VIP, "table": 100},
+                       {"to": "10.61.0.0/16", "type": "blackhole", "table": 100},
+                       {"to": "fd00:61::/48", "dev": "eth1"}],
+    "virtual_rules": [{"from": "10.50.0.0/24", "table": 100, "priority": 1000},
+                      {"fwmark": 7, "table": 100, "priority": 1001, "family": "ipv6"}],
+}
+ADDRESSES = {"10.50.0.1", "fd00:50::1", "192.0.2.101", VIP}
+
+
+def with_second_link(lab: VrrpLab) -> None:
+    """eth1 in every node: a veth whose peer stays in the node, both up."""
+    for node in lab.nodes:
+        sh(["ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"], ns=node)
+        for dev in ("eth1", "eth1p"):
+            sh(["ip", "link", "set", dev, "up"], ns=node)
+
+
+def seen(ns: str) -> dict:
+    """What a node has of the carried items: addresses (with their info), our routes and rules."""
+    def ip(*args: str) -> list[dict]:
+        return json.loads(sh(["ip", "-j", *args], ns=ns) or "[]")
+
+    addrs = {a["local"]: a | {"dev": link["ifname"]} for link in ip("addr", "show") for a in link["addr_info"]}
+    routes = [r for r in ip("-4", "route", "show", "table", "all") + ip("-6", "route", "show", "table", "all")
+              if r.get("protocol") == "keepalived"]
+    rules = [r for r in ip("-4", "rule", "show") + ip("-6", "rule", "show") if r.get("protocol") == "keepalived"]
+    return {"addresses": {a: info for a, info in addrs.items() if a in ADDRESSES}, "routes": routes, "rules": rules}
+
+
+def carries_all(ns: str) -> bool:
+    now = seen(ns)
+    return set(now["addresses"]) == ADDRESSES and len(now["routes"]) == 3 and len(now["rules"]) == 2
+
+
+def carries_none(ns: str) -> bool:
+    now = seen(ns)
+    return not now["addresses"] and not now["routes"] and not now["rules"]
+
+
+def one_advert(lab: VrrpLab) -> list[str]:
+    """The address list of one VRRP advert seen by the client (scapy dissects it)."""
+    script = ("from scapy.all import sniff, conf\nfrom scapy.layers.vrrp import VRRPv3\nconf.verb = 0\n"
+              "got = sniff(iface='eth0', filter='ip proto 112', count=1, timeout=3)\n"
+              "print(' '.join(got[0][VRRPv3].addrlist) if got else 'none')\n")
+    return sh([PYTHON, "-c", script], ns=lab.client).split()
+
+
+def test_a_running_director_carries_options_excluded_routes_and_rules_with_mastership(lab2: VrrpLab) -> None:
+    n1, n2 = lab2.nodes
+    with_second_link(lab2)
+    lab2.start_directord(n1, priority=100, **CARRIED)
+    lab2.wait_for(lambda: carries_all(n1), 10.0)
+    now = seen(n1)
+    vip = now["addresses"]["10.50.0.1"]
+    assert (vip["dev"], vip["prefixlen"], vip["label"], vip["scope"], vip["broadcast"], vip.get("noprefixroute")) \
+        == ("eth1", 24, "eth1:vip", "link", "10.50.0.255", True)
+    assert (now["addresses"]["192.0.2.101"]["dev"], now["addresses"]["192.0.2.101"]["label"]) == ("eth0", "eth0:ex")
+    assert now["addresses"]["fd00:50::1"]["dev"] == "eth0"  # the other family rides along
+    assert {(r["dst"], r.get("table", "main")) for r in now["routes"]} == {
+        ("10.60.0.0/16", "100"), ("10.61.0.0/16", "100"), ("fd00:61::/48", "main")}
+    assert {r["priority"] for r in now["rules"]} == {1000, 1001}
+    # the adverts list virtual_ips only, not the excluded addresses
+    assert one_advert(lab2) == [VIP, "10.50.0.1"]
+
+    # a higher-priority peer starts: n1 becomes backup and takes everything off
+    lab2.start_directord(n2, priority=200, **CARRIED)
+    lab2.wait_for(lambda: carries_all(n2) and carries_none(n1), 10.0)
+    assert lab2.holders() == [n2]
+
+    # the peer stops: n1 is master again; the stopped one leaves nothing behind
+    lab2.signal(n2, signal.SIGTERM)
+    lab2.wait_for(lambda: carries_all(n1), 5.0)
+    assert carries_none(n2)
+
+    # and n1 itself stops
+    lab2.signal(n1, signal.SIGTERM)
+    assert carries_none(n1)
