@@ -177,8 +177,11 @@ class Rule:
 
 
 def route_request(seq: int, add: bool, route: Route) -> bytes:
-    """RTM_NEWROUTE (exclusive create: EEXIST for a route already there) or RTM_DELROUTE of the
-    same attributes, which the kernel matches before deleting."""
+    """RTM_NEWROUTE or RTM_DELROUTE of the same attributes, which the kernel matches before deleting.
+
+    The add creates without NLM_F_EXCL, as keepalived does (`ip route prepend`): a route of
+    another protocol to the same destination and metric stays, ours goes before it (IPv6: beside
+    it, as equal-cost paths), and only the very same route answers EEXIST."""
     dst = route.dst
     body = RTMSG.pack(_AF[dst.version], dst.prefixlen, 0, 0, route.table if route.table < 256 else 0,
                       route.protocol, route.scope, route.type, 0)
@@ -194,7 +197,7 @@ def route_request(seq: int, add: bool, route: Route) -> bytes:
     if route.metric:
         body += attr(RTA_PRIORITY, _U32.pack(route.metric))
     if add:
-        return _request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
+        return _request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE, seq, body)
     return _request(RTM_DELROUTE, NLM_F_ACK, seq, body)
 
 

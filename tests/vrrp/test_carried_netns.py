@@ -55,6 +55,7 @@ KERNEL_SCRIPT = textwrap.dedent("""
     carrier = Carrier(m)
     # someone else's route and rule with our attributes but another protocol: never ours to remove
     ip("route", "add", "10.7.0.0/24", "dev", "d1", "table", "200", "proto", "static")
+    ip("route", "add", "10.8.0.0/16", "via", "203.0.113.253", "metric", "7", "table", "100", "proto", "static")
     ip("rule", "add", "from", "10.0.5.0/24", "table", "100", "proto", "static")
     out = {"added": [str(r.item) + ": " + r.error for r in carrier.change(items_of(cfg), True, "d0", ifindex)]}
     out["again"] = [str(r.item) + ": " + r.error for r in carrier.change(items_of(cfg), True, "d0", ifindex)]
@@ -101,6 +102,9 @@ def test_addresses_routes_and_rules_go_on_as_configured_and_come_off_exactly() -
     assert set(routes) == {("10.8.0.0/16", "100"), ("10.9.0.0/16", "100"), ("10.7.0.0/24", "main"),
                            ("fd00:9::/48", "100")}
     via = routes[("10.8.0.0/16", "100")]
+    # prepended, as keepalived does, before someone else's route to the same destination and metric
+    in_100 = [r for r in state["route4"] if r.get("dst") == "10.8.0.0/16"]
+    assert [r["gateway"] for r in in_100] == ["203.0.113.254", "203.0.113.253"]
     assert (via["gateway"], via["dev"], via["prefsrc"], via["metric"]) == ("203.0.113.254", "d1", "10.0.0.1", 7)
     assert routes[("10.9.0.0/16", "100")]["type"] == "blackhole"
     assert routes[("10.7.0.0/24", "main")]["scope"] == "link" and routes[("10.7.0.0/24", "main")]["dev"] == "d1"
@@ -122,6 +126,8 @@ def test_addresses_routes_and_rules_go_on_as_configured_and_come_off_exactly() -
     assert [r for r in after["rule4"] + after["rule6"] if r.get("protocol") == "keepalived"] == []
     # the look-alikes of another protocol are still there
     assert any(r.get("dst") == "10.7.0.0/24" and r.get("table") == "200" for r in after["route4"])
+    theirs = [r for r in after["route4"] if r.get("dst") == "10.8.0.0/16"]
+    assert [(r["gateway"], r["protocol"]) for r in theirs] == [("203.0.113.253", "static")]
     assert any(r.get("src") == "10.0.5.0" and r.get("protocol") == "static" for r in after["rule4"])
 
 

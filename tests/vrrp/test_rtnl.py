@@ -124,7 +124,7 @@ ROUTES = [
 def test_a_route_request_decodes_to_the_route(route: rtnl.Route) -> None:
     hdr, body = split(rtnl.route_request(9, True, route))
     assert hdr[1] == rtnl.RTM_NEWROUTE
-    assert hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK | nlmsg.NLM_F_CREATE | nlmsg.NLM_F_EXCL
+    assert hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK | nlmsg.NLM_F_CREATE  # prepend, as keepalived
     assert rtnl.decode_route(body) == route
     hdr, body = split(rtnl.route_request(10, False, route))
     assert hdr[1] == rtnl.RTM_DELROUTE and hdr[2] == nlmsg.NLM_F_REQUEST | nlmsg.NLM_F_ACK
