@@ -56,6 +56,7 @@ class _File:
     garp: dict[str, Any] = field(default_factory=dict)
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
+    rule_priority: int = keepalived_ip.FIRST_UNNUMBERED_RULE  # the next one keepalived gives a rule
 
 
 @dataclass
@@ -456,8 +457,17 @@ def _virtual_ipaddress(k: _Keepalived, node: Node, vi: _Instance) -> None:
 def _virtual_routes(k: _Keepalived, node: Node, vi: _Instance) -> None:
     """One route (or rule) a line, read like `ip route|rule add`; one that cannot carry over is noted."""
     read = keepalived_ip.route_entry if node.keyword == "virtual_routes" else keepalived_ip.rule_entry
-    entries = [entry for child in k.block(node)
-               if (entry := read([child.keyword, *child.args], _line_note(k, node, child))) is not None]
+    entries = []
+    for child in k.block(node):
+        words = [child.keyword, *child.args]
+        entry = read(words, _line_note(k, node, child))
+        if node.keyword == "virtual_rules" and not set(words) & set(keepalived_ip.RULE_PRIORITY):
+            priority, k.file.rule_priority = k.file.rule_priority, k.file.rule_priority - 1  # every rule counts
+            if entry is not None:
+                entry["priority"] = priority
+                _line_remark(k, node, child)(f"no preference: priority {priority}, the one keepalived gives it")
+        if entry is not None:
+            entries.append(entry)
     setattr(vi, node.keyword, entries or None)
 
 

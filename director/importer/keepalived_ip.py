@@ -22,6 +22,8 @@ Note = Callable[[str], None]
 SCOPES = {"global": "global", "universe": "global", "site": "site", "link": "link", "host": "host",
           "nowhere": "nowhere", "0": "global", "200": "site", "253": "link", "254": "host", "255": "nowhere"}
 TABLES = {"main": 254, "local": 255, "default": 253}
+RULE_PRIORITY = ("priority", "preference", "order", "pref")
+FIRST_UNNUMBERED_RULE = 16384  # keepalived numbers rules without a preference down from here, in file order
 # Address options directord has no equivalent for; the address is kept without them.
 ADDRESS_FLAGS = {"home": "the home address flag (mobile IPv6)", "mngtmpaddr": "temporary-address management",
                  "autojoin": "multicast autojoin", "use_vmac": "VMAC interfaces"}
@@ -221,6 +223,8 @@ def _settle_route(route: dict[str, Any], dest: str | None, inet6: bool, note: No
         return None
     if kind == "unicast":
         route.pop("type", None)
+        if network.version == 4 and "via" not in route:
+            route.setdefault("scope", "global")  # keepalived's, where `ip route` (and directord) would say link
     return {"to": str(network), **route}
 
 
@@ -239,8 +243,8 @@ def rule_entry(words: list[str], note: Note) -> dict[str, Any] | None:
         if word in RULE_UNSUPPORTED:
             note(f"not imported: directord does not support {word!r} in a rule")
             return None
-        if word not in ("from", "to", "table", "lookup", "priority", "preference", "order", "pref", "iif", "dev",
-                        "oif", "fwmark", "protocol", "proto"):
+        if word not in ("from", "to", "table", "lookup", *RULE_PRIORITY, "iif", "dev", "oif", "fwmark", "protocol",
+                        "proto"):
             note(f"not imported: {word!r} is not a rule option directord knows")
             return None
         if value is None:
@@ -270,7 +274,7 @@ def _rule_option(rule: dict[str, Any], word: str, value: str, note: Note) -> boo
         except ValueError:
             note(f"not imported: {word} {value!r} is not a network")
             return False
-    elif word in ("table", "lookup", "priority", "preference", "order", "pref"):
+    elif word in ("table", "lookup", *RULE_PRIORITY):
         table = word in ("table", "lookup")
         number = _table(value, note) if table else _u32(word, value, note)
         if number is None:

@@ -43,6 +43,7 @@ vrrp_instance VI_1 {
         inet6 fwmark 3 table 102 priority 1003 no_track
         not from 10.0.0.0/8 table 103
         from 10.1.0.0/16 table 104 tos 16
+        from 10.2.0.0/16 table 105
     }
 }
 """
@@ -93,7 +94,9 @@ def test_routes_and_rules_carry_over(tmp_path: Path) -> None:
         VirtualRule(100, from_=net("192.0.2.0/24"), priority=1000),
         VirtualRule(100, to=net("10.8.0.0/16"), priority=1001, iif="eth0", oif="eth1"),
         VirtualRule(101, priority=1002, fwmark=7, fwmask=255),
-        VirtualRule(102, priority=1003, fwmark=3, family=6))
+        VirtualRule(102, priority=1003, fwmark=3, family=6),
+        # keepalived numbers the rules without a preference from 16384 down, the two it reads before this one too
+        VirtualRule(105, from_=net("10.2.0.0/16"), priority=16382))
 
 
 def test_only_what_does_not_carry_over_is_flagged(tmp_path: Path) -> None:
@@ -116,9 +119,10 @@ def test_only_what_does_not_carry_over_is_flagged(tmp_path: Path) -> None:
         (line_of("192.0.2.13"), "virtual_ipaddress 192.0.2.13 label other:1: label 'other:1' dropped: it does not "
                                 'start with the device name (directord takes "eth0" or "eth0:NAME")'),
     ], key=lambda note: note[0])  # in file order, as `directord import` lists them
-    remarks = [(r.line, r.reason) for r in conv.remarks if r.directive.startswith("virtual_ipaddress")]
+    remarks = [(r.line, r.reason) for r in conv.remarks if r.directive.startswith("virtual_")]
     assert remarks == [(line_of("eth0:6"), "label 'eth0:6' left out, as keepalived leaves it out for an IPv6 "
-                                           "address")]
+                                           "address"),
+                       (line_of("10.2.0.0/16"), "no preference: priority 16382, the one keepalived gives it")]
 
 
 def test_the_corpus_forms_are_no_longer_flagged(tmp_path: Path) -> None:
@@ -146,6 +150,6 @@ vrrp_instance VI_1 {
     assert [str(a) for a in vi.carried_addresses] == [
         "10.22.10.124/24 dev bond0 label bond0:vip", "180.96.15.19/28 dev eno1 brd 180.96.15.17 label eno1:1",
         "192.168.43.221/32"]
-    assert [str(r) for r in vi.virtual_routes] == [
-        "10.22.10.0/24 dev bond0 src 10.22.10.124", "10.20.10.0/24 via 10.22.10.254 dev bond0 src 10.22.10.124",
-        "0.0.0.0/0 via 10.22.10.114"]
+    assert [str(r) for r in vi.virtual_routes] == [  # keepalived gives a route without via scope global
+        "10.22.10.0/24 dev bond0 src 10.22.10.124 scope global",
+        "10.20.10.0/24 via 10.22.10.254 dev bond0 src 10.22.10.124", "0.0.0.0/0 via 10.22.10.114"]
