@@ -18,7 +18,7 @@ from vrrp.garp import Announcer, frames_for
 from vrrp.sockets import VrrpSocket
 
 if TYPE_CHECKING:
-    from director.config.model import GarpConfig, VrrpInstanceConfig
+    from director.config.model import GarpConfig, VirtualAddress, VrrpInstanceConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -57,6 +57,8 @@ class Live:
     timer: asyncio.TimerHandle | None = None
     notify_task: asyncio.Task | None = None
     state_since_wall: float = field(default_factory=time.time)
+    # device -> (MAC, IPv6 link-local or None) for the addresses carried on other devices
+    devices: dict[str, tuple[bytes, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -85,11 +87,29 @@ class Live:
         return self.fsm.state is State.MASTER
 
     def garp_frames(self) -> list[bytes]:
-        """A round for every carried address on the instance's interface, excluded ones too (an
-        IPv6 one in an IPv4 instance has no source for its NA and is left out)."""
+        """A round for the carried addresses of the instance's family on its interface."""
         src6 = self.primary if self.primary.version == 6 else None
-        here = [a.address.ip for a in self.cfg.carried_addresses if a.dev in ("", self.cfg.interface)]
+        here = [a.address.ip for a in self.cfg.carried_addresses if not self._elsewhere(a)]
         return frames_for(self.mac, here, src6)
+
+    def device_frames(self) -> list[tuple[str, bytes]]:
+        """The rest, as keepalived sends them: each address from its own device's MAC, an IPv6
+        one from that device's link-local address (`devices`, read on becoming master)."""
+        frames = []
+        for entry in filter(self._elsewhere, self.cfg.carried_addresses):
+            dev = entry.dev or self.cfg.interface
+            if dev in self.devices:
+                mac, link_local = self.devices[dev]
+                frames += [(dev, frame) for frame in frames_for(mac, [entry.address.ip], link_local)]
+        return frames
+
+    def other_devices(self) -> set[str]:
+        """The devices `device_frames` needs to know."""
+        return {entry.dev or self.cfg.interface for entry in filter(self._elsewhere, self.cfg.carried_addresses)}
+
+    def _elsewhere(self, entry: VirtualAddress) -> bool:
+        """On another device than the instance's, or of the other family than its adverts."""
+        return entry.dev not in ("", self.cfg.interface) or entry.address.version != self.primary.version
 
     # --- status ----------------------------------------------------------------------
 

@@ -421,6 +421,7 @@ class VrrpRuntime:
             self._vips_change(lv, act.vips, add=False)
         elif isinstance(act, SendGarp):
             assert self.loop is not None
+            self._learn_devices(lv)
             lv.announcer.start(self.loop, lv)
 
     def _vips(self, lv: Live, add: bool) -> None:
@@ -442,6 +443,19 @@ class VrrpRuntime:
             kind = kind_of(one.item)
             lv.counters.errors[f"{kind}_" + ("add" if add else "remove")] += 1
             log.error(f"{kind} change failed", instance=lv.name, **{kind: str(one.item)}, add=add, error=one.error)
+
+    def _learn_devices(self, lv: Live) -> None:
+        """MAC and IPv6 link-local of the other devices the instance announces on, read afresh on
+        each announcement (a device may have been replaced); none to read for most instances."""
+        assert self.addrs is not None
+        lv.devices = {}
+        for dev in lv.other_devices():
+            try:
+                link = self.addrs.link(dev)
+                if link is not None:
+                    lv.devices[dev] = (link.mac, self.addrs.primary_address(link.index, 6, set()))
+            except OSError as exc:
+                log.warning("cannot read device for announcements", instance=lv.name, dev=dev, error=str(exc))
 
     def _transition(self, lv: Live, tr: Transition) -> None:
         if tr.new is not State.MASTER:

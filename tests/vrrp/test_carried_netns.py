@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 from scripts.labkit import PYTHON, VIP, VrrpLab, sh
 
@@ -215,3 +216,31 @@ def test_a_running_director_carries_options_excluded_routes_and_rules_with_maste
     # and n1 itself stops
     lab2.signal(n1, signal.SIGTERM)
     assert carries_none(n1)
+
+
+def capture(ns: str, iface: str, expression: str) -> subprocess.Popen:
+    """tcpdump of the first packet matching `expression` on `iface` of `ns`."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "-l", "-n", "-e", "-c", "1", "-i", iface,
+                             expression],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def test_addresses_elsewhere_are_announced_from_their_own_device(lab2: VrrpLab) -> None:
+    """As keepalived does: a gratuitous ARP on eth1 for the address on eth1, and an unsolicited
+    neighbour advertisement for the IPv6 excluded address of this IPv4 instance."""
+    n1, _ = lab2.nodes
+    with_second_link(lab2)
+    lab2.wait_for(lambda: "tentative" not in sh(["ip", "-6", "addr", "show", "dev", "eth0"], ns=n1), 5.0)
+    sniffers = {"arp on eth1": capture(n1, "eth1p", "arp and host 10.50.0.1"),
+                "na on eth0": capture(lab2.client, "eth0", "icmp6 and ip6[40] == 136")}
+    time.sleep(0.5)  # tcpdump is listening
+    try:
+        lab2.start_directord(n1, priority=100, **CARRIED)
+        lab2.wait_for(lambda: carries_all(n1), 10.0)
+        seen = {what: proc.communicate(timeout=5)[0] for what, proc in sniffers.items()}
+    finally:
+        for proc in sniffers.values():
+            proc.kill()
+    mac1 = sh(["ip", "-j", "link", "show", "eth1"], ns=n1)
+    assert "10.50.0.1" in seen["arp on eth1"] and json.loads(mac1)[0]["address"] in seen["arp on eth1"].lower()
+    assert "fd00:50::1" in seen["na on eth0"], seen

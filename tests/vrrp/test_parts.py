@@ -83,7 +83,7 @@ class FakeSender:
 
 def test_announcer_bursts_then_refreshes_only_while_master() -> None:
     target = SimpleNamespace(garp=GarpConfig(repeat=3, interval=0.02, refresh=0.3), is_master=True,
-                             counters=Counters(), garp_frames=lambda: [b"arp"])
+                             counters=Counters(), garp_frames=lambda: [b"arp"], device_frames=lambda: [])
 
     async def scenario() -> list[int]:
         sender = FakeSender()
