@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 
-from scripts.labkit import PYTHON, VIP, VrrpLab, sh
+from scripts.labkit import DIRECTORD, PYTHON, VIP, VrrpLab, sh
 
 KERNEL_SCRIPT = textwrap.dedent("""
     import json, subprocess
@@ -244,3 +244,25 @@ def test_addresses_elsewhere_are_announced_from_their_own_device(lab2: VrrpLab) 
     mac1 = sh(["ip", "-j", "link", "show", "eth1"], ns=n1)
     assert "10.50.0.1" in seen["arp on eth1"] and json.loads(mac1)[0]["address"] in seen["arp on eth1"].lower()
     assert "fd00:50::1" in seen["na on eth0"], seen
+
+
+def test_a_reload_while_master_swaps_just_the_changed_items(lab2: VrrpLab) -> None:
+    n1, _ = lab2.nodes
+    with_second_link(lab2)
+    lab2.start_directord(n1, priority=100, **CARRIED)
+    lab2.wait_for(lambda: carries_all(n1), 10.0)
+    changed = CARRIED | {"virtual_routes": [*CARRIED["virtual_routes"][:2], {"to": "10.70.0.0/16", "dev": "eth1"}],
+                         "excluded_ips": ["fd00:50::1/64"],
+                         "virtual_rules": CARRIED["virtual_rules"][:1]}
+    lab2.write_config(n1, daemon=True, priority=100, **changed)
+    res = subprocess.run([DIRECTORD, "reload", "--socket", str(lab2.tmp / f"{n1}.sock")], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    def swapped() -> bool:
+        now = seen(n1)
+        return ({r["dst"] for r in now["routes"]} == {"10.60.0.0/16", "10.61.0.0/16", "10.70.0.0/16"}
+                and [r["priority"] for r in now["rules"]] == [1000] and "192.0.2.101" not in now["addresses"])
+    lab2.wait_for(swapped, 5.0)
+    assert set(seen(n1)["addresses"]) == ADDRESSES - {"192.0.2.101"}  # the rest stayed
+    assert lab2.holders() == [n1]
