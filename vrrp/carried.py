@@ -102,13 +102,15 @@ class Carrier:
     def __init__(self, addrs: AddressManager, index_of: Callable[[str], int] = socket.if_nametoindex) -> None:
         self.addrs = addrs
         self.index_of = index_of
+        self.changed: list[Item] = []  # the items the kernel added or removed (not already so)
 
     def change(self, things: Iterable[Hashable], add: bool, interface: str, ifindex: int) -> list[Refused]:
         """Every item added (or removed) before this returns, in `in_order`; the refusals."""
         refused = []
         for item in in_order(things, add):
             try:
-                self._one(item, add, interface, ifindex)
+                if self._one(item, add, interface, ifindex):
+                    self.changed.append(item)
             except OSError as exc:
                 refused.append(Refused(item, os.strerror(exc.errno) if exc.errno else str(exc)))
         return refused
@@ -116,31 +118,25 @@ class Carrier:
     def _index(self, dev: str, interface: str, ifindex: int) -> int:
         return ifindex if not dev or dev == interface else self.index_of(dev)
 
-    def _one(self, item: Item, add: bool, interface: str, ifindex: int) -> None:
+    def _one(self, item: Item, add: bool, interface: str, ifindex: int) -> bool:
+        """True when the kernel changed something (the item was not already so)."""
         if isinstance(item, VirtualAddress):
             index = self._index(item.dev, interface, ifindex)
             options = address_options(item, add)
             if add:
-                self.addrs.add(index, item.address, **options)
-            else:
-                self.addrs.remove(index, item.address, **options)
-        elif isinstance(item, VirtualRoute):
+                return self.addrs.add(index, item.address, **options)
+            return self.addrs.remove(index, item.address, **options)
+        if isinstance(item, VirtualRoute):
             route = kernel_route(item, self.index_of(item.dev) if item.dev else 0)
-            if add:
-                self.addrs.add_route(route)
-            else:
-                self.addrs.remove_route(route)
-        else:
-            self._rule(kernel_rule(item), add)
+            return self.addrs.add_route(route) if add else self.addrs.remove_route(route)
+        return self._rule(kernel_rule(item), add)
 
-    def _rule(self, rule: rtnl.Rule, add: bool) -> None:
+    def _rule(self, rule: rtnl.Rule, add: bool) -> bool:
         """A rule without priority is new on every add (the kernel numbers it), so it is first
         removed, copies included: then adding it again, on a reload or after a crash, keeps one."""
         if add and rule.priority is not None:
-            self.addrs.add_rule(rule)
-            return
-        for _ in range(MAX_RULE_COPIES):
-            if not self.addrs.remove_rule(rule):
-                break
-        if add:
-            self.addrs.add_rule(rule)
+            return self.addrs.add_rule(rule)
+        removed = 0
+        while removed < MAX_RULE_COPIES and self.addrs.remove_rule(rule):
+            removed += 1
+        return self.addrs.add_rule(rule) if add else removed > 0

@@ -4,11 +4,13 @@ network namespace, cross-checked with iproute2 (`ip -j addr`, `ip -j route`, `ip
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from scripts.labkit import DIRECTORD, PYTHON, VIP, VrrpLab, sh
 
@@ -266,3 +268,16 @@ def test_a_reload_while_master_swaps_just_the_changed_items(lab2: VrrpLab) -> No
     lab2.wait_for(swapped, 5.0)
     assert set(seen(n1)["addresses"]) == ADDRESSES - {"192.0.2.101"}  # the rest stayed
     assert lab2.holders() == [n1]
+
+
+def test_a_killed_vrrp_child_leaves_nothing_the_daemon_does_not_take_off(lab2: VrrpLab) -> None:
+    n1, _ = lab2.nodes
+    with_second_link(lab2)
+    daemon = lab2.start_directord(n1, priority=100, **CARRIED)
+    lab2.wait_for(lambda: carries_all(n1), 10.0)
+    [child] = Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split()
+    os.kill(int(child), signal.SIGKILL)
+    assert daemon.wait(timeout=15) == 2
+    assert carries_none(n1)
+    log = lab2.log(n1)
+    assert "removed a route the VRRP process left behind" in log and "removed a rule" in log
