@@ -37,6 +37,9 @@ RENAMED = {
     ("Config", "vrrp_instances"): "vrrp_instance",
     ("Config", "vrrp_sync_groups"): "vrrp_sync_group",
     ("VirtualServerConfig", "real_servers"): "real_server",
+    # the options of virtual_ips' (and excluded_ips') table entries (load.py `_address_entries`)
+    ("VrrpInstanceConfig", "address_options"): "virtual_ips",
+    ("VirtualRule", "from_"): "from",  # a Python keyword (load.py `_RULE`)
 }
 # Fields the loader reads from a key inside a sub-table (load.py `_ipvs`: timeouts.tcp, ...).
 NESTED_KEYS = {
@@ -51,7 +54,8 @@ SAME_KEYS_AS = {"virtual_server.sorry_server": "virtual_server.real_server"}
 # tcp services, "none" for the others). The row explains them.
 DEFAULT_FROM_LOADER = {"global.router_id", "virtual_server.check.type"}
 # Literal values that the file spells differently (load.py `_virtual_server`: family).
-TOML_VALUES = {"virtual_server.family": {4: "ipv4", 6: "ipv6"}}
+TOML_VALUES = {"virtual_server.family": {4: "ipv4", 6: "ipv6"},
+               "vrrp_instance.virtual_rules.family": {4: "ipv4", 6: "ipv6"}}
 # Choices the model lists in a constant rather than (only) in a Literal type.
 CHOICES = {
     "virtual_server.scheduler": tuple(model.SCHEDULERS),
@@ -217,6 +221,7 @@ def test_the_walk_reaches_every_table() -> None:
         "global", "ipvs", "ipvs.timeouts", "ipvs.sync_daemon",
         "vrrp_instance", "vrrp_instance.garp", "vrrp_instance.track_interfaces",
         "vrrp_instance.track_virtual_servers", "vrrp_sync_group",
+        "vrrp_instance.virtual_ips", "vrrp_instance.virtual_routes", "vrrp_instance.virtual_rules",
         "virtual_server", "virtual_server.check", "virtual_server.real_server",
     }
     keys = {k.path for k in model_keys(model.Config)}

@@ -1,12 +1,12 @@
-"""VIPs and interface state over rtnetlink: the thin socket edge of `vrrp.rtnl`.
+"""VIPs, routes, rules and interface state over rtnetlink: the thin socket edge of `vrrp.rtnl`.
 
 Every call is one blocking request on a private netlink socket, answered by the
 kernel within the system call's time (microseconds), so the VRRP loop makes
 them directly: a VIP is on the interface before the next line runs. The socket
 timeout bounds each wait should the kernel ever not answer.
 
-Adds are idempotent (EEXIST is success) and removes tolerate an address that
-is already gone, so a restart adopts whatever the previous run left behind.
+Adds are idempotent (EEXIST is success) and removes tolerate an address, route
+or rule that is already gone, so a restart adopts whatever the previous run left behind.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import nlmsg
 from vrrp import rtnl
@@ -71,25 +72,54 @@ class AddressManager:
                 return addr
         return None
 
-    def add(self, ifindex: int, vip: IPInterface) -> bool:
-        """Add a VIP with its prefix; True when it was not there before."""
+    def add(self, ifindex: int, vip: IPInterface, **options: Any) -> bool:
+        """Add a VIP with its prefix (and `rtnl.address_request`'s options: broadcast, scope,
+        label, noprefixroute); True when it was not there before."""
+        return self._change(lambda seq: rtnl.address_request(seq, True, ifindex, vip, **options), _EXISTS)
+
+    def remove(self, ifindex: int, vip: IPInterface, label: str = "") -> bool:
+        """Remove a VIP (only while it carries `label`, when one is given); True when it was there."""
+        return self._change(lambda seq: rtnl.address_request(seq, False, ifindex, vip, label=label), _NO_ADDRESS)
+
+    def add_route(self, route: rtnl.Route) -> bool:
+        """True when the route was not there before."""
+        return self._change(lambda seq: rtnl.route_request(seq, True, route), _EXISTS)
+
+    def remove_route(self, route: rtnl.Route) -> bool:
+        """Remove the route with these attributes (protocol included); True when it was there."""
+        return self._change(lambda seq: rtnl.route_request(seq, False, route), _NO_ROUTE)
+
+    def add_rule(self, rule: rtnl.Rule) -> bool:
+        """True when the rule was not there before (a rule without priority is always new)."""
+        return self._change(lambda seq: rtnl.rule_request(seq, True, rule), _EXISTS)
+
+    def remove_rule(self, rule: rtnl.Rule) -> bool:
+        """Remove one rule with these attributes; True when there was one."""
+        return self._change(lambda seq: rtnl.rule_request(seq, False, rule), _NO_ROUTE)
+
+    def routes(self, family: int) -> list[rtnl.Route]:
+        """Every route of one family (4 or 6), every table."""
+        replies = self._transact(lambda seq: rtnl.route_dump_request(seq, family))
+        return [r for r in map(rtnl.decode_route, replies) if r is not None]
+
+    def rules(self, family: int) -> list[rtnl.Rule]:
+        replies = self._transact(lambda seq: rtnl.rule_dump_request(seq, family))
+        return [r for r in map(rtnl.decode_rule, replies) if r is not None]
+
+    def _change(self, build: Callable[[int], bytes], unchanged: frozenset[int]) -> bool:
+        """One add or delete; False when the kernel says it had nothing to do (one of `unchanged`)."""
         try:
-            self._transact(lambda seq: rtnl.address_request(seq, True, ifindex, vip))
+            self._transact(build)
         except OSError as exc:
-            if exc.errno == errno.EEXIST:
+            if exc.errno in unchanged:
                 return False
             raise
         return True
 
-    def remove(self, ifindex: int, vip: IPInterface) -> bool:
-        """Remove a VIP; True when it was there."""
-        try:
-            self._transact(lambda seq: rtnl.address_request(seq, False, ifindex, vip))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
-                return False
-            raise
-        return True
+
+_EXISTS = frozenset({errno.EEXIST})
+_NO_ADDRESS = frozenset({errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT})
+_NO_ROUTE = frozenset({errno.ESRCH, errno.ENOENT, errno.ENODEV})
 
 
 def local_addresses() -> set[str]:

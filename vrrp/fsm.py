@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from vrrp.codec import Advert
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Vip = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+# What the edge puts on the host with mastership (addresses, routes, rules, see `vrrp.carried`):
+# the state machine only compares them, on a reload.
+Vip = Hashable
 
 OWNER_PRIORITY = 255
 SHUTDOWN_PRIORITY = 0

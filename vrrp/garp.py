@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from vrrp.codec import inet_checksum
@@ -69,6 +70,7 @@ class PacketSender:
     """An AF_PACKET socket bound to one interface, used only to send."""
 
     def __init__(self, ifname: str) -> None:
+        self.ifname = ifname
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         self.sock.setblocking(False)
         self.sock.bind((ifname, 0))
@@ -95,14 +97,22 @@ class Target(Protocol):
 
     def garp_frames(self) -> list[bytes]: ...
 
+    def device_frames(self) -> list[tuple[str, bytes]]:
+        """Frames for the addresses the instance carries on other devices (or of the other
+        family), each with the interface it leaves by."""
+        ...
+
 
 class Announcer:
     """One instance's announcements: a burst on each new mastership (a round at once,
     then the configured repeats) and a second burst `delay` later, and an optional
-    periodic refresh while master."""
+    periodic refresh while master. Frames for another device go out of a sender of their
+    own, opened when first needed."""
 
-    def __init__(self, sender: PacketSender) -> None:
+    def __init__(self, sender: PacketSender, open_sender: Callable[[str], PacketSender] = PacketSender) -> None:
         self.sender = sender
+        self.open_sender = open_sender
+        self.others: dict[str, PacketSender] = {}
         self._burst: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
 
@@ -125,12 +135,25 @@ class Announcer:
 
     def round(self, target: Target) -> None:
         counters = target.counters
-        for frame in target.garp_frames():
+        frames = [(self.sender, frame) for frame in target.garp_frames()]
+        for ifname, frame in target.device_frames():
             try:
-                self.sender.send(frame)
+                frames.append((self._sender(ifname), frame))
+            except OSError:  # the device went away: counted, the others still go
+                counters.send_errors += 1
+        for sender, frame in frames:
+            try:
+                sender.send(frame)
                 counters.garps_sent += 1
             except OSError:
                 counters.send_errors += 1
+
+    def _sender(self, ifname: str) -> PacketSender:
+        if ifname == getattr(self.sender, "ifname", None):
+            return self.sender
+        if ifname not in self.others:
+            self.others[ifname] = self.open_sender(ifname)
+        return self.others[ifname]
 
     def cancel(self, refresh: bool) -> None:
         """Stop the running burst, and with `refresh` the periodic refresh too."""
@@ -143,7 +166,9 @@ class Announcer:
 
     def close(self) -> None:
         self.cancel(refresh=True)
-        self.sender.close()
+        for sender in (self.sender, *self.others.values()):
+            sender.close()
+        self.others.clear()
 
     async def _bursts(self, target: Target, repeat: int, delay: float) -> None:
         second = asyncio.get_running_loop().time() + delay  # counted from the first round

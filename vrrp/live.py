@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from vrrp import ah, codec, tracking
 from vrrp.adverts import Route
+from vrrp.carried import items_of
 from vrrp.counters import Counters
 from vrrp.fsm import Instance, Params, State
 from vrrp.garp import Announcer, frames_for
 from vrrp.sockets import VrrpSocket
 
 if TYPE_CHECKING:
-    from director.config.model import GarpConfig, VrrpInstanceConfig
+    from director.config.model import GarpConfig, VirtualAddress, VrrpInstanceConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # auth_type in the config -> the v2 Auth Type on the wire
@@ -31,7 +32,7 @@ def params_of(cfg: VrrpInstanceConfig) -> Params:
         interval_cs=max(1, round(cfg.advert_interval * 100)),
         preempt=cfg.preempt,
         preempt_delay=cfg.preempt_delay,
-        vips=cfg.virtual_ips,
+        vips=items_of(cfg),
         track_keys=tracking.keys(cfg),
     )
 
@@ -59,6 +60,8 @@ class Live:
     notify_task: asyncio.Task | None = None
     state_since_wall: float = field(default_factory=time.time)
     session: ah.Session | None = None  # auth_type "ah": its sequence numbers, kept across reloads
+    # device -> (MAC, IPv6 link-local or None) for the addresses carried on other devices
+    devices: dict[str, tuple[bytes, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -94,8 +97,29 @@ class Live:
         return self.fsm.state is State.MASTER
 
     def garp_frames(self) -> list[bytes]:
+        """A round for the carried addresses of the instance's family on its interface."""
         src6 = self.primary if self.primary.version == 6 else None
-        return frames_for(self.mac, [v.ip for v in self.cfg.virtual_ips], src6)
+        here = [a.address.ip for a in self.cfg.carried_addresses if not self._elsewhere(a)]
+        return frames_for(self.mac, here, src6)
+
+    def device_frames(self) -> list[tuple[str, bytes]]:
+        """The rest, as keepalived sends them: each address from its own device's MAC, an IPv6
+        one from that device's link-local address (`devices`, read on becoming master)."""
+        frames = []
+        for entry in filter(self._elsewhere, self.cfg.carried_addresses):
+            dev = entry.dev or self.cfg.interface
+            if dev in self.devices:
+                mac, link_local = self.devices[dev]
+                frames += [(dev, frame) for frame in frames_for(mac, [entry.address.ip], link_local)]
+        return frames
+
+    def other_devices(self) -> set[str]:
+        """The devices `device_frames` needs to know."""
+        return {entry.dev or self.cfg.interface for entry in filter(self._elsewhere, self.cfg.carried_addresses)}
+
+    def _elsewhere(self, entry: VirtualAddress) -> bool:
+        """On another device than the instance's, or of the other family than its adverts."""
+        return entry.dev not in ("", self.cfg.interface) or entry.address.version != self.primary.version
 
     # --- status ----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import structlog
 from vrrp import ah, codec, tracking
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.adverts import Advertiser
+from vrrp.carried import Carrier, items_of, kind_of
 from vrrp.fsm import (
     OWNER_PRIORITY,
     SHUTDOWN_PRIORITY,
@@ -281,7 +282,7 @@ class VrrpRuntime:
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int, deadline: float) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
         assert self.addrs is not None
-        vips = {v.ip for v in cfg.virtual_ips}
+        vips = {v.address.ip for v in cfg.carried_addresses}
         while True:
             addr = self.addrs.primary_address(ifindex, cfg.family, vips)
             if addr is not None:
@@ -421,27 +422,41 @@ class VrrpRuntime:
             self._vips_change(lv, act.vips, add=False)
         elif isinstance(act, SendGarp):
             assert self.loop is not None
+            self._learn_devices(lv)
             lv.announcer.start(self.loop, lv, lower_prio=act.lower_prio)
 
     def _vips(self, lv: Live, add: bool) -> None:
-        """All of the instance's VIPs, added or removed before this returns."""
+        """All the instance carries (addresses, routes, rules), added or removed before this returns."""
         t0 = time.monotonic()
-        self._vips_change(lv, lv.cfg.virtual_ips, add)
+        self._vips_change(lv, items_of(lv.cfg), add)
         log.debug("vips " + ("added" if add else "removed"), instance=lv.name,
                   ms=round((time.monotonic() - t0) * 1000, 2))
 
     def _vips_change(self, lv: Live, vips: Sequence[Any], add: bool) -> None:
         assert self.addrs is not None
-        for vip in vips:
+        try:
+            refused = Carrier(self.addrs).change(vips, add, lv.cfg.interface, lv.ifindex)
+        except Exception as exc:  # a netlink failure must not kill the instance
+            lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
+            log.error("vip change failed", instance=lv.name, add=add, error=str(exc))
+            return
+        for one in refused:  # a kernel refusal of one item leaves the others in place
+            kind = kind_of(one.item)
+            lv.counters.errors[f"{kind}_" + ("add" if add else "remove")] += 1
+            log.error(f"{kind} change failed", instance=lv.name, **{kind: str(one.item)}, add=add, error=one.error)
+
+    def _learn_devices(self, lv: Live) -> None:
+        """MAC and IPv6 link-local of the other devices the instance announces on, read afresh on
+        each announcement (a device may have been replaced); none to read for most instances."""
+        assert self.addrs is not None
+        lv.devices = {}
+        for dev in lv.other_devices():
             try:
-                if add:
-                    self.addrs.add(lv.ifindex, vip)
-                else:
-                    self.addrs.remove(lv.ifindex, vip)
-            except Exception as exc:  # a netlink refusal must not kill the instance
-                lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
-                log.error("vip change failed", instance=lv.name, vip=str(vip),
-                          add=add, error=str(exc))
+                link = self.addrs.link(dev)
+                if link is not None:
+                    lv.devices[dev] = (link.mac, self.addrs.primary_address(link.index, 6, set()))
+            except OSError as exc:
+                log.warning("cannot read device for announcements", instance=lv.name, dev=dev, error=str(exc))
 
     def _transition(self, lv: Live, tr: Transition) -> None:
         if tr.new is not State.MASTER:

@@ -90,16 +90,17 @@ def _subnet_warnings(config: Config, addresses: Mapping[str, Collection[IPInterf
     """A VIP outside every subnet of its interface is usually a typo: neighbours on the link
     do not expect it there, and it is reachable only through a route someone must add."""
     for index, vi in enumerate(config.vrrp_instances):
-        vips = {vip.ip for vip in vi.virtual_ips}
-        networks = [a.network for a in addresses.get(vi.interface, ()) if a.ip not in vips
-                    and a.version == vi.family and not a.ip.is_link_local]
-        if not networks:
-            continue  # nothing to compare with (a link without addresses of this family)
-        for vip in vi.virtual_ips:
-            if not any(vip.ip in network for network in networks):
-                yield Problem(("vrrp_instance", index, "virtual_ips"),
-                              f"{vip.ip} is outside every subnet of {vi.interface} "
-                              f"({', '.join(map(str, networks))})")
+        carried = vi.carried_addresses
+        vips = {entry.address.ip for entry in carried}
+        for position, entry in enumerate(carried):
+            dev, vip = entry.dev or vi.interface, entry.address
+            networks = [a.network for a in addresses.get(dev, ()) if a.ip not in vips
+                        and a.version == vip.version and not a.ip.is_link_local]
+            # nothing to compare with on a link without addresses of this family
+            if networks and not any(vip.ip in network for network in networks):
+                key = "virtual_ips" if position < len(vi.virtual_ips) else "excluded_ips"
+                yield Problem(("vrrp_instance", index, key),
+                              f"{vip.ip} is outside every subnet of {dev} ({', '.join(map(str, networks))})")
 
 
 HOOK_KEYS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")

@@ -21,13 +21,26 @@ def host_problems(config: Config, local_addresses: Callable[[], Collection[str]]
     claims to own its addresses.
     """
     interfaces = {name for _, name in socket.if_nameindex()}
-    return [*_missing_interfaces(config, interfaces), *_false_owners(config, local_addresses),
-            *_missing_sync_interface(config, interfaces)]
+    return [*_missing_interfaces(config, interfaces), *_missing_devices(config, interfaces),
+            *_false_owners(config, local_addresses), *_missing_sync_interface(config, interfaces)]
 
 
 def _missing_interfaces(config: Config, interfaces: set[str]) -> list[Problem]:
     return [Problem(("vrrp_instance", index, "interface"), f'no interface named "{vi.interface}" on this host')
             for index, vi in enumerate(config.vrrp_instances) if vi.interface not in interfaces]
+
+
+def _missing_devices(config: Config, interfaces: set[str]) -> list[Problem]:
+    """The `dev` of an address or route entry: the kernel refuses to add it on a device that is not there."""
+    problems = []
+    for index, vi in enumerate(config.vrrp_instances):
+        devices = {option.address: option.dev for option in vi.address_options}
+        lists = (("virtual_ips", vi.virtual_ips), ("excluded_ips", vi.excluded_ips))
+        places = [((key, position), devices.get(ip, "")) for key, ips in lists for position, ip in enumerate(ips)]
+        places += [(("virtual_routes", position), route.dev) for position, route in enumerate(vi.virtual_routes)]
+        problems += [Problem(("vrrp_instance", index, *place, "dev"), f'no interface named "{dev}" on this host')
+                     for place, dev in places if dev and dev not in interfaces]
+    return problems
 
 
 def _false_owners(config: Config, local_addresses: Callable[[], Collection[str]]) -> list[Problem]:

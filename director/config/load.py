@@ -17,6 +17,7 @@ from director.config.locate import SourceMap
 from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
 from director.config.model import (
     CHECK_OPTION_TYPES,
+    MAIN_TABLE,
     PORT_CHECK_TYPES,
     SCHEDULER_FLAGS,
     CheckConfig,
@@ -30,6 +31,9 @@ from director.config.model import (
     SyncDaemonConfig,
     TrackInterface,
     TrackVirtualServer,
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
     VirtualServerConfig,
     VrrpInstanceConfig,
     VrrpSyncGroupConfig,
@@ -606,6 +610,7 @@ _ADVERT_INTERVAL: dict[int, Reader] = {
 def _vrrp_instance(s: Section, vs_names: set[str]) -> VrrpInstanceConfig:
     head = _vrrp_head(s)
     family = head["virtual_ips"][0].version if head["virtual_ips"] else 4
+    head |= _carried(s, head["interface"], head.pop("address_options"))
     result = VrrpInstanceConfig(**head, **read_fields(s, VrrpInstanceConfig, _vrrp_readers(family, vs_names)))
     if result.v3_checksum_as_v2 and (result.version != 3 or family != 4):
         s.error("v3_checksum_as_v2", "applies only to version 3 with IPv4")
@@ -648,10 +653,12 @@ def _vrrp_head(s: Section) -> dict[str, Any]:
     interface = read_field(s, VrrpInstanceConfig, "interface", text)
     if isinstance(interface, str):
         _check_ifname(s, "interface", interface)
-    vips = _virtual_ips(s)
+    entries = _virtual_ips(s, interface or "")
+    vips = tuple(entry.address for entry, _table in entries)
     if version == 2 and vips and vips[0].version == 6:
         s.error("version", "VRRPv2 carries IPv4 only; use version = 3 for IPv6")
-    return {"version": version, "advert_interval": interval, "interface": interface or "", "virtual_ips": vips}
+    return {"version": version, "advert_interval": interval, "interface": interface or "", "virtual_ips": vips,
+            "address_options": entries}
 
 
 def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
@@ -711,26 +718,227 @@ def _with_shared(instances: tuple[VrrpInstanceConfig, ...], groups: tuple[VrrpSy
                                      notify_fifo=global_.notify_fifo) for vi in instances)
 
 
-def _virtual_ips(s: Section) -> tuple[IPInterface, ...]:
-    items = s.string_list("virtual_ips", None)
-    if items is None:
+def _virtual_ips(s: Section, interface: str) -> list[tuple[VirtualAddress, bool]]:
+    entries = _address_entries(s, "virtual_ips", interface)
+    if entries is None:
         if not s.has("virtual_ips"):
             s.error("virtual_ips", "is required (at least one address)")
-        return ()
-    if not items:
+        return []
+    if not entries and not s.data["virtual_ips"]:
         s.error("virtual_ips", "must list at least one address")
-    vips = [vip for index, item in enumerate(items) if (vip := _virtual_ip(s, index, item)) is not None]
-    if len({vip.version for vip in vips}) > 1:
-        s.error("virtual_ips", "mixes IPv4 and IPv6; use one instance per address family")
-    return tuple(vips)
+    if len({entry.address.version for entry, _table in entries}) > 1:
+        s.error("virtual_ips", "mixes IPv4 and IPv6; use one instance per address family (or put the other "
+                "family in excluded_ips)")
+    return entries
 
 
-def _virtual_ip(s: Section, index: int, item: str) -> IPInterface | None:
+# --- [[vrrp_instance]]: what moves with mastership (virtual_ips entries, excluded_ips, routes, rules)
+
+def _carried(s: Section, interface: str, vip_entries: list[tuple[VirtualAddress, bool]]) -> dict[str, Any]:
+    """excluded_ips, virtual_routes and virtual_rules, and the options of every address entry
+    written as a table (`VrrpInstanceConfig.address_options`)."""
+    excluded = _address_entries(s, "excluded_ips", interface) or []
+    seen = {entry.address.ip for entry, _table in vip_entries}
+    for index, (entry, _table) in enumerate(excluded):
+        if entry.address.ip in seen:
+            s.error(f"excluded_ips[{index}]", f"{entry.address.ip} is already listed (in virtual_ips or excluded_ips)")
+        seen.add(entry.address.ip)
+    routes = tuple(_route(sub) for sub in _entry_tables(s, "virtual_routes"))
+    rules = tuple(_rule(sub) for sub in _entry_tables(s, "virtual_rules"))
+    return {"excluded_ips": tuple(entry.address for entry, _table in excluded),
+            "virtual_routes": tuple(r for r in routes if r is not None),
+            "virtual_rules": tuple(r for r in rules if r is not None),
+            "address_options": tuple(entry for entry, table in (*vip_entries, *excluded) if table)}
+
+
+def _address_entries(s: Section, key: str, interface: str) -> list[tuple[VirtualAddress, bool]] | None:
+    """Entries given as "ADDRESS[/PREFIX]" or { address = "...", dev = ..., ... }, each with whether
+    it was a table; invalid ones are reported and left out. None when the key is absent."""
+    value = s.raw(key, None)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        s.error(key, 'must be a list of addresses such as ["192.0.2.10/24"] or { address = "192.0.2.10/24", ... }')
+        return []
+    entries = []
+    for index, item in enumerate(value):
+        where = f"{key}[{index}]"
+        if isinstance(item, str):
+            address = _interface_text(s, where, item)
+            if address is not None:
+                entries.append((VirtualAddress(address), False))
+        elif isinstance(item, dict):
+            entry = _address_table(Section(item, s.key_path(where), s.errors), interface)
+            if entry is not None:
+                entries.append((entry, True))
+        else:
+            s.error(where, 'must be an address string or a table such as { address = "192.0.2.10/24", dev = "eth1" }')
+    return entries
+
+
+def _interface_text(s: Section, key: str, item: str) -> IPInterface | None:
     try:
         return parse_interface(item)
     except ValueError:
-        s.error(f"virtual_ips[{index}]", f'"{item}" is not an address with optional /prefix')
+        s.error(key, f'"{item}" is not an address with optional /prefix')
         return None
+
+
+def _broadcast(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    """An IPv4 address, or "+" / "-" for the prefix's address with all host bits set / clear (as keepalived)."""
+    value = s.string(key, None)
+    if value is None or value in ("+", "-"):
+        return value
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        s.error(key, f'"{value}" is not an IPv4 address, "+" or "-"')
+        return None
+
+
+def _address(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> IPInterface | None:
+    value = s.string(key)
+    return _interface_text(s, key, value) if isinstance(value, str) else None
+
+
+_ADDRESS_TABLE: dict[str, Reader] = {
+    "address": _address,
+    "dev": text,
+    "broadcast": _broadcast,
+    "scope": text,
+    "label": text,
+    "noprefixroute": boolean,
+}
+
+
+def _address_table(s: Section, interface: str) -> VirtualAddress | None:
+    values = read_fields(s, VirtualAddress, _ADDRESS_TABLE)
+    s.finish()
+    address = values["address"]
+    if address is None:
+        return None
+    dev = values["dev"] or ""
+    if dev:
+        _check_ifname(s, "dev", dev)
+    if address.version == 6:
+        for key, what in (("broadcast", "broadcast addresses"), ("label", "labels")):
+            if values[key]:
+                s.error(key, f"applies to IPv4 addresses only: IPv6 has no {what}")
+        if s.has("scope") and values["scope"] != field_default(VirtualAddress, "scope"):
+            s.error("scope", "applies to IPv4 addresses only (the kernel derives an IPv6 address's scope "
+                    "from the address)")
+        values |= {"broadcast": None, "label": "", "scope": field_default(VirtualAddress, "scope")}
+    elif values["broadcast"] in ("+", "-"):
+        network = address.network
+        values["broadcast"] = network.broadcast_address if values["broadcast"] == "+" else network.network_address
+    label = values["label"] or ""
+    if label:
+        _check_label(s, label, dev or interface)
+    return VirtualAddress(**(values | {"dev": dev, "label": label}))
+
+
+def _check_label(s: Section, label: str, dev: str) -> None:
+    """The kernel keeps at most 15 bytes; `ifconfig` and `ip addr` take DEV:NAME for an alias of DEV."""
+    if len(label.encode()) > 15:
+        s.error("label", f'"{label}" is longer than 15 bytes')
+    elif dev and label != dev and not label.startswith(dev + ":"):
+        s.error("label", f'"{label}" must start with the device name: "{dev}" or "{dev}:NAME"')
+
+
+def _entry_tables(s: Section, key: str) -> list[Section]:
+    """A list of inline tables (virtual_routes = [{...}, ...])."""
+    if s.raw(key, None) is None:
+        return []
+    return s.tables(key)
+
+
+def _network(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    value = s.string(key, default)
+    if not isinstance(value, str):
+        return value
+    try:
+        return ipaddress.ip_network(value)
+    except ValueError as exc:
+        reason = "has host bits set" if "host bits" in str(exc) else "is not a network ADDRESS[/PREFIX]"
+        s.error(key, f'"{value}" {reason}')
+        return None
+
+
+_ROUTE: dict[str, Reader] = {
+    "to": required(_network, None),
+    "type": text,
+    "via": address,
+    "dev": text,
+    "src": address,
+    "metric": integer(0, U32),
+    "table": integer(1, U32),
+    "scope": text,
+}
+# route types that drop or hand back the packet: no gateway and no device (the kernel refuses them)
+_NO_NEXTHOP = ("blackhole", "unreachable", "prohibit", "throw")
+
+
+def _route(s: Section) -> VirtualRoute | None:
+    values = read_fields(s, VirtualRoute, _ROUTE)
+    s.finish()
+    to, kind = values["to"], values["type"]
+    if to is None or kind is None:
+        return None
+    if values["dev"]:
+        _check_ifname(s, "dev", values["dev"])
+    for key in ("via", "src"):
+        if values[key] is not None and values[key].version != to.version:
+            s.error(key, f"{values[key]} is not IPv{to.version} like to = \"{to}\"")
+    if kind in _NO_NEXTHOP:
+        for key in ("via", "dev"):
+            if values[key]:
+                s.error(key, f'does not apply to a {kind} route (it has no next hop)')
+    elif kind == "local" and not values["dev"]:
+        s.error("dev", "is required for a local route")
+    elif kind == "unicast" and values["via"] is None and not values["dev"]:
+        s.error("to", "needs via or dev: a unicast route goes through a gateway or out of a device")
+    return VirtualRoute(**(values | {"dev": values["dev"] or "", "metric": values["metric"] or 0,
+                                     "table": values["table"] or MAIN_TABLE}))
+
+
+def _rule_family(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    name = s.string(key, None, choices=tuple(FAMILY_NAMES))
+    return FAMILY_NAMES.get(name) if name is not None else default
+
+
+def _ifname(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+    value = text(s, key, default, choices)
+    if value:
+        _check_ifname(s, key, value)
+    return value
+
+
+_RULE: dict[str, Reader] = {
+    "table": required(integer(1, U32), MAIN_TABLE),
+    "from_": lambda s, key, default, choices: _network(s, "from", default, choices),
+    "to": _network,
+    "priority": integer(0, U32),
+    "iif": _ifname,
+    "oif": _ifname,
+    "fwmark": integer(0, U32),
+    "fwmask": integer(0, U32),
+    "family": _rule_family,
+}
+
+
+def _rule(s: Section) -> VirtualRule | None:
+    """A rule table; its key `from` is the field `from_` (a Python keyword)."""
+    values = read_fields(s, VirtualRule, _RULE)
+    s.finish()
+    networks = [net for net in (values["from_"], values["to"]) if net is not None]
+    families = {net.version for net in networks} | ({values["family"]} if values["family"] else set())
+    if len(families) > 1:
+        s.error("family" if values["family"] else "to", "mixes IPv4 and IPv6")
+        return None
+    if values["fwmask"] is not None and not values["fwmark"]:
+        s.error("fwmask", "needs fwmark")
+    return VirtualRule(**(values | {"iif": values["iif"] or "", "oif": values["oif"] or "",
+                                    "fwmark": values["fwmark"] or 0}))
 
 
 def _peer_list(s: Section, key: str, family: int) -> tuple[IPAddress, ...]:

@@ -20,6 +20,7 @@ from typing import Any, Literal, NamedTuple, get_args, get_origin
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # The choices a user may write. The loader offers exactly these (typing.get_args), the IPVS
 # layer takes its names from here, so adding a choice is one edit in this module.
@@ -300,6 +301,92 @@ class TrackVirtualServer:
     weight: int = 0  # applied while the virtual server has lost quorum; 0: FAULT
 
 
+# --- what moves with mastership besides the advertised addresses (keepalived's virtual_ipaddress
+# options, virtual_ipaddress_excluded, virtual_routes, virtual_rules) ---------------------------
+
+# Scopes as `ip` names them (the kernel's RT_SCOPE_*); routes and IPv4 addresses have one.
+Scope = Literal["global", "site", "link", "host", "nowhere"]
+RouteType = Literal["unicast", "local", "blackhole", "unreachable", "prohibit", "throw"]
+MAIN_TABLE = 254  # the kernel's main routing table, where `ip route add` puts a route
+
+
+@dataclass(frozen=True)
+class VirtualAddress:
+    """How one entry of virtual_ips or excluded_ips is put on its device, as
+    `ip addr add ADDRESS dev DEV brd B scope S label L noprefixroute` would: an entry
+    written as a plain string is this with the defaults."""
+
+    address: IPInterface
+    dev: str = ""  # "": the instance's interface
+    broadcast: ipaddress.IPv4Address | None = None  # IPv4 only; None: none set, as `ip addr add`
+    scope: Scope = "global"  # IPv4 only: the kernel derives an IPv6 address's scope from the address
+    label: str = ""  # IPv4 only; "": the kernel's, the device name; else DEV or DEV:NAME
+    noprefixroute: bool = False  # no route for the prefix is added with the address
+
+    def __str__(self) -> str:
+        return _words(str(self.address), dev=self.dev, brd=self.broadcast,
+                      scope=self.scope if self.scope != "global" else None, label=self.label,
+                      noprefixroute=self.noprefixroute)
+
+
+@dataclass(frozen=True)
+class VirtualRoute:
+    """A route added on becoming master and removed on leaving it (keepalived's virtual_routes):
+    `ip route add [TYPE] TO [via GW] [dev DEV] [src SRC] [metric N] [table T] [scope S]`."""
+
+    to: IPNetwork
+    type: RouteType = "unicast"
+    via: IPAddress | None = None
+    dev: str = ""  # "": none, the kernel picks the device that reaches `via`
+    src: IPAddress | None = None  # preferred source address (often a VIP)
+    metric: int = 0  # 0: the kernel's (0 for IPv4, 1024 for IPv6)
+    table: int = MAIN_TABLE
+    scope: Scope | None = None  # None: as `ip route` picks it (link without via, host for local)
+
+    def __str__(self) -> str:
+        kind = "" if self.type == "unicast" else f"{self.type} "
+        return _words(f"{kind}{self.to}", via=self.via, dev=self.dev, src=self.src, metric=self.metric,
+                      table=self.table if self.table != MAIN_TABLE else None, scope=self.scope)
+
+
+@dataclass(frozen=True)
+class VirtualRule:
+    """A policy routing rule added on becoming master and removed on leaving it (keepalived's
+    virtual_rules): `ip rule add [from F] [to T] [iif I] [oif O] [fwmark M/MASK] [priority P] table N`.
+    The TOML keys `from` and `to` are the fields `from_` and `to`."""
+
+    table: int
+    from_: IPNetwork | None = None
+    to: IPNetwork | None = None
+    priority: int | None = None  # None: the kernel picks one (just above the last rule with one)
+    iif: str = ""
+    oif: str = ""
+    fwmark: int = 0  # 0: any mark
+    fwmask: int | None = None  # None: all 32 bits
+    family: Literal[4, 6] | None = None  # None: from `from`/`to`, IPv4 when neither is given
+
+    @property
+    def ip_family(self) -> Literal[4, 6]:
+        net = self.from_ or self.to
+        return self.family or (net.version if net is not None else 4)
+
+    def __str__(self) -> str:
+        mark = f"{self.fwmark:#x}" + (f"/{self.fwmask:#x}" if self.fwmask is not None else "") if self.fwmark else None
+        return _words("from " + str(self.from_ or "all"), to=self.to, iif=self.iif, oif=self.oif, fwmark=mark,
+                      priority=self.priority, table=self.table)
+
+
+def _words(head: str, **options: object) -> str:
+    """`head key value ...` for the options that are set (a true flag is its name alone), as `ip` shows them."""
+    words = [head]
+    for key, value in options.items():
+        if value is True:
+            words.append(key)
+        elif value not in (None, "", False, 0):
+            words.append(f"{key} {value}")
+    return " ".join(words)
+
+
 # What `notify` is given after its own arguments: directord's (instance, state, priority),
 # or keepalived's ("INSTANCE", instance, "MASTER|BACKUP|FAULT|STOP", priority)
 NotifyArguments = Literal["directord", "keepalived"]
@@ -329,6 +416,13 @@ class VrrpInstanceConfig:
     preempt: bool = True
     preempt_delay: float = 0.0
     virtual_ips: tuple[IPInterface, ...] = ()
+    # carried with mastership like virtual_ips but not in the adverts; either address family
+    excluded_ips: tuple[IPInterface, ...] = ()
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRule, ...] = ()
+    # Not a key: the options of the entries of virtual_ips and excluded_ips written as tables,
+    # kept beside them so that virtual_ips stays the adverts' address list (see `carried_addresses`)
+    address_options: tuple[VirtualAddress, ...] = ()
     unicast_peers: tuple[IPAddress, ...] = ()  # empty: multicast
     unicast_src: IPAddress | None = None  # default: the interface's primary address
     # routed unicast: the TTL (hop limit) our adverts leave with, and the range a peer's may
@@ -361,6 +455,14 @@ class VrrpInstanceConfig:
     @property
     def family(self) -> Literal[4, 6]:
         return self.virtual_ips[0].version if self.virtual_ips else 4
+
+    @property
+    def carried_addresses(self) -> tuple[VirtualAddress, ...]:
+        """Every address that moves with mastership, virtual_ips then excluded_ips, each with
+        its options: those of its table entry, else the defaults (a plain string, or a config
+        built in code that sets only virtual_ips)."""
+        options = {option.address: option for option in self.address_options}
+        return tuple(options.get(ip) or VirtualAddress(ip) for ip in (*self.virtual_ips, *self.excluded_ips))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Each frame is a 4-byte size and a pickled message. Both ends are the same program
 on a private socketpair, so pickle carries the config model as it is; the
 unpickler builds only this module's messages, the config model's classes and
-addresses, nothing else. A frame above `MAX_FRAME` cannot be skipped safely and
+addresses (and networks), nothing else. A frame above `MAX_FRAME` cannot be skipped safely and
 breaks the channel (`ChannelError`). A frame that is not a message this end
 accepts, or whose fields have the wrong types, is counted, logged and skipped:
 the frames around it are intact.
@@ -229,7 +229,7 @@ class FrameReader:
 
 
 _MESSAGES = {cls.__name__: cls for cls in (*TO_CHILD, *TO_PARENT)}
-_ADDRESSES = frozenset({"IPv4Address", "IPv6Address", "IPv4Interface", "IPv6Interface"})
+_ADDRESSES = frozenset({"IPv4Address", "IPv6Address", "IPv4Interface", "IPv6Interface", "IPv4Network", "IPv6Network"})
 
 
 class _Unpickler(pickle.Unpickler):

@@ -241,9 +241,10 @@ class VrrpProcess:
         self._writer.close()
 
     def _release_vips(self) -> None:
-        """A child killed outright could not remove its VIPs; left up, they would answer
-        ARP beside the peer that takes over."""
+        """A child killed outright could not remove its VIPs (nor the routes and rules it
+        carries); left up, they would answer ARP beside the peer that takes over."""
         from vrrp.addresses import AddressManager
+        from vrrp.carried import Carrier, items_of, kind_of
         from vrrp.fsm import OWNER_PRIORITY
 
         addrs = AddressManager()
@@ -252,11 +253,13 @@ class VrrpProcess:
                 link = addrs.link(cfg.interface)
                 if link is None or cfg.priority == OWNER_PRIORITY:
                     continue
-                for vip in cfg.virtual_ips:
-                    with contextlib.suppress(Exception):  # best effort: the daemon is failing anyway
-                        if addrs.remove(link.index, vip):
-                            log.warning("removed a VIP the VRRP process left behind", instance=cfg.name,
-                                        vip=str(vip))
+                carrier = Carrier(addrs)
+                with contextlib.suppress(Exception):  # best effort: the daemon is failing anyway
+                    carrier.change(items_of(cfg), False, cfg.interface, link.index)
+                for item in carrier.changed:
+                    kind = kind_of(item)
+                    log.warning(f"removed a {'VIP' if kind == 'vip' else kind} the VRRP process left behind",
+                                instance=cfg.name, **{kind: str(item)})
         finally:
             addrs.close()
 

@@ -17,7 +17,8 @@ from director.config.toml_write import dumps
 from director.importer import Conversion, SourceError
 
 EXIT_OK, EXIT_ERROR = 0, 1
-INLINE_KEYS = frozenset({"garp", "timeouts", "sync_daemon"})
+INLINE_KEYS = frozenset({"garp", "timeouts", "sync_daemon", "virtual_ips", "excluded_ips", "virtual_routes",
+                         "virtual_rules"})
 SECTION_ORDER = ("global", "ipvs", "vrrp_instance", "virtual_server")
 CONVERTERS = {"keepalived": "director.importer.keepalived", "ldirectord": "director.importer.ldirectord",
               "piranha": "director.importer.piranha"}

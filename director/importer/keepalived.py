@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from director.config.mail_keys import mail_address, parse_smtp_server
-from director.importer import Conversion, seconds
+from director.importer import Conversion, keepalived_ip, seconds
 from director.importer.common import (
     Service,
     canonical_ip,
@@ -62,6 +62,7 @@ class _File:
     gna_interval: tuple[str, Node] | None = None  # vrrp_gna_interval: the round interval of IPv6 instances
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
+    rule_priority: int = keepalived_ip.FIRST_UNNUMBERED_RULE  # the next one keepalived gives a rule
 
 
 @dataclass
@@ -79,7 +80,13 @@ class _Instance:
     preempt_delay_node: Node | None = None
     state_node: Node | None = None  # `state MASTER`; BACKUP is what every instance starts as anyway
     nopreempt_node: Node | None = None
-    virtual_ips: list[str] | None = None
+    virtual_ips: list[str | dict[str, Any]] | None = None
+    # virtual_ipaddress_excluded, virtual_routes, virtual_rules; entries with a label, checked
+    # against the interface once the block is read
+    excluded_ips: list[str | dict[str, Any]] | None = None
+    virtual_routes: list[dict[str, Any]] | None = None
+    virtual_rules: list[dict[str, Any]] | None = None
+    labelled: list[tuple[Node, Node, str, int]] = field(default_factory=list)  # block, line, key, index
     unicast_src: str | None = None
     unicast_ttl: dict[str, int] = field(default_factory=dict)  # unicast_ttl, unicast_min_ttl, unicast_max_ttl
     unicast_peers: list[str] | None = None
@@ -100,7 +107,8 @@ class _Instance:
         return present({
             "name": self.name, "interface": self.interface, "vrid": self.vrid, "priority": self.priority,
             "version": self.version, "advert_interval": advert, "preempt": self.preempt,
-            "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
+            "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "excluded_ips": self.excluded_ips,
+            "virtual_routes": self.virtual_routes, "virtual_rules": self.virtual_rules, "unicast_src": self.unicast_src,
             **self.unicast_ttl,
             "unicast_peers": self.unicast_peers, "auth_type": self.auth_type, "auth_pass": self.auth_pass,
             "garp": garp or None, "track_interfaces": self.track_interfaces,
@@ -589,9 +597,49 @@ def _preempt_delay(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.preempt_delay, vi.preempt_delay_node = k.duration(node), node
 
 
-@INSTANCE.on("virtual_ipaddress")
+@INSTANCE.on("virtual_ipaddress", "virtual_ipaddress_excluded")
 def _virtual_ipaddress(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.virtual_ips = _addresses(k, node, prefix=True)
+    """One address a line with `ip addr` options (keepalived_ip.address_entry)."""
+    key = "virtual_ips" if node.keyword == "virtual_ipaddress" else "excluded_ips"
+    entries: list[str | dict[str, Any]] = []
+    for child in k.block(node):
+        entry = keepalived_ip.address_entry([child.keyword, *child.args], _line_note(k, node, child),
+                                            _line_remark(k, node, child))
+        if entry is None:
+            k.bad(child, f"{child.keyword!r} is not an address")
+            continue
+        if isinstance(entry, dict) and "label" in entry:
+            vi.labelled.append((node, child, key, len(entries)))
+        entries.append(entry)
+    setattr(vi, key, entries)
+
+
+@INSTANCE.on("virtual_routes", "virtual_rules")
+def _virtual_routes(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    """One route (or rule) a line, read like `ip route|rule add`; one that cannot carry over is noted."""
+    read = keepalived_ip.route_entry if node.keyword == "virtual_routes" else keepalived_ip.rule_entry
+    entries = []
+    for child in k.block(node):
+        words = [child.keyword, *child.args]
+        entry = read(words, _line_note(k, node, child))
+        if node.keyword == "virtual_rules" and not set(words) & set(keepalived_ip.RULE_PRIORITY):
+            priority, k.file.rule_priority = k.file.rule_priority, k.file.rule_priority - 1  # every rule counts
+            if entry is not None:
+                entry["priority"] = priority
+                _line_remark(k, node, child)(f"no preference: priority {priority}, the one keepalived gives it")
+        if entry is not None:
+            entries.append(entry)
+    setattr(vi, node.keyword, entries or None)
+
+
+def _line_note(k: _Keepalived, block: Node, line: Node) -> Callable[[str], None]:
+    """Notes about one line of an address/route/rule block, named `BLOCK LINE...`."""
+    return lambda reason: k.conv.note(line.file, line.line, " ".join([block.keyword, line.keyword, *line.args]),
+                                      reason)
+
+
+def _line_remark(k: _Keepalived, block: Node, line: Node) -> Callable[[str], None]:
+    return lambda reason: k.conv.remark(line.file, line.line, f"{block.keyword} {line.keyword}", reason)
 
 
 @INSTANCE.on("unicast_peer")
@@ -730,7 +778,7 @@ def _notify_other(k: _Keepalived, node: Node, vi: _Instance) -> None:
 
 
 def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
-    """Entries of a virtual_ipaddress / unicast_peer block, one address a line."""
+    """Entries of a unicast_peer block, one address a line."""
     result = []
     for child in k.block(node):
         text = with_prefix(child.keyword) if prefix else canonical_ip(child.keyword)
@@ -740,8 +788,7 @@ def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
         result.append(text)
         if child.args:
             k.conv.note(child.file, child.line, f"{node.keyword} {child.keyword}",
-                        f"options {' '.join(child.args)!r} ignored (directord adds the address "
-                        "to the instance's interface)")
+                        f"options {' '.join(child.args)!r} ignored")
     return result
 
 
@@ -778,8 +825,11 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
 def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     """Settle the version, garp defaults and preempt_delay of one instance."""
     if vi.version is None:
-        ipv6 = any(":" in vip for vip in vi.virtual_ips or [])
+        ipv6 = any(":" in (vip if isinstance(vip, str) else vip["address"]) for vip in vi.virtual_ips or [])
         vi.version = k.file.version or (3 if ipv6 else 2)
+    for block, line, key, index in vi.labelled:
+        entries = getattr(vi, key)
+        entries[index] = keepalived_ip.settle_label(entries[index], vi.interface, _line_note(k, block, line))
     _settle_start(k, vi)
     if vi.unicast_ttl and not vi.unicast_peers:
         vi.unicast_ttl = {}  # a multicast instance: its adverts carry TTL 255 in keepalived too

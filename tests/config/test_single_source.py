@@ -31,6 +31,9 @@ from director.config.model import (
     IpvsConfig,
     RealServerConfig,
     SyncDaemonConfig,
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
     VirtualServerConfig,
     VrrpInstanceConfig,
     VrrpSyncGroupConfig,
@@ -55,6 +58,12 @@ class Place:
     key_path: str
 
 
+def _route(table: dict[str, Any]) -> dict[str, Any]:
+    """A route to 10.1.0.0/16 with TABLE's keys; out of eth0 when its type goes out of a device."""
+    route = {"to": "10.1.0.0/16"} | table
+    return route | ({"dev": "eth0"} if route.get("type", "unicast") in ("unicast", "local") else {})
+
+
 PLACES: dict[type, Place] = {
     GlobalConfig: Place(lambda t: {"global": t}, lambda c: c.global_, "global"),
     IpvsConfig: Place(lambda t: {"ipvs": t}, lambda c: c.ipvs, "ipvs"),
@@ -71,6 +80,12 @@ PLACES: dict[type, Place] = {
                               lambda c: c.vrrp_instances[0], 'vrrp_instance "v"'),
     GarpConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"garp": t}]},
                       lambda c: c.vrrp_instances[0].garp, 'vrrp_instance "v".garp'),
+    VirtualAddress: Place(lambda t: {"vrrp_instance": [INSTANCE | {"virtual_ips": [{"address": "192.0.2.10/24"} | t]}]},
+                          lambda c: c.vrrp_instances[0].address_options[0], 'vrrp_instance "v".virtual_ips[0]'),
+    VirtualRoute: Place(lambda t: {"vrrp_instance": [INSTANCE | {"virtual_routes": [_route(t)]}]},
+                        lambda c: c.vrrp_instances[0].virtual_routes[0], 'vrrp_instance "v".virtual_routes[0]'),
+    VirtualRule: Place(lambda t: {"vrrp_instance": [INSTANCE | {"virtual_rules": [{"table": 100} | t]}]},
+                       lambda c: c.vrrp_instances[0].virtual_rules[0], 'vrrp_instance "v".virtual_rules[0]'),
     VrrpSyncGroupConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"sync_group": "g"}],
                                           "vrrp_sync_group": [{"name": "g"} | t]},
                                lambda c: c.vrrp_sync_groups[0], 'vrrp_sync_group "g"'),
@@ -83,8 +98,9 @@ NEEDS: dict[tuple[type, str], dict[str, Any]] = {
     (RealServerConfig, "tunnel_checksum"): {"method": "tun"},
     (VrrpInstanceConfig, "auth_type"): {"version": 2, "auth_pass": "secret"},  # authentication is VRRPv2's
 }
+
 # written in TOML unlike in the model: the family is "ipv4"/"ipv6" and only a fwmark service names it
-SPELLED_OTHERWISE = {(VirtualServerConfig, "family")}
+SPELLED_OTHERWISE = {(VirtualServerConfig, "family"), (VirtualRule, "family")}
 
 
 def models() -> list[type]:
@@ -156,6 +172,9 @@ GIVEN = {
     RealServerConfig: {"address", "port"},  # the port is the service's
     VrrpInstanceConfig: {"name", "interface", "vrid", "virtual_ips"},
     VrrpSyncGroupConfig: {"name"},
+    VirtualAddress: {"address"},
+    VirtualRoute: {"to", "dev"},
+    VirtualRule: {"table"},
 }
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from director.config.load import parse_config
 from director.config.model import GarpConfig, TrackInterface, TrackVirtualServer, VrrpInstanceConfig
 from director.daemon import vrrp_channel as ch
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError, _answer
@@ -56,6 +57,15 @@ def test_every_message_round_trips_and_a_cut_frame_is_end_of_stream() -> None:
     data = b"".join(ch.encode(m) for m in EVERY_MESSAGE)
     assert read_all(data)[0] == EVERY_MESSAGE
     assert read_all(data[:-3])[0] == EVERY_MESSAGE[:-1]
+
+
+def test_a_config_with_carried_routes_rules_and_address_options_round_trips() -> None:
+    carried = parse_config({"vrrp_instance": [{
+        "name": "VI_1", "interface": "eth0", "vrid": 51,
+        "virtual_ips": [{"address": "192.0.2.10/24", "dev": "eth1", "label": "eth1:v", "broadcast": "+"}],
+        "excluded_ips": ["fd00::7/64"], "virtual_routes": [{"to": "10.8.0.0/16", "via": "192.0.2.254"}],
+        "virtual_rules": [{"from": "10.0.0.0/8", "to": "10.9.0.0/16", "table": 100}]}]}).vrrp_instances
+    assert read_all(ch.encode(ch.Reconfigure(5, carried)))[0] == [ch.Reconfigure(5, carried)]
 
 
 def test_each_end_takes_only_the_other_ends_messages() -> None:

@@ -83,7 +83,7 @@ class FakeSender:
 
 def test_announcer_bursts_then_refreshes_only_while_master() -> None:
     target = SimpleNamespace(garp=GarpConfig(repeat=3, interval=0.02, delay=0, refresh=0.3), is_master=True,
-                             counters=Counters(), garp_frames=lambda: [b"arp"])
+                             counters=Counters(), garp_frames=lambda: [b"arp"], device_frames=lambda: [])
 
     async def scenario() -> list[int]:
         sender = FakeSender()
@@ -107,7 +107,8 @@ def test_announcer_bursts_then_refreshes_only_while_master() -> None:
 
 def announced(garp: GarpConfig, lower_prio: bool, wait: float) -> list[float]:
     """When each round of one announcement went, in seconds after it started."""
-    target = SimpleNamespace(garp=garp, is_master=True, counters=Counters(), garp_frames=lambda: [b"arp"])
+    target = SimpleNamespace(garp=garp, is_master=True, counters=Counters(), garp_frames=lambda: [b"arp"],
+                             device_frames=lambda: [])
 
     async def scenario() -> list[float]:
         sender, times = FakeSender(), []
