@@ -35,6 +35,8 @@ RENAMED = {
     ("Config", "global_"): "global",
     ("Config", "virtual_servers"): "virtual_server",
     ("Config", "vrrp_instances"): "vrrp_instance",
+    ("Config", "vrrp_scripts"): "vrrp_script",
+    ("Config", "track_files"): "track_file",
     ("VirtualServerConfig", "real_servers"): "real_server",
 }
 # Fields the loader reads from a key inside a sub-table (load.py `_ipvs`: timeouts.tcp, ...).
@@ -215,7 +217,8 @@ def test_the_walk_reaches_every_table() -> None:
     assert tables == {
         "global", "ipvs", "ipvs.timeouts", "ipvs.sync_daemon",
         "vrrp_instance", "vrrp_instance.garp", "vrrp_instance.track_interfaces",
-        "vrrp_instance.track_virtual_servers",
+        "vrrp_instance.track_virtual_servers", "vrrp_instance.track_scripts", "vrrp_instance.track_files",
+        "vrrp_script", "track_file",
         "virtual_server", "virtual_server.check", "virtual_server.real_server",
     }
     keys = {k.path for k in model_keys(model.Config)}

@@ -267,6 +267,18 @@ class TrackVirtualServer:
 
 
 @dataclass(frozen=True)
+class TrackScript:
+    name: str  # a [[vrrp_script]] of the file
+    weight: int | None = None  # None: the script's own weight (the loader fills it in)
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    name: str  # a [[track_file]] of the file
+    weight: int | None = None  # None: the track_file's own weight (the loader fills it in)
+
+
+@dataclass(frozen=True)
 class VrrpInstanceConfig:
     name: str
     interface: str
@@ -282,6 +294,8 @@ class VrrpInstanceConfig:
     garp: GarpConfig = field(default_factory=GarpConfig)
     track_interfaces: tuple[TrackInterface, ...] = ()
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
+    track_scripts: tuple[TrackScript, ...] = ()  # keepalived's track_script
+    track_files: tuple[TrackFile, ...] = ()  # keepalived's track_file
     notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
     sync_group: str | None = None  # instances in one group change state together
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
@@ -294,12 +308,43 @@ class VrrpInstanceConfig:
 
 
 @dataclass(frozen=True)
+class VrrpScriptConfig:
+    """A program the daemon runs every `interval` whose exit status shifts or faults the
+    instances that track it (keepalived's vrrp_script). It runs in the daemon, never in the
+    VRRP process, so a slow script cannot delay an advert."""
+
+    name: str
+    command: tuple[str, ...]  # argv, never a shell string
+    interval: float = 1.0
+    timeout: float | None = None  # None: the interval
+    weight: int = 0  # 0: a tracking instance goes to FAULT while the script fails
+    rise: int = 1  # successes in a row that turn a failed script ok
+    fall: int = 1  # failures in a row that turn an ok script failed
+    init_fail: bool = False  # start failed (rise successes to pass), not unknown (the first result decides)
+    user: str | None = None  # run as this user; None: the daemon's own (root)
+    group: str | None = None  # None: the user's primary group
+
+
+@dataclass(frozen=True)
+class TrackFileConfig:
+    """A file holding an integer: value x weight is added to the priority of the instances
+    that track it (keepalived's track_file)."""
+
+    name: str
+    path: str  # absolute
+    weight: int = 1  # 0: a non-zero value puts a tracking instance in FAULT
+    interval: float = 1.0  # how often the file is read
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     global_: GlobalConfig = field(default_factory=GlobalConfig)
     ipvs: IpvsConfig = field(default_factory=IpvsConfig)
     virtual_servers: tuple[VirtualServerConfig, ...] = ()
     vrrp_instances: tuple[VrrpInstanceConfig, ...] = ()
+    vrrp_scripts: tuple[VrrpScriptConfig, ...] = ()
+    track_files: tuple[TrackFileConfig, ...] = ()
 
     def virtual_server(self, name: str) -> VirtualServerConfig | None:
         return next((vs for vs in self.virtual_servers if vs.name == name), None)

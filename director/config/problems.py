@@ -15,7 +15,7 @@ from typing import Any
 from director.config.locate import Path, SourceMap
 
 # Arrays of tables whose entries have a `name` that users know them by.
-NAMED_TABLES = ("virtual_server", "vrrp_instance")
+NAMED_TABLES = ("virtual_server", "vrrp_instance", "vrrp_script", "track_file")
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 

@@ -31,8 +31,10 @@ from director.config.model import (
     IpvsConfig,
     RealServerConfig,
     SyncDaemonConfig,
+    TrackFileConfig,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    VrrpScriptConfig,
     field_choices,
     field_default,
 )
@@ -43,6 +45,8 @@ from director.ipvs.memory import MemoryIpvs
 SERVICE = {"name": "web", "address": "192.0.2.10", "port": 80}
 INSTANCE = {"name": "v", "interface": "eth0", "vrid": 1, "virtual_ips": ["192.0.2.10/24"]}
 REAL_SERVER = {"address": "10.0.0.11"}
+SCRIPT = {"name": "chk", "command": ["/bin/true"]}
+TRACK_FILE = {"name": "prio", "path": "/run/prio"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,10 @@ PLACES: dict[type, Place] = {
                               lambda c: c.vrrp_instances[0], 'vrrp_instance "v"'),
     GarpConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"garp": t}]},
                       lambda c: c.vrrp_instances[0].garp, 'vrrp_instance "v".garp'),
+    VrrpScriptConfig: Place(lambda t: {"vrrp_script": [SCRIPT | t]}, lambda c: c.vrrp_scripts[0],
+                            'vrrp_script "chk"'),
+    TrackFileConfig: Place(lambda t: {"track_file": [TRACK_FILE | t]}, lambda c: c.track_files[0],
+                           'track_file "prio"'),
 }
 # keys a choice needs beside it to be valid (an option of one check type, a tunnel of method tun)
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
@@ -150,6 +158,8 @@ GIVEN = {
     VirtualServerConfig: {"name", "address", "port", "fwmark", "family", "real_servers"},
     RealServerConfig: {"address", "port"},  # the port is the service's
     VrrpInstanceConfig: {"name", "interface", "vrid", "virtual_ips"},
+    VrrpScriptConfig: {"name", "command"},
+    TrackFileConfig: {"name", "path"},
 }
 
 
@@ -184,6 +194,10 @@ def test_the_defaults_that_depend_on_another_value() -> None:
     (CheckConfig, "expect_status", ((200, 399),)),
     (VrrpInstanceConfig, "preempt", False),
     (GarpConfig, "repeat", 3),
+    (VrrpScriptConfig, "weight", -7),
+    (VrrpScriptConfig, "fall", 4),
+    (TrackFileConfig, "weight", 3),
+    (TrackFileConfig, "interval", 0.25),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_the_loader_follows_a_default_changed_in_the_model(monkeypatch: pytest.MonkeyPatch, cls: type, name: str,
                                                            value: Any) -> None:

@@ -1,0 +1,30 @@
+"""Warnings about tracked scripts and files: what loads and runs, but rarely as meant."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from director.config.model import Config
+from director.config.problems import Problem
+
+
+def tracking_warnings(config: Config, on_host: bool) -> Iterator[Problem]:
+    """Scripts and files no instance tracks (never run or read), a script timeout longer than its
+    interval, and, on the host, a tracked file that does not exist (it reads as 0)."""
+    scripts = {t.name for vi in config.vrrp_instances for t in vi.track_scripts}
+    files = {t.name for vi in config.vrrp_instances for t in vi.track_files}
+    for index, script in enumerate(config.vrrp_scripts):
+        if script.name not in scripts:
+            yield Problem(("vrrp_script", index), "no vrrp_instance tracks this script, so it never runs "
+                          "(name it in an instance's track_scripts)")
+        if script.timeout is not None and script.timeout > script.interval:
+            yield Problem(("vrrp_script", index, "timeout"),
+                          f"{script.timeout:g}s is longer than interval {script.interval:g}s: "
+                          "the turns that come while a run is still going are skipped")
+    for index, tracked in enumerate(config.track_files):
+        if tracked.name not in files:
+            yield Problem(("track_file", index), "no vrrp_instance tracks this file, so it is never read "
+                          "(name it in an instance's track_files)")
+        elif on_host and not os.path.exists(tracked.path):
+            yield Problem(("track_file", index, "path"), f"{tracked.path} does not exist: it reads as 0 until it does")
