@@ -70,6 +70,22 @@ class SetTrackedVirtualServer:
 
 
 @dataclass(frozen=True)
+class SetTrackedScript:
+    """A tracked script turned ok or failed (after rise/fall). No reply."""
+
+    name: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class SetTrackedFile:
+    """A tracked file's value changed (0 for a missing or unreadable file). No reply."""
+
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     request_id: int
 
@@ -103,7 +119,7 @@ class Ping:
 
 
 Request = Snapshot | Failover | ReleaseHold | Reconfigure | Ping
-ToChild = Start | Stop | SetTrackedVirtualServer | Request
+ToChild = Start | Stop | SetTrackedVirtualServer | SetTrackedScript | SetTrackedFile | Request
 
 
 # --- child -> parent: replies ---------------------------------------------------------------------
