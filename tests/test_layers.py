@@ -32,8 +32,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "director.reconcile": ("director.config", "director.ipvs"),
     "director.importer": ("director.config",),
     "director.drill": ("director.config", "vrrp", "nlmsg"),
+    # the hook helpers: the daemon runs the tracked scripts (director.daemon.script_run)
     "director.daemon": ("director.config", "director.ipvs", "director.sync", "director.reconcile", "healthcheck",
-                        "vrrp", "nlmsg", "director.text"),
+                        "vrrp", "nlmsg", "director.text", "director.hook_env", "director.hook_tree"),
     # the manual pages walk the CLI's parser (lazily: director.cli imports reference.commands);
     # FILES names the state file
     "director.reference": ("director.config", "director.cli", "director.daemon"),
