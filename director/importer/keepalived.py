@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from director.importer import Conversion, seconds
+from director.importer import Conversion, keepalived_tracking, seconds
 from director.importer.common import (
     Service,
     canonical_ip,
@@ -54,6 +54,9 @@ class _File:
     garp: dict[str, Any] = field(default_factory=dict)
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
+    tracked: keepalived_tracking.Tracked = field(default_factory=keepalived_tracking.Tracked)
+    script_user: Node | None = None
+    runs_programs: list[Node] = field(default_factory=list)  # notify and MISC_CHECK lines (script_user's reach)
 
 
 @dataclass
@@ -77,6 +80,10 @@ class _Instance:
     notify: list[str] | None = None
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
+    # track_script / track_file lines read so far ({"name", "weight"?, "node"}), see keepalived_tracking
+    track_scripts: list[dict[str, Any]] = field(default_factory=list)
+    track_files: list[dict[str, Any]] = field(default_factory=list)
+    keeps_tracking_weights: bool = False  # its sync group says sync_group_tracking_weight
 
     def output(self, garp: dict[str, Any]) -> dict[str, Any]:
         advert = seconds(self.advert) if self.advert is not None else None
@@ -234,6 +241,7 @@ class _Keepalived(Reader):
             TOP.read(self, node, self.file)
         for group in self.file.groups:
             _sync_group(self, group)
+        keepalived_tracking.settle(self, self.file.tracked, self.file.runs_programs, self.file.script_user)
         if self.file.instances:
             self.conv.config["vrrp_instance"] = [_finish_instance(self, vi) for vi in self.file.instances]
 
@@ -277,6 +285,16 @@ def _vrrp_instance(k: _Keepalived, node: Node, state: _File) -> None:
     state.instances.append(instance)
 
 
+@TOP.on("vrrp_script")
+def _vrrp_script(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.vrrp_script(k, node, state.tracked)
+
+
+@TOP.on("track_file", "vrrp_track_file")
+def _track_file_block(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.track_file(k, node, state.tracked)
+
+
 @TOP.on("vrrp_sync_group")
 def _vrrp_sync_group(k: _Keepalived, node: Node, state: _File) -> None:
     state.groups.append(node)
@@ -306,6 +324,12 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 
 
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
+
+
+@GLOBAL.on("script_user")
+def _script_user(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.script_user(k, node, state.tracked)
+    state.script_user = node
 
 
 @GLOBAL.on("vrrp_rt_priority")
@@ -413,8 +437,19 @@ def _track_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.track_interfaces = tracked
 
 
+@INSTANCE.on("track_script")
+def _track_script(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    keepalived_tracking.references(k, node, k.file.tracked.scripts, "vrrp_script", vi.track_scripts)
+
+
+@INSTANCE.on("track_file")
+def _track_file(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    keepalived_tracking.references(k, node, k.file.tracked.files, "track_file", vi.track_files)
+
+
 @INSTANCE.on("notify")
 def _notify(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.file.runs_programs.append(node)
     argv = k.command(node)
     if argv is None:
         return
@@ -448,6 +483,7 @@ INSTANCE.says("VRRP authentication is not supported (RFC 5798 removed it)", "aut
 
 @INSTANCE.on_prefix("notify_")
 def _notify_script(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.file.runs_programs.append(node)
     k.skip(node, "directord runs one notify program with (instance, state, priority): "
            "call this script from a wrapper set as notify")
 
@@ -471,7 +507,12 @@ def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
 def _sync_group(k: _Keepalived, node: Node) -> None:
     instances = {vi.name: vi for vi in k.file.instances}
     name = node.args[0] if node.args else f"group_{node.line}"
+    members: list[_Instance] = []
+    tracking: list[Node] = []
     for child in k.block(node):
+        if child.keyword in ("track_script", "track_file", "sync_group_tracking_weight"):
+            tracking.append(child)
+            continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
             continue
@@ -479,8 +520,28 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
             for member_name in [member.keyword, *member.args]:
                 if member_name in instances:
                     instances[member_name].sync_group = name
+                    members.append(instances[member_name])
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
+    _sync_group_tracking(k, tracking, members)
+
+
+def _sync_group_tracking(k: _Keepalived, tracking: list[Node], members: list[_Instance]) -> None:
+    """A group's track_script / track_file lines track for every member; sync_group_tracking_weight
+    keeps the members' weights (keepalived sets them to 0 otherwise)."""
+    keep = any(child.keyword == "sync_group_tracking_weight" for child in tracking)
+    for child in tracking:
+        if child.keyword == "sync_group_tracking_weight":
+            continue
+        known = k.file.tracked.scripts if child.keyword == "track_script" else k.file.tracked.files
+        kind = "vrrp_script" if child.keyword == "track_script" else "track_file"
+        found: list[dict[str, Any]] = []
+        keepalived_tracking.references(k, child, known, kind, found)
+        for vi in members:
+            own = vi.track_scripts if child.keyword == "track_script" else vi.track_files
+            own.extend(entry for entry in found if all(entry["name"] != e["name"] for e in own))
+    for vi in members:
+        vi.keeps_tracking_weights = keep
 
 
 def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
@@ -491,7 +552,11 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
-    return vi.output({**k.file.garp, **vi.garp})
+    tracked = k.file.tracked
+    group = (k, vi.sync_group) if vi.sync_group and not vi.keeps_tracking_weights else None
+    return vi.output({**k.file.garp, **vi.garp}) | present({
+        "track_scripts": keepalived_tracking.output(vi.track_scripts, tracked.scripts, 0, group),
+        "track_files": keepalived_tracking.output(vi.track_files, tracked.files, 1, group)})
 
 
 # --- virtual_server ------------------------------------------------------------------------
@@ -706,6 +771,7 @@ def _check_virtualhost(k: _Keepalived, node: Node, check: _Check) -> None:
 
 @MISC_CHECK.on("misc_path")
 def _misc_path(k: _Keepalived, node: Node, check: _Check) -> None:
+    k.file.runs_programs.append(node)
     argv = k.command(node)
     if argv is None:
         return
