@@ -106,6 +106,9 @@ def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServer
     }
 
 
+_TRACKER_TIMES = ("since", "last_run_at", "read_at")  # epoch floats of a tracker's entry
+
+
 def daemon_status(config: Config, *, started: float, reloaded: float | None, vrrp: Mapping[str, Any] | None,
                   reconcile: ReconcileCounters, services: list[dict[str, Any]],
                   trackers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def daemon_status(config: Config, *, started: float, reloaded: float | None, vrr
         "now": now,
         "now_iso": iso(now),
         "vrrp": vrrp,
-        "trackers": [t | {"since_iso": iso(t.get("since"))} for t in trackers or []],
+        "trackers": [t | {f"{key}_iso": iso(t[key]) for key in _TRACKER_TIMES if key in t} for t in trackers or []],
         "virtual_servers": services,
         "reconcile": {
             "passes_total": reconcile.passes,
