@@ -123,7 +123,7 @@ def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
     state = Family("directord_vrrp_state", "gauge", "1 for the VRRP instance's current state")
     gauges = [Family("directord_vrrp_priority", "gauge", "configured VRRP priority"),
               Family("directord_vrrp_effective_priority", "gauge",
-                     "priority after tracked interface and virtual server weights"),
+                     "priority after the weights of tracked interfaces, virtual servers, scripts and files"),
               Family("directord_vrrp_holding_back", "gauge",
                      "1 while an admin failover keeps this node from preempting (failover --release lifts it)")]
     counters = {key: Family(f"directord_vrrp_{name}", "counter", doc) for key, name, doc in (
