@@ -37,6 +37,7 @@ RENAMED = {
     ("Config", "vrrp_instances"): "vrrp_instance",
     ("Config", "vrrp_scripts"): "vrrp_script",
     ("Config", "track_files"): "track_file",
+    ("Config", "track_processes"): "track_process",
     ("VirtualServerConfig", "real_servers"): "real_server",
 }
 # Fields the loader reads from a key inside a sub-table (load.py `_ipvs`: timeouts.tcp, ...).
@@ -218,7 +219,7 @@ def test_the_walk_reaches_every_table() -> None:
         "global", "ipvs", "ipvs.timeouts", "ipvs.sync_daemon",
         "vrrp_instance", "vrrp_instance.garp", "vrrp_instance.track_interfaces",
         "vrrp_instance.track_virtual_servers", "vrrp_instance.track_scripts", "vrrp_instance.track_files",
-        "vrrp_script", "track_file",
+        "vrrp_instance.track_processes", "vrrp_script", "track_file", "track_process",
         "virtual_server", "virtual_server.check", "virtual_server.real_server",
     }
     keys = {k.path for k in model_keys(model.Config)}

@@ -158,12 +158,14 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
     virtual_servers = tuple(_virtual_server(s) for s in root.tables("virtual_server"))
     vs_names = {vs.name for vs in virtual_servers}
     scripts, files = load_tracking.vrrp_scripts(root), load_tracking.track_files(root)
-    tracked = load_tracking.instance_readers({s.name: s for s in scripts}, {f.name: f for f in files})
+    processes = load_tracking.track_processes(root)
+    tracked = load_tracking.instance_readers({s.name: s for s in scripts}, {f.name: f for f in files},
+                                             {p.name: p for p in processes})
     instances = tuple(_vrrp_instance(s, vs_names, tracked) for s in root.tables("vrrp_instance"))
     root.finish()
-    config = Config(path, global_, ipvs, virtual_servers, instances, scripts, files)
+    config = Config(path, global_, ipvs, virtual_servers, instances, scripts, files, processes)
     errors.extend(_cross_checks(config))
-    errors.extend(load_tracking.unique_names(scripts, files))
+    errors.extend(load_tracking.unique_names(scripts, files, processes))
     if errors:
         raise ConfigError(render(errors, path, data, source))
     return config

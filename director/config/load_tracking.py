@@ -1,5 +1,5 @@
-"""Load the tracked objects of VRRP: `[[vrrp_script]]`, `[[track_file]]`, and the instances'
-references to them (`track_scripts`, `track_files`).
+"""Load the tracked objects of VRRP: `[[vrrp_script]]`, `[[track_file]]`, `[[track_process]]`,
+and the instances' references to them (`track_scripts`, `track_files`, `track_processes`).
 
 A tracked object is defined once at the top level and named by the instances that follow
 it, each with its own weight or the object's (keepalived's vrrp_script / track_script and
@@ -13,7 +13,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from director.config.model import TrackFile, TrackFileConfig, TrackScript, VrrpScriptConfig
+from director.config.model import (
+    TrackFile,
+    TrackFileConfig,
+    TrackProcess,
+    TrackProcessConfig,
+    TrackScript,
+    VrrpScriptConfig,
+)
 from director.config.problems import Problem
 from director.config.read import Reader, Section, boolean, duration, integer, read_fields, required, text
 
@@ -99,12 +106,60 @@ def _track_file(s: Section) -> TrackFileConfig:
     return result
 
 
+def _process_name(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str:
+    value = s.string(key, default)
+    if not isinstance(value, str):
+        return ""
+    if not value or "\0" in value:
+        s.error(key, "must be a process name (as in /proc/PID/comm) or a program path")
+    return value
+
+
+def _args(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[str, ...] | None:
+    value = s.raw(key, None)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(v, str) and "\0" not in v for v in value):
+        s.error(key, 'must be a list of strings, e.g. ["-f", "/etc/haproxy/haproxy.cfg"] ([] for none)')
+        return default
+    return tuple(value)
+
+
+_PROCESS: dict[str, Reader] = {
+    "name": required(text, ""),
+    "process": _process_name,
+    "args": _args,
+    "param_match": text,
+    "full_command": boolean,
+    "quorum": integer(0, 65535),
+    "quorum_max": integer(0, 65535),
+    "weight": integer(-TRACK_WEIGHT, TRACK_WEIGHT),
+    "fork_delay": duration(0.0, MAX_INTERVAL),
+    "terminate_delay": duration(0.0, MAX_INTERVAL),
+    "interval": duration(0.01, MAX_INTERVAL),
+}
+
+
+def track_processes(root: Section) -> tuple[TrackProcessConfig, ...]:
+    return tuple(_track_process(s) for s in root.tables("track_process"))
+
+
+def _track_process(s: Section) -> TrackProcessConfig:
+    result = TrackProcessConfig(**read_fields(s, TrackProcessConfig, _PROCESS))
+    if result.quorum_max is not None and isinstance(result.quorum, int) and result.quorum_max < result.quorum:
+        s.error("quorum_max", f"{result.quorum_max} is below quorum {result.quorum}")
+    if s.has("param_match") and result.args is None:
+        s.error("param_match", "needs args (write args = [] for a process that must have none)")
+    s.finish()
+    return result
+
+
 # --- an instance's references --------------------------------------------------------------------
 
 
-def instance_readers(scripts: Mapping[str, VrrpScriptConfig],
-                     files: Mapping[str, TrackFileConfig]) -> dict[str, Reader]:
-    """The readers of `track_scripts` and `track_files` for `VrrpInstanceConfig`."""
+def instance_readers(scripts: Mapping[str, VrrpScriptConfig], files: Mapping[str, TrackFileConfig],
+                     processes: Mapping[str, TrackProcessConfig]) -> dict[str, Reader]:
+    """The readers of `track_scripts`, `track_files` and `track_processes` for `VrrpInstanceConfig`."""
     def tracked_scripts(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[TrackScript, ...]:
         weights = {name: script.weight for name, script in scripts.items()}
         return tuple(TrackScript(*item) for item in _references(s, key, weights, "vrrp_script"))
@@ -113,7 +168,11 @@ def instance_readers(scripts: Mapping[str, VrrpScriptConfig],
         weights = {name: tracked.weight for name, tracked in files.items()}
         return tuple(TrackFile(*item) for item in _references(s, key, weights, "track_file"))
 
-    return {"track_scripts": tracked_scripts, "track_files": tracked_files}
+    def tracked_processes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[TrackProcess, ...]:
+        weights = {name: tracked.weight for name, tracked in processes.items()}
+        return tuple(TrackProcess(*item) for item in _references(s, key, weights, "track_process"))
+
+    return {"track_scripts": tracked_scripts, "track_files": tracked_files, "track_processes": tracked_processes}
 
 
 def _references(s: Section, key: str, weights: Mapping[str, int], table: str) -> list[tuple[str, int]]:
@@ -151,9 +210,11 @@ def _reference(s: Section, key: str, entry: object, weights: Mapping[str, int]) 
     return (name, weight) if name else None
 
 
-def unique_names(scripts: tuple[VrrpScriptConfig, ...], files: tuple[TrackFileConfig, ...]) -> list[Problem]:
+def unique_names(scripts: tuple[VrrpScriptConfig, ...], files: tuple[TrackFileConfig, ...],
+                 processes: tuple[TrackProcessConfig, ...]) -> list[Problem]:
     problems: list[Problem] = []
-    for table, names in (("vrrp_script", [s.name for s in scripts]), ("track_file", [f.name for f in files])):
+    for table, names in (("vrrp_script", [s.name for s in scripts]), ("track_file", [f.name for f in files]),
+                         ("track_process", [p.name for p in processes])):
         first: dict[str, int] = {}
         for index, name in enumerate(names):
             if name and name in first:

@@ -279,6 +279,12 @@ class TrackFile:
 
 
 @dataclass(frozen=True)
+class TrackProcess:
+    name: str  # a [[track_process]] of the file
+    weight: int | None = None  # None: the track_process's own weight (the loader fills it in)
+
+
+@dataclass(frozen=True)
 class VrrpInstanceConfig:
     name: str
     interface: str
@@ -296,6 +302,7 @@ class VrrpInstanceConfig:
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
     track_scripts: tuple[TrackScript, ...] = ()  # keepalived's track_script
     track_files: tuple[TrackFile, ...] = ()  # keepalived's track_file
+    track_processes: tuple[TrackProcess, ...] = ()  # keepalived's track_process
     notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
     sync_group: str | None = None  # instances in one group change state together
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
@@ -336,6 +343,27 @@ class TrackFileConfig:
     interval: float = 1.0  # how often the file is read
 
 
+ParamMatch = Literal["exact", "partial", "initial"]
+
+
+@dataclass(frozen=True)
+class TrackProcessConfig:
+    """Processes counted in /proc: ok while their number is within quorum..quorum_max
+    (keepalived's vrrp_track_process)."""
+
+    name: str
+    process: str  # the process name (/proc/PID/comm), or argv[0] with full_command or args
+    args: tuple[str, ...] | None = None  # None: arguments are not looked at
+    param_match: ParamMatch = "exact"  # how args match the process's arguments
+    full_command: bool = False  # match argv[0] instead of the name
+    quorum: int = 1
+    quorum_max: int | None = None  # None: no upper bound
+    weight: int = 1  # 0: a tracking instance goes to FAULT without quorum
+    fork_delay: float = 0.0  # quorum gained: wait this long before it counts
+    terminate_delay: float = 0.0  # quorum lost: wait this long before it counts
+    interval: float = 1.0  # how often /proc is read
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -345,6 +373,7 @@ class Config:
     vrrp_instances: tuple[VrrpInstanceConfig, ...] = ()
     vrrp_scripts: tuple[VrrpScriptConfig, ...] = ()
     track_files: tuple[TrackFileConfig, ...] = ()
+    track_processes: tuple[TrackProcessConfig, ...] = ()
 
     def virtual_server(self, name: str) -> VirtualServerConfig | None:
         return next((vs for vs in self.virtual_servers if vs.name == name), None)

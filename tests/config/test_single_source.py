@@ -32,6 +32,7 @@ from director.config.model import (
     RealServerConfig,
     SyncDaemonConfig,
     TrackFileConfig,
+    TrackProcessConfig,
     VirtualServerConfig,
     VrrpInstanceConfig,
     VrrpScriptConfig,
@@ -47,6 +48,7 @@ INSTANCE = {"name": "v", "interface": "eth0", "vrid": 1, "virtual_ips": ["192.0.
 REAL_SERVER = {"address": "10.0.0.11"}
 SCRIPT = {"name": "chk", "command": ["/bin/true"]}
 TRACK_FILE = {"name": "prio", "path": "/run/prio"}
+TRACK_PROCESS = {"name": "hp", "process": "haproxy"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +80,12 @@ PLACES: dict[type, Place] = {
                             'vrrp_script "chk"'),
     TrackFileConfig: Place(lambda t: {"track_file": [TRACK_FILE | t]}, lambda c: c.track_files[0],
                            'track_file "prio"'),
+    TrackProcessConfig: Place(lambda t: {"track_process": [TRACK_PROCESS | t]}, lambda c: c.track_processes[0],
+                              'track_process "hp"'),
 }
 # keys a choice needs beside it to be valid (an option of one check type, a tunnel of method tun)
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
+    (TrackProcessConfig, "param_match"): {"args": []},
     (CheckConfig, "method"): {"type": "http"},
     (CheckConfig, "transport"): {"type": "sip"},
     (RealServerConfig, "tunnel_type"): {"method": "tun", "tunnel_port": 6080},
@@ -160,6 +165,7 @@ GIVEN = {
     VrrpInstanceConfig: {"name", "interface", "vrid", "virtual_ips"},
     VrrpScriptConfig: {"name", "command"},
     TrackFileConfig: {"name", "path"},
+    TrackProcessConfig: {"name", "process"},
 }
 
 
@@ -198,6 +204,8 @@ def test_the_defaults_that_depend_on_another_value() -> None:
     (VrrpScriptConfig, "fall", 4),
     (TrackFileConfig, "weight", 3),
     (TrackFileConfig, "interval", 0.25),
+    (TrackProcessConfig, "quorum", 2),
+    (TrackProcessConfig, "param_match", "partial"),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_the_loader_follows_a_default_changed_in_the_model(monkeypatch: pytest.MonkeyPatch, cls: type, name: str,
                                                            value: Any) -> None:

@@ -116,3 +116,41 @@ def test_errors_carry_the_line(tmp_path: Any) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert info.value.lines == [f'{path}:4: vrrp_script "chk".rise: must be in 1..1000, got 0']
+
+
+PROCESS = {"name": "hp", "process": "haproxy"}
+
+
+def test_a_track_process_with_every_key() -> None:
+    from director.config.model import TrackProcess, TrackProcessConfig
+
+    config = load(track_process=[PROCESS | {"process": "/usr/sbin/haproxy", "args": ["-f"], "param_match": "initial",
+                                            "full_command": True, "quorum": 2, "quorum_max": 4, "weight": -30,
+                                            "fork_delay": "500ms", "terminate_delay": "2s", "interval": "200ms"}],
+                  vrrp_instance=[INSTANCE | {"track_processes": ["hp"]}])
+    assert config.track_processes == (TrackProcessConfig("hp", "/usr/sbin/haproxy", ("-f",), "initial", True, 2, 4,
+                                                         -30, 0.5, 2.0, 0.2),)
+    assert config.vrrp_instances[0].track_processes == (TrackProcess("hp", -30),)
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ({"name": "hp"}, 'track_process "hp".process: is required'),
+    (PROCESS | {"quorum": 3, "quorum_max": 2}, 'track_process "hp".quorum_max: 2 is below quorum 3'),
+    (PROCESS | {"param_match": "partial"}, 'track_process "hp".param_match: needs args'),
+    (PROCESS | {"param_match": "prefix", "args": []}, 'track_process "hp".param_match: "prefix" is not one of'),
+    (PROCESS | {"args": "-f x"}, 'track_process "hp".args: must be a list of strings'),
+    (PROCESS | {"process": ""}, 'track_process "hp".process: must be a process name'),
+], ids=lambda v: str(v)[:40])
+def test_track_process_errors(table: dict[str, Any], expected: str) -> None:
+    assert any(line.startswith(expected) for line in errors(track_process=[table]))
+
+
+def test_a_process_name_longer_than_the_kernel_keeps_is_warned_about() -> None:
+    from director.config.advice import config_warnings
+    from director.config.problems import render
+
+    data = {"track_process": [PROCESS | {"process": "a-very-long-process-name"}],
+            "vrrp_instance": [INSTANCE | {"track_processes": ["hp"]}]}
+    lines = render(config_warnings(parse_config(data)), "f", data)
+    assert ('f: track_process "hp".process: "a-very-long-process-name" is longer than the 15 bytes the kernel keeps '
+            "of a process name, so it never matches one: set full_command = true to match argv[0]") in lines
