@@ -1,21 +1,22 @@
-"""Tracked scripts and files as keepalived weighs them, for the state machine. Pure.
+"""Tracked scripts, files and processes as keepalived weighs them, for the state machine. Pure.
 
-The daemon runs the scripts and reads the files (the VRRP process never waits on
-either) and tells this process each one's state: a script is ok, failed or not yet
-known; a file holds an integer. Here those states meet each instance's weights:
+The daemon runs the scripts, reads the files and counts the processes (the VRRP process
+never waits on any of it) and tells this process each one's state: a script (or a process
+count) is ok, failed or not yet known; a file holds an integer. Here those states meet each
+instance's weights:
 
-- script, weight 0: the instance is in FAULT while the script fails;
-- script, weight > 0: the weight is added to the priority while the script is ok;
-- script, weight < 0: the weight is added (the priority drops) while it fails;
+- script or process, weight 0: the instance is in FAULT while it fails;
+- script or process, weight > 0: the weight is added to the priority while it is ok;
+- script or process, weight < 0: the weight is added (the priority drops) while it fails;
 - a script not yet known adds nothing and faults nothing;
 - file, weight 0: FAULT while the file holds anything but 0;
 - file, other weights: value x weight is added, within -254..253; -254 or less is FAULT.
 
 The state machine adds a weight for each tracked object that "fails" and faults on one
 of weight 0 (`vrrp.fsm.Instance.set_tracked`); `fsm_input` turns a shift and a fault
-into that form. Instances wait in INIT for the objects that can fault them (files, and
-scripts of weight 0) until each has been heard of once, as keepalived's do, so that
-none starts as BACKUP only to drop to FAULT a moment later.
+into that form. Instances wait in INIT until each file, each process and each script of weight
+0 has been heard of once, as keepalived's do (it reads files and counts processes before its
+instances start), so that none starts as BACKUP only to drop to FAULT a moment later.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from director.config.model import VrrpInstanceConfig
 
 Tracked = tuple[str, int, bool]  # key, weight, ok: what Instance.set_tracked takes
-Kind = Literal["script", "file"]
+Kind = Literal["script", "file", "process"]
 FILE_VALUE_LIMIT = 254  # a file's value is read within -254..254
 FILE_FAULT = -254  # value x weight at or below this is a fault
 FILE_SHIFT_MAX = 253
@@ -75,32 +76,39 @@ def fsm_input(tracked_key: str, shift: int, fault: bool) -> Tracked:
 
 
 def keys(cfg: VrrpInstanceConfig) -> frozenset[str]:
-    """The tracked scripts and files the instance names."""
+    """The tracked scripts, files and processes the instance names."""
     return frozenset({key("script", t.name) for t in cfg.track_scripts}
-                     | {key("file", t.name) for t in cfg.track_files})
+                     | {key("file", t.name) for t in cfg.track_files}
+                     | {key("process", t.name) for t in cfg.track_processes})
 
 
 @dataclass
 class TrackerStates:
-    """What the daemon last said of each script and file, by name."""
+    """What the daemon last said of each script, file and process, by name."""
 
     scripts: dict[str, bool] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, bool] = field(default_factory=dict)
 
     def set(self, kind: Kind, name: str, value: bool | int) -> None:
         if kind == "script":
             self.scripts[name] = bool(value)
+        elif kind == "process":
+            self.processes[name] = bool(value)
         else:
             self.files[name] = int(value)
 
     def effects(self, cfg: VrrpInstanceConfig) -> Iterator[tuple[Kind, str, int, int, bool]]:
-        """(kind, name, weight, shift, fault) of each tracked script and file of the instance."""
+        """(kind, name, weight, shift, fault) of each tracked script, file and process of the instance."""
         for script in cfg.track_scripts:
             weight = script.weight or 0
             yield ("script", script.name, weight, *script_effect(weight, self.scripts.get(script.name)))
         for tracked in cfg.track_files:
             weight = tracked.weight or 0
             yield ("file", tracked.name, weight, *file_effect(weight, self.files.get(tracked.name)))
+        for process in cfg.track_processes:
+            weight = process.weight or 0
+            yield ("process", process.name, weight, *script_effect(weight, self.processes.get(process.name)))
 
     def tracked(self, cfg: VrrpInstanceConfig, only: tuple[Kind, str] | None = None) -> list[Tracked]:
         """The state machine's inputs for the instance (or for one of its objects)."""
@@ -108,9 +116,11 @@ class TrackerStates:
                 if only is None or only == (kind, name)]
 
     def waiting_for(self, cfg: VrrpInstanceConfig) -> list[str]:
-        """The objects an instance must hear of before it starts: every file, and each script
-        of weight 0 (either may fault it); scripts of other weights only shift the priority."""
+        """The objects an instance must hear of before it starts: every file and process (read
+        at once), and each script of weight 0 (it may fault the instance); scripts of other
+        weights only shift the priority from their first result on."""
         waiting = [key("file", t.name) for t in cfg.track_files if t.name not in self.files]
+        waiting += [key("process", t.name) for t in cfg.track_processes if t.name not in self.processes]
         waiting += [key("script", t.name) for t in cfg.track_scripts
                     if not t.weight and t.name not in self.scripts]
         return waiting

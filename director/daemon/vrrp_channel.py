@@ -86,6 +86,14 @@ class SetTrackedFile:
 
 
 @dataclass(frozen=True)
+class SetTrackedProcess:
+    """A tracked process count gained or lost its quorum (after the delays). No reply."""
+
+    name: str
+    ok: bool
+
+
+@dataclass(frozen=True)
 class Snapshot:
     request_id: int
 
@@ -119,7 +127,7 @@ class Ping:
 
 
 Request = Snapshot | Failover | ReleaseHold | Reconfigure | Ping
-ToChild = Start | Stop | SetTrackedVirtualServer | SetTrackedScript | SetTrackedFile | Request
+ToChild = Start | Stop | SetTrackedVirtualServer | SetTrackedScript | SetTrackedFile | SetTrackedProcess | Request
 
 
 # --- child -> parent: replies ---------------------------------------------------------------------

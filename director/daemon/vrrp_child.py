@@ -50,6 +50,7 @@ from director.daemon.vrrp_channel import (
     Reply,
     Request,
     SetTrackedFile,
+    SetTrackedProcess,
     SetTrackedScript,
     SetTrackedVirtualServer,
     Signalled,
@@ -115,7 +116,7 @@ class VrrpProcess:
         self._signalled: str | None = None
         self._exit: str | None = None
         self._started = False  # Start sent: tracker states go out as they come
-        self._trackers: dict[tuple[type, str], SetTrackedScript | SetTrackedFile] = {}
+        self._trackers: dict[tuple[type, str], SetTrackedScript | SetTrackedFile | SetTrackedProcess] = {}
 
     @classmethod
     def fork(cls, instances: Sequence[VrrpInstanceConfig], realtime_priority: int = 1) -> VrrpProcess:
@@ -173,7 +174,7 @@ class VrrpProcess:
     def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
         self._send(SetTrackedVirtualServer(name, ok))
 
-    def set_tracker(self, message: SetTrackedScript | SetTrackedFile) -> None:
+    def set_tracker(self, message: SetTrackedScript | SetTrackedFile | SetTrackedProcess) -> None:
         """A tracked script's or file's state. Kept, and sent once the child is started if it
         is not yet: the child's instances wait for the trackers that can fault them."""
         self._trackers[(type(message), message.name)] = message
@@ -460,6 +461,8 @@ async def _answer(frames: FrameReader, send: Callable[[ToParent], None], runtime
                 runtime.set_tracker("script", message.name, message.ok)
             elif isinstance(message, SetTrackedFile):
                 runtime.set_tracker("file", message.name, message.value)
+            elif isinstance(message, SetTrackedProcess):
+                runtime.set_tracker("process", message.name, message.ok)
             elif not isinstance(message, Start):  # a second start changes nothing
                 send(await _perform(runtime, message))
     except ChannelError as exc:

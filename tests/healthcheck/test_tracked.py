@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthcheck.tracked import ScriptState, file_value
+from healthcheck.tracked import ProcessMatch, ProcessState, ScriptState, file_value
 
 
 def run(state: ScriptState, results: str) -> list[bool | None]:
@@ -51,3 +51,52 @@ def test_rise_and_fall_of_one_follow_every_result() -> None:
 ])
 def test_file_value_reads_like_strtol_base_0(raw: bytes, value: int) -> None:
     assert file_value(raw) == value
+
+
+# --- processes ---------------------------------------------------------------------------------------
+
+HAPROXY = b"/usr/sbin/haproxy\0-f\0/etc/haproxy/haproxy.cfg\0-p\0/run/haproxy.pid\0"
+
+
+@pytest.mark.parametrize(("match", "comm", "cmdline", "expected"), [
+    (ProcessMatch("haproxy"), "haproxy", None, True),
+    (ProcessMatch("haproxy"), "haproxy-wrap", None, False),  # exact, as pgrep -x: no substring
+    (ProcessMatch("hap"), "haproxy", None, False),
+    (ProcessMatch("/usr/sbin/haproxy", full_command=True), "haproxy", HAPROXY, True),
+    (ProcessMatch("haproxy", full_command=True), "haproxy", HAPROXY, False),  # argv[0] is the path
+    (ProcessMatch("/usr/sbin/haproxy", ("-f", "/etc/haproxy/haproxy.cfg")), "haproxy", HAPROXY, False),  # exact
+    (ProcessMatch("/usr/sbin/haproxy", ("-f", "/etc/haproxy/haproxy.cfg", "-p", "/run/haproxy.pid")), "x",
+     HAPROXY, True),
+    (ProcessMatch("/usr/sbin/haproxy", ("-f", "/etc/haproxy/haproxy.cfg"), "partial"), "x", HAPROXY, True),
+    (ProcessMatch("/usr/sbin/haproxy", ("-f", "/etc/haproxy/"), "partial"), "x", HAPROXY, False),
+    (ProcessMatch("/usr/sbin/haproxy", ("-f", "/etc/haproxy/"), "initial"), "x", HAPROXY, True),
+    (ProcessMatch("/usr/sbin/haproxy", ("-f", "/etc/"), "initial"), "x", HAPROXY, True),
+    (ProcessMatch("/usr/sbin/haproxy", ("-x",), "initial"), "x", HAPROXY, False),
+    (ProcessMatch("/usr/sbin/haproxy", ()), "x", HAPROXY, False),  # [] exact: no arguments at all
+    (ProcessMatch("/usr/sbin/haproxy", ()), "x", b"/usr/sbin/haproxy\0", True),
+    (ProcessMatch("/usr/sbin/haproxy", (), "partial"), "x", HAPROXY, True),
+    (ProcessMatch("/usr/sbin/haproxy", full_command=True), "x", None, False),  # cmdline not readable
+])
+def test_process_match(match: ProcessMatch, comm: str, cmdline: bytes | None, expected: bool) -> None:
+    assert match.matches(comm, cmdline) is expected
+
+
+def test_process_quorum_and_its_bounds() -> None:
+    state = ProcessState(quorum=2, quorum_max=3)
+    assert (state.ok, state.state) == (None, "unknown")
+    assert state.feed(1, 0.0) is False  # the first count decides at once
+    assert state.feed(2, 1.0) is True and state.feed(3, 2.0) is None
+    assert state.feed(4, 3.0) is False  # above quorum_max
+    assert state.feed(0, 4.0) is None and state.state == "failed"
+
+
+def test_process_delays_hold_a_change_and_forget_it_if_the_count_goes_back() -> None:
+    state = ProcessState(quorum=1, fork_delay=2.0, terminate_delay=1.0)
+    assert state.feed(1, 0.0) is True
+    assert state.feed(0, 10.0) is None and state.state == "losing"
+    assert state.feed(1, 10.5) is None and state.state == "ok"  # back before terminate_delay: no change
+    assert state.feed(0, 11.0) is None
+    assert state.feed(0, 12.0) is False  # lost for 1 s
+    assert state.feed(1, 13.0) is None and state.state == "gaining"
+    assert state.feed(1, 14.9) is None
+    assert state.feed(1, 15.0) is True
