@@ -152,13 +152,16 @@ SCRIPT_STATES = ("unknown", "ok", "failed", "rising", "falling")  # healthcheck.
 
 
 def tracker_families(trackers: Iterable[Mapping[str, Any]]) -> list[Family]:
-    """Tracked scripts' states and runs, tracked files' values, and each one's share of each
-    instance's priority (the shift, or 1 in `..._fault` while it holds the instance in fault)."""
+    """Tracked scripts' states and runs, tracked files' values, tracked process counts, and each
+    one's share of each instance's priority (the shift, or 1 in `..._fault` while it holds the instance in fault)."""
     state = Family("directord_track_script_state", "gauge", "1 for the tracked script's current state")
     runs = Family("directord_track_script_runs", "counter", "runs of the tracked script")
     failures = Family("directord_track_script_failures", "counter",
                       "failed runs of the tracked script (exit not 0, killed, timed out, not started)")
     value = Family("directord_track_file_value", "gauge", "the tracked file's value, as read")
+    processes = Family("directord_track_process_running", "gauge", "processes counted for the tracked process")
+    quorum = Family("directord_track_process_quorum_ok", "gauge",
+                    "1 while the tracked process count is within its quorum (after the delays)")
     shift = Family("directord_vrrp_track_priority_shift", "gauge",
                    "what the tracked script or file adds to the VRRP instance's priority now")
     fault = Family("directord_vrrp_track_fault", "gauge",
@@ -170,13 +173,17 @@ def tracker_families(trackers: Iterable[Mapping[str, Any]]) -> list[Family]:
                 state.add(labels(**name, state=known), 1 if t["state"] == known else 0)
             runs.add(labels(**name), t["runs_total"])
             failures.add(labels(**name), t["failures_total"])
+        elif t["kind"] == "process":
+            if t.get("count") is not None:
+                processes.add(labels(**name), t["count"])
+                quorum.add(labels(**name), 1 if t["ok"] else 0)
         elif t.get("value") is not None:
             value.add(labels(**name), t["value"])
         for effect in t.get("instances", ()):
             pair = labels(vrrp_instance=effect["instance"], tracker=t["name"], kind=t["kind"])
             shift.add(pair, effect["shift"])
             fault.add(pair, 1 if effect["fault"] else 0)
-    return [state, runs, failures, value, shift, fault]
+    return [state, runs, failures, value, processes, quorum, shift, fault]
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServer
     }
 
 
-_TRACKER_TIMES = ("since", "last_run_at", "read_at")  # epoch floats of a tracker's entry
+_TRACKER_TIMES = ("since", "last_run_at", "read_at", "counted_at")  # epoch floats of a tracker's entry
 
 
 def daemon_status(config: Config, *, started: float, reloaded: float | None, vrrp: Mapping[str, Any] | None,
@@ -183,6 +183,8 @@ def _tracker_rows(trackers: list[dict[str, Any]], now: float) -> list[list[str]]
         state = t["state"].upper() if t["state"] in ("failed", "falling") else t["state"]
         if t["kind"] == "file":
             state = "-" if t.get("value") is None else f"value {t['value']}"
+        elif t["kind"] == "process" and t.get("count") is not None:
+            state += f" ({t['count']} running)"
         effects = ", ".join(f"{e['instance']} {'FAULT' if e['fault'] else format(e['shift'], '+d')}"
                             for e in t.get("instances", ())) or "-"
         last = t.get("last_result") or t.get("reason") or ""

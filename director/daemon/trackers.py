@@ -1,11 +1,14 @@
-"""Tracked scripts and files: run and read in the daemon, their changes sent to VRRP.
+"""Tracked scripts, files and processes: run, read and counted in the daemon, their changes
+sent to VRRP.
 
 The VRRP child must never wait on a script, so the daemon runs each `[[vrrp_script]]`
 that an instance tracks (every `interval`, bounded by its `timeout`,
-`director.daemon.script_run`) and reads each tracked `[[track_file]]` (every `interval`,
-at most 127 bytes). keepalived's state of a script (`healthcheck.tracked.ScriptState`) and
-a file's value are kept here; each change goes to the child at once (`send`), which weighs
-it for each instance (`vrrp.trackers`). `status()` shows the same state, and each
+`director.daemon.script_run`), reads each tracked `[[track_file]]` (every `interval`,
+at most 127 bytes) and counts each tracked `[[track_process]]` in /proc (every `interval`,
+in a thread, `director.daemon.proc_scan`). keepalived's state of a script
+(`healthcheck.tracked.ScriptState`), a file's value and a process count's quorum
+(`ProcessState`) are kept here; each change goes to the child at once (`send`), which
+weighs it for each instance (`vrrp.trackers`). `status()` shows the same state, and each
 instance's share of the priority, to `directord status` and /metrics.
 """
 
@@ -21,15 +24,16 @@ from typing import Any
 
 import structlog
 
-from director.config.model import Config, TrackFileConfig, VrrpScriptConfig
+from director.config.model import Config, TrackFileConfig, TrackProcessConfig, VrrpScriptConfig
+from director.daemon import proc_scan
 from director.daemon.script_run import Account, Outcome, account, run_script
-from director.daemon.vrrp_channel import SetTrackedFile, SetTrackedScript
-from healthcheck.tracked import TRACK_FILE_READ, ScriptState, file_value
+from director.daemon.vrrp_channel import SetTrackedFile, SetTrackedProcess, SetTrackedScript
+from healthcheck.tracked import TRACK_FILE_READ, ProcessMatch, ProcessState, ScriptState, file_value
 from vrrp import trackers as weights
 
 log = structlog.get_logger("directord")
 
-Send = Callable[[SetTrackedScript | SetTrackedFile], None]
+Send = Callable[[SetTrackedScript | SetTrackedFile | SetTrackedProcess], None]
 
 
 @dataclass
@@ -60,10 +64,22 @@ class _File:
 
 
 @dataclass
+class _Process:
+    cfg: TrackProcessConfig
+    match: ProcessMatch
+    state: ProcessState
+    counted_at: float | None = None
+    since: float | None = None
+    task: asyncio.Task | None = None
+    scans: int = 0
+
+
+@dataclass
 class Trackers:
     send: Send
     scripts: dict[str, _Script] = field(default_factory=dict)
     files: dict[str, _File] = field(default_factory=dict)
+    processes: dict[str, _Process] = field(default_factory=dict)
     config: Config | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -82,6 +98,12 @@ class Trackers:
             _cancel(self.scripts.pop(name).task)
         for name in [n for n, f in self.files.items() if files.get(n) != f.cfg]:
             _cancel(self.files.pop(name).task)
+        processes = {p.name: p for p in config.track_processes if p.name in _tracked(config, "process")}
+        for name in [n for n, p in self.processes.items() if processes.get(n) != p.cfg]:
+            _cancel(self.processes.pop(name).task)
+        for name, cfg in processes.items():
+            if name not in self.processes:
+                self._start_process(cfg)
         for name, cfg in scripts.items():
             if name not in self.scripts:
                 self._start_script(cfg)
@@ -90,7 +112,8 @@ class Trackers:
                 self._start_file(cfg)
 
     async def close(self) -> None:
-        tasks = [t.task for t in (*self.scripts.values(), *self.files.values()) if t.task is not None]
+        everything = (*self.scripts.values(), *self.files.values(), *self.processes.values())
+        tasks = [t.task for t in everything if t.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -182,6 +205,35 @@ class Trackers:
                  instances=self._weights_text("file", tracked.cfg.name))
         self.send(SetTrackedFile(tracked.cfg.name, value))
 
+    # --- processes ----------------------------------------------------------------------------------
+
+    def _start_process(self, cfg: TrackProcessConfig) -> None:
+        match = ProcessMatch(cfg.process, cfg.args, cfg.param_match, cfg.full_command)
+        tracked = self.processes[cfg.name] = _Process(
+            cfg, match, ProcessState(cfg.quorum, cfg.quorum_max, cfg.fork_delay, cfg.terminate_delay))
+        tracked.task = asyncio.get_running_loop().create_task(self._poll_process(tracked),
+                                                              name=f"track_process {cfg.name}")
+
+    async def _poll_process(self, tracked: _Process) -> None:
+        """Count at once (instances wait for the first count), then every interval."""
+        loop = asyncio.get_running_loop()
+        while True:
+            [found] = await asyncio.to_thread(proc_scan.count, [tracked.match])
+            tracked.counted_at, tracked.scans = time.time(), tracked.scans + 1
+            before = tracked.state.ok
+            changed = tracked.state.feed(found, loop.time())
+            if changed is not None:
+                tracked.since = time.time()
+                cfg = tracked.cfg
+                event = "track process counted" if before is None else \
+                    f"track process quorum {'gained' if changed else 'lost'}"
+                (log.info if changed else log.warning)(
+                    event, tracker=cfg.name, processes=found, ok=changed,
+                    quorum=f"{cfg.quorum}..{cfg.quorum_max if cfg.quorum_max is not None else ''}",
+                    instances=self._weights_text("process", cfg.name))
+                self.send(SetTrackedProcess(cfg.name, changed))
+            await asyncio.sleep(tracked.cfg.interval)
+
     # --- views --------------------------------------------------------------------------------------
 
     def _weights_text(self, kind: weights.Kind, name: str) -> str:
@@ -197,7 +249,8 @@ class Trackers:
             return []
         states = weights.TrackerStates(
             scripts={n: s.state.ok for n, s in self.scripts.items() if s.state.ok is not None},
-            files={n: f.value for n, f in self.files.items() if f.value is not None})
+            files={n: f.value for n, f in self.files.items() if f.value is not None},
+            processes={n: p.state.ok for n, p in self.processes.items() if p.state.ok is not None})
         return [(vi.name, weight, shift, fault) for vi in self.config.vrrp_instances
                 for k, n, weight, shift, fault in states.effects(vi) if (k, n) == (kind, name)]
 
@@ -220,6 +273,15 @@ class Trackers:
                 "value": tracked.value, "since": tracked.since, "path": tracked.cfg.path,
                 "reason": tracked.reason, "read_at": tracked.read_at, "reads_total": tracked.reads,
                 "instances": self._instances("file", name)})
+        for name, process in self.processes.items():
+            cfg = process.cfg
+            entries.append({
+                "name": name, "kind": "process", "state": process.state.state, "ok": process.state.ok,
+                "since": process.since, "process": cfg.process,
+                "args": list(cfg.args) if cfg.args is not None else None,
+                "count": process.state.count, "quorum": cfg.quorum, "quorum_max": cfg.quorum_max,
+                "counted_at": process.counted_at, "scans_total": process.scans,
+                "instances": self._instances("process", name)})
         return entries
 
     def _instances(self, kind: weights.Kind, name: str) -> list[dict[str, Any]]:
@@ -230,6 +292,8 @@ class Trackers:
 def _tracked(config: Config, kind: weights.Kind) -> set[str]:
     if kind == "script":
         return {t.name for vi in config.vrrp_instances for t in vi.track_scripts}
+    if kind == "process":
+        return {t.name for vi in config.vrrp_instances for t in vi.track_processes}
     return {t.name for vi in config.vrrp_instances for t in vi.track_files}
 
 

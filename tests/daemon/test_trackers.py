@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import subprocess
 import sys
 import time
 import tomllib
@@ -18,7 +19,7 @@ from director.daemon.metrics import tracker_families
 from director.daemon.script_run import MAX_OUTPUT, account, run_script
 from director.daemon.status import ReconcileCounters, daemon_status, format_status
 from director.daemon.trackers import Trackers
-from director.daemon.vrrp_channel import SetTrackedFile, SetTrackedScript, decode, encode
+from director.daemon.vrrp_channel import SetTrackedFile, SetTrackedProcess, SetTrackedScript, decode, encode
 from tests.daemon.test_metrics import samples
 
 PY = sys.executable
@@ -297,3 +298,80 @@ def test_the_channel_carries_the_tracker_messages() -> None:
     for message in (SetTrackedScript("chk", True), SetTrackedFile("prio", -254)):
         frame = encode(message)
         assert decode(frame[4:], (SetTrackedScript, SetTrackedFile)) == message
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+SLEEP_ARG = "4321.125"  # a sleep nothing else on the host runs
+
+
+def sleeper() -> subprocess.Popen:
+    return subprocess.Popen(["/bin/sleep", SLEEP_ARG])
+
+
+def test_proc_scan_counts_by_name_and_by_argv_and_skips_zombies() -> None:
+    from director.daemon.proc_scan import count
+    from healthcheck.tracked import ProcessMatch
+
+    by_args = ProcessMatch("/bin/sleep", (SLEEP_ARG,))
+    by_name = ProcessMatch("sleep")
+    before = count([by_args, by_name])
+    procs = [sleeper(), sleeper()]
+    try:
+        assert count([by_args, by_name]) == [before[0] + 2, before[1] + 2]
+        procs[0].kill()
+        time.sleep(0.1)  # a zombie now: not reaped yet, and not counted
+        assert Path(f"/proc/{procs[0].pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        assert count([by_args])[0] == before[0] + 1
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+PROCESS_CONFIG = """
+[[track_process]]
+name = "sleepers"
+process = "/bin/sleep"
+args = ["{arg}"]
+quorum = 2
+weight = -40
+interval = "50ms"
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 1
+virtual_ips = ["192.0.2.10/24"]
+track_processes = ["sleepers"]
+"""
+
+
+def test_a_process_count_gains_and_loses_quorum(tmp_path: Path) -> None:
+    sent: list[Any] = []
+    procs = [sleeper()]
+
+    async def scenario() -> None:
+        trackers = Trackers(send=sent.append)
+        trackers.start(parse_config(tomllib.loads(PROCESS_CONFIG.format(arg=SLEEP_ARG))))
+        await until(lambda: sent == [SetTrackedProcess("sleepers", False)])  # 1 of 2
+        procs.append(sleeper())
+        await until(lambda: SetTrackedProcess("sleepers", True) in sent)
+        [entry] = trackers.status()
+        assert (entry["kind"], entry["state"], entry["count"], entry["quorum"]) == ("process", "ok", 2, 2)
+        assert entry["instances"] == [{"instance": "VI_1", "weight": -40, "shift": 0, "fault": False}]
+        body = "".join(chunk for family in tracker_families(trackers.status()) for chunk in family.render())
+        got = samples(body)
+        assert got['directord_track_process_running{tracker="sleepers"}'] == 2
+        assert got['directord_track_process_quorum_ok{tracker="sleepers"}'] == 1
+        procs.pop().kill()
+        await until(lambda: sent[-1] == SetTrackedProcess("sleepers", False))
+        assert trackers.status()[0]["instances"][0]["shift"] == -40
+        await trackers.close()
+
+    try:
+        run(scenario())
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
