@@ -83,6 +83,7 @@ class _Instance:
     # track_script / track_file lines read so far ({"name", "weight"?, "node"}), see keepalived_tracking
     track_scripts: list[dict[str, Any]] = field(default_factory=list)
     track_files: list[dict[str, Any]] = field(default_factory=list)
+    track_processes: list[dict[str, Any]] = field(default_factory=list)
     keeps_tracking_weights: bool = False  # its sync group says sync_group_tracking_weight
 
     def output(self, garp: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +296,11 @@ def _track_file_block(k: _Keepalived, node: Node, state: _File) -> None:
     keepalived_tracking.track_file(k, node, state.tracked)
 
 
+@TOP.on("vrrp_track_process")
+def _track_process_block(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.track_process(k, node, state.tracked)
+
+
 @TOP.on("vrrp_sync_group")
 def _vrrp_sync_group(k: _Keepalived, node: Node, state: _File) -> None:
     state.groups.append(node)
@@ -447,6 +453,11 @@ def _track_file(k: _Keepalived, node: Node, vi: _Instance) -> None:
     keepalived_tracking.references(k, node, k.file.tracked.files, "track_file", vi.track_files)
 
 
+@INSTANCE.on("track_process")
+def _track_process(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    keepalived_tracking.references(k, node, k.file.tracked.processes, "vrrp_track_process", vi.track_processes)
+
+
 @INSTANCE.on("notify")
 def _notify(k: _Keepalived, node: Node, vi: _Instance) -> None:
     k.file.runs_programs.append(node)
@@ -510,7 +521,7 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
     members: list[_Instance] = []
     tracking: list[Node] = []
     for child in k.block(node):
-        if child.keyword in ("track_script", "track_file", "sync_group_tracking_weight"):
+        if child.keyword in ("track_script", "track_file", "track_process", "sync_group_tracking_weight"):
             tracking.append(child)
             continue
         if child.keyword != "group":
@@ -533,12 +544,15 @@ def _sync_group_tracking(k: _Keepalived, tracking: list[Node], members: list[_In
     for child in tracking:
         if child.keyword == "sync_group_tracking_weight":
             continue
-        known = k.file.tracked.scripts if child.keyword == "track_script" else k.file.tracked.files
-        kind = "vrrp_script" if child.keyword == "track_script" else "track_file"
+        known, kind, field_name = {
+            "track_script": (k.file.tracked.scripts, "vrrp_script", "track_scripts"),
+            "track_file": (k.file.tracked.files, "track_file", "track_files"),
+            "track_process": (k.file.tracked.processes, "vrrp_track_process", "track_processes"),
+        }[child.keyword]
         found: list[dict[str, Any]] = []
         keepalived_tracking.references(k, child, known, kind, found)
         for vi in members:
-            own = vi.track_scripts if child.keyword == "track_script" else vi.track_files
+            own = getattr(vi, field_name)
             own.extend(entry for entry in found if all(entry["name"] != e["name"] for e in own))
     for vi in members:
         vi.keeps_tracking_weights = keep
@@ -556,7 +570,8 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     group = (k, vi.sync_group) if vi.sync_group and not vi.keeps_tracking_weights else None
     return vi.output({**k.file.garp, **vi.garp}) | present({
         "track_scripts": keepalived_tracking.output(vi.track_scripts, tracked.scripts, 0, group),
-        "track_files": keepalived_tracking.output(vi.track_files, tracked.files, 1, group)})
+        "track_files": keepalived_tracking.output(vi.track_files, tracked.files, 1, group),
+        "track_processes": keepalived_tracking.output(vi.track_processes, tracked.processes, 1, group)})
 
 
 # --- virtual_server ------------------------------------------------------------------------

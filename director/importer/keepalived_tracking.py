@@ -1,4 +1,5 @@
-"""keepalived's tracked scripts and files -> directord's `[[vrrp_script]]` and `[[track_file]]`.
+"""keepalived's tracked scripts, files and processes -> directord's `[[vrrp_script]]`,
+`[[track_file]]` and `[[track_process]]`.
 
 Read as keepalived 2.2 reads them (checked against Debian's keepalived 2.2.7):
 
@@ -16,6 +17,12 @@ Read as keepalived 2.2 reads them (checked against Debian's keepalived 2.2.7):
 - a track file's `weight` beyond -254..254 acts as ±254 (the value x weight is kept within
   -254..253 either way), and a relative `file` is relative to keepalived's working
   directory, /.
+- `vrrp_track_process`: `process NAME [ARG...]` matches the name, or argv[0] and the
+  arguments once there are any (or `param_match` is given: alone it means exact),
+  `full_command` argv[0]; `delay` sets both delays. keepalived follows the kernel's process
+  events, directord reads /proc every `interval`: the counting carries over. What keepalived
+  does with a weighted track_process in a sync group member could not be observed (its
+  process events are unavailable here), so that case is imported with its weight and flagged.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class Tracked:
 
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> [[vrrp_script]] entry
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> [[track_file]] entry
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> [[track_process]] entry
     script_nodes: dict[str, Node] = field(default_factory=dict)
     default_user: list[str] | None = None  # global_defs script_user USER [GROUP]
 
@@ -55,6 +63,7 @@ class _Script:
 
 SCRIPT: Table[_Keepalived, Node, _Script] = Table()
 TRACK_FILE: Table[_Keepalived, Node, dict[str, Any]] = Table()
+TRACK_PROCESS: Table[_Keepalived, Node, dict[str, Any]] = Table()
 
 
 def shell_feature(text: str) -> str | None:
@@ -187,6 +196,8 @@ def settle(k: _Keepalived, tracked: Tracked, notify_or_misc: list[Node], script_
         k.conv.config["vrrp_script"] = [present(e) for e in tracked.scripts.values()]
     if tracked.files:
         k.conv.config["track_file"] = list(tracked.files.values())
+    if tracked.processes:
+        k.conv.config["track_process"] = [_process_output(entry) for entry in tracked.processes.values()]
 
 
 # --- track_file ------------------------------------------------------------------------------------
@@ -227,13 +238,89 @@ TRACK_FILE.says("directord does not create or write track files: create it befor
                 "init_file")
 
 
+# --- vrrp_track_process ------------------------------------------------------------------------------
+
+
+def track_process(k: _Keepalived, node: Node, tracked: Tracked) -> None:
+    name = node.args[0] if node.args else None
+    if name is None:
+        k.bad(node, "needs a name")
+        return
+    entry: dict[str, Any] = {"name": name}
+    for child in k.block(node):
+        TRACK_PROCESS.read(k, child, entry)
+    if "process" not in entry:
+        k.skip(node, "no process line: keepalived drops this vrrp_track_process, and so does the import")
+        return
+    if name in tracked.processes:
+        k.skip(node, f"a second vrrp_track_process {name}: keepalived keeps the first")
+        return
+    tracked.processes[name] = entry
+
+
+def _process_output(entry: dict[str, Any]) -> dict[str, Any]:
+    """param_match without params means "exactly no arguments"; params without it, exactly these."""
+    out = dict(entry)
+    if "param_match" in out or "args" in out:
+        out.setdefault("args", [])
+    if out.get("param_match") == "exact":
+        del out["param_match"]
+    return out
+
+
+@TRACK_PROCESS.on("process")
+def _process(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    if not node.args:
+        k.bad(node, "needs a process name")
+        return
+    entry["process"] = node.args[0]
+    if len(node.args) > 1:
+        entry["args"] = node.args[1:]
+
+
+@TRACK_PROCESS.on("param_match")
+def _param_match(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    if len(node.args) > 1 or (node.args and node.args[0] not in ("initial", "partial")):
+        k.bad(node, "takes initial or partial (or nothing, for an exact match)")
+        return
+    entry["param_match"] = node.args[0] if node.args else "exact"
+
+
+@TRACK_PROCESS.on("weight")
+def _process_weight(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    weight = _weight(k, node, TRACK_WEIGHT)
+    if weight is not None:
+        entry["weight"] = weight
+
+
+@TRACK_PROCESS.on("quorum", "quorum_max")
+def _quorum(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    value = k.integer(node)
+    if value is not None and value >= 0:
+        entry[node.keyword] = value
+
+
+@TRACK_PROCESS.on("fork_delay", "terminate_delay", "delay")
+def _delay(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    value = k.number(node)
+    if value is None or value < 0:
+        return
+    for key in ("fork_delay", "terminate_delay") if node.keyword == "delay" else (node.keyword,):
+        entry[key] = seconds(value)
+
+
+@TRACK_PROCESS.on("full_command")
+def _full_command(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    entry["full_command"] = True
+
+
 # --- an instance's (or a sync group's) track_script and track_file blocks ---------------------------
 
 
 def references(k: _Keepalived, node: Node, known: dict[str, dict[str, Any]], kind: str,
                found: list[dict[str, Any]]) -> None:
     """Append the block's `NAME [weight N]` lines to `found`, as {"name", "weight"?, "node"}."""
-    limit = KEEPALIVED_SCRIPT_WEIGHT if kind == "vrrp_script" else TRACK_WEIGHT
+    limit = KEEPALIVED_SCRIPT_WEIGHT if kind == "vrrp_script" else TRACK_WEIGHT  # track_file, track_process: 254
     for child in k.block(node):
         name, directive = child.keyword, f"{node.keyword} {child.keyword}"
 
@@ -272,7 +359,13 @@ def output(found: list[dict[str, Any]], known: dict[str, dict[str, Any]], defaul
         if group is not None and weight != 0:
             k, name = group
             node = entry["node"]
-            if "path" in known[entry["name"]]:
+            if "process" in known[entry["name"]]:
+                k.conv.note(node.file, node.line, entry["directive"],
+                            f"imported with its weight ({weight}), but keepalived wants weight 0 for the track_process "
+                            f"of a member of sync group {name} (without sync_group_tracking_weight); what it does "
+                            "otherwise was not checked: set weight = 0 if the group should fault together")
+                result.append({"name": entry["name"], "weight": weight} if "weight" in entry else entry["name"])
+            elif "path" in known[entry["name"]]:
                 k.conv.note(node.file, node.line, entry["directive"],
                             f"weight {weight} becomes 0, as keepalived sets it for a member of sync group {name} "
                             "(without sync_group_tracking_weight): any value but 0 puts the instance in fault")

@@ -81,7 +81,7 @@ def test_what_keepalived_ignores_is_not_imported_and_says_so(result) -> None:
 
 def test_sync_group_members_lose_weighted_scripts_and_file_weights(result) -> None:
     conv, config, _ = result
-    vi3, vi4 = config.vrrp_instances[2:]
+    vi3, vi4 = config.vrrp_instances[2:4]
     assert vi3.track_scripts == (TrackScript("chk_later", 0),)  # the weighted chk_haproxy is dropped
     assert note(conv, 92).startswith("track_script chk_haproxy: not imported: keepalived ignores a track_script "
                                      "with a weight (-20) in a member of sync group G_ZEROED")
@@ -113,3 +113,21 @@ def test_the_import_validates_and_is_otherwise_exact(result) -> None:
 ])
 def test_shell_feature(text: str, feature: str | None) -> None:
     assert shell_feature(text) == feature
+
+
+def test_track_processes(result) -> None:
+    from director.config.model import TrackProcess, TrackProcessConfig
+
+    conv, config, _ = result
+    processes = {p.name: p for p in config.track_processes}
+    assert processes["haproxy"] == TrackProcessConfig("haproxy", "haproxy", quorum=2, quorum_max=4, weight=-30,
+                                                      fork_delay=1.5, terminate_delay=1.5)  # delay: both
+    nginx = processes["nginx_exact"]  # a quoted argument stays one
+    assert (nginx.process, nginx.args, nginx.param_match, nginx.fork_delay) == (
+        "/usr/sbin/nginx", ("-g", "daemon off;"), "partial", 2.0)
+    assert (processes["no_args"].args, processes["no_args"].param_match) == ((), "exact")  # param_match alone
+    assert (processes["argv0"].full_command, processes["argv0"].args) == (True, None)
+    vi5 = config.vrrp_instances[4]
+    assert vi5.track_processes == (TrackProcess("haproxy", -30), TrackProcess("nginx_exact", 20),
+                                   TrackProcess("no_args", 0), TrackProcess("argv0", 1))
+    assert not any(f == SAMPLE and line >= 127 for f, line in notes(conv))  # all exact
