@@ -160,3 +160,27 @@ def test_keepalived_and_directord_weigh_the_same_scripts_the_same_way(lab2: Lab)
     log = lab2.log(ka)
     for before, after in ((140, 110), (110, 140), (140, 90), (90, 60)):
         assert f"Changing effective priority from {before} to {after}" in log, log[-3000:]
+
+
+def test_a_tracked_process_count_moves_mastership(lab2: Lab) -> None:
+    """Processes are the host's, not a namespace's: each test process carries an argument of its own."""
+    n1, n2 = lab2.nodes
+    argv = ["/bin/sleep", "3141.59"]
+    procs = [subprocess.Popen(argv)]
+    try:
+        lab2.start_directord(n1, priority=150, tables={"track_process": [
+            {"name": "worker", "process": argv[0], "args": argv[1:], "weight": -60, "interval": "100ms"}]},
+            track_processes=["worker"])
+        lab2.start_directord(n2, priority=120)
+        lab2.wait_master(n1, 10)
+        procs.pop().kill()  # 150 - 60 = 90
+        lab2.wait_master(n2, 5)
+        tracked = status(lab2, n1)["trackers"][0]
+        assert (tracked["kind"], tracked["state"], tracked["count"]) == ("process", "failed", 0)
+        procs.append(subprocess.Popen(argv))
+        lab2.wait_master(n1, 5)
+        assert instance(lab2, n1)["effective_priority"] == 150
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
