@@ -154,3 +154,66 @@ def test_a_process_name_longer_than_the_kernel_keeps_is_warned_about() -> None:
     lines = render(config_warnings(parse_config(data)), "f", data)
     assert ('f: track_process "hp".process: "a-very-long-process-name" is longer than the 15 bytes the kernel keeps '
             "of a process name, so it never matches one: set full_command = true to match argv[0]") in lines
+
+
+# --- on the host (check-config without --no-host-checks) ------------------------------------------------
+
+
+def test_check_config_refuses_scripts_that_cannot_run(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from director.cli import main
+
+    private = tmp_path / "private-check"
+    private.write_text("#!/bin/sh\nexit 0\n")
+    os.chmod(private, 0o700)  # root may run it, nobody may not
+    plain = tmp_path / "plain"
+    plain.write_text("not a program\n")
+    lo_address = "127.0.0.2/8"
+    path = tmp_path / "d.toml"
+    path.write_text(f"""
+[[vrrp_script]]
+name = "missing"
+command = ["/nonexistent/check", "-q"]
+
+[[vrrp_script]]
+name = "bare"
+command = ["no-such-program-anywhere"]
+
+[[vrrp_script]]
+name = "plain"
+command = ["{plain}"]
+
+[[vrrp_script]]
+name = "private"
+command = ["{private}"]
+user = "nobody"
+
+[[vrrp_script]]
+name = "nouser"
+command = ["true"]
+user = "no-such-user-x"
+
+[[vrrp_script]]
+name = "fine"
+command = ["true"]
+user = "nobody"
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "lo"
+vrid = 1
+virtual_ips = ["{lo_address}"]
+track_scripts = ["missing", "bare", "plain", "private", "nouser", "fine"]
+""")
+    assert main(["check-config", "-c", str(path)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": warning: " not in line]
+    assert errors == [
+        f'{path}:4: vrrp_script "missing".command: /nonexistent/check does not exist',
+        f'{path}:8: vrrp_script "bare".command: no-such-program-anywhere does not exist on PATH '
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        f'{path}:12: vrrp_script "plain".command: {plain} is not an executable file',
+        f'{path}:16: vrrp_script "private".command: {private} is not an executable file by user nobody',
+        f'{path}:22: vrrp_script "nouser".user: no user named "no-such-user-x" on this host',
+    ]
+    assert main(["check-config", "--no-host-checks", "-c", str(path)]) == 0
