@@ -184,3 +184,25 @@ def test_a_tracked_process_count_moves_mastership(lab2: Lab) -> None:
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def test_a_reload_adds_and_removes_a_tracked_script_without_restarting_the_instance(lab2: Lab) -> None:
+    n1, n2 = lab2.nodes
+    flag = lab2.tmp / "n1.flag"  # never created: the script fails
+    lab2.start_directord(n1, priority=150)
+    lab2.start_directord(n2, priority=120)
+    lab2.wait_master(n1, 10)
+
+    def reload(**kw: object) -> None:
+        lab2.write_config(n1, daemon=True, priority=150, **kw)
+        proc = subprocess.run([DIRECTORD, "reload", "--socket", f"{lab2.tmp}/{n1}.sock"], capture_output=True,
+                              text=True, timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    reload(tables={"vrrp_script": [script("chk", flag, -60)]}, track_scripts=["chk"])
+    lab2.wait_master(n2, 5)
+    assert instance(lab2, n1)["effective_priority"] == 90
+    assert "old=init" not in lab2.log(n1).split("reloaded")[-1]  # updated in place, not restarted
+    reload()  # the script goes: its weight stops counting
+    lab2.wait_master(n1, 5)
+    assert instance(lab2, n1)["effective_priority"] == 150 and status(lab2, n1)["trackers"] == []
