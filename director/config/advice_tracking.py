@@ -41,3 +41,4 @@ def tracking_warnings(config: Config, on_host: bool) -> Iterator[Problem]:
             yield Problem(("track_process", index, "process"),
                           f'"{process.process}" is longer than the {COMM_MAX} bytes the kernel keeps of a process '
                           "name, so it never matches one: set full_command = true to match argv[0]")
+

@@ -2,6 +2,7 @@
 
 A script that cannot run would fail every turn and hold its instances down (or in fault)
 for a reason nobody sees until it bites, so check-config refuses it here, on the director.
+It also warns of a script run as root that another user could change (`tracking_host_warnings`).
 """
 
 from __future__ import annotations
@@ -68,3 +69,36 @@ def _executable(path: str, uid: int, gids: set[int]) -> bool:
     if info.st_gid in gids:
         return bool(mode & stat.S_IXGRP)
     return bool(mode & stat.S_IXOTH)
+
+
+def tracking_host_warnings(config: Config, search_path: str) -> list[Problem]:
+    """Scripts run as root that a user other than root can change or replace: that user's code would
+    run as root (keepalived's enable_script_security refuses them; keepalived without it warns)."""
+    problems = []
+    for index, script in enumerate(config.vrrp_scripts):
+        if script.user not in (None, "root"):
+            continue
+        program = script.command[0]
+        found = program if os.sep in program else shutil.which(program, path=search_path)
+        if found is None or not os.path.exists(found):
+            continue  # an error of tracking_problems
+        weak = _changeable_by_others(os.path.realpath(found))
+        if weak is not None:
+            problems.append(Problem(("vrrp_script", index, "command"),
+                                    f"{program} runs as root but {weak} can be changed by a user other than root "
+                                    "(set user to run it unprivileged, or make the file and its directories "
+                                    "root's and not group or world writable)"))
+    return problems
+
+
+def _changeable_by_others(path: str) -> str | None:
+    """The first of `path` and the directories above it that is not root's or is group/world
+    writable (a sticky directory such as /tmp does not count), else None."""
+    while True:
+        info = os.stat(path)
+        sticky = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+        if info.st_uid != 0 or (info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky):
+            return path
+        if path == "/":
+            return None
+        path = os.path.dirname(path)

@@ -143,7 +143,10 @@ class Trackers:
             if script.account_error is not None:
                 result = Outcome(False, script.account_error, None)
             else:
-                result = await run_script(script.cfg.command, script.cfg.timeout or interval, script.who)
+                try:
+                    result = await run_script(script.cfg.command, script.cfg.timeout or interval, script.who)
+                except OSError as exc:  # no descriptor for the pidfd or the pipe, say: a failed run, not a dead task
+                    result = Outcome(False, f"cannot run {script.cfg.command[0]!r}: {exc.strerror or exc}", None)
             self._record(script, result, loop.time() - started)
             due += interval
             now = loop.time()
@@ -218,7 +221,12 @@ class Trackers:
         """Count at once (instances wait for the first count), then every interval."""
         loop = asyncio.get_running_loop()
         while True:
-            [found] = await asyncio.to_thread(proc_scan.count, [tracked.match])
+            try:
+                [found] = await asyncio.to_thread(proc_scan.count, [tracked.match])
+            except (OSError, RuntimeError) as exc:  # no thread to run it in, say: count again next turn
+                log.error("track process not counted", tracker=tracked.cfg.name, error=str(exc))
+                await asyncio.sleep(tracked.cfg.interval)
+                continue
             tracked.counted_at, tracked.scans = time.time(), tracked.scans + 1
             before = tracked.state.ok
             changed = tracked.state.feed(found, loop.time())

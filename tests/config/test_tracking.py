@@ -217,3 +217,44 @@ track_scripts = ["missing", "bare", "plain", "private", "nouser", "fine"]
         f'{path}:22: vrrp_script "nouser".user: no user named "no-such-user-x" on this host',
     ]
     assert main(["check-config", "--no-host-checks", "-c", str(path)]) == 0
+
+
+def test_check_config_warns_of_a_root_script_another_user_can_change(tmp_path: Any,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from director.cli import main
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # anyone may replace what is in it
+    script = shared / "check"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    os.chmod(script, 0o755)
+    path = tmp_path / "d.toml"
+    path.write_text(f"""
+[[vrrp_script]]
+name = "weak"
+command = ["{script}"]
+
+[[vrrp_script]]
+name = "system"
+command = ["/bin/true"]
+
+[[vrrp_script]]
+name = "unprivileged"
+command = ["{script}"]
+user = "nobody"
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "lo"
+vrid = 1
+virtual_ips = ["127.0.0.2/8"]
+track_scripts = ["weak", "system", "unprivileged"]
+""")
+    assert main(["check-config", "-c", str(path)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "vrrp_script" in line]
+    assert warnings == [f'{path}:4: warning: vrrp_script "weak".command: {script} runs as root but {shared} can be '
+                        "changed by a user other than root (set user to run it unprivileged, or make the file and "
+                        "its directories root's and not group or world writable)"]
