@@ -332,6 +332,12 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
 
 
+GLOBAL.says("directord has no script security mode: it runs a vrrp_script as its user (root unless set) and "
+            "check-config warns of a root script another user can change, where keepalived refuses it (and, without "
+            "script_user, runs scripts as keepalived_script or drops them when that user does not exist)",
+            "enable_script_security")
+
+
 @GLOBAL.on("script_user")
 def _script_user(k: _Keepalived, node: Node, state: _File) -> None:
     keepalived_tracking.script_user(k, node, state.tracked)
