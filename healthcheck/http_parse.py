@@ -234,7 +234,7 @@ class Body:
         while pos < len(buf) and not self.done:
             if self._state == "size":
                 m = _CHUNK_SIZE.match(buf, pos)
-                if m is None:
+                if m is None or m.end() - 1 - pos > MAX_CHUNK_LINE:
                     self._check_size_line(buf, pos)
                     break
                 self._chunk_left = int(m.group(1), 16)
@@ -257,7 +257,8 @@ class Body:
 
     @staticmethod
     def _check_size_line(buf: bytes, pos: int) -> None:
-        """An unmatched size line is fine only while it may still be arriving."""
+        """An unmatched size line is fine only while it may still be arriving. One longer than
+        MAX_CHUNK_LINE is refused even when it arrived whole, as it is when split into reads."""
         if b"\n" in buf[pos:] or len(buf) - pos > MAX_CHUNK_LINE:
             raise HttpParseError(f"bad chunk size line {buf[pos:pos + 20]!r}")
 
@@ -276,9 +277,9 @@ class Body:
     def _chunk_trailer(self, buf: bytes, pos: int) -> int | None:
         """Trailer lines until an empty one."""
         nl = buf.find(b"\n", pos)
+        if (len(buf) if nl < 0 else nl) - pos > MAX_CHUNK_LINE:  # whether it arrived whole or in reads
+            raise HttpParseError("chunked trailer too long")
         if nl < 0:
-            if len(buf) - pos > MAX_CHUNK_LINE:
-                raise HttpParseError("chunked trailer too long")
             return None
         if buf[pos:nl].strip() == b"":
             self.done = True

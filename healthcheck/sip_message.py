@@ -89,12 +89,11 @@ def build_options(
 
 
 def _head_end(buf: bytes | bytearray) -> tuple[int, int] | None:
-    """(end of headers, separator length), tolerating bare-LF peers."""
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        i = buf.find(sep)
-        if i >= 0:
-            return i, len(sep)
-    return None
+    """(end of headers, separator length) at the first blank line, CRLF or bare LF: a CRLF
+    one further on (in a body, or the next message) must not decide where this head ends,
+    or the framing would depend on how much of the stream has arrived."""
+    found = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := buf.find(sep)) >= 0]
+    return min(found) if found else None
 
 
 def frame_length(buf: bytes | bytearray, limit: int = MAX_MESSAGE) -> int | None:

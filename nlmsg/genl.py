@@ -65,24 +65,34 @@ def get_u8(attrs: dict[int, bytes], kind: int, default: int = 0) -> int:
     return raw[0] if raw else default
 
 
-def get_u16(attrs: dict[int, bytes], kind: int, default: int = 0) -> int:
+def _get_int(attrs: dict[int, bytes], kind: int, layout: struct.Struct, default: int) -> int:
+    """An integer attribute (empty: `default`); a shorter one than its type is malformed,
+    a DecodeError rather than the struct.error it would raise."""
     raw = attrs.get(kind)
-    return _U16.unpack_from(raw)[0] if raw else default
+    if not raw:
+        return default
+    if len(raw) < layout.size:
+        raise DecodeError(f"attribute {kind} has {len(raw)} bytes, too few for a {layout.size}-byte integer")
+    return layout.unpack_from(raw)[0]
+
+
+def get_u16(attrs: dict[int, bytes], kind: int, default: int = 0) -> int:
+    return _get_int(attrs, kind, _U16, default)
 
 
 def get_be16(attrs: dict[int, bytes], kind: int, default: int = 0) -> int:
-    raw = attrs.get(kind)
-    return _BE16.unpack_from(raw)[0] if raw else default
+    return _get_int(attrs, kind, _BE16, default)
 
 
 def get_u32(attrs: dict[int, bytes], kind: int, default: int = 0) -> int:
-    raw = attrs.get(kind)
-    return _U32.unpack_from(raw)[0] if raw else default
+    return _get_int(attrs, kind, _U32, default)
 
 
 def get_str(attrs: dict[int, bytes], kind: int) -> str:
+    """Up to the first NUL; bytes that are not UTF-8 are replaced, as a name the kernel
+    reports (a scheduler, an interface) is shown or compared, never worth failing a dump for."""
     raw = attrs.get(kind)
-    return raw.split(b"\0", 1)[0].decode() if raw else ""
+    return raw.split(b"\0", 1)[0].decode(errors="replace") if raw else ""
 
 
 # --- messages ---------------------------------------------------------------------

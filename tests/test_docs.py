@@ -28,7 +28,7 @@ from director.config.read import format_duration
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 # Fields that are not read from the file at all.
-NOT_KEYS = {("Config", "path")}
+NOT_KEYS = {("Config", "path"), ("VrrpInstanceConfig", "sync_group_hooks"), ("VrrpInstanceConfig", "notify_fifo")}
 # Field names the loader reads under another key (load.py: root.table("global"),
 # root.tables("virtual_server"), s.tables("real_server"), root.tables("vrrp_instance")).
 RENAMED = {
@@ -38,6 +38,7 @@ RENAMED = {
     ("Config", "vrrp_scripts"): "vrrp_script",
     ("Config", "track_files"): "track_file",
     ("Config", "track_processes"): "track_process",
+    ("Config", "vrrp_sync_groups"): "vrrp_sync_group",
     ("VirtualServerConfig", "real_servers"): "real_server",
 }
 # Fields the loader reads from a key inside a sub-table (load.py `_ipvs`: timeouts.tcp, ...).
@@ -219,7 +220,7 @@ def test_the_walk_reaches_every_table() -> None:
         "global", "ipvs", "ipvs.timeouts", "ipvs.sync_daemon",
         "vrrp_instance", "vrrp_instance.garp", "vrrp_instance.track_interfaces",
         "vrrp_instance.track_virtual_servers", "vrrp_instance.track_scripts", "vrrp_instance.track_files",
-        "vrrp_instance.track_processes", "vrrp_script", "track_file", "track_process",
+        "vrrp_instance.track_processes", "vrrp_script", "track_file", "track_process", "vrrp_sync_group",
         "virtual_server", "virtual_server.check", "virtual_server.real_server",
     }
     keys = {k.path for k in model_keys(model.Config)}

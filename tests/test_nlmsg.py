@@ -5,10 +5,12 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from collections.abc import Callable
 
 import pytest
 
 import nlmsg
+from nlmsg import genl
 
 
 def test_attr_pads_to_four_bytes() -> None:
@@ -57,3 +59,24 @@ def test_transact_skips_stale_answers_and_raises_the_kernel_errno() -> None:
 def test_next_seq_wraps_past_zero() -> None:
     assert nlmsg.next_seq(1) == 2
     assert nlmsg.next_seq(0xFFFFFFFF) == 1
+
+
+# Found by tests/fuzz/test_netlink.py: a short integer attribute raised struct.error and a
+# name that is not UTF-8 raised UnicodeDecodeError, past every caller's `except DecodeError`.
+
+
+@pytest.mark.parametrize(("get", "raw"), [(genl.get_u16, b"\x01"), (genl.get_be16, b"\x01"),
+                                          (genl.get_u32, b"\x01\x00\x00")])
+def test_a_short_integer_attribute_is_a_decode_error(get: Callable[[dict[int, bytes], int], int], raw: bytes) -> None:
+    with pytest.raises(nlmsg.DecodeError, match="too few"):
+        get({5: raw}, 5)
+
+
+def test_a_family_reply_with_a_one_byte_id_is_a_decode_error() -> None:
+    reply = struct.pack("=BBH", 1, 2, 0) + struct.pack("=HH", 5, genl.CTRL_ATTR_FAMILY_ID) + b"\x22\0\0\0"
+    with pytest.raises(nlmsg.DecodeError):
+        genl.decode_family_id(reply)
+
+
+def test_a_name_that_is_not_utf8_is_read_with_replacement_characters() -> None:
+    assert genl.get_str({6: b"w\xffc\0junk"}, 6) == "w\ufffdc"

@@ -4,7 +4,9 @@ A master's priority-0 advert is encoded while it is master, so that a stop signa
 can send it at once from the signal thread (`vrrp.stop_signals`), before the event
 loop hears of the stop. An instance that said farewell sends nothing more: another
 priority 0 would restart the backup's Skew_Time, and a normal advert would cancel
-the hand-over.
+the hand-over. An AH instance's farewell is sealed when it is sent (one HMAC, microseconds):
+sealed in advance, its sequence number would be older than the adverts sent since, and the
+peer would drop it as a replay.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from vrrp import codec
+from vrrp import ah, codec
 from vrrp.counters import Counters
 from vrrp.fsm import SHUTDOWN_PRIORITY
 from vrrp.sockets import VrrpSocket
@@ -27,16 +29,27 @@ Packets = tuple[tuple[bytes, IPAddress], ...]  # payload, destination
 
 @dataclass(frozen=True)
 class Route:
-    """Where and how one instance's adverts go; equal routes encode alike."""
+    """Where and how one instance's adverts go; equal routes encode alike, except that a
+    route with an AH `session` numbers each packet it seals."""
 
     sock: VrrpSocket
     src: IPAddress
     dsts: tuple[IPAddress, ...]
     checksum_as_v2: bool = False
+    auth_type: int = codec.AUTH_NONE
+    auth_data: bytes = b""  # the 8-byte password (PASS) or AH key
+    session: ah.Session | None = None
 
     def encode(self, advert: codec.Advert) -> Packets:
-        return tuple((codec.encode(advert, self.src, dst, checksum_as_v2=self.checksum_as_v2), dst)
-                     for dst in self.dsts)
+        return tuple((self._encode(advert, dst), dst) for dst in self.dsts)
+
+    def _encode(self, advert: codec.Advert, dst: IPAddress) -> bytes:
+        message = codec.encode(advert, self.src, dst, checksum_as_v2=self.checksum_as_v2,
+                               auth_type=self.auth_type, auth_data=self.auth_data)
+        if self.session is None:
+            return message
+        assert isinstance(self.src, ipaddress.IPv4Address) and isinstance(dst, ipaddress.IPv4Address)
+        return self.session.seal(message, self.src, dst, self.auth_data)
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,8 @@ class Advertiser:
         """Send every master's priority 0 now; those instances stay silent from now on."""
         with self._lock:
             for name, farewell in self._farewells.items():
-                send_all(name, farewell.route, farewell.packets, farewell.counters)
+                packets = farewell.route.encode(farewell.advert) if farewell.route.session else farewell.packets
+                send_all(name, farewell.route, packets, farewell.counters)
                 self._silent.add(name)
 
     def forget(self, name: str) -> None:
@@ -83,7 +97,8 @@ class Advertiser:
         current = self._farewells.get(name)
         if current is not None and (current.advert, current.route) == (advert, route):
             return  # encoded once per change, not once per advert
-        farewell = _Farewell(advert, route, route.encode(advert), counters)
+        packets = () if route.session else route.encode(advert)  # sealed when sent
+        farewell = _Farewell(advert, route, packets, counters)
         self._farewells = {**self._farewells, name: farewell}
 
 

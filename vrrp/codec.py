@@ -10,6 +10,7 @@ edge can count drops by cause instead of crashing on hostile input.
 from __future__ import annotations
 
 import enum
+import hmac
 import ipaddress
 import struct
 from collections.abc import Collection
@@ -24,6 +25,9 @@ MCAST_V6 = ipaddress.IPv6Address("ff02::12")
 TYPE_ADVERTISEMENT = 1
 HEADER_LEN = 8
 V2_AUTH_LEN = 8
+# v2 Auth Type values (RFC 2338 5.3.6). RFC 3768 keeps only 0; keepalived still sends the
+# other two, so a pair can move from keepalived one node at a time (`vrrp.ah` does AH).
+AUTH_NONE, AUTH_PASS, AUTH_AH = 0, 1, 2
 MAX_V3_INTERVAL_CS = 0x0FFF  # 12-bit field
 MAX_PACKET = 1500  # an advert never exceeds one Ethernet frame; bound every read
 
@@ -45,6 +49,7 @@ class Reason(enum.Enum):
     UNKNOWN_PEER = "unknown_peer"
     ADDRESS_MISMATCH = "address_mismatch"
     OWN_PACKET = "own_packet"
+    REPLAYED = "replayed"  # an AH sequence number not above the last one seen
 
 
 class DecodeError(ValueError):
@@ -114,14 +119,29 @@ def vrrp_checksum(
     return inet_checksum(pseudo_header(src, dst, len(message)) + message)
 
 
+def v2_auth_data(password: str) -> bytes:
+    """The Authentication Data a v2 advert carries for `password`: its first 8 bytes (UTF-8),
+    zero-padded, which is also what keepalived keys AH with."""
+    return _eight(password.encode())
+
+
+def _eight(data: bytes) -> bytes:
+    return data[:V2_AUTH_LEN].ljust(V2_AUTH_LEN, b"\x00")
+
+
 def encode(
     advert: Advert,
     src: IPAddress,
     dst: IPAddress,
     *,
     checksum_as_v2: bool = False,
+    auth_type: int = AUTH_NONE,
+    auth_data: bytes = b"",
 ) -> bytes:
-    """Build the VRRP message (no IP header) with its checksum filled in."""
+    """Build the VRRP message (no IP header) with its checksum filled in.
+
+    v2 only: `auth_type` goes into the header; with AUTH_PASS the message ends with
+    `auth_data` (see `v2_auth_data`), otherwise with 8 zero bytes, as keepalived sends them."""
     if advert.version not in (2, 3):
         raise ValueError(f"unsupported VRRP version {advert.version}")
     if advert.version == 2 and src.version != 4:
@@ -139,8 +159,8 @@ def encode(
         body = head + addrs
     else:
         seconds = max(1, min(advert.interval_cs // 100, 255))
-        head = struct.pack("!BBBBBBH", first, advert.vrid, advert.priority, count, 0, seconds, 0)
-        body = head + addrs + bytes(V2_AUTH_LEN)
+        head = struct.pack("!BBBBBBH", first, advert.vrid, advert.priority, count, auth_type, seconds, 0)
+        body = head + addrs + (_eight(auth_data) if auth_type == AUTH_PASS else bytes(V2_AUTH_LEN))
     csum = vrrp_checksum(body, advert.version, src, dst, checksum_as_v2)
     return body[:6] + struct.pack("!H", csum) + body[8:]
 
@@ -152,11 +172,15 @@ def decode(
     dst: IPAddress,
     ttl: int,
     accept_v2_checksum: bool = False,
+    auth_type: int | None = AUTH_NONE,
+    auth_data: bytes = b"",
 ) -> Advert:
     """Parse and validate one VRRP message per RFC 5798 7.1 / RFC 3768 7.1.
 
     `accept_v2_checksum` also accepts a v3-over-IPv4 checksum computed
-    without the pseudo-header. Raises DecodeError only.
+    without the pseudo-header. A v2 advert must carry `auth_type` (None: any, for
+    a packet no instance claims), and with AUTH_PASS the password of `auth_data`,
+    compared in constant time. Raises DecodeError only.
     """
     if ttl != TTL_REQUIRED:
         raise DecodeError(Reason.BAD_TTL, f"ttl {ttl}")
@@ -185,8 +209,7 @@ def decode(
     if version == 3:
         interval_cs = struct.unpack_from("!H", data, 4)[0] & 0x0FFF
     else:
-        if data[4] != 0:
-            raise DecodeError(Reason.BAD_AUTH, f"auth type {data[4]}")
+        _check_auth(data, auth_type, auth_data)
         interval_cs = data[5] * 100
     factory = ipaddress.IPv4Address if alen == 4 else ipaddress.IPv6Address
     addresses = tuple(
@@ -205,6 +228,16 @@ def _check_checksum(
     if accept_v2 and version == 3 and vrrp_checksum(zeroed, 3, src, dst, True) == got:
         return
     raise DecodeError(Reason.BAD_CHECKSUM, f"checksum {got:#06x}")
+
+
+def _check_auth(data: bytes, auth_type: int | None, auth_data: bytes) -> None:
+    """RFC 2338 7.1: the advert's Auth Type must be ours; a password must match ours."""
+    if auth_type is None:
+        return
+    if data[4] != auth_type:
+        raise DecodeError(Reason.BAD_AUTH, f"auth type {data[4]}, expected {auth_type}")
+    if auth_type == AUTH_PASS and not hmac.compare_digest(data[-V2_AUTH_LEN:], _eight(auth_data)):
+        raise DecodeError(Reason.BAD_AUTH, "wrong password")
 
 
 def check_instance(

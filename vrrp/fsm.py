@@ -59,7 +59,10 @@ class DropVips:
 
 @dataclass(frozen=True)
 class SendGarp:
-    """Announce the VIPs' new home: gratuitous ARP / unsolicited NA."""
+    """Announce the VIPs' new home: gratuitous ARP / unsolicited NA. `lower_prio`: to
+    outshout a rival master of lower priority, with its own repeat and delay."""
+
+    lower_prio: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,7 @@ class Instance:
         if recent_garp and not new_episode:
             return [SendAdvert(mine)]
         self.rival_garp_at = now
-        return [SendAdvert(mine), SendGarp()]
+        return [SendAdvert(mine), SendGarp(lower_prio=True)]
 
     def _may_answer(self, now: float) -> bool:
         """Whether an out-of-turn advert may go now (counting the ones held back); the

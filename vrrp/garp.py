@@ -98,19 +98,28 @@ class Target(Protocol):
 
 class Announcer:
     """One instance's announcements: a burst on each new mastership (a round at once,
-    then the configured repeats), and an optional periodic refresh while master."""
+    then the configured repeats) and a second burst `delay` later, and an optional
+    periodic refresh while master."""
 
     def __init__(self, sender: PacketSender) -> None:
         self.sender = sender
         self._burst: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
 
-    def start(self, loop: asyncio.AbstractEventLoop, target: Target) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop, target: Target, lower_prio: bool = False) -> None:
         """The VIPs were added just before, synchronously, so the first round goes
-        now; a new burst replaces a running one."""
+        now; a new burst replaces a running one (and its second burst)."""
         self.cancel(refresh=False)
+        garp = target.garp
+        repeat, delay = garp.repeat, garp.delay
+        if lower_prio:
+            repeat = garp.repeat if garp.lower_prio_repeat is None else garp.lower_prio_repeat
+            delay = garp.delay if garp.lower_prio_delay is None else garp.lower_prio_delay
+        if lower_prio and repeat == 0:
+            return  # told not to
+        repeat = max(1, repeat)  # 0 and 1 both send a single round on becoming master
         self.round(target)
-        self._burst = loop.create_task(self._repeat(target))
+        self._burst = loop.create_task(self._bursts(target, repeat, delay))
         if target.garp.refresh > 0 and self._refresh is None:
             self._refresh = loop.create_task(self._keep_fresh(target))
 
@@ -136,13 +145,28 @@ class Announcer:
         self.cancel(refresh=True)
         self.sender.close()
 
-    async def _repeat(self, target: Target) -> None:
-        for _ in range(max(0, target.garp.repeat - 1)):
+    async def _bursts(self, target: Target, repeat: int, delay: float) -> None:
+        second = asyncio.get_running_loop().time() + delay  # counted from the first round
+        await self._rounds(target, repeat - 1)
+        if delay > 0:
+            await asyncio.sleep(second - asyncio.get_running_loop().time())
+            if target.is_master:
+                self.round(target)
+                await self._rounds(target, repeat - 1)
+
+    async def _rounds(self, target: Target, count: int) -> None:
+        for _ in range(count):
             await asyncio.sleep(target.garp.interval)
+            if not target.is_master:
+                return
             self.round(target)
 
     async def _keep_fresh(self, target: Target) -> None:
-        while True:
-            await asyncio.sleep(target.garp.refresh)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while target.garp.refresh > 0:  # a reload may turn it off
+            due += target.garp.refresh  # a steady period, whatever the rounds took
+            await asyncio.sleep(due - loop.time())
             if target.is_master:
                 self.round(target)
+                await self._rounds(target, target.garp.refresh_repeat - 1)

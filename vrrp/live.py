@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vrrp import codec, tracking
+from vrrp import ah, codec, tracking
 from vrrp.adverts import Route
 from vrrp.counters import Counters
 from vrrp.fsm import Instance, Params, State
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from director.config.model import GarpConfig, VrrpInstanceConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# auth_type in the config -> the v2 Auth Type on the wire
+AUTH_TYPES = {None: codec.AUTH_NONE, "pass": codec.AUTH_PASS, "ah": codec.AUTH_AH}
 
 
 def params_of(cfg: VrrpInstanceConfig) -> Params:
@@ -56,6 +58,7 @@ class Live:
     timer: asyncio.TimerHandle | None = None
     notify_task: asyncio.Task | None = None
     state_since_wall: float = field(default_factory=time.time)
+    session: ah.Session | None = None  # auth_type "ah": its sequence numbers, kept across reloads
 
     @property
     def name(self) -> str:
@@ -67,7 +70,13 @@ class Live:
             dsts = tuple(self.cfg.unicast_peers)
         else:
             dsts = (codec.MCAST_V4 if self.cfg.family == 4 else codec.MCAST_V6,)
-        return Route(self.sock, self.primary, dsts, self.cfg.v3_checksum_as_v2)
+        auth_type, auth_data = self.auth
+        return Route(self.sock, self.primary, dsts, self.cfg.v3_checksum_as_v2, auth_type, auth_data, self.session)
+
+    @property
+    def auth(self) -> tuple[int, bytes]:
+        """The v2 Auth Type and the 8 bytes keepalived calls auth_data (password or AH key)."""
+        return AUTH_TYPES[self.cfg.auth_type], codec.v2_auth_data(self.cfg.auth_pass or "")
 
     def advert(self, priority: int) -> codec.Advert:
         return codec.Advert(self.cfg.version, self.cfg.vrid, priority, self.fsm.interval_cs,

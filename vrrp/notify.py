@@ -1,32 +1,77 @@
-"""Run the notify hook: `argv + [instance, state, priority]`, no shell, bounded time.
+"""Notify hooks: which commands a state change runs (sans-IO), and running them with no
+shell, in bounded time.
 
-`Hooks` keeps an instance's hooks in transition order, so an external system never
-sees master after backup.
+An instance's (or a sync group's) state-specific hook runs first, as it is, then `notify`
+with the arguments of the chosen style: directord's, or keepalived's, so that scripts
+written for keepalived run unchanged. `Hooks` keeps each one's commands in transition
+order, so an external system never sees master after backup.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
 from director.hook_env import hook_environment
 from director.hook_tree import kill_tree
 
+if TYPE_CHECKING:
+    from director.config.model import VrrpInstanceConfig, VrrpSyncGroupConfig
+
 log = structlog.get_logger("vrrp.notify")
 NOTIFY_TIMEOUT = 10.0
+# keepalived's words for the states; an instance leaving for init is stopping
+KEEPALIVED_STATES = {"master": "MASTER", "backup": "BACKUP", "fault": "FAULT", "init": "STOP"}
+Command = list[str]
 
 
-async def run_notify(
-    argv: Sequence[str], instance: str, state: str, priority: int,
-    timeout: float = NOTIFY_TIMEOUT,
-) -> int | None:
-    """Run the hook and return its exit code; None if it could not run or timed out."""
-    if not argv:
+def instance_commands(cfg: VrrpInstanceConfig, state: str, priority: int) -> list[Command]:
+    """What an instance's change to `state` (a vrrp.fsm.State value) runs, in order."""
+    specific = {"master": cfg.notify_master, "backup": cfg.notify_backup,
+                "fault": cfg.notify_fault, "init": cfg.notify_stop}.get(state, ())
+    commands = [list(specific)] if specific else []
+    if cfg.notify:
+        extra = (["INSTANCE", cfg.name, KEEPALIVED_STATES[state], str(priority)]
+                 if cfg.notify_arguments == "keepalived" else [cfg.name, state, str(priority)])
+        commands.append([*cfg.notify, *extra])
+    return commands
+
+
+def group_commands(group: VrrpSyncGroupConfig, state: str) -> list[Command]:
+    """What a sync group's change to `state` runs; a group has no priority (keepalived says 0)."""
+    specific = {"master": group.notify_master, "backup": group.notify_backup,
+                "fault": group.notify_fault}.get(state, ())
+    commands = [list(specific)] if specific else []
+    if group.notify:
+        extra = (["GROUP", group.name, KEEPALIVED_STATES[state], "0"]
+                 if group.notify_arguments == "keepalived" else [group.name, state])
+        commands.append([*group.notify, *extra])
+    return commands
+
+
+def group_state(states: Iterable[str]) -> str | None:
+    """A sync group's state from its members': fault as soon as one is, master or backup
+    when all are; None while they are on their way (or stopping: a group does not stop)."""
+    seen = set(states)
+    if "fault" in seen:
+        return "fault"
+    return next(iter(seen)) if len(seen) == 1 and seen <= {"master", "backup"} else None
+
+
+def fifo_line(kind: str, name: str, state: str, priority: int) -> bytes:
+    """One line for the notify FIFO, in keepalived's format: `INSTANCE "VI_1" MASTER 100`."""
+    return f'{kind} "{name}" {KEEPALIVED_STATES[state]} {priority}\n'.encode()
+
+
+async def run_notify(args: Sequence[str], timeout: float = NOTIFY_TIMEOUT) -> int | None:
+    """Run one hook command and return its exit code; None if it could not run or timed out."""
+    if not args:
         return None
-    args = [*argv, instance, state, str(priority)]
+    args = list(args)
     try:
         proc = await asyncio.create_subprocess_exec(
             *args,
@@ -59,11 +104,11 @@ class Hooks:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task] = set()
 
-    def start(self, loop: asyncio.AbstractEventLoop, after: asyncio.Task | None, argv: Sequence[str],
-              instance: str, state: str, priority: int) -> asyncio.Task:
-        """Run a hook once the instance's previous one (`after`) is done; each is
-        bounded in time, so a hung hook delays the next by that much at most."""
-        task = loop.create_task(_after(after, argv, instance, state, priority))
+    def start(self, loop: asyncio.AbstractEventLoop, after: asyncio.Task | None,
+              commands: Sequence[Command]) -> asyncio.Task:
+        """Run the commands, one after the other, once the previous ones (`after`) are done;
+        each is bounded in time, so a hung hook delays the next by that much at most."""
+        task = loop.create_task(_after(after, commands))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -75,8 +120,9 @@ class Hooks:
                 await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
-async def _after(prev: asyncio.Task | None, argv: Sequence[str], instance: str, state: str, priority: int) -> None:
+async def _after(prev: asyncio.Task | None, commands: Sequence[Command]) -> None:
     if prev is not None:
         with contextlib.suppress(Exception):
             await prev
-    await run_notify(argv, instance, state, priority)
+    for command in commands:
+        await run_notify(command)

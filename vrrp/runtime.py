@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from vrrp import codec, trackers, tracking
+from vrrp import ah, codec, trackers, tracking
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.adverts import Advertiser
 from vrrp.fsm import (
@@ -40,7 +40,8 @@ from vrrp.fsm import (
 from vrrp.garp import Announcer, PacketSender
 from vrrp.handover import Handover, Release
 from vrrp.live import Live, new_instance, params_of
-from vrrp.notify import Hooks
+from vrrp.notify import Hooks, fifo_line, group_commands, group_state, instance_commands
+from vrrp.notify_fifo import NotifyFifo
 from vrrp.socket_table import SocketTable
 from vrrp.sockets import Received, VrrpSocket
 
@@ -79,6 +80,10 @@ class VrrpRuntime:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.adverts = Advertiser()
         self.hooks = Hooks()
+        self.fifo = NotifyFifo()
+        self.group_states: dict[str, str] = {}  # sync group -> the state its hooks last saw
+        self.notified: dict[str, str] = {}  # instance -> the state its hooks last saw
+        self.group_hooks: dict[str, asyncio.Task] = {}  # sync group -> its latest hook run
         self.handover: Handover[Live] = Handover()
         self._handed_over = asyncio.Event()  # every held VIP released
         self._started = False  # every instance has started: a resign now means something
@@ -229,7 +234,7 @@ class VrrpRuntime:
     async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
         """Apply a new set of instances without disturbing unchanged ones, atomically.
 
-        Same identity (name, interface, VRID, version, family, source, sync group):
+        Same identity (name, interface, VRID, version, family, source, sync group, auth type):
         updated in place (`Instance.reconfigure`), a master keeps its role and swaps
         VIPs with a fresh GARP. Otherwise the old instance resigns (priority 0) and the
         new one starts. Every new instance is opened first: if one cannot be (a missing
@@ -296,7 +301,8 @@ class VrrpRuntime:
         log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
                  vrid=cfg.vrid, version=cfg.version, primary=str(primary))
         return Live(cfg, new_instance(cfg, primary), link.index, link.mac, primary, sock,
-                    Announcer(PacketSender(cfg.interface)))
+                    Announcer(PacketSender(cfg.interface)),
+                    session=ah.Session() if cfg.auth_type == "ah" else None)
 
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int, deadline: float) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
@@ -324,6 +330,7 @@ class VrrpRuntime:
             self.links.close()
         if self.addrs is not None:
             self.addrs.close()
+        self.fifo.close()
 
     # --- events in ----------------------------------------------------------------
 
@@ -440,7 +447,7 @@ class VrrpRuntime:
             self._vips_change(lv, act.vips, add=False)
         elif isinstance(act, SendGarp):
             assert self.loop is not None
-            lv.announcer.start(self.loop, lv)
+            lv.announcer.start(self.loop, lv, lower_prio=act.lower_prio)
 
     def _vips(self, lv: Live, add: bool) -> None:
         """All of the instance's VIPs, added or removed before this returns."""
@@ -469,14 +476,42 @@ class VrrpRuntime:
         lv.state_since_wall = time.time()
         log.info("vrrp transition", instance=lv.name, old=tr.old.value, new=tr.new.value,
                  priority=tr.priority, reason=tr.reason)
-        if lv.cfg.notify and self.loop is not None and self.loop.is_running():
-            lv.notify_task = self.hooks.start(self.loop, lv.notify_task, lv.cfg.notify, lv.name,
-                                              tr.new.value, tr.priority)
+        self._notify(lv, tr.new.value, tr.priority)
         if self.on_transition is not None:
             try:
                 self.on_transition(lv.name, tr)
             except Exception:
                 log.exception("on_transition hook failed", instance=lv.name)
+
+    def _notify(self, lv: Live, state: str, priority: int) -> None:
+        """Hooks and the FIFO line of an instance's new state, then its sync group's if the
+        group as a whole changed state."""
+        self._run_hooks(lv, instance_commands(lv.cfg, state, priority))
+        self._fifo(lv, fifo_line("INSTANCE", lv.name, state, priority))
+        self.notified[lv.name] = state
+        group = lv.cfg.sync_group
+        if not group:
+            return
+        # from the states notified so far, not the members' own: a group moves as one, and
+        # its line must come after each member's
+        now = group_state(self.notified.get(m.name, "init") for m in self.live.values() if m.cfg.sync_group == group)
+        if now is None or now == self.group_states.get(group):
+            return
+        self.group_states[group] = now
+        hooks = lv.cfg.sync_group_hooks
+        if hooks is not None and self.loop is not None and self.loop.is_running():
+            commands = group_commands(hooks, now)
+            if commands:
+                self.group_hooks[group] = self.hooks.start(self.loop, self.group_hooks.get(group), commands)
+        self._fifo(lv, fifo_line("GROUP", group, now, 0))
+
+    def _run_hooks(self, lv: Live, commands: list[list[str]]) -> None:
+        if commands and self.loop is not None and self.loop.is_running():
+            lv.notify_task = self.hooks.start(self.loop, lv.notify_task, commands)
+
+    def _fifo(self, lv: Live, line: bytes) -> None:
+        if lv.cfg.notify_fifo and not self.fifo.write(lv.cfg.notify_fifo, line):
+            lv.counters.errors["notify_fifo_dropped"] += 1
 
     def _arm(self, lv: Live) -> None:
         """Point the instance's single timer at the FSM's next deadline."""
@@ -495,9 +530,13 @@ class VrrpRuntime:
 
 def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
     """The advert in `got` if it is valid for instance `lv`; DecodeError says why not."""
+    if lv is not None:
+        _authenticate(lv, got)
+    auth_type, auth_data = lv.auth if lv else (None, b"")
     advert = codec.decode(
         got.data, src=got.src, dst=got.dst, ttl=got.ttl,
         accept_v2_checksum=bool(lv and lv.cfg.v3_checksum_as_v2),
+        auth_type=auth_type, auth_data=auth_data,
     )
     if lv is None:
         raise codec.DecodeError(codec.Reason.WRONG_VRID, f"vrid {advert.vrid}")
@@ -511,8 +550,21 @@ def _accepted(lv: Live | None, got: Received) -> tuple[Live, codec.Advert]:
     return lv, advert
 
 
+def _authenticate(lv: Live, got: Received) -> None:
+    """An AH instance verifies the AH header before anything else in the packet is trusted, as
+    keepalived does; a PASS instance's password is the codec's to compare."""
+    if lv.session is None:
+        if got.sealed is not None:
+            raise codec.DecodeError(codec.Reason.BAD_AUTH, "an AH packet, but auth_type is not ah")
+        return
+    if got.sealed is None or not isinstance(got.src, ipaddress.IPv4Address):
+        raise codec.DecodeError(codec.Reason.BAD_AUTH, "no AH header, but auth_type is ah")
+    lv.session.check(got.sealed, got.src, lv.auth[1])
+
+
 def _identity(cfg: VrrpInstanceConfig) -> tuple:
-    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group)
+    """What a reload cannot change in place (the auth type: AH adverts use another socket)."""
+    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group, cfg.auth_type)
 
 
 async def run_vrrp(

@@ -1,5 +1,6 @@
-"""The runtime's raw VRRP sockets: one per (interface, family), shared by the
-instances on that link, each watched by the event loop."""
+"""The runtime's raw VRRP sockets: one per (interface, family, protocol), shared by the
+instances on that link, each watched by the event loop. Instances with `auth_type = "ah"`
+use protocol 51 (the kernel hands a raw socket only its own protocol), the others 112."""
 
 from __future__ import annotations
 
@@ -7,26 +8,33 @@ import asyncio
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
+from vrrp.ah import PROTO_AH
+from vrrp.codec import PROTO_VRRP
 from vrrp.sockets import VrrpSocket
 
 if TYPE_CHECKING:
     from director.config.model import VrrpInstanceConfig
 
 
+def protocol_of(cfg: VrrpInstanceConfig) -> int:
+    """The IP protocol the instance's adverts travel in."""
+    return PROTO_AH if cfg.auth_type == "ah" else PROTO_VRRP
+
+
 class SocketTable:
     def __init__(self, on_readable: Callable[[VrrpSocket], None]) -> None:
         self.on_readable = on_readable
-        self._socks: dict[tuple[str, int], VrrpSocket] = {}
+        self._socks: dict[tuple[str, int, int], VrrpSocket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self, cfg: VrrpInstanceConfig, ifindex: int) -> VrrpSocket:
         """The link's socket, opened on first use (on the running loop). A multicast
         instance makes it join the group, also when a unicast one opened it."""
-        key = (cfg.interface, cfg.family)
+        key = (cfg.interface, cfg.family, protocol_of(cfg))
         sock = self._socks.get(key)
         if sock is None:
             self._loop = asyncio.get_running_loop()
-            sock = VrrpSocket(cfg.interface, ifindex, cfg.family, not cfg.unicast_peers)
+            sock = VrrpSocket(cfg.interface, ifindex, cfg.family, not cfg.unicast_peers, key[2])
             self._socks[key] = sock
             self._loop.add_reader(sock.fileno(), self.on_readable, sock)
         elif not cfg.unicast_peers:

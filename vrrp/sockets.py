@@ -1,8 +1,11 @@
-"""Raw IP protocol 112 sockets: one per (interface, family), shared by its instances.
+"""Raw IP protocol 112 sockets: one per (interface, family), shared by its instances; and
+protocol 51 ones for VRRPv2 under AH (`vrrp.ah`), one per interface.
 
 Thin edge: it opens, joins, sends and receives, and hands the codec the IP
 facts (source, destination, TTL/hop limit) and the runtime the moment the packet
-arrived. It never interprets a payload.
+arrived. It never interprets a payload. An AH socket sends whole IPv4 datagrams
+(IP_HDRINCL: the ICV covers the IP header, so we build it) and returns the VRRP
+message inside with the AH facts the runtime checks against the instance's key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import struct
 import time
 from dataclasses import dataclass
 
+from vrrp import ah
 from vrrp.codec import MAX_PACKET, MCAST_V4, MCAST_V6, PROTO_VRRP, TTL_REQUIRED, parse_ipv4
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -42,16 +46,19 @@ class Received:
     # When the kernel took it in, on the monotonic clock; None when unknown. Timers
     # started by a packet run from here, not from whenever the loop got to it.
     arrived: float | None = None
+    sealed: ah.Sealed | None = None  # from an AH socket: what the instance's key must verify
 
 
 class VrrpSocket:
-    """A non-blocking raw VRRP socket bound to one interface."""
+    """A non-blocking raw VRRP socket bound to one interface (`proto` 51: VRRPv2 under AH, IPv4)."""
 
-    def __init__(self, ifname: str, ifindex: int, family: int, multicast: bool) -> None:
-        self.ifname, self.ifindex, self.family = ifname, ifindex, family
+    def __init__(self, ifname: str, ifindex: int, family: int, multicast: bool, proto: int = PROTO_VRRP) -> None:
+        self.ifname, self.ifindex, self.family, self.proto = ifname, ifindex, family, proto
         self.joined = False
+        if proto == ah.PROTO_AH and family != 4:
+            raise ValueError("AH is for VRRPv2, IPv4 only")
         af = socket.AF_INET if family == 4 else socket.AF_INET6
-        self.sock = socket.socket(af, socket.SOCK_RAW, PROTO_VRRP)
+        self.sock = socket.socket(af, socket.SOCK_RAW, proto)
         try:
             self._setup(multicast)
         except OSError:
@@ -69,6 +76,8 @@ class VrrpSocket:
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             mreqn = struct.pack("=4s4si", MCAST_V4.packed, bytes(4), self.ifindex)
             s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+            if self.proto == ah.PROTO_AH:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)  # our header: TTL 255 is in it
         else:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, TTL_REQUIRED)
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL_REQUIRED)
@@ -104,6 +113,9 @@ class VrrpSocket:
         except BlockingIOError:
             return None
         arrived = _arrival(anc)
+        if self.family == 4 and self.proto == ah.PROTO_AH:
+            ip, sealed = ah.parse(data)
+            return Received(sealed.payload, ip.src, ip.dst, ip.ttl, arrived, sealed)
         if self.family == 4:
             ip = parse_ipv4(data)
             return Received(ip.payload, ip.src, ip.dst, ip.ttl, arrived)
@@ -119,7 +131,8 @@ class VrrpSocket:
         return Received(data, src, dst, ttl, arrived)
 
     def send(self, payload: bytes, src: IPAddress, dst: IPAddress) -> None:
-        """Send from `src` (our primary address, never a VIP) to `dst`."""
+        """Send from `src` (our primary address, never a VIP) to `dst`; on an AH socket `payload`
+        is the whole datagram, its header already naming both."""
         if self.family == 4:
             info = struct.pack("=i4s4s", self.ifindex, src.packed, bytes(4))
             cmsg = [(socket.IPPROTO_IP, _IP_PKTINFO, info)]

@@ -9,8 +9,11 @@ import shutil
 from collections.abc import Callable, Collection, Iterator, Mapping
 
 from director.config.advice_tracking import tracking_warnings
+from director.config.mail_keys import mail_warnings
 from director.config.model import Config, IPInterface
 from director.config.problems import Problem
+
+V2_AUTH_LEN = 8  # bytes of Authentication Data in a VRRPv2 advert (RFC 2338 5.3.10)
 
 # ifname -> the addresses on it, with their prefixes (read over rtnetlink by the caller)
 InterfaceAddresses = Callable[[], Mapping[str, Collection[IPInterface]]]
@@ -24,7 +27,8 @@ def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> l
         addresses = host()
         on_host = [*_program_warnings(config), *_source_warnings(config, addresses),
                    *_subnet_warnings(config, addresses)]
-    return [*_check_warnings(config), *_vip_warnings(config), *tracking_warnings(config, bool(host)), *on_host]
+    return [*_check_warnings(config), *_vip_warnings(config), *tracking_warnings(config, bool(host)),
+            *mail_warnings(config), *_auth_warnings(config), *on_host]
 
 
 def _check_warnings(config: Config) -> Iterator[Problem]:
@@ -58,6 +62,17 @@ def _vip_warnings(config: Config) -> Iterator[Problem]:
                           f"{vs.address} is no VRRP instance's VIP, so this director serves it whatever its VRRP state")
 
 
+def _auth_warnings(config: Config) -> Iterator[Problem]:
+    """VRRPv2 carries 8 bytes of password; keepalived truncates a longer auth_pass with a warning, and
+    so does directord, so that a pair converted from keepalived keeps authenticating alike."""
+    for index, vi in enumerate(config.vrrp_instances):
+        size = len(vi.auth_pass.encode()) if vi.auth_pass else 0
+        if vi.auth_type and size > V2_AUTH_LEN:
+            yield Problem(("vrrp_instance", index, "auth_pass"),
+                          f"is {size} bytes long: VRRP carries {V2_AUTH_LEN}, so only the first {V2_AUTH_LEN} "
+                          "count (keepalived truncates it alike)")
+
+
 def _source_warnings(config: Config, addresses: Mapping[str, Collection[IPInterface]]) -> Iterator[Problem]:
     """IPv4 adverts leave from an address of the interface's own (RFC 5798 5.1.1.1): with none
     but the VIPs and no unicast_src, the instance cannot start. Only a warning, since the
@@ -88,10 +103,17 @@ def _subnet_warnings(config: Config, addresses: Mapping[str, Collection[IPInterf
                               f"({', '.join(map(str, networks))})")
 
 
+HOOK_KEYS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+
+
 def _program_warnings(config: Config) -> Iterator[Problem]:
-    for index, vi in enumerate(config.vrrp_instances):
-        if vi.notify:
-            yield from _program(("vrrp_instance", index, "notify"), vi.notify[0])
+    tables = [("vrrp_instance", config.vrrp_instances), ("vrrp_sync_group", config.vrrp_sync_groups)]
+    for table, items in tables:
+        for index, item in enumerate(items):
+            for key in HOOK_KEYS:
+                argv = getattr(item, key, ())
+                if argv:
+                    yield from _program((table, index, key), argv[0])
     for index, vs in enumerate(config.virtual_servers):
         if vs.check.type == "exec" and vs.check.command:
             yield from _program(("virtual_server", index, "check", "command"), vs.check.command[0])

@@ -26,11 +26,12 @@ def vrrp_changes(old: Sequence[VrrpInstanceConfig], new: Sequence[VrrpInstanceCo
 
 
 def _field_changes(old: VrrpInstanceConfig, new: VrrpInstanceConfig) -> list[str]:
+    """A secret (a field kept out of the repr: auth_pass) is said to change, never shown."""
     changes = []
     for field in dataclasses.fields(VrrpInstanceConfig):
         was, now = getattr(old, field.name), getattr(new, field.name)
         if was != now:
-            changes.append(f"{field.name} {_difference(was, now)}")
+            changes.append(f"{field.name} changed" if not field.repr else f"{field.name} {_difference(was, now)}")
     return changes
 
 

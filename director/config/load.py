@@ -15,6 +15,7 @@ from typing import Any
 
 from director.config import load_tracking
 from director.config.locate import SourceMap
+from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
 from director.config.model import (
     CHECK_OPTION_TYPES,
     PORT_CHECK_TYPES,
@@ -32,6 +33,7 @@ from director.config.model import (
     TrackVirtualServer,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    VrrpSyncGroupConfig,
     field_choices,
     field_default,
 )
@@ -162,10 +164,13 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
     tracked = load_tracking.instance_readers({s.name: s for s in scripts}, {f.name: f for f in files},
                                              {p.name: p for p in processes})
     instances = tuple(_vrrp_instance(s, vs_names, tracked) for s in root.tables("vrrp_instance"))
+    groups = tuple(_vrrp_sync_group(s) for s in root.tables("vrrp_sync_group"))
     root.finish()
-    config = Config(path, global_, ipvs, virtual_servers, instances, scripts, files, processes)
+    config = Config(path, global_, ipvs, virtual_servers, _with_shared(instances, groups, global_),
+                    vrrp_sync_groups=groups, vrrp_scripts=scripts, track_files=files, track_processes=processes)
     errors.extend(_cross_checks(config))
     errors.extend(load_tracking.unique_names(scripts, files, processes))
+    errors.extend(mail_problems(config))
     if errors:
         raise ConfigError(render(errors, path, data, source))
     return config
@@ -195,7 +200,15 @@ _GLOBAL: dict[str, Reader] = {
     "log_level": text,
     "log_format": text,
     "vrrp_realtime_priority": integer(0, 99),
+    "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
+    **GLOBAL_MAIL,  # email alerts: director.config.mail_keys
 }
+
+
+def _absolute_path(s: Section, key: str, value: Any) -> Any:
+    if value and not (isinstance(value, str) and value.startswith("/")):
+        s.error(key, "must be an absolute path")
+    return value
 
 
 def _global(s: Section) -> GlobalConfig:
@@ -283,6 +296,7 @@ _SERVICE_REST: dict[str, Reader] = {
     "on_failure": text,
     "slow_start": duration(maximum=DAY),
     "drain_timeout": duration(maximum=7 * DAY),
+    **SMTP_ALERT,
 }
 
 
@@ -378,6 +392,7 @@ _REAL_SERVER: dict[str, Reader] = {
     "tunnel_type": text,
     "tunnel_port": integer(0, 65535),
     "tunnel_checksum": text,
+    **SMTP_ALERT,
 }
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
 
@@ -497,10 +512,14 @@ def _regex(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str 
     if isinstance(pattern, str):
         try:
             re.compile(pattern)
+            risk = backtracking_risk(pattern)
         except re.error as exc:
             s.error(key, f"invalid regular expression: {exc}")
             return None
-        risk = backtracking_risk(pattern)
+        except (OverflowError, RecursionError) as exc:  # a{4294967296}; groups nested hundreds deep
+            reason = exc if isinstance(exc, OverflowError) else "groups nested too deeply"
+            s.error(key, f"invalid regular expression: {reason}")
+            return None
         if risk:
             s.error(key, f"{risk} ({pattern!r}); make the inner repeat possessive (a++) or atomic (?>...)")
             return None
@@ -603,8 +622,27 @@ def _vrrp_instance(s: Section, vs_names: set[str], tracked: dict[str, Reader]) -
         s.error("unicast_src", f"{result.unicast_src} is not IPv{family} like virtual_ips")
     if result.preempt_delay and not result.preempt:
         s.error("preempt_delay", "has no effect with preempt = false")
+    _check_auth(s, result, family)
     s.finish()
     return result
+
+
+def _check_auth(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
+    """Authentication exists in VRRPv2 only, over IPv4, and needs a password; AH is multicast only."""
+    if vi.auth_type is None:
+        if vi.auth_pass is not None and not s.has("auth_type"):  # a bad auth_type is reported already
+            s.error("auth_pass", 'has no effect without auth_type ("pass" or "ah")')
+    elif family == 6:
+        if vi.version == 3:  # version 2 with IPv6 is refused already
+            s.error("auth_type", "VRRP authentication exists only in version 2, which carries IPv4 only: "
+                    "an IPv6 instance cannot authenticate")
+    elif vi.version == 3:
+        s.error("auth_type", "VRRP version 3 has no authentication (RFC 5798 removed it): set version = 2 "
+                "to authenticate with a version-2 peer, or remove auth_type and auth_pass")
+    elif vi.auth_pass is None and not s.has("auth_pass"):
+        s.error("auth_pass", f'is required with auth_type = "{vi.auth_type}"')
+    elif vi.auth_type == "ah" and vi.unicast_peers:
+        s.error("auth_type", 'AH is supported over multicast only: use auth_type = "pass" with unicast_peers')
 
 
 def _vrrp_head(s: Section) -> dict[str, Any]:
@@ -635,15 +673,43 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "preempt_delay": duration(maximum=1000.0),
         "unicast_peers": peers,
         "unicast_src": address,
+        "auth_type": text,
+        "auth_pass": _auth_pass,
         "garp": _garp,
         "track_interfaces": _track_interfaces,
         "track_virtual_servers": tracked_services,
         "notify": _notify,
+        "notify_arguments": text,
+        "notify_master": _notify,
+        "notify_backup": _notify,
+        "notify_fault": _notify,
+        "notify_stop": _notify,
         "sync_group": text,
         "v3_checksum_as_v2": boolean,
         "check_advert_addresses": boolean,
         "adopt_master_interval": boolean,
+        **SMTP_ALERT,
     }
+
+
+def _auth_pass(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
+    value = s.string(key, default)
+    if value == "":
+        s.error(key, "must not be empty (keepalived then runs without authentication; directord refuses it)")
+        return default
+    if isinstance(value, str) and "\x00" in value:
+        s.error(key, "must not contain a NUL character")
+        return default
+    return value
+
+
+def _with_shared(instances: tuple[VrrpInstanceConfig, ...], groups: tuple[VrrpSyncGroupConfig, ...],
+                 global_: GlobalConfig) -> tuple[VrrpInstanceConfig, ...]:
+    """Each instance with its sync group's hooks and the notify FIFO, which the VRRP process
+    needs and would otherwise have to be sent apart."""
+    by_name = {group.name: group for group in groups}
+    return tuple(dataclasses.replace(vi, sync_group_hooks=by_name.get(vi.sync_group or ""),
+                                     notify_fifo=global_.notify_fifo) for vi in instances)
 
 
 def _virtual_ips(s: Section) -> tuple[IPInterface, ...]:
@@ -685,7 +751,11 @@ def _peer_list(s: Section, key: str, family: int) -> tuple[IPAddress, ...]:
 _GARP: dict[str, Reader] = {
     "repeat": integer(0, 100),
     "interval": duration(maximum=60.0),
+    "delay": duration(maximum=DAY),
     "refresh": duration(maximum=DAY),
+    "refresh_repeat": integer(1, 100),
+    "lower_prio_repeat": integer(0, 100),
+    "lower_prio_delay": duration(maximum=DAY),
 }
 
 
@@ -750,6 +820,22 @@ def _notify(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tup
     return default
 
 
+_SYNC_GROUP: dict[str, Reader] = {
+    "name": required(text, ""),
+    "notify": _notify,
+    "notify_arguments": text,
+    "notify_master": _notify,
+    "notify_backup": _notify,
+    "notify_fault": _notify,
+}
+
+
+def _vrrp_sync_group(s: Section) -> VrrpSyncGroupConfig:
+    result = VrrpSyncGroupConfig(**read_fields(s, VrrpSyncGroupConfig, _SYNC_GROUP))
+    s.finish()
+    return result
+
+
 # --- checks across sections -------------------------------------------------------
 
 
@@ -761,6 +847,10 @@ def _cross_checks(config: Config) -> list[Problem]:
     _unique(errors, "vrrp_instance",
             [f"vrid {vi.vrid} on {vi.interface} (IPv{vi.family})" for vi in config.vrrp_instances],
             "vrid")
+    _unique(errors, "vrrp_sync_group", [group.name for group in config.vrrp_sync_groups], "name")
+    used = {vi.sync_group for vi in config.vrrp_instances}
+    errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")
+               for index, group in enumerate(config.vrrp_sync_groups) if group.name not in used]
     return errors
 
 

@@ -123,6 +123,29 @@ class GlobalConfig:
     log_format: LogFormat = "text"  # "json": one JSON object per line
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
+    notify_fifo: str = ""  # a FIFO each VRRP state change is written to as a line; "": none
+    # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
+    notification_email: tuple[str, ...] = ()  # recipients
+    notification_email_from: str | None = None  # None: directord@<host name>
+    smtp_server: SmtpServer | None = None
+    smtp_connect_timeout: float = 30.0  # seconds for one whole SMTP exchange (keepalived's default)
+    smtp_helo_name: str | None = None  # None: this host's name
+    smtp_alert: bool | None = None  # default of every switch below and of every smtp_alert; None: unset
+    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance smtp_alert and sync groups
+    smtp_alert_checker: bool | None = None  # default of virtual_server and real_server smtp_alert
+    smtp_alert_sync_groups: tuple[tuple[str, bool], ...] = ()  # (sync group, switch): one mail per group change
+
+
+class SmtpServer(NamedTuple):
+    """Where alert mail goes: a host name or address, and a port."""
+
+    host: str
+    port: int = 25
+
+
+# What an smtp_alert left unset everywhere means, by what it is about: keepalived's choice, so
+# that an imported config mails what it mailed (real-server changes yes, the rest only when asked).
+SMTP_ALERT_FALLBACK: dict[str, bool] = {"vrrp": False, "virtual_server": False, "real_server": True}
 
 
 # Room for one connection in a sync packet. The kernel sends its sync buffer when the next
@@ -209,6 +232,7 @@ class RealServerConfig:
     tunnel_type: TunnelType = "ipip"
     tunnel_port: int = 0
     tunnel_checksum: TunnelChecksum = "nocsum"
+    smtp_alert: bool | None = None  # mail its up/down changes; None: [global] smtp_alert_checker, smtp_alert
 
     @property
     def endpoint(self) -> str:
@@ -237,6 +261,7 @@ class VirtualServerConfig:
     drain_timeout: float = 300.0
     check: CheckConfig = field(default_factory=CheckConfig)
     real_servers: tuple[RealServerConfig, ...] = ()
+    smtp_alert: bool | None = None  # mail its quorum changes; None: [global] smtp_alert_checker, smtp_alert
 
     @property
     def label(self) -> str:
@@ -249,9 +274,18 @@ class VirtualServerConfig:
 
 @dataclass(frozen=True)
 class GarpConfig:
-    repeat: int = 5
+    """Announcements of a new master, with keepalived's defaults: a burst at once and a
+    second one `delay` later, for neighbours that missed the first."""
+
+    repeat: int = 5  # rounds in a burst, `interval` apart
     interval: float = 0.1
+    delay: float = 5.0  # the second burst after becoming master; 0: none
     refresh: float = 0.0  # 0: no periodic refresh while master
+    refresh_repeat: int = 1  # rounds in each refresh
+    # a master that hears a lower priority's advert (a rival master, split brain healing)
+    # announces again: None takes repeat and delay
+    lower_prio_repeat: int | None = None
+    lower_prio_delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +298,24 @@ class TrackInterface:
 class TrackVirtualServer:
     name: str
     weight: int = 0  # applied while the virtual server has lost quorum; 0: FAULT
+
+
+# What `notify` is given after its own arguments: directord's (instance, state, priority),
+# or keepalived's ("INSTANCE", instance, "MASTER|BACKUP|FAULT|STOP", priority)
+NotifyArguments = Literal["directord", "keepalived"]
+
+
+@dataclass(frozen=True)
+class VrrpSyncGroupConfig:
+    """Hooks run when a sync group as a whole changes state, as keepalived's vrrp_sync_group
+    runs them: all members master, all backup, or one in fault."""
+
+    name: str
+    notify: tuple[str, ...] = ()  # argv; the group, its state (and keepalived's 0) are appended
+    notify_arguments: NotifyArguments = "directord"
+    notify_master: tuple[str, ...] = ()  # argv, run as it is
+    notify_backup: tuple[str, ...] = ()
+    notify_fault: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -297,6 +349,10 @@ class VrrpInstanceConfig:
     virtual_ips: tuple[IPInterface, ...] = ()
     unicast_peers: tuple[IPAddress, ...] = ()  # empty: multicast
     unicast_src: IPAddress | None = None  # default: the interface's primary address
+    # VRRPv2 authentication as keepalived does it (RFC 2338; RFC 3768 and v3 have none): "pass"
+    # sends the password in clear, "ah" an IPsec AH HMAC-MD5-96 keyed with it. Both peers must agree.
+    auth_type: Literal["pass", "ah"] | None = None
+    auth_pass: str | None = field(default=None, repr=False)  # its first 8 bytes (UTF-8) are used
     garp: GarpConfig = field(default_factory=GarpConfig)
     track_interfaces: tuple[TrackInterface, ...] = ()
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
@@ -304,10 +360,19 @@ class VrrpInstanceConfig:
     track_files: tuple[TrackFile, ...] = ()  # keepalived's track_file
     track_processes: tuple[TrackProcess, ...] = ()  # keepalived's track_process
     notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
+    notify_arguments: NotifyArguments = "directord"
+    notify_master: tuple[str, ...] = ()  # argv run as it is, before notify (keepalived's order)
+    notify_backup: tuple[str, ...] = ()
+    notify_fault: tuple[str, ...] = ()
+    notify_stop: tuple[str, ...] = ()  # when the instance stops: the daemon's shutdown, or a reload removing it
     sync_group: str | None = None  # instances in one group change state together
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
     check_advert_addresses: bool = True  # drop adverts whose address list is not our virtual_ips
     adopt_master_interval: bool = True  # v3: follow the master's interval (RFC 5798); false drops them
+    # Not keys of the table: the loader copies them in, so the VRRP process needs no other table.
+    sync_group_hooks: VrrpSyncGroupConfig | None = None  # from [[vrrp_sync_group]] of sync_group
+    notify_fifo: str = ""  # [global] notify_fifo
+    smtp_alert: bool | None = None  # mail its state changes; None: [global] smtp_alert_vrrp, smtp_alert
 
     @property
     def family(self) -> Literal[4, 6]:
@@ -371,6 +436,7 @@ class Config:
     ipvs: IpvsConfig = field(default_factory=IpvsConfig)
     virtual_servers: tuple[VirtualServerConfig, ...] = ()
     vrrp_instances: tuple[VrrpInstanceConfig, ...] = ()
+    vrrp_sync_groups: tuple[VrrpSyncGroupConfig, ...] = ()
     vrrp_scripts: tuple[VrrpScriptConfig, ...] = ()
     track_files: tuple[TrackFileConfig, ...] = ()
     track_processes: tuple[TrackProcessConfig, ...] = ()

@@ -15,7 +15,7 @@ from typing import Any
 from director.config.locate import Path, SourceMap
 
 # Arrays of tables whose entries have a `name` that users know them by.
-NAMED_TABLES = ("virtual_server", "vrrp_instance", "vrrp_script", "track_file", "track_process")
+NAMED_TABLES = ("virtual_server", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "track_file", "track_process")
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -60,7 +60,13 @@ def render(problems: Iterable[Problem], file: str, data: Mapping[str, Any],
     """One line per problem, `FILE:LINE: [KIND]key: reason`, sorted by line (stable)."""
     placed = [(source.line_of(p.path) if source else None, p) for p in problems]
     placed.sort(key=lambda item: item[0] or 0)
-    return [f"{file}{f':{line}' if line else ''}: {kind}{_text(p, data, source)}" for line, p in placed]
+    return [f"{file}{f':{line}' if line else ''}: {kind}{_printable(_text(p, data, source))}" for line, p in placed]
+
+
+def _printable(text: str) -> str:
+    """TEXT with what is not printable escaped: a key or value from the file holding a line
+    break would otherwise split its problem over two lines, the second without FILE:LINE."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _text(problem: Problem, data: Mapping[str, Any], source: SourceMap | None) -> str:

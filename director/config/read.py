@@ -196,7 +196,9 @@ def _within(value: float, lo: float | None, hi: float | None) -> bool:
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    same = [c for c in candidates if c.lower() == word.lower()]  # "PASS", as keepalived spells it
+    close = same or difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 

@@ -83,12 +83,22 @@ def _emit(table: dict[str, Any], path: list[str], out: list[str], inline_keys: f
                 _emit(entry, [*path, name], out, inline_keys, True, child_indent)
 
 
+_COMMENT_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _comment(line: str) -> str:
+    """LINE as one TOML comment. TOML forbids control characters other than tab there, and an
+    importer's header quotes the source (a stray byte of it in an unmapped directive): they
+    are written as escapes, or the whole output would not parse."""
+    return "# " + _COMMENT_UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+
+
 def dumps(data: dict[str, Any], header: list[str] | None = None,
           inline_keys: frozenset[str] = frozenset()) -> str:
     """DATA as TOML text; keys in INLINE_KEYS stay inline tables / lists of inline tables.
 
     `header` lines are written first as comments. None values are skipped.
     """
-    out = [f"# {line}".rstrip() for line in header or []]
+    out = [_comment(line).rstrip() for line in header or []]
     _emit(data, [], out, inline_keys, False, "")
     return "\n".join(out).lstrip("\n") + "\n"

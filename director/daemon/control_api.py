@@ -67,8 +67,10 @@ class _DrainFields:
     def parse(cls, request: Request, known: Known) -> Self:
         """The service, if given, must exist."""
         address, port, service = request.get("address"), request.get("port"), request.get("service")
-        if not isinstance(address, str) or not (port is None or isinstance(port, int)) \
-                or not (service is None or isinstance(service, str)):
+        # true is an int to Python, not a port: drained as port 1, it would then make the
+        # state file unreadable (its loader refuses booleans) and be lost with it
+        port_ok = port is None or (isinstance(port, int) and not isinstance(port, bool))
+        if not isinstance(address, str) or not port_ok or not (service is None or isinstance(service, str)):
             raise ControlError(DRAIN_USAGE)
         if service is not None and known.config.virtual_server(service) is None:
             raise ControlError(f'no virtual_server is named "{service}"')

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import signal
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -29,6 +30,8 @@ from director.daemon.control import ControlServer
 from director.daemon.control_api import ControlApi
 from director.daemon.health import HealthBridge
 from director.daemon.ipvs_thread import IpvsThread
+from director.daemon.mail_alerts import MailAlerts
+from director.daemon.mailer import Mailer
 from director.daemon.metrics import MetricsServer
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.sdnotify import Notifier
@@ -64,7 +67,12 @@ class Daemon:
                                         self.health, vrrp, wake, on_pass=self._passed)
         # tracked scripts and files: run here, their changes sent to the VRRP child
         self.trackers = Trackers(send=vrrp.set_tracker if vrrp is not None else lambda message: None)
-        self.views = Views(self.reconciler, self.health, vrrp, trackers=self.trackers)
+        self.mailer = Mailer(lambda: self.config.global_)
+        self.alerts = MailAlerts(self.mailer, lambda: self.config, self.reconciler.real_server_states,
+                                 self._check_failures, vrrp.snapshot if vrrp else None)
+        self.health.on_verdict = self.alerts.on_real_server
+        self.reconciler.on_quorum = self.alerts.on_quorum
+        self.views = Views(self.reconciler, self.health, vrrp, trackers=self.trackers, mailer=self.mailer)
         self.sync_role = SyncRole(backend, self.ipvs, lambda: self.config.ipvs.sync_daemon,
                                   lambda: self.reconciler.kernel, vrrp.snapshot, self.stop) if vrrp else None
         self.control_api = ControlApi(self.reconciler, vrrp, reload=self.reload, status=self.views.status)
@@ -124,13 +132,14 @@ class Daemon:
         task and every task whose end stops the daemon."""
         tasks: list[asyncio.Task] = []
         reconciler: asyncio.Task | None = None
+        self.mailer.start()  # not among `tasks`: mail failing never stops the daemon
         if self.backend is not None:
             self.health.start(self.config, await self.ipvs.call(self.backend.dump))
             reconciler = loop.create_task(self.reconciler.run())
             tasks.append(reconciler)
         if self.vrrp is not None:
-            if self.sync_role is not None:  # always, with VRRP
-                self.vrrp.on_transition = self.sync_role.on_transition
+            listeners = [self.sync_role.on_transition] if self.sync_role is not None else []  # always, with VRRP
+            self.vrrp.on_transition = _each(*listeners, self.alerts.on_vrrp_transition)
             self.trackers.start(self.config)  # first states reach the child right after its start
             tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
         return reconciler, tasks
@@ -154,6 +163,10 @@ class Daemon:
             else:
                 log.error("VRRP process not answering, withholding the watchdog ping", pid=self.vrrp.pid)
             await asyncio.sleep(interval)
+
+    def _check_failures(self, key: tuple[str, str]) -> int | None:
+        status = self.health.check_status(key)
+        return status.failures if status is not None else None
 
     def _passed(self) -> None:
         """After each reconcile pass: `systemctl status` shows what is in now."""
@@ -179,6 +192,7 @@ class Daemon:
         await self.health.close()
         await self.trackers.close()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.mailer.close()  # after VRRP: the instances' last transitions are queued by now
         if self.sync_role is not None:  # a master that handed its VIPs over is flushing
             await self.sync_role.finish()
         if self.backend is not None:
@@ -230,3 +244,11 @@ class Daemon:
             return new
         log.warning("reload: VRRP instances added to a daemon started without any take effect at restart")
         return dataclasses.replace(new, vrrp_instances=())
+
+
+def _each(*callbacks: Callable[[str, str], None]) -> Callable[[str, str], None]:
+    """One VRRP transition listener that calls each of `callbacks` in turn."""
+    def transition(instance: str, state: str) -> None:
+        for callback in callbacks:
+            callback(instance, state)
+    return transition

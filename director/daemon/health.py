@@ -78,6 +78,8 @@ class HealthBridge:
         self.failures: collections.Counter[FailureKey] = collections.Counter()
         self.scheduler: Scheduler | None = None
         self._on_change = on_change
+        # told of every verdict after it is recorded: (key, up, reason); the mail alerts listen here
+        self.on_verdict: Callable[[HealthKey, bool, str], None] | None = None
 
     def start(self, config: Config, kernel: KernelTable) -> None:
         """Start probing `config`'s real servers; `kernel` is the table as this run found it."""
@@ -164,6 +166,8 @@ class HealthBridge:
         log.info("real server up" if up else "real server down", virtual_server=hkey[0],
                  real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
         self._on_change()
+        if self.on_verdict is not None:
+            self.on_verdict(hkey, up, result.reason)
 
     def on_weight(self, hkey: HealthKey, weight: int | None, result: ProbeResult) -> None:
         skey = self.keys.get(hkey)

@@ -32,6 +32,8 @@ from director.daemon.connlimit import ConnectionGate
 from director.daemon.shared import Shared
 from director.daemon.status import ReconcileCounters
 from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
+from director.mail.outbox import DROP_REASONS, Outbox
+from director.mail.smtp import FAILURE_KINDS
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
 from vrrp.fsm import State as VrrpState
 
@@ -257,6 +259,7 @@ class Sources:
     reconcile_histogram: Histogram
     connections: Mapping[str, ConnectionGate] = field(default_factory=dict)  # by server: "metrics", "control"
     trackers: Sequence[Mapping[str, Any]] = ()  # tracked scripts and files (director.daemon.trackers)
+    mail: Outbox[Any] | None = None  # the alert mail outbox, when mail is configured
 
 
 def server_families(sources: Sources, cache: LabelCache) -> Iterator[list[Family] | None]:
@@ -363,6 +366,24 @@ def connection_lines(gates: Mapping[str, ConnectionGate]) -> Iterable[str]:
         yield from family.render()
 
 
+def mail_lines(outbox: Outbox[Any]) -> Iterable[str]:
+    """The alert mail outbox: sent, failed attempts by reason, drops by reason, and the queue."""
+    counters = outbox.counters
+    sent = Family("directord_mail_sent", "counter", "alert mails the SMTP server accepted")
+    sent.add("", counters.sent)
+    failed = Family("directord_mail_failed", "counter", "alert mail exchanges that failed, by reason")
+    for reason in dict.fromkeys((*FAILURE_KINDS, *sorted(counters.failed))):
+        failed.add(labels(reason=reason), counters.failed[reason])
+    dropped = Family("directord_mail_dropped", "counter",
+                     "alert mails never sent: queue_full (the oldest made room) or gave_up (retries spent)")
+    for reason in DROP_REASONS:
+        dropped.add(labels(reason=reason), counters.dropped[reason])
+    queued = Family("directord_mail_queued", "gauge", "alert mails waiting or being sent")
+    queued.add("", len(outbox) + (outbox.in_flight is not None))
+    for family in (sent, failed, dropped, queued):
+        yield from family.render()
+
+
 async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
     """The exposition, chunk by chunk, yielding to the event loop between chunks."""
     info = Family("directord_info", "gauge", "directord version and router id")
@@ -385,6 +406,9 @@ async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
         yield chunk
     if sources.connections:
         for chunk in connection_lines(sources.connections):
+            yield chunk
+    if sources.mail is not None:
+        for chunk in mail_lines(sources.mail):
             yield chunk
 
 

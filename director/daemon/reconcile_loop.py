@@ -67,6 +67,7 @@ class ReconcileLoop:
         self.counters = ReconcileCounters()
         self.histogram = Histogram(RECONCILE_BUCKETS)
         self.quorum_ok: dict[str, bool] = {}
+        self.on_quorum: Callable[[str, bool, bool], None] | None = None  # (name, ok, first pass): mail alerts
         self.dirty = wake
         self._ipvs = ipvs
         self._health = health
@@ -95,8 +96,11 @@ class ReconcileLoop:
     async def run(self) -> None:
         while True:
             await self._pass()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel that meets a set
+            # event (a verdict as the daemon stops), and the stop then waits on this loop for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.dirty.wait(), timeout=self._next_pass_in())
+                async with asyncio.timeout(self._next_pass_in()):
+                    await self.dirty.wait()
             self.dirty.clear()
 
     def _next_pass_in(self) -> float:
@@ -166,7 +170,10 @@ class ReconcileLoop:
         for desired in report.desired.values():
             ok = not desired.quorum_lost
             if self.quorum_ok.get(desired.name) != ok:
+                first = desired.name not in self.quorum_ok
                 self.quorum_ok[desired.name] = ok
+                if self.on_quorum is not None:
+                    self.on_quorum(desired.name, ok, first)
                 log.info("quorum " + ("reached" if ok else "lost"), virtual_server=desired.name)
                 if self._vrrp is not None:
                     with contextlib.suppress(VrrpProcessError):  # only while stopping

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -138,7 +138,9 @@ def _optional(value: object, kind: type, what: str) -> Any:
 
 
 def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # false for nan, the infinities and an int past the largest float (10**400), which
+    # math.isfinite would meet with OverflowError, not a ValueError the loader catches
+    if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= sys.float_info.max:
         raise StateFormatError(f"{what} is {value!r:.40}, not a number")
     return float(value)
 

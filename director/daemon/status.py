@@ -235,4 +235,17 @@ def format_status(snapshot: dict[str, Any]) -> str:
     lines += ["", f"reconcile: {rec['passes_total']} passes, last {_ago(rec['last_pass_at'], now)} ago "
                   f"in {rec['last_duration_seconds'] * 1000:.1f}ms, {rec['errors_total']} errors"]
     lines += [f"  error: {line}" for line in rec["last_errors"]]
+    lines += _mail_lines(snapshot.get("mail"))
     return "\n".join(lines)
+
+
+def _mail_lines(mail: Mapping[str, Any] | None) -> list[str]:
+    """The alert mail queue (director.daemon.mailer.Mailer.status), when mail is configured."""
+    if not mail:
+        return []
+    lines = [f"mail: {mail['queued']} queued, {mail['sent_total']} sent, {mail['failed_total']} failed attempts, "
+             f"{mail['dropped_total']} dropped" + (f"; last error: {mail['last_error']}" if mail["last_error"] else "")]
+    for entry in mail["queue"]:
+        when = "sending" if entry["sending"] else f"next try in {entry['next_attempt_in']:g}s"
+        lines.append(f"  {entry['alert']} ({when}, {entry['attempts']} tried)")
+    return lines

@@ -14,6 +14,7 @@ from typing import Any
 from director.daemon import metrics
 from director.daemon.connlimit import ConnectionGate
 from director.daemon.health import HealthBridge
+from director.daemon.mailer import Mailer
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.shared import Shared
 from director.daemon.status import daemon_status, service_status
@@ -29,7 +30,8 @@ METRICS_SNAPSHOT_PERIOD = 1.0
 
 class Views:
     def __init__(self, reconciler: ReconcileLoop, health: HealthBridge, vrrp: VrrpProcess | None,
-                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD, trackers: Trackers | None = None) -> None:
+                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD, trackers: Trackers | None = None,
+                 mailer: Mailer | None = None) -> None:
         self.started = time.time()
         self.reloaded: float | None = None  # wall time of the last accepted reload
         self._reconciler = reconciler
@@ -39,6 +41,7 @@ class Views:
         self._labels = metrics.LabelCache()
         self.vrrp_snapshot: Shared[dict[str, Any]] = Shared(self._fresh_vrrp, snapshot_period)
         self.connections: dict[str, ConnectionGate] = {}  # the daemon's servers, as /metrics shows them
+        self._mailer = mailer
 
     async def _fresh_vrrp(self) -> dict[str, Any]:
         assert self._vrrp is not None
@@ -55,10 +58,13 @@ class Views:
             services.append(service_status(vs, states, self._health.check_status, kernel, desired))
             if index % SNAPSHOT_SLICE == SNAPSHOT_SLICE - 1:
                 await asyncio.sleep(0)
-        return daemon_status(config, started=self.started, reloaded=self.reloaded,
-                             vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
-                             reconcile=rec.counters, services=services,
-                             trackers=self._trackers.status() if self._trackers else None)
+        status = daemon_status(config, started=self.started, reloaded=self.reloaded,
+                               vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
+                               reconcile=rec.counters, services=services,
+                               trackers=self._trackers.status() if self._trackers else None)
+        if self._mailer is not None and (self._mailer.enabled or self._mailer.outbox.counters.sent):
+            status["mail"] = self._mailer.status()
+        return status
 
     async def exposition(self) -> AsyncIterator[str]:
         """The /metrics body, chunk by chunk (see director.daemon.metrics.render)."""
@@ -72,7 +78,8 @@ class Views:
             states=rec.real_server_states(), vrrp=vrrp, reconcile=rec.counters,
             histograms=dict(self._health.histograms), failures=dict(self._health.failures),
             reconcile_histogram=rec.histogram, connections=self.connections,
-            trackers=self._trackers.status() if self._trackers else ()), self._labels)
+            trackers=self._trackers.status() if self._trackers else (),
+            mail=self._mailer.outbox if self._mailer is not None and self._mailer.enabled else None), self._labels)
 
     def summary(self) -> str:
         """One line for `systemctl status`."""

@@ -39,9 +39,15 @@ class Conversion:
     config: dict[str, Any] = field(default_factory=dict)
     unmapped: list[Unmapped] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    # carried over with nothing lost, but worth a line in the output's header: a directive
+    # directord needs no equivalent for, or a slip the source's own daemon forgives
+    remarks: list[Unmapped] = field(default_factory=list)
 
     def note(self, file: str, line: int, directive: str, reason: str) -> None:
         self.unmapped.append(Unmapped(file, line, directive, reason))
+
+    def remark(self, file: str, line: int, directive: str, reason: str) -> None:
+        self.remarks.append(Unmapped(file, line, directive, reason))
 
 
 def seconds(value: float) -> str:

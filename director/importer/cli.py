@@ -40,6 +40,9 @@ def render(conv: Conversion, source: str, path: str) -> str:
         header += [f"  {item}" for item in conv.unmapped]
     else:
         header.append("Every directive was carried over.")
+    if conv.remarks:
+        header.append("Carried over, with a remark:")
+        header += [f"  {item}" for item in conv.remarks]
     header.append("Check it with `directord check-config -c FILE` on the director itself.")
     ordered = {key: conv.config[key] for key in SECTION_ORDER if key in conv.config}
     return dumps(ordered | conv.config, header, INLINE_KEYS)
@@ -48,7 +51,8 @@ def render(conv: Conversion, source: str, path: str) -> str:
 def sort_unmapped(conv: Conversion) -> None:
     """Report in reading order: by file (as first read), then line."""
     order = {name: index for index, name in enumerate(conv.sources)}
-    conv.unmapped.sort(key=lambda item: (order.get(item.file, len(order)), item.line))
+    for items in (conv.unmapped, conv.remarks):
+        items.sort(key=lambda item: (order.get(item.file, len(order)), item.line))
 
 
 def _fail(lines: list[str]) -> int:

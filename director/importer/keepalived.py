@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from director.config.mail_keys import mail_address, parse_smtp_server
 from director.importer import Conversion, keepalived_tracking, seconds
 from director.importer.common import (
     Service,
@@ -26,8 +27,9 @@ from director.importer.common import (
     to_int,
     with_prefix,
 )
+from director.importer.keepalived_keywords import unknown as _unknown
 from director.importer.lexer import Node, convert_braced
-from director.importer.table import Handler, Reader, Table
+from director.importer.table import NO_EQUIVALENT, Handler, Reader, Table
 
 METHODS = {"NAT": "nat", "DR": "dr", "TUN": "tun"}
 CHECK_TYPES = {"TCP_CHECK": "tcp", "HTTP_GET": "http", "SSL_GET": "https", "MISC_CHECK": "exec"}
@@ -39,6 +41,10 @@ VS_DEFAULTS = frozenset({*TIMING, "inhibit_on_failure", "alpha", "virtualhost"})
 DEFAULT_DELAY_LOOP = 60.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_RETRY = 1
+DEFAULT_PERSISTENCE = 360.0  # a bare persistence_timeout: keepalived's six minutes
+DEFAULT_PRIORITY, OWNER_PRIORITY = 100, 255  # keepalived's priority without, and with, state MASTER
+AUTH_TYPES = {"PASS": "pass", "AH": "ah"}  # keepalived's spellings, compared exactly
+AUTH_PASS_BYTES = 8  # what a VRRPv2 advert carries of auth_pass
 SYNC_OPTIONS = {"id": ("syncid", to_int), "port": ("mcast_port", to_int), "ttl": ("mcast_ttl", to_int),
                 "group": ("mcast_group", str), "maxlen": ("max_packet_size", to_int)}
 
@@ -52,6 +58,7 @@ class _File:
 
     version: int | None = None
     garp: dict[str, Any] = field(default_factory=dict)
+    gna_interval: tuple[str, Node] | None = None  # vrrp_gna_interval: the round interval of IPv6 instances
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
     tracked: keepalived_tracking.Tracked = field(default_factory=keepalived_tracking.Tracked)
@@ -72,14 +79,22 @@ class _Instance:
     preempt: bool | None = None
     preempt_delay: str | None = None
     preempt_delay_node: Node | None = None
+    state_node: Node | None = None  # `state MASTER`; BACKUP is what every instance starts as anyway
+    nopreempt_node: Node | None = None
     virtual_ips: list[str] | None = None
     unicast_src: str | None = None
     unicast_peers: list[str] | None = None
     garp: dict[str, Any] = field(default_factory=dict)
     track_interfaces: list[dict[str, Any]] | None = None
     notify: list[str] | None = None
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # notify_master ... notify_stop
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
+    smtp_alert: bool | None = None
+    auth_type: str | None = None
+    auth_pass: str | None = None
+    auth_node: Node | None = None  # the authentication block
+    auth_pass_node: Node | None = None
     # track_script / track_file lines read so far ({"name", "weight"?, "node"}), see keepalived_tracking
     track_scripts: list[dict[str, Any]] = field(default_factory=list)
     track_files: list[dict[str, Any]] = field(default_factory=list)
@@ -92,9 +107,11 @@ class _Instance:
             "name": self.name, "interface": self.interface, "vrid": self.vrid, "priority": self.priority,
             "version": self.version, "advert_interval": advert, "preempt": self.preempt,
             "preempt_delay": self.preempt_delay, "virtual_ips": self.virtual_ips, "unicast_src": self.unicast_src,
-            "unicast_peers": self.unicast_peers, "garp": garp or None, "track_interfaces": self.track_interfaces,
-            "notify": self.notify, "sync_group": self.sync_group,
-            "check_advert_addresses": self.check_advert_addresses})
+            "unicast_peers": self.unicast_peers, "auth_type": self.auth_type, "auth_pass": self.auth_pass,
+            "garp": garp or None, "track_interfaces": self.track_interfaces,
+            "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
+            "sync_group": self.sync_group,
+            "check_advert_addresses": self.check_advert_addresses, "smtp_alert": self.smtp_alert})
 
 
 @dataclass
@@ -166,6 +183,7 @@ class _VirtualServer:
     inhibit: bool = False
     timing: _Timing = field(default_factory=_Timing)
     real_servers: list[_RealServer] = field(default_factory=list)
+    smtp_alert: bool | None = None
 
 
 _Timed = _VirtualServer | _RealServer | _Check  # the blocks that may set check timing
@@ -253,20 +271,17 @@ class _Keepalived(Reader):
 # --- the tables: one per block type, filled by the handlers below -------------------------------
 
 
-def _top_level(reader: _Keepalived, node: Node, _state: object) -> None:
-    reader.skip(node, "not supported by directord")
-
-
-TOP: Table[_Keepalived, Node, _File] = Table(fallback=_top_level)
-GLOBAL: Table[_Keepalived, Node, _File] = Table()
-INSTANCE: Table[_Keepalived, Node, _Instance] = Table()
-VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table()
-REAL: Table[_Keepalived, Node, _RealServer] = Table()
-TCP_CHECK: Table[_Keepalived, Node, _Check] = Table()
+TOP: Table[_Keepalived, Node, _File] = Table(fallback=_unknown("not supported by directord"))
+GLOBAL: Table[_Keepalived, Node, _File] = Table(fallback=_unknown(NO_EQUIVALENT))
+INSTANCE: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))
+VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table(fallback=_unknown(NO_EQUIVALENT))
+REAL: Table[_Keepalived, Node, _RealServer] = Table(fallback=_unknown(NO_EQUIVALENT))
+TCP_CHECK: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
 HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
-URL: Table[_Keepalived, Node, _Check] = Table()
+URL: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
+AUTH: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))  # authentication { }
 
 
 # --- top level -----------------------------------------------------------------------------
@@ -344,6 +359,23 @@ def _script_user(k: _Keepalived, node: Node, state: _File) -> None:
     state.script_user = node
 
 
+@GLOBAL.on("vrrp_skip_check_adv_addr")
+def _skip_check_default(k: _Keepalived, node: Node, state: _File) -> None:
+    k.remark(node, SKIP_CHECK)
+
+
+@GLOBAL.on("vrrp_notify_fifo", "notify_fifo")
+def _notify_fifo(k: _Keepalived, node: Node, state: _File) -> None:
+    if not node.args:
+        k.bad(node, "needs a FIFO path")
+        return
+    k.config("global")["notify_fifo"] = node.args[0]
+    if any(name != "root" for name in node.args[1:]):
+        k.skip(node, f"mapped, but the FIFO is root's (mode 0600), not {' '.join(node.args[1:])!r}'s")
+    elif node.keyword == "notify_fifo":
+        k.skip(node, "mapped, but directord writes VRRP events only to it (no VS or RS lines)")
+
+
 @GLOBAL.on("vrrp_rt_priority")
 def _vrrp_rt_priority(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.integer(node)
@@ -351,18 +383,33 @@ def _vrrp_rt_priority(k: _Keepalived, node: Node, state: _File) -> None:
         k.config("global")["vrrp_realtime_priority"] = value
 
 
-@GLOBAL.on("vrrp_garp_master_repeat")
-def _garp_repeat_default(k: _Keepalived, node: Node, state: _File) -> None:
+# keepalived's announcement directives and directord's [vrrp_instance.garp] keys; in
+# global_defs each has a vrrp_ prefix and sets the default of every instance
+GARP_COUNTS = {"garp_master_repeat": "repeat", "garp_master_refresh_repeat": "refresh_repeat",
+               "garp_lower_prio_repeat": "lower_prio_repeat"}
+GARP_TIMES = {"garp_interval": "interval", "garp_master_delay": "delay", "garp_master_refresh": "refresh",
+              "garp_lower_prio_delay": "lower_prio_delay"}
+
+
+@GLOBAL.on(*(f"vrrp_{name}" for name in GARP_COUNTS))
+def _garp_count_default(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.integer(node)
     if value is not None:
-        state.garp["repeat"] = value
+        state.garp[GARP_COUNTS[node.keyword.removeprefix("vrrp_")]] = value
 
 
-@GLOBAL.on("vrrp_garp_interval", "vrrp_garp_master_refresh")
+@GLOBAL.on(*(f"vrrp_{name}" for name in GARP_TIMES))
 def _garp_time_default(k: _Keepalived, node: Node, state: _File) -> None:
     value = k.duration(node)
     if value is not None:
-        state.garp["interval" if node.keyword == "vrrp_garp_interval" else "refresh"] = value
+        state.garp[GARP_TIMES[node.keyword.removeprefix("vrrp_")]] = value
+
+
+@GLOBAL.on("vrrp_gna_interval")
+def _gna_interval(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.duration(node)
+    if value is not None:
+        state.gna_interval = value, node
 
 
 @GLOBAL.on("lvs_sync_daemon")
@@ -398,27 +445,160 @@ def _lvs_timeouts(k: _Keepalived, node: Node, state: _File) -> None:
     k.config("ipvs")["timeouts"] = timeouts
 
 
+# --- email alerts (global_defs, vrrp_instance, vrrp_sync_group, virtual_server, real_server) ---------
+
+
+BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+
+
+def _switch(k: _Keepalived, node: Node) -> bool | None:
+    """keepalived's `smtp_alert [<BOOL>]`: alone it means on."""
+    if not node.args:
+        return True
+    args = k.arg(node)
+    value = BOOLEANS.get(args[0].lower()) if args else None
+    if args and value is None:
+        k.bad(node, f"{args[0]!r} is not one of {', '.join(BOOLEANS)}")
+    return value
+
+
+@GLOBAL.on("smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker")
+def _global_smtp_alert(k: _Keepalived, node: Node, state: _File) -> None:
+    value = _switch(k, node)
+    if value is not None:
+        k.config("global")[node.keyword] = value
+
+
+@GLOBAL.on("notification_email")
+def _notification_email(k: _Keepalived, node: Node, state: _File) -> None:
+    recipients = []
+    for child in k.block(node):
+        for address in [child.keyword, *child.args]:
+            reason = mail_address(address)
+            if reason:
+                k.skip(child, f"not imported, directord mails no such recipient: {address!r} {reason}")
+            else:
+                recipients.append(address)
+    k.config("global")["notification_email"] = recipients
+
+
+@GLOBAL.on("notification_email_from")
+def _notification_email_from(k: _Keepalived, node: Node, state: _File) -> None:
+    value = " ".join(node.args) if node.args else None  # a display name may be split into words
+    reason = mail_address(value) if value else "needs an address"
+    if reason:
+        k.skip(node, f"not imported, directord sends from its default: {value!r} {reason}" if value else reason)
+    else:
+        k.config("global")["notification_email_from"] = value
+
+
+@GLOBAL.on("smtp_server")
+def _smtp_server(k: _Keepalived, node: Node, state: _File) -> None:
+    """smtp_server HOST [PORT]."""
+    if not node.args or len(node.args) > 2:
+        k.skip(node, "not imported (so no mail is sent): needs HOST [PORT]")
+        return
+    host, port = node.args[0], node.args[1] if len(node.args) == 2 else None
+    text = host if port is None else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    try:
+        parse_smtp_server(text)
+    except ValueError:
+        k.skip(node, f"not imported (so no mail is sent): {' '.join(node.args)!r} is not a host name or "
+                     "address with an optional port")
+        return
+    k.config("global")["smtp_server"] = text
+
+
+@GLOBAL.on("smtp_connect_timeout")
+def _smtp_connect_timeout(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.duration(node)
+    if value is not None:
+        k.config("global")["smtp_connect_timeout"] = value
+
+
+@GLOBAL.on("smtp_helo_name")
+def _smtp_helo_name(k: _Keepalived, node: Node, state: _File) -> None:
+    value = k.word(node)
+    if value is not None:
+        k.config("global")["smtp_helo_name"] = value
+
+
+@INSTANCE.on("smtp_alert")
+def _instance_smtp_alert(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.smtp_alert = _switch(k, node)
+
+
+def _sync_group_smtp_alert(k: _Keepalived, node: Node, group: str) -> None:
+    value = _switch(k, node)
+    if value is not None:
+        k.config("global").setdefault("smtp_alert_sync_groups", {})[group] = value
+
+
+@VIRTUAL.on("smtp_alert")
+def _vs_smtp_alert(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    vs.smtp_alert = _switch(k, node)
+
+
+@REAL.on("smtp_alert")
+def _rs_smtp_alert(k: _Keepalived, node: Node, rs: _RealServer) -> None:
+    value = _switch(k, node)
+    if value is not None:
+        rs.entry["smtp_alert"] = value
+
+
+def _with_smtp_alert(service: dict[str, Any], switch: bool | None) -> dict[str, Any]:
+    """The virtual server's table with its smtp_alert among its own keys (before the check and real servers)."""
+    if switch is None:
+        return service
+    keys = list(service)
+    at = keys.index("check") if "check" in keys else len(keys)
+    return {**dict(list(service.items())[:at]), "smtp_alert": switch, **dict(list(service.items())[at:])}
+
+
 # --- vrrp_instance -------------------------------------------------------------------------
 
 
 INSTANCE.sets("interface", _Keepalived.word, "interface")
 INSTANCE.sets("unicast_src", _Keepalived.word, "unicast_src_ip")
 INSTANCE.sets("vrid", _Keepalived.integer, "virtual_router_id")
-INSTANCE.sets("priority", _Keepalived.integer, "priority")
 INSTANCE.sets("version", _Keepalived.integer, "version")
 INSTANCE.sets("advert", _Keepalived.number, "advert_int")
 
 
+@INSTANCE.on("priority")
+def _priority(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    """keepalived ignores a priority it cannot read (keeping its default), so the import reads on."""
+    value = to_int(node.args[0]) if len(node.args) == 1 else None
+    if value is None or not 1 <= value <= OWNER_PRIORITY:
+        k.skip(node, f"{' '.join(node.args)!r} is not a priority from 1 to 255: ignored, as keepalived "
+                     "ignores it, so its default applies")
+        return
+    vi.priority = value
+
+
+@INSTANCE.on("state")
+def _state(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    value = k.word(node)
+    if value == "MASTER":
+        vi.state_node = node
+    elif value != "BACKUP" and value is not None:
+        k.skip(node, f"{value!r} is not MASTER or BACKUP: keepalived starts such an instance as BACKUP, "
+                     "and so does directord")
+
+
 @INSTANCE.on("nopreempt")
 def _nopreempt(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.preempt = False
+    vi.preempt, vi.nopreempt_node = False, node
+
+
+SKIP_CHECK = ("no effect in directord: keepalived skips re-checking the address list of adverts from the "
+              "master it checked before, to save time; directord checks every advert, as fast, with the "
+              "same outcome")
 
 
 @INSTANCE.on("skip_check_adv_addr")
 def _skip_check_adv_addr(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.check_advert_addresses = False
-    k.skip(node, "approximated: check_advert_addresses = false never checks the address list, where keepalived "
-                 "still checks the adverts of a new master")
+    k.remark(node, SKIP_CHECK)
 
 
 @INSTANCE.on("preempt_delay")
@@ -466,23 +646,49 @@ def _track_process(k: _Keepalived, node: Node, vi: _Instance) -> None:
 
 @INSTANCE.on("notify")
 def _notify(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    k.file.runs_programs.append(node)
-    argv = k.command(node)
-    if argv is None:
-        return
-    vi.notify = argv
-    k.skip(node, "mapped, but directord appends (instance, state, priority) where keepalived "
-           "appends (INSTANCE|GROUP, name, state, priority): check the script's arguments")
+    vi.notify = _hook(k, node)
 
 
-@INSTANCE.on("garp_master_repeat")
-def _garp_repeat(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.garp["repeat"] = k.integer(node)
+INSTANCE_HOOKS = ("notify_master", "notify_backup", "notify_fault", "notify_stop")
 
 
-@INSTANCE.on("garp_master_refresh", "garp_interval")
+@INSTANCE.on(*INSTANCE_HOOKS)
+def _notify_state(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    argv = _hook(k, node)
+    if argv is not None:
+        vi.hooks[node.keyword] = argv
+
+
+def _hook(k: _Keepalived, node: Node) -> list[str] | None:
+    """keepalived's `SCRIPT [USER [GROUP]]`: the first word is the command (quoted when it
+    has arguments of its own), the others whom it runs as."""
+    if not node.args:
+        k.bad(node, "needs a program")
+        return None
+    try:
+        argv = shlex.split(node.args[0])
+    except ValueError as exc:
+        k.bad(node, f"cannot split the command: {exc}")
+        return None
+    if not argv:
+        k.bad(node, "needs a program")
+        return None
+    runs_as = node.args[1:]
+    if any(name != "root" for name in runs_as):
+        k.skip(node, f"mapped, but run as root: directord runs hooks as root, not as {' '.join(runs_as)!r}")
+    elif not runs_as:
+        k.file.runs_programs.append(node)  # keepalived runs it as script_user, if one is set
+    return argv
+
+
+@INSTANCE.on(*GARP_COUNTS)
+def _garp_count(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.garp[GARP_COUNTS[node.keyword]] = k.integer(node)
+
+
+@INSTANCE.on(*GARP_TIMES)
 def _garp_time(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    vi.garp["refresh" if node.keyword == "garp_master_refresh" else "interval"] = k.duration(node)
+    vi.garp[GARP_TIMES[node.keyword]] = k.duration(node)
 
 
 @INSTANCE.on("lvs_sync_daemon_interface")
@@ -492,17 +698,32 @@ def _sync_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
         k.config("ipvs").setdefault("sync_daemon", {})["interface"] = value
 
 
-INSTANCE.says("no start state in directord: the priority decides who becomes master", "state")
-INSTANCE.says("directord sends one burst of gratuitous ARPs on becoming master, no delayed second burst",
-              "garp_master_delay")
-INSTANCE.says("VRRP authentication is not supported (RFC 5798 removed it)", "authentication")
+@INSTANCE.on("authentication")
+def _authentication(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.auth_node = node
+    for child in k.block(node):
+        AUTH.read(k, child, vi)
+
+
+@AUTH.on("auth_type")
+def _auth_type(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    value = k.word(node)
+    if value is None:
+        return
+    vi.auth_type = AUTH_TYPES.get(value)
+    if vi.auth_type is None:
+        k.remark(node, f"{value!r} is not PASS or AH (keepalived compares case and all): keepalived runs the "
+                       "instance without authentication, and so does directord")
+
+
+@AUTH.on("auth_pass")
+def _auth_pass(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.auth_pass, vi.auth_pass_node = (k.word(node) if node.args else None), node
 
 
 @INSTANCE.on_prefix("notify_")
-def _notify_script(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    k.file.runs_programs.append(node)
-    k.skip(node, "directord runs one notify program with (instance, state, priority): "
-           "call this script from a wrapper set as notify")
+def _notify_other(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.skip(node, "directord has no such hook: notify runs on master, backup, fault and stop")
 
 
 def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
@@ -521,14 +742,26 @@ def _addresses(k: _Keepalived, node: Node, prefix: bool) -> list[str]:
     return result
 
 
+GROUP_HOOKS = ("notify", "notify_master", "notify_backup", "notify_fault")
+
+
 def _sync_group(k: _Keepalived, node: Node) -> None:
     instances = {vi.name: vi for vi in k.file.instances}
     name = node.args[0] if node.args else f"group_{node.line}"
     members: list[_Instance] = []
     tracking: list[Node] = []
+    hooks: dict[str, Any] = {}
     for child in k.block(node):
         if child.keyword in ("track_script", "track_file", "track_process", "sync_group_tracking_weight"):
             tracking.append(child)
+            continue
+        if child.keyword in GROUP_HOOKS:
+            argv = _hook(k, child)
+            if argv is not None:
+                hooks[child.keyword] = argv
+            continue
+        if child.keyword == "smtp_alert":
+            _sync_group_smtp_alert(k, child, name)
             continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
@@ -540,6 +773,9 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                     members.append(instances[member_name])
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
+    if hooks and any(vi.sync_group == name for vi in instances.values()):
+        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}
+        k.conv.config.setdefault("vrrp_sync_group", []).append({"name": name, **hooks, **arguments})
     _sync_group_tracking(k, tracking, members)
 
 
@@ -569,15 +805,78 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.version is None:
         ipv6 = any(":" in vip for vip in vi.virtual_ips or [])
         vi.version = k.file.version or (3 if ipv6 else 2)
+    _settle_start(k, vi)
+    _settle_auth(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
     tracked = k.file.tracked
     group = (k, vi.sync_group) if vi.sync_group and not vi.keeps_tracking_weights else None
-    return vi.output({**k.file.garp, **vi.garp}) | present({
+    return vi.output({**k.file.garp, **_gna(k, vi), **vi.garp}) | present({
         "track_scripts": keepalived_tracking.output(vi.track_scripts, tracked.scripts, 0, group),
         "track_files": keepalived_tracking.output(vi.track_files, tracked.files, 1, group),
         "track_processes": keepalived_tracking.output(vi.track_processes, tracked.processes, 1, group)})
+
+
+def _gna(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
+    """vrrp_gna_interval spaces an IPv6 instance's announcements (neighbour advertisements),
+    where vrrp_garp_interval spaces an IPv4 instance's ARPs."""
+    if k.file.gna_interval is None:
+        return {}
+    value, node = k.file.gna_interval
+    if any(":" in vip for vip in vi.virtual_ips or []):
+        return {"interval": value}
+    k.remark(node, f"no effect on vrrp_instance {vi.name}: it announces IPv4 addresses by ARP")
+    return {}
+
+
+def _settle_start(k: _Keepalived, vi: _Instance) -> None:
+    """keepalived's rules for `state MASTER`: it makes 255 the default priority and clears
+    nopreempt and preempt_delay; only an instance of priority 255 becomes master at once,
+    as directord's does. An owner (255) always preempts."""
+    if vi.state_node is not None:
+        if vi.priority is None:
+            vi.priority = OWNER_PRIORITY
+            k.remark(vi.state_node, "MASTER with no priority: priority 255, keepalived's default for it")
+        elif vi.priority != OWNER_PRIORITY:
+            k.remark(vi.state_node, "MASTER below priority 255: the instance waits for an advert like a "
+                                    "backup before it takes over, in keepalived and in directord alike")
+    owner = (vi.priority or DEFAULT_PRIORITY) == OWNER_PRIORITY
+    if vi.nopreempt_node is not None and (vi.state_node is not None or owner):
+        vi.preempt = None
+        why = "state MASTER" if vi.state_node is not None else "priority 255"
+        k.remark(vi.nopreempt_node, f"cleared, as keepalived clears it with {why}: the instance preempts")
+    if vi.preempt_delay_node is not None and vi.state_node is not None:
+        vi.preempt_delay, vi.preempt_delay_node = None, None
+        k.remark(vi.state_node, "preempt_delay cleared, as keepalived clears it with state MASTER")
+
+
+def _settle_auth(k: _Keepalived, vi: _Instance) -> None:
+    """keepalived's rules for the authentication block, once the version is known: version 3
+    (or IPv6, which is version 3) and a missing password make it run without authentication,
+    as directord then does; only AH over unicast has no equivalent."""
+    if vi.auth_node is None:
+        return
+    why = ""
+    if vi.auth_type is None:
+        pass  # an unknown auth_type, remarked already, or none at all: nothing to authenticate with
+    elif vi.version == 3:
+        why = ("VRRP version 3 has no authentication: keepalived ignores the block (\"VRRP version 3 does not "
+               "support authentication. Ignoring.\"), and so does directord")
+    elif not vi.auth_pass:
+        why = ("no auth_pass: keepalived ignores the block (\"Authentication specified but no password given\"), "
+               "and so does directord")
+    elif vi.auth_type == "ah" and vi.unicast_peers:
+        k.skip(vi.auth_node, "directord does AH over multicast only: imported without authentication, so this "
+                             "node and a keepalived peer that keeps AH ignore each other; use PASS on both")
+        vi.auth_type = None
+    elif vi.auth_pass_node is not None and len(vi.auth_pass.encode()) > AUTH_PASS_BYTES:
+        k.remark(vi.auth_pass_node, f"longer than {AUTH_PASS_BYTES} bytes: keepalived uses the first "
+                                    f"{AUTH_PASS_BYTES} (\"Truncating auth_pass\"), and so does directord")
+    if why:
+        k.remark(vi.auth_node, why)
+    if vi.auth_type is None or why:
+        vi.auth_type = vi.auth_pass = None
 
 
 # --- virtual_server ------------------------------------------------------------------------
@@ -594,6 +893,9 @@ def _service_header(k: _Keepalived, node: Node) -> Service | None:
     if len(args) == 2 and args[0] == "group":
         k.skip(node, "virtual_server_group is not supported: write one virtual server per address")
         return None
+    if len(args) > 2 and canonical_ip(args[0]) and to_int(args[1]) is not None:
+        k.remark(node, f"{' '.join(args[2:])!r} after ADDRESS PORT ignored, as keepalived ignores it")
+        args = args[:2]
     if len(args) not in (1, 2) or not canonical_ip(args[0]):
         k.bad(node, "needs ADDRESS PORT or fwmark N")
         return None
@@ -625,6 +927,10 @@ def _protocol(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
 
 @VIRTUAL.on("persistence_timeout")
 def _persistence_timeout(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    if not node.args:
+        vs.service.persistence_timeout = seconds(DEFAULT_PERSISTENCE)
+        k.remark(node, "no value: 360 s, keepalived's default")
+        return
     vs.service.persistence_timeout = k.duration(node)
 
 
@@ -820,7 +1126,8 @@ def _path(k: _Keepalived, node: Node, check: _Check) -> None:
 
 @URL.on("status_code")
 def _status_code(k: _Keepalived, node: Node, check: _Check) -> None:
-    check.expect_status = [int(a) if a.isdigit() else a for a in node.args]
+    # a code is three digits; anything else ("200-299", "²", 5000 digits) as written, for the loader to judge
+    check.expect_status = [int(a) if len(a) == 3 and a.isascii() and a.isdigit() else a for a in node.args]
 
 
 @URL.on("regex")
@@ -850,10 +1157,24 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
         k.conv.note(node.file, node.line, "persistence_granularity", "has no effect without persistence")
     if service.fwmark and any(":" in rs.entry["address"] for rs in vs.real_servers):
         service.family = "ipv6"
+    _dr_ports(k, vs)
     service.check = _service_check(k, vs)
     service.on_failure = _on_failure(k, vs)
     service.real_server = [rs.entry for rs in vs.real_servers]
-    return service.output()
+    return _with_smtp_alert(service.output(), vs.smtp_alert)
+
+
+def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:
+    """A DR (or TUN) packet keeps its destination port, so IPVS ignores a real server's own
+    port: keepalived accepts one that differs, directord's config refuses it, so it is
+    imported as the service's port."""
+    port = vs.service.port
+    for rs in vs.real_servers:
+        method = rs.entry.get("method") or vs.service.method
+        if method in ("dr", "tun") and port and rs.entry["port"] != port:
+            k.remark(rs.node, f"port {rs.entry['port']} imported as {port}: with {method.upper()} the kernel "
+                              "sends the packets to the service's port whatever the real server's says")
+            rs.entry["port"] = port
 
 
 def _chosen_check(k: _Keepalived, vs: _VirtualServer) -> _Check:

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from director.importer import seconds
 from director.importer.common import present, to_int
+from director.importer.keepalived_keywords import unknown
 from director.importer.lexer import Node
-from director.importer.table import Table
+from director.importer.table import NO_EQUIVALENT, Table
 
 if TYPE_CHECKING:
     from director.importer.keepalived import _Keepalived
@@ -61,9 +62,9 @@ class _Script:
     entry: dict[str, Any]
 
 
-SCRIPT: Table[_Keepalived, Node, _Script] = Table()
-TRACK_FILE: Table[_Keepalived, Node, dict[str, Any]] = Table()
-TRACK_PROCESS: Table[_Keepalived, Node, dict[str, Any]] = Table()
+SCRIPT: Table[_Keepalived, Node, _Script] = Table(fallback=unknown(NO_EQUIVALENT))
+TRACK_FILE: Table[_Keepalived, Node, dict[str, Any]] = Table(fallback=unknown(NO_EQUIVALENT))
+TRACK_PROCESS: Table[_Keepalived, Node, dict[str, Any]] = Table(fallback=unknown(NO_EQUIVALENT))
 
 
 def shell_feature(text: str) -> str | None:
@@ -189,7 +190,8 @@ def settle(k: _Keepalived, tracked: Tracked, notify_or_misc: list[Node], script_
                 entry["user"] = tracked.default_user[0]
                 if len(tracked.default_user) > 1:
                     entry["group"] = tracked.default_user[1]
-        if notify_or_misc and script_user_node is not None:
+        as_root = all(name == "root" for name in tracked.default_user)  # as directord runs them: nothing differs
+        if notify_or_misc and script_user_node is not None and not as_root:
             k.skip(script_user_node, "applied to the vrrp_scripts only: directord runs notify programs and exec "
                                      "checks (MISC_CHECK) as root")
     if tracked.scripts:

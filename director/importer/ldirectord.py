@@ -31,6 +31,9 @@ SERVICE_PORTS = {80: "http", 443: "https"}
 DEFAULT_NEGOTIATE_TIMEOUT = 30.0
 DEFAULT_CHECK_TIMEOUT = 5.0
 DEFAULT_CHECK_INTERVAL = 10.0
+# Real servers that FIRST->LAST ranges expand to, all the ranges of a file together: one short
+# line 0.0.0.0->255.255.255.255 would otherwise be four billion of them.
+MAX_RANGE_ADDRESSES = 65536
 _VALUE = re.compile(r'\s*([A-Za-z_]+)\s*=\s*(.*?)\s*$')
 
 
@@ -106,6 +109,7 @@ class _Ldirectord(Reader):
     def __init__(self, conv: Conversion) -> None:
         super().__init__(conv)
         self.defaults: dict[str, _Line] = {}
+        self.range_room = MAX_RANGE_ADDRESSES
 
     def run(self, lines: list[_Line]) -> None:
         """Global lines set defaults; each virtual= line owns the indented lines below it."""
@@ -146,8 +150,9 @@ def _target(reader: _Ldirectord, header: _Line) -> Service | None:
     """virtual=ADDRESS:PORT, [IPV6]:PORT or a fwmark number, as a service with ldirectord's defaults."""
     target = _unquote(header.value)
     service = Service(scheduler="wrr", on_failure="quiesce")
-    if target.isdigit():
-        service.fwmark = int(target)
+    fwmark = to_int(target) if target.isdigit() else None  # None past int()'s 4300 digits, or for "²"
+    if fwmark is not None:
+        service.fwmark = fwmark
         return service
     parsed = _host_port(target)
     if parsed is None:
@@ -245,7 +250,11 @@ def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, 
     except ValueError as exc:
         reader.bad(line, f"cannot split: {exc}")
         return []
-    addresses = _address_range(words[0]) if words else None
+    try:
+        addresses = _address_range(words[0], reader.range_room) if words else None
+    except _TooManyAddresses as exc:
+        reader.bad(line, str(exc))
+        return []
     if not addresses:
         reader.bad(line, f"{line.value!r} does not start with ADDRESS:PORT")
         return []
@@ -259,6 +268,8 @@ def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, 
         reader.skip(line, f"per-real-server request/receive {extra!r} ignored: directord checks every "
                     "real server of a service the same way")
     hosts, port = addresses
+    if "->" in words[0]:
+        reader.range_room -= len(hosts)
     weight = to_int(words[2]) if len(words) > 2 else None
     return [_real_server(host, port if port is not None else service.port or 0, method, weight, service)
             for host in hosts]
@@ -387,29 +398,39 @@ def _host_port(text: str) -> tuple[str, int] | None:
     match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
     if not match:
         return None
-    host = match.group(1) or match.group(3)
-    address = canonical_ip(host)
-    return (address, int(match.group(2) or match.group(4))) if address else None
+    address, port = canonical_ip(match.group(1) or match.group(3)), to_int(match.group(2) or match.group(4))
+    return (address, port) if address and port is not None else None
 
 
-def _address_range(text: str) -> tuple[list[str], int | None] | None:
-    """ADDRESS[:PORT], [V6][:PORT] or FIRST->LAST[:PORT] (an IPv4 range) -> (addresses, port)."""
-    port: int | None = None
+class _TooManyAddresses(ValueError):
+    """A FIRST->LAST range larger than what is left of MAX_RANGE_ADDRESSES."""
+
+
+def _address_range(text: str, most: int) -> tuple[list[str], int | None] | None:
+    """ADDRESS[:PORT], [V6][:PORT] or FIRST->LAST[:PORT] (an IPv4 range of at most MOST
+    addresses) -> (addresses, port)."""
+    digits: str | None = None
     match = re.fullmatch(r"(.+?)(?::(\d+))?", text)
     host = text
     if text.startswith("["):
         inner = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", text)
         if not inner:
             return None
-        host, port = inner.group(1), int(inner.group(2)) if inner.group(2) else None
+        host, digits = inner.group(1), inner.group(2)
     elif match and text.count(":") <= 1:
-        host, port = match.group(1), int(match.group(2)) if match.group(2) else None
+        host, digits = match.group(1), match.group(2)
+    port = to_int(digits) if digits else None
+    if digits and port is None:  # more digits than int() reads
+        return None
     if "->" in host:
         first, _, last = host.partition("->")
         try:
             low, high = ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)
         except ValueError:
             return None
+        if int(high) - int(low) + 1 > most:
+            raise _TooManyAddresses(f"{first}->{last} is {int(high) - int(low) + 1} addresses; the ranges of a file "
+                                    f"make at most {MAX_RANGE_ADDRESSES} real servers in all")
         return [str(ipaddress.IPv4Address(n)) for n in range(int(low), int(high) + 1)], port
     address = canonical_ip(host)
     return ([address], port) if address else None

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from director.importer import Conversion, SourceError
-from director.importer.common import read_source
+from director.importer.common import MAX_SOURCE_BYTES, read_source
 
 MAX_INCLUDE_DEPTH = 8
+# Reads in all, a file read twice counting twice: two `include *` lines in a file that they
+# find again would read it 2**8 times, and each more line multiplies that.
+MAX_FILES_READ = 1000
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class Node:
 @dataclass
 class _Lexer:
     errors: list[str] = field(default_factory=list)
+    stray: list[Token] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    read_bytes: int = 0
 
     def file_tokens(self, path: str, depth: int = 0) -> list[list[Token]]:
         """Lines of tokens of PATH with includes expanded in place."""
@@ -54,6 +59,11 @@ class _Lexer:
             text = read_source(path)
         except OSError as exc:
             self.errors.append(f"{path}: cannot read: {exc.strerror}")
+            return []
+        self.read_bytes += len(text)
+        if self.read_bytes > MAX_SOURCE_BYTES:
+            self.errors.append(f"{path}: the file and its includes are larger than "
+                               f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB in all (a loop?)")
             return []
         self.files.append(path)
         lines: list[list[Token]] = []
@@ -79,6 +89,9 @@ class _Lexer:
             self.errors.append(f"{where}: include {tokens[1].text}: no such file")
         lines: list[list[Token]] = []
         for match in matches:
+            if len(self.files) >= MAX_FILES_READ:
+                self.errors.append(f"{where}: more than {MAX_FILES_READ} files read through includes (a loop?)")
+                break
             lines.extend(self.file_tokens(match, depth + 1))
         return lines
 
@@ -113,8 +126,9 @@ class _Lexer:
 class _Tree:
     """Statements folded from lines of tokens: the blocks still open and the statement being read."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], stray: list[Token]) -> None:
         self.errors = errors
+        self.stray = stray  # `}` closing nothing: keepalived warns and reads on, so do we
         self.root: list[Node] = []
         self.open_blocks: list[tuple[list[Node], Token | None]] = [(self.root, None)]
         self.current: Node | None = None
@@ -133,7 +147,7 @@ class _Tree:
 
     def closing(self, token: Token) -> None:
         if len(self.open_blocks) == 1:
-            self.errors.append(f"{token.file}:{token.line}: '}}' without a matching '{{'")
+            self.stray.append(token)
         else:
             self.open_blocks.pop()
         self.current = None
@@ -156,9 +170,9 @@ class _Tree:
 _BRACES = {"{": _Tree.opening, "}": _Tree.closing}
 
 
-def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
+def _build(lines: list[list[Token]], errors: list[str], stray: list[Token]) -> list[Node]:
     """Fold lines of tokens into nested nodes, checking that braces balance."""
-    tree = _Tree(errors)
+    tree = _Tree(errors, stray)
     for tokens in lines:
         tree.current = None
         for token in tokens:
@@ -166,24 +180,26 @@ def _build(lines: list[list[Token]], errors: list[str]) -> list[Node]:
     return tree.finish()
 
 
-def parse_file(path: str) -> tuple[list[Node], list[str]]:
+def parse_file(path: str) -> tuple[list[Node], list[str], list[Token]]:
     """Parse PATH (with its includes) into statements; raise SourceError on syntax errors.
 
-    Returns the top-level nodes and every file read, in order.
+    Returns the top-level nodes, every file read, in order, and each `}` that closed nothing.
     """
     lexer = _Lexer()
     lines = lexer.file_tokens(path)
-    nodes = _build(lines, lexer.errors)
+    nodes = _build(lines, lexer.errors, lexer.stray)
     if lexer.errors:
         raise SourceError(lexer.errors)
-    return nodes, lexer.files
+    return nodes, lexer.files, lexer.stray
 
 
 def convert_braced(path: str, make_converter: Callable[[Conversion], Any]) -> Conversion:
     """Parse a brace-syntax file (and its includes) and run a converter over it;
     keepalived.conf and lvs.cf share this, only their converters differ."""
-    nodes, files = parse_file(path)
+    nodes, files, stray = parse_file(path)
     conv = Conversion(sources=files)
+    for token in stray:
+        conv.remark(token.file, token.line, "}", "closes no block: ignored, as keepalived does")
     converter = make_converter(conv)
     converter.run(nodes)
     if converter.errors:

@@ -43,6 +43,10 @@ class Reader:
         """Note a directive that is not (or only approximately) carried over."""
         self.conv.note(node.file, node.line, node.keyword, reason)
 
+    def remark(self, node: Located, reason: str) -> None:
+        """Note, in the output's header only, a directive carried over with nothing lost."""
+        self.conv.remark(node.file, node.line, node.keyword, reason)
+
     def bad(self, node: Located, reason: str) -> None:
         """Record a directive that cannot be read at all: the import fails with this line."""
         self.errors.append(f"{node.file}:{node.line}: {node.keyword}: {reason}")

@@ -166,7 +166,10 @@ def pack_addr(family: int, address: str) -> bytes:
 
 
 def unpack_addr(family: int, raw: bytes) -> str:
-    """Canonical text (inet_ntop agrees with `ipaddress` for both families)."""
+    """Canonical text (inet_ntop agrees with `ipaddress` for both families); DecodeError for
+    an attribute too short for the family's address."""
+    if len(raw) < (4 if family == 4 else 16):
+        raise DecodeError(f"a {len(raw)}-byte address attribute for an IPv{family} entry")
     if family == 4:
         return socket.inet_ntop(socket.AF_INET, raw[:4])
     text = socket.inet_ntop(socket.AF_INET6, raw[:16])
@@ -183,6 +186,8 @@ def prefix_to_netmask(family: int, prefix: int) -> bytes:
 
 
 def netmask_to_prefix(family: int, raw: bytes) -> int:
+    if len(raw) < 4:
+        raise DecodeError(f"a {len(raw)}-byte netmask attribute")
     if family == 4:
         return bin(_BE32.unpack_from(raw)[0]).count("1")
     return _U32.unpack_from(raw)[0]
@@ -240,6 +245,8 @@ def decode_stats(raw: bytes | None) -> Stats:
         return stats
     for kind, value in parse_attrs(raw).items():
         if 1 <= kind <= len(STATS_FIELDS):
+            if len(value) < 4:
+                raise DecodeError(f"stats attribute {kind} has {len(value)} bytes, too few for a counter")
             fmt = "=Q" if len(value) >= 8 else "=I"
             setattr(stats, STATS_FIELDS[kind - 1], struct.unpack_from(fmt, value)[0])
     return stats
@@ -265,8 +272,7 @@ def decode_service(attrs: dict[int, bytes]) -> KernelService:
             unpack_addr(family, attrs.get(SVC_ATTR_ADDR, b"\0" * 16)),
             get_be16(attrs, SVC_ATTR_PORT),
         )
-    raw_flags = attrs.get(SVC_ATTR_FLAGS, b"\0" * 8)
-    flags = _U32.unpack_from(raw_flags)[0] & SVC_F_MANAGED
+    flags = get_u32(attrs, SVC_ATTR_FLAGS) & SVC_F_MANAGED  # the flags; the mask after them is ours
     netmask_raw = attrs.get(SVC_ATTR_NETMASK)
     netmask = netmask_to_prefix(family, netmask_raw) if netmask_raw else (32 if family == 4 else 128)
     spec = ServiceSpec(
@@ -458,6 +464,13 @@ def daemon_dump_request(family_id: int, seq: int) -> bytes:
     return message(family_id, CMD_GET_DAEMON, seq, NLM_F_DUMP)
 
 
+def _address_bytes(raw: bytes, size: int) -> bytes:
+    """The first `size` bytes of an address attribute; DecodeError when it is shorter."""
+    if len(raw) < size:
+        raise DecodeError(f"a {len(raw)}-byte multicast group attribute, {size} expected")
+    return raw[:size]
+
+
 def decode_daemon_message(payload: bytes | memoryview) -> SyncDaemon:
     _cmd, attrs = genl_attrs(payload)
     if CMD_ATTR_DAEMON not in attrs:
@@ -468,9 +481,9 @@ def decode_daemon_message(payload: bytes | memoryview) -> SyncDaemon:
         raise DecodeError(f"unknown sync daemon state {get_u32(inner, DAEMON_ATTR_STATE)}")
     group = ""
     if inner.get(DAEMON_ATTR_MCAST_GROUP6):
-        group = str(ipaddress.IPv6Address(inner[DAEMON_ATTR_MCAST_GROUP6][:16]))
+        group = str(ipaddress.IPv6Address(_address_bytes(inner[DAEMON_ATTR_MCAST_GROUP6], 16)))
     elif inner.get(DAEMON_ATTR_MCAST_GROUP):
-        group = str(ipaddress.IPv4Address(inner[DAEMON_ATTR_MCAST_GROUP][:4]))
+        group = str(ipaddress.IPv4Address(_address_bytes(inner[DAEMON_ATTR_MCAST_GROUP], 4)))
     return SyncDaemon(
         state=state,  # type: ignore[arg-type]
         interface=get_str(inner, DAEMON_ATTR_MCAST_IFN),

@@ -154,6 +154,10 @@ def _packet(body: list[bytes], syncid: int) -> bytes:
     return HEADER.pack(0, syncid, HEADER.size + len(payload), len(body), VERSION, 0) + payload
 
 
+class DecodeError(ValueError):
+    """Bytes that are not a version 1 sync message (a ValueError, as callers have caught)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SyncedConn:
     """One connection named by a sync message, as the peer's kernel reads it."""
@@ -172,22 +176,22 @@ class SyncedConn:
 
 
 def decode(packet: bytes) -> tuple[int, list[SyncedConn]]:
-    """(syncid, connections) of a version-1 sync packet; ValueError when it is not one."""
+    """(syncid, connections) of a version-1 sync packet; DecodeError when it is not one."""
     if len(packet) < HEADER.size:
-        raise ValueError("shorter than a sync header")
+        raise DecodeError("shorter than a sync header")
     reserved, syncid, size, count, version, _spare = HEADER.unpack_from(packet)
     if reserved != 0 or version != VERSION or size != len(packet):
-        raise ValueError("not a version 1 sync message")
+        raise DecodeError("not a version 1 sync message")
     conns, offset = [], HEADER.size
     for _ in range(count):
         if offset + CONN.size > len(packet):
-            raise ValueError("connection past the end")
+            raise DecodeError("connection past the end")
         kind, protocol, ver_size, flags, state, cport, vport, dport, fwmark, timeout = CONN.unpack_from(packet, offset)
         length = ver_size & 0x0FFF
         width, family = (16, socket.AF_INET6) if kind & TYPE_INET6 else (4, socket.AF_INET)
         start = offset + CONN.size
         if length < CONN.size + 3 * width or offset + length > len(packet):
-            raise ValueError("connection size out of bounds")
+            raise DecodeError("connection size out of bounds")
         client, virtual, dest = (socket.inet_ntop(family, packet[start + i * width:start + (i + 1) * width])
                                  for i in range(3))
         conns.append(SyncedConn(protocol, flags, state, client, cport, virtual, vport, dest, dport, fwmark, timeout))

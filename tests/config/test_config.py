@@ -167,6 +167,12 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
      'expect_body="(unclosed"\n', "virtual_server \"a\".check.expect_body: invalid regular expression"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
      'expect_body="(a+)+$"\n', "virtual_server \"a\".check.expect_body: a repeat inside a repeat can try"),
+    # found by tests/fuzz/test_config.py: re.compile raised OverflowError, not re.error
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
+     'expect_body="a{4294967296}"\n', "virtual_server \"a\".check.expect_body: invalid regular expression: the "
+     "repetition number is too large"),
+    ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="tcp"\n'
+     'expect="x{1,99999999999}"\n', "virtual_server \"a\".check.expect: invalid regular expression: the repetition"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
      'path="/health check"\n', "virtual_server \"a\".check.path: must not contain spaces or control characters"),
     ('[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\ntype="http"\n'
@@ -201,6 +207,20 @@ def test_errors_name_key_path_and_reason(tmp_path: Path) -> None:
 def test_each_bad_value_is_reported(tmp_path: Path, body: str, expected: str) -> None:
     lines = errors_of(tmp_path, body)
     assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_a_regex_nested_at_any_depth_is_an_error_line_or_loads(tmp_path: Path) -> None:
+    """Found by tests/fuzz/test_config.py: groups nested deep enough raised RecursionError
+    from re.compile, and a little less deep from the backtracking check that runs after it
+    (how deep depends on the stack, so every depth up to well past both is tried)."""
+    for depth in range(10, 1500, 10):
+        path = write(tmp_path, '[[virtual_server]]\nname="a"\naddress="192.0.2.1"\nport=80\n[virtual_server.check]\n'
+                     f'type="http"\nexpect_body="{"(" * depth}a{")" * depth}"\n')
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            assert exc.lines == [f'{path}:7: virtual_server "a".check.expect_body: invalid regular expression: '
+                                 "groups nested too deeply"], (depth, exc.lines)
 
 
 def test_errors_come_in_file_order_with_their_lines(tmp_path: Path) -> None:
@@ -244,6 +264,17 @@ def test_errors_come_in_file_order_with_their_lines(tmp_path: Path) -> None:
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     lines = errors_of(tmp_path, "[global\n")
     assert len(lines) == 1 and lines[0].startswith("invalid TOML:")
+
+
+def test_a_line_break_in_a_value_or_key_stays_on_its_problem_line(tmp_path: Path) -> None:
+    """Found by tests/fuzz/test_config.py: a value or quoted key holding CR LF (or U+2028,
+    which splitlines also breaks at) split its problem over two lines, the second without
+    FILE:LINE, so a config could print a line that looks like another problem."""
+    lines = errors_of(tmp_path, '[global]\nmetrics_listen = "x\\r\\nfile:1: forged"\n"a\\u2028b" = 1\n')
+    assert sorted(lines) == [r"global.a\u2028b: unknown key",
+                             r'global.metrics_listen: "x\r\nfile:1: forged" must be "HOST:PORT", "[V6]:PORT" or "" to '
+                             "disable"]
+    assert all(line.splitlines() == [line] for line in lines)
 
 
 def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
@@ -329,3 +360,44 @@ def test_sorry_server_forms(tmp_path: Path, text: str, endpoint: str) -> None:
     path = write(tmp_path, f'[[virtual_server]]\nname = "a"\naddress = "{family}"\nport = 80\n'
                            f'sorry_server = "{text}"\n')
     assert load_config(path).virtual_servers[0].sorry_server.endpoint == endpoint
+
+
+HOOKED = """
+[global]
+notify_fifo = "/run/directord/notify.fifo"
+
+[[vrrp_instance]]
+name = "front"
+interface = "eth0"
+vrid = 1
+virtual_ips = ["192.0.2.10/24"]
+sync_group = "edge"
+notify = ["/usr/local/bin/on-vrrp", "--site", "a"]
+notify_arguments = "keepalived"
+notify_master = "/usr/local/bin/to-master"
+notify_stop = ["/usr/local/bin/stopping", "now"]
+
+[[vrrp_sync_group]]
+name = "edge"
+notify_fault = "/usr/local/bin/group-fault"
+"""
+
+
+def test_notify_hooks_groups_and_the_fifo_load(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, HOOKED))
+    [vi], [group] = config.vrrp_instances, config.vrrp_sync_groups
+    assert (vi.notify_arguments, vi.notify_master, vi.notify_stop) == (
+        "keepalived", ("/usr/local/bin/to-master",), ("/usr/local/bin/stopping", "now"))
+    assert vi.sync_group_hooks == group and group.notify_fault == ("/usr/local/bin/group-fault",)
+    assert vi.notify_fifo == config.global_.notify_fifo == "/run/directord/notify.fifo"
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ('name = "edge"\nnotify_fault', 'name = "other"\nnotify_fault',
+     'vrrp_sync_group "other".name: no vrrp_instance has sync_group = "other"'),
+    ('notify_master = "/usr/local/bin/to-master"', 'notify_master = "to-master --now"',
+     "vrrp_instance \"front\".notify_master: must be a program path or an argv list"),
+    ('"/run/directord/notify.fifo"', '"notify.fifo"', "global.notify_fifo: must be an absolute path"),
+])
+def test_bad_hooks_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert any(expected in line for line in errors_of(tmp_path, HOOKED.replace(old, new)))

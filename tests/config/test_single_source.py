@@ -36,6 +36,7 @@ from director.config.model import (
     VirtualServerConfig,
     VrrpInstanceConfig,
     VrrpScriptConfig,
+    VrrpSyncGroupConfig,
     field_choices,
     field_default,
 )
@@ -82,6 +83,9 @@ PLACES: dict[type, Place] = {
                            'track_file "prio"'),
     TrackProcessConfig: Place(lambda t: {"track_process": [TRACK_PROCESS | t]}, lambda c: c.track_processes[0],
                               'track_process "hp"'),
+    VrrpSyncGroupConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"sync_group": "g"}],
+                                          "vrrp_sync_group": [{"name": "g"} | t]},
+                               lambda c: c.vrrp_sync_groups[0], 'vrrp_sync_group "g"'),
 }
 # keys a choice needs beside it to be valid (an option of one check type, a tunnel of method tun)
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
@@ -90,6 +94,7 @@ NEEDS: dict[tuple[type, str], dict[str, Any]] = {
     (CheckConfig, "transport"): {"type": "sip"},
     (RealServerConfig, "tunnel_type"): {"method": "tun", "tunnel_port": 6080},
     (RealServerConfig, "tunnel_checksum"): {"method": "tun"},
+    (VrrpInstanceConfig, "auth_type"): {"version": 2, "auth_pass": "secret"},  # authentication is VRRPv2's
 }
 # written in TOML unlike in the model: the family is "ipv4"/"ipv6" and only a fwmark service names it
 SPELLED_OTHERWISE = {(VirtualServerConfig, "family")}
@@ -166,6 +171,7 @@ GIVEN = {
     VrrpScriptConfig: {"name", "command"},
     TrackFileConfig: {"name", "path"},
     TrackProcessConfig: {"name", "process"},
+    VrrpSyncGroupConfig: {"name"},
 }
 
 

@@ -78,6 +78,13 @@ async def answer_refused(answer: Awaitable[Any]) -> str:
 @pytest.mark.parametrize("command", ["drain", "undrain"])
 def test_malformed_drains_say_what_a_drain_takes(command: str, request_: dict[str, Any]) -> None:
     assert refusal(command, request_) == DRAIN_USAGE
+
+
+@pytest.mark.parametrize("command", ["drain", "undrain"])
+def test_a_boolean_port_is_refused(command: str) -> None:
+    """Found by tests/fuzz/test_control.py: {"port": true} parsed (a bool is an int), drained
+    the servers on port 1, and was saved in a form the state file's loader refuses."""
+    assert refusal(command, {"address": "10.0.0.11", "port": True}) == DRAIN_USAGE
     assert DRAIN_USAGE == 'drain needs "address" (string), optional "port" (int) and "service" (string)'
 
 

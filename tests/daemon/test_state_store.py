@@ -53,8 +53,13 @@ def test_a_good_file_round_trips(tmp_path: Path) -> None:
     json.dumps({"admin_drains": {"address": "10.0.0.1"}}).encode(),
     json.dumps({"owned": [7]}).encode(),
     b" " * (MAX_STATE_BYTES + 1),
+    # integers past the largest float: math.isfinite raised OverflowError (found by tests/fuzz/test_state.py)
+    json.dumps({"owned": [{"service": SERVICE, "drain_timeout": 10**400}]}).encode(),
+    json.dumps({"draining": [{"service": SERVICE, "dest": None, "since": -(10**309)}]}).encode(),
+    json.dumps({"clock": {"boot_id": "b", "offset": 2**1024}}).encode(),
 ], ids=["list", "null", "not-utf8", "deep", "syntax", "service-str", "timeout-str", "port-str", "dest-addr-int",
-        "drain-address-int", "drains-object", "owned-int", "too-big"])
+        "drain-address-int", "drains-object", "owned-int", "too-big", "timeout-huge-int", "since-huge-int",
+        "offset-huge-int"])
 def test_a_malformed_file_is_moved_aside_and_the_state_starts_empty(tmp_path: Path, content: bytes) -> None:
     store = StateStore(str(state_dir(tmp_path)))
     store.path.write_bytes(content)

@@ -79,6 +79,19 @@ def test_chunked_faults_are_named_however_the_bytes_arrive(data: bytes, message:
         feed_bytewise(data)
 
 
+@pytest.mark.parametrize(("data", "message"), [
+    (b"2;" + b"e" * hp.MAX_CHUNK_LINE + b"\r\nok\r\n0\r\n\r\n", "bad chunk size line"),
+    (b"2\r\nok\r\n0\r\nX: " + b"t" * hp.MAX_CHUNK_LINE + b"\r\n\r\n", "chunked trailer too long"),
+])
+def test_a_chunk_line_over_the_bound_is_refused_even_when_it_arrives_whole(data: bytes, message: str):
+    """Found by tests/fuzz/test_http.py: a size or trailer line over MAX_CHUNK_LINE was refused
+    when split into reads, yet accepted when one read held it all (the verdict hung on timing)."""
+    with pytest.raises(hp.HttpParseError, match=message):
+        hp.Body(CHUNKED, "GET").feed(data)
+    with pytest.raises(hp.HttpParseError, match=message):
+        feed_bytewise(data)
+
+
 def test_head_and_204_have_no_body():
     assert parse_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", method="HEAD")[1] == b""
     assert parse_all(b"HTTP/1.1 204 No Content\r\n\r\n")[1] == b""

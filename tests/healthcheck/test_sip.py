@@ -81,6 +81,17 @@ def test_framing():
         sm.frame_length(b"x" * 70000)
 
 
+def test_a_bare_lf_head_ends_at_its_own_blank_line():
+    """Found by tests/fuzz/test_sip.py: the head ended at the first CRLF blank line even when a
+    bare-LF one came before it, so a bare-LF reply followed by a CRLF one (or a CRLF body) was
+    framed as one message when both arrived together, and as two when they did not."""
+    lf = b"SIP/2.0 100 Trying\nCSeq: 1 OPTIONS\n\n"
+    crlf = b"SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    assert sm.frame_length(lf + crlf) == len(lf) == sm.frame_length(lf)
+    body = b"v=0\r\n\r\nContent-Length: 5\r\n"
+    assert sm.parse_response(b"SIP/2.0 200 OK\nContent-Length: 26\n\n" + body).headers["content-length"] == ["26"]
+
+
 @given(st.binary(max_size=400))
 def test_parser_never_raises_anything_else(data):
     for candidate in (data, b"SIP/2.0 200 OK\r\n" + data):

@@ -28,6 +28,18 @@ def test_import_writes_a_config_that_check_config_accepts(tmp_path, capsys, sour
     assert main(["check-config", "--no-host-checks", "-c", str(out)]) == 0
 
 
+def test_a_control_character_in_the_source_still_writes_toml(tmp_path, capsys) -> None:
+    """Found by tests/fuzz/test_importers.py: a stray control byte (a DOS end-of-file ^Z) was
+    quoted raw in the header's list of unmapped directives, so the output did not parse and
+    the import failed as "does not validate"."""
+    source, out = tmp_path / "keepalived.conf", tmp_path / "directord.toml"
+    source.write_bytes((SAMPLES / "roundtrip-keepalived.conf").read_bytes() + b"\x1a\n")
+    assert main(["import", "--from", "keepalived", str(source), "-o", str(out)]) == 0
+    assert f"{source}:" in capsys.readouterr().err
+    assert "\\x1a: " in out.read_text()
+    assert main(["check-config", "--no-host-checks", "-c", str(out)]) == 0
+
+
 def test_stdout_when_no_output_file(capsys) -> None:
     assert main(["import", "--from", "piranha", str(SAMPLES / "lvs.cf")]) == 0
     assert "[[virtual_server]]" in capsys.readouterr().out
@@ -53,10 +65,10 @@ def test_strict_passes_a_fully_mapped_config(tmp_path, capsys) -> None:
 
 def test_parse_error_exits_1_with_one_line_per_problem(tmp_path, capsys) -> None:
     source = tmp_path / "keepalived.conf"
-    source.write_text("vrrp_instance A {\n  priority x\n  virtual_router_id y\n}\n")
+    source.write_text("vrrp_instance A {\n  advert_int x\n  virtual_router_id y\n}\n")
     assert main(["import", "--from", "keepalived", str(source)]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"{source}:2: priority: 'x' is not an integer",
+        f"{source}:2: advert_int: 'x' is not a number",
         f"{source}:3: virtual_router_id: 'y' is not an integer",
     ]
 

@@ -4,11 +4,17 @@ services, every checker type, includes, nested braces and both comment styles.""
 from __future__ import annotations
 
 import ipaddress
+import re
+from pathlib import Path
 
 import pytest
 
-from director.importer import SourceError
+from director.config.load import ConfigError
+from director.importer import Conversion, SourceError
+from director.importer.cli import render
+from director.importer.common import MAX_SOURCE_BYTES
 from director.importer.keepalived import convert
+from director.importer.lexer import MAX_FILES_READ
 from tests.importer.helpers import SAMPLES, imported, notes
 
 
@@ -32,12 +38,17 @@ def test_global_and_vrrp(result) -> None:
     assert config.global_.router_id == "LVS_EDGE_1"
     web, v6 = config.vrrp_instances
     assert (web.name, web.interface, web.vrid, web.priority, web.version) == ("VI_WEB", "eth0", 51, 150, 3)
-    assert web.advert_interval == 1.0 and web.preempt and web.preempt_delay == 30.0
+    # keepalived clears preempt_delay with state MASTER
+    assert web.advert_interval == 1.0 and web.preempt and web.preempt_delay == 0.0
     assert web.virtual_ips == (ipaddress.ip_interface("192.0.2.10/24"), ipaddress.ip_interface("192.0.2.11/32"))
     assert str(web.unicast_src) == "192.0.2.2" and [str(p) for p in web.unicast_peers] == ["192.0.2.3"]
     assert [(t.name, t.weight) for t in web.track_interfaces] == [("eth1", -50), ("eth2", 0)]
-    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet")
-    assert (web.garp.repeat, web.garp.refresh) == (3, 60.0)
+    assert web.notify == ("/usr/local/sbin/vrrp-event", "--quiet") and web.notify_arguments == "keepalived"
+    assert web.notify_backup == ("/usr/local/sbin/to-backup",) and not web.notify_master
+    [group] = config.vrrp_sync_groups
+    assert (group.name, group.notify_master, group.notify) == ("VG_EDGE", ("/etc/keepalived/group-master.sh",), ())
+    assert web.sync_group_hooks == group
+    assert (web.garp.repeat, web.garp.refresh, web.garp.delay) == (3, 60.0, 5.0)
     assert web.sync_group == v6.sync_group == "VG_EDGE"
     assert v6.advert_interval == 0.5 and not v6.preempt
     assert v6.virtual_ips == (ipaddress.ip_interface("2001:db8:10::10/64"),)
@@ -85,14 +96,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     conv, _, _ = result
     found = notes(conv)
     expected = {
-        ("keepalived.conf", 5): "notification_email",
-        ("keepalived.conf", 20): "notify_master",
-        ("keepalived.conf", 24): "state",
-        ("keepalived.conf", 30): "authentication",
         ("keepalived.conf", 35): "virtual_ipaddress 192.0.2.10/24",
-        ("keepalived.conf", 46): "notify",
-        ("keepalived.conf", 47): "notify_backup",
-        ("keepalived.conf", 49): "garp_master_delay",
         ("keepalived.conf", 82): "digest",
         ("keepalived.conf", 84): "url",
         ("keepalived.conf", 119): "misc_path",
@@ -103,7 +107,9 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
     assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
-    assert len(found) == len(conv.unmapped) == 19
+    assert len(found) == len(conv.unmapped) == 9, found
+    # vrrp_version 3: keepalived ignores the authentication block, and so does the import
+    assert remarks(conv)[("keepalived.conf", 30)].startswith("authentication: VRRP version 3 has no authentication")
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
@@ -141,18 +147,152 @@ def test_nested_include_glob_relative_to_the_including_file(tmp_path) -> None:
         ("10.1.0.2", 2), ("10.1.0.3", 3)]
 
 
+def test_includes_that_find_themselves_stop_after_max_files_read(tmp_path) -> None:
+    """Found writing tests/fuzz/test_importers.py: k `include *` lines in a file they find again
+    read it k**8 times before the depth limit (3 lines: 6,561 reads, 19,683 error lines; 6:
+    1.7 million reads); now at most MAX_FILES_READ reads in all."""
+    path = write(tmp_path, "include *\n" * 3 + "virtual_server 192.0.2.1 80 {\n}\n")
+    with pytest.raises(SourceError) as caught:
+        convert(path)
+    assert any(re.fullmatch(rf"{re.escape(path)}:[123]: more than {MAX_FILES_READ} files read through includes "
+                            r"\(a loop\?\)", line) for line in caught.value.lines), caught.value.lines[:3]
+    assert len(caught.value.lines) < 3 * MAX_FILES_READ
+
+
+def test_includes_are_bounded_in_size_in_all(tmp_path) -> None:
+    """Each file is at most MAX_SOURCE_BYTES, and so are a file and its includes together
+    (one large file included twice was read twice, whole)."""
+    write(tmp_path, "#" * (MAX_SOURCE_BYTES // 2 + 1) + "\n", "big.conf")
+    path = write(tmp_path, "include big.conf\ninclude big.conf\n")
+    with pytest.raises(SourceError) as caught:
+        convert(path)
+    assert caught.value.lines == [f"{tmp_path / 'big.conf'}: the file and its includes are larger than 8 MiB in all "
+                                  "(a loop?)"]
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("virtual_server 192.0.2.1 80 {\n real_server 10.0.0.1 80 {\n", "keepalived.conf:1: '{' is never closed"),
-    ("}\n", "keepalived.conf:1: '}' without a matching '{'"),
     ("include missing.conf\n", "keepalived.conf:1: include missing.conf: no such file"),
     ("include keepalived.conf\n", "nested deeper than"),
-    ("vrrp_instance X {\n priority high\n}\n", "keepalived.conf:2: priority: 'high' is not an integer"),
+    ("vrrp_instance X {\n virtual_router_id high\n}\n",
+     "keepalived.conf:2: virtual_router_id: 'high' is not an integer"),
     ('vrrp_instance X {\n notify "/bin/x\n}\n', "keepalived.conf:2: unterminated quoted string"),
 ])
 def test_syntax_errors_name_file_and_line(tmp_path, text: str, message: str) -> None:
     with pytest.raises(SourceError) as caught:
         convert(write(tmp_path, text))
     assert any(message in line for line in caught.value.lines), caught.value.lines
+
+
+def remarks(conv: Conversion) -> dict[tuple[str, int], str]:
+    return {(Path(u.file).name, u.line): f"{u.directive}: {u.reason}" for u in conv.remarks}
+
+
+INSTANCE = """
+vrrp_instance VI_1 {{
+  interface eth0
+  virtual_router_id 9
+{body}
+  virtual_ipaddress {{
+    198.51.100.7
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize(("body", "priority", "preempt", "delay"), [
+    ("  state MASTER", 255, True, 0),  # keepalived's default priority with state MASTER
+    ("  state BACKUP", 100, True, 0),
+    ("  state MASTER\n  priority 150\n  nopreempt\n  preempt_delay 30", 150, True, 0),  # both cleared
+    ("  state BACKUP\n  priority 150\n  nopreempt", 150, False, 0),
+    ("  priority 255\n  nopreempt", 255, True, 0),  # an owner always preempts
+    ("  state BACKUP\n  priority 90\n  preempt_delay 30", 90, True, 30),
+    ("  priority 100,comment", 100, True, 0),  # unreadable: keepalived keeps its default
+])
+def test_start_state_follows_keepalived(tmp_path, body: str, priority: int, preempt: bool, delay: float) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert (instance.priority, instance.preempt, instance.preempt_delay) == (priority, preempt, delay)
+    assert not any(u.directive in ("state", "nopreempt") for u in conv.unmapped)
+
+
+def test_start_state_remarks_say_what_keepalived_does(tmp_path) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body="  state MASTER\n  priority 150\n  nopreempt")))
+    said = remarks(conv)
+    assert "waits for an advert" in said[("keepalived.conf", 5)]
+    assert said[("keepalived.conf", 7)].startswith("nopreempt: cleared, as keepalived clears it with state MASTER")
+    assert "priority" in notes(convert(write(tmp_path, INSTANCE.format(body="  priority 300"))))[("keepalived.conf", 5)]
+
+
+def test_keepalived_slips_are_read_on_with_a_remark(tmp_path) -> None:
+    """A stray brace, words after ADDRESS PORT, a bare persistence_timeout and a DR real server
+    with a port of its own: keepalived reads on, and the import carries the same meaning."""
+    path = write(tmp_path, """
+virtual_server 192.0.2.53 53 dev eth0.53 {
+  lb_kind DR
+  protocol UDP
+  persistence_timeout
+  real_server 10.0.0.1 5353 {
+  }
+}
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert (str(vs.address), vs.port, vs.persistence_timeout) == ("192.0.2.53", 53, 360.0)
+    assert vs.real_servers[0].port == 53
+    said = remarks(conv)
+    assert set(said) == {("keepalived.conf", line) for line in (2, 5, 6, 9)}, said
+    assert "closes no block" in said[("keepalived.conf", 9)]
+    assert not conv.unmapped
+    assert "Carried over, with a remark:" in render(conv, "keepalived", "sample")
+
+
+@pytest.mark.parametrize(("line", "argv", "flagged"), [
+    ('notify_master "/etc/ka/notify.sh master"', ("/etc/ka/notify.sh", "master"), False),
+    ("notify_master /etc/ka/to-master.sh root root", ("/etc/ka/to-master.sh",), False),
+    ("notify_master /etc/ka/to-master.sh nobody", ("/etc/ka/to-master.sh",), True),  # keepalived's USER
+])
+def test_hook_lines_read_as_keepalived_reads_them(tmp_path, line: str, argv: tuple[str, ...], flagged: bool) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body="  " + line)))
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_instances[0].notify_master == argv
+    assert bool(conv.unmapped) == flagged
+
+
+def test_notify_fifo_and_every_hook_map_exactly(tmp_path) -> None:
+    body = "\n".join(f"  {key} /usr/local/bin/{key}" for key in ("notify", "notify_master", "notify_backup",
+                                                                   "notify_fault", "notify_stop"))
+    conv = convert(write(tmp_path, "global_defs {\n  vrrp_notify_fifo /run/ka.fifo\n}\n" + INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    instance = config.vrrp_instances[0]
+    assert not conv.unmapped
+    assert config.global_.notify_fifo == instance.notify_fifo == "/run/ka.fifo"
+    assert instance.notify_arguments == "keepalived"
+    assert [getattr(instance, key) for key in ("notify_stop", "notify_fault")] == [
+        ("/usr/local/bin/notify_stop",), ("/usr/local/bin/notify_fault",)]
+
+
+def test_announcement_directives_map_with_global_defaults(tmp_path) -> None:
+    text = """
+global_defs {
+  vrrp_garp_master_delay 10
+  vrrp_garp_master_refresh_repeat 2
+  vrrp_garp_lower_prio_repeat 1
+  vrrp_gna_interval 0.5
+}
+""" + INSTANCE.format(body="  garp_master_delay 0\n  garp_lower_prio_delay 3") + INSTANCE.replace(
+        "VI_1", "VI_6").replace("virtual_router_id 9", "virtual_router_id 10").replace(
+        "198.51.100.7", "2001:db8::7").format(body="")
+    conv = convert(write(tmp_path, text))
+    config, _ = imported(conv, "keepalived")
+    v4, v6 = (vi.garp for vi in config.vrrp_instances)
+    assert (v4.delay, v4.refresh_repeat, v4.lower_prio_repeat, v4.lower_prio_delay) == (0.0, 2, 1, 3.0)
+    assert (v6.delay, v6.interval) == (10.0, 0.5)
+    assert not conv.unmapped
+    assert "no effect on vrrp_instance VI_1" in remarks(conv)[("keepalived.conf", 6)]
 
 
 def test_vrrp_version_defaults_like_keepalived(tmp_path) -> None:
@@ -175,8 +315,11 @@ vrrp_instance V4 {
     assert notes(conv)[("keepalived.conf", 7)].startswith("preempt_delay: has no effect with nopreempt")
 
 
-def test_skip_check_adv_addr_turns_the_address_check_off_and_is_listed(tmp_path) -> None:
+def test_skip_check_adv_addr_has_no_effect_and_is_remarked(tmp_path) -> None:
     path = write(tmp_path, """
+global_defs {
+  vrrp_skip_check_adv_addr
+}
 vrrp_instance V4 {
   interface eth0
   virtual_router_id 9
@@ -188,8 +331,11 @@ vrrp_instance V4 {
 """)
     conv = convert(path)
     config, _ = imported(conv, "keepalived")
-    assert config.vrrp_instances[0].check_advert_addresses is False
-    assert notes(conv)[("keepalived.conf", 5)].startswith("skip_check_adv_addr: approximated")
+    assert config.vrrp_instances[0].check_advert_addresses is True
+    assert not conv.unmapped
+    said = remarks(conv)
+    assert said[("keepalived.conf", 3)].startswith("vrrp_skip_check_adv_addr: no effect in directord")
+    assert said[("keepalived.conf", 8)].startswith("skip_check_adv_addr: no effect in directord")
 
 
 def test_sync_daemon_and_timeouts_from_global_defs(tmp_path) -> None:
@@ -261,3 +407,18 @@ def test_ssl_get_imports_as_https_that_does_not_verify_as_keepalived(tmp_path) -
     config, data = imported(convert(str(source)), "keepalived")
     assert data["virtual_server"][0]["check"]["tls_verify"] is False
     assert config.virtual_servers[0].check.tls_verify is False
+
+
+@pytest.mark.parametrize("code", ["²", "9" * 5000])
+def test_a_status_code_that_is_not_a_number_is_refused_by_the_loader(tmp_path, code: str) -> None:
+    """Found by tests/fuzz/test_importers.py: int() raised ValueError on "²" (a digit to
+    str.isdigit) and on more than 4300 digits; now the code is written as given and refused."""
+    source = tmp_path / "keepalived.conf"
+    source.write_text("virtual_server 192.0.2.5 80 {\n  protocol TCP\n  real_server 10.0.0.5 80 {\n    HTTP_GET {\n"
+                      "      url {\n"
+                      f"        path /\n        status_code 200 {code}\n      }}\n    }}\n  }}\n}}\n")
+    with pytest.raises(ConfigError) as caught:
+        imported(convert(str(source)), "keepalived")
+    assert caught.value.lines[0].startswith(
+        f"imported.toml: virtual_server \"vs_192_0_2_5_80\".check.expect_status[1]: must be a status code 100..699 "
+        f"or a range \"200-299\", got '{code[:10]}")

@@ -131,3 +131,72 @@ def test_track_processes(result) -> None:
     assert vi5.track_processes == (TrackProcess("haproxy", -30), TrackProcess("nginx_exact", 20),
                                    TrackProcess("no_args", 0), TrackProcess("argv0", 1))
     assert not any(f == SAMPLE and line >= 127 for f, line in notes(conv))  # all exact
+
+
+def _convert(tmp_path, text: str):
+    path = tmp_path / "keepalived.conf"
+    path.write_text(text)
+    return convert(str(path))
+
+
+TRACKED_INSTANCE = """
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.1/24
+    }
+    track_script {
+        chk
+    }
+%s}
+"""
+
+
+def test_a_misspelt_directive_in_a_tracking_block_is_remarked_as_keepalived_ignores_it(tmp_path) -> None:
+    conv = _convert(tmp_path, """vrrp_script chk {
+    script "/bin/true"
+    weigth 5
+}
+track_file tf {
+    file /run/prio
+    wieght 2
+}
+vrrp_track_process tp {
+    process haproxy
+    quorom 2
+}
+""" + TRACKED_INSTANCE % "")
+    assert not conv.unmapped  # keepalived -t: "Unknown keyword", nothing is lost
+    remarked = {(r.line, r.directive): r.reason for r in conv.remarks}
+    assert remarked[(3, "weigth")].startswith("not a keepalived directive: keepalived ignores it "
+                                              "(did you mean weight?)")
+    assert (7, "wieght") in remarked and (11, "quorom") in remarked
+
+
+@pytest.mark.parametrize(("hook", "script_user_noted", "hook_noted"), [
+    ("notify /usr/local/bin/on-vrrp", True, False),  # keepalived runs it as script_user
+    ("notify_master /usr/local/bin/on-master", True, False),
+    ("notify /usr/local/bin/on-vrrp root", False, False),  # its own user, as directord runs it
+    ("notify /usr/local/bin/on-vrrp nobody", False, True),  # its own user, which directord does not use
+])
+def test_script_user_reaches_the_notify_hooks_that_name_no_user(tmp_path, hook: str, script_user_noted: bool,
+                                                                hook_noted: bool) -> None:
+    conv = _convert(tmp_path, 'global_defs {\n    script_user keepalived_script\n}\n'
+                    'vrrp_script chk {\n    script "/bin/true"\n}\n' + TRACKED_INSTANCE % f"    {hook}\n")
+    lines = {u.line for u in conv.unmapped}
+    assert (2 in lines) == script_user_noted
+    assert (17 in lines) == hook_noted
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_scripts[0].user == "keepalived_script"
+    vi = config.vrrp_instances[0]
+    assert vi.notify_master or vi.notify_arguments == "keepalived"  # main's mapping of keepalived's notify
+
+
+def test_script_user_root_runs_the_hooks_as_directord_does_so_nothing_is_flagged(tmp_path) -> None:
+    conv = _convert(tmp_path, 'global_defs {\n    script_user root\n}\n'
+                    'vrrp_script chk {\n    script "/bin/true"\n}\n'
+                    + TRACKED_INSTANCE % "    notify_master /usr/local/bin/on-master\n")
+    assert not conv.unmapped
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_scripts[0].user == "root"

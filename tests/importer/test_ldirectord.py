@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from director.importer import SourceError
-from director.importer.ldirectord import convert
+from director.importer.ldirectord import MAX_RANGE_ADDRESSES, convert
 from tests.importer.helpers import SAMPLES, imported, notes
 
 
@@ -78,6 +78,15 @@ def test_defaults_when_nothing_is_set(tmp_path) -> None:
     ("this is not a setting\n", "ld.cf:1: expected KEY=VALUE"),
     ('virtual=192.0.2.1:80\n    real=10.0.0.1:80 gate\n    checktype=external\n    checkcommand="/bin/ch eck\n',
      "ld.cf:4: checkcommand: cannot split the command: No closing quotation"),
+    # found by tests/fuzz/test_importers.py: int() raised ValueError on more than 4300 digits, and on "²"
+    ("virtual=10.0.0.1:" + "9" * 5000 + "\n", "ld.cf:1: virtual: '10.0.0.1:9999"),
+    ("virtual=[::1]:" + "9" * 5000 + "\n", "ld.cf:1: virtual: '[::1]:9999"),
+    ("virtual=" + "9" * 5000 + "\n", "is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number"),
+    ("virtual=²\n", "ld.cf:1: virtual: '²' is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number"),
+    ("virtual=192.0.2.1:80\n    real=10.0.0.1:" + "9" * 5000 + " masq\n", "does not start with ADDRESS:PORT"),
+    ("virtual=192.0.2.1:80\n    real=[::1]:" + "9" * 5000 + " masq\n", "does not start with ADDRESS:PORT"),
+    ("virtual=192.0.2.1:80\n    real=10.0.0.1:80 masq\n    fallback=10.0.0.3:" + "9" * 5000 + "\n",
+     "ld.cf:3: fallback: '10.0.0.3:9999"),
 ])
 def test_errors(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "ld.cf"
@@ -104,3 +113,24 @@ def test_an_https_negotiate_check_does_not_verify_as_ldirectord(tmp_path) -> Non
                       "\trequest=\"/\"\n\treceive=\"ok\"\n")
     _config, data = imported(convert(str(source)), "ldirectord")
     assert data["virtual_server"][0]["check"]["tls_verify"] is False
+
+
+def test_ranges_make_at_most_max_range_addresses_real_servers_in_all(tmp_path) -> None:
+    """Found writing tests/fuzz/test_importers.py: FIRST->LAST expanded without a bound, so
+    one line 0.0.0.0->255.255.255.255 asked for four billion real servers. (Tested just past
+    the bound: on the old code the full range does not fail, it runs out of memory.)"""
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=192.0.2.1:80\n    real=10.0.0.0->10.0.255.255:80 masq\n")
+    assert len(convert(str(path)).config["virtual_server"][0]["real_server"]) == MAX_RANGE_ADDRESSES
+    path.write_text("virtual=192.0.2.1:80\n    real=10.0.0.0->10.1.0.0:80 masq\n")
+    with pytest.raises(SourceError) as caught:
+        convert(str(path))
+    assert caught.value.lines == [f"{path}:2: real: 10.0.0.0->10.1.0.0 is 65537 addresses; the ranges of a file make "
+                                  f"at most {MAX_RANGE_ADDRESSES} real servers in all"]
+    path.write_text("virtual=192.0.2.1:80\n    real=10.0.0.0->10.0.127.255:80 masq\n"
+                    "virtual=192.0.2.2:80\n    real=10.1.0.0->10.1.127.255:80 masq\n    real=10.2.0.1:80 masq\n"
+                    "virtual=192.0.2.3:80\n    real=10.3.0.0->10.3.0.1:80 masq\n")
+    with pytest.raises(SourceError) as caught:
+        convert(str(path))
+    assert caught.value.lines == [f"{path}:7: real: 10.3.0.0->10.3.0.1 is 2 addresses; the ranges of a file make "
+                                  f"at most {MAX_RANGE_ADDRESSES} real servers in all"]

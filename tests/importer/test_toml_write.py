@@ -33,5 +33,18 @@ def test_header_is_comments_and_none_is_skipped() -> None:
     assert tomllib.loads(text) == {"global": {"router_id": "lb"}}
 
 
+@given(st.lists(st.text(), max_size=4))
+def test_any_header_is_comments(header: list[str]) -> None:
+    """Found by tests/fuzz/test_importers.py: a control character in a header line (the
+    importers quote unmapped source directives there) made the whole output invalid TOML."""
+    text = dumps({"a": 1}, header=header)
+    assert tomllib.loads(text) == {"a": 1}
+    assert text.count("\n") == len(header) + 1
+
+
+def test_header_control_characters_are_escaped() -> None:
+    assert dumps({}, header=["x\x00y\x1a\tz\x7f", "a\nb"]) == "# x\\x00y\\x1a\tz\\x7f\n# a\\x0ab\n"
+
+
 def test_seconds() -> None:
     assert [seconds(v) for v in (6, 0.5, 1.5, 0.01, 0)] == ["6s", "500ms", "1500ms", "10ms", "0s"]

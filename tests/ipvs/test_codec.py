@@ -308,3 +308,48 @@ def test_attribute_numbers_match_the_kernel_header() -> None:
         "IPVS_STATS_ATTR_OUTBPS": len(c.STATS_FIELDS),
     }
     assert {k: enums[k] for k in ours} == ours
+
+
+# Found by tests/fuzz/test_netlink.py: attributes shorter than their type raised struct.error
+# or ValueError, and a scheduler name that is not UTF-8 UnicodeDecodeError, where every caller
+# expects nlmsg.DecodeError.
+
+
+@pytest.mark.parametrize(("kind", "raw"), [
+    (c.SVC_ATTR_ADDR, b"\xc0\x00"),  # inet_ntop: ValueError
+    (c.SVC_ATTR_FLAGS, b"\x01\x00"),  # struct.error
+    (c.SVC_ATTR_NETMASK, b"\xff\xff"),  # struct.error
+    (c.SVC_ATTR_PORT, b"\x50"),  # struct.error
+    (c.SVC_ATTR_STATS, c.attr(1, b"\x07\x00")),  # a 2-byte counter: struct.error
+])
+def test_a_service_attribute_too_short_for_its_type_is_a_decode_error(kind: int, raw: bytes) -> None:
+    attrs = c.parse_attrs(kernel_service_attrs())
+    del attrs[c.SVC_ATTR_STATS64]
+    attrs[kind] = raw
+    with pytest.raises(nlmsg.DecodeError):
+        c.decode_service(attrs)
+
+
+def test_an_ipv6_dest_with_a_4_byte_address_is_a_decode_error() -> None:
+    attrs = {c.DEST_ATTR_ADDR: bytes([10, 0, 0, 1]), c.DEST_ATTR_ADDR_FAMILY: struct.pack("=H", socket.AF_INET6)}
+    with pytest.raises(nlmsg.DecodeError):
+        c.decode_dest(attrs, 6)
+
+
+def test_a_scheduler_name_that_is_not_utf8_still_decodes() -> None:
+    attrs = c.parse_attrs(kernel_service_attrs())
+    attrs[c.SVC_ATTR_SCHED_NAME] = b"\xffrr\0"
+    assert c.decode_service(attrs).spec.scheduler == "\ufffdrr"
+
+
+@pytest.mark.parametrize(("kind", "raw"), [
+    (c.DAEMON_ATTR_MCAST_GROUP6, b"\xff\x02"),  # AddressValueError
+    (c.DAEMON_ATTR_MCAST_GROUP, b"\xe0"),  # AddressValueError
+    (c.DAEMON_ATTR_STATE, b"\x01\x00\x00"),  # struct.error
+])
+def test_a_daemon_attribute_too_short_for_its_type_is_a_decode_error(kind: int, raw: bytes) -> None:
+    inner = {c.DAEMON_ATTR_STATE: struct.pack("=I", 1), c.DAEMON_ATTR_MCAST_IFN: b"eth1\0", kind: raw}
+    reply = struct.pack("=BBH", c.CMD_NEW_DAEMON, 1, 0) + genl.nested(
+        c.CMD_ATTR_DAEMON, b"".join(c.attr(k, v) for k, v in inner.items()))
+    with pytest.raises(nlmsg.DecodeError):
+        c.decode_daemon_message(reply)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import structlog.testing
 
+from director.config.model import VrrpInstanceConfig
 from vrrp import sockets
 from vrrp.garp import arp_frame, frames_for, unsolicited_na_frame
-from vrrp.notify import run_notify
+from vrrp.notify import instance_commands, run_notify
 from vrrp.rtnl import RTM_NEWLINK, link_events
 
 MAC = bytes.fromhex("020000000001")
@@ -73,20 +74,21 @@ def test_link_events() -> None:
 def test_notify_runs_argv_without_shell(tmp_path: Path) -> None:
     out = tmp_path / "out"
     script = f"import sys; open({str(out)!r}, 'w').write(' '.join(sys.argv[1:]))"
-    code = asyncio.run(run_notify([sys.executable, "-c", script], "VI_1", "master", 150))
-    assert code == 0
+    cfg = VrrpInstanceConfig("VI_1", "eth0", 1, notify=(sys.executable, "-c", script))
+    [command] = instance_commands(cfg, "master", 150)
+    assert asyncio.run(run_notify(command)) == 0
     assert out.read_text() == "VI_1 master 150"
 
 
 def test_notify_is_bounded_in_time() -> None:
     argv = [sys.executable, "-c", "import time; time.sleep(30)"]
-    assert asyncio.run(run_notify(argv, "VI_1", "backup", 1, timeout=0.3)) is None
+    assert asyncio.run(run_notify(argv, timeout=0.3)) is None
 
 
 def test_notify_timeout_kills_a_grandchild_that_left_the_group(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     argv = ["/bin/sh", "-c", f"setsid sh -c 'echo $$ > {pids}; exec sleep 30' & sleep 30", "hook"]
-    assert asyncio.run(run_notify(argv, "VI_1", "backup", 1, timeout=0.5)) is None
+    assert asyncio.run(run_notify(argv, timeout=0.5)) is None
     stat = Path(f"/proc/{pids.read_text().strip()}/stat")
 
     def gone() -> bool:  # a zombie is dead, only not yet reaped by whoever adopted it
@@ -106,7 +108,7 @@ def test_notify_gets_a_minimal_environment_and_its_exit_code_is_logged(tmp_path:
     out = tmp_path / "env"
     script = f"import os, sys; open({str(out)!r}, 'w').write(' '.join(sorted(os.environ))); sys.exit(3)"
     with structlog.testing.capture_logs() as logs:
-        assert asyncio.run(run_notify([sys.executable, "-c", script], "VI_1", "master", 150)) == 3
+        assert asyncio.run(run_notify([sys.executable, "-c", script])) == 3
     assert set(out.read_text().split()) - {"LC_CTYPE"} == {"HOME", "LANG", "PATH"}  # python may add LC_CTYPE
     assert [(e["event"], e["exit"], e["log_level"]) for e in logs] == [("notify ran", 3, "warning")]
 
@@ -115,7 +117,7 @@ def test_a_notify_timeout_kills_what_the_hook_started_too(tmp_path: Path) -> Non
     """The hook's own process group: a child it left running dies with it."""
     pidfile = tmp_path / "child"
     script = f"sleep 30 & echo $! > {pidfile}; wait"
-    assert asyncio.run(run_notify(["/bin/sh", "-c", script], "VI_1", "backup", 1, timeout=0.5)) is None
+    assert asyncio.run(run_notify(["/bin/sh", "-c", script], timeout=0.5)) is None
     child = int(pidfile.read_text())
     deadline = time.monotonic() + 5
     while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z":
@@ -124,7 +126,7 @@ def test_a_notify_timeout_kills_what_the_hook_started_too(tmp_path: Path) -> Non
 
 
 def test_notify_missing_program() -> None:
-    assert asyncio.run(run_notify(["/nonexistent/hook"], "VI_1", "fault", 0)) is None
+    assert asyncio.run(run_notify(["/nonexistent/hook"])) is None
 
 
 def _stamp(wall: float) -> list[tuple[int, int, bytes]]:

@@ -200,14 +200,14 @@ def test_equal_priority_backup_with_lower_address_follows() -> None:
 def test_master_asserts_itself_against_lower_rival() -> None:
     """6.4.3 discards a lower advert; we also re-advertise and GARP to heal split brain."""
     i = master()
-    assert i.receive(adv(50), LOW, 5.0) == [SendAdvert(100), SendGarp()]
+    assert i.receive(adv(50), LOW, 5.0) == [SendAdvert(100), SendGarp(lower_prio=True)]
     assert i.state is State.MASTER
     # A rival that never hears us must not cause a GARP storm.
     assert i.receive(adv(50), LOW, 5.5) == [SendAdvert(100)]  # the same episode: no GARP
     assert i.receive(adv(50), LOW, 5.9) == []  # under half an interval since the last answer
-    assert i.receive(adv(50), LOW, 6.5) == [SendAdvert(100), SendGarp()]
+    assert i.receive(adv(50), LOW, 6.5) == [SendAdvert(100), SendGarp(lower_prio=True)]
     # A new episode (the rival was silent for a while) re-announces at once.
-    assert i.receive(adv(50), LOW, 10.0) == [SendAdvert(100), SendGarp()]
+    assert i.receive(adv(50), LOW, 10.0) == [SendAdvert(100), SendGarp(lower_prio=True)]
 
 
 def test_a_flood_of_priority_0_or_rival_packets_is_not_reflected_one_for_one() -> None:

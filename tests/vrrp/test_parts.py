@@ -82,7 +82,7 @@ class FakeSender:
 
 
 def test_announcer_bursts_then_refreshes_only_while_master() -> None:
-    target = SimpleNamespace(garp=GarpConfig(repeat=3, interval=0.02, refresh=0.3), is_master=True,
+    target = SimpleNamespace(garp=GarpConfig(repeat=3, interval=0.02, delay=0, refresh=0.3), is_master=True,
                              counters=Counters(), garp_frames=lambda: [b"arp"])
 
     async def scenario() -> list[int]:
@@ -103,6 +103,40 @@ def test_announcer_bursts_then_refreshes_only_while_master() -> None:
 
     assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [1, 3, 4]
     assert target.counters.garps_sent == 4
+
+
+def announced(garp: GarpConfig, lower_prio: bool, wait: float) -> list[float]:
+    """When each round of one announcement went, in seconds after it started."""
+    target = SimpleNamespace(garp=garp, is_master=True, counters=Counters(), garp_frames=lambda: [b"arp"])
+
+    async def scenario() -> list[float]:
+        sender, times = FakeSender(), []
+        start = asyncio.get_running_loop().time()
+        sender.send = lambda frame: times.append(round(asyncio.get_running_loop().time() - start, 1))  # type: ignore
+        announcer = Announcer(sender)  # type: ignore[arg-type]
+        announcer.start(asyncio.get_running_loop(), target, lower_prio=lower_prio)  # type: ignore[arg-type]
+        await asyncio.sleep(wait)
+        announcer.close()
+        return times
+
+    return asyncio.run(scenario())
+
+
+def test_a_second_burst_follows_after_the_delay_as_keepalived_sends_it() -> None:
+    assert announced(GarpConfig(repeat=2, interval=0.1, delay=0.5), False, 0.9) == [0.0, 0.1, 0.5, 0.6]
+    assert announced(GarpConfig(repeat=2, interval=0.1, delay=0), False, 0.9) == [0.0, 0.1]
+
+
+def test_a_rival_of_lower_priority_gets_its_own_repeat_and_delay() -> None:
+    garp = GarpConfig(repeat=3, interval=0.1, delay=0.5, lower_prio_repeat=1, lower_prio_delay=0.3)
+    assert announced(garp, True, 0.9) == [0.0, 0.3]
+    assert announced(GarpConfig(repeat=1, delay=0.3), True, 0.5) == [0.0, 0.3]  # unset: repeat and delay
+    assert announced(GarpConfig(lower_prio_repeat=0), True, 0.3) == []
+
+
+def test_each_refresh_sends_refresh_repeat_rounds() -> None:
+    garp = GarpConfig(repeat=1, delay=0, interval=0.1, refresh=0.4, refresh_repeat=2)
+    assert announced(garp, False, 0.95) == [0.0, 0.4, 0.5, 0.8, 0.9]
 
 
 def cfg(**kw: Any) -> VrrpInstanceConfig:
