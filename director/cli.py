@@ -77,13 +77,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _runnable(args.config)
     from director.config.advice import config_warnings
     from director.config.host import host_problems
+    from director.config.host_tracking import tracking_host_warnings, tracking_problems
     from director.config.load import explain
+    from director.hook_env import SAFE_PATH
     from vrrp.addresses import interface_addresses, local_addresses
 
-    problems = host_problems(config, local_addresses) if args.host_checks else []
+    problems = host_problems(config, local_addresses) + tracking_problems(config, SAFE_PATH) \
+        if args.host_checks else []
     for line in explain(config.path, problems):
         _error(line)
-    warnings = config_warnings(config, interface_addresses if args.host_checks else None)
+    warnings = config_warnings(config, interface_addresses if args.host_checks else None) \
+        + (tracking_host_warnings(config, SAFE_PATH) if args.host_checks else [])
     for line in explain(config.path, warnings, "warning: "):
         print(line, file=sys.stderr)
     if problems:

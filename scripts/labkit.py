@@ -287,7 +287,7 @@ def build_sync_pair(lab: Lab, syncid: int) -> dict[str, str]:
 VIP = "192.0.2.100"
 CLIENT_ADDRESS = "192.0.2.50"
 # Config tables that stay inline, as a person would write them.
-_INLINE = frozenset({"garp", "track_interfaces", "track_virtual_servers"})
+_INLINE = frozenset({"garp", "track_interfaces", "track_virtual_servers", "track_scripts", "track_files"})
 
 
 class VrrpLab:
@@ -333,22 +333,24 @@ class VrrpLab:
 
     def write_config(self, node: str, *, daemon: bool = False, **kw: object) -> Path:
         """A directord.toml; keyword arguments override the first instance's defaults,
-        `instances=[{...}]` adds more instance tables verbatim. `daemon`: also the
-        [global] keys `directord run` needs to run beside others (its own control
-        socket and state, no metrics listener)."""
+        `instances=[{...}]` adds more instance tables verbatim, `tables={...}` more
+        top-level tables (`vrrp_script`, `track_file`). `daemon`: also the [global]
+        keys `directord run` needs to run beside others (its own control socket and
+        state, no metrics listener)."""
         first: dict[str, object] = {
             "name": "VI_1", "interface": "eth0", "vrid": 51, "priority": 100, "version": 3,
             "advert_interval": "100ms", "preempt": True, "virtual_ips": [f"{VIP}/24"],
             "garp": {"repeat": 3, "interval": "50ms"},
         }
         extra = kw.pop("instances", [])
+        tables = dict(kw.pop("tables", {}))  # type: ignore[call-overload]
         first.update(kw)
         global_: dict[str, object] = {"router_id": node}
         if daemon:
             global_ |= {"control_socket": f"{self.tmp}/{node}.sock", "state_dir": f"{self.tmp}/{node}-state",
                         "metrics_listen": ""}
         path = self.tmp / f"{node}.toml"
-        path.write_text(dumps({"global": global_, "vrrp_instance": [first, *extra]}, inline_keys=_INLINE))
+        path.write_text(dumps({"global": global_, **tables, "vrrp_instance": [first, *extra]}, inline_keys=_INLINE))
         return path
 
     def _run(self, node: str, argv: list[str]) -> subprocess.Popen:

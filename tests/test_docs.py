@@ -35,6 +35,9 @@ RENAMED = {
     ("Config", "global_"): "global",
     ("Config", "virtual_servers"): "virtual_server",
     ("Config", "vrrp_instances"): "vrrp_instance",
+    ("Config", "vrrp_scripts"): "vrrp_script",
+    ("Config", "track_files"): "track_file",
+    ("Config", "track_processes"): "track_process",
     ("Config", "vrrp_sync_groups"): "vrrp_sync_group",
     ("VirtualServerConfig", "real_servers"): "real_server",
     # the options of virtual_ips' (and excluded_ips') table entries (load.py `_address_entries`)
@@ -220,7 +223,8 @@ def test_the_walk_reaches_every_table() -> None:
     assert tables == {
         "global", "ipvs", "ipvs.timeouts", "ipvs.sync_daemon",
         "vrrp_instance", "vrrp_instance.garp", "vrrp_instance.track_interfaces",
-        "vrrp_instance.track_virtual_servers", "vrrp_sync_group",
+        "vrrp_instance.track_virtual_servers", "vrrp_instance.track_scripts", "vrrp_instance.track_files",
+        "vrrp_instance.track_processes", "vrrp_script", "track_file", "track_process", "vrrp_sync_group",
         "vrrp_instance.virtual_ips", "vrrp_instance.virtual_routes", "vrrp_instance.virtual_rules",
         "virtual_server", "virtual_server.check", "virtual_server.real_server",
     }

@@ -33,8 +33,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "director.importer": ("director.config",),
     "director.mail": ("director.config",),  # alert mail: sans-IO policy and wording, one SMTP adapter
     "director.drill": ("director.config", "vrrp", "nlmsg"),
+    # the hook helpers: the daemon runs the tracked scripts (director.daemon.script_run)
     "director.daemon": ("director.config", "director.ipvs", "director.sync", "director.reconcile", "healthcheck",
-                        "vrrp", "nlmsg", "director.text", "director.mail"),
+                        "vrrp", "nlmsg", "director.text", "director.hook_env", "director.hook_tree",
+                        "director.mail"),
     # the manual pages walk the CLI's parser (lazily: director.cli imports reference.commands);
     # FILES names the state file
     "director.reference": ("director.config", "director.cli", "director.daemon"),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 
 import structlog
 
 from director import logs
-from director.config.model import GlobalConfig, field_choices
+from director.config.model import GlobalConfig, VrrpInstanceConfig, field_choices
 
 
 async def _main(path: str) -> int:
@@ -26,11 +27,24 @@ async def _main(path: str) -> int:
         print(f"{path}: no [[vrrp_instance]] tables", file=sys.stderr)
         return 2
     stop = asyncio.Event()
-    runtime = VrrpRuntime(config.vrrp_instances)
+    runtime = VrrpRuntime(_untracked(config.vrrp_instances))
     take_stop_signals(asyncio.get_running_loop(), lambda _sig: stop.set(), runtime.say_farewell)
     await runtime.run(stop)
     structlog.get_logger("vrrp").info("stopped")
     return 0
+
+
+def _untracked(instances: tuple[VrrpInstanceConfig, ...]) -> tuple[VrrpInstanceConfig, ...]:
+    """Tracked scripts, files and processes are run, read and counted by `directord run`, which
+    this runner is not: without them the instances would wait in init for ever, so they go."""
+    kept = []
+    for cfg in instances:
+        if cfg.track_scripts or cfg.track_files or cfg.track_processes:
+            structlog.get_logger("vrrp").warning("tracked scripts, files and processes need directord run: "
+                                                 "ignored here", instance=cfg.name)
+            cfg = dataclasses.replace(cfg, track_scripts=(), track_files=(), track_processes=())
+        kept.append(cfg)
+    return tuple(kept)
 
 
 def main(argv: list[str] | None = None) -> int:

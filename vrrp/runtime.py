@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from vrrp import ah, codec, tracking
+from vrrp import ah, codec, trackers, tracking
 from vrrp.addresses import AddressManager, LinkInfo, LinkMonitor
 from vrrp.adverts import Advertiser
 from vrrp.carried import Carrier, items_of, kind_of
@@ -74,6 +74,8 @@ class VrrpRuntime:
         self.sockets = SocketTable(self._on_readable)
         self.unmatched: Counter[str] = Counter()
         self.vs_ok: dict[str, bool] = {}  # tracked virtual server -> quorum held
+        self.trackers = trackers.TrackerStates()  # tracked scripts and files, as the daemon reports them
+        self.held: set[str] = set()  # instances not started: waiting to hear of their trackers
         self.addrs: AddressManager | None = None
         self.links: LinkMonitor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -123,6 +125,28 @@ class VrrpRuntime:
         for lv in self.live.values():
             self._track_each(lv, tracking.virtual_servers(lv.cfg, self.vs_ok, only=name))
 
+    def set_tracker(self, kind: trackers.Kind, name: str, value: bool | int) -> None:
+        """A tracked script's state (ok) or a tracked file's value changed; an instance that
+        was waiting for it may start now."""
+        self.trackers.set(kind, name, value)
+        for lv in self.live.values():
+            self._track_each(lv, self.trackers.tracked(lv.cfg, only=(kind, name)))
+        for lv in [self.live[n] for n in sorted(self.held) if n in self.live]:
+            self._start(lv, self._now())
+
+    def _start(self, lv: Live, now: float) -> None:
+        """Start the instance, or hold it in INIT while a tracker that could fault it is unknown."""
+        if self.handover.resigned:
+            return  # stopping: nothing starts now
+        waiting = self.trackers.waiting_for(lv.cfg)
+        if waiting:
+            if lv.name not in self.held:
+                log.info("vrrp instance waiting for its trackers", instance=lv.name, trackers=waiting)
+            self.held.add(lv.name)
+            return
+        self.held.discard(lv.name)
+        self._apply(lv, lv.fsm.start(now))
+
     def _track_each(self, lv: Live, tracked: list[tracking.Tracked]) -> None:
         """One tracked object at a time, each followed by its sync group."""
         for item in tracked:
@@ -142,7 +166,7 @@ class VrrpRuntime:
             self._remove_stale_vips()
             now = self._now()
             for lv in self.live.values():
-                self._apply(lv, lv.fsm.start(now))
+                self._start(lv, now)
             self._started = True
             await stop.wait()
             await self._hand_over()
@@ -194,8 +218,9 @@ class VrrpRuntime:
         self._regroup()
 
     def _seed_tracked_vs(self, lv: Live) -> None:
-        """Apply known virtual server quorum states to a new or updated instance."""
+        """Apply known virtual server quorum states, scripts and files to a new or updated instance."""
         self._track_each(lv, tracking.virtual_servers(lv.cfg, self.vs_ok))
+        self._track_each(lv, self.trackers.tracked(lv.cfg))
 
     def _regroup(self) -> None:
         by_group: dict[str, list[Instance]] = {}
@@ -236,9 +261,10 @@ class VrrpRuntime:
         self.sockets.close_unused([lv.sock for lv in self.live.values()])
         self._regroup()
         self._refresh_all_links()
+        self.held &= set(self.live)
         now = self._now()
-        for lv in fresh:
-            self._apply(lv, lv.fsm.start(now))
+        for lv in [*fresh, *(self.live[n] for n in sorted(self.held) if self.live[n] not in fresh)]:
+            self._start(lv, now)
 
     async def _prepare(self, configs: Sequence[VrrpInstanceConfig]) -> list[Live]:
         """Open each instance (not yet live, not started); on any failure close what was

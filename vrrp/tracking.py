@@ -2,7 +2,8 @@
 and whether the object is fine.
 
 The instance's own interface (weight 0: Fault while it is down), the configured
-`track_interfaces` and `track_virtual_servers`. One place names the keys, so a
+`track_interfaces` and `track_virtual_servers` (and the scripts and files of
+`vrrp.trackers`). One place names the keys, so a
 reload knows which ones its config still has.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from vrrp import trackers
 from vrrp.addresses import LinkInfo
 from vrrp.fsm import Action, Instance
 
@@ -25,7 +27,7 @@ def keys(cfg: VrrpInstanceConfig) -> frozenset[str]:
     found = {_iface(cfg.interface)}
     found |= {_track(t.name) for t in cfg.track_interfaces}
     found |= {_vs(t.name) for t in cfg.track_virtual_servers}
-    return frozenset(found)
+    return frozenset(found) | trackers.keys(cfg)
 
 
 def link_names(cfgs: Iterable[VrrpInstanceConfig]) -> set[str]:

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable, Collection, Iterator, Mapping
 
+from director.config.advice_tracking import tracking_warnings
 from director.config.mail_keys import mail_warnings
 from director.config.model import Config, IPInterface
 from director.config.problems import Problem
@@ -26,8 +27,8 @@ def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> l
         addresses = host()
         on_host = [*_program_warnings(config), *_source_warnings(config, addresses),
                    *_subnet_warnings(config, addresses)]
-    return [*_check_warnings(config), *_vip_warnings(config), *mail_warnings(config), *_auth_warnings(config),
-            *on_host]
+    return [*_check_warnings(config), *_vip_warnings(config), *tracking_warnings(config, bool(host)),
+            *mail_warnings(config), *_auth_warnings(config), *on_host]
 
 
 def _check_warnings(config: Config) -> Iterator[Problem]:

@@ -13,6 +13,7 @@ import sys
 import tomllib
 from typing import Any
 
+from director.config import load_tracking
 from director.config.locate import SourceMap
 from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
 from director.config.model import (
@@ -162,11 +163,17 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
     ipvs = _ipvs(ipvs_section) if ipvs_section else IpvsConfig()
     virtual_servers = tuple(_virtual_server(s) for s in root.tables("virtual_server"))
     vs_names = {vs.name for vs in virtual_servers}
-    instances = tuple(_vrrp_instance(s, vs_names) for s in root.tables("vrrp_instance"))
+    scripts, files = load_tracking.vrrp_scripts(root), load_tracking.track_files(root)
+    processes = load_tracking.track_processes(root)
+    tracked = load_tracking.instance_readers({s.name: s for s in scripts}, {f.name: f for f in files},
+                                             {p.name: p for p in processes})
+    instances = tuple(_vrrp_instance(s, vs_names, tracked) for s in root.tables("vrrp_instance"))
     groups = tuple(_vrrp_sync_group(s) for s in root.tables("vrrp_sync_group"))
     root.finish()
-    config = Config(path, global_, ipvs, virtual_servers, _with_shared(instances, groups, global_), groups)
+    config = Config(path, global_, ipvs, virtual_servers, _with_shared(instances, groups, global_),
+                    vrrp_sync_groups=groups, vrrp_scripts=scripts, track_files=files, track_processes=processes)
     errors.extend(_cross_checks(config))
+    errors.extend(load_tracking.unique_names(scripts, files, processes))
     errors.extend(mail_problems(config))
     if errors:
         raise ConfigError(render(errors, path, data, source))
@@ -607,11 +614,13 @@ _ADVERT_INTERVAL: dict[int, Reader] = {
 }
 
 
-def _vrrp_instance(s: Section, vs_names: set[str]) -> VrrpInstanceConfig:
+def _vrrp_instance(s: Section, vs_names: set[str], tracked: dict[str, Reader]) -> VrrpInstanceConfig:
+    """`tracked` reads the references to scripts and files (`director.config.load_tracking`)."""
     head = _vrrp_head(s)
     family = head["virtual_ips"][0].version if head["virtual_ips"] else 4
     head |= _carried(s, head["interface"], head.pop("address_options"))
-    result = VrrpInstanceConfig(**head, **read_fields(s, VrrpInstanceConfig, _vrrp_readers(family, vs_names)))
+    readers = _vrrp_readers(family, vs_names) | tracked
+    result = VrrpInstanceConfig(**head, **read_fields(s, VrrpInstanceConfig, readers))
     if result.v3_checksum_as_v2 and (result.version != 3 or family != 4):
         s.error("v3_checksum_as_v2", "applies only to version 3 with IPv4")
     if result.unicast_src is not None and result.unicast_src.version != family:

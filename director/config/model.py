@@ -406,6 +406,24 @@ class VrrpSyncGroupConfig:
 
 
 @dataclass(frozen=True)
+class TrackScript:
+    name: str  # a [[vrrp_script]] of the file
+    weight: int | None = None  # None: the script's own weight (the loader fills it in)
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    name: str  # a [[track_file]] of the file
+    weight: int | None = None  # None: the track_file's own weight (the loader fills it in)
+
+
+@dataclass(frozen=True)
+class TrackProcess:
+    name: str  # a [[track_process]] of the file
+    weight: int | None = None  # None: the track_process's own weight (the loader fills it in)
+
+
+@dataclass(frozen=True)
 class VrrpInstanceConfig:
     name: str
     interface: str
@@ -437,6 +455,9 @@ class VrrpInstanceConfig:
     garp: GarpConfig = field(default_factory=GarpConfig)
     track_interfaces: tuple[TrackInterface, ...] = ()
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
+    track_scripts: tuple[TrackScript, ...] = ()  # keepalived's track_script
+    track_files: tuple[TrackFile, ...] = ()  # keepalived's track_file
+    track_processes: tuple[TrackProcess, ...] = ()  # keepalived's track_process
     notify: tuple[str, ...] = ()  # argv; instance, state and priority are appended
     notify_arguments: NotifyArguments = "directord"
     notify_master: tuple[str, ...] = ()  # argv run as it is, before notify (keepalived's order)
@@ -466,6 +487,56 @@ class VrrpInstanceConfig:
 
 
 @dataclass(frozen=True)
+class VrrpScriptConfig:
+    """A program the daemon runs every `interval` whose exit status shifts or faults the
+    instances that track it (keepalived's vrrp_script). It runs in the daemon, never in the
+    VRRP process, so a slow script cannot delay an advert."""
+
+    name: str
+    command: tuple[str, ...]  # argv, never a shell string
+    interval: float = 1.0
+    timeout: float | None = None  # None: the interval
+    weight: int = 0  # 0: a tracking instance goes to FAULT while the script fails
+    rise: int = 1  # successes in a row that turn a failed script ok
+    fall: int = 1  # failures in a row that turn an ok script failed
+    init_fail: bool = False  # start failed (rise successes to pass), not unknown (the first result decides)
+    user: str | None = None  # run as this user; None: the daemon's own (root)
+    group: str | None = None  # None: the user's primary group
+
+
+@dataclass(frozen=True)
+class TrackFileConfig:
+    """A file holding an integer: value x weight is added to the priority of the instances
+    that track it (keepalived's track_file)."""
+
+    name: str
+    path: str  # absolute
+    weight: int = 1  # 0: a non-zero value puts a tracking instance in FAULT
+    interval: float = 1.0  # how often the file is read
+
+
+ParamMatch = Literal["exact", "partial", "initial"]
+
+
+@dataclass(frozen=True)
+class TrackProcessConfig:
+    """Processes counted in /proc: ok while their number is within quorum..quorum_max
+    (keepalived's vrrp_track_process)."""
+
+    name: str
+    process: str  # the process name (/proc/PID/comm), or argv[0] with full_command or args
+    args: tuple[str, ...] | None = None  # None: arguments are not looked at
+    param_match: ParamMatch = "exact"  # how args match the process's arguments
+    full_command: bool = False  # match argv[0] instead of the name
+    quorum: int = 1
+    quorum_max: int | None = None  # None: no upper bound
+    weight: int = 1  # 0: a tracking instance goes to FAULT without quorum
+    fork_delay: float = 0.0  # quorum gained: wait this long before it counts
+    terminate_delay: float = 0.0  # quorum lost: wait this long before it counts
+    interval: float = 1.0  # how often /proc is read
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     global_: GlobalConfig = field(default_factory=GlobalConfig)
@@ -473,6 +544,9 @@ class Config:
     virtual_servers: tuple[VirtualServerConfig, ...] = ()
     vrrp_instances: tuple[VrrpInstanceConfig, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroupConfig, ...] = ()
+    vrrp_scripts: tuple[VrrpScriptConfig, ...] = ()
+    track_files: tuple[TrackFileConfig, ...] = ()
+    track_processes: tuple[TrackProcessConfig, ...] = ()
 
     def virtual_server(self, name: str) -> VirtualServerConfig | None:
         return next((vs for vs in self.virtual_servers if vs.name == name), None)

@@ -15,7 +15,7 @@ from typing import Any
 from director.config.locate import Path, SourceMap
 
 # Arrays of tables whose entries have a `name` that users know them by.
-NAMED_TABLES = ("virtual_server", "vrrp_instance", "vrrp_sync_group")
+NAMED_TABLES = ("virtual_server", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "track_file", "track_process")
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 

@@ -8,7 +8,9 @@ drains into kernel writes and feeds quorum to VRRP, the sync role
 (`director.daemon.control_api`) answers the control socket, and the views
 (`director.daemon.views`) build status and /metrics from the same state. Blocking
 netlink work runs on one worker thread; VRRP runs in a child process
-(`director.daemon.vrrp_child`) so that no load here can delay an advert.
+(`director.daemon.vrrp_child`) so that no load here can delay an advert; the scripts and
+files it tracks are run and read here (`director.daemon.trackers`) and only their changes
+are sent to it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.sdnotify import Notifier
 from director.daemon.state_store import StateError, StateStore
 from director.daemon.sync_role import SyncRole
+from director.daemon.trackers import Trackers
 from director.daemon.views import Views
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError
 from director.ipvs.model import IpvsBackend
@@ -62,12 +65,14 @@ class Daemon:
         self.health = HealthBridge(on_change=wake.set, now=lambda: self.reconciler.clock.now())
         self.reconciler = ReconcileLoop(config, backend, self.ipvs, StateStore(state_dir or config.global_.state_dir),
                                         self.health, vrrp, wake, on_pass=self._passed)
+        # tracked scripts and files: run here, their changes sent to the VRRP child
+        self.trackers = Trackers(send=vrrp.set_tracker if vrrp is not None else lambda message: None)
         self.mailer = Mailer(lambda: self.config.global_)
         self.alerts = MailAlerts(self.mailer, lambda: self.config, self.reconciler.real_server_states,
                                  self._check_failures, vrrp.snapshot if vrrp else None)
         self.health.on_verdict = self.alerts.on_real_server
         self.reconciler.on_quorum = self.alerts.on_quorum
-        self.views = Views(self.reconciler, self.health, vrrp, mailer=self.mailer)
+        self.views = Views(self.reconciler, self.health, vrrp, trackers=self.trackers, mailer=self.mailer)
         self.sync_role = SyncRole(backend, self.ipvs, lambda: self.config.ipvs.sync_daemon,
                                   lambda: self.reconciler.kernel, vrrp.snapshot, self.stop) if vrrp else None
         self.control_api = ControlApi(self.reconciler, vrrp, reload=self.reload, status=self.views.status)
@@ -135,6 +140,7 @@ class Daemon:
         if self.vrrp is not None:
             listeners = [self.sync_role.on_transition] if self.sync_role is not None else []  # always, with VRRP
             self.vrrp.on_transition = _each(*listeners, self.alerts.on_vrrp_transition)
+            self.trackers.start(self.config)  # first states reach the child right after its start
             tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
         return reconciler, tasks
 
@@ -184,6 +190,7 @@ class Daemon:
         if self.control is not None:
             await self.control.close()
         await self.health.close()
+        await self.trackers.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.mailer.close()  # after VRRP: the instances' last transitions are queued by now
         if self.sync_role is not None:  # a master that handed its VIPs over is flushing
@@ -222,6 +229,8 @@ class Daemon:
             log.warning("reload: virtual servers added to a VRRP-only daemon take effect at the next restart")
         self.reconciler.reload(new)
         self.health.reload(new)
+        if self.vrrp is not None:
+            self.trackers.reload(new)
         self.reconciler.poke()
         self.views.reloaded = time.time()
         log.info("reloaded", config=path, virtual_servers=len(new.virtual_servers))

@@ -22,7 +22,7 @@ import bisect
 import contextlib
 import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +125,7 @@ def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
     state = Family("directord_vrrp_state", "gauge", "1 for the VRRP instance's current state")
     gauges = [Family("directord_vrrp_priority", "gauge", "configured VRRP priority"),
               Family("directord_vrrp_effective_priority", "gauge",
-                     "priority after tracked interface and virtual server weights"),
+                     "priority after the weights of tracked interfaces, virtual servers, scripts and files"),
               Family("directord_vrrp_holding_back", "gauge",
                      "1 while an admin failover keeps this node from preempting (failover --release lifts it)")]
     counters = {key: Family(f"directord_vrrp_{name}", "counter", doc) for key, name, doc in (
@@ -148,6 +148,44 @@ def vrrp_families(instances: Mapping[str, Any]) -> list[Family]:
         for reason, count in vi.get("errors", {}).items():
             errors.add(labels(**base, reason=reason), count)
     return [state, *gauges, *counters.values(), errors]
+
+
+SCRIPT_STATES = ("unknown", "ok", "failed", "rising", "falling")  # healthcheck.tracked.ScriptState.state
+
+
+def tracker_families(trackers: Iterable[Mapping[str, Any]]) -> list[Family]:
+    """Tracked scripts' states and runs, tracked files' values, tracked process counts, and each
+    one's share of each instance's priority (the shift, or 1 in `..._fault` while it holds the instance in fault)."""
+    state = Family("directord_track_script_state", "gauge", "1 for the tracked script's current state")
+    runs = Family("directord_track_script_runs", "counter", "runs of the tracked script")
+    failures = Family("directord_track_script_failures", "counter",
+                      "failed runs of the tracked script (exit not 0, killed, timed out, not started)")
+    value = Family("directord_track_file_value", "gauge", "the tracked file's value, as read")
+    processes = Family("directord_track_process_running", "gauge", "processes counted for the tracked process")
+    quorum = Family("directord_track_process_quorum_ok", "gauge",
+                    "1 while the tracked process count is within its quorum (after the delays)")
+    shift = Family("directord_vrrp_track_priority_shift", "gauge",
+                   "what the tracked script or file adds to the VRRP instance's priority now")
+    fault = Family("directord_vrrp_track_fault", "gauge",
+                   "1 while the tracked script or file holds the VRRP instance in fault")
+    for t in trackers:
+        name = {"tracker": t["name"]}
+        if t["kind"] == "script":
+            for known in SCRIPT_STATES:
+                state.add(labels(**name, state=known), 1 if t["state"] == known else 0)
+            runs.add(labels(**name), t["runs_total"])
+            failures.add(labels(**name), t["failures_total"])
+        elif t["kind"] == "process":
+            if t.get("count") is not None:
+                processes.add(labels(**name), t["count"])
+                quorum.add(labels(**name), 1 if t["ok"] else 0)
+        elif t.get("value") is not None:
+            value.add(labels(**name), t["value"])
+        for effect in t.get("instances", ()):
+            pair = labels(vrrp_instance=effect["instance"], tracker=t["name"], kind=t["kind"])
+            shift.add(pair, effect["shift"])
+            fault.add(pair, 1 if effect["fault"] else 0)
+    return [state, runs, failures, value, processes, quorum, shift, fault]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +258,7 @@ class Sources:
     failures: Mapping[tuple[str, int, str, str], int]
     reconcile_histogram: Histogram
     connections: Mapping[str, ConnectionGate] = field(default_factory=dict)  # by server: "metrics", "control"
+    trackers: Sequence[Mapping[str, Any]] = ()  # tracked scripts and files (director.daemon.trackers)
     mail: Outbox[Any] | None = None  # the alert mail outbox, when mail is configured
 
 
@@ -349,7 +388,7 @@ async def render(sources: Sources, cache: LabelCache) -> AsyncIterator[str]:
     """The exposition, chunk by chunk, yielding to the event loop between chunks."""
     info = Family("directord_info", "gauge", "directord version and router id")
     info.add(labels(version=__version__, router_id=sources.config.global_.router_id), 1)
-    families = [info, *vrrp_families((sources.vrrp or {}).get("instances", {}))]
+    families = [info, *vrrp_families((sources.vrrp or {}).get("instances", {})), *tracker_families(sources.trackers)]
     await asyncio.sleep(0)
     for step in server_families(sources, cache):
         if step is None:

@@ -106,9 +106,14 @@ def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServer
     }
 
 
+_TRACKER_TIMES = ("since", "last_run_at", "read_at", "counted_at")  # epoch floats of a tracker's entry
+
+
 def daemon_status(config: Config, *, started: float, reloaded: float | None, vrrp: Mapping[str, Any] | None,
-                  reconcile: ReconcileCounters, services: list[dict[str, Any]]) -> dict[str, Any]:
-    """The whole snapshot around the per-service entries (built separately, so a caller can pace them)."""
+                  reconcile: ReconcileCounters, services: list[dict[str, Any]],
+                  trackers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The whole snapshot around the per-service entries (built separately, so a caller can pace them);
+    `trackers` are the tracked scripts and files (`director.daemon.trackers`)."""
     now = time.time()
     vrrp = dict(vrrp or {})
     if "instances" in vrrp:
@@ -124,6 +129,7 @@ def daemon_status(config: Config, *, started: float, reloaded: float | None, vrr
         "now": now,
         "now_iso": iso(now),
         "vrrp": vrrp,
+        "trackers": [t | {f"{key}_iso": iso(t[key]) for key in _TRACKER_TIMES if key in t} for t in trackers or []],
         "virtual_servers": services,
         "reconcile": {
             "passes_total": reconcile.passes,
@@ -170,6 +176,24 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return [indent + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
 
+def _tracker_rows(trackers: list[dict[str, Any]], now: float) -> list[list[str]]:
+    """One row per tracked script or file: its state, what it does to each instance, its last result."""
+    rows = [["TRACKER", "KIND", "STATE", "SINCE", "INSTANCES", "LAST"]]
+    for t in trackers:
+        state = t["state"].upper() if t["state"] in ("failed", "falling") else t["state"]
+        if t["kind"] == "file":
+            state = "-" if t.get("value") is None else f"value {t['value']}"
+        elif t["kind"] == "process" and t.get("count") is not None:
+            state += f" ({t['count']} running)"
+        effects = ", ".join(f"{e['instance']} {'FAULT' if e['fault'] else format(e['shift'], '+d')}"
+                            for e in t.get("instances", ())) or "-"
+        last = t.get("last_result") or t.get("reason") or ""
+        if t.get("latency_ms") is not None:
+            last += f" ({t['latency_ms']:.1f}ms, {_ago(t.get('last_run_at'), now)} ago)"
+        rows.append([t["name"], t["kind"], state, _ago(t.get("since"), now), effects, last])
+    return rows
+
+
 def format_status(snapshot: dict[str, Any]) -> str:
     now = snapshot["now"]
     lines = [f"directord {snapshot['router_id']}: up {_ago(snapshot['started'], now)}, config {snapshot['config']}"
@@ -186,6 +210,8 @@ def format_status(snapshot: dict[str, Any]) -> str:
                          f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values())),
                          ",".join(vi.get("virtual_ips", ())) or "-"])
         lines += ["", "VRRP", *_table(rows)]
+    if snapshot.get("trackers"):
+        lines += ["", "TRACKED", *_table(_tracker_rows(snapshot["trackers"], now))]
     for vs in snapshot["virtual_servers"]:
         healthy = sum(1 for rs in vs["real_servers"] if rs["role"] == "real" and rs.get("health") == "up")
         total = sum(1 for rs in vs["real_servers"] if rs["role"] == "real")

@@ -18,6 +18,7 @@ from director.daemon.mailer import Mailer
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.shared import Shared
 from director.daemon.status import daemon_status, service_status
+from director.daemon.trackers import Trackers
 from director.daemon.vrrp_child import VrrpProcess
 from director.text import counted
 
@@ -29,12 +30,14 @@ METRICS_SNAPSHOT_PERIOD = 1.0
 
 class Views:
     def __init__(self, reconciler: ReconcileLoop, health: HealthBridge, vrrp: VrrpProcess | None,
-                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD, mailer: Mailer | None = None) -> None:
+                 snapshot_period: float = METRICS_SNAPSHOT_PERIOD, trackers: Trackers | None = None,
+                 mailer: Mailer | None = None) -> None:
         self.started = time.time()
         self.reloaded: float | None = None  # wall time of the last accepted reload
         self._reconciler = reconciler
         self._health = health
         self._vrrp = vrrp
+        self._trackers = trackers
         self._labels = metrics.LabelCache()
         self.vrrp_snapshot: Shared[dict[str, Any]] = Shared(self._fresh_vrrp, snapshot_period)
         self.connections: dict[str, ConnectionGate] = {}  # the daemon's servers, as /metrics shows them
@@ -57,7 +60,8 @@ class Views:
                 await asyncio.sleep(0)
         status = daemon_status(config, started=self.started, reloaded=self.reloaded,
                                vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
-                               reconcile=rec.counters, services=services)
+                               reconcile=rec.counters, services=services,
+                               trackers=self._trackers.status() if self._trackers else None)
         if self._mailer is not None and (self._mailer.enabled or self._mailer.outbox.counters.sent):
             status["mail"] = self._mailer.status()
         return status
@@ -74,6 +78,7 @@ class Views:
             states=rec.real_server_states(), vrrp=vrrp, reconcile=rec.counters,
             histograms=dict(self._health.histograms), failures=dict(self._health.failures),
             reconcile_histogram=rec.histogram, connections=self.connections,
+            trackers=self._trackers.status() if self._trackers else (),
             mail=self._mailer.outbox if self._mailer is not None and self._mailer.enabled else None), self._labels)
 
     def summary(self) -> str:

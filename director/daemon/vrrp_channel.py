@@ -70,6 +70,30 @@ class SetTrackedVirtualServer:
 
 
 @dataclass(frozen=True)
+class SetTrackedScript:
+    """A tracked script turned ok or failed (after rise/fall). No reply."""
+
+    name: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class SetTrackedFile:
+    """A tracked file's value changed (0 for a missing or unreadable file). No reply."""
+
+    name: str
+    value: int
+
+
+@dataclass(frozen=True)
+class SetTrackedProcess:
+    """A tracked process count gained or lost its quorum (after the delays). No reply."""
+
+    name: str
+    ok: bool
+
+
+@dataclass(frozen=True)
 class Snapshot:
     request_id: int
 
@@ -103,7 +127,7 @@ class Ping:
 
 
 Request = Snapshot | Failover | ReleaseHold | Reconfigure | Ping
-ToChild = Start | Stop | SetTrackedVirtualServer | Request
+ToChild = Start | Stop | SetTrackedVirtualServer | SetTrackedScript | SetTrackedFile | SetTrackedProcess | Request
 
 
 # --- child -> parent: replies ---------------------------------------------------------------------

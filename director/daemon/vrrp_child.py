@@ -49,6 +49,9 @@ from director.daemon.vrrp_channel import (
     ReleaseHold,
     Reply,
     Request,
+    SetTrackedFile,
+    SetTrackedProcess,
+    SetTrackedScript,
     SetTrackedVirtualServer,
     Signalled,
     Snapshot,
@@ -112,6 +115,8 @@ class VrrpProcess:
         self._failure: str | None = None
         self._signalled: str | None = None
         self._exit: str | None = None
+        self._started = False  # Start sent: tracker states go out as they come
+        self._trackers: dict[tuple[type, str], SetTrackedScript | SetTrackedFile | SetTrackedProcess] = {}
 
     @classmethod
     def fork(cls, instances: Sequence[VrrpInstanceConfig], realtime_priority: int = 1) -> VrrpProcess:
@@ -169,6 +174,14 @@ class VrrpProcess:
     def set_tracked_virtual_server(self, name: str, ok: bool) -> None:
         self._send(SetTrackedVirtualServer(name, ok))
 
+    def set_tracker(self, message: SetTrackedScript | SetTrackedFile | SetTrackedProcess) -> None:
+        """A tracked script's or file's state. Kept, and sent once the child is started if it
+        is not yet: the child's instances wait for the trackers that can fault them."""
+        self._trackers[(type(message), message.name)] = message
+        if self._started:
+            with contextlib.suppress(VrrpProcessError):  # a child gone takes the daemon down anyway
+                self._send(message)
+
     async def reconfigure(self, instances: Sequence[VrrpInstanceConfig]) -> None:
         from vrrp.runtime import PRIMARY_WAIT  # loaded already: fork() imports it
 
@@ -220,6 +233,9 @@ class VrrpProcess:
         (then stop the child gracefully); raise if the child dies on its own."""
         reader = await self._connect()
         self._send(Start())
+        self._started = True
+        for message in self._trackers.values():  # what the trackers said before the start
+            self._send(message)
         reading = asyncio.create_task(self._read(reader))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -444,6 +460,12 @@ async def _answer(frames: FrameReader, send: Callable[[ToParent], None], runtime
                 break
             if isinstance(message, SetTrackedVirtualServer):
                 runtime.set_tracked_virtual_server(message.name, message.ok)
+            elif isinstance(message, SetTrackedScript):
+                runtime.set_tracker("script", message.name, message.ok)
+            elif isinstance(message, SetTrackedFile):
+                runtime.set_tracker("file", message.name, message.value)
+            elif isinstance(message, SetTrackedProcess):
+                runtime.set_tracker("process", message.name, message.ok)
             elif not isinstance(message, Start):  # a second start changes nothing
                 send(await _perform(runtime, message))
     except ChannelError as exc:

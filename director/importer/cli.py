@@ -19,7 +19,7 @@ from director.importer import Conversion, SourceError
 EXIT_OK, EXIT_ERROR = 0, 1
 INLINE_KEYS = frozenset({"garp", "timeouts", "sync_daemon", "virtual_ips", "excluded_ips", "virtual_routes",
                          "virtual_rules"})
-SECTION_ORDER = ("global", "ipvs", "vrrp_instance", "virtual_server")
+SECTION_ORDER = ("global", "ipvs", "vrrp_script", "track_file", "track_process", "vrrp_instance", "virtual_server")
 CONVERTERS = {"keepalived": "director.importer.keepalived", "ldirectord": "director.importer.ldirectord",
               "piranha": "director.importer.piranha"}
 

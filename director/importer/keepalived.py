@@ -10,14 +10,13 @@ server's check is used and any real server whose check differs is listed.
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from director.config.mail_keys import mail_address, parse_smtp_server
-from director.importer import Conversion, keepalived_ip, seconds
+from director.importer import Conversion, keepalived_ip, keepalived_tracking, seconds
 from director.importer.common import (
     Service,
     canonical_ip,
@@ -28,7 +27,7 @@ from director.importer.common import (
     to_int,
     with_prefix,
 )
-from director.importer.keepalived_keywords import KEEPALIVED_DIRECTIVES
+from director.importer.keepalived_keywords import unknown as _unknown
 from director.importer.lexer import Node, convert_braced
 from director.importer.table import NO_EQUIVALENT, Handler, Reader, Table
 
@@ -63,6 +62,9 @@ class _File:
     instances: list[_Instance] = field(default_factory=list)
     groups: list[Node] = field(default_factory=list)
     rule_priority: int = keepalived_ip.FIRST_UNNUMBERED_RULE  # the next one keepalived gives a rule
+    tracked: keepalived_tracking.Tracked = field(default_factory=keepalived_tracking.Tracked)
+    script_user: Node | None = None
+    runs_programs: list[Node] = field(default_factory=list)  # notify and MISC_CHECK lines (script_user's reach)
 
 
 @dataclass
@@ -101,6 +103,11 @@ class _Instance:
     auth_pass: str | None = None
     auth_node: Node | None = None  # the authentication block
     auth_pass_node: Node | None = None
+    # track_script / track_file lines read so far ({"name", "weight"?, "node"}), see keepalived_tracking
+    track_scripts: list[dict[str, Any]] = field(default_factory=list)
+    track_files: list[dict[str, Any]] = field(default_factory=list)
+    track_processes: list[dict[str, Any]] = field(default_factory=list)
+    keeps_tracking_weights: bool = False  # its sync group says sync_group_tracking_weight
 
     def output(self, garp: dict[str, Any]) -> dict[str, Any]:
         advert = seconds(self.advert) if self.advert is not None else None
@@ -263,6 +270,7 @@ class _Keepalived(Reader):
             TOP.read(self, node, self.file)
         for group in self.file.groups:
             _sync_group(self, group)
+        keepalived_tracking.settle(self, self.file.tracked, self.file.runs_programs, self.file.script_user)
         if self.file.instances:
             self.conv.config["vrrp_instance"] = [_finish_instance(self, vi) for vi in self.file.instances]
 
@@ -271,22 +279,6 @@ class _Keepalived(Reader):
 
 
 # --- the tables: one per block type, filled by the handlers below -------------------------------
-
-
-def _unknown(reason: str) -> Handler[_Keepalived, Node, Any]:
-    """A directive without a handler: flagged, unless keepalived itself does not know it and
-    so ignores it; then nothing is lost and a remark says so (with the likely intent)."""
-    def handle(reader: _Keepalived, node: Node, _state: object) -> None:
-        if node.keyword.startswith("$"):
-            reader.skip(node, "keepalived's $NAME=VALUE parameters are not expanded: write the values out")
-            return
-        if node.keyword in KEEPALIVED_DIRECTIVES or not node.keyword:
-            reader.skip(node, reason)
-            return
-        close = difflib.get_close_matches(node.keyword, KEEPALIVED_DIRECTIVES, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        reader.remark(node, f"not a keepalived directive: keepalived ignores it{hint}, and so does directord")
-    return handle
 
 
 TOP: Table[_Keepalived, Node, _File] = Table(fallback=_unknown("not supported by directord"))
@@ -319,6 +311,21 @@ def _vrrp_instance(k: _Keepalived, node: Node, state: _File) -> None:
     state.instances.append(instance)
 
 
+@TOP.on("vrrp_script")
+def _vrrp_script(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.vrrp_script(k, node, state.tracked)
+
+
+@TOP.on("track_file", "vrrp_track_file")
+def _track_file_block(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.track_file(k, node, state.tracked)
+
+
+@TOP.on("vrrp_track_process")
+def _track_process_block(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.track_process(k, node, state.tracked)
+
+
 @TOP.on("vrrp_sync_group")
 def _vrrp_sync_group(k: _Keepalived, node: Node, state: _File) -> None:
     state.groups.append(node)
@@ -348,6 +355,18 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 
 
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
+
+
+GLOBAL.says("directord has no script security mode: it runs a vrrp_script as its user (root unless set) and "
+            "check-config warns of a root script another user can change, where keepalived refuses it (and, without "
+            "script_user, runs scripts as keepalived_script or drops them when that user does not exist)",
+            "enable_script_security")
+
+
+@GLOBAL.on("script_user")
+def _script_user(k: _Keepalived, node: Node, state: _File) -> None:
+    keepalived_tracking.script_user(k, node, state.tracked)
+    state.script_user = node
 
 
 @GLOBAL.on("vrrp_skip_check_adv_addr")
@@ -697,6 +716,21 @@ def _track_interface(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.track_interfaces = tracked
 
 
+@INSTANCE.on("track_script")
+def _track_script(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    keepalived_tracking.references(k, node, k.file.tracked.scripts, "vrrp_script", vi.track_scripts)
+
+
+@INSTANCE.on("track_file")
+def _track_file(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    keepalived_tracking.references(k, node, k.file.tracked.files, "track_file", vi.track_files)
+
+
+@INSTANCE.on("track_process")
+def _track_process(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    keepalived_tracking.references(k, node, k.file.tracked.processes, "vrrp_track_process", vi.track_processes)
+
+
 @INSTANCE.on("notify")
 def _notify(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.notify = _hook(k, node)
@@ -729,6 +763,8 @@ def _hook(k: _Keepalived, node: Node) -> list[str] | None:
     runs_as = node.args[1:]
     if any(name != "root" for name in runs_as):
         k.skip(node, f"mapped, but run as root: directord runs hooks as root, not as {' '.join(runs_as)!r}")
+    elif not runs_as:
+        k.file.runs_programs.append(node)  # keepalived runs it as script_user, if one is set
     return argv
 
 
@@ -798,8 +834,13 @@ GROUP_HOOKS = ("notify", "notify_master", "notify_backup", "notify_fault")
 def _sync_group(k: _Keepalived, node: Node) -> None:
     instances = {vi.name: vi for vi in k.file.instances}
     name = node.args[0] if node.args else f"group_{node.line}"
+    members: list[_Instance] = []
+    tracking: list[Node] = []
     hooks: dict[str, Any] = {}
     for child in k.block(node):
+        if child.keyword in ("track_script", "track_file", "track_process", "sync_group_tracking_weight"):
+            tracking.append(child)
+            continue
         if child.keyword in GROUP_HOOKS:
             argv = _hook(k, child)
             if argv is not None:
@@ -815,11 +856,34 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
             for member_name in [member.keyword, *member.args]:
                 if member_name in instances:
                     instances[member_name].sync_group = name
+                    members.append(instances[member_name])
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
     if hooks and any(vi.sync_group == name for vi in instances.values()):
         arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}
         k.conv.config.setdefault("vrrp_sync_group", []).append({"name": name, **hooks, **arguments})
+    _sync_group_tracking(k, tracking, members)
+
+
+def _sync_group_tracking(k: _Keepalived, tracking: list[Node], members: list[_Instance]) -> None:
+    """A group's track_script / track_file lines track for every member; sync_group_tracking_weight
+    keeps the members' weights (keepalived sets them to 0 otherwise)."""
+    keep = any(child.keyword == "sync_group_tracking_weight" for child in tracking)
+    for child in tracking:
+        if child.keyword == "sync_group_tracking_weight":
+            continue
+        known, kind, field_name = {
+            "track_script": (k.file.tracked.scripts, "vrrp_script", "track_scripts"),
+            "track_file": (k.file.tracked.files, "track_file", "track_files"),
+            "track_process": (k.file.tracked.processes, "vrrp_track_process", "track_processes"),
+        }[child.keyword]
+        found: list[dict[str, Any]] = []
+        keepalived_tracking.references(k, child, known, kind, found)
+        for vi in members:
+            own = getattr(vi, field_name)
+            own.extend(entry for entry in found if all(entry["name"] != e["name"] for e in own))
+    for vi in members:
+        vi.keeps_tracking_weights = keep
 
 
 def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
@@ -837,7 +901,12 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")
-    return vi.output({**k.file.garp, **_gna(k, vi), **vi.garp})
+    tracked = k.file.tracked
+    group = (k, vi.sync_group) if vi.sync_group and not vi.keeps_tracking_weights else None
+    return vi.output({**k.file.garp, **_gna(k, vi), **vi.garp}) | present({
+        "track_scripts": keepalived_tracking.output(vi.track_scripts, tracked.scripts, 0, group),
+        "track_files": keepalived_tracking.output(vi.track_files, tracked.files, 1, group),
+        "track_processes": keepalived_tracking.output(vi.track_processes, tracked.processes, 1, group)})
 
 
 def _gna(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
@@ -1120,6 +1189,7 @@ def _check_virtualhost(k: _Keepalived, node: Node, check: _Check) -> None:
 
 @MISC_CHECK.on("misc_path")
 def _misc_path(k: _Keepalived, node: Node, check: _Check) -> None:
+    k.file.runs_programs.append(node)
     argv = k.command(node)
     if argv is None:
         return

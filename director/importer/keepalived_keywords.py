@@ -8,6 +8,11 @@ it against `keepalived -t` on the corpus.
 
 from __future__ import annotations
 
+import difflib
+from typing import Any
+
+from director.importer.table import Handler, Located, Reader
+
 KEEPALIVED_DIRECTIVES = frozenset("""
     BFD_CHECK DNS_CHECK FILE_CHECK HTTP_GET MISC_CHECK PING_CHECK SMTP_CHECK SSL_GET TCP_CHECK
     UDP_CHECK accept advert_int all alpha auth_pass auth_type authentication bfd_cpu_affinity
@@ -38,7 +43,7 @@ KEEPALIVED_DIRECTIVES = frozenset("""
     nftables_priority no_accept no_checker_emails no_email_faults nopreempt notification_email
     notification_email_from notify notify_backup notify_deleted notify_down notify_fault
     notify_fifo notify_fifo_script notify_master notify_master_rx_lower_pri
-    notify_priority_changes notify_stop notify_up old_unicast_checksum omega ops passive
+    notify_priority_changes notify_stop notify_up old_unicast_checksum omega ops param_match passive
     password path payload persistence_engine persistence_granularity persistence_timeout preempt
     preempt_delay priority process process_monitor_rcv_bufs process_monitor_rcv_bufs_force
     process_name process_names promote_secondaries protocol proxy_arp proxy_arp_pvlan quorum
@@ -65,5 +70,21 @@ KEEPALIVED_DIRECTIVES = frozenset("""
     vrrp_notify_fifo vrrp_notify_fifo_script vrrp_notify_priority_changes vrrp_priority
     vrrp_process_name vrrp_rlimit_rttime vrrp_rt_priority vrrp_rx_bufs_multiplier
     vrrp_rx_bufs_policy vrrp_script vrrp_skip_check_adv_addr vrrp_startup_delay vrrp_strict
-    vrrp_sync_group vrrp_track_process vrrp_version warmup weight
+    vrrp_sync_group vrrp_track_file vrrp_track_process vrrp_version warmup weight
 """.split())  # noqa: SIM905 (a list one can read)
+
+
+def unknown(reason: str) -> Handler[Reader, Located, Any]:
+    """A directive without a handler: flagged, unless keepalived itself does not know it and
+    so ignores it; then nothing is lost and a remark says so (with the likely intent)."""
+    def handle(reader: Reader, node: Located, _state: object) -> None:
+        if node.keyword.startswith("$"):
+            reader.skip(node, "keepalived's $NAME=VALUE parameters are not expanded: write the values out")
+            return
+        if node.keyword in KEEPALIVED_DIRECTIVES or not node.keyword:
+            reader.skip(node, reason)
+            return
+        close = difflib.get_close_matches(node.keyword, KEEPALIVED_DIRECTIVES, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        reader.remark(node, f"not a keepalived directive: keepalived ignores it{hint}, and so does directord")
+    return handle

@@ -31,11 +31,14 @@ from director.config.model import (
     IpvsConfig,
     RealServerConfig,
     SyncDaemonConfig,
+    TrackFileConfig,
+    TrackProcessConfig,
     VirtualAddress,
     VirtualRoute,
     VirtualRule,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    VrrpScriptConfig,
     VrrpSyncGroupConfig,
     field_choices,
     field_default,
@@ -47,6 +50,9 @@ from director.ipvs.memory import MemoryIpvs
 SERVICE = {"name": "web", "address": "192.0.2.10", "port": 80}
 INSTANCE = {"name": "v", "interface": "eth0", "vrid": 1, "virtual_ips": ["192.0.2.10/24"]}
 REAL_SERVER = {"address": "10.0.0.11"}
+SCRIPT = {"name": "chk", "command": ["/bin/true"]}
+TRACK_FILE = {"name": "prio", "path": "/run/prio"}
+TRACK_PROCESS = {"name": "hp", "process": "haproxy"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +92,19 @@ PLACES: dict[type, Place] = {
                         lambda c: c.vrrp_instances[0].virtual_routes[0], 'vrrp_instance "v".virtual_routes[0]'),
     VirtualRule: Place(lambda t: {"vrrp_instance": [INSTANCE | {"virtual_rules": [{"table": 100} | t]}]},
                        lambda c: c.vrrp_instances[0].virtual_rules[0], 'vrrp_instance "v".virtual_rules[0]'),
+    VrrpScriptConfig: Place(lambda t: {"vrrp_script": [SCRIPT | t]}, lambda c: c.vrrp_scripts[0],
+                            'vrrp_script "chk"'),
+    TrackFileConfig: Place(lambda t: {"track_file": [TRACK_FILE | t]}, lambda c: c.track_files[0],
+                           'track_file "prio"'),
+    TrackProcessConfig: Place(lambda t: {"track_process": [TRACK_PROCESS | t]}, lambda c: c.track_processes[0],
+                              'track_process "hp"'),
     VrrpSyncGroupConfig: Place(lambda t: {"vrrp_instance": [INSTANCE | {"sync_group": "g"}],
                                           "vrrp_sync_group": [{"name": "g"} | t]},
                                lambda c: c.vrrp_sync_groups[0], 'vrrp_sync_group "g"'),
 }
 # keys a choice needs beside it to be valid (an option of one check type, a tunnel of method tun)
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
+    (TrackProcessConfig, "param_match"): {"args": []},
     (CheckConfig, "method"): {"type": "http"},
     (CheckConfig, "transport"): {"type": "sip"},
     (RealServerConfig, "tunnel_type"): {"method": "tun", "tunnel_port": 6080},
@@ -171,6 +184,9 @@ GIVEN = {
     VirtualServerConfig: {"name", "address", "port", "fwmark", "family", "real_servers"},
     RealServerConfig: {"address", "port"},  # the port is the service's
     VrrpInstanceConfig: {"name", "interface", "vrid", "virtual_ips"},
+    VrrpScriptConfig: {"name", "command"},
+    TrackFileConfig: {"name", "path"},
+    TrackProcessConfig: {"name", "process"},
     VrrpSyncGroupConfig: {"name"},
     VirtualAddress: {"address"},
     VirtualRoute: {"to", "dev"},
@@ -209,6 +225,12 @@ def test_the_defaults_that_depend_on_another_value() -> None:
     (CheckConfig, "expect_status", ((200, 399),)),
     (VrrpInstanceConfig, "preempt", False),
     (GarpConfig, "repeat", 3),
+    (VrrpScriptConfig, "weight", -7),
+    (VrrpScriptConfig, "fall", 4),
+    (TrackFileConfig, "weight", 3),
+    (TrackFileConfig, "interval", 0.25),
+    (TrackProcessConfig, "quorum", 2),
+    (TrackProcessConfig, "param_match", "partial"),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_the_loader_follows_a_default_changed_in_the_model(monkeypatch: pytest.MonkeyPatch, cls: type, name: str,
                                                            value: Any) -> None:

@@ -5,6 +5,7 @@ or unknown frame is counted and skipped; requests and replies end to end, in-pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import pickle
@@ -16,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from director.config.load import parse_config
-from director.config.model import GarpConfig, TrackInterface, TrackVirtualServer, VrrpInstanceConfig
+from director.config.model import (
+    GarpConfig,
+    TrackFile,
+    TrackInterface,
+    TrackProcess,
+    TrackScript,
+    TrackVirtualServer,
+    VrrpInstanceConfig,
+)
 from director.daemon import vrrp_channel as ch
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError, _answer
 
@@ -26,10 +35,13 @@ CFG = VrrpInstanceConfig(
     unicast_peers=(ipaddress.ip_address("192.0.2.3"),), unicast_src=ipaddress.ip_address("192.0.2.2"),
     garp=GarpConfig(repeat=2), track_interfaces=(TrackInterface("eth1", -50),),
     track_virtual_servers=(TrackVirtualServer("web", 0),), notify=("/bin/true",), sync_group="g",
+    track_scripts=(TrackScript("chk", -20),), track_files=(TrackFile("prio", 2),),
+    track_processes=(TrackProcess("haproxy", 0),),
 )
 SNAP = {"instances": {"VI_1": {"state": "master", "errors": {"bad_ttl": 1}}}, "unmatched_errors": {}}
 EVERY_MESSAGE = [
-    ch.Start(), ch.Stop(), ch.SetTrackedVirtualServer("web", False), ch.Snapshot(1), ch.Failover(2, "VI_1"),
+    ch.Start(), ch.Stop(), ch.SetTrackedVirtualServer("web", False), ch.SetTrackedScript("chk", True),
+    ch.SetTrackedFile("prio", -3), ch.SetTrackedProcess("haproxy", False), ch.Snapshot(1), ch.Failover(2, "VI_1"),
     ch.Reconfigure(3, (CFG,)), ch.Ping(4), ch.SnapshotReply(1, SNAP), ch.FailoverReply(2, True), ch.Done(3),
     ch.Refused(4, "ping: no"), ch.Transitioned("VI_1", "master", SNAP), ch.Failed("boom"), ch.Signalled("SIGTERM"),
 ]
@@ -183,3 +195,29 @@ def test_a_mutated_frame_is_a_message_or_malformed_never_a_crash(message: Any, d
 def test_random_bytes_are_malformed(body: bytes) -> None:
     with pytest.raises(ch.Malformed):
         ch.decode(body, ch.TO_CHILD + ch.TO_PARENT)
+
+
+def test_tracker_states_wait_for_the_start_and_follow_it_in_order() -> None:
+    """The child accepts nothing before Start, so the states trackers report early are kept
+    (the latest per tracker) and sent right after it."""
+
+    async def go() -> list[Any]:
+        ours, theirs = socket.socketpair()
+        proc = VrrpProcess(-1, ours, ())
+        proc.set_tracker(ch.SetTrackedFile("prio", 1))
+        proc.set_tracker(ch.SetTrackedScript("chk", False))
+        proc.set_tracker(ch.SetTrackedFile("prio", 2))  # replaces the first
+        stop = asyncio.Event()
+        running = asyncio.create_task(proc.run(stop))
+        child_reader, _ = await asyncio.open_connection(sock=theirs)
+        frames = ch.FrameReader(child_reader, ch.TO_CHILD, side="child")
+        got = [await asyncio.wait_for(frames.read(), 2) for _ in range(3)]
+        proc.set_tracker(ch.SetTrackedProcess("hp", True))  # after the start: at once
+        got.append(await asyncio.wait_for(frames.read(), 2))
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        return got
+
+    assert asyncio.run(go()) == [ch.Start(), ch.SetTrackedFile("prio", 2), ch.SetTrackedScript("chk", False),
+                                 ch.SetTrackedProcess("hp", True)]

@@ -1,0 +1,165 @@
+"""One run of a tracked script (`[[vrrp_script]]`): the I/O edge of `director.daemon.trackers`.
+
+The script runs like an exec check (`healthcheck.exec`): an argv and no shell, the hook
+environment (`director.hook_env`), its own session, stdin from /dev/null, optionally as
+another user. Its exit is watched with a pidfd, so a stray child that keeps stdout open
+cannot hold the result back; at the timeout the script is killed with everything it
+started (`director.hook_tree`) and the run counts as a failure. Output is drained as it
+comes and only the first `MAX_OUTPUT` bytes are kept, so a script that floods its output
+costs no memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import os
+import pwd
+import signal
+import subprocess
+from dataclasses import dataclass
+
+from director.hook_env import hook_environment
+from director.hook_tree import kill_tree
+
+MAX_OUTPUT = 4096  # bytes kept for the reason; the rest is read and dropped
+OUTPUT_GRACE = 0.05  # after exit, how long output still in flight is awaited
+READ_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a script runs as: resolved once per config, since a user lookup may block."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
+def account(user: str | None, group: str | None) -> Account | None:
+    """The uid, gid and supplementary groups of `user` (with `group` as its gid); None for
+    the daemon's own. LookupError names what this host does not know."""
+    if user is None:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise LookupError(f"no user named {user!r} on this host") from None
+    gid = entry.pw_gid
+    if group is not None:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise LookupError(f"no group named {group!r} on this host") from None
+    return Account(entry.pw_uid, gid, tuple(os.getgrouplist(user, gid)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    reason: str  # "exit 0", "exit 1: <first line>", "timeout after 2s", "cannot run ...: ..."
+    code: int | None  # exit status; negative: the signal that killed it; None: never ran or timed out
+
+
+def outcome(code: int, output: bytes) -> Outcome:
+    first = output.decode("utf-8", "replace").strip().splitlines()
+    detail = f": {first[0].strip()[:200]}" if first else ""
+    if code == 0:
+        return Outcome(True, "exit 0", 0)
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return Outcome(False, f"killed by {name}{detail}", code)
+    return Outcome(False, f"exit {code}{detail}", code)
+
+
+class _Output:
+    """Drains a pipe without blocking, keeping only the first MAX_OUTPUT bytes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop, self.fd = loop, fd
+        self.kept = bytearray()
+        self.eof = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            if len(self.kept) < MAX_OUTPUT:
+                self.kept += chunk[: MAX_OUTPUT - len(self.kept)]
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        if not self.eof.done():
+            self.eof.set_result(None)
+
+
+def _spawn(command: tuple[str, ...], who: Account | None) -> subprocess.Popen:
+    ids = {} if who is None else {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, env=hook_environment(), cwd="/", **ids)
+
+
+async def run_script(command: tuple[str, ...], timeout: float, who: Account | None = None) -> Outcome:
+    """Run the script once; a failure to start it, or a run past `timeout`, is a failed Outcome."""
+    loop = asyncio.get_running_loop()
+    try:
+        proc = _spawn(command, who)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = (getattr(exc, "strerror", None) or str(exc)).lower()
+        return Outcome(False, f"cannot run {command[0]!r}: {detail}", None)
+    assert proc.stdout is not None
+    pidfd = os.pidfd_open(proc.pid)
+    output = _Output(loop, proc.stdout.fileno())
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await asyncio.wait_for(exited, timeout)
+    except BaseException as exc:  # the timeout, or the daemon stopping
+        loop.remove_reader(pidfd)
+        kill_tree(proc.pid, proc.stdout.fileno())  # also what left the session with setsid
+        _reap_when_dead(loop, proc, pidfd)
+        output.close()
+        proc.stdout.close()
+        if isinstance(exc, TimeoutError):
+            return Outcome(False, f"timeout after {timeout:g}s (killed with everything it started)", None)
+        raise
+    loop.remove_reader(pidfd)
+    os.close(pidfd)
+    code = proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children it left behind; ends their hold on stdout
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(output.eof), OUTPUT_GRACE)
+        if not output.eof.done():  # something outside the session still holds stdout
+            kill_tree(proc.pid, proc.stdout.fileno())
+    finally:
+        output.close()
+        proc.stdout.close()
+    return outcome(code, bytes(output.kept))
+
+
+def _reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidfd: int) -> None:
+    """Reap a killed child whenever it is gone, without waiting for it now."""
+
+    def reap() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        proc.wait()
+
+    if proc.poll() is not None:
+        os.close(pidfd)
+    else:
+        loop.add_reader(pidfd, reap)
