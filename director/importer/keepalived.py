@@ -569,7 +569,18 @@ def _with_smtp_alert(service: dict[str, Any], switch: bool | None) -> dict[str, 
 
 
 INSTANCE.sets("interface", _Keepalived.word, "interface")
-INSTANCE.sets("unicast_src", _Keepalived.word, "unicast_src_ip")
+INSTANCE.sets("unicast_src", _Keepalived.word, "unicast_src_ip", "mcast_src_ip")  # one setting in keepalived
+
+
+@GLOBAL.on("vrrp_higher_prio_send_advert")
+@INSTANCE.on("higher_prio_send_advert")
+def _higher_prio_send_advert(k: _Keepalived, node: Node, vi: object) -> None:
+    """A master that hears a higher priority sends one last advert before it steps down: directord
+    always does, so the other master (split brain healing) announces again."""
+    if node.args and node.args[0].lower() in ("false", "no", "off"):
+        k.skip(node, "directord always sends that last advert")
+    else:
+        k.remark(node, "no effect: directord always sends a last advert before it gives way to a higher priority")
 INSTANCE.sets("vrid", _Keepalived.integer, "virtual_router_id")
 INSTANCE.sets("version", _Keepalived.integer, "version")
 INSTANCE.sets("advert", _Keepalived.number, "advert_int")

@@ -79,7 +79,7 @@ def unknown(reason: str) -> Handler[Reader, Located, Any]:
     so ignores it; then nothing is lost and a remark says so (with the likely intent)."""
     def handle(reader: Reader, node: Located, _state: object) -> None:
         if node.keyword.startswith("$"):
-            reader.skip(node, "keepalived's $NAME=VALUE parameters are not expanded: write the values out")
+            reader.skip(node, "a keepalived parameter ($NAME) that is never defined: keepalived leaves it as written")
             return
         if node.keyword in KEEPALIVED_DIRECTIVES or not node.keyword:
             reader.skip(node, reason)

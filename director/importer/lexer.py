@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,12 +47,42 @@ class Node:
         return self.file, self.line
 
 
+# keepalived's parameters: `$NAME=VALUE` alone on a line defines one; `$NAME` followed by
+# whitespace (or the line's end) and `${NAME}` anywhere are replaced, again and again, at use
+DEFINITION = re.compile(r"\s*\$([A-Za-z_]\w*)=(.*)$")
+USE = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)(?=\s|$)")
+MAX_SUBSTITUTIONS = 32  # a parameter whose value names itself must not loop
+
+
 @dataclass
 class _Lexer:
     errors: list[str] = field(default_factory=list)
     stray: list[Token] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
     read_bytes: int = 0
+
+    def define(self, raw: str, path: str, number: int) -> bool:
+        """A parameter definition: kept for the lines after it, not a statement."""
+        found = DEFINITION.match(raw)
+        if found is None:
+            return False
+        value = found.group(2).rstrip()
+        if value.endswith("\\"):
+            self.errors.append(f"{path}:{number}: ${found.group(1)}: parameters defined over several lines "
+                               "are not supported: write the values out")
+        self.params[found.group(1)] = value
+        return True
+
+    def substitute(self, raw: str) -> str:
+        if not self.params or "$" not in raw:
+            return raw
+        for _ in range(MAX_SUBSTITUTIONS):
+            done = USE.sub(lambda m: self.params.get(m.group(1) or m.group(2), m.group(0)), raw)
+            if done == raw:
+                break
+            raw = done
+        return raw
 
     def file_tokens(self, path: str, depth: int = 0) -> list[list[Token]]:
         """Lines of tokens of PATH with includes expanded in place."""
@@ -68,7 +99,9 @@ class _Lexer:
         self.files.append(path)
         lines: list[list[Token]] = []
         for number, raw in enumerate(text.splitlines(), 1):
-            tokens = self.line_tokens(raw, path, number)
+            if self.define(raw, path, number):
+                continue
+            tokens = self.line_tokens(self.substitute(raw), path, number)
             if tokens and tokens[0].text == "include" and not tokens[0].quoted:
                 lines.extend(self.include(tokens, path, depth))
             elif tokens:

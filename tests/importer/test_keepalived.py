@@ -439,3 +439,38 @@ def test_a_status_code_that_is_not_a_number_is_refused_by_the_loader(tmp_path, c
     assert caught.value.lines[0].startswith(
         f"imported.toml: virtual_server \"vs_192_0_2_5_80\".check.expect_status[1]: must be a status code 100..699 "
         f"or a range \"200-299\", got '{code[:10]}")
+
+
+def test_mcast_src_ip_and_higher_prio_send_advert(tmp_path) -> None:
+    body = "  mcast_src_ip 192.0.2.2\n  higher_prio_send_advert true"
+    conv = convert(write(tmp_path, INSTANCE.format(body=body)))
+    config, _ = imported(conv, "keepalived")
+    assert str(config.vrrp_instances[0].unicast_src) == "192.0.2.2"
+    assert not conv.unmapped and "always sends a last advert" in remarks(conv)[("keepalived.conf", 6)]
+    off = convert(write(tmp_path, INSTANCE.format(body="  higher_prio_send_advert false")))
+    assert notes(off)[("keepalived.conf", 5)].startswith("higher_prio_send_advert: directord always sends")
+
+
+def test_parameters_are_substituted_as_keepalived_does(tmp_path) -> None:
+    """`$NAME=VALUE` defines, `$NAME` before whitespace and `${NAME}` anywhere are replaced,
+    recursively and at use; an undefined one stays as written."""
+    text = """
+$IF=eth1
+$BASE=198.51.100.${SUB}
+$SUB=7
+vrrp_instance VI_1 {
+  interface $IF
+  virtual_router_id 9
+  virtual_ipaddress {
+    ${BASE}/32
+  }
+  notify "/usr/local/bin/hook $UNDEFINED"
+}
+"""
+    config, _ = imported(convert(write(tmp_path, text)), "keepalived")
+    instance = config.vrrp_instances[0]
+    assert instance.interface == "eth1" and str(instance.virtual_ips[0]) == "198.51.100.7/32"
+    assert instance.notify == ("/usr/local/bin/hook", "$UNDEFINED")
+    with pytest.raises(SourceError) as caught:
+        convert(write(tmp_path, "$MULTI=a \\\n  b\n"))
+    assert "parameters defined over several lines are not supported" in str(caught.value)
