@@ -84,10 +84,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     problems = host_problems(config, local_addresses) + tracking_problems(config, SAFE_PATH) \
         if args.host_checks else []
+    risky = tracking_host_warnings(config, SAFE_PATH) if args.host_checks else []
+    if config.global_.script_security:
+        problems, risky = problems + risky, []
     for line in explain(config.path, problems):
         _error(line)
-    warnings = config_warnings(config, interface_addresses if args.host_checks else None) \
-        + (tracking_host_warnings(config, SAFE_PATH) if args.host_checks else [])
+    warnings = config_warnings(config, interface_addresses if args.host_checks else None) + risky
     for line in explain(config.path, warnings, "warning: "):
         print(line, file=sys.stderr)
     if problems:
@@ -193,12 +195,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from director.config.host_tracking import script_security_problems
+    from director.config.load import explain
     from director.daemon import privileges
     from director.daemon.control import SocketInUse
     from director.daemon.daemon import Daemon, MetricsUnavailable
     from director.daemon.state_store import StateError
     from director.daemon.vrrp_child import VrrpProcess
+    from director.hook_env import SAFE_PATH
 
+    refused = explain(config.path, script_security_problems(config, SAFE_PATH))
+    if refused:
+        raise CommandError("\n".join(refused), EXIT_CONFIG)
     lacking = privileges.missing(config)
     if lacking:
         raise CommandError(f"needs {' and '.join(lacking)} (run it as root, as the systemd unit does)")

@@ -144,3 +144,39 @@ def test_errors_carry_the_err_priority_under_journald(tmp_path: Path) -> None:
                               stderr=err, stdout=subprocess.DEVNULL, env=env, timeout=60)
     assert proc.returncode == 1
     assert log.read_text().splitlines() == [f"<3>{bad}:2: global.router_id: must be a string, got an integer"]
+
+
+INSECURE = """
+[global]
+script_security = {on}
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "lo"
+vrid = 1
+virtual_ips = ["192.0.2.10/32"]
+notify = "{hook}"
+"""
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_script_security_refuses_a_root_program_others_can_change(command: str, tmp_path: Path) -> None:
+    """keepalived's enable_script_security: on, check-config and run refuse the config; off,
+    check-config warns."""
+    hook = tmp_path / "open" / "hook"
+    hook.parent.mkdir()
+    hook.parent.chmod(0o777)
+    hook.write_text("#!/bin/sh\n")
+    hook.chmod(0o755)
+    config = tmp_path / "d.toml"
+    config.write_text(INSECURE.format(on="true", hook=hook))
+    proc = directord(command, "-c", str(config))
+    expected = (f'vrrp_instance "VI_1".notify: {hook} runs as root but {hook.parent} can be changed by a user '
+                "other than root")
+    assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
+    if command == "check-config":
+        config.write_text(INSECURE.format(on="false", hook=hook))
+        warned = directord(command, "-c", str(config), "--no-host-checks")
+        assert warned.returncode == 0 and "can be changed" not in warned.stderr  # a host check
+        warned = directord(command, "-c", str(config))
+        assert f"warning: {expected}" in warned.stderr.replace(f"{config}:11: ", ""), warned.stderr

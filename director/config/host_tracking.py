@@ -71,24 +71,45 @@ def _executable(path: str, uid: int, gids: set[int]) -> bool:
     return bool(mode & stat.S_IXOTH)
 
 
+HOOK_KEYS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+
+
 def tracking_host_warnings(config: Config, search_path: str) -> list[Problem]:
-    """Scripts run as root that a user other than root can change or replace: that user's code would
-    run as root (keepalived's enable_script_security refuses them; keepalived without it warns)."""
-    problems = []
+    """Programs run as root that a user other than root can change or replace: that user's code
+    would run as root. Errors with [global] script_security (keepalived's enable_script_security
+    refuses them), warnings otherwise."""
+    return [Problem(where, f"{program} runs as root but {weak} can be changed by a user other than root ({fix})")
+            for where, program, fix in _root_programs(config)
+            if (weak := _weak_spot(program, search_path)) is not None]
+
+
+def script_security_problems(config: Config, search_path: str) -> list[Problem]:
+    """What [global] script_security refuses: nothing unless it is on."""
+    return tracking_host_warnings(config, search_path) if config.global_.script_security else []
+
+
+def _root_programs(config: Config) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    """Each program the daemon runs as root: where it is configured, its path, and the way out."""
+    owned = "make the file and its directories root's and not group or world writable"
     for index, script in enumerate(config.vrrp_scripts):
-        if script.user not in (None, "root"):
-            continue
-        program = script.command[0]
-        found = program if os.sep in program else shutil.which(program, path=search_path)
-        if found is None or not os.path.exists(found):
-            continue  # an error of tracking_problems
-        weak = _changeable_by_others(os.path.realpath(found))
-        if weak is not None:
-            problems.append(Problem(("vrrp_script", index, "command"),
-                                    f"{program} runs as root but {weak} can be changed by a user other than root "
-                                    "(set user to run it unprivileged, or make the file and its directories "
-                                    "root's and not group or world writable)"))
-    return problems
+        if script.user in (None, "root"):
+            yield ("vrrp_script", index, "command"), script.command[0], f"set user to run it unprivileged, or {owned}"
+    for table, items in (("vrrp_instance", config.vrrp_instances), ("vrrp_sync_group", config.vrrp_sync_groups)):
+        for index, item in enumerate(items):
+            for key in HOOK_KEYS:
+                argv = getattr(item, key, ())
+                if argv:
+                    yield (table, index, key), argv[0], owned
+    for index, vs in enumerate(config.virtual_servers):
+        if vs.check.type == "exec" and vs.check.command:
+            yield ("virtual_server", index, "check", "command"), vs.check.command[0], owned
+
+
+def _weak_spot(program: str, search_path: str) -> str | None:
+    found = program if os.sep in program else shutil.which(program, path=search_path)
+    if found is None or not os.path.exists(found):
+        return None  # an error of its own (tracking_problems, the advice on programs)
+    return _changeable_by_others(os.path.realpath(found))
 
 
 def _changeable_by_others(path: str) -> str | None:

@@ -205,6 +205,7 @@ _GLOBAL: dict[str, Reader] = {
     "log_format": text,
     "vrrp_realtime_priority": integer(0, 99),
     "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
+    "script_security": boolean,
     **GLOBAL_MAIL,  # email alerts: director.config.mail_keys
 }
 

@@ -125,6 +125,9 @@ class GlobalConfig:
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
     notify_fifo: str = ""  # a FIFO each VRRP state change is written to as a line; "": none
+    # refuse a config that runs, as root, a program a user other than root can change
+    # (keepalived's enable_script_security); false: check-config only warns
+    script_security: bool = False
     # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
     notification_email: tuple[str, ...] = ()  # recipients
     notification_email_from: str | None = None  # None: directord@<host name>

@@ -24,7 +24,8 @@ from collections.abc import Callable
 
 import structlog
 
-from director.config.load import ConfigError, load_config
+from director.config.host_tracking import script_security_problems
+from director.config.load import ConfigError, explain, load_config
 from director.config.model import Config
 from director.daemon.control import ControlServer
 from director.daemon.control_api import ControlApi
@@ -40,6 +41,7 @@ from director.daemon.sync_role import SyncRole
 from director.daemon.trackers import Trackers
 from director.daemon.views import Views
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError
+from director.hook_env import SAFE_PATH
 from director.ipvs.model import IpvsBackend
 
 log = structlog.get_logger("directord")
@@ -219,6 +221,11 @@ class Daemon:
             for line in exc.lines:
                 log.error("reload rejected, keeping the running config", problem=line)
             return exc.lines
+        refused = explain(path, script_security_problems(new, SAFE_PATH))
+        for line in refused:
+            log.error("reload rejected, keeping the running config", problem=line)
+        if refused:
+            return refused
         if new.vrrp_instances != self.config.vrrp_instances:
             try:
                 new = await self._reconfigure_vrrp(new)

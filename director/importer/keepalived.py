@@ -64,6 +64,7 @@ class _File:
     rule_priority: int = keepalived_ip.FIRST_UNNUMBERED_RULE  # the next one keepalived gives a rule
     tracked: keepalived_tracking.Tracked = field(default_factory=keepalived_tracking.Tracked)
     script_user: Node | None = None
+    script_security: Node | None = None  # enable_script_security
     runs_programs: list[Node] = field(default_factory=list)  # notify and MISC_CHECK lines (script_user's reach)
 
 
@@ -271,6 +272,7 @@ class _Keepalived(Reader):
         for group in self.file.groups:
             _sync_group(self, group)
         keepalived_tracking.settle(self, self.file.tracked, self.file.runs_programs, self.file.script_user)
+        _settle_script_security(self)
         if self.file.instances:
             self.conv.config["vrrp_instance"] = [_finish_instance(self, vi) for vi in self.file.instances]
 
@@ -357,10 +359,25 @@ def _router_id(k: _Keepalived, node: Node, state: _File) -> None:
 GLOBAL.sets("version", _Keepalived.integer, "vrrp_version")
 
 
-GLOBAL.says("directord has no script security mode: it runs a vrrp_script as its user (root unless set) and "
-            "check-config warns of a root script another user can change, where keepalived refuses it (and, without "
-            "script_user, runs scripts as keepalived_script or drops them when that user does not exist)",
-            "enable_script_security")
+@GLOBAL.on("enable_script_security")
+def _script_security(k: _Keepalived, node: Node, state: _File) -> None:
+    k.config("global")["script_security"] = True
+    state.script_security = node
+
+
+def _settle_script_security(k: _Keepalived) -> None:
+    """keepalived disables an insecure script where directord refuses the config (a remark says so);
+    without script_user keepalived runs scripts as keepalived_script, or drops them when that
+    user does not exist, which the import cannot know."""
+    node = k.file.script_security
+    if node is None:
+        return
+    if k.file.script_user is None:
+        k.skip(node, "mapped as script_security = true, but keepalived also runs scripts as keepalived_script "
+                     "(or drops them where that user does not exist): set each script's user")
+    else:
+        k.remark(node, "script_security = true: directord refuses a config with a root program another user "
+                       "can change, where keepalived disables that program")
 
 
 @GLOBAL.on("script_user")

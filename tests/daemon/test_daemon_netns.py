@@ -106,6 +106,15 @@ def test_status_reload_failover_and_a_second_daemon(running, tmp_path: Path) -> 
     config.write_text(good.replace('router_id = "t1"', 'router_id = 5'))
     bad = directord("reload", "--socket", str(sock))
     assert bad.returncode == 2 and "config rejected" in bad.stderr and "global.router_id" in bad.stderr
+    hook = tmp_path / "open" / "hook"  # in a directory anyone may write to
+    hook.parent.mkdir()
+    hook.parent.chmod(0o777)
+    hook.write_text("#!/bin/sh\n")
+    hook.chmod(0o755)
+    config.write_text(good.replace('router_id = "t1"', 'router_id = "t1"\nscript_security = true').replace(
+        'virtual_ips = ["192.0.2.50/24"]', f'virtual_ips = ["192.0.2.50/24"]\nnotify = "{hook}"'))
+    unsafe = directord("reload", "--socket", str(sock))
+    assert unsafe.returncode == 2 and f"{hook.parent} can be changed by a user other than root" in unsafe.stderr
     config.write_text(good.replace('router_id = "t1"', 'router_id = "t2"'))
     assert directord("reload", "--socket", str(sock)).returncode == 0
     assert status(sock)["router_id"] == "t2"

@@ -474,3 +474,13 @@ vrrp_instance VI_1 {
     with pytest.raises(SourceError) as caught:
         convert(write(tmp_path, "$MULTI=a \\\n  b\n"))
     assert "parameters defined over several lines are not supported" in str(caught.value)
+
+
+def test_enable_script_security_maps_to_script_security(tmp_path) -> None:
+    text = "global_defs {\n  enable_script_security\n  script_user root\n}\n" + INSTANCE.format(body="")
+    conv = convert(write(tmp_path, text))
+    config, _ = imported(conv, "keepalived")
+    assert config.global_.script_security and not conv.unmapped
+    assert "refuses a config" in remarks(conv)[("keepalived.conf", 2)]
+    alone = convert(write(tmp_path, "global_defs {\n  enable_script_security\n}\n" + INSTANCE.format(body="")))
+    assert "keepalived_script" in notes(alone)[("keepalived.conf", 2)]
