@@ -13,6 +13,11 @@ keepalived on either.
 
     .venv/bin/python -m benchmarks.vrrp_failover --runs 20 --intervals 1,0.1
     .venv/bin/python -m benchmarks.vrrp_failover --runs 20 --intervals 0.25 --fault sigterm
+    .venv/bin/python -m benchmarks.vrrp_failover --runs 20 --intervals 1 --auth pass --vmac
+
+`--auth pass|ah` runs VRRPv2 (v3 has no authentication) with that authentication on both
+sides, `--vmac` a virtual MAC (use_vmac) on both; with it the takeover is the new master's
+first advert, as both masters answer ARP with the same MAC.
 
 Run from the repository root, as root (network namespaces; the lab is scripts.labkit.VrrpLab).
 """
@@ -42,41 +47,62 @@ def mdi(interval: float, priority: int = BACKUP_PRIO) -> float:
     return 3 * interval + (256 - priority) * interval / 256
 
 
-def start(lab: VrrpLab, impl: str, node: str, priority: int, interval: float) -> None:
+PASSWORD = "bench"
+VMAC = "vrrp.51"  # both daemons' default name for VRID 51
+
+
+def start(lab: VrrpLab, impl: str, node: str, priority: int, interval: float, auth: str, vmac: bool) -> None:
     """directord is the whole daemon (`directord run`, one VRRP instance, no IPVS needed);
     keepalived runs VRRP only."""
+    version = 2 if auth != "none" else 3
     if impl == "directord":
-        lab.start_directord(node, priority=priority, advert_interval=f"{round(interval * 1000)}ms")
+        extra: dict[str, object] = {"version": version}
+        if auth != "none":
+            extra |= {"auth_type": auth, "auth_pass": PASSWORD}
+        if vmac:
+            extra["use_vmac"] = True
+        lab.start_directord(node, priority=priority, advert_interval=f"{round(interval * 1000)}ms", **extra)
     else:
         idx = lab.nodes.index(node) + 1
-        conf = keepalived_conf(lab.addr(idx), priority=priority, version=3,
+        conf = keepalived_conf(lab.addr(idx), priority=priority, version=version,
                                interval=f"{interval:g}", peers=[])
-        lab.start_keepalived(node, conf)
+        lines = [f"  authentication {{\n    auth_type {auth.upper()}\n    auth_pass {PASSWORD}\n  }}"] \
+            if auth != "none" else []
+        lines += ["  use_vmac"] if vmac else []
+        lab.start_keepalived(node, conf.replace("  state BACKUP\n", "  state BACKUP\n" + "".join(
+            line + "\n" for line in lines), 1))
 
 
-def start_pair(lab: VrrpLab, impl: str, interval: float) -> None:
+def holders(lab: VrrpLab, vmac: bool) -> list[str]:
+    if not vmac:
+        return lab.holders()
+    return [n for n in lab.nodes if f"inet {VIP}/" in sh(["ip", "-4", "addr", "show"], ns=n)]
+
+
+def start_pair(lab: VrrpLab, impl: str, interval: float, auth: str, vmac: bool) -> None:
     """Master then backup, until the backup has heard the master's adverts."""
     master, backup = lab.nodes
-    start(lab, impl, master, MASTER_PRIO, interval)
-    lab.wait_for(lambda: lab.holders() == [master], mdi(interval, MASTER_PRIO) + START_WAIT)
-    start(lab, impl, backup, BACKUP_PRIO, interval)
+    start(lab, impl, master, MASTER_PRIO, interval, auth, vmac)
+    lab.wait_for(lambda: holders(lab, vmac) == [master], mdi(interval, MASTER_PRIO) + START_WAIT)
+    start(lab, impl, backup, BACKUP_PRIO, interval, auth, vmac)
     if impl == "directord":
         lab.wait_backup(backup, timeout=START_WAIT)
     else:
         lab.wait_for(lambda: "Entering BACKUP STATE" in lab.log(backup), START_WAIT)
     time.sleep(max(1.5, 3 * interval))
-    if lab.holders() != [master]:
-        raise RuntimeError(f"{impl}: unexpected VIP holders {lab.holders()}")
+    if holders(lab, vmac) != [master]:
+        raise RuntimeError(f"{impl}: unexpected VIP holders {holders(lab, vmac)}")
 
 
-def start_probe(lab: VrrpLab, interval: float, align: bool, fault: str) -> subprocess.Popen:
+def start_probe(lab: VrrpLab, interval: float, align: bool, fault: str, vmac: bool) -> subprocess.Popen:
     master_addr = lab.addr(1)
     return subprocess.Popen(
         ["ip", "netns", "exec", lab.client, PYTHON, "-m", "benchmarks.vrrp_probe",
          "--src", "192.0.2.50", "--vip", VIP, "--mac", lab.mac(lab.nodes[1]),
          "--timeout", str(mdi(interval) + 5),
          *(["--align-src", master_addr] if align else []),
-         *(["--resign-src", master_addr] if fault == "sigterm" else [])],
+         *(["--resign-src", master_addr] if fault == "sigterm" else []),
+         *(["--advert-src", lab.addr(2)] if vmac else [])],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
 
@@ -115,12 +141,14 @@ def clear_pair(lab: VrrpLab) -> None:
         if proc:
             proc.wait()
         sh(["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"], ns=node, check=False)
+        sh(["ip", "link", "del", VMAC], ns=node, check=False)  # a killed daemon's virtual MAC
 
 
-def one_run(lab: VrrpLab, impl: str, interval: float, align: bool, fault: str) -> tuple[float, float | None]:
+def one_run(lab: VrrpLab, impl: str, interval: float, align: bool, fault: str, auth: str,
+            vmac: bool) -> tuple[float, float | None]:
     """(fault to takeover, fault to the priority-0 advert or None) in seconds."""
-    start_pair(lab, impl, interval)
-    probe = start_probe(lab, interval, align, fault)
+    start_pair(lab, impl, interval, auth, vmac)
+    probe = start_probe(lab, interval, align, fault, vmac)
     try:
         return fault_and_watch(lab, probe, impl, align, fault)
     finally:
@@ -147,6 +175,9 @@ def main() -> int:
     ap.add_argument("--phase", choices=("advert", "random"), default="advert",
                     help="fault right after a master advert (worst case, same phase for "
                     "both daemons) or at a random moment")
+    ap.add_argument("--auth", choices=("none", "pass", "ah"), default="none",
+                    help="VRRPv2 with this authentication on both sides")
+    ap.add_argument("--vmac", action="store_true", help="a virtual MAC (use_vmac) on both sides")
     args = ap.parse_args()
     intervals = [float(x) for x in args.intervals.split(",")]
     impls = args.impls.split(",")
@@ -162,7 +193,8 @@ def main() -> int:
                 key = f"{interval:g}"
                 for run in range(args.runs):
                     for impl in impls:  # interleaved so both see the same host load
-                        t, resigned = one_run(lab, impl, interval, args.phase == "advert", args.fault)
+                        t, resigned = one_run(lab, impl, interval, args.phase == "advert", args.fault,
+                                              args.auth, args.vmac)
                         takeovers.setdefault(key, {}).setdefault(impl, []).append(t)
                         extra = ""
                         if resigned is not None:
@@ -172,6 +204,7 @@ def main() -> int:
                               f"{t * 1000:8.1f} ms{extra}", file=sys.stderr, flush=True)
         finally:
             lab.close()
+    print(f"\nauthentication: {args.auth}, virtual MAC: {'yes' if args.vmac else 'no'}")
     ok = report(takeovers, resigns, args.fault)
     if args.json:
         Path(args.json).write_text(json.dumps({"fault": args.fault, "takeover": takeovers,

@@ -7,7 +7,9 @@ With `--align-src`, it first waits for a VRRP advert from that address and
 prints `advert`, so the caller can kill the master right after an advert:
 the worst case, and the same phase for every implementation. With
 `--resign-src`, it also prints `resign <time>` when that address's
-priority-0 advert (a graceful stop) arrives.
+priority-0 advert (a graceful stop) arrives. With `--advert-src` the takeover is
+that address's first advert instead (a virtual MAC answers ARP alike from both
+masters, the dead one's kernel included).
 
     python -m benchmarks.vrrp_probe --src ADDR --vip VIP --mac MAC [--align-src ADDR] [--resign-src ADDR]
 
@@ -57,10 +59,15 @@ def vrrp_sniffer(iface: str) -> socket.socket:
 
 
 def vrrp_priority(data: bytes, src: bytes) -> int | None:
-    """The priority of a VRRP advert from `src`, else None."""
-    if len(data) < 34 or data[23] != 112 or data[26:30] != src:
+    """The priority of a VRRP advert from `src` (plain, or inside AH), else None."""
+    if len(data) < 34 or data[23] not in (51, 112) or data[26:30] != src:
         return None
-    at = 14 + (data[14] & 0x0F) * 4 + 2  # after the IP header (with any options): version/type, VRID
+    at = 14 + (data[14] & 0x0F) * 4  # after the IP header (with any options)
+    if data[23] == 51:  # AH: its length is in 32-bit words, less 2
+        if len(data) < at + 2 or data[at] != 112:
+            return None
+        at += (data[at + 1] + 2) * 4
+    at += 2  # version/type, VRID
     return data[at] if len(data) > at else None
 
 
@@ -89,21 +96,24 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=15.0)
     ap.add_argument("--align-src", help="wait for a VRRP advert from this address first")
     ap.add_argument("--resign-src", help="report this address's priority-0 advert")
+    ap.add_argument("--advert-src", help="the takeover is this address's first advert, not an ARP reply "
+                    "from --mac (with a virtual MAC both masters answer with the same one)")
     args = ap.parse_args()
     want = bytes.fromhex(args.mac.replace(":", ""))
     vip = ipaddress.IPv4Address(args.vip).packed
     sock = stamped_socket(args.iface, ETH_P_ARP)
     my_mac = sock.getsockname()[4]
     frame = arp_request(my_mac, ipaddress.IPv4Address(args.src).packed, vip)
-    sniff = vrrp_sniffer(args.iface) if args.align_src or args.resign_src else None  # before any fault
+    sniff = vrrp_sniffer(args.iface) if args.align_src or args.resign_src or args.advert_src else None
     print("ready", flush=True)
     if args.align_src and sniff and not wait_advert(sniff, args.align_src, args.timeout):
         print("timeout", flush=True)
         return 1
-    if sniff and not args.resign_src:
+    if sniff and not args.resign_src and not args.advert_src:
         sniff.close()
         sniff = None
     resigner = ipaddress.IPv4Address(args.resign_src).packed if args.resign_src else b""
+    newcomer = ipaddress.IPv4Address(args.advert_src).packed if args.advert_src else b""
     end = time.monotonic() + args.timeout
     next_send = 0.0
     while (now := time.monotonic()) < end:
@@ -114,14 +124,19 @@ def main() -> int:
         ready, _, _ = select.select(watched, [], [], max(0.0, next_send - time.monotonic()))
         if sniff in ready:
             data, t = recv_stamped(sniff)
-            if vrrp_priority(data, resigner) == 0:
+            if resigner and vrrp_priority(data, resigner) == 0:
                 print(f"resign {t:.6f}", flush=True)
+                resigner = b""
+            if newcomer and vrrp_priority(data, newcomer):
+                print(f"answered {t:.6f}", flush=True)
+                return 0
+            if not resigner and not newcomer:
                 sniff.close()
                 sniff = None
         if sock not in ready:
             continue
         data, t = recv_stamped(sock)
-        if len(data) >= 42 and data[20:22] == b"\x00\x02" and data[28:32] == vip \
+        if not newcomer and len(data) >= 42 and data[20:22] == b"\x00\x02" and data[28:32] == vip \
                 and data[22:28] == want:
             print(f"answered {t:.6f}", flush=True)
             return 0

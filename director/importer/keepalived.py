@@ -284,7 +284,17 @@ class _Keepalived(Reader):
 
 
 TOP: Table[_Keepalived, Node, _File] = Table(fallback=_unknown("not supported by directord"))
-GLOBAL: Table[_Keepalived, Node, _File] = Table(fallback=_unknown(NO_EQUIVALENT))
+def _global_unknown(reader: _Keepalived, node: Node, state: _File) -> None:
+    """An instance's announcement directive in global_defs: keepalived knows only its vrrp_ form
+    there (the default of every instance) and ignores this one."""
+    if node.keyword in GARP_COUNTS or node.keyword in GARP_TIMES:
+        reader.remark(node, f"keepalived ignores it in global_defs (vrrp_{node.keyword} sets every instance's "
+                            "default), and so does directord")
+    else:
+        _unknown(NO_EQUIVALENT)(reader, node, state)
+
+
+GLOBAL: Table[_Keepalived, Node, _File] = Table(fallback=_global_unknown)
 INSTANCE: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))
 VIRTUAL: Table[_Keepalived, Node, _VirtualServer] = Table(fallback=_unknown(NO_EQUIVALENT))
 REAL: Table[_Keepalived, Node, _RealServer] = Table(fallback=_unknown(NO_EQUIVALENT))

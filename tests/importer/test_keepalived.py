@@ -484,3 +484,11 @@ def test_enable_script_security_maps_to_script_security(tmp_path) -> None:
     assert "refuses a config" in remarks(conv)[("keepalived.conf", 2)]
     alone = convert(write(tmp_path, "global_defs {\n  enable_script_security\n}\n" + INSTANCE.format(body="")))
     assert "keepalived_script" in notes(alone)[("keepalived.conf", 2)]
+
+
+def test_an_instance_announcement_directive_in_global_defs_is_ignored_as_keepalived_does(tmp_path) -> None:
+    """keepalived -t: `Unknown keyword 'garp_master_delay'` in global_defs; only vrrp_garp_master_delay counts."""
+    conv = convert(write(tmp_path, "global_defs {\n  garp_master_delay 3\n}\n" + INSTANCE.format(body="")))
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_instances[0].garp.delay == 5.0 and not conv.unmapped
+    assert "ignores it in global_defs" in remarks(conv)[("keepalived.conf", 2)]
