@@ -1081,6 +1081,8 @@ def _cross_checks(config: Config) -> list[Problem]:
     _unique(errors, "vrrp_instance",
             [f"vrid {vi.vrid} on {vi.interface} (IPv{vi.family})" for vi in config.vrrp_instances],
             "vrid")
+    # one VMAC per virtual router: vrrp.51 of two interfaces would be one link (name it with vmac_interface)
+    _unique(errors, "vrrp_instance", [vi.vmac_name for vi in config.vrrp_instances], "vmac_interface")
     _unique(errors, "vrrp_sync_group", [group.name for group in config.vrrp_sync_groups], "name")
     used = {vi.sync_group for vi in config.vrrp_instances}
     errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")

@@ -58,3 +58,13 @@ def test_vmac_keys_without_use_vmac_are_named() -> None:
     assert lines('vmac_xmit_base = true\nvmac_interface = "v"\n') == [
         '6: vrrp_instance "VI_1".vmac_xmit_base: has no effect without use_vmac = true',
         '7: vrrp_instance "VI_1".vmac_interface: has no effect without use_vmac = true']
+
+
+def test_two_instances_cannot_share_a_vmac() -> None:
+    source = (HEAD.format(vip="192.0.2.10/24") + "use_vmac = true\n"
+              + HEAD.format(vip="198.51.100.10/24").replace('"VI_1"', '"VI_2"').replace('"eth0"', '"eth1"')
+              + "use_vmac = true\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(tomllib.loads(source), "f", SourceMap(source))
+    assert [line.removeprefix("f:") for line in info.value.lines] == [
+        '7: vrrp_instance "VI_2".vmac_interface: vrrp.51 is already used by an earlier vrrp_instance (line 1)']

@@ -5,14 +5,16 @@ vmac_xmit_base), the base's ARP sysctls while it exists, and the macvlan gone af
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from scripts.labkit import PYTHON, VIP, keepalived_conf, sh
+from scripts.labkit import DIRECTORD, PYTHON, VIP, keepalived_conf, sh
 from scripts.labkit import VrrpLab as Lab
 
 VMAC = "00:00:5e:00:01:33"  # VRID 51
@@ -158,6 +160,38 @@ def test_a_vmac_left_by_a_killed_run_is_taken_back_and_removed(lab2: Lab) -> Non
     assert "created=false" in lab2.log(n1)
     lab2.signal(n1, signal.SIGTERM)
     assert link(n1) == ""
+
+
+def test_a_reload_turning_use_vmac_off_moves_the_vip_and_removes_the_vmac(lab2: Lab) -> None:
+    """`directord run`: the reload replaces the instance, which deletes the macvlan and gives the
+    base its ARP sysctls back; the VIP moves to eth0."""
+    n1, _n2 = lab2.nodes
+    lab2.start_directord(n1, priority=200, use_vmac=True)
+    lab2.wait_for(lambda: vmac_vip(lab2, n1), 10.0)
+    assert sysctl(n1, "arp_ignore") == "1"
+    lab2.write_config(n1, daemon=True, priority=200)
+    res = subprocess.run([DIRECTORD, "reload", "--socket", str(lab2.tmp / f"{n1}.sock")], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lab2.wait_for(lambda: link(n1) == "" and lab2.has_vip(n1), 5.0)
+    assert (sysctl(n1, "arp_ignore"), sysctl(n1, "arp_announce")) == ("0", "0")
+    # and back: the VMAC is made again and takes the VIP from eth0
+    lab2.write_config(n1, daemon=True, priority=200, use_vmac=True)
+    res = subprocess.run([DIRECTORD, "reload", "--socket", str(lab2.tmp / f"{n1}.sock")], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lab2.wait_for(lambda: vmac_vip(lab2, n1), 5.0)
+
+
+def test_a_killed_vrrp_child_leaves_no_vmac(lab2: Lab) -> None:
+    n1, _n2 = lab2.nodes
+    daemon = lab2.start_directord(n1, priority=200, use_vmac=True)
+    lab2.wait_for(lambda: vmac_vip(lab2, n1), 10.0)
+    [child] = Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split()
+    os.kill(int(child), signal.SIGKILL)
+    assert daemon.wait(timeout=15) == 2
+    assert link(n1) == ""
+    assert "removed the VMAC the VRRP process left behind" in lab2.log(n1)
 
 
 def test_a_foreign_link_of_the_vmac_name_is_refused(lab2: Lab) -> None:
