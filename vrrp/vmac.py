@@ -5,7 +5,8 @@ the MAC moves with the VIPs on failover, so clients keep their ARP entries. The 
 private mode: a frame whose source MAC is the VMAC (a peer's advert) is handed to our VMAC
 only, as keepalived relies on. `judge` (pure) decides what to do with what the kernel has;
 `VmacTable` is the thin edge that creates, adopts and deletes the links and keeps the
-sysctls the VMAC needs on the base, restored when its last VMAC goes (`BASE_SYSCTLS`).
+sysctls the VMAC needs on the base, restored when its last VMAC goes (`BASE_SYSCTLS`), and
+keepalived's handling of a set `all.rp_filter` (`RpFilter`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,46 @@ class Sysctls:
     def write(self, dev: str, key: str, value: str) -> None:
         (self.root / dev / key).write_text(value + "\n")
 
+    def devices(self) -> list[str]:
+        """Every conf directory: the interfaces, "all" and "default"."""
+        return sorted(path.name for path in self.root.iterdir())
+
+
+class RpFilter:
+    """keepalived's rp_filter handling while any VMAC exists: the kernel applies the greater of
+    `all.rp_filter` and a device's, so a set `all` would drop the adverts and replies arriving on a
+    VMAC (their routes point at the base). As keepalived does, every device (and `default`) is
+    raised to the greater of the two, `all` set to 0, so each keeps its protection but the VMAC
+    can have 0; the old values come back when the last VMAC goes."""
+
+    def __init__(self, sysctls: Sysctls) -> None:
+        self.sysctls = sysctls
+        self.saved: dict[str, str] = {}
+
+    def lower(self) -> None:
+        all_value = int(self.sysctls.read("all", "rp_filter"))
+        if not all_value:
+            return
+        for dev in self.sysctls.devices():
+            if dev == "all":
+                continue
+            own = self.sysctls.read(dev, "rp_filter")
+            if int(own) < all_value:
+                self.saved[dev] = own
+                self.sysctls.write(dev, "rp_filter", str(all_value))
+        self.saved["all"] = str(all_value)
+        self.sysctls.write("all", "rp_filter", "0")
+
+    def restore(self) -> None:
+        saved, self.saved = self.saved, {}
+        if "all" in saved:  # first: a device back at 0 must not go unprotected for a moment
+            self.sysctls.write("all", "rp_filter", saved.pop("all"))
+        for dev, value in saved.items():
+            try:
+                self.sysctls.write(dev, "rp_filter", value)
+            except OSError:  # that device has gone meanwhile
+                continue
+
 
 @dataclass
 class _Held:
@@ -90,6 +131,7 @@ class VmacTable:
         self.held: dict[str, _Held] = {}
         self.base_users: Counter[str] = Counter()
         self.saved: dict[str, dict[str, str]] = {}  # base -> its values before its first VMAC
+        self.rp_filter = RpFilter(self.sysctls)
 
     def open(self, cfg: VrrpInstanceConfig, base: LinkInfo) -> LinkInfo:
         """The instance's VMAC, up, created or adopted; OSError when it cannot be had."""
@@ -112,6 +154,8 @@ class VmacTable:
             # before up: no link-local, so no DAD from the shared MAC; and our mark, if we made it
             self.addrs.set_link(link.index, alias=ALIAS if verdict.create else None, addrgen_none=True)
             self._base_arp(cfg.interface, +1)
+            if not self.held:
+                self._lower_rp_filter()
             self.sysctls.write(name, "arp_ignore", "1")  # answer ARP only for the VIPs on it
             self.sysctls.write(name, "rp_filter", "0")  # adverts and replies arrive here, routes point at the base
             self.addrs.set_up(link.index)
@@ -119,6 +163,8 @@ class VmacTable:
             if verdict.owned:
                 self.addrs.delete_link(link.index)
             self._base_arp(cfg.interface, -1)
+            if not self.held:
+                self.rp_filter.restore()
             raise
         self.held[name] = _Held(link, cfg.interface, verdict.owned)
         log.info("vmac ready", instance=cfg.name, vmac=name, mac=mac_text(mac), created=verdict.create,
@@ -140,6 +186,14 @@ class VmacTable:
             except OSError as exc:
                 log.error("vmac delete failed", vmac=name, error=os.strerror(exc.errno) if exc.errno else str(exc))
         self._base_arp(held.base, -1)
+        if not self.held:
+            self.rp_filter.restore()
+
+    def _lower_rp_filter(self) -> None:
+        try:
+            self.rp_filter.lower()
+        except (OSError, ValueError) as exc:
+            log.error("rp_filter change failed", error=str(exc))
 
     def close(self) -> None:
         for name in list(self.held):

@@ -107,7 +107,7 @@ class FakeAddrs:
 
 
 def sysctl_tree(tmp_path: Path, *devs: str) -> Sysctls:
-    for dev in devs:
+    for dev in ("all", "default", *devs):
         (tmp_path / dev).mkdir()
         for key in ("arp_ignore", "arp_announce", "rp_filter"):
             (tmp_path / dev / key).write_text("0\n")
@@ -151,3 +151,26 @@ def test_a_foreign_link_of_that_name_fails_the_instance_and_changes_nothing(tmp_
     with pytest.raises(OSError, match=r"vrrp_instance VI_1: vrrp\.51 exists but is not a macvlan"):
         VmacTable(addrs, sysctls).open(CFG, BASE)  # type: ignore[arg-type]
     assert addrs.calls == [] and sysctls.read("eth0", "arp_ignore") == "0"
+
+
+def test_a_set_all_rp_filter_is_moved_onto_each_device_as_keepalived_does(tmp_path: Path) -> None:
+    sysctls = sysctl_tree(tmp_path, "eth0", "eth1", "vrrp.51")
+    (tmp_path / "all" / "rp_filter").write_text("1\n")
+    (tmp_path / "eth1" / "rp_filter").write_text("2\n")
+    table = VmacTable(FakeAddrs(), sysctls)  # type: ignore[arg-type]
+    table.open(CFG, BASE)
+    assert {dev: sysctls.read(dev, "rp_filter") for dev in sysctls.devices()} == {
+        "all": "0", "default": "1", "eth0": "1", "eth1": "2", "vrrp.51": "0"}
+    table.release("vrrp.51")
+    assert {dev: sysctls.read(dev, "rp_filter") for dev in ("all", "default", "eth0", "eth1")} == {
+        "all": "1", "default": "0", "eth0": "0", "eth1": "2"}
+
+
+def test_an_unset_all_rp_filter_is_left_alone(tmp_path: Path) -> None:
+    sysctls = sysctl_tree(tmp_path, "eth0", "vrrp.51")
+    (tmp_path / "eth0" / "rp_filter").write_text("1\n")
+    table = VmacTable(FakeAddrs(), sysctls)  # type: ignore[arg-type]
+    table.open(CFG, BASE)
+    assert (sysctls.read("all", "rp_filter"), sysctls.read("eth0", "rp_filter")) == ("0", "1")
+    table.close()
+    assert sysctls.read("eth0", "rp_filter") == "1"

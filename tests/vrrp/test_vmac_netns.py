@@ -194,6 +194,29 @@ def test_a_killed_vrrp_child_leaves_no_vmac(lab2: Lab) -> None:
     assert "removed the VMAC the VRRP process left behind" in lab2.log(n1)
 
 
+def test_a_set_all_rp_filter_is_handled_as_keepalived_handles_it(lab2: Lab) -> None:
+    """all.rp_filter 1 would make the backup's VMAC drop the master's adverts (two masters); it is
+    moved onto each device while the VMAC exists, and comes back afterwards."""
+    n1, n2 = lab2.nodes
+    for n in (n1, n2):
+        sh(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf.eth0.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0"], ns=n)
+    lab2.start(n1, priority=200, use_vmac=True)
+    lab2.start(n2, priority=100, use_vmac=True)
+    lab2.wait_for(lambda: vmac_holders(lab2) == [n1], 5.0)
+    lab2.wait_backup(n2)
+    time.sleep(1.0)
+    assert vmac_holders(lab2) == [n1], lab2.all_logs()
+    rp = {key: sh(["sysctl", "-n", f"net.ipv4.conf.{key}.rp_filter"], ns=n2).strip()
+          for key in ("all", "default", "eth0", "vrrp/51")}
+    assert rp == {"all": "0", "default": "1", "eth0": "1", "vrrp/51": "0"}, rp
+    for n in (n1, n2):
+        lab2.signal(n, signal.SIGTERM)
+        rp = {key: sh(["sysctl", "-n", f"net.ipv4.conf.{key}.rp_filter"], ns=n).strip()
+              for key in ("all", "default", "eth0")}
+        assert rp == {"all": "1", "default": "0", "eth0": "0"}, rp
+
+
 def test_a_foreign_link_of_the_vmac_name_is_refused(lab2: Lab) -> None:
     n1, _n2 = lab2.nodes
     sh(["ip", "link", "add", "vrrp.51", "type", "bridge"], ns=n1)
