@@ -451,9 +451,9 @@ class VrrpLab:
 
 def keepalived_conf(
     node_addr: str, *, priority: int, version: int, interval: str, peers: list[str],
-    preempt: bool = True, vip: str = f"{VIP}/24",
+    preempt: bool = True, vip: str = f"{VIP}/24", use_vmac: bool = False,
 ) -> str:
-    """A VRRP-only keepalived.conf mirroring one directord instance."""
+    """A VRRP-only keepalived.conf mirroring one directord instance (`use_vmac`: its VIP on vrrp.51)."""
     lines = [
         "global_defs {",
         f"  router_id ka_{node_addr.replace('.', '_')}",
@@ -467,8 +467,9 @@ def keepalived_conf(
         "  virtual_router_id 51",
         f"  priority {priority}",
         f"  advert_int {interval}",
+        *(["  use_vmac"] if use_vmac else []),
         "  virtual_ipaddress {",
-        f"    {vip} dev eth0",
+        f"    {vip}" if use_vmac else f"    {vip} dev eth0",
         "  }",
     ]
     if not preempt:

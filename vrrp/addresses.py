@@ -53,6 +53,21 @@ class AddressManager:
             raise
         return rtnl.decode_link(replies[0]) if replies else None
 
+    def add_macvlan(self, ifname: str, parent: int, mac: bytes) -> None:
+        """Create a private-mode macvlan, down; raises FileExistsError when the name is taken."""
+        self._transact(lambda seq: rtnl.macvlan_request(seq, ifname, parent, mac))
+
+    def set_link(self, ifindex: int, *, alias: str | None = None, addrgen_none: bool = False) -> None:
+        """`rtnl.link_settings_request`: an alias, and no IPv6 address generation."""
+        self._transact(lambda seq: rtnl.link_settings_request(seq, ifindex, alias=alias, addrgen_none=addrgen_none))
+
+    def set_up(self, ifindex: int, up: bool = True) -> None:
+        self._transact(lambda seq: rtnl.link_state_request(seq, ifindex, up))
+
+    def delete_link(self, ifindex: int) -> bool:
+        """True when it was there."""
+        return self._change(lambda seq: rtnl.link_delete_request(seq, ifindex), frozenset({errno.ENODEV}))
+
     def addresses(self, family: int = 0) -> list[rtnl.AddressInfo]:
         """Every IPv4 and/or IPv6 address on this host (family 4, 6 or 0 for both)."""
         replies = self._transact(lambda seq: rtnl.address_dump_request(seq, family))

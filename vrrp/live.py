@@ -107,7 +107,7 @@ class Live:
         one from that device's link-local address (`devices`, read on becoming master)."""
         frames = []
         for entry in filter(self._elsewhere, self.cfg.carried_addresses):
-            dev = entry.dev or self.cfg.interface
+            dev = entry.dev or self.cfg.address_interface
             if dev in self.devices:
                 mac, link_local = self.devices[dev]
                 frames += [(dev, frame) for frame in frames_for(mac, [entry.address.ip], link_local)]
@@ -115,11 +115,12 @@ class Live:
 
     def other_devices(self) -> set[str]:
         """The devices `device_frames` needs to know."""
-        return {entry.dev or self.cfg.interface for entry in filter(self._elsewhere, self.cfg.carried_addresses)}
+        carried = self.cfg.carried_addresses
+        return {entry.dev or self.cfg.address_interface for entry in filter(self._elsewhere, carried)}
 
     def _elsewhere(self, entry: VirtualAddress) -> bool:
         """On another device than the instance's, or of the other family than its adverts."""
-        return entry.dev not in ("", self.cfg.interface) or entry.address.version != self.primary.version
+        return entry.dev not in ("", self.cfg.address_interface) or entry.address.version != self.primary.version
 
     # --- status ----------------------------------------------------------------------
 

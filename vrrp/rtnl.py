@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nlmsg import (
+    NLA_F_NESTED,
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
@@ -40,6 +41,15 @@ IFF_UP = 0x1
 IFF_RUNNING = 0x40
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
+IFLA_LINK = 5
+IFLA_LINKINFO = 18
+IFLA_IFALIAS = 20
+IFLA_AF_SPEC = 26
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_MACVLAN_MODE = 1
+MACVLAN_MODE_PRIVATE = 1
+IFLA_INET6_ADDR_GEN_MODE = 8
+IN6_ADDR_GEN_MODE_NONE = 1
 
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
@@ -68,6 +78,9 @@ class LinkInfo:
     name: str
     mac: bytes
     up: bool
+    link: int = 0  # IFLA_LINK: the parent of a macvlan or VLAN; 0 for none
+    kind: str = ""  # IFLA_INFO_KIND: "macvlan", "veth", ...; "" for a physical device
+    alias: str = ""  # IFLA_IFALIAS
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,37 @@ def link_state_request(seq: int, ifindex: int, up: bool) -> bytes:
     """RTM_NEWLINK changing only IFF_UP of one interface: `ip link set DEV up|down`."""
     return _request(RTM_NEWLINK, NLM_F_ACK, seq,
                     IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, IFF_UP if up else 0, IFF_UP))
+
+
+def macvlan_request(seq: int, ifname: str, parent: int, mac: bytes) -> bytes:
+    """RTM_NEWLINK creating a private-mode macvlan with its own MAC, down (exclusive create:
+    EEXIST tells "already there"): `ip link add link PARENT name IFNAME address MAC type
+    macvlan mode private`. It is created down, so `link_settings_request` can come first:
+    the kernel makes the IPv6 link-local address when the link goes up."""
+    data = attr(IFLA_MACVLAN_MODE, _U32.pack(MACVLAN_MODE_PRIVATE))
+    info = attr(IFLA_INFO_KIND, b"macvlan") + attr(IFLA_INFO_DATA | NLA_F_NESTED, data)
+    body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    body += attr(IFLA_IFNAME, ifname.encode() + b"\0") + attr(IFLA_LINK, _U32.pack(parent))
+    body += attr(IFLA_ADDRESS, mac) + attr(IFLA_LINKINFO | NLA_F_NESTED, info)
+    return _request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
+
+
+def link_settings_request(seq: int, ifindex: int, *, alias: str | None = None, addrgen_none: bool = False) -> bytes:
+    """RTM_NEWLINK changing an existing link (the kernel takes these only there, not on create):
+    `ip link set DEV alias ALIAS addrgenmode none`. A link without IPv6 address generation has no
+    link-local address, so it sends no DAD or router solicitation of its own."""
+    body = IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, 0, 0)  # change 0: the flags stay
+    if alias is not None:
+        body += attr(IFLA_IFALIAS, alias.encode())
+    if addrgen_none:
+        inet6 = attr(IFLA_INET6_ADDR_GEN_MODE, bytes([IN6_ADDR_GEN_MODE_NONE]))
+        body += attr(IFLA_AF_SPEC | NLA_F_NESTED, attr(socket.AF_INET6 | NLA_F_NESTED, inet6))
+    return _request(RTM_NEWLINK, NLM_F_ACK, seq, body)
+
+
+def link_delete_request(seq: int, ifindex: int) -> bytes:
+    """RTM_DELLINK of one interface by index: `ip link del DEV`."""
+    return _request(RTM_DELLINK, NLM_F_ACK, seq, IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, 0, 0))
 
 
 def address_dump_request(seq: int, family: int) -> bytes:
@@ -298,8 +342,10 @@ def decode_link(payload: bytes | memoryview) -> LinkInfo:
         raise DecodeError("link message too short")
     _family, _type, index, flags, _change = IFINFOMSG.unpack_from(payload)
     attrs = parse_attrs(payload[IFINFOMSG.size :])
-    name = attrs.get(IFLA_IFNAME, b"").split(b"\0", 1)[0].decode(errors="replace")
-    return LinkInfo(index, name, attrs.get(IFLA_ADDRESS, b"\0" * 6), is_up(flags))
+    name = _text(attrs.get(IFLA_IFNAME, b""))
+    kind = _text(parse_attrs(attrs[IFLA_LINKINFO]).get(IFLA_INFO_KIND, b"")) if IFLA_LINKINFO in attrs else ""
+    return LinkInfo(index, name, attrs.get(IFLA_ADDRESS, b"\0" * 6), is_up(flags), _u32(attrs, IFLA_LINK, 0), kind,
+                    _text(attrs.get(IFLA_IFALIAS, b"")))
 
 
 def decode_address(payload: bytes | memoryview) -> AddressInfo | None:

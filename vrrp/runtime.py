@@ -45,6 +45,7 @@ from vrrp.notify import Hooks, fifo_line, group_commands, group_state, instance_
 from vrrp.notify_fifo import NotifyFifo
 from vrrp.socket_table import SocketTable
 from vrrp.sockets import Received, VrrpSocket
+from vrrp.vmac import VmacTable
 
 if TYPE_CHECKING:
     from director.config.model import VrrpInstanceConfig
@@ -77,6 +78,7 @@ class VrrpRuntime:
         self.trackers = trackers.TrackerStates()  # tracked scripts and files, as the daemon reports them
         self.held: set[str] = set()  # instances not started: waiting to hear of their trackers
         self.addrs: AddressManager | None = None
+        self.vmacs: VmacTable | None = None
         self.links: LinkMonitor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.adverts = Advertiser()
@@ -159,6 +161,7 @@ class VrrpRuntime:
         self.loop = asyncio.get_running_loop()
         try:
             self.addrs = AddressManager()
+            self.vmacs = VmacTable(self.addrs)
             await self._open_all()
             self.links = LinkMonitor()
             self.loop.add_reader(self.links.fileno(), self._on_links)
@@ -277,6 +280,7 @@ class VrrpRuntime:
         except BaseException:
             for lv in opened:
                 lv.announcer.close()
+                self._release_vmac(lv.cfg)
             self.sockets.close_unused([lv.sock for lv in self.live.values()])
             raise
         return opened
@@ -290,6 +294,7 @@ class VrrpRuntime:
         self._apply(lv, lv.fsm.shutdown(self._now()), follow=False)
         self._cancel_timer(lv)
         lv.announcer.close()
+        self._release_vmac(lv.cfg)
         del self.live[lv.name]
 
     async def _open(self, cfg: VrrpInstanceConfig, deadline: float) -> Live:
@@ -298,12 +303,29 @@ class VrrpRuntime:
         if link is None:
             raise OSError(f"vrrp_instance {cfg.name}: no interface {cfg.interface!r}")
         primary = cfg.unicast_src or await self._wait_primary(cfg, link.index, deadline)
-        sock = self.sockets.get(cfg, link.index)
+        vmac = self._open_vmac(cfg, link)
+        try:
+            carrier = vmac or link  # where the VIPs go, and their announcements' MAC
+            sock = self.sockets.get(cfg, vmac.index if vmac and not cfg.vmac_xmit_base else link.index)
+            announcer = Announcer(PacketSender(cfg.address_interface))
+        except BaseException:
+            self._release_vmac(cfg)
+            raise
         log.info("vrrp instance ready", instance=cfg.name, interface=cfg.interface,
-                 vrid=cfg.vrid, version=cfg.version, primary=str(primary))
-        return Live(cfg, new_instance(cfg, primary), link.index, link.mac, primary, sock,
-                    Announcer(PacketSender(cfg.interface)),
+                 vrid=cfg.vrid, version=cfg.version, primary=str(primary), vmac=cfg.vmac_name or None)
+        return Live(cfg, new_instance(cfg, primary), carrier.index, carrier.mac, primary, sock, announcer,
                     session=ah.Session() if cfg.auth_type == "ah" else None)
+
+    def _open_vmac(self, cfg: VrrpInstanceConfig, base: LinkInfo) -> LinkInfo | None:
+        """The instance's VMAC (`vrrp.vmac`), made or adopted; None without use_vmac."""
+        if not cfg.use_vmac:
+            return None
+        assert self.vmacs is not None
+        return self.vmacs.open(cfg, base)
+
+    def _release_vmac(self, cfg: VrrpInstanceConfig) -> None:
+        if cfg.use_vmac and self.vmacs is not None:
+            self.vmacs.release(cfg.vmac_name)
 
     async def _wait_primary(self, cfg: VrrpInstanceConfig, ifindex: int, deadline: float) -> IPAddress:
         """The interface's own address; IPv6 link-local may still be tentative."""
@@ -325,6 +347,8 @@ class VrrpRuntime:
             self._cancel_timer(lv)
             lv.announcer.close()
         self.sockets.close()
+        if self.vmacs is not None:  # after the VIPs came off them
+            self.vmacs.close()
         if self.links is not None:
             if self.loop:
                 self.loop.remove_reader(self.links.fileno())
@@ -399,7 +423,7 @@ class VrrpRuntime:
 
     def _apply_links(self, lv: Live, infos: dict[str, LinkInfo | None], now: float) -> None:
         own = infos.get(lv.cfg.interface)
-        if own is not None:
+        if own is not None and not lv.cfg.use_vmac:  # a VMAC's MAC is the VRID's, whatever the base has
             lv.mac = own.mac
         self._apply(lv, tracking.apply(lv.fsm, tracking.links(lv.cfg, infos), now))
 
@@ -461,7 +485,7 @@ class VrrpRuntime:
     def _vips_change(self, lv: Live, vips: Sequence[Any], add: bool) -> None:
         assert self.addrs is not None
         try:
-            refused = Carrier(self.addrs).change(vips, add, lv.cfg.interface, lv.ifindex)
+            refused = Carrier(self.addrs).change(vips, add, lv.cfg.address_interface, lv.ifindex)
         except Exception as exc:  # a netlink failure must not kill the instance
             lv.counters.errors["vip_" + ("add" if add else "remove")] += 1
             log.error("vip change failed", instance=lv.name, add=add, error=str(exc))
@@ -580,8 +604,10 @@ def _authenticate(lv: Live, got: Received) -> None:
 
 
 def _identity(cfg: VrrpInstanceConfig) -> tuple:
-    """What a reload cannot change in place (the auth type: AH adverts use another socket)."""
-    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group, cfg.auth_type)
+    """What a reload cannot change in place (the auth type: AH adverts use another socket; the
+    VMAC: the VIPs, their MAC and the adverts' link)."""
+    return (cfg.interface, cfg.vrid, cfg.version, cfg.family, cfg.unicast_src, cfg.sync_group, cfg.auth_type,
+            cfg.vmac_name, cfg.advert_interface)
 
 
 async def run_vrrp(

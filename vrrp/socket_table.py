@@ -28,13 +28,14 @@ class SocketTable:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self, cfg: VrrpInstanceConfig, ifindex: int) -> VrrpSocket:
-        """The link's socket, opened on first use (on the running loop). A multicast
+        """The socket of the instance's advert link (ifindex `ifindex`: its VMAC, see
+        `advert_interface`), opened on first use (on the running loop). A multicast
         instance makes it join the group, also when a unicast one opened it."""
-        key = (cfg.interface, cfg.family, protocol_of(cfg))
+        key = (cfg.advert_interface, cfg.family, protocol_of(cfg))
         sock = self._socks.get(key)
         if sock is None:
             self._loop = asyncio.get_running_loop()
-            sock = VrrpSocket(cfg.interface, ifindex, cfg.family, not cfg.unicast_peers, key[2])
+            sock = VrrpSocket(cfg.advert_interface, ifindex, cfg.family, not cfg.unicast_peers, key[2])
             self._socks[key] = sock
             self._loop.add_reader(sock.fileno(), self.on_readable, sock)
         elif not cfg.unicast_peers:

@@ -272,6 +272,9 @@ def _sync_daemon(s: Section) -> SyncDaemonConfig:
     return result
 
 
+IFNAMSIZ = 16  # the kernel's, with the NUL
+
+
 def _check_ifname(s: Section, key: str, name: str) -> None:
     if not re.fullmatch(r"[^\s/:]{1,15}", name):
         s.error(key, f'"{name}" is not a valid interface name')
@@ -634,8 +637,29 @@ def _vrrp_instance(s: Section, vs_names: set[str], tracked: dict[str, Reader]) -
     if result.preempt_delay and not result.preempt:
         s.error("preempt_delay", "has no effect with preempt = false")
     _check_auth(s, result, family)
+    _check_vmac(s, result, family)
     s.finish()
     return result
+
+
+def _check_vmac(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
+    """The VMAC rules keepalived has, and the one part directord does not build (IPv6)."""
+    if not vi.use_vmac:
+        for key in ("vmac_interface", "vmac_xmit_base"):
+            if s.has(key):
+                s.error(key, "has no effect without use_vmac = true")
+        return
+    if len(vi.vmac_interface.encode()) > IFNAMSIZ - 1:
+        s.error("vmac_interface", f'"{vi.vmac_interface}" is {len(vi.vmac_interface.encode())} bytes long; '
+                f"interface names are at most {IFNAMSIZ - 1}")
+    elif vi.vmac_interface:
+        _check_ifname(s, "vmac_interface", vi.vmac_interface)
+        if vi.vmac_interface == vi.interface:
+            s.error("vmac_interface", f'"{vi.vmac_interface}" is the instance\'s interface: name a new macvlan')
+    if family == 6:
+        s.error("use_vmac", "IPv6 VMAC (00:00:5e:00:02:VRID) is not supported; use it with IPv4 instances only")
+    if vi.unicast_peers and not vi.vmac_xmit_base:
+        s.error("use_vmac", "with unicast_peers needs vmac_xmit_base = true (keepalived requires it)")
 
 
 def _check_auth(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
@@ -704,6 +728,9 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "v3_checksum_as_v2": boolean,
         "check_advert_addresses": boolean,
         "adopt_master_interval": boolean,
+        "use_vmac": boolean,
+        "vmac_interface": text,
+        "vmac_xmit_base": boolean,
         **SMTP_ALERT,
     }
 
@@ -1064,6 +1091,8 @@ def _cross_checks(config: Config) -> list[Problem]:
     _unique(errors, "vrrp_instance",
             [f"vrid {vi.vrid} on {vi.interface} (IPv{vi.family})" for vi in config.vrrp_instances],
             "vrid")
+    # one VMAC per virtual router: vrrp.51 of two interfaces would be one link (name it with vmac_interface)
+    _unique(errors, "vrrp_instance", [vi.vmac_name for vi in config.vrrp_instances], "vmac_interface")
     _unique(errors, "vrrp_sync_group", [group.name for group in config.vrrp_sync_groups], "name")
     used = {vi.sync_group for vi in config.vrrp_instances}
     errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")

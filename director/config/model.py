@@ -471,6 +471,11 @@ class VrrpInstanceConfig:
     v3_checksum_as_v2: bool = False  # v3 checksum without the IPv4 pseudo-header
     check_advert_addresses: bool = True  # drop adverts whose address list is not our virtual_ips
     adopt_master_interval: bool = True  # v3: follow the master's interval (RFC 5798); false drops them
+    # keepalived's use_vmac: the VIPs live on a macvlan with the VRRP MAC 00:00:5e:00:01:<vrid>,
+    # so a failover moves the MAC and clients' ARP caches never change
+    use_vmac: bool = False
+    vmac_interface: str = ""  # "": vrrp.<vrid>, as keepalived names it
+    vmac_xmit_base: bool = False  # adverts on `interface` rather than the VMAC (needed with unicast_peers)
     # Not keys of the table: the loader copies them in, so the VRRP process needs no other table.
     sync_group_hooks: VrrpSyncGroupConfig | None = None  # from [[vrrp_sync_group]] of sync_group
     notify_fifo: str = ""  # [global] notify_fifo
@@ -479,6 +484,21 @@ class VrrpInstanceConfig:
     @property
     def family(self) -> Literal[4, 6]:
         return self.virtual_ips[0].version if self.virtual_ips else 4
+
+    @property
+    def vmac_name(self) -> str:
+        """The VMAC interface's name; "" without use_vmac."""
+        return (self.vmac_interface or f"vrrp.{self.vrid}") if self.use_vmac else ""
+
+    @property
+    def advert_interface(self) -> str:
+        """Where adverts are sent and received: the VMAC unless vmac_xmit_base."""
+        return self.vmac_name if self.use_vmac and not self.vmac_xmit_base else self.interface
+
+    @property
+    def address_interface(self) -> str:
+        """Where the addresses without a `dev` of their own go: the VMAC with use_vmac."""
+        return self.vmac_name or self.interface
 
     @property
     def carried_addresses(self) -> tuple[VirtualAddress, ...]:

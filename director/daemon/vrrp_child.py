@@ -262,20 +262,26 @@ class VrrpProcess:
         from vrrp.addresses import AddressManager
         from vrrp.carried import Carrier, items_of, kind_of
         from vrrp.fsm import OWNER_PRIORITY
+        from vrrp.vmac import ALIAS as VMAC_ALIAS
 
         addrs = AddressManager()
         try:
             for cfg in self.instances:
-                link = addrs.link(cfg.interface)
+                link = addrs.link(cfg.address_interface)
                 if link is None or cfg.priority == OWNER_PRIORITY:
                     continue
                 carrier = Carrier(addrs)
                 with contextlib.suppress(Exception):  # best effort: the daemon is failing anyway
-                    carrier.change(items_of(cfg), False, cfg.interface, link.index)
+                    carrier.change(items_of(cfg), False, cfg.address_interface, link.index)
                 for item in carrier.changed:
                     kind = kind_of(item)
                     log.warning(f"removed a {'VIP' if kind == 'vip' else kind} the VRRP process left behind",
                                 instance=cfg.name, **{kind: str(item)})
+                if cfg.use_vmac and link.alias == VMAC_ALIAS:  # one it made: no frame of the shared MAC from here
+                    with contextlib.suppress(Exception):
+                        addrs.delete_link(link.index)
+                        log.warning("removed the VMAC the VRRP process left behind", instance=cfg.name,
+                                    vmac=cfg.vmac_name)
         finally:
             addrs.close()
 

@@ -10,6 +10,7 @@ server's check is used and any real server whose check differs is listed.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -99,6 +100,10 @@ class _Instance:
     hooks: dict[str, list[str]] = field(default_factory=dict)  # notify_master ... notify_stop
     sync_group: str | None = None
     check_advert_addresses: bool | None = None
+    use_vmac: bool | None = None
+    vmac_interface: str | None = None
+    vmac_xmit_base: bool | None = None
+    vmac_node: Node | None = None
     smtp_alert: bool | None = None
     auth_type: str | None = None
     auth_pass: str | None = None
@@ -122,7 +127,9 @@ class _Instance:
             "garp": garp or None, "track_interfaces": self.track_interfaces,
             "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
             "sync_group": self.sync_group,
-            "check_advert_addresses": self.check_advert_addresses, "smtp_alert": self.smtp_alert})
+            "check_advert_addresses": self.check_advert_addresses, "use_vmac": self.use_vmac,
+            "vmac_interface": self.vmac_interface, "vmac_xmit_base": self.vmac_xmit_base,
+            "smtp_alert": self.smtp_alert})
 
 
 @dataclass
@@ -699,6 +706,53 @@ def _line_remark(k: _Keepalived, block: Node, line: Node) -> Callable[[str], Non
     return lambda reason: k.conv.remark(line.file, line.line, f"{block.keyword} {line.keyword}", reason)
 
 
+@INSTANCE.on("use_vmac")
+def _use_vmac(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    """`use_vmac [NAME] [MAC]`: the standard IPv4 VMAC (00:00:5e:00:01:VRID) carries over; another
+    MAC does not (directord builds only that one)."""
+    name, mac = None, None
+    for word in node.args:
+        if mac is None and _MAC.fullmatch(word):
+            mac = word.lower()
+        elif name is None and mac is None:
+            name = word
+        else:
+            k.skip(node, f"option {word!r} ignored")
+    if mac is not None:
+        octets = mac.split(":")
+        standard = octets[:5] == ["00", "00", "5e", "00", "01"] and (
+            len(octets) == 5 or vi.vrid is None or int(octets[5], 16) == vi.vrid)
+        if not standard:
+            k.skip(node, f"not imported: MAC {mac}: directord uses the VRRP MAC 00:00:5e:00:01:VRID only")
+            return
+    vi.use_vmac, vi.vmac_interface, vi.vmac_node = True, name, node
+
+
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){4,5}")
+
+
+@INSTANCE.on("vmac_xmit_base")
+def _vmac_xmit_base(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.vmac_xmit_base = True
+
+
+def _settle_vmac(k: _Keepalived, vi: _Instance) -> None:
+    """What keepalived does with use_vmac once the whole block is read."""
+    if not vi.use_vmac:
+        vi.vmac_xmit_base = None  # keepalived ignores it without use_vmac
+        return
+    ipv6 = any(":" in (vip if isinstance(vip, str) else vip["address"]) for vip in vi.virtual_ips or [])
+    if ipv6:
+        assert vi.vmac_node is not None
+        k.skip(vi.vmac_node, "not imported: directord does not support IPv6 VMAC (00:00:5e:00:02:VRID); "
+                             "the instance keeps its addresses on its interface")
+        vi.use_vmac = vi.vmac_interface = vi.vmac_xmit_base = None
+    elif vi.unicast_peers and not vi.vmac_xmit_base:
+        assert vi.vmac_node is not None
+        k.remark(vi.vmac_node, "vmac_xmit_base set: keepalived sets it with unicast peers, as it requires")
+        vi.vmac_xmit_base = True
+
+
 @INSTANCE.on("unicast_peer")
 def _unicast_peer(k: _Keepalived, node: Node, vi: _Instance) -> None:
     """`ADDRESS [min_ttl N] [max_ttl N]` per line. Without a range keepalived takes a unicast
@@ -936,6 +990,7 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     if vi.unicast_ttl and not vi.unicast_peers:
         vi.unicast_ttl = {}  # a multicast instance: its adverts carry TTL 255 in keepalived too
     _settle_auth(k, vi)
+    _settle_vmac(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
         vi.preempt_delay = None
         k.skip(vi.preempt_delay_node, "has no effect with nopreempt")

@@ -26,7 +26,9 @@ RULE_PRIORITY = ("priority", "preference", "order", "pref")
 FIRST_UNNUMBERED_RULE = 16384  # keepalived numbers rules without a preference down from here, in file order
 # Address options directord has no equivalent for; the address is kept without them.
 ADDRESS_FLAGS = {"home": "the home address flag (mobile IPv6)", "mngtmpaddr": "temporary-address management",
-                 "autojoin": "multicast autojoin", "use_vmac": "VMAC interfaces"}
+                 "autojoin": "multicast autojoin",
+                 "use_vmac": "a VMAC per address (it takes the instance's use_vmac, which moves the addresses "
+                             "without a dev of their own to vrrp.VRID)"}
 ADDRESS_VALUES = {"peer": "point-to-point peer addresses", "preferred_lft": "address lifetimes",
                   "track_group": "track groups (static addresses only in keepalived)"}
 # Always so in directord: no_track (a removed address is not watched), -nodad (IPv6 VIPs skip DAD).
