@@ -1,4 +1,5 @@
-"""Ending a hook (exec check, notify) with everything it started.
+"""Ending a hook (exec check, tracked script, notify) with everything it started, and the
+parts of its run the callers share: its output drained within a bound, its reaping.
 
 A hook runs in its own process group, but a child can leave the group with
 setsid(), and killpg then misses it. On a timeout the hook's descendants are
@@ -10,9 +11,13 @@ output, then outlives its parent, has daemonized on purpose and is left alone.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+
+READ_CHUNK = 65536
 
 
 def kill_tree(pid: int, output_fd: int | None = None) -> None:
@@ -68,3 +73,46 @@ def _parents() -> dict[int, int]:
         if len(fields) > 1 and fields[1].isdigit():
             parents[pid] = int(fields[1])
     return parents
+
+
+class BoundedOutput:
+    """Drains a hook's output pipe without blocking, keeping only its first `limit` bytes,
+    so a hook that floods its output costs no memory."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, limit: int) -> None:
+        self.loop, self.fd, self.limit = loop, fd, limit
+        self.kept = bytearray()
+        self.eof = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.close()
+        elif len(self.kept) < self.limit:
+            self.kept += chunk[: self.limit - len(self.kept)]
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        if not self.eof.done():
+            self.eof.set_result(None)
+
+
+def reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidfd: int) -> None:
+    """Reap a killed hook whenever it is gone, without waiting for it now."""
+
+    def reap() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        proc.wait()
+
+    if proc.poll() is not None:
+        os.close(pidfd)
+    else:
+        loop.add_reader(pidfd, reap)

@@ -23,7 +23,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from director.hook_env import hook_environment
-from director.hook_tree import kill_tree
+from director.hook_tree import BoundedOutput, kill_tree, reap_when_dead
 from healthcheck._io import Phase, ProbeError, Verdict, run_probe
 from healthcheck.result import ProbeResult, Target
 
@@ -65,34 +65,6 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-class _Output:
-    """Drains a pipe without blocking, keeping only the first MAX_OUTPUT bytes."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        self.loop, self.fd = loop, fd
-        self.kept = bytearray()
-        self.eof = loop.create_future()
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            chunk = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if chunk:
-            self.kept += chunk[: MAX_OUTPUT - len(self.kept)]
-        else:
-            self.close()
-
-    def close(self) -> None:
-        self.loop.remove_reader(self.fd)
-        if not self.eof.done():
-            self.eof.set_result(None)
-
-
 def _spawn(target: Target, check: CheckConfig) -> subprocess.Popen:
     try:
         return subprocess.Popen(
@@ -108,20 +80,6 @@ def _spawn(target: Target, check: CheckConfig) -> subprocess.Popen:
         raise ProbeError(f"cannot run {check.command[0]!r}: {detail}") from None
 
 
-def _reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidfd: int) -> None:
-    """Reap a killed child whenever it is gone, without waiting for it now."""
-
-    def reap() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        proc.wait()
-
-    if proc.poll() is not None:
-        os.close(pidfd)
-    else:
-        loop.add_reader(pidfd, reap)
-
-
 async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     if not check.command:
         raise ProbeError("exec check has no command")
@@ -130,7 +88,7 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     proc = _spawn(target, check)
     assert proc.stdout is not None
     pidfd = os.pidfd_open(proc.pid)
-    output = _Output(loop, proc.stdout.fileno())
+    output = BoundedOutput(loop, proc.stdout.fileno(), MAX_OUTPUT)
     exited = loop.create_future()
     loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
     phase.name = "waiting for command (process group killed)"
@@ -139,7 +97,7 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     except BaseException:
         loop.remove_reader(pidfd)
         kill_tree(proc.pid, proc.stdout.fileno())  # also what left the group with setsid
-        _reap_when_dead(loop, proc, pidfd)
+        reap_when_dead(loop, proc, pidfd)
         output.close()
         proc.stdout.close()
         raise

@@ -21,11 +21,10 @@ import subprocess
 from dataclasses import dataclass
 
 from director.hook_env import hook_environment
-from director.hook_tree import kill_tree
+from director.hook_tree import BoundedOutput, kill_tree, reap_when_dead
 
 MAX_OUTPUT = 4096  # bytes kept for the reason; the rest is read and dropped
 OUTPUT_GRACE = 0.05  # after exit, how long output still in flight is awaited
-READ_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -76,35 +75,6 @@ def outcome(code: int, output: bytes) -> Outcome:
     return Outcome(False, f"exit {code}{detail}", code)
 
 
-class _Output:
-    """Drains a pipe without blocking, keeping only the first MAX_OUTPUT bytes."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        self.loop, self.fd = loop, fd
-        self.kept = bytearray()
-        self.eof = loop.create_future()
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            chunk = os.read(self.fd, READ_CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if chunk:
-            if len(self.kept) < MAX_OUTPUT:
-                self.kept += chunk[: MAX_OUTPUT - len(self.kept)]
-        else:
-            self.close()
-
-    def close(self) -> None:
-        self.loop.remove_reader(self.fd)
-        if not self.eof.done():
-            self.eof.set_result(None)
-
-
 def _spawn(command: tuple[str, ...], who: Account | None) -> subprocess.Popen:
     ids = {} if who is None else {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -121,7 +91,7 @@ async def run_script(command: tuple[str, ...], timeout: float, who: Account | No
         return Outcome(False, f"cannot run {command[0]!r}: {detail}", None)
     assert proc.stdout is not None
     pidfd = os.pidfd_open(proc.pid)
-    output = _Output(loop, proc.stdout.fileno())
+    output = BoundedOutput(loop, proc.stdout.fileno(), MAX_OUTPUT)
     exited = loop.create_future()
     loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
     try:
@@ -129,7 +99,7 @@ async def run_script(command: tuple[str, ...], timeout: float, who: Account | No
     except BaseException as exc:  # the timeout, or the daemon stopping
         loop.remove_reader(pidfd)
         kill_tree(proc.pid, proc.stdout.fileno())  # also what left the session with setsid
-        _reap_when_dead(loop, proc, pidfd)
+        reap_when_dead(loop, proc, pidfd)
         output.close()
         proc.stdout.close()
         if isinstance(exc, TimeoutError):
@@ -151,15 +121,3 @@ async def run_script(command: tuple[str, ...], timeout: float, who: Account | No
     return outcome(code, bytes(output.kept))
 
 
-def _reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidfd: int) -> None:
-    """Reap a killed child whenever it is gone, without waiting for it now."""
-
-    def reap() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        proc.wait()
-
-    if proc.poll() is not None:
-        os.close(pidfd)
-    else:
-        loop.add_reader(pidfd, reap)

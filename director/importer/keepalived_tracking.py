@@ -206,20 +206,26 @@ def settle(k: _Keepalived, tracked: Tracked, notify_or_misc: list[Node], script_
 
 
 def track_file(k: _Keepalived, node: Node, tracked: Tracked) -> None:
+    _named_block(k, node, TRACK_FILE, "path", "file", tracked.files)
+
+
+def _named_block(k: _Keepalived, node: Node, table: Table, required: str, line: str,
+                 store: dict[str, dict[str, Any]]) -> None:
+    """A `KIND NAME { ... }` block read into `store[NAME]`; keepalived drops one without its
+    `line` and keeps the first of two with one name."""
     name = node.args[0] if node.args else None
     if name is None:
         k.bad(node, "needs a name")
         return
     entry: dict[str, Any] = {"name": name}
     for child in k.block(node):
-        TRACK_FILE.read(k, child, entry)
-    if "path" not in entry:
-        k.skip(node, "no file line: keepalived drops this track_file, and so does the import")
-        return
-    if name in tracked.files:
-        k.skip(node, f"a second track_file {name}: keepalived keeps the first")
-        return
-    tracked.files[name] = entry
+        table.read(k, child, entry)
+    if required not in entry:
+        k.skip(node, f"no {line} line: keepalived drops this {node.keyword}, and so does the import")
+    elif name in store:
+        k.skip(node, f"a second {node.keyword} {name}: keepalived keeps the first")
+    else:
+        store[name] = entry
 
 
 @TRACK_FILE.on("file")
@@ -244,20 +250,7 @@ TRACK_FILE.says("directord does not create or write track files: create it befor
 
 
 def track_process(k: _Keepalived, node: Node, tracked: Tracked) -> None:
-    name = node.args[0] if node.args else None
-    if name is None:
-        k.bad(node, "needs a name")
-        return
-    entry: dict[str, Any] = {"name": name}
-    for child in k.block(node):
-        TRACK_PROCESS.read(k, child, entry)
-    if "process" not in entry:
-        k.skip(node, "no process line: keepalived drops this vrrp_track_process, and so does the import")
-        return
-    if name in tracked.processes:
-        k.skip(node, f"a second vrrp_track_process {name}: keepalived keeps the first")
-        return
-    tracked.processes[name] = entry
+    _named_block(k, node, TRACK_PROCESS, "process", "process", tracked.processes)
 
 
 def _process_output(entry: dict[str, Any]) -> dict[str, Any]:
