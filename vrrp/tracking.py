@@ -42,7 +42,7 @@ def link_names(cfgs: Iterable[VrrpInstanceConfig]) -> set[str]:
 def links(cfg: VrrpInstanceConfig, infos: Mapping[str, LinkInfo | None]) -> list[Tracked]:
     """The instance's links as they are now; a missing link is down."""
     own = infos.get(cfg.interface)
-    found = [(_iface(cfg.interface), 0, bool(own and own.up))]
+    found = [(_iface(cfg.interface), 0, bool(own and own.up) or not cfg.track_own_interface)]
     for t in cfg.track_interfaces:
         info = infos.get(t.name)
         found.append((_track(t.name), t.weight, bool(info and info.up)))

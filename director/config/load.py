@@ -717,6 +717,7 @@ def _vrrp_readers(family: int, vs_names: set[str]) -> dict[str, Reader]:
         "auth_pass": _auth_pass,
         "garp": _garp,
         "track_interfaces": _track_interfaces,
+        "track_own_interface": boolean,
         "track_virtual_servers": tracked_services,
         "notify": _notify,
         "notify_arguments": text,

@@ -457,6 +457,7 @@ class VrrpInstanceConfig:
     auth_pass: str | None = field(default=None, repr=False)  # its first 8 bytes (UTF-8) are used
     garp: GarpConfig = field(default_factory=GarpConfig)
     track_interfaces: tuple[TrackInterface, ...] = ()
+    track_own_interface: bool = True  # false: `interface` going down is no fault (keepalived's dont_track_primary)
     track_virtual_servers: tuple[TrackVirtualServer, ...] = ()
     track_scripts: tuple[TrackScript, ...] = ()  # keepalived's track_script
     track_files: tuple[TrackFile, ...] = ()  # keepalived's track_file

@@ -96,6 +96,7 @@ class _Instance:
     unicast_peers: list[str] | None = None
     garp: dict[str, Any] = field(default_factory=dict)
     track_interfaces: list[dict[str, Any]] | None = None
+    track_own_interface: bool | None = None
     notify: list[str] | None = None
     hooks: dict[str, list[str]] = field(default_factory=dict)  # notify_master ... notify_stop
     sync_group: str | None = None
@@ -125,6 +126,7 @@ class _Instance:
             **self.unicast_ttl,
             "unicast_peers": self.unicast_peers, "auth_type": self.auth_type, "auth_pass": self.auth_pass,
             "garp": garp or None, "track_interfaces": self.track_interfaces,
+            "track_own_interface": self.track_own_interface,
             "notify": self.notify, "notify_arguments": "keepalived" if self.notify else None, **self.hooks,
             "sync_group": self.sync_group,
             "check_advert_addresses": self.check_advert_addresses, "use_vmac": self.use_vmac,
@@ -639,6 +641,11 @@ def _state(k: _Keepalived, node: Node, vi: _Instance) -> None:
     elif value != "BACKUP" and value is not None:
         k.skip(node, f"{value!r} is not MASTER or BACKUP: keepalived starts such an instance as BACKUP, "
                      "and so does directord")
+
+
+@INSTANCE.on("dont_track_primary")
+def _dont_track_primary(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    vi.track_own_interface = False
 
 
 @INSTANCE.on("nopreempt")

@@ -492,3 +492,9 @@ def test_an_instance_announcement_directive_in_global_defs_is_ignored_as_keepali
     config, _ = imported(conv, "keepalived")
     assert config.vrrp_instances[0].garp.delay == 5.0 and not conv.unmapped
     assert "ignores it in global_defs" in remarks(conv)[("keepalived.conf", 2)]
+
+
+def test_dont_track_primary(tmp_path) -> None:
+    conv = convert(write(tmp_path, INSTANCE.format(body="  dont_track_primary")))
+    config, _ = imported(conv, "keepalived")
+    assert config.vrrp_instances[0].track_own_interface is False and not conv.unmapped

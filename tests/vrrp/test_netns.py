@@ -453,3 +453,18 @@ def test_a_priority_0_flood_is_not_reflected_one_for_one(lab2: Lab) -> None:
     assert sent <= 3 * (elapsed / 0.1 + 2) + 5, (sent, elapsed)
     assert after["answers_suppressed"] >= 300 - sent, after
     assert after["state"] == "master" and lab2.holders() == [n1]
+
+
+def test_track_own_interface_false_ignores_the_link_going_down(lab2: Lab) -> None:
+    """keepalived's dont_track_primary: the instance's own link going down is no fault; by
+    default it is."""
+    n1, n2 = lab2.nodes
+    lab2.start(n1, priority=200, track_own_interface=False)
+    lab2.start(n2, priority=100)
+    lab2.wait_master(n1)
+    lab2.wait_backup(n2)
+    for node in (n1, n2):
+        sh(["ip", "link", "set", "eth0", "down"], ns=node)
+    lab2.wait_for(lambda: "new=fault" in lab2.log(n2), 3.0)
+    time.sleep(0.5)
+    assert "new=fault" not in lab2.log(n1), lab2.log(n1)

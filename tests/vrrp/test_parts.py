@@ -157,6 +157,12 @@ def test_tracking_links_missing_is_down_and_the_own_link_weighs_zero() -> None:
     assert tracking.links(c, {"eth0": up}) == [("iface:eth0", 0, True), ("track:eth1", -50, False)]
 
 
+def test_an_untracked_own_interface_is_never_down() -> None:
+    down = LinkInfo(index=2, name="eth0", up=False, mac=b"\x02" * 6)
+    assert tracking.links(cfg(), {"eth0": down}) == [("iface:eth0", 0, False)]
+    assert tracking.links(cfg(track_own_interface=False), {"eth0": down}) == [("iface:eth0", 0, True)]
+
+
 def test_tracking_virtual_servers_hold_quorum_until_heard_otherwise() -> None:
     c = cfg(track_virtual_servers=(TrackVirtualServer("web", -100), TrackVirtualServer("db", 0)))
     assert tracking.virtual_servers(c, {"db": False}) == [("vs:web", -100, True), ("vs:db", 0, False)]
