@@ -138,6 +138,11 @@ class Live:
             "interface": self.cfg.interface,
             "vrid": self.cfg.vrid,
             "virtual_ips": [str(vip) for vip in self.cfg.virtual_ips],
+            # what else moves with mastership
+            "vmac": self.cfg.vmac_name or None,
+            "excluded_ips": [str(ip) for ip in self.cfg.excluded_ips],
+            "virtual_routes": len(self.cfg.virtual_routes),
+            "virtual_rules": len(self.cfg.virtual_rules),
             "version": self.cfg.version,
             "adverts_sent": c.adverts_sent,
             "adverts_received": c.adverts_received,

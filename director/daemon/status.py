@@ -16,6 +16,7 @@ from typing import Any
 from director.config.model import Config, VirtualServerConfig
 from director.ipvs.model import KernelTable, Stats
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
+from director.text import counted
 
 
 @dataclass
@@ -194,6 +195,14 @@ def _tracker_rows(trackers: list[dict[str, Any]], now: float) -> list[list[str]]
     return rows
 
 
+def _carried(vi: dict[str, Any]) -> str:
+    """The excluded addresses, routes and rules that move with the instance's mastership."""
+    parts = list(vi.get("excluded_ips", ()))
+    parts += [counted(vi[key], word) for key, word in (("virtual_routes", "route"), ("virtual_rules", "rule"))
+              if vi.get(key)]
+    return ", ".join(parts) or "-"
+
+
 def format_status(snapshot: dict[str, Any]) -> str:
     now = snapshot["now"]
     lines = [f"directord {snapshot['router_id']}: up {_ago(snapshot['started'], now)}, config {snapshot['config']}"
@@ -201,14 +210,15 @@ def format_status(snapshot: dict[str, Any]) -> str:
     instances = snapshot["vrrp"].get("instances", {})
     if instances:
         rows = [["INSTANCE", "INTERFACE", "VRID", "STATE", "PRIO", "EFFECTIVE", "MASTER", "SINCE", "TRANSITIONS",
-                 "ADVERTS TX/RX", "ERRORS", "VIPS"]]
+                 "ADVERTS TX/RX", "ERRORS", "VIPS", "ALSO CARRIED"]]
         for name, vi in instances.items():
-            rows.append([name, vi.get("interface", "-"), str(vi.get("vrid", "-")),
+            interface = vi.get("interface", "-") + (f" ({vi['vmac']})" if vi.get("vmac") else "")
+            rows.append([name, interface, str(vi.get("vrid", "-")),
                          vi["state"].upper() + (" (holding back)" if vi.get("holding_back") else ""),
                          str(vi["priority"]), str(vi["effective_priority"]),
                          vi.get("master_address") or "-", _ago(vi.get("state_since"), now), str(vi["transitions"]),
                          f"{vi['adverts_sent']}/{vi['adverts_received']}", str(sum(vi.get("errors", {}).values())),
-                         ",".join(vi.get("virtual_ips", ())) or "-"])
+                         ",".join(vi.get("virtual_ips", ())) or "-", _carried(vi)])
         lines += ["", "VRRP", *_table(rows)]
     if snapshot.get("trackers"):
         lines += ["", "TRACKED", *_table(_tracker_rows(snapshot["trackers"], now))]

@@ -41,9 +41,26 @@ def test_status_shows_interface_vrid_and_virtual_ips_in_json_and_text() -> None:
     assert (vi["interface"], vi["vrid"], vi["virtual_ips"]) == ("eth0", 42, ["192.0.2.50/24", "192.0.2.51/24"])
     lines = format_status(snapshot).splitlines()
     header = lines.index("VRRP") + 1
-    assert lines[header].split()[:3] == ["INSTANCE", "INTERFACE", "VRID"] and lines[header].endswith("VIPS")
+    assert lines[header].split()[:3] == ["INSTANCE", "INTERFACE", "VRID"]
+    assert lines[header].split()[-3:] == ["VIPS", "ALSO", "CARRIED"]
     row = lines[header + 1].split()
-    assert row[:4] == ["VI_1", "eth0", "42", "INIT"] and row[-1] == "192.0.2.50/24,192.0.2.51/24"
+    assert row[:4] == ["VI_1", "eth0", "42", "INIT"] and row[-2:] == ["192.0.2.50/24,192.0.2.51/24", "-"]
+
+
+def test_status_shows_the_vmac_and_what_else_moves_with_mastership() -> None:
+    extra = ('excluded_ips = ["2001:db8::50/64"]\nuse_vmac = true\n'
+             'virtual_routes = [{ to = "198.51.100.0/24", via = "192.0.2.254" }]\n')
+    config = parse_config(tomllib.loads(CONFIG + extra))
+    cfg = config.vrrp_instances[0]
+    primary = ipaddress.IPv4Address("192.0.2.1")
+    live = Live(cfg, new_instance(cfg, primary), ifindex=2, mac=b"\x02" * 6, primary=primary,
+                sock=None, announcer=None)  # type: ignore[arg-type]
+    snapshot = daemon_status(config, started=1.0, reloaded=None, vrrp={"instances": {"VI_1": live.view()}},
+                             reconcile=ReconcileCounters(), services=[])
+    vi = snapshot["vrrp"]["instances"]["VI_1"]
+    assert (vi["vmac"], vi["excluded_ips"], vi["virtual_routes"]) == ("vrrp.42", ["2001:db8::50/64"], 1)
+    text = format_status(snapshot)
+    assert "eth0 (vrrp.42)" in text and "2001:db8::50/64, 1 route" in text
 
 
 def test_every_epoch_time_has_an_iso_8601_twin() -> None:
