@@ -18,6 +18,7 @@ import signal
 import subprocess
 
 READ_CHUNK = 65536
+OUTPUT_GRACE = 0.05  # after a hook exits, how long output still in flight is awaited
 
 
 def kill_tree(pid: int, output_fd: int | None = None) -> None:
@@ -116,3 +117,38 @@ def reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidf
         os.close(pidfd)
     else:
         loop.add_reader(pidfd, reap)
+
+
+async def run_to_end(proc: subprocess.Popen, limit: int, timeout: float | None = None) -> tuple[int, bytes]:
+    """Wait for a started hook (its stdout a pipe) to exit: its exit code and the first `limit`
+    bytes of its output. Past `timeout` (TimeoutError), or when cancelled, it is killed with
+    everything it started and reaped whenever it is gone."""
+    assert proc.stdout is not None
+    loop = asyncio.get_running_loop()
+    pidfd = os.pidfd_open(proc.pid)
+    output = BoundedOutput(loop, proc.stdout.fileno(), limit)
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await asyncio.wait_for(exited, timeout)
+    except BaseException:  # the timeout, or the caller giving up (its own deadline, a stop)
+        loop.remove_reader(pidfd)
+        kill_tree(proc.pid, proc.stdout.fileno())  # also what left the group with setsid
+        reap_when_dead(loop, proc, pidfd)
+        output.close()
+        proc.stdout.close()
+        raise
+    loop.remove_reader(pidfd)
+    os.close(pidfd)
+    code = proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children it left behind; ends their hold on stdout
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(output.eof), OUTPUT_GRACE)
+        if not output.eof.done():  # something outside the group still holds stdout
+            kill_tree(proc.pid, proc.stdout.fileno())
+    finally:
+        output.close()
+        proc.stdout.close()
+    return code, bytes(output.kept)

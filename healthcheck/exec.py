@@ -15,15 +15,12 @@ stdout would hold the verdict too; it also costs a watcher thread per child.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import signal
 import subprocess
 from typing import TYPE_CHECKING
 
 from director.hook_env import hook_environment
-from director.hook_tree import BoundedOutput, kill_tree, reap_when_dead
+from director.hook_tree import run_to_end
 from healthcheck._io import Phase, ProbeError, Verdict, run_probe
 from healthcheck.result import ProbeResult, Target
 
@@ -31,7 +28,6 @@ if TYPE_CHECKING:
     from director.config.model import CheckConfig
 
 MAX_OUTPUT = 512  # kept for the reason; the rest is drained and dropped
-OUTPUT_GRACE = 0.05  # after exit, how long output still in flight is awaited
 
 
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:
@@ -60,10 +56,6 @@ def judge(code: int, output: bytes, dynamic_weight: bool) -> Verdict:
     return False, f"exit {code}{detail}"
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
 
 def _spawn(target: Target, check: CheckConfig) -> subprocess.Popen:
     try:
@@ -83,34 +75,8 @@ def _spawn(target: Target, check: CheckConfig) -> subprocess.Popen:
 async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     if not check.command:
         raise ProbeError("exec check has no command")
-    loop = asyncio.get_running_loop()
     phase.name = "starting command"
     proc = _spawn(target, check)
-    assert proc.stdout is not None
-    pidfd = os.pidfd_open(proc.pid)
-    output = BoundedOutput(loop, proc.stdout.fileno(), MAX_OUTPUT)
-    exited = loop.create_future()
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
     phase.name = "waiting for command (process group killed)"
-    try:
-        await exited
-    except BaseException:
-        loop.remove_reader(pidfd)
-        kill_tree(proc.pid, proc.stdout.fileno())  # also what left the group with setsid
-        reap_when_dead(loop, proc, pidfd)
-        output.close()
-        proc.stdout.close()
-        raise
-    loop.remove_reader(pidfd)
-    os.close(pidfd)
-    code = proc.wait()
-    _kill_group(proc.pid)  # children it left behind; ends their hold on stdout
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(output.eof), OUTPUT_GRACE)
-        if not output.eof.done():  # something outside the group still holds stdout
-            kill_tree(proc.pid, proc.stdout.fileno())
-    finally:
-        output.close()
-        proc.stdout.close()
-    return judge(code, bytes(output.kept), check.dynamic_weight)
+    code, output = await run_to_end(proc, MAX_OUTPUT)  # the probe's deadline cancels it
+    return judge(code, output, check.dynamic_weight)

@@ -11,8 +11,6 @@ costs no memory.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import grp
 import os
 import pwd
@@ -21,10 +19,9 @@ import subprocess
 from dataclasses import dataclass
 
 from director.hook_env import hook_environment
-from director.hook_tree import BoundedOutput, kill_tree, reap_when_dead
+from director.hook_tree import run_to_end
 
 MAX_OUTPUT = 4096  # bytes kept for the reason; the rest is read and dropped
-OUTPUT_GRACE = 0.05  # after exit, how long output still in flight is awaited
 
 
 @dataclass(frozen=True)
@@ -83,41 +80,15 @@ def _spawn(command: tuple[str, ...], who: Account | None) -> subprocess.Popen:
 
 async def run_script(command: tuple[str, ...], timeout: float, who: Account | None = None) -> Outcome:
     """Run the script once; a failure to start it, or a run past `timeout`, is a failed Outcome."""
-    loop = asyncio.get_running_loop()
     try:
         proc = _spawn(command, who)
     except (OSError, subprocess.SubprocessError) as exc:
         detail = (getattr(exc, "strerror", None) or str(exc)).lower()
         return Outcome(False, f"cannot run {command[0]!r}: {detail}", None)
-    assert proc.stdout is not None
-    pidfd = os.pidfd_open(proc.pid)
-    output = BoundedOutput(loop, proc.stdout.fileno(), MAX_OUTPUT)
-    exited = loop.create_future()
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
     try:
-        await asyncio.wait_for(exited, timeout)
-    except BaseException as exc:  # the timeout, or the daemon stopping
-        loop.remove_reader(pidfd)
-        kill_tree(proc.pid, proc.stdout.fileno())  # also what left the session with setsid
-        reap_when_dead(loop, proc, pidfd)
-        output.close()
-        proc.stdout.close()
-        if isinstance(exc, TimeoutError):
-            return Outcome(False, f"timeout after {timeout:g}s (killed with everything it started)", None)
-        raise
-    loop.remove_reader(pidfd)
-    os.close(pidfd)
-    code = proc.wait()
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # children it left behind; ends their hold on stdout
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(output.eof), OUTPUT_GRACE)
-        if not output.eof.done():  # something outside the session still holds stdout
-            kill_tree(proc.pid, proc.stdout.fileno())
-    finally:
-        output.close()
-        proc.stdout.close()
-    return outcome(code, bytes(output.kept))
+        code, output = await run_to_end(proc, MAX_OUTPUT, timeout)
+    except TimeoutError:
+        return Outcome(False, f"timeout after {timeout:g}s (killed with everything it started)", None)
+    return outcome(code, output)
 
 
