@@ -236,14 +236,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
         config = _load(args.config)
     except CommandError as exc:  # 1 means "a server is down" here: an unusable config is 2
         raise CommandError(str(exc), EXIT_RUNTIME) from exc.__cause__
-    rows = [(vs, rs) for vs in config.virtual_servers for rs in vs.real_servers]
-    pairs = [(probe_target(vs, str(rs.address), rs.port), vs.check) for vs, rs in rows]
+    rows = [(vs, rs, check) for vs in config.virtual_servers for rs in vs.real_servers for check in vs.checks_of(rs)]
+    pairs = [(probe_target(check, str(rs.address), rs.port), check) for _, rs, check in rows]
     results = asyncio.run(probe_all(pairs))
     data = [
-        {"virtual_server": vs.name, "real_server": rs.endpoint, "check": vs.check.type,
+        {"virtual_server": vs.name, "real_server": rs.endpoint, "check": check.type,
          "target": target.endpoint, "up": result.ok, "latency_ms": round(result.latency * 1000, 2),
          "reason": result.reason, "weight": result.weight}
-        for (vs, rs), (target, _), result in zip(rows, pairs, results, strict=True)
+        for (vs, rs, check), (target, _), result in zip(rows, pairs, results, strict=True)
     ]
     width = max([len(r["virtual_server"]) for r in data] + [14])
     lines = [f"{'VIRTUAL SERVER':<{width}}  {'REAL SERVER':<22} {'CHECK':<6} {'VERDICT':<7} {'LATENCY':>9}  REASON"]

@@ -171,27 +171,55 @@ class StreamProtocol(asyncio.Protocol):
         return data
 
 
-def new_socket(target: Target, kind: int) -> socket.socket:
-    """A non-blocking socket object for the loop's datagram/TLS APIs."""
+def new_socket(target: Target, kind: int, source: CheckConfig | None = None) -> socket.socket:
+    """A non-blocking socket object for the loop's datagram/TLS APIs, bound as `source` asks."""
     family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
-    return socket.socket(family, kind | socket.SOCK_NONBLOCK)
+    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
+    _bound(sock, source)
+    return sock
 
 
-def raw_socket(target: Target) -> socket.SocketType:
+def raw_socket(target: Target, source: CheckConfig | None = None) -> socket.SocketType:
     """A bare non-blocking TCP socket: the C type, without socket.socket's Python layer
     (measurably cheaper at thousands of connects a second; nothing here needs it)."""
     family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
-    return socket.SocketType(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    sock = socket.SocketType(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    _bound(sock, source)
+    return sock
 
 
-async def connect(target: Target, phase: Phase) -> socket.SocketType:
+def _bound(sock: socket.SocketType, source: CheckConfig | None) -> None:
+    if source is not None and (source.bind_address is not None or source.bind_interface):
+        try:
+            bind_source(sock, source)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def bind_source(sock: socket.SocketType, check: CheckConfig) -> None:
+    """Leave by the check's `bind_interface` and from its `bind_address`. The port is left to
+    connect(2) (IP_BIND_ADDRESS_NO_PORT): binding one per socket would spend the ephemeral
+    range at thousands of checks."""
+    if check.bind_interface:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, check.bind_interface.encode())
+    if check.bind_address is not None:
+        if sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((str(check.bind_address), 0))
+
+
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # linux/in.h
+
+
+async def connect(target: Target, phase: Phase, source: CheckConfig | None = None) -> socket.SocketType:
     """A connected non-blocking TCP socket (no DNS: targets are addresses).
 
     Hand-rolled (connect_ex, then wait for writability) because the loop's
     sock_connect re-resolves the address on every call, which dominated CPU at
     thousands of checks per second.
     """
-    sock = raw_socket(target)
+    sock = raw_socket(target, source)
     phase.name = "connecting"
     try:
         err = sock.connect_ex((target.address, target.port))
@@ -292,9 +320,10 @@ async def open_stream(
     limit: int,
     ssl_context: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    source: CheckConfig | None = None,
 ) -> Stream:
-    """Connect (and handshake TLS if asked). Reads are bounded by about `limit`."""
-    raw = await connect(target, phase)
+    """Connect (and handshake TLS if asked), bound as `source` asks. Reads are bounded by about `limit`."""
+    raw = await connect(target, phase, source)
     if ssl_context is None:
         return SockStream(raw, limit)
     phase.name = "in TLS handshake"

@@ -59,7 +59,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from healthcheck._io import MAX_REASON, ProbeError, describe_error, timeout_reason
+from healthcheck._io import MAX_REASON, ProbeError, bind_source, describe_error, timeout_reason
 from healthcheck.result import ProbeResult, Target
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Plan:
     epoll) and reconnects it: see `Conn._close`.
     """
 
-    __slots__ = ("addr", "check", "error", "family", "judge", "ok_reason", "quick",
+    __slots__ = ("addr", "bound", "check", "error", "family", "judge", "ok_reason", "quick",
                  "read_phase", "request", "send_phase", "spare", "spare_poller")
 
     def __init__(self, target: Target, check: CheckConfig, *, request: bytes = b"",
@@ -130,6 +130,7 @@ class Plan:
         self.addr = (target.address, target.port)
         self.family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
         self.check = check
+        self.bound = check.bind_address is not None or bool(check.bind_interface)
         self.request = request
         self.judge = judge
         self.quick = quick
@@ -149,6 +150,14 @@ class Plan:
         sock, self.spare, self.spare_poller = self.spare, None, None
         if sock is not None:
             sock.close()
+
+
+def _bind_or_close(sock: socket.SocketType, check: CheckConfig) -> None:
+    try:
+        bind_source(sock, check)
+    except OSError:
+        sock.close()
+        raise
 
 
 class Conn:
@@ -185,6 +194,8 @@ class Conn:
             plan.close()
             try:
                 sock = socket.SocketType(plan.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                if plan.bound:
+                    _bind_or_close(sock, plan.check)
             except OSError as exc:
                 self._finish(False, describe_error(exc))
                 return

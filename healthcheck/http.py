@@ -137,7 +137,7 @@ async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdic
     request = request_bytes(target, check, True)
     ctx = ssl_context(bool(check.tls_verify))
     limit = max(check.max_body, hp.MAX_HEAD)
-    stream = await open_stream(target, phase, limit, ctx, server_name(target, check))
+    stream = await open_stream(target, phase, limit, ctx, server_name(target, check), source=check)
     try:
         phase.name = "sending request"
         await stream.write(request)

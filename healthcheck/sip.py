@@ -84,7 +84,7 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 async def _over_udp(target: Target, check: CheckConfig, phase: Phase, ignored: list[str]) -> Verdict:
     loop = asyncio.get_running_loop()
-    sock = new_socket(target, socket.SOCK_DGRAM)
+    sock = new_socket(target, socket.SOCK_DGRAM, check)
     try:
         sock.connect((target.address, target.port))  # UDP: no handshake, never blocks
         transport, proto = await loop.create_datagram_endpoint(_Datagrams, sock=sock)
@@ -116,7 +116,7 @@ async def _over_udp(target: Target, check: CheckConfig, phase: Phase, ignored: l
 
 
 async def _over_tcp(target: Target, check: CheckConfig, phase: Phase, ignored: list[str]) -> Verdict:
-    stream = await open_stream(target, phase, sm.MAX_MESSAGE)
+    stream = await open_stream(target, phase, sm.MAX_MESSAGE, source=check)
     try:
         host, port = _local(stream.sockname())
         request = sm.build_options(request_uri(target, check), "TCP", host, port)

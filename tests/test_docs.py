@@ -52,7 +52,8 @@ NESTED_KEYS = {
 }
 # A sub-table that takes exactly the keys of another (load.py `_sorry_server` reads a table
 # form with `_real_server`): its fields are documented once, under the other table.
-SAME_KEYS_AS = {"virtual_server.sorry_server": "virtual_server.real_server"}
+SAME_KEYS_AS = {"virtual_server.sorry_server": "virtual_server.real_server",
+                "virtual_server.real_server.checks": "virtual_server.check"}
 # Model defaults the loader replaces (load.py `_global`: the host name; `_check`: "tcp" for
 # tcp services, "none" for the others). The row explains them.
 DEFAULT_FROM_LOADER = {"global.router_id", "virtual_server.check.type"}

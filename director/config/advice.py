@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 
 from director.config.advice_tracking import tracking_warnings
 from director.config.mail_keys import mail_warnings
-from director.config.model import Config, IPInterface
+from director.config.model import CheckConfig, Config, IPInterface
 from director.config.problems import Problem
 
 V2_AUTH_LEN = 8  # bytes of Authentication Data in a VRRPv2 advert (RFC 2338 5.3.10)
@@ -33,16 +33,20 @@ def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> l
 
 def _check_warnings(config: Config) -> Iterator[Problem]:
     for index, vs in enumerate(config.virtual_servers):
-        if vs.check.type == "none":
+        if vs.check.type == "none" and not any(rs.checks for rs in vs.real_servers):
             yield Problem(("virtual_server", index), 'no health checking (no [virtual_server.check], or type "none"): '
                           "every real server is taken as up")
-        elif vs.check.timeout > vs.check.interval:
-            yield Problem(("virtual_server", index, "check", "timeout"),
-                          f"{vs.check.timeout:g}s is longer than interval {vs.check.interval:g}s, "
-                          "so a slow server is probed again before its last probe ends")
-        if vs.check.type == "https" and vs.check.tls_verify is None:
-            yield Problem(("virtual_server", index, "check"), "https without tls_verify: the real server's certificate "
-                          "is not verified; set tls_verify = true to verify it, or false to say so")
+        for place, check in vs.check_places():
+            yield from _one_check_warnings(("virtual_server", index, *place), check)
+
+
+def _one_check_warnings(path: tuple[str | int, ...], check: CheckConfig) -> Iterator[Problem]:
+    if check.type != "none" and check.timeout > check.interval:
+        yield Problem((*path, "timeout"), f"{check.timeout:g}s is longer than interval {check.interval:g}s, "
+                      "so a slow server is probed again before its last probe ends")
+    if check.type == "https" and check.tls_verify is None:
+        yield Problem(path, "https without tls_verify: the real server's certificate "
+                      "is not verified; set tls_verify = true to verify it, or false to say so")
 
 
 def _vip_warnings(config: Config) -> Iterator[Problem]:
@@ -116,8 +120,9 @@ def _program_warnings(config: Config) -> Iterator[Problem]:
                 if argv:
                     yield from _program((table, index, key), argv[0])
     for index, vs in enumerate(config.virtual_servers):
-        if vs.check.type == "exec" and vs.check.command:
-            yield from _program(("virtual_server", index, "check", "command"), vs.check.command[0])
+        for place, check in vs.check_places():
+            if check.type == "exec" and check.command:
+                yield from _program(("virtual_server", index, *place, "command"), check.command[0])
 
 
 def _program(path: tuple[str | int, ...], program: str) -> Iterator[Problem]:

@@ -101,8 +101,9 @@ def _root_programs(config: Config) -> Iterator[tuple[tuple[str | int, ...], str,
                 if argv:
                     yield (table, index, key), argv[0], owned
     for index, vs in enumerate(config.virtual_servers):
-        if vs.check.type == "exec" and vs.check.command:
-            yield ("virtual_server", index, "check", "command"), vs.check.command[0], owned
+        for place, check in vs.check_places():
+            if check.type == "exec" and check.command:
+                yield ("virtual_server", index, *place, "command"), check.command[0], owned
 
 
 def _weak_spot(program: str, search_path: str) -> str | None:

@@ -315,7 +315,7 @@ def _virtual_server(s: Section) -> VirtualServerConfig:
     port = ident["port"] or 0
     scheduling = _scheduling(s, family, ident["protocol"], ident["persistence_timeout"])
     check = _service_check(s, ident["protocol"])
-    real_servers = tuple(_real_server(r, family, port) for r in s.tables("real_server"))
+    real_servers = tuple(_real_server(r, family, port, ident["protocol"]) for r in s.tables("real_server"))
     sorry = _sorry_server(s, family, port)
     result = VirtualServerConfig(
         **(ident | {"family": family, "port": 0 if ident["fwmark"] else port}),
@@ -327,6 +327,7 @@ def _virtual_server(s: Section) -> VirtualServerConfig:
     )
     _check_real_servers(s, result)
     _check_needs_port(s, result)
+    _check_sources(s, result)
     s.finish()
     return result
 
@@ -388,8 +389,28 @@ def _check_needs_port(s: Section, vs: VirtualServerConfig) -> None:
     check = vs.check
     if s.has("port") and vs.port == 0 and not vs.fwmark:
         return  # the service port itself was refused (reported): the real servers' 0 is its echo
-    if check.type in PORT_CHECK_TYPES and check.port is None and any(rs.port == 0 for rs in vs.real_servers):
+    if _needs_port(check) and any(rs.port == 0 and not rs.checks for rs in vs.real_servers):
         s.error("check.port", f"is required: {check.type} checks need a port and some real servers have port 0")
+    for index, rs in enumerate(vs.real_servers):
+        for which, own in enumerate(rs.checks):
+            if rs.port == 0 and _needs_port(own):
+                s.error(f"real_server[{index}].checks[{which}].port",
+                        f"is required: {own.type} checks need a port and this real server has port 0")
+
+
+def _needs_port(check: CheckConfig) -> bool:
+    return check.type in PORT_CHECK_TYPES and check.port is None
+
+
+def _check_sources(s: Section, vs: VirtualServerConfig) -> None:
+    """A probe's source address must be of the family of the address it probes."""
+    for index, rs in enumerate(vs.real_servers):
+        for which, check in enumerate(vs.checks_of(rs)):
+            probed = check.address or rs.address
+            if check.bind_address is not None and check.bind_address.version != probed.version:
+                path = f"real_server[{index}].checks[{which}]" if rs.checks else "check"
+                s.error(f"{path}.bind_address", f"{check.bind_address} is IPv{check.bind_address.version} but the "
+                        f"probed address {probed} is IPv{probed.version}")
 
 
 _REAL_SERVER: dict[str, Reader] = {
@@ -405,11 +426,12 @@ _REAL_SERVER: dict[str, Reader] = {
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
 
 
-def _real_server(s: Section, family: int, service_port: int) -> RealServerConfig:
+def _real_server(s: Section, family: int, service_port: int, protocol: str = "tcp") -> RealServerConfig:
     address = read_field(s, RealServerConfig, "address", _address_of_family(family))
     # the port defaults to the service's; a service on all ports (0) lets its real servers keep 0
     port = read_field(s, RealServerConfig, "port", integer(0 if service_port == 0 else 1, 65535), service_port)
-    result = RealServerConfig(address=address or _NO_ADDRESS, port=port,
+    checks = tuple(_check(c, protocol) for c in s.tables("checks"))
+    result = RealServerConfig(address=address or _NO_ADDRESS, port=port, checks=checks,
                               **read_fields(s, RealServerConfig, _REAL_SERVER))
     if result.upper_threshold and result.lower_threshold > result.upper_threshold:
         s.error("lower_threshold", f"{result.lower_threshold} is above upper_threshold {result.upper_threshold}")
@@ -454,6 +476,8 @@ def _sorry_server(s: Section, family: int, service_port: int) -> RealServerConfi
         return None
     if isinstance(value, dict):
         sub = Section(value, s.key_path("sorry_server"), s.errors)
+        if sub.has("checks"):
+            sub.error("checks", "a sorry server is never checked: it serves only while no real server can")
         return _real_server(sub, family, service_port)
     if not isinstance(value, str):
         s.error("sorry_server", 'must be "ADDRESS:PORT" or a table')
@@ -606,6 +630,9 @@ _CHECK: dict[str, Reader] = {
     "sip_uri": text,
     "command": _command,
     "dynamic_weight": boolean,
+    "address": address,
+    "bind_address": address,
+    "bind_interface": lambda s, key, default, choices: _ifname(s, key, default, choices),
 }
 
 

@@ -71,6 +71,8 @@ CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "sip_uri": ("sip",),
     "command": ("exec",),
     "dynamic_weight": ("exec",),
+    "bind_address": ("tcp", "http", "https", "sip"),
+    "bind_interface": ("tcp", "http", "https", "sip"),
 }
 # Check types that connect to a port (the real server's, or the check's own `port`).
 PORT_CHECK_TYPES: tuple[CheckType, ...] = ("tcp", "http", "https", "sip")
@@ -205,6 +207,9 @@ class CheckConfig:
     # Fraction of the interval over which first probes are spread (0..1).
     jitter: float = 0.5
     port: int | None = None  # probe this port instead of the real server's
+    address: IPAddress | None = None  # probe this address instead of the real server's (keepalived connect_ip)
+    bind_address: IPAddress | None = None  # the probe's source address, on multi-homed directors
+    bind_interface: str | None = None  # the probe leaves by this link (needed for an IPv6 link-local source)
     # tcp: optional send/expect
     send: bytes | None = None
     expect: str | None = None  # regex searched in the reply
@@ -237,6 +242,8 @@ class RealServerConfig:
     tunnel_port: int = 0
     tunnel_checksum: TunnelChecksum = "nocsum"
     smtp_alert: bool | None = None  # mail its up/down changes; None: [global] smtp_alert_checker, smtp_alert
+    # its own checks, replacing the service's; with several, it is up only while all pass
+    checks: tuple[CheckConfig, ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -266,6 +273,20 @@ class VirtualServerConfig:
     check: CheckConfig = field(default_factory=CheckConfig)
     real_servers: tuple[RealServerConfig, ...] = ()
     smtp_alert: bool | None = None  # mail its quorum changes; None: [global] smtp_alert_checker, smtp_alert
+
+    def checks_of(self, rs: RealServerConfig) -> tuple[CheckConfig, ...]:
+        """The checks a real server is probed with: its own, else the service's."""
+        return rs.checks or (self.check,)
+
+    def check_places(self) -> list[tuple[tuple[str | int, ...], CheckConfig]]:
+        """Every check the service runs, with where it is written: ("check",) for the service's
+        (when some real server uses it), ("real_server", i, "checks", j) for a real server's own."""
+        places: list[tuple[tuple[str | int, ...], CheckConfig]] = []
+        if not self.real_servers or any(not rs.checks for rs in self.real_servers):
+            places.append((("check",), self.check))
+        for index, rs in enumerate(self.real_servers):
+            places += [(("real_server", index, "checks", which), check) for which, check in enumerate(rs.checks)]
+        return places
 
     @property
     def label(self) -> str:

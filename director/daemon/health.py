@@ -28,23 +28,31 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("directord")
 
-HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the scheduler's key
+HealthKey = tuple[str, str]  # (virtual server name, real server endpoint)
+# The scheduler's key of one check of a real server: its HealthKey for the first check, the
+# HealthKey and the check's index for the others (a real server may need several to pass).
+ProbeSlot = tuple[str, str] | tuple[str, str, int]
 CheckKey = tuple[str, int, str]  # (address, port, check type): what one probe's samples are filed under
 FailureKey = tuple[str, int, str, str]  # a CheckKey and the failure's reason class
-Subscriptions = dict[HealthKey, "tuple[Target, CheckConfig]"]
+Subscriptions = dict[ProbeSlot, "tuple[Target, CheckConfig]"]
 
 
-def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:
-    """The address and port a real server is probed on (`check.port` overrides)."""
+def probe_target(check: CheckConfig, rs_address: str, rs_port: int) -> Target:
+    """The address and port a real server is probed on (the check's `address` and `port` override)."""
     from healthcheck import Target  # late, here and below: a VRRP-only daemon never loads the probes
 
-    return Target(rs_address, vs.check.port if vs.check.port is not None else rs_port)
+    address = str(check.address) if check.address is not None else rs_address
+    return Target(address, check.port if check.port is not None else rs_port)
+
+
+def slot(hkey: HealthKey, index: int) -> ProbeSlot:
+    return hkey if index == 0 else (*hkey, index)
 
 
 def targets_from_config(virtual_servers: Iterable[VirtualServerConfig]) -> Subscriptions:
-    """Subscriptions for a config: key (virtual server name, real server endpoint)."""
-    return {(vs.name, rs.endpoint): (probe_target(vs, str(rs.address), rs.port), vs.check)
-            for vs in virtual_servers for rs in vs.real_servers}
+    """Subscriptions for a config: one per check of each real server."""
+    return {slot((vs.name, rs.endpoint), index): (probe_target(check, str(rs.address), rs.port), check)
+            for vs in virtual_servers for rs in vs.real_servers for index, check in enumerate(vs.checks_of(rs))}
 
 
 def serving(config: Config, kernel: KernelTable) -> set[HealthKey]:
@@ -65,6 +73,12 @@ def state_keys(config: Config) -> dict[HealthKey, StateKey]:
     return {(vs.name, rs.endpoint): (vs.name, dest_key(rs)) for vs in config.virtual_servers for rs in vs.real_servers}
 
 
+def check_counts(config: Config) -> dict[HealthKey, int]:
+    """Real servers probed by more than one check, and how many."""
+    return {(vs.name, rs.endpoint): len(rs.checks) for vs in config.virtual_servers
+            for rs in vs.real_servers if len(rs.checks) > 1}
+
+
 class HealthBridge:
     """Real-server states from the scheduler's verdicts; `on_change` asks for a reconcile pass."""
 
@@ -73,6 +87,8 @@ class HealthBridge:
         self.now = now
         self.states: dict[StateKey, RealServerState] = {}
         self.keys: dict[HealthKey, StateKey] = {}
+        self.counts: dict[HealthKey, int] = {}  # real servers with several checks
+        self.failing: dict[HealthKey, set[int]] = {}  # ... and which of them fail now
         self.initial_up: set[HealthKey] = set()
         self.histograms: dict[CheckKey, Histogram] = {}
         self.failures: collections.Counter[FailureKey] = collections.Counter()
@@ -100,14 +116,16 @@ class HealthBridge:
         wanted = self._wanted(config)
         keys = state_keys(config)
         self.scheduler.sync(wanted)  # may report transitions, read against the keys until now
+        self.counts = check_counts(config)
+        self.failing = {hkey: self._failing_now(hkey, count) for hkey, count in self.counts.items()}
         self._adopt(keys)
         self._prune_samples(wanted)
 
     def _wanted(self, config: Config) -> Subscriptions:
         wanted = targets_from_config(config.virtual_servers)
-        for hkey, (target, check) in list(wanted.items()):
-            if hkey in self.initial_up and check.initial != "up":
-                wanted[hkey] = (target, dataclasses.replace(check, initial="up"))
+        for pkey, (target, check) in list(wanted.items()):
+            if pkey[:2] in self.initial_up and check.initial != "up":
+                wanted[pkey] = (target, dataclasses.replace(check, initial="up"))
         return wanted
 
     def _adopt(self, keys: dict[HealthKey, StateKey]) -> None:
@@ -115,12 +133,20 @@ class HealthBridge:
         assert self.scheduler is not None
         for hkey, skey in keys.items():
             if skey not in self.states:
-                status = self.scheduler.snapshot(hkey)
-                up = status.up if status is not None else True
+                if hkey in self.counts:
+                    up = not self.failing[hkey]
+                else:
+                    status = self.scheduler.snapshot(hkey)
+                    up = status.up if status is not None else True
                 self.states[skey] = RealServerState(up=up, up_since=None)
         for skey in set(self.states) - set(keys.values()):
             del self.states[skey]
         self.keys = keys
+
+    def _failing_now(self, hkey: HealthKey, count: int) -> set[int]:
+        assert self.scheduler is not None
+        statuses = [self.scheduler.snapshot(slot(hkey, index)) for index in range(count)]
+        return {index for index, status in enumerate(statuses) if status is not None and not status.up}
 
     def _prune_samples(self, wanted: Subscriptions) -> None:
         probed = {(target.address, target.port, check.type) for target, check in wanted.values()}
@@ -136,8 +162,12 @@ class HealthBridge:
     # --- views ------------------------------------------------------------------------------
 
     def check_status(self, key: HealthKey) -> TargetStatus | None:
-        """The scheduler's view of one real server's probe, for status."""
-        return self.scheduler.snapshot(key) if self.scheduler is not None else None
+        """The scheduler's view of one real server's probe, for status: with several checks,
+        the first that fails (else the first)."""
+        if self.scheduler is None:
+            return None
+        failing = self.failing.get(key)
+        return self.scheduler.snapshot(slot(key, min(failing)) if failing else key)
 
     def with_drains(self, config: Config, drains: list[AdminDrain]) -> dict[StateKey, RealServerState]:
         """The states with the admin drains applied: what a pass, status and /metrics read."""
@@ -157,11 +187,16 @@ class HealthBridge:
         if not result.ok:
             self.failures[(*key, reason_class(result.reason))] += 1
 
-    def on_transition(self, hkey: HealthKey, up: bool, result: ProbeResult) -> None:
+    def on_transition(self, pkey: ProbeSlot, up: bool, result: ProbeResult) -> None:
+        hkey: HealthKey = (pkey[0], pkey[1])
         skey = self.keys.get(hkey)
         if skey is None:
             return
         old = self.states.get(skey, RealServerState())
+        if hkey in self.counts:
+            if not self._all_pass(hkey, pkey, up, result, old):
+                return
+            up = not self.failing[hkey]
         self.states[skey] = dataclasses.replace(old, up=up, up_since=self.now() if up else None)
         log.info("real server up" if up else "real server down", virtual_server=hkey[0],
                  real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
@@ -169,7 +204,18 @@ class HealthBridge:
         if self.on_verdict is not None:
             self.on_verdict(hkey, up, result.reason)
 
-    def on_weight(self, hkey: HealthKey, weight: int | None, result: ProbeResult) -> None:
+    def _all_pass(self, hkey: HealthKey, pkey: ProbeSlot, up: bool, result: ProbeResult,
+                  old: RealServerState) -> bool:
+        """Record one of several checks' verdict; whether the real server's own verdict changes."""
+        failing = self.failing.setdefault(hkey, set())
+        index = pkey[2] if len(pkey) == 3 else 0
+        (failing.discard if up else failing.add)(index)
+        log.info("check passes" if up else "check fails", virtual_server=hkey[0], real_server=hkey[1],
+                 check=index, of=self.counts[hkey], reason=result.reason)
+        return (not failing) != old.up
+
+    def on_weight(self, pkey: ProbeSlot, weight: int | None, result: ProbeResult) -> None:
+        hkey: HealthKey = (pkey[0], pkey[1])
         skey = self.keys.get(hkey)
         if skey is None:
             return

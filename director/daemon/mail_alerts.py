@@ -113,7 +113,8 @@ class MailAlerts:
         if vs is None or rs is None or not alerts_real_server(config.global_, rs):
             return
         count, _ = healthy(vs, self._states())
-        self._mailer.submit(RealServerChange(vs.name, vs.label, rs.endpoint, up, reason, vs.check.type,
+        check = "+".join(check.type for check in vs.checks_of(rs))
+        self._mailer.submit(RealServerChange(vs.name, vs.label, rs.endpoint, up, reason, check,
                                              vs.on_failure, count, len(vs.real_servers)), self._wall())
 
     @_never_raises

@@ -91,6 +91,8 @@ def service_status(vs: VirtualServerConfig, health: Mapping[StateKey, RealServer
         }
         if not sorry:
             entry |= _health(checks((vs.name, rs.endpoint)), state)
+            if rs.checks:
+                entry["checks"] = [check.type for check in rs.checks]
         real_servers.append(entry)
     return {
         "name": vs.name,

@@ -62,9 +62,9 @@ def test_targets_from_config():
 
 def test_probe_target_uses_the_real_server_port_unless_the_check_names_one():
     vs = config().virtual_servers[0]
-    assert probe_target(vs, "10.0.0.11", 80) == Target("10.0.0.11", 8080)
+    assert probe_target(vs.check, "10.0.0.11", 80) == Target("10.0.0.11", 8080)
     plain = parse_config(tomllib.loads(CONFIG.format(check="none").replace("  port = 8080\n", "")))
-    assert probe_target(plain.virtual_servers[0], "10.0.0.11", 80) == Target("10.0.0.11", 80)
+    assert probe_target(plain.virtual_servers[0].check, "10.0.0.11", 80) == Target("10.0.0.11", 80)
 
 
 def test_servers_the_kernel_serves_with_a_weight_start_up():
