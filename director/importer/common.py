@@ -105,6 +105,7 @@ class Service:
     family: str | None = None
     protocol: str | None = None
     scheduler: str | None = None
+    scheduler_flags: list[str] | None = None
     method: str | None = None
     persistence_timeout: str | None = None
     persistence_netmask: int | None = None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from director.config.mail_keys import mail_address, parse_smtp_server
+from director.config.model import SCHEDULER_FLAGS
 from director.importer import Conversion, keepalived_ip, keepalived_tracking, seconds
 from director.importer.common import (
     Service,
@@ -157,6 +158,9 @@ class _Check:
     command: list[str] | None = None
     dynamic_weight: bool | None = None
     port: int | None = None
+    address: str | None = None
+    bind_address: str | None = None
+    bind_interface: str | None = None
     rise: int | None = None
     initial: str | None = None
     node: Node | None = field(default=None, compare=False)
@@ -168,7 +172,8 @@ class _Check:
         return present({
             "type": self.type, "path": self.path, "host": self.host, "expect_status": self.expect_status,
             "expect_body": self.expect_body, "command": self.command, "dynamic_weight": self.dynamic_weight,
-            "port": self.port, "interval": timing.interval, "timeout": timing.timeout,
+            "port": self.port, "address": self.address, "bind_address": self.bind_address,
+            "bind_interface": self.bind_interface, "interval": timing.interval, "timeout": timing.timeout,
             "transition_interval": timing.transition_interval, "rise": self.rise, "fall": timing.fall,
             "initial": self.initial,
             "tls_verify": False if self.type == "https" else None})  # SSL_GET does not verify the certificate
@@ -204,6 +209,7 @@ class _VirtualServer:
     timing: _Timing = field(default_factory=_Timing)
     real_servers: list[_RealServer] = field(default_factory=list)
     smtp_alert: bool | None = None
+    flags: dict[int, Node] = field(default_factory=dict)  # scheduler flag slot -> the line that set it
 
 
 _Timed = _VirtualServer | _RealServer | _Check  # the blocks that may set check timing
@@ -1104,6 +1110,30 @@ def _scheduler(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
         vs.service.scheduler = value
 
 
+# the kernel has three scheduler flag bits; keepalived names them after the scheduler that reads them
+FLAG_SLOTS = {"flag-1": 1, "sh-fallback": 1, "mh-fallback": 1, "flag-2": 2, "sh-port": 2, "mh-port": 2, "flag-3": 3}
+
+
+@VIRTUAL.on(*FLAG_SLOTS)
+def _scheduler_flag(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    vs.flags[FLAG_SLOTS[node.keyword]] = node
+
+
+def _settle_flags(k: _Keepalived, vs: _VirtualServer) -> None:
+    """Each flag by the name directord gives it for the service's scheduler; one that
+    scheduler does not read is dropped, as the kernel ignores it."""
+    scheduler = vs.service.scheduler or "wlc"
+    names = []
+    for slot, node in sorted(vs.flags.items()):
+        name = next((flag for flag, known in SCHEDULER_FLAGS.items()
+                     if known.scheduler == scheduler and known.slot == slot), None)
+        if name is None:
+            k.remark(node, f"dropped: the {scheduler} scheduler reads no flag {slot}, so the kernel ignores it")
+        else:
+            names.append(name)
+    vs.service.scheduler_flags = names or None
+
+
 @VIRTUAL.on("lb_kind", "lvs_method")
 def _vs_method(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     vs.service.method = k.method(node)
@@ -1179,8 +1209,6 @@ def _real_server(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     rs = _RealServer(node, {"address": address, "port": port}, replace(vs.timing), vs.inhibit)
     for child in k.block(node):
         REAL.read(k, child, rs)
-    for extra in rs.checks[1:]:
-        k.skip(extra.node or node, "directord runs one check per real server: only the first checker is used")
     vs.real_servers.append(rs)
 
 
@@ -1270,6 +1298,22 @@ def _connect_port(k: _Keepalived, node: Node, check: _Check) -> None:
         check.port = port
 
 
+@TCP_CHECK.on("connect_ip", "bindto")
+def _check_address(k: _Keepalived, node: Node, check: _Check) -> None:
+    value = canonical_ip(node.args[0]) if node.args else None
+    if value is None:
+        k.bad(node, "needs an IP address")
+    elif node.keyword == "connect_ip":
+        check.address = value
+    else:
+        check.bind_address = value
+
+
+@TCP_CHECK.on("bind_if")
+def _bind_if(k: _Keepalived, node: Node, check: _Check) -> None:
+    check.bind_interface = k.word(node)
+
+
 @HTTP_CHECK.on("url")
 def _url(k: _Keepalived, node: Node, check: _Check) -> None:
     check.urls += 1
@@ -1295,7 +1339,7 @@ def _misc_path(k: _Keepalived, node: Node, check: _Check) -> None:
         return
     check.command = argv
     if len(argv) > 1:
-        k.skip(node, f"split into argv {argv!r}; directord runs no shell")
+        k.remark(node, f"run as argv {argv!r}, without a shell, as keepalived 2 runs it")
 
 
 @MISC_CHECK.on("misc_timeout")
@@ -1342,6 +1386,7 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
         k.skip(node, "no protocol line: keepalived (2.2.7, checked against the kernel table) then creates a "
                "UDP service, so udp is imported; add \"protocol TCP\" to the source if TCP was meant")
     service.take_name(k.names)
+    _settle_flags(k, vs)
     service.method = service.method or "nat"
     if not service.persistence_timeout and service.persistence_netmask is not None:
         service.persistence_netmask = None
@@ -1349,7 +1394,7 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
     if service.fwmark and any(":" in rs.entry["address"] for rs in vs.real_servers):
         service.family = "ipv6"
     _dr_ports(k, vs)
-    service.check = _service_check(k, vs)
+    service.check = _place_checks(k, vs)
     service.on_failure = _on_failure(k, vs)
     service.real_server = [rs.entry for rs in vs.real_servers]
     return _with_smtp_alert(service.output(), vs.smtp_alert)
@@ -1368,24 +1413,25 @@ def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:
             rs.entry["port"] = port
 
 
-def _chosen_check(k: _Keepalived, vs: _VirtualServer) -> _Check:
-    """The first real server's check; every real server whose check differs is listed."""
-    if not vs.real_servers:
-        return NO_CHECK
-    first = vs.real_servers[0]
-    for rs in vs.real_servers[1:]:
-        if rs.check != first.check:
-            k.conv.note(rs.node.file, rs.node.line, f"real_server {endpoint(rs.entry['address'], rs.entry['port'])}",
-                        _difference(rs.check, first.check, rs.entry["address"], first.entry["address"]))
-    return first.check
+def _place_checks(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any] | None:
+    """The service's check when every real server runs the same single checker; otherwise
+    each real server keeps its own checkers (all must pass) and the service has none."""
+    lists = [rs.checks for rs in vs.real_servers]
+    if all(len(checks) <= 1 and checks == lists[0] for checks in lists):
+        shared = lists[0][0] if lists and lists[0] else NO_CHECK
+        return _completed(k, vs, shared, vs.real_servers) or {"type": "none"}
+    for rs in vs.real_servers:
+        own = [done for done in (_completed(k, vs, check, [rs]) for check in rs.checks) if done is not None]
+        if own:
+            rs.entry["checks"] = own
+    return None
 
 
-def _service_check(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
-    """The chosen check completed with keepalived's defaults, as directord's [virtual_server.check]."""
-    chosen = _chosen_check(k, vs)
+def _completed(k: _Keepalived, vs: _VirtualServer, chosen: _Check, servers: list[_RealServer]) -> dict[str, Any] | None:
+    """A checker completed with keepalived's defaults, as a directord check; None: nothing to check."""
     check = replace(chosen, timing=replace(chosen.timing))
     if check.type == "none":
-        return {"type": "none"}
+        return None
     timing = check.timing
     timing.interval = timing.interval if timing.interval is not None else seconds(DEFAULT_DELAY_LOOP)
     if check.type != "exec" and timing.timeout is None:
@@ -1394,12 +1440,11 @@ def _service_check(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
     check.rise, check.initial = 1, vs.initial
     if vs.virtualhost and check.type in ("http", "https") and check.host is None:
         check.host = vs.virtualhost
-    if check.type != "exec" and check.port is None and any(rs.entry["port"] == 0 for rs in vs.real_servers):
+    if check.type != "exec" and check.port is None and any(rs.entry["port"] == 0 for rs in servers):
         if not vs.service.port:
-            checked = next(rs.check for rs in vs.real_servers if rs.checks)
-            k.skip(checked.node or vs.node,
-                   "real servers with port 0 and no connect_port: nothing to check, check type none")
-            return {"type": "none"}
+            k.skip(check.node or vs.node, "real servers with port 0 and no connect_port: nothing to check, "
+                                          "check type none")
+            return None
         check.port = vs.service.port
     return check.output()
 
@@ -1411,17 +1456,6 @@ def _on_failure(k: _Keepalived, vs: _VirtualServer) -> str:
         k.conv.note(node.file, node.line, "inhibit_on_failure",
                     "set on some real servers only; directord uses the first real server's choice for all")
     return "quiesce" if flags and flags[0] else "remove"
-
-
-def _difference(check: _Check, chosen: _Check, address: str, first: str) -> str:
-    """Why a real server's check cannot be kept, with the fix when it only names its own address."""
-    reason = "its check differs from the first real server's, which directord uses for all"
-    if check.type == "exec" == chosen.type:
-        renamed = [arg.replace(address, first) for arg in check.command or []]
-        if replace(check, command=renamed) == chosen:
-            reason += (": the commands differ only by the real server's address; directord passes it in "
-                       "DIRECTORD_ADDRESS, so make the script read that")
-    return reason
 
 
 def convert(path: str) -> Conversion:

@@ -80,8 +80,11 @@ def test_ipv6_udp_misc_check(result) -> None:
     _, config, _ = result
     dns = config.virtual_server("vs_2001_db8_10_10_53_udp")
     assert (dns.family, dns.protocol, dns.scheduler, dns.method, dns.one_packet) == (6, "udp", "rr", "dr", True)
-    assert dns.check.type == "exec" and dns.check.dynamic_weight and dns.check.timeout == 4.0
-    assert dns.check.command == ("/usr/local/bin/check-dns", "--server", "2001:db8:20::1", "example.org")
+    assert dns.check.type == "none"  # the two MISC_CHECKs differ: each real server keeps its own
+    for rs in dns.real_servers:
+        (check,) = rs.checks
+        assert check.type == "exec" and check.dynamic_weight and check.timeout == 4.0
+        assert check.command == ("/usr/local/bin/check-dns", "--server", str(rs.address), "example.org")
     assert [rs.weight for rs in dns.real_servers] == [1, 2]
 
 
@@ -99,18 +102,16 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     expected = {
         ("keepalived.conf", 82): "digest",
         ("keepalived.conf", 84): "url",
-        ("keepalived.conf", 119): "misc_path",
-        ("keepalived.conf", 124): "real_server [2001:db8:20::2]:53",
         ("web-rs.conf", 9): "digest",
         ("web-rs.conf", 16): "notify_down",
     }
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
-    assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
+    assert remarks(conv)[("keepalived.conf", 119)].startswith("misc_path: run as argv")
     # vrrp_version 3: keepalived ignores the authentication block, and so does the import
     assert remarks(conv)[("keepalived.conf", 30)].startswith("authentication: VRRP version 3 has no authentication")
     assert ("keepalived.conf", 35) not in found  # `dev eth0 label eth0:web` carries over
-    assert len(found) == len(conv.unmapped) == 8, found
+    assert len(found) == len(conv.unmapped) == 5, found
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
@@ -498,3 +499,81 @@ def test_dont_track_primary(tmp_path) -> None:
     conv = convert(write(tmp_path, INSTANCE.format(body="  dont_track_primary")))
     config, _ = imported(conv, "keepalived")
     assert config.vrrp_instances[0].track_own_interface is False and not conv.unmapped
+
+
+def test_several_checkers_stay_with_their_real_server(tmp_path) -> None:
+    path = write(tmp_path, """
+virtual_server 192.0.2.60 80 {
+    protocol TCP
+    delay_loop 3
+    real_server 10.2.0.1 80 {
+        TCP_CHECK {
+            connect_ip 10.3.0.1
+            connect_port 8081
+            bindto 10.9.0.5
+            bind_if eth1
+        }
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check_app 10.2.0.1"
+        }
+    }
+    real_server 10.2.0.2 80 {
+        TCP_CHECK {
+            connect_timeout 2
+        }
+    }
+    real_server 10.2.0.3 80 {
+    }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    first, second, third = vs.real_servers
+    tcp, misc = first.checks
+    assert (tcp.type, str(tcp.address), tcp.port, str(tcp.bind_address), tcp.bind_interface) == \
+        ("tcp", "10.3.0.1", 8081, "10.9.0.5", "eth1")
+    assert (misc.type, misc.command, misc.interval) == ("exec", ("/usr/local/bin/check_app", "10.2.0.1"), 3.0)
+    assert [(c.type, c.timeout, c.interval) for c in second.checks] == [("tcp", 2.0, 3.0)]
+    # keepalived never checks a real server without a checker: it stays up
+    assert third.checks == () and vs.checks_of(third)[0].type == "none"
+    assert notes(conv) == {}, notes(conv)
+
+
+def test_one_shared_checker_stays_the_service_check(tmp_path) -> None:
+    path = write(tmp_path, """
+virtual_server 192.0.2.61 80 {
+    protocol TCP
+    real_server 10.2.0.1 80 { TCP_CHECK { connect_timeout 2 } }
+    real_server 10.2.0.2 80 { TCP_CHECK { connect_timeout 2 } }
+}
+""")
+    config, data = imported(convert(path), "keepalived")
+    vs = config.virtual_servers[0]
+    assert vs.check.type == "tcp" and vs.check.timeout == 2.0
+    assert all(rs.checks == () for rs in vs.real_servers)
+    assert "checks" not in data["virtual_server"][0]["real_server"][0]
+
+
+@pytest.mark.parametrize(("scheduler", "lines", "flags", "remarked"), [
+    ("sh", ["sh-fallback", "sh-port"], ("sh-fallback", "sh-port"), 0),
+    ("mh", ["mh-port", "mh-fallback"], ("mh-fallback", "mh-port"), 0),
+    ("mh", ["flag-1"], ("mh-fallback",), 0),
+    ("sh", ["mh-fallback"], ("sh-fallback",), 0),  # one kernel bit, whatever keepalived calls it
+    ("rr", ["sh-port", "flag-3"], (), 2),  # rr reads no flag: the kernel ignores them
+])
+def test_scheduler_flags_by_the_kernel_bit_they_set(tmp_path, scheduler, lines, flags, remarked) -> None:
+    body = "\n".join(f"    {line}" for line in lines)
+    path = write(tmp_path, f"""
+virtual_server 192.0.2.62 80 {{
+    protocol TCP
+    lb_algo {scheduler}
+{body}
+    real_server 10.2.0.1 80 {{ }}
+}}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    assert config.virtual_servers[0].scheduler_flags == flags
+    assert notes(conv) == {}
+    assert sum("dropped" in text for text in remarks(conv).values()) == remarked
