@@ -123,6 +123,8 @@ def _program_warnings(config: Config) -> Iterator[Problem]:
         for place, check in vs.check_places():
             if check.type == "exec" and check.command:
                 yield from _program(("virtual_server", index, *place, "command"), check.command[0])
+        for place, argv in vs.pool_hooks():
+            yield from _program(("virtual_server", index, *place), argv[0])
 
 
 def _program(path: tuple[str | int, ...], program: str) -> Iterator[Problem]:

@@ -104,6 +104,8 @@ def _root_programs(config: Config) -> Iterator[tuple[tuple[str | int, ...], str,
         for place, check in vs.check_places():
             if check.type == "exec" and check.command:
                 yield ("virtual_server", index, *place, "command"), check.command[0], owned
+        for place, argv in vs.pool_hooks():
+            yield ("virtual_server", index, *place), argv[0], owned
 
 
 def _weak_spot(program: str, search_path: str) -> str | None:

@@ -304,6 +304,9 @@ _SERVICE_REST: dict[str, Reader] = {
     "on_failure": text,
     "slow_start": duration(maximum=DAY),
     "drain_timeout": duration(maximum=7 * DAY),
+    "quorum_up": lambda s, key, default, choices: _notify(s, key, default, choices),
+    "quorum_down": lambda s, key, default, choices: _notify(s, key, default, choices),
+    "omega": boolean,
     **SMTP_ALERT,
 }
 
@@ -421,6 +424,8 @@ _REAL_SERVER: dict[str, Reader] = {
     "tunnel_type": text,
     "tunnel_port": integer(0, 65535),
     "tunnel_checksum": text,
+    "notify_up": lambda s, key, default, choices: _notify(s, key, default, choices),
+    "notify_down": lambda s, key, default, choices: _notify(s, key, default, choices),
     **SMTP_ALERT,
 }
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)

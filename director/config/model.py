@@ -244,6 +244,8 @@ class RealServerConfig:
     smtp_alert: bool | None = None  # mail its up/down changes; None: [global] smtp_alert_checker, smtp_alert
     # its own checks, replacing the service's; with several, it is up only while all pass
     checks: tuple[CheckConfig, ...] = ()
+    notify_up: tuple[str, ...] = ()  # argv run when its checks bring it up
+    notify_down: tuple[str, ...] = ()  # ... and when they take it down
 
     @property
     def endpoint(self) -> str:
@@ -273,6 +275,9 @@ class VirtualServerConfig:
     check: CheckConfig = field(default_factory=CheckConfig)
     real_servers: tuple[RealServerConfig, ...] = ()
     smtp_alert: bool | None = None  # mail its quorum changes; None: [global] smtp_alert_checker, smtp_alert
+    quorum_up: tuple[str, ...] = ()  # argv run when it regains quorum
+    quorum_down: tuple[str, ...] = ()  # ... and when it loses it (or starts without)
+    omega: bool = False  # on stop, run the down hooks of what is still up
 
     def checks_of(self, rs: RealServerConfig) -> tuple[CheckConfig, ...]:
         """The checks a real server is probed with: its own, else the service's."""
@@ -287,6 +292,15 @@ class VirtualServerConfig:
         for index, rs in enumerate(self.real_servers):
             places += [(("real_server", index, "checks", which), check) for which, check in enumerate(rs.checks)]
         return places
+
+    def pool_hooks(self) -> list[tuple[tuple[str | int, ...], tuple[str, ...]]]:
+        """The quorum and real-server hooks set, with where they are written."""
+        hooks: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = [
+            ((key,), getattr(self, key)) for key in ("quorum_up", "quorum_down") if getattr(self, key)]
+        for index, rs in enumerate(self.real_servers):
+            hooks += [(("real_server", index, key), getattr(rs, key))
+                      for key in ("notify_up", "notify_down") if getattr(rs, key)]
+        return hooks
 
     @property
     def label(self) -> str:

@@ -34,6 +34,7 @@ from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.mail_alerts import MailAlerts
 from director.daemon.mailer import Mailer
 from director.daemon.metrics import MetricsServer
+from director.daemon.pool_hooks import PoolHooks, both
 from director.daemon.reconcile_loop import ReconcileLoop
 from director.daemon.sdnotify import Notifier
 from director.daemon.state_store import StateError, StateStore
@@ -72,8 +73,9 @@ class Daemon:
         self.mailer = Mailer(lambda: self.config.global_)
         self.alerts = MailAlerts(self.mailer, lambda: self.config, self.reconciler.real_server_states,
                                  self._check_failures, vrrp.snapshot if vrrp else None)
-        self.health.on_verdict = self.alerts.on_real_server
-        self.reconciler.on_quorum = self.alerts.on_quorum
+        self.hooks = PoolHooks(lambda: self.config, self.reconciler.real_server_states)
+        self.health.on_verdict = both(self.alerts.on_real_server, self.hooks.on_real_server)
+        self.reconciler.on_quorum = both(self.alerts.on_quorum, self.hooks.on_quorum)
         self.views = Views(self.reconciler, self.health, vrrp, trackers=self.trackers, mailer=self.mailer)
         self.sync_role = SyncRole(backend, self.ipvs, lambda: self.config.ipvs.sync_daemon,
                                   lambda: self.reconciler.kernel, vrrp.snapshot, self.stop) if vrrp else None
@@ -192,6 +194,7 @@ class Daemon:
         if self.control is not None:
             await self.control.close()
         await self.health.close()
+        await self.hooks.close()  # with omega, the down hooks of what was still up
         await self.trackers.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.mailer.close()  # after VRRP: the instances' last transitions are queued by now

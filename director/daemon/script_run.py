@@ -72,16 +72,18 @@ def outcome(code: int, output: bytes) -> Outcome:
     return Outcome(False, f"exit {code}{detail}", code)
 
 
-def _spawn(command: tuple[str, ...], who: Account | None) -> subprocess.Popen:
+def _spawn(command: tuple[str, ...], who: Account | None, env: dict[str, str]) -> subprocess.Popen:
     ids = {} if who is None else {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=hook_environment(), cwd="/", **ids)
+                            start_new_session=True, env=hook_environment(**env), cwd="/", **ids)
 
 
-async def run_script(command: tuple[str, ...], timeout: float, who: Account | None = None) -> Outcome:
-    """Run the script once; a failure to start it, or a run past `timeout`, is a failed Outcome."""
+async def run_script(command: tuple[str, ...], timeout: float, who: Account | None = None,
+                     env: dict[str, str] | None = None) -> Outcome:
+    """Run the script once, `env` (DIRECTORD_* variables) added to the hook environment; a failure
+    to start it, or a run past `timeout`, is a failed Outcome."""
     try:
-        proc = _spawn(command, who)
+        proc = _spawn(command, who, env or {})
     except (OSError, subprocess.SubprocessError) as exc:
         detail = (getattr(exc, "strerror", None) or str(exc)).lower()
         return Outcome(False, f"cannot run {command[0]!r}: {detail}", None)

@@ -210,6 +210,7 @@ class _VirtualServer:
     real_servers: list[_RealServer] = field(default_factory=list)
     smtp_alert: bool | None = None
     flags: dict[int, Node] = field(default_factory=dict)  # scheduler flag slot -> the line that set it
+    hooks: dict[str, Any] = field(default_factory=dict)  # quorum_up, quorum_down, omega
 
 
 _Timed = _VirtualServer | _RealServer | _Check  # the blocks that may set check timing
@@ -598,13 +599,11 @@ def _rs_smtp_alert(k: _Keepalived, node: Node, rs: _RealServer) -> None:
         rs.entry["smtp_alert"] = value
 
 
-def _with_smtp_alert(service: dict[str, Any], switch: bool | None) -> dict[str, Any]:
-    """The virtual server's table with its smtp_alert among its own keys (before the check and real servers)."""
-    if switch is None:
-        return service
-    keys = list(service)
-    at = keys.index("check") if "check" in keys else len(keys)
-    return {**dict(list(service.items())[:at]), "smtp_alert": switch, **dict(list(service.items())[at:])}
+def _before_check(service: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """The virtual server's table with `own` keys among its own (before the check and real servers)."""
+    items = list(service.items())
+    at = next((index for index, (key, _) in enumerate(items) if key in ("check", "real_server")), len(items))
+    return {**dict(items[:at]), **own, **dict(items[at:])}
 
 
 # --- vrrp_instance -------------------------------------------------------------------------
@@ -1134,6 +1133,18 @@ def _settle_flags(k: _Keepalived, vs: _VirtualServer) -> None:
     vs.service.scheduler_flags = names or None
 
 
+@VIRTUAL.on("quorum_up", "quorum_down")
+def _quorum_hook(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    argv = _hook(k, node)
+    if argv is not None:
+        vs.hooks[node.keyword] = argv
+
+
+@VIRTUAL.on("omega")
+def _omega(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    vs.hooks["omega"] = True
+
+
 @VIRTUAL.on("lb_kind", "lvs_method")
 def _vs_method(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     vs.service.method = k.method(node)
@@ -1252,9 +1263,11 @@ def _checker(k: _Keepalived, node: Node, rs: _RealServer) -> None:
 REAL.says("this check type is not supported: the real server is never checked", *OTHER_CHECKERS)
 
 
-@REAL.on_prefix("notify_")
+@REAL.on("notify_up", "notify_down")
 def _rs_notify(k: _Keepalived, node: Node, rs: _RealServer) -> None:
-    k.skip(node, "directord has no per-real-server notify scripts (use the metrics or status)")
+    argv = _hook(k, node)
+    if argv is not None:
+        rs.entry[node.keyword] = argv
 
 
 # --- check timing, wherever it is written, and the checkers -----------------------------------
@@ -1397,7 +1410,8 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
     service.check = _place_checks(k, vs)
     service.on_failure = _on_failure(k, vs)
     service.real_server = [rs.entry for rs in vs.real_servers]
-    return _with_smtp_alert(service.output(), vs.smtp_alert)
+    own = vs.hooks | ({"smtp_alert": vs.smtp_alert} if vs.smtp_alert is not None else {})
+    return _before_check(service.output(), own)
 
 
 def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:

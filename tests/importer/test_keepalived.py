@@ -103,7 +103,6 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
         ("keepalived.conf", 82): "digest",
         ("keepalived.conf", 84): "url",
         ("web-rs.conf", 9): "digest",
-        ("web-rs.conf", 16): "notify_down",
     }
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
@@ -111,7 +110,7 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     # vrrp_version 3: keepalived ignores the authentication block, and so does the import
     assert remarks(conv)[("keepalived.conf", 30)].startswith("authentication: VRRP version 3 has no authentication")
     assert ("keepalived.conf", 35) not in found  # `dev eth0 label eth0:web` carries over
-    assert len(found) == len(conv.unmapped) == 5, found
+    assert len(found) == len(conv.unmapped) == 4, found
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
@@ -577,3 +576,30 @@ virtual_server 192.0.2.62 80 {{
     assert config.virtual_servers[0].scheduler_flags == flags
     assert notes(conv) == {}
     assert sum("dropped" in text for text in remarks(conv).values()) == remarked
+
+
+def test_pool_hooks_map_exactly(tmp_path) -> None:
+    path = write(tmp_path, """
+virtual_server 192.0.2.63 80 {
+    protocol TCP
+    quorum 2
+    quorum_up "/usr/local/bin/pool.sh up"
+    quorum_down /usr/local/bin/pool-down.sh
+    omega
+    real_server 10.2.0.1 80 {
+        weight 2
+        notify_up "/usr/local/bin/rs.sh 10.2.0.1 UP"
+        notify_down "/usr/local/bin/rs.sh 10.2.0.1 DOWN" root
+        TCP_CHECK { }
+    }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert (vs.quorum_up, vs.quorum_down, vs.omega) == (("/usr/local/bin/pool.sh", "up"),
+                                                       ("/usr/local/bin/pool-down.sh",), True)
+    rs = vs.real_servers[0]
+    assert rs.notify_up == ("/usr/local/bin/rs.sh", "10.2.0.1", "UP")
+    assert rs.notify_down == ("/usr/local/bin/rs.sh", "10.2.0.1", "DOWN")
+    assert notes(conv) == {}
