@@ -261,6 +261,7 @@ _SYNC_DAEMON: dict[str, Reader] = {
     "mcast_port": integer(1, 65535),
     "mcast_ttl": integer(1, 255),
     "max_packet_size": integer(0, 65535),
+    "instance": text,
 }
 
 
@@ -1127,6 +1128,10 @@ def _cross_checks(config: Config) -> list[Problem]:
     # one VMAC per virtual router: vrrp.51 of two interfaces would be one link (name it with vmac_interface)
     _unique(errors, "vrrp_instance", [vi.vmac_name for vi in config.vrrp_instances], "vmac_interface")
     _unique(errors, "vrrp_sync_group", [group.name for group in config.vrrp_sync_groups], "name")
+    sync = config.ipvs.sync_daemon
+    named = {vi.name for vi in config.vrrp_instances}
+    if sync is not None and sync.instance is not None and sync.instance not in named:
+        errors.append(Problem(("ipvs", "sync_daemon", "instance"), f'no vrrp_instance is named "{sync.instance}"'))
     used = {vi.sync_group for vi in config.vrrp_instances}
     errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")
                for index, group in enumerate(config.vrrp_sync_groups) if group.name not in used]

@@ -171,6 +171,7 @@ class SyncDaemonConfig:
     mcast_port: int = 8848
     mcast_ttl: int = 1
     max_packet_size: int = SYNC_PACKET_ONE_CONNECTION  # master thread; 0: the kernel's MTU-sized packets
+    instance: str | None = None  # master while this VRRP instance is; None: while any is
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,12 @@ def sync_daemon(sync: SyncDaemonConfig, state: str) -> SyncDaemon:
         mcast_port=sync.mcast_port, mcast_ttl=sync.mcast_ttl)
 
 
-def any_master(vrrp_snapshot: Mapping[str, Any]) -> bool:
-    """Whether any VRRP instance in the child's snapshot is master."""
-    return any(vi["state"] == "master" for vi in vrrp_snapshot["instances"].values())
+def any_master(vrrp_snapshot: Mapping[str, Any], instance: str | None = None) -> bool:
+    """Whether `instance` (None: any VRRP instance) in the child's snapshot is master."""
+    instances = vrrp_snapshot["instances"]
+    if instance is not None:
+        return instances.get(instance, {}).get("state") == "master"
+    return any(vi["state"] == "master" for vi in instances.values())
 
 
 class SyncRole:
@@ -70,10 +73,11 @@ class SyncRole:
     def on_transition(self, instance: str, state: str) -> None:
         """A VRRP instance changed state (the snapshot already says so). Leaving master,
         stopping or not, hands the newest connections over first."""
-        if self._settings() is None or self._backend is None:
+        settings = self._settings()
+        if settings is None or self._backend is None:
             return
         was_master = self.follower.master
-        self.follower.set_master(any_master(self._vrrp_snapshot()), time.monotonic(), self._grace)
+        self.follower.set_master(any_master(self._vrrp_snapshot(), settings.instance), time.monotonic(), self._grace)
         if was_master and not self.follower.master:
             self.handover = asyncio.get_running_loop().create_task(self._hand_over())
         if not self._stopping.is_set():

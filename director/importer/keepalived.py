@@ -68,6 +68,7 @@ class _File:
     script_user: Node | None = None
     script_security: Node | None = None  # enable_script_security
     runs_programs: list[Node] = field(default_factory=list)  # notify and MISC_CHECK lines (script_user's reach)
+    sync_node: Node | None = None  # the lvs_sync_daemon line that named an instance
 
 
 @dataclass
@@ -289,6 +290,7 @@ class _Keepalived(Reader):
             _sync_group(self, group)
         keepalived_tracking.settle(self, self.file.tracked, self.file.runs_programs, self.file.script_user)
         _settle_script_security(self)
+        _settle_sync_instance(self)
         if self.file.instances:
             self.conv.config["vrrp_instance"] = [_finish_instance(self, vi) for vi in self.file.instances]
 
@@ -482,8 +484,20 @@ def _lvs_sync_daemon(k: _Keepalived, node: Node, state: _File) -> None:
         else:
             sync[key] = value
     if named:
-        k.skip(node, f"directord runs the sync daemon on every instance's state, not only {node.args[1]}'s")
+        sync["instance"] = node.args[1]
+        k.file.sync_node = node
+    if "sync_daemon" in k.config("ipvs"):
+        k.remark(node, "ignored, as keepalived ignores every lvs_sync_daemon after the first")
+        return
     k.config("ipvs")["sync_daemon"] = sync
+
+
+def _settle_sync_instance(k: _Keepalived) -> None:
+    sync = k.conv.config.get("ipvs", {}).get("sync_daemon", {})
+    name = sync.get("instance")
+    if name is not None and k.file.sync_node is not None and name not in {vi.name for vi in k.file.instances}:
+        del sync["instance"]
+        k.skip(k.file.sync_node, f"names no vrrp_instance of this file ({name}): imported to follow every instance")
 
 
 @GLOBAL.on("lvs_timeouts")

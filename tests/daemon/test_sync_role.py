@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from director.config.load import ConfigError, parse_config
 from director.config.model import SyncDaemonConfig
 from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.sync_role import HANDOVER_FLUSH_AGAIN, SyncRole, any_master, sync_daemon
@@ -38,6 +41,27 @@ def test_any_instance_master_makes_this_director_master() -> None:
     assert any_master(snapshot("backup", "master"))
     assert not any_master(snapshot("backup", "fault"))
     assert not any_master(snapshot())
+
+
+def test_a_named_instance_alone_decides() -> None:
+    assert any_master(snapshot("backup", "master"), "VI_2")
+    assert not any_master(snapshot("master", "backup"), "VI_2")
+    assert not any_master(snapshot("master"), "VI_9")  # gone from the snapshot: not master
+
+
+def test_the_threads_follow_only_the_named_instance() -> None:
+    async def go() -> None:
+        rig = Rig(SyncDaemonConfig(interface="eth1", instance="VI_2"))
+        rig.vrrp = snapshot("master", "backup")
+        rig.role.on_transition("VI_1", "master")
+        await until(lambda: rig.running() == {"backup"})
+        await asyncio.sleep(0.05)
+        assert rig.running() == {"backup"}  # VI_1's master is not this sync daemon's
+        rig.vrrp = snapshot("master", "master")
+        rig.role.on_transition("VI_2", "master")
+        await until(lambda: rig.running() == {"master", "backup"})
+
+    asyncio.run(go())
 
 
 class Rig:
@@ -126,3 +150,11 @@ def test_without_a_sync_daemon_configured_nothing_happens() -> None:
         assert rig.running() == set() and rig.flushes == [] and rig.role.handover is None
 
     asyncio.run(go())
+
+
+def test_the_named_instance_must_exist() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"ipvs": {"sync_daemon": {"interface": "eth1", "instance": "VI_9"}},
+                      "vrrp_instance": [{"name": "VI_1", "interface": "eth0", "vrid": 1,
+                                         "virtual_ips": ["192.0.2.1/24"]}]})
+    assert 'ipvs.sync_daemon.instance: no vrrp_instance is named "VI_9"' in str(caught.value)

@@ -367,7 +367,31 @@ global_defs {
     sync = config.ipvs.sync_daemon
     assert (sync.interface, sync.syncid, sync.max_packet_size) == ("eth1", 51, 1400)
     assert (config.ipvs.timeout_tcp, config.ipvs.timeout_tcpfin, config.ipvs.timeout_udp) == (900, 120, 300)
-    assert "not only VI_1's" in notes(conv)[("keepalived.conf", 3)]
+    assert sync.instance is None and "names no vrrp_instance of this file (VI_1)" in notes(conv)[("keepalived.conf", 3)]
+
+
+def test_the_sync_daemon_follows_the_instance_keepalived_names(tmp_path) -> None:
+    path = write(tmp_path, """
+global_defs {
+  lvs_sync_daemon eth1 VI_2
+  lvs_sync_daemon eth1 VI_1
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  virtual_ipaddress { 192.0.2.1 }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 2
+  virtual_ipaddress { 192.0.2.2 }
+}
+""")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    assert config.ipvs.sync_daemon.instance == "VI_2"
+    assert notes(conv) == {}
+    assert "keepalived ignores every lvs_sync_daemon after the first" in remarks(conv)[("keepalived.conf", 4)]
 
 
 def test_sync_group_naming_an_unknown_instance_is_an_error(tmp_path) -> None:
