@@ -190,7 +190,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from director import logs
 
     config = _runnable(args.config)
-    logs.configure(args.log_level or config.global_.log_level, config.global_.log_format)
+    try:
+        copies = logs.copy_handlers(config.global_.log_file, config.global_.log_facility or "")
+    except OSError as exc:
+        raise CommandError(f"cannot open the log: {exc.filename or config.global_.log_file}: "
+                           f"{exc.strerror or exc}", EXIT_RUNTIME) from exc
+    logs.configure(args.log_level or config.global_.log_level, config.global_.log_format, copies=copies)
     import asyncio
 
     import uvloop

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import logging.handlers
 import os
 import re
 import sys
@@ -94,11 +95,52 @@ class StdlibFormatter(logging.Formatter):
         return self.renderer(None, record.levelname.lower(), event)
 
 
-def configure(level: str = "info", fmt: str = "text", journal: bool | None = None) -> None:
-    """Both loggers to stderr through one renderer; `journal` defaults to whether stderr is the journal."""
+class Copies:
+    """A structlog processor that hands every event, rendered as a plain line (time and level
+    in front, no journal prefix), to extra `logging` handlers: a log file, syslog."""
+
+    def __init__(self, handlers: list[logging.Handler], fmt: str) -> None:
+        self.handlers, self.fmt = handlers, fmt
+
+    def __call__(self, _logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        level = getattr(logging, str(event.get("level", method)).upper(), logging.INFO)
+        record = logging.makeLogRecord({"msg": render(event, self.fmt), "levelno": level, "rendered": True,
+                                        "levelname": logging.getLevelName(level), "name": "directord"})
+        for handler in self.handlers:
+            if level >= handler.level:
+                handler.handle(record)
+        return event
+
+
+class CopyFormatter(StdlibFormatter):
+    """The copies' formatter: a structlog event comes already rendered (`Copies`), a
+    `logging` record is rendered as on stderr, without the journal prefix."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage() if getattr(record, "rendered", False) else super().format(record)
+
+
+def copy_handlers(log_file: str = "", facility: str = "", syslog_socket: str = "/dev/log") -> list[logging.Handler]:
+    """Handlers for `[global] log_file` (reopened when logrotate moves it) and `log_facility`
+    (syslog through `syslog_socket`). OSError names what cannot be opened."""
+    handlers: list[logging.Handler] = []
+    if log_file:
+        handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
+    if facility:
+        syslog = logging.handlers.SysLogHandler(syslog_socket, logging.handlers.SysLogHandler.facility_names[facility])
+        syslog.ident = "directord: "
+        handlers.append(syslog)
+    return handlers
+
+
+def configure(level: str = "info", fmt: str = "text", journal: bool | None = None,
+              copies: list[logging.Handler] | None = None) -> None:
+    """Both loggers to stderr through one renderer, and to `copies` as plain lines; `journal`
+    defaults to whether stderr is the journal."""
     if journal is None:
         journal = under_journal()
     number = getattr(logging, level.upper(), logging.INFO)
+    copies = copies or []
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(number),
         processors=[
@@ -106,6 +148,7 @@ def configure(level: str = "info", fmt: str = "text", journal: bool | None = Non
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *([Copies(copies, fmt)] if copies else []),
             Renderer(fmt, journal),
         ],
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
@@ -113,4 +156,6 @@ def configure(level: str = "info", fmt: str = "text", journal: bool | None = Non
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(StdlibFormatter(fmt, journal))
-    logging.basicConfig(level=number, handlers=[handler], force=True)
+    for copy in copies:
+        copy.setFormatter(CopyFormatter(fmt, journal=False))
+    logging.basicConfig(level=number, handlers=[handler, *copies], force=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,58 @@ def test_run_log_level_choices_come_from_the_model() -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "'debug', 'info', 'warning', 'error'" in proc.stderr
+
+
+COPIES = """
+import logging, structlog
+from director import logs
+logs.configure("info", "text", journal=True, copies=logs.copy_handlers({file!r}, "local0", {sock!r}))
+structlog.get_logger().error("probe failed", server="10.0.0.1:80")
+logging.getLogger("asyncio").warning("loop slow")
+import os
+os.rename({file!r}, {file!r} + ".1")  # logrotate moves the file away
+structlog.get_logger().info("after rotation")
+"""
+
+
+def test_log_file_and_syslog_copies_get_every_line_and_follow_a_rotation(tmp_path: Path) -> None:
+    log_file, sock_path = tmp_path / "directord.log", tmp_path / "dev-log"
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(sock_path))
+    syslog.settimeout(5)
+    try:
+        proc = subprocess.run([sys.executable, "-c", COPIES.format(file=str(log_file), sock=str(sock_path))],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        datagrams = [syslog.recv(4096).decode() for _ in range(3)]
+    finally:
+        syslog.close()
+    rotated = (tmp_path / "directord.log.1").read_text().splitlines()
+    assert [line.split(" ", 2)[1:] for line in rotated] == [["error", "probe failed server=10.0.0.1:80"],
+                                                             ["warning", "loop slow logger=asyncio"]]
+    assert log_file.read_text().split(" ", 2)[1:] == ["info", "after rotation\n"]  # a new file after the move
+    # stderr keeps its journal form; syslog gets local0 (16) with the level: <16*8+3>, <16*8+4>, <16*8+6>
+    assert proc.stderr.splitlines()[0] == "<3>probe failed server=10.0.0.1:80"
+    assert [d[:5] for d in datagrams] == ["<131>", "<132>", "<134>"]
+    assert all("directord: " in d for d in datagrams) and "probe failed" in datagrams[0]
+
+
+def test_a_log_file_that_cannot_be_opened_stops_run_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text(f'[global]\nlog_file = "{tmp_path}/missing-dir/d.log"\nstate_dir = "{tmp_path}/state"\n'
+                    f'control_socket = "{tmp_path}/control.sock"\n'
+                    '[[vrrp_instance]]\nname = "v"\ninterface = "lo"\nvrid = 1\nvirtual_ips = ["192.0.2.1/24"]\n')
+    proc = subprocess.run([sys.executable, "-m", "director.cli", "run", "-c", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot open the log" in proc.stderr and "missing-dir/d.log" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("text", "key"), [('log_file = "relative.log"', "log_file"),
+                                           ('log_facility = "local9"', "log_facility")])
+def test_log_copies_are_checked(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text(f"[global]\n{text}\n")
+    with pytest.raises(ConfigError, match=key):
+        load_config(str(path))

@@ -57,6 +57,7 @@ from director.config.read import (
     required,
     text,
 )
+from director.config.read import port as read_port
 from director.config.regex_risk import backtracking_risk
 
 # Defaults and choices come from the fields of the model (see `read_fields`); what this
@@ -203,9 +204,12 @@ _GLOBAL: dict[str, Reader] = {
     "reconcile_interval": duration(minimum=0.1),
     "log_level": text,
     "log_format": text,
+    "log_file": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
+    "log_facility": text,
     "vrrp_realtime_priority": integer(0, 99),
     "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
     "script_security": boolean,
+    "auto_reload": boolean,
     **GLOBAL_MAIL,  # email alerts: director.config.mail_keys
 }
 
@@ -295,7 +299,7 @@ _IDENTITY: dict[str, Reader] = {
     "protocol": text,
     "family": _family_name,
     "persistence_timeout": duration(maximum=MONTH, step=1),
-    "port": integer(0, 65535),
+    "port": read_port(0),
 }
 # fields the model requires but a service may leave out: which of them apply follows
 # from the others (an address service has no fwmark, a fwmark service no address/port)
@@ -435,7 +439,7 @@ _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad 
 def _real_server(s: Section, family: int, service_port: int, protocol: str = "tcp") -> RealServerConfig:
     address = read_field(s, RealServerConfig, "address", _address_of_family(family))
     # the port defaults to the service's; a service on all ports (0) lets its real servers keep 0
-    port = read_field(s, RealServerConfig, "port", integer(0 if service_port == 0 else 1, 65535), service_port)
+    port = read_field(s, RealServerConfig, "port", read_port(0 if service_port == 0 else 1), service_port)
     checks = tuple(_check(c, protocol) for c in s.tables("checks"))
     result = RealServerConfig(address=address or _NO_ADDRESS, port=port, checks=checks,
                               **read_fields(s, RealServerConfig, _REAL_SERVER))
@@ -621,7 +625,7 @@ _CHECK: dict[str, Reader] = {
     "initial": text,
     "transition_interval": duration(0.01, 3600.0),
     "jitter": number(0.0, 1.0),
-    "port": integer(1, 65535),
+    "port": read_port(1),
     "send": _send_bytes,
     "expect": _regex,
     "method": text,

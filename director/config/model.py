@@ -33,6 +33,7 @@ TunnelChecksum = Literal["nocsum", "csum", "remcsum"]
 HttpMethod = Literal["GET", "HEAD", "POST", "OPTIONS"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
+LogFacility = Literal["daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]
 
 SCHEDULERS: tuple[Scheduler, ...] = get_args(Scheduler)
 METHODS: tuple[Method, ...] = get_args(Method)
@@ -124,12 +125,15 @@ class GlobalConfig:
     reconcile_interval: float = 5.0
     log_level: LogLevel = "info"
     log_format: LogFormat = "text"  # "json": one JSON object per line
+    log_file: str = ""  # also append every line here (reopened after logrotate); "": none
+    log_facility: LogFacility | None = None  # also send every line to syslog with this facility
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal
     vrrp_realtime_priority: int = 1
     notify_fifo: str = ""  # a FIFO each VRRP state change is written to as a line; "": none
     # refuse a config that runs, as root, a program a user other than root can change
     # (keepalived's enable_script_security); false: check-config only warns
     script_security: bool = False
+    auto_reload: bool = False  # reload when the config file changes (ldirectord's autoreload)
     # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
     notification_email: tuple[str, ...] = ()  # recipients
     notification_email_from: str | None = None  # None: directord@<host name>

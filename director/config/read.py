@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import ipaddress
 import re
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -273,6 +274,32 @@ def integer(lo: int | None = None, hi: int | None = None) -> Reader:
         low, high = (min(choices), max(choices)) if choices else (lo, hi)
         return s.integer(key, default, low, high)
     return read
+
+
+def port(lo: int = 1) -> Reader:
+    """A port number (lo..65535), or a service name from /etc/services ("http", "domain")."""
+    def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        value = s.raw(key, None)
+        if not isinstance(value, str):
+            return s.integer(key, default, lo, 65535)
+        number = service_port(value)
+        if number is None:
+            s.error(key, f'"{value}" is neither a port number nor a service name in /etc/services')
+            return default if default is not _MISSING else None
+        return number
+    return read
+
+
+def service_port(name: str) -> int | None:
+    """The port of a service name (tcp, else udp, else sctp), as getservbyname(3) finds it."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]{0,63}", name):
+        return None
+    for protocol in ("tcp", "udp", "sctp"):
+        try:
+            return socket.getservbyname(name, protocol)
+        except OSError:
+            continue
+    return None
 
 
 def number(lo: float, hi: float) -> Reader:

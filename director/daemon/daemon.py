@@ -20,13 +20,13 @@ import contextlib
 import dataclasses
 import signal
 import time
-from collections.abc import Callable
 
 import structlog
 
 from director.config.host_tracking import script_security_problems
 from director.config.load import ConfigError, explain, load_config
 from director.config.model import Config
+from director.daemon.config_watch import ConfigWatch
 from director.daemon.control import ControlServer
 from director.daemon.control_api import ControlApi
 from director.daemon.health import HealthBridge
@@ -82,7 +82,9 @@ class Daemon:
         self.control_api = ControlApi(self.reconciler, vrrp, reload=self.reload, status=self.views.status)
         self.control: ControlServer | None = None
         self.metrics_server: MetricsServer | None = None
+        self.watch: ConfigWatch | None = None  # [global] auto_reload
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._auto_reloads: set[asyncio.Task] = set()
 
     @property
     def config(self) -> Config:
@@ -102,6 +104,7 @@ class Daemon:
         log.info("started", config=self.config.path, virtual_servers=len(self.config.virtual_servers),
                  vrrp_instances=len(self.config.vrrp_instances))
         self.notifier.ready(self.views.summary())
+        self._follow_auto_reload()
         watchdog = loop.create_task(self._watchdog(self.notifier.watchdog_interval)) \
             if self.notifier.watchdog_interval else None
         stopper = loop.create_task(self.stop.wait())
@@ -143,7 +146,7 @@ class Daemon:
             tasks.append(reconciler)
         if self.vrrp is not None:
             listeners = [self.sync_role.on_transition] if self.sync_role is not None else []  # always, with VRRP
-            self.vrrp.on_transition = _each(*listeners, self.alerts.on_vrrp_transition)
+            self.vrrp.on_transition = both(*listeners, self.alerts.on_vrrp_transition)
             self.trackers.start(self.config)  # first states reach the child right after its start
             tasks.append(loop.create_task(self.vrrp.run(vrrp_stop)))
         return reconciler, tasks
@@ -189,6 +192,8 @@ class Daemon:
         log.info("serving metrics", listen=listen)
 
     async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
+        if self.watch is not None:
+            self.watch.close()
         if self.metrics_server is not None:
             await self.metrics_server.close()
         if self.control is not None:
@@ -242,9 +247,31 @@ class Daemon:
         if self.vrrp is not None:
             self.trackers.reload(new)
         self.reconciler.poke()
+        self._follow_auto_reload()
         self.views.reloaded = time.time()
         log.info("reloaded", config=path, virtual_servers=len(new.virtual_servers))
         return []
+
+    def _follow_auto_reload(self) -> None:
+        """Watch the config file while `[global] auto_reload` says so."""
+        wanted = self.config.global_.auto_reload
+        if wanted and self.watch is None:
+            watch = ConfigWatch(self.config.path, self._auto_reload)
+            try:
+                watch.start()
+            except OSError as exc:
+                log.error("cannot watch the config, auto_reload is off", config=self.config.path,
+                          error=exc.strerror or str(exc))
+                return
+            self.watch = watch
+        elif not wanted and self.watch is not None:
+            self.watch.close()
+            self.watch = None
+
+    def _auto_reload(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._auto_reloads.add(task)
+        task.add_done_callback(self._auto_reloads.discard)
 
     async def _reconfigure_vrrp(self, new: Config) -> Config:
         """Hand changed VRRP instances to the child (unchanged ones keep their state); the
@@ -254,11 +281,3 @@ class Daemon:
             return new
         log.warning("reload: VRRP instances added to a daemon started without any take effect at restart")
         return dataclasses.replace(new, vrrp_instances=())
-
-
-def _each(*callbacks: Callable[[str, str], None]) -> Callable[[str, str], None]:
-    """One VRRP transition listener that calls each of `callbacks` in turn."""
-    def transition(instance: str, state: str) -> None:
-        for callback in callbacks:
-            callback(instance, state)
-    return transition

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from director.config.model import GlobalConfig, field_choices
+from director.config.read import service_port
 from director.importer import Conversion, SourceError, seconds
 from director.importer.common import Service, canonical_ip, endpoint, mask_to_prefix, read_source, to_float, to_int
 from director.importer.table import Reader, Table
@@ -124,7 +126,7 @@ class _Ldirectord(Reader):
             elif line.keyword in SHARED:
                 self.defaults[line.keyword] = line
             else:
-                self.skip(line, "global option not supported by directord")
+                GLOBAL.read(self, line, self.conv.config)
         for header, body in sections:
             self.virtual(header, body)
 
@@ -142,6 +144,9 @@ class _Ldirectord(Reader):
         if "fallback" in section.options:
             _fallback(self, section.options["fallback"], service)
         service.check = _check(self, service, section.options)
+        if _APPENDS_TARGET in service.check:
+            _command_per_real_server(self, service)
+        _own_requests(self, service)
         service.take_name(self.names)
         self.conv.config.setdefault("virtual_server", []).append(service.output())
 
@@ -156,13 +161,49 @@ def _target(reader: _Ldirectord, header: _Line) -> Service | None:
         return service
     parsed = _host_port(target)
     if parsed is None:
-        reader.bad(header, f"{target!r} is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number")
+        reader.bad(header, f"{target!r} is not ADDRESS:PORT, [IPV6]:PORT or a fwmark number "
+                           "(PORT a number or a service name of /etc/services)")
         return None
     service.address, service.port = parsed
     return service
 
 
 # --- a virtual= section: the keys it takes, then what each setting becomes ----------------------
+
+# --- global options that are not defaults of the virtual= sections ---------------------------
+
+GLOBAL: Table[_Ldirectord, _Line, dict[str, Any]] = Table(
+    fallback=lambda reader, line, config: reader.skip(line, "global option not supported by directord"))
+SYSLOG_FACILITIES = field_choices(GlobalConfig, "log_facility")
+
+
+@GLOBAL.on("autoreload")
+def _autoreload(reader: _Ldirectord, line: _Line, config: dict[str, Any]) -> None:
+    switch = _unquote(line.value).lower()
+    if switch not in ("yes", "no"):
+        reader.bad(line, f"{line.value!r} is not yes or no")
+        return
+    config.setdefault("global", {})["auto_reload"] = switch == "yes"
+    if switch == "yes":
+        reader.remark(line, "auto_reload: directord watches the file with inotify and reloads a second after it "
+                            "changes, instead of looking at every checkinterval")
+
+
+@GLOBAL.on("logfile")
+def _logfile(reader: _Ldirectord, line: _Line, config: dict[str, Any]) -> None:
+    """logfile="/path" appends to a file, logfile="local0" logs to that syslog facility."""
+    value = _unquote(line.value)
+    section = config.setdefault("global", {})
+    if value.startswith("/"):
+        section["log_file"] = value
+        reader.remark(line, "the shipped systemd unit lets directord write only under /var/log/directord/: "
+                            f"allow {value} with ReadWritePaths= in a drop-in (systemctl edit directord), or move it")
+    elif value in SYSLOG_FACILITIES:
+        section["log_facility"] = value
+    else:
+        reader.skip(line, f"{value!r} is neither a file path nor a syslog facility directord knows "
+                          f"({', '.join(SYSLOG_FACILITIES)})")
+
 
 SECTION: Table[_Ldirectord, _Line, _Virtual] = Table()
 SETTINGS: Table[_Ldirectord, _Line, Service] = Table()
@@ -264,15 +305,36 @@ def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, 
         return []
     service.method = service.method or method
     extra = [w for w in words[2:] if to_int(w) is None]
-    if extra:
-        reader.skip(line, f"per-real-server request/receive {extra!r} ignored: directord checks every "
-                    "real server of a service the same way")
     hosts, port = addresses
     if "->" in words[0]:
         reader.range_room -= len(hosts)
     weight = to_int(words[2]) if len(words) > 2 else None
-    return [_real_server(host, port if port is not None else service.port or 0, method, weight, service)
-            for host in hosts]
+    entries = [_real_server(host, port if port is not None else service.port or 0, method, weight, service)
+               for host in hosts]
+    if extra:
+        for entry in entries:
+            entry[_OWN_REQUEST] = (extra, line)
+    return entries
+
+
+_OWN_REQUEST = "(request, receive)"  # a real= line's own request and receive, until its check is made
+
+
+def _own_requests(reader: _Ldirectord, service: Service) -> None:
+    """A real server with its own "request", "receive" gets the service's http check with them."""
+    check = service.check or {}
+    for rs in service.real_server:
+        if _OWN_REQUEST not in rs:
+            continue
+        extra, line = rs.pop(_OWN_REQUEST)
+        if check.get("type") not in ("http", "https") or len(extra) > 2 or "checks" in rs:
+            reader.skip(line, f"per-real-server request/receive {extra!r} ignored: they apply to http and https "
+                        "negotiate checks")
+            continue
+        own = check | {"path": "/" + extra[0].lstrip("/")}
+        if len(extra) > 1:
+            own["expect_body"] = extra[1]
+        rs["checks"] = [own]
 
 
 def _real_server(address: str, port: int, method: str, weight: int | None, service: Service) -> dict[str, Any]:
@@ -326,9 +388,26 @@ def _external(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
     except ValueError as exc:
         reader.bad(line, f"cannot split the command: {exc}")
         return {"type": "none"}
-    reader.skip(line, "ldirectord appends (virtual, port, real, port) to the command; directord passes the "
-                "target in DIRECTORD_ADDRESS / DIRECTORD_PORT instead: adapt the script")
-    return {"type": "exec", "command": argv, "timeout": _timeout(source.options, "checktimeout")}
+    return {"type": "exec", "command": argv, "timeout": _timeout(source.options, "checktimeout"),
+            _APPENDS_TARGET: line}
+
+
+_APPENDS_TARGET = "(checkcommand)"  # marks an external check until its real servers get their own
+
+
+def _command_per_real_server(reader: _Ldirectord, service: Service) -> None:
+    """ldirectord runs checkcommand with the virtual address and port and the real server's
+    appended: each real server gets its own exec check with its own arguments."""
+    assert service.check is not None
+    line = service.check.pop(_APPENDS_TARGET)
+    if service.fwmark:
+        reader.skip(line, "ldirectord appends (virtual, port, real, port) to the command; a fwmark service "
+                    "has no virtual address: directord passes the target in DIRECTORD_ADDRESS / DIRECTORD_PORT")
+        return
+    check, service.check = service.check, None
+    for rs in service.real_server:
+        target = [service.address or "", str(service.port), rs["address"], str(rs["port"])]
+        rs["checks"] = [check | {"command": [*check["command"], *target]}]
 
 
 def _always_up(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
@@ -393,13 +472,20 @@ def _timing(reader: _Ldirectord, check: dict[str, Any], options: dict[str, _Line
     check["rise"] = 1
 
 
+_PORT = r"(\d+|[A-Za-z][\w.+-]*)"  # a number or a service name, as ldirectord's getservbyname reads it
+
+
 def _host_port(text: str) -> tuple[str, int] | None:
-    """ADDRESS:PORT or [IPV6]:PORT (service names are not resolved)."""
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)", text)
+    """ADDRESS:PORT or [IPV6]:PORT, PORT a number or a service name of /etc/services."""
+    match = re.fullmatch(rf"\[([0-9A-Fa-f:.]+)\]:{_PORT}|([0-9.]+):{_PORT}", text)
     if not match:
         return None
-    address, port = canonical_ip(match.group(1) or match.group(3)), to_int(match.group(2) or match.group(4))
+    address, port = canonical_ip(match.group(1) or match.group(3)), _port(match.group(2) or match.group(4))
     return (address, port) if address and port is not None else None
+
+
+def _port(text: str) -> int | None:
+    return to_int(text) if text.isdigit() else service_port(text)
 
 
 class _TooManyAddresses(ValueError):
@@ -410,16 +496,16 @@ def _address_range(text: str, most: int) -> tuple[list[str], int | None] | None:
     """ADDRESS[:PORT], [V6][:PORT] or FIRST->LAST[:PORT] (an IPv4 range of at most MOST
     addresses) -> (addresses, port)."""
     digits: str | None = None
-    match = re.fullmatch(r"(.+?)(?::(\d+))?", text)
+    match = re.fullmatch(rf"(.+?)(?::{_PORT})?", text)
     host = text
     if text.startswith("["):
-        inner = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", text)
+        inner = re.fullmatch(rf"\[([^\]]+)\](?::{_PORT})?", text)
         if not inner:
             return None
         host, digits = inner.group(1), inner.group(2)
     elif match and text.count(":") <= 1:
         host, digits = match.group(1), match.group(2)
-    port = to_int(digits) if digits else None
+    port = _port(digits) if digits else None
     if digits and port is None:  # more digits than int() reads
         return None
     if "->" in host:

@@ -55,11 +55,48 @@ def test_fwmark_external_check(result) -> None:
 def test_unmapped(result) -> None:
     conv, _ = result
     found = notes(conv)
-    assert sorted(found) == [("ldirectord.cf", n) for n in (6, 7, 9, 38, 43, 50)]
+    assert sorted(found) == [("ldirectord.cf", n) for n in (9, 43, 50)]
     assert found[("ldirectord.cf", 9)].startswith("fallback: fallback 127.0.0.1 is not the address family")
-    assert found[("ldirectord.cf", 38)].startswith("real: per-real-server request/receive")
     assert found[("ldirectord.cf", 43)].startswith("emailalert:")
     assert "DIRECTORD_ADDRESS" in found[("ldirectord.cf", 50)]
+
+
+def test_global_autoreload_and_logfile(result) -> None:
+    _, config = result
+    assert config.global_.auto_reload is True and config.global_.log_file == "/var/log/ldirectord.log"
+
+
+def test_a_real_server_own_request_and_receive(result) -> None:
+    _, config = result
+    tls = config.virtual_server("vs_2001_db8_20_80_443")
+    plain, own = tls.real_servers
+    assert plain.checks == () and tls.check.path == "/status.html"
+    (check,) = own.checks
+    assert (check.type, check.path, check.expect_body, check.tls_verify) == ("https", "/status.html", "OK", False)
+
+
+@pytest.mark.parametrize(("value", "key", "expected"), [
+    ('"local0"', "log_facility", "local0"), ("/var/log/directord/ld.log", "log_file", "/var/log/directord/ld.log")])
+def test_logfile_is_a_file_or_a_syslog_facility(tmp_path, value, key, expected) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text(f"logfile={value}\nvirtual=192.0.2.40:80\n    real=10.0.0.1:80 masq\n")
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    assert getattr(config.global_, key) == expected and notes(conv) == {}
+
+
+def test_checkcommand_gets_the_virtual_and_real_server_appended(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=192.0.2.40:www\n    real=10.0.0.1:8080 masq\n    real=10.0.0.2:http masq\n"
+                    '    checktype=external\n    checkcommand="/usr/local/bin/check-web --quick"\n')
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    vs = config.virtual_servers[0]
+    assert vs.port == 80 and [rs.port for rs in vs.real_servers] == [8080, 80]
+    assert [rs.checks[0].command for rs in vs.real_servers] == [
+        ("/usr/local/bin/check-web", "--quick", "192.0.2.40", "80", "10.0.0.1", "8080"),
+        ("/usr/local/bin/check-web", "--quick", "192.0.2.40", "80", "10.0.0.2", "80")]
+    assert notes(conv) == {}
 
 
 def test_defaults_when_nothing_is_set(tmp_path) -> None:
@@ -75,6 +112,7 @@ def test_defaults_when_nothing_is_set(tmp_path) -> None:
     ("virtual=192.0.2.1:80\n    real=10.0.0.1:80 bridge\n", "ld.cf:2: real: 'bridge' is not gate, masq or ipip"),
     ("real=10.0.0.1:80 gate\n", "ld.cf:1: real: real= must be indented"),
     ("virtual=www:80\n", "ld.cf:1: virtual: 'www:80' is not ADDRESS:PORT"),
+    ("virtual=192.0.2.1:nosuchservice\n", "ld.cf:1: virtual: '192.0.2.1:nosuchservice' is not ADDRESS:PORT"),
     ("this is not a setting\n", "ld.cf:1: expected KEY=VALUE"),
     ('virtual=192.0.2.1:80\n    real=10.0.0.1:80 gate\n    checktype=external\n    checkcommand="/bin/ch eck\n',
      "ld.cf:4: checkcommand: cannot split the command: No closing quotation"),
