@@ -111,6 +111,7 @@ class _Ldirectord(Reader):
     def __init__(self, conv: Conversion) -> None:
         super().__init__(conv)
         self.defaults: dict[str, _Line] = {}
+        self.services: dict[tuple[Any, ...], dict[str, Any]] = {}  # (protocol, address, port, fwmark) -> output
         self.range_room = MAX_RANGE_ADDRESSES
 
     def run(self, lines: list[_Line]) -> None:
@@ -138,7 +139,7 @@ class _Ldirectord(Reader):
         for line in body:
             SECTION.read(self, line, section)
         SETTINGS.apply(self, dict(section.options), service)
-        service.real_server = [rs for line in section.reals for rs in _real(self, line, service)]
+        service.real_server = _once(self, [(line, rs) for line in section.reals for rs in _real(self, line, service)])
         if service.fwmark and any(":" in rs["address"] for rs in service.real_server):
             service.family = "ipv6"
         if "fallback" in section.options:
@@ -147,8 +148,43 @@ class _Ldirectord(Reader):
         if _APPENDS_TARGET in service.check:
             _command_per_real_server(self, service)
         _own_requests(self, service)
+        key = (service.protocol, service.address, service.port, service.fwmark)
+        if key in self.services:
+            _merge(self, header, self.services[key], service.output())
+            return
         service.take_name(self.names)
-        self.conv.config.setdefault("virtual_server", []).append(service.output())
+        self.services[key] = service.output()
+        self.conv.config.setdefault("virtual_server", []).append(self.services[key])
+
+
+def _once(reader: _Ldirectord, reals: list[tuple[_Line, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each real server once: a second listing only repeats an add the kernel refuses."""
+    kept: dict[tuple[str, int], dict[str, Any]] = {}
+    for line, rs in reals:
+        first = kept.setdefault((rs["address"], rs["port"]), rs)
+        if first is rs:
+            continue
+        where = endpoint(rs["address"], rs["port"])
+        if first == rs:
+            reader.remark(line, f"{where} is listed twice: kept once, as the kernel holds a real server once")
+        else:
+            reader.skip(line, f"{where} is listed twice with other settings: the first is kept, as ldirectord's "
+                              "second add fails")
+    return list(kept.values())
+
+
+def _merge(reader: _Ldirectord, header: _Line, first: dict[str, Any], second: dict[str, Any]) -> None:
+    """A virtual= listed again: its real servers join the first's (the kernel holds one service)."""
+    have = {(rs["address"], rs["port"]) for rs in first.get("real_server", [])}
+    added = [rs for rs in second.get("real_server", []) if (rs["address"], rs["port"]) not in have]
+    first.setdefault("real_server", []).extend(added)
+    differ = sorted(key for key in set(first) | set(second)
+                    if key not in ("name", "real_server") and first.get(key) != second.get(key))
+    what = f"listed twice: its {len(added)} new real server(s) join the first's, as the kernel holds one service"
+    if differ:
+        reader.skip(header, f"{what}; its other settings ({', '.join(differ)}) are ignored")
+    else:
+        reader.remark(header, what)
 
 
 def _target(reader: _Ldirectord, header: _Line) -> Service | None:

@@ -24,3 +24,8 @@ def imported(conv: Conversion, source: str) -> tuple[Config, dict[str, Any]]:
 def notes(conv: Conversion) -> dict[tuple[str, int], str]:
     """Unmapped directives keyed by (file name, line) -> 'directive: reason'."""
     return {(Path(u.file).name, u.line): f"{u.directive}: {u.reason}" for u in conv.unmapped}
+
+
+def remarks(conv: Conversion) -> dict[tuple[str, int], str]:
+    """Directives carried over with a remark, keyed like `notes`."""
+    return {(Path(u.file).name, u.line): f"{u.directive}: {u.reason}" for u in conv.remarks}

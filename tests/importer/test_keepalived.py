@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 
 import pytest
 
 from director.config.load import ConfigError
-from director.importer import Conversion, SourceError
+from director.importer import SourceError
 from director.importer.cli import render
 from director.importer.common import MAX_SOURCE_BYTES
 from director.importer.keepalived import convert
 from director.importer.lexer import MAX_FILES_READ
-from tests.importer.helpers import SAMPLES, imported, notes
+from tests.importer.helpers import SAMPLES, imported, notes, remarks
 
 
 @pytest.fixture(scope="module")
@@ -183,10 +182,6 @@ def test_syntax_errors_name_file_and_line(tmp_path, text: str, message: str) -> 
     with pytest.raises(SourceError) as caught:
         convert(write(tmp_path, text))
     assert any(message in line for line in caught.value.lines), caught.value.lines
-
-
-def remarks(conv: Conversion) -> dict[tuple[str, int], str]:
-    return {(Path(u.file).name, u.line): f"{u.directive}: {u.reason}" for u in conv.remarks}
 
 
 INSTANCE = """

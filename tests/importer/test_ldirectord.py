@@ -7,7 +7,7 @@ import pytest
 
 from director.importer import SourceError
 from director.importer.ldirectord import MAX_RANGE_ADDRESSES, convert
-from tests.importer.helpers import SAMPLES, imported, notes
+from tests.importer.helpers import SAMPLES, imported, notes, remarks
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +172,21 @@ def test_ranges_make_at_most_max_range_addresses_real_servers_in_all(tmp_path) -
         convert(str(path))
     assert caught.value.lines == [f"{path}:7: real: 10.3.0.0->10.3.0.1 is 2 addresses; the ranges of a file make "
                                   f"at most {MAX_RANGE_ADDRESSES} real servers in all"]
+
+
+def test_duplicates_are_merged_with_a_word(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=192.0.2.40:80\n    real=10.0.0.1:80 masq\n    real=10.0.0.1:80 masq\n"
+                    "    real=10.0.0.2:80 masq 3\n    real=10.0.0.2:80 masq 5\n"
+                    "virtual=192.0.2.40:80\n    real=10.0.0.3:80 masq\n"
+                    "virtual=192.0.2.40:80\n    real=10.0.0.4:80 masq\n    scheduler=rr\n")
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    (vs,) = config.virtual_servers
+    assert [(str(rs.address), rs.weight) for rs in vs.real_servers] == [
+        ("10.0.0.1", 1), ("10.0.0.2", 3), ("10.0.0.3", 1), ("10.0.0.4", 1)]
+    assert vs.scheduler == "wrr"
+    flagged, said = notes(conv), remarks(conv)
+    assert sorted(flagged) == [("ld.cf", 5), ("ld.cf", 8)], flagged
+    assert "with other settings" in flagged[("ld.cf", 5)] and "(scheduler) are ignored" in flagged[("ld.cf", 8)]
+    assert "kept once" in said[("ld.cf", 3)] and "join the first's" in said[("ld.cf", 6)]
