@@ -498,6 +498,7 @@ def _check(s: Section, protocol: str) -> CheckConfig:
         s.error("path", f'must start with "/", got "{result.path}"')
     if result.sip_uri is not None and not re.match(r"sips?:", result.sip_uri):
         s.error("sip_uri", f'must start with "sip:" or "sips:", got "{result.sip_uri}"')
+    _login_problems(s, result)
     for key in ("path", "host", "sip_uri"):
         value = getattr(result, key)
         if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
@@ -508,6 +509,26 @@ def _check(s: Section, protocol: str) -> CheckConfig:
 
 
 _REQUEST_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _credential(s: Section, key: str, default: Any) -> str | None:
+    """login, passwd, database, request, secret: each goes into one protocol line or field,
+    where a control character (CR, LF, NUL) would end it or add another."""
+    value = s.string(key, default)
+    if isinstance(value, str) and re.search(r"[\x00-\x1f\x7f]", value):
+        s.error(key, f"must not contain control characters (CR, LF, NUL, ...), got {value!r}")
+        return default
+    return value
+
+
+def _login_problems(s: Section, check: CheckConfig) -> None:
+    for inline, file in (("passwd", "passwd_file"), ("secret", "secret_file")):
+        if getattr(check, inline) is not None and getattr(check, file) is not None:
+            s.error(file, f"give {inline} or {file}, not both")
+    if check.type in ("pgsql", "mysql") and check.request and not check.login:
+        s.error("request", "needs login: the query runs once logged in")
+    if check.type == "radius" and not (check.login and (check.secret or check.secret_file)):
+        s.error("type", "radius checks need login and secret (or secret_file)")
 
 
 def _send_bytes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> bytes | None:
@@ -606,6 +627,9 @@ _CHECK: dict[str, Reader] = {
     "sip_uri": text,
     "command": _command,
     "dynamic_weight": boolean,
+    **{key: (lambda s, key, default, choices: _credential(s, key, default)) for key in (
+        "login", "passwd", "passwd_file", "database", "request", "secret", "secret_file")},
+    "receive": _regex,
 }
 
 
