@@ -64,7 +64,7 @@ class Session:
 
     @classmethod
     async def open(cls, target: Target, phase: Phase, tls: ssl.SSLContext | None = None) -> Session:
-        return cls(await open_stream(target, phase, MAX_LINE, tls), phase)
+        return cls(await open_stream(target, phase, MAX_LINE, tls, target.address if tls else None), phase)
 
     async def more(self, what: str) -> bytes:
         data = await self.stream.read()

@@ -134,15 +134,15 @@ class Framer:
         self.buf += data
         out = []
         while True:
+            if self.buf and self.buf[0] != 0x30:
+                raise LdapError(f"bad LDAP message: tag {self.buf[0]:#04x}, not a SEQUENCE")
             raw = bytes(self.buf)
             found = read_tlv(raw, 0)
             if found is None:
                 if len(self.buf) > MAX_MESSAGE + 6:
                     raise LdapError("bad BER: message over the limit")
                 return out
-            tag, start, end = found
-            if tag != 0x30:
-                raise LdapError(f"bad LDAP message: tag {tag:#04x}, not a SEQUENCE")
+            _, start, end = found
             out.append(parse_message(raw, start, end))
             del self.buf[:end]
 
