@@ -527,8 +527,6 @@ def _login_problems(s: Section, check: CheckConfig) -> None:
             s.error(file, f"give {inline} or {file}, not both")
     if check.type in ("pgsql", "mysql") and check.request and not check.login:
         s.error("request", "needs login: the query runs once logged in")
-    if check.type == "radius" and not (check.login and (check.secret or check.secret_file)):
-        s.error("type", "radius checks need login and secret (or secret_file)")
 
 
 def _send_bytes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> bytes | None:
