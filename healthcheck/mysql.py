@@ -26,8 +26,7 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     try:
         try:
             hello = mw.parse_handshake(await session.packet("waiting for greeting", framer.feed, pending))
-            if check.login is None:
-                await session.write(mw.packet(0, b"\x01"))  # COM_QUIT
+            if check.login is None:  # closing here is a handshake error to the server: see the docs
                 return True, f"mysql greeting from {hello.version}"
             secret = password(check)
             await session.write(mw.packet(1, mw.login(check.login, secret, check.database, hello)))

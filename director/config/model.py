@@ -236,12 +236,12 @@ class CheckConfig:
     dynamic_weight: bool = False  # exit 2..255 -> weight = code - 2
     # the login checks (mysql, pgsql, ldap, imap, pop, ftp, radius)
     login: str | None = None  # user name (ldap: bind DN); None: no login, the greeting only
-    passwd: str | None = None  # inline password (check-config warns when others can read the file)
+    passwd: str | None = field(default=None, repr=False)  # inline (check-config warns when others can read the file)
     passwd_file: str | None = None  # or: its first line is the password, re-read when it changes
     database: str | None = None  # mysql, pgsql: the database to log in to
     request: str | None = None  # mysql, pgsql: a query that must return a row; ldap: a DN to read
     receive: str | None = None  # regex the query's rows (ldap: the entry) must match
-    secret: str | None = None  # radius: the shared secret
+    secret: str | None = field(default=None, repr=False)  # radius: the shared secret
     secret_file: str | None = None  # radius: or its first line
 
 
