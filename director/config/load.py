@@ -525,8 +525,8 @@ def _login_problems(s: Section, check: CheckConfig) -> None:
     for inline, file in (("passwd", "passwd_file"), ("secret", "secret_file")):
         if getattr(check, inline) is not None and getattr(check, file) is not None:
             s.error(file, f"give {inline} or {file}, not both")
-    if check.type in ("pgsql", "mysql") and check.request and not check.login:
-        s.error("request", "needs login: the query runs once logged in")
+    if check.type in ("pgsql", "mysql", "ftp") and check.request and not check.login:
+        s.error("request", "needs login: it is asked for once logged in")
 
 
 def _send_bytes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> bytes | None:

@@ -77,8 +77,8 @@ CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "passwd": ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"),
     "passwd_file": ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"),
     "database": ("mysql", "pgsql"),
-    "request": ("mysql", "pgsql", "ldap"),
-    "receive": ("mysql", "pgsql", "ldap"),
+    "request": ("mysql", "pgsql", "ldap", "ftp"),
+    "receive": ("mysql", "pgsql", "ldap", "ftp"),
     "secret": ("radius",),
     "secret_file": ("radius",),
 }
@@ -239,7 +239,7 @@ class CheckConfig:
     passwd: str | None = field(default=None, repr=False)  # inline (check-config warns when others can read the file)
     passwd_file: str | None = None  # or: its first line is the password, re-read when it changes
     database: str | None = None  # mysql, pgsql: the database to log in to
-    request: str | None = None  # mysql, pgsql: a query that must return a row; ldap: a DN to read
+    request: str | None = None  # mysql, pgsql: a query that must return a row; ldap: a DN to read; ftp: a file
     receive: str | None = None  # regex the query's rows (ldap: the entry) must match
     secret: str | None = field(default=None, repr=False)  # radius: the shared secret
     secret_file: str | None = None  # radius: or its first line

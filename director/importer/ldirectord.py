@@ -381,11 +381,11 @@ def _http_check(kind: str, options: dict[str, _Line]) -> dict[str, Any]:
 
 # ldirectord service= -> directord check type, and which of request= / receive= it reads: the SQL
 # checks run `request` and pass on a row (receive unused), ldap reads the entry `request` names
-# and matches `receive`; the others log in only.
+# and ftp fetches the file it names, both matching `receive`; the others log in only.
 LOGIN_SERVICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "mysql": ("mysql", ("request",)), "pgsql": ("pgsql", ("request",)), "ldap": ("ldap", ("request", "receive")),
-    "imap": ("imap", ()), "imaps": ("imaps", ()), "pop": ("pop", ()), "pops": ("pops", ()), "ftp": ("ftp", ()),
-    "radius": ("radius", ())}
+    "ftp": ("ftp", ("request", "receive")), "imap": ("imap", ()), "imaps": ("imaps", ()), "pop": ("pop", ()),
+    "pops": ("pops", ()), "radius": ("radius", ())}
 
 
 def _login_check(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
@@ -398,10 +398,11 @@ def _login_check(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
             check[key] = _unquote(options[key].value)
     if "database" in options and kind in ("mysql", "pgsql"):
         check["database"] = _unquote(options["database"].value)
-    if check.get("request") and "login" not in check and kind in ("mysql", "pgsql"):
-        del check["request"]  # ldirectord logs in as "" then; directord checks the greeting
-    if kind == "ftp" and "request" in options and options["request"].indented:
-        reader.skip(options["request"], "ftp request= (fetching a file) is not supported: the check logs in only")
+    if "login" not in check and kind in ("mysql", "pgsql", "ftp"):
+        for key in ("request", "receive"):
+            if key in check and options[key].indented:
+                reader.skip(options[key], f"{key}= without login= is not carried over: the check is the greeting")
+            check.pop(key, None)
     where = source.service_line or source.kind_line
     if kind == "radius" and not ("login" in check and "secret" in check) and where is not None:
         reader.skip(where, "service=radius needs login= and secret=: every check fails without them")

@@ -42,6 +42,7 @@ def test_keys_are_read():
     ('type = "imap"\nlogin = "a\\r\\nb"\n', "check.login: must not contain control characters"),
     ('type = "mysql"\nlogin = "u"\npasswd = "p"\npasswd_file = "/f"\n', "give passwd or passwd_file, not both"),
     ('type = "mysql"\nrequest = "SELECT 1"\n', "check.request: needs login"),
+    ('type = "ftp"\nrequest = "f.txt"\n', "check.request: needs login"),
     ('type = "ftp"\ndatabase = "x"\n', 'check.database: applies only to mysql/pgsql checks, not type "ftp"'),
     ('type = "tcp"\nlogin = "x"\n', 'applies only to mysql/pgsql/ldap/imap/imaps/pop/pops/ftp/radius checks'),
     ('type = "radius"\nlogin = "u"\nsecret = "s"\nsecret_file = "/f"\n', "give secret or secret_file"),

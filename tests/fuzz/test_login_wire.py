@@ -18,6 +18,7 @@ from healthcheck import ldap_ber as lb
 from healthcheck import mysql_wire as mw
 from healthcheck import pgsql_wire as pw
 from healthcheck import radius_wire as rw
+from healthcheck.ftp import passive_port
 from healthcheck.probes import probe
 from healthcheck.result import Target
 from tests.fuzz.mutate import budget, chunked, drawn, fuzzed, mutate_bytes, pick
@@ -285,3 +286,12 @@ def test_radius_probe_on_hostile_replies(replies: list[bytes]) -> None:
 
 def test_radius_reply_signed_with_another_secret():
     assert "bad Response Authenticator" in asyncio.run(_radius_against([RADIUS_SEEDS[0]]))
+
+
+@budget(800)
+@given(st.one_of(st.text(max_size=80), st.sampled_from([
+    "Entering Passive Mode (127,0,0,1,200,10)", "Entering Extended Passive Mode (|||51234|)",
+    "(999,999,999,999,999,999)", "(|||99999|)", "(!!!1!)"])), st.sampled_from([227, 229, 200]))
+def test_ftp_passive_replies(text: str, code: int) -> None:
+    port = passive_port(code, text)
+    assert port is None or 0 < port < 65536

@@ -215,6 +215,7 @@ def vsftpd() -> Iterator[int]:
     try:
         (d / "empty").mkdir()
         (d / "anon").mkdir(mode=0o555)
+        (d / "anon" / "health.txt").write_text("ftp status: ok\n")
         port = free_port()
         conf = d / "vsftpd.conf"
         conf.write_text(f"listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nanonymous_enable=YES\n"

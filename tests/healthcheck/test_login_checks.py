@@ -186,6 +186,11 @@ def test_ftp(vsftpd, dovecot):
     up(check(vsftpd, type="ftp"), "FTP greeting")
     up(check(vsftpd, type="ftp", login="anonymous", passwd="check@example.test"), "logged in as anonymous")
     down(check(vsftpd, type="ftp", login="bob", passwd="x"), "login refused: '530")
+    anon = {"type": "ftp", "login": "anonymous", "passwd": "check@example.test"}
+    up(check(vsftpd, **anon, request="health.txt"), "fetched 'health.txt' (15 bytes)")
+    up(check(vsftpd, **anon, request="health.txt", receive="status: ok"), "matched")
+    down(check(vsftpd, **anon, request="health.txt", receive="down"), "did not match")
+    down(check(vsftpd, **anon, request="missing.txt"), "cannot fetch 'missing.txt': '550")
     down(check(dovecot["pop"], type="ftp"), "is not an FTP reply")
     down(check(free_port(), type="ftp"), "connection refused")
 

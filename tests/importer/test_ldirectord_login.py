@@ -56,8 +56,15 @@ def test_radius_with_secret(tmp_path):
 def test_what_is_not_carried_over_is_flagged(tmp_path):
     _, found = one(tmp_path, '    service=radius\n    login="u"\n')
     assert "service=radius needs login= and secret=" in found[("ld.cf", 3)]
-    _, found = one(tmp_path, '    service=ftp\n    request="file.txt"\n')
-    assert "ftp request=" in found[("ld.cf", 4)]
+    check, found = one(tmp_path, '    service=ftp\n    request="file.txt"\n')
+    assert "request= without login=" in found[("ld.cf", 4)] and check.request is None
+
+
+def test_ftp_fetch(tmp_path):
+    check, found = one(tmp_path, '    service=ftp\n    login="anonymous"\n    passwd="x@y"\n    request="health.txt"\n'
+                       '    receive="ok"\n')
+    assert (check.type, check.login, check.request, check.receive) == ("ftp", "anonymous", "health.txt", "ok")
+    assert not found
 
 
 def test_connect_checktype_stays_a_connect(tmp_path):
