@@ -49,7 +49,8 @@ def _ready(proc: subprocess.Popen, port: int, what: str, log: Path) -> None:
 
 @contextlib.contextmanager
 def mariadb() -> Iterator[int]:
-    """mariadbd with database `app` (table t, one row 'alive') and user check/s3cret."""
+    """mariadbd with database `app` (table t, one row 'alive'), user check/s3cret (reads app)
+    and boss/s3cret (all privileges)."""
     server = need("mariadbd")
     d = _scratch("mariadb")
     try:
@@ -60,7 +61,8 @@ def mariadb() -> Iterator[int]:
             "CREATE DATABASE IF NOT EXISTS app;\nCREATE TABLE IF NOT EXISTS app.t (v VARCHAR(20));\n"
             "INSERT INTO app.t VALUES ('alive');\n"
             f"CREATE USER IF NOT EXISTS 'check'@'%' IDENTIFIED BY '{PASSWORD}';\n"
-            "GRANT SELECT ON app.* TO 'check'@'%';\n")
+            "GRANT SELECT ON app.* TO 'check'@'%';\n"
+            f"CREATE USER IF NOT EXISTS 'boss'@'%' IDENTIFIED BY '{PASSWORD}';\nGRANT ALL ON *.* TO 'boss'@'%';\n")
         port = free_port()
         proc = _popen([server, "--no-defaults", f"--datadir={d}/data", f"--socket={d}/sock", f"--port={port}",
                        "--bind-address=127.0.0.1", "--user=root", f"--init-file={d}/init.sql",

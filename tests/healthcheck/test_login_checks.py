@@ -90,6 +90,7 @@ def test_mysql_failures(mariadb, postgresql):
     down(check(mariadb, type="mysql", login="check", passwd="wrong"), "access denied (mysql 1045")
     down(check(mariadb, type="mysql", login="nobody", passwd=PW), "access denied")
     down(check(mariadb, type="mysql", login="check", passwd=PW, database="nope"), "access denied to database")
+    down(check(mariadb, type="mysql", login="boss", passwd=PW, database="nope"), "unknown database (mysql 1049")
     db = {"type": "mysql", "login": "check", "passwd": PW, "database": "app"}
     down(check(mariadb, **db, request="SELECT v FROM t WHERE 0"), "query returned no rows")
     down(check(mariadb, **db, request="SELECT v FROM t", receive="dead"), "did not match")
