@@ -86,6 +86,22 @@ def parse_reply(data: bytes, request: Request, secret: bytes) -> Reply | None:
     expected = hashlib.md5(data[:4] + request.authenticator + data[20:] + secret).digest()
     if not hmac.compare_digest(expected, data[4:20]):
         raise RadiusError("bad Response Authenticator (wrong secret?)")
+    _check_message_authenticator(data, attrs, request, secret)
     if code not in CODE_NAMES:
         raise RadiusError(f"bad RADIUS reply: code {code} to an Access-Request")
     return Reply(code, attrs)
+
+
+def _check_message_authenticator(data: bytes, attrs: list[tuple[int, bytes]], request: Request, secret: bytes) -> None:
+    """RFC 3579 3.2: when the reply carries one, it is HMAC-MD5 over the reply with the request's
+    authenticator in place and the attribute's value zeroed."""
+    at = 20
+    for kind, value in attrs:
+        if kind == MESSAGE_AUTHENTICATOR:
+            if len(value) != 16:
+                raise RadiusError("bad RADIUS reply: Message-Authenticator is not 16 bytes")
+            blank = data[:4] + request.authenticator + data[20:at + 2] + b"\0" * 16 + data[at + 18:]
+            if not hmac.compare_digest(hmac.digest(secret, blank, "md5"), value):
+                raise RadiusError("bad Message-Authenticator (wrong secret?)")
+            return
+        at += len(value) + 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import struct
 
 from hypothesis import given
@@ -295,3 +296,20 @@ def test_radius_reply_signed_with_another_secret():
 def test_ftp_passive_replies(text: str, code: int) -> None:
     port = passive_port(code, text)
     assert port is None or 0 < port < 65536
+
+
+def test_a_reply_message_authenticator_is_verified():
+    attrs = b"\x50\x12" + b"\0" * 16 + b"\x12\x04ok"
+    head = struct.pack(">BBH", rw.ACCESS_ACCEPT, 7, 20 + len(attrs))
+    mac = hmac.digest(SECRET, head + REQUEST.authenticator + attrs, "md5")
+    signed = attrs[:2] + mac + attrs[18:]
+    good = head + hashlib.md5(head + REQUEST.authenticator + signed + SECRET).digest() + signed
+    assert rw.parse_reply(good, REQUEST, SECRET).code == rw.ACCESS_ACCEPT
+    forged = attrs[:2] + b"\1" * 16 + attrs[18:]
+    bad = head + hashlib.md5(head + REQUEST.authenticator + forged + SECRET).digest() + forged
+    try:
+        rw.parse_reply(bad, REQUEST, SECRET)
+    except rw.RadiusError as exc:
+        assert "Message-Authenticator" in str(exc)
+    else:
+        raise AssertionError("a wrong Message-Authenticator was accepted")
