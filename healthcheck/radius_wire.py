@@ -83,12 +83,12 @@ def parse_reply(data: bytes, request: Request, secret: bytes) -> Reply | None:
             raise RadiusError(f"bad RADIUS reply: attribute at byte {at} has a bad length")
         attrs.append((data[at], data[at + 2:at + data[at + 1]]))
         at += data[at + 1]
+    if code not in CODE_NAMES:  # before the signature: an echo of the request is no server
+        raise RadiusError(f"bad RADIUS reply: code {code} to an Access-Request")
     expected = hashlib.md5(data[:4] + request.authenticator + data[20:] + secret).digest()
     if not hmac.compare_digest(expected, data[4:20]):
         raise RadiusError("bad Response Authenticator (wrong secret?)")
     _check_message_authenticator(data, attrs, request, secret)
-    if code not in CODE_NAMES:
-        raise RadiusError(f"bad RADIUS reply: code {code} to an Access-Request")
     return Reply(code, attrs)
 
 

@@ -5,6 +5,7 @@ the reason a person acts on when it says no, speaks something else or is not the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import time
@@ -208,6 +209,27 @@ def test_radius(freeradius):
     down(check(freeradius, type="radius", secret="not-the-secret", login="chk", passwd=PW, timeout=1.5),
          "timeout after 1.5s waiting for the RADIUS reply")
     down(check(free_port(2), **radius, login="chk", passwd=PW), "connection refused (ICMP port unreachable)")
+
+
+def test_radius_against_a_udp_echo():
+    """Something else on the port: a UDP echo sends the Access-Request back."""
+
+    class Echo(asyncio.DatagramProtocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def datagram_received(self, data, addr):
+            self.transport.sendto(data, addr)
+
+    async def scenario():
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+        try:
+            port = transport.get_extra_info("sockname")[1]
+            return await probe(Target("127.0.0.1", port), CheckConfig(type="radius", secret="s", login="u", passwd="p"))
+        finally:
+            transport.close()
+
+    down(run(scenario()), "bad RADIUS reply: code 1 to an Access-Request")
 
 
 # --- through the config loader -------------------------------------------------------------
