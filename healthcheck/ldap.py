@@ -5,6 +5,7 @@ the entry (matching `receive` if set). BER is `ldap_ber` (sans-IO).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from healthcheck import ldap_ber as lb
@@ -52,7 +53,8 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
         session.close()
 
 
-async def _search(session: Session, reply, check: CheckConfig, how: str) -> Verdict:
+async def _search(session: Session, reply: Callable[[int, str], Awaitable[lb.Message]], check: CheckConfig,
+                  how: str) -> Verdict:
     assert check.request is not None
     await session.write(lb.search_base(2, check.request))
     entries: list[str] = []

@@ -7,6 +7,7 @@ SCRAM-SHA-256), ReadyForQuery; with `request`, a query that must return a row (m
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from healthcheck import pgsql_wire as pw
@@ -56,7 +57,10 @@ async def _check(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
         session.close()
 
 
-async def _authenticate(session: Session, next_message, check: CheckConfig) -> None:
+NextMessage = Callable[[str], Awaitable[pw.Message]]
+
+
+async def _authenticate(session: Session, next_message: NextMessage, check: CheckConfig) -> None:
     scram: pw.Scram | None = None
     for _ in range(4):  # at most: SASL, SASL continue, SASL final, OK
         message = await next_message("logging in")
@@ -84,7 +88,7 @@ async def _authenticate(session: Session, next_message, check: CheckConfig) -> N
     raise pw.PgsqlError("bad authentication exchange: too many steps")
 
 
-async def _query(session: Session, next_message, check: CheckConfig) -> Verdict:
+async def _query(session: Session, next_message: NextMessage, check: CheckConfig) -> Verdict:
     assert check.request is not None
     await session.write(pw.query(check.request))
     rows, count = [], 0

@@ -511,7 +511,7 @@ def _check(s: Section, protocol: str) -> CheckConfig:
 _REQUEST_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 
 
-def _credential(s: Section, key: str, default: Any) -> str | None:
+def _credential(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
     """login, passwd, database, request, secret: each goes into one protocol line or field,
     where a control character (CR, LF, NUL) would end it or add another."""
     value = s.string(key, default)
@@ -519,6 +519,11 @@ def _credential(s: Section, key: str, default: Any) -> str | None:
         s.error(key, f"must not contain control characters (CR, LF, NUL, ...), got {value!r}")
         return default
     return value
+
+
+def _secret_file(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
+    """The daemon's working directory is no place to resolve a relative path against."""
+    return _absolute_path(s, key, _credential(s, key, default, choices))
 
 
 def _login_problems(s: Section, check: CheckConfig) -> None:
@@ -625,9 +630,14 @@ _CHECK: dict[str, Reader] = {
     "sip_uri": text,
     "command": _command,
     "dynamic_weight": boolean,
-    **{key: (lambda s, key, default, choices: _credential(s, key, default)) for key in (
-        "login", "passwd", "passwd_file", "database", "request", "secret", "secret_file")},
+    "login": _credential,
+    "passwd": _credential,
+    "passwd_file": _secret_file,
+    "database": _credential,
+    "request": _credential,
     "receive": _regex,
+    "secret": _credential,
+    "secret_file": _secret_file,
 }
 
 

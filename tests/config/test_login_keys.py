@@ -47,6 +47,7 @@ def test_keys_are_read():
     ('type = "tcp"\nlogin = "x"\n', 'applies only to mysql/pgsql/ldap/imap/imaps/pop/pops/ftp/radius checks'),
     ('type = "radius"\nlogin = "u"\nsecret = "s"\nsecret_file = "/f"\n', "give secret or secret_file"),
     ('type = "ldap"\nreceive = "(a+)+$"\n', "check.receive:"),
+    ('type = "pop"\nlogin = "u"\npasswd_file = "pw.txt"\n', "check.passwd_file: must be an absolute path"),
 ])
 def test_refused(check, reason):
     assert reason in error(check)
