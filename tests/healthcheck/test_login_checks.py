@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -259,3 +262,34 @@ address = "127.0.0.1"
     assert vs.check.passwd_file == str(secret)
     up(run(probe(Target("127.0.0.1", mariadb), vs.check)), "matched")
     up(run(probe(Target("127.0.0.1", mariadb), dataclasses.replace(vs.check, receive=None))), "returned 1 row")
+
+
+# --- ldirectord.cf -> directord import -> directord probe, against the real server -----------
+
+
+def test_an_imported_ldirectord_pgsql_check_probes_the_real_server(postgresql, tmp_path):
+    source = tmp_path / "ldirectord.cf"
+    source.write_text(f"""checktimeout=5
+virtual=192.0.2.30:{postgresql}
+    real=127.0.0.1:{postgresql} masq
+    service=pgsql
+    checktype=negotiate
+    negotiatetimeout=5
+    login="chk"
+    passwd="{PW}"
+    database="app"
+    request="SELECT 'alive'"
+""")
+    out = tmp_path / "directord.toml"
+    cli = [sys.executable, "-m", "director.cli"]
+    imported = subprocess.run([*cli, "import", "--from", "ldirectord", str(source), "-o", str(out)],
+                              capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 0 and not imported.stderr, imported.stderr
+    out.chmod(0o600)
+    probed = subprocess.run([*cli, "probe", "--json", "-c", str(out)], capture_output=True, text=True, timeout=60)
+    result = json.loads(probed.stdout)["results"][0]
+    assert probed.returncode == 0 and result["up"], probed.stdout
+    assert result["check"] == "pgsql" and "returned 1 row" in result["reason"]
+    out.write_text(out.read_text().replace(f'passwd = "{PW}"', 'passwd = "wrong"'))
+    probed = subprocess.run([*cli, "probe", "--json", "-c", str(out)], capture_output=True, text=True, timeout=60)
+    assert probed.returncode == 1 and "access denied" in json.loads(probed.stdout)["results"][0]["reason"]
