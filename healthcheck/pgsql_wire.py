@@ -13,7 +13,9 @@ import functools
 import hashlib
 import hmac
 import os
+import stringprep
 import struct
+import unicodedata
 from typing import NamedTuple
 
 MAX_MESSAGE = 65536
@@ -186,4 +188,20 @@ class Scram:
 @functools.lru_cache(maxsize=64)
 def _salted(password: str, salt: bytes, iterations: int) -> bytes:
     """PBKDF2 costs milliseconds; the same server gives the same salt every time."""
-    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return hashlib.pbkdf2_hmac("sha256", saslprep(password).encode(), salt, iterations)
+
+
+def saslprep(text: str) -> str:
+    """RFC 4013 as PostgreSQL applies it to SCRAM passwords: non-ASCII spaces become spaces,
+    what maps to nothing goes, NFKC; a string SASLprep refuses is used as it is (so does
+    the server)."""
+    if text.isascii():
+        return text
+    mapped = "".join(" " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c))
+    prepared = unicodedata.normalize("NFKC", mapped)
+    refused = (stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.in_table_c3, stringprep.in_table_c4,
+               stringprep.in_table_c5, stringprep.in_table_c6, stringprep.in_table_c7, stringprep.in_table_c8,
+               stringprep.in_table_c9)
+    if any(test(c) for c in prepared for test in refused):
+        return text
+    return prepared

@@ -21,6 +21,7 @@ import pytest
 from tests.healthcheck.conftest import free_port, need, stop, wait_tcp
 
 PASSWORD = "s3cret"
+INTL_PASSWORD = "ｓ3\u00a0cret\u00ad"  # SASLprep (the server's too): fullwidth s, a no-break space, a soft hyphen
 
 
 def _scratch(prefix: str, owner: str | None = None) -> Path:
@@ -87,7 +88,8 @@ def _pg_bin(name: str) -> str:
 @contextlib.contextmanager
 def postgresql() -> Iterator[int]:
     """postgres with database `app`; users chk (SCRAM-SHA-256, the default), md5user (md5)
-    and plainuser (cleartext password), each with password s3cret."""
+    and plainuser (cleartext password), each with password s3cret, and intl (SCRAM) with
+    INTL_PASSWORD."""
     d = _scratch("pgsql", owner="postgres")
     as_pg = {"user": "postgres", "group": "postgres", "extra_groups": []}
     try:
@@ -105,7 +107,8 @@ def postgresql() -> Iterator[int]:
         try:
             for sql in (f"CREATE USER chk PASSWORD '{PASSWORD}'", "CREATE DATABASE app OWNER chk",
                         f"SET password_encryption='md5'; CREATE USER md5user PASSWORD '{PASSWORD}'",
-                        f"CREATE USER plainuser PASSWORD '{PASSWORD}'"):
+                        f"CREATE USER plainuser PASSWORD '{PASSWORD}'",
+                        f"CREATE USER intl PASSWORD '{INTL_PASSWORD}'"):
                 subprocess.run([_pg_bin("psql"), "-h", str(d), "-p", str(port), "-U", "postgres", "-qc", sql],
                                check=True, capture_output=True, **as_pg)
             yield port

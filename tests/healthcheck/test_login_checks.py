@@ -127,6 +127,12 @@ def test_pgsql_without_login_and_with_each_password_method(postgresql):
              request="SELECT generate_series(1, 3)"), "returned 3 rows")
 
 
+def test_pgsql_scram_prepares_the_password_as_the_server_does(postgresql):
+    up(check(postgresql, type="pgsql", login="intl", passwd=ls.INTL_PASSWORD, database="app"), "logged in")
+    up(check(postgresql, type="pgsql", login="intl", passwd="s3 cret", database="app"), "logged in")  # prepared
+    down(check(postgresql, type="pgsql", login="intl", passwd="s3cret", database="app"), "access denied")
+
+
 def test_pgsql_failures(postgresql, mariadb):
     for user in ("chk", "md5user", "plainuser"):
         down(check(postgresql, type="pgsql", login=user, passwd="wrong", database="app"), "access denied (pgsql 28P01")
