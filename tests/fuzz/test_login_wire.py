@@ -313,3 +313,9 @@ def test_a_reply_message_authenticator_is_verified():
         assert "Message-Authenticator" in str(exc)
     else:
         raise AssertionError("a wrong Message-Authenticator was accepted")
+
+
+@budget(500)
+@given(st.text(max_size=40))
+def test_saslprep_never_raises(text: str) -> None:
+    assert isinstance(pw.saslprep(text), str)
