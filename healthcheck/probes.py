@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from healthcheck import exec as exec_probe
-from healthcheck import http, none, sip, tcp
+from healthcheck import ftp, http, imap, ldap, mysql, none, pgsql, pop, radius, sip, tcp
 from healthcheck._io import describe_error
 from healthcheck._poll import Plan
 from healthcheck.result import ProbeResult, Target
@@ -28,6 +28,15 @@ PROBES: dict[str, ProbeFn] = {
     "sip": sip.probe,
     "exec": exec_probe.probe,
     "none": none.probe,
+    "mysql": mysql.probe,
+    "pgsql": pgsql.probe,
+    "ldap": ldap.probe,
+    "imap": imap.probe,
+    "imaps": imap.probe,
+    "pop": pop.probe,
+    "pops": pop.probe,
+    "ftp": ftp.probe,
+    "radius": radius.probe,
 }
 
 

@@ -28,7 +28,8 @@ def config_warnings(config: Config, host: InterfaceAddresses | None = None) -> l
         on_host = [*_program_warnings(config), *_source_warnings(config, addresses),
                    *_subnet_warnings(config, addresses)]
     return [*_check_warnings(config), *_vip_warnings(config), *tracking_warnings(config, bool(host)),
-            *mail_warnings(config), *_auth_warnings(config), *on_host]
+            *mail_warnings(config), *_auth_warnings(config), *on_host,
+            *_login_warnings(config)]
 
 
 def _check_warnings(config: Config) -> Iterator[Problem]:
@@ -47,6 +48,23 @@ def _one_check_warnings(path: tuple[str | int, ...], check: CheckConfig) -> Iter
     if check.type == "https" and check.tls_verify is None:
         yield Problem(path, "https without tls_verify: the real server's certificate "
                       "is not verified; set tls_verify = true to verify it, or false to say so")
+
+
+def _login_warnings(config: Config) -> Iterator[Problem]:
+    """Login checks: a radius check that cannot sign, a password others can read."""
+    try:
+        shared = os.stat(config.path).st_mode & 0o044 if config.path else 0
+    except OSError:
+        shared = 0
+    for index, vs in enumerate(config.virtual_servers):
+        check = vs.check
+        if check.type == "radius" and not (check.login and (check.secret or check.secret_file)):
+            yield Problem(("virtual_server", index, "check"), "a radius check needs login and secret (or "
+                          "secret_file): without them every Access-Request fails")
+        for key in ("passwd", "secret"):
+            if getattr(check, key) and shared:
+                yield Problem(("virtual_server", index, "check", key), f"is in a config file other users can read "
+                              f"({config.path}); use {key}_file with a file only root reads, or chmod the config")
 
 
 def _vip_warnings(config: Config) -> Iterator[Problem]:

@@ -532,6 +532,7 @@ def _check(s: Section, protocol: str) -> CheckConfig:
         s.error("path", f'must start with "/", got "{result.path}"')
     if result.sip_uri is not None and not re.match(r"sips?:", result.sip_uri):
         s.error("sip_uri", f'must start with "sip:" or "sips:", got "{result.sip_uri}"')
+    _login_problems(s, result)
     for key in ("path", "host", "sip_uri"):
         value = getattr(result, key)
         if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
@@ -542,6 +543,29 @@ def _check(s: Section, protocol: str) -> CheckConfig:
 
 
 _REQUEST_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _credential(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
+    """login, passwd, database, request, secret: each goes into one protocol line or field,
+    where a control character (CR, LF, NUL) would end it or add another."""
+    value = s.string(key, default)
+    if isinstance(value, str) and re.search(r"[\x00-\x1f\x7f]", value):
+        s.error(key, f"must not contain control characters (CR, LF, NUL, ...), got {value!r}")
+        return default
+    return value
+
+
+def _secret_file(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> str | None:
+    """The daemon's working directory is no place to resolve a relative path against."""
+    return _absolute_path(s, key, _credential(s, key, default, choices))
+
+
+def _login_problems(s: Section, check: CheckConfig) -> None:
+    for inline, file in (("passwd", "passwd_file"), ("secret", "secret_file")):
+        if getattr(check, inline) is not None and getattr(check, file) is not None:
+            s.error(file, f"give {inline} or {file}, not both")
+    if check.type in ("pgsql", "mysql", "ftp") and check.request and not check.login:
+        s.error("request", "needs login: it is asked for once logged in")
 
 
 def _send_bytes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> bytes | None:
@@ -643,6 +667,14 @@ _CHECK: dict[str, Reader] = {
     "address": address,
     "bind_address": address,
     "bind_interface": lambda s, key, default, choices: _ifname(s, key, default, choices),
+    "login": _credential,
+    "passwd": _credential,
+    "passwd_file": _secret_file,
+    "database": _credential,
+    "request": _credential,
+    "receive": _regex,
+    "secret": _credential,
+    "secret_file": _secret_file,
 }
 
 

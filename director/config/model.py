@@ -27,7 +27,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"]
 Method = Literal["nat", "dr", "tun"]
 Protocol = Literal["tcp", "udp", "sctp"]
-CheckType = Literal["tcp", "http", "https", "sip", "exec", "none"]
+CheckType = Literal["tcp", "http", "https", "sip", "exec", "none",
+                    "mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"]
 TunnelType = Literal["ipip", "gue", "gre"]
 TunnelChecksum = Literal["nocsum", "csum", "remcsum"]
 HttpMethod = Literal["GET", "HEAD", "POST", "OPTIONS"]
@@ -57,6 +58,8 @@ SCHEDULER_FLAGS: dict[str, SchedulerFlag] = {
 }
 
 # Check options and the check types they apply to (the loader refuses them elsewhere).
+# Check types whose probes open a socket, so may choose its source (bind_address, bind_interface).
+SOCKET_CHECK_TYPES: tuple[CheckType, ...] = tuple(kind for kind in CHECK_TYPES if kind not in ("exec", "none"))
 CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "send": ("tcp",),
     "expect": ("tcp",),
@@ -72,11 +75,21 @@ CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "sip_uri": ("sip",),
     "command": ("exec",),
     "dynamic_weight": ("exec",),
-    "bind_address": ("tcp", "http", "https", "sip"),
-    "bind_interface": ("tcp", "http", "https", "sip"),
+    "bind_address": SOCKET_CHECK_TYPES,
+    "bind_interface": SOCKET_CHECK_TYPES,
+    # the login checks (ldirectord's service= checks; issue 19)
+    "login": ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"),
+    "passwd": ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"),
+    "passwd_file": ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"),
+    "database": ("mysql", "pgsql"),
+    "request": ("mysql", "pgsql", "ldap", "ftp"),
+    "receive": ("mysql", "pgsql", "ldap", "ftp"),
+    "secret": ("radius",),
+    "secret_file": ("radius",),
 }
 # Check types that connect to a port (the real server's, or the check's own `port`).
 PORT_CHECK_TYPES: tuple[CheckType, ...] = ("tcp", "http", "https", "sip")
+PORT_CHECK_TYPES += ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius")
 
 
 def field_default(model: type, name: str) -> Any:
@@ -233,6 +246,15 @@ class CheckConfig:
     # exec: argv, never a shell string
     command: tuple[str, ...] = ()
     dynamic_weight: bool = False  # exit 2..255 -> weight = code - 2
+    # the login checks (mysql, pgsql, ldap, imap, pop, ftp, radius)
+    login: str | None = None  # user name (ldap: bind DN); None: no login, the greeting only
+    passwd: str | None = field(default=None, repr=False)  # inline (check-config warns when others can read the file)
+    passwd_file: str | None = None  # or: its first line is the password, re-read when it changes
+    database: str | None = None  # mysql, pgsql: the database to log in to
+    request: str | None = None  # mysql, pgsql: a query that must return a row; ldap: a DN to read; ftp: a file
+    receive: str | None = None  # regex the query's rows (ldap: the entry) must match
+    secret: str | None = field(default=None, repr=False)  # radius: the shared secret
+    secret_file: str | None = None  # radius: or its first line
 
 
 @dataclass(frozen=True)

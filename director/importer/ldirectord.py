@@ -28,6 +28,7 @@ METHODS = {"gate": "dr", "masq": "nat", "ipip": "tun"}
 SHARED = ("checktimeout", "negotiatetimeout", "connecttimeout", "checkinterval", "failurecount",
           "quiescent", "fallback", "checktype", "service", "request", "receive", "httpmethod", "virtualhost",
           "checkport", "checkcommand")
+SHARED += ("login", "passwd", "database", "secret")  # the login checks' keys (issue 19)
 SERVICE_ONLY = ("scheduler", "persistent", "netmask", "protocol")
 SERVICE_PORTS = {80: "http", 443: "https"}
 DEFAULT_NEGOTIATE_TIMEOUT = 30.0
@@ -404,6 +405,8 @@ def _negotiate(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
         return _http_check(source.service, source.options) | {"tls_verify": False}
     if source.service == "http":
         return _http_check(source.service, source.options)
+    if source.service in LOGIN_SERVICES:
+        return _login_check(reader, source)
     where = source.service_line or source.kind_line
     if source.service != "none" and where is not None:
         reader.skip(where, f"negotiate checks for {source.service} are not supported: a TCP connect check is used")
@@ -487,6 +490,42 @@ def _http_check(kind: str, options: dict[str, _Line]) -> dict[str, Any]:
         check["method"] = options["httpmethod"].value.upper()
     if "virtualhost" in options:
         check["host"] = _unquote(options["virtualhost"].value)
+    check["timeout"] = _timeout(options, "negotiatetimeout")
+    return check
+
+
+# ldirectord service= -> directord check type, and which of request= / receive= it reads: the SQL
+# checks run `request` and pass on a row (receive unused), ldap reads the entry `request` names
+# and ftp fetches the file it names, both matching `receive`; the others log in only.
+LOGIN_SERVICES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mysql": ("mysql", ("request",)), "pgsql": ("pgsql", ("request",)), "ldap": ("ldap", ("request", "receive")),
+    "ftp": ("ftp", ("request", "receive")), "imap": ("imap", ()), "imaps": ("imaps", ()), "pop": ("pop", ()),
+    "pops": ("pops", ()), "radius": ("radius", ())}
+
+
+def _login_check(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    """service=mysql|pgsql|ldap|imap|imaps|pop|pops|ftp|radius with login=, passwd=, database=, secret=."""
+    kind, reads = LOGIN_SERVICES[source.service]
+    options = source.options
+    check: dict[str, Any] = {"type": kind}
+    for key in ("login", "passwd", "secret", *reads):
+        if key in options:
+            check[key] = _unquote(options[key].value)
+    if "database" in options and kind in ("mysql", "pgsql"):
+        check["database"] = _unquote(options["database"].value)
+    if "login" not in check and kind in ("mysql", "pgsql", "ftp"):
+        for key in ("request", "receive"):
+            if key in check and options[key].indented:
+                reader.skip(options[key], f"{key}= without login= is not carried over: the check is the greeting")
+            check.pop(key, None)
+    where = source.service_line or source.kind_line
+    if kind == "radius" and not ("login" in check and "secret" in check) and where is not None:
+        reader.skip(where, "service=radius needs login= and secret=: every check fails without them")
+    for key in ("login", "passwd", "secret", "database", "request"):
+        value = check.get(key)
+        if isinstance(value, str) and re.search(r"[\x00-\x1f\x7f]", value):
+            reader.bad(options[key], "must not contain control characters")
+            del check[key]
     check["timeout"] = _timeout(options, "negotiatetimeout")
     return check
 

@@ -136,13 +136,13 @@ def test_errors(tmp_path, text: str, message: str) -> None:
 
 def test_negotiate_for_other_services_falls_back_to_connect(tmp_path) -> None:
     path = tmp_path / "ld.cf"
-    path.write_text("virtual=192.0.2.41:3306\n    real=10.0.0.1:3306 gate\n    service=mysql\n    checktype=3\n")
+    path.write_text("virtual=192.0.2.41:119\n    real=10.0.0.1:119 gate\n    service=nntp\n    checktype=3\n")
     conv = convert(str(path))
     config, _ = imported(conv, "ldirectord")
     assert config.virtual_servers[0].check.type == "tcp"
     found = notes(conv)
     assert found[("ld.cf", 4)].startswith("checktype: checktype=N")
-    assert found[("ld.cf", 3)].startswith("service: negotiate checks for mysql are not supported")
+    assert found[("ld.cf", 3)].startswith("service: negotiate checks for nntp are not supported")
 
 
 def test_an_https_negotiate_check_does_not_verify_as_ldirectord(tmp_path) -> None:
