@@ -135,7 +135,7 @@ def accepted_peer(server: socket.socket, limit: float = 3.0) -> str:
     return peer[0]
 
 
-@pytest.mark.parametrize("kind", ["tcp", "http"])
+@pytest.mark.parametrize("kind", ["tcp", "http", "imap", "mysql"])
 def test_a_probe_leaves_from_its_bind_address(first, kind):
     port = first.getsockname()[1]
     cfg = config_with(f'type = "{kind}"\n  port = {port}\n  timeout = "0.5s"\n  bind_address = "127.0.0.3"')
