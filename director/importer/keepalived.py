@@ -1417,7 +1417,8 @@ def _finish_vs(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:
     service.method = service.method or "nat"
     if not service.persistence_timeout and service.persistence_netmask is not None:
         service.persistence_netmask = None
-        k.conv.note(node.file, node.line, "persistence_granularity", "has no effect without persistence")
+        k.conv.remark(node.file, node.line, "persistence_granularity",
+                      "not imported: without persistence the kernel ignores it, under keepalived too")
     if service.fwmark and any(":" in rs.entry["address"] for rs in vs.real_servers):
         service.family = "ipv6"
     _dr_ports(k, vs)

@@ -181,11 +181,9 @@ def _merge(reader: _Ldirectord, header: _Line, first: dict[str, Any], second: di
     first.setdefault("real_server", []).extend(added)
     differ = sorted(key for key in set(first) | set(second)
                     if key not in ("name", "real_server") and first.get(key) != second.get(key))
-    what = f"listed twice: its {len(added)} new real server(s) join the first's, as the kernel holds one service"
-    if differ:
-        reader.skip(header, f"{what}; its other settings ({', '.join(differ)}) are ignored")
-    else:
-        reader.remark(header, what)
+    what = (f"listed twice, which ldirectord refuses: imported by merging, its {len(added)} new real "
+            "server(s) join the first's")
+    reader.skip(header, f"{what}; its other settings ({', '.join(differ)}) are ignored" if differ else what)
 
 
 def _target(reader: _Ldirectord, header: _Line) -> Service | None:
@@ -293,7 +291,7 @@ def _netmask(reader: _Ldirectord, line: _Line, service: Service) -> None:
     elif service.persistence_timeout is not None:
         service.persistence_netmask = prefix
     else:
-        reader.skip(line, "has no effect without persistent")
+        reader.remark(line, "not imported: without persistent it has no effect, in ldirectord either")
 
 
 @SETTINGS.on("quiescent")

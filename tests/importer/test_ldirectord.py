@@ -187,6 +187,6 @@ def test_duplicates_are_merged_with_a_word(tmp_path) -> None:
         ("10.0.0.1", 1), ("10.0.0.2", 3), ("10.0.0.3", 1), ("10.0.0.4", 1)]
     assert vs.scheduler == "wrr"
     flagged, said = notes(conv), remarks(conv)
-    assert sorted(flagged) == [("ld.cf", 5), ("ld.cf", 8)], flagged
+    assert sorted(flagged) == [("ld.cf", 5), ("ld.cf", 6), ("ld.cf", 8)], flagged
     assert "with other settings" in flagged[("ld.cf", 5)] and "(scheduler) are ignored" in flagged[("ld.cf", 8)]
-    assert "kept once" in said[("ld.cf", 3)] and "join the first's" in said[("ld.cf", 6)]
+    assert "which ldirectord refuses" in flagged[("ld.cf", 6)] and "kept once" in said[("ld.cf", 3)]
