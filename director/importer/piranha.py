@@ -3,11 +3,12 @@
 lvs.cf is `key = value` lines with `virtual NAME { ... }` blocks holding
 `server NAME { ... }` blocks; the brace tokenizer of `lexer` reads it. pulse
 fails over between a primary and a backup with its own heartbeat: that becomes
-one VRRP instance carrying every virtual address, written for the primary.
-nanny's timeout / reentry (seconds) become fall / rise counts of directord's
-check interval: an approximation, always listed. Inactive entries (`active = 0`)
-are left out, as pulse leaves them out of the table, and listed: importing them
-with weight 0 would put servers an admin switched off into the table.
+one VRRP instance carrying every virtual address (and the NAT router's), written
+for the primary, with its advert interval a third of pulse's deadtime.
+nanny's timeout / reentry (seconds) become fall / rise counts of a check interval
+that divides both when it can (else an approximation, listed). Inactive entries
+(`active = 0`) are left out, as pulse leaves them out of the table, with a remark:
+importing them with weight 0 would put servers an admin switched off into the table.
 Within a block the last line of a key wins, so a block's lines are collected
 first and tables of handlers turn them into output, in a fixed order, at its end.
 """
@@ -25,13 +26,24 @@ from director.importer.lexer import Node, convert_braced
 from director.importer.table import Reader, Table
 
 METHODS = {"direct": "dr", "nat": "nat", "tunnel": "tun"}
-CHECK_INTERVAL = 2.0  # directord's default; nanny's timing is re-expressed in these steps
+CHECK_INTERVAL = 2.0  # directord's default; nanny's timing is re-expressed in these steps...
+MAX_EXACT_INTERVAL = 6.0  # ...or in steps up to this long that express it exactly
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_REENTRY = 180.0
 PRIMARY_PRIORITY, BACKUP_PRIORITY = 150, 100
 # Global keys pulse's heartbeat and the services read; any other global line is listed.
 GLOBALS = frozenset({"primary", "backup", "backup_active", "heartbeat", "keepalive", "deadtime", "network",
-                     "service"})
+                     "service", "nat_router", "nat_nmask"})
+# Global keys with nothing to carry over, and why (a remark each).
+NOTHING_TO_CARRY = {
+    "serial_no": "the piranha GUI's revision counter: nothing to carry over",
+    "heartbeat_port": "VRRP is IP protocol 112 and needs no port",
+    "debug_level": "pulse's log detail: directord logs at [global] log_level",
+    "rsh_command": "pulse's remote shell between the directors: directord runs no commands on its peer",
+    "reservation_conflict_action": "used by failover (fos) services' shared disks only",
+    "primary_shared": "used by failover (fos) services' shared disks only",
+    "backup_shared": "used by failover (fos) services' shared disks only",
+}
 _ESCAPES = {"\\r": "\r", "\\n": "\n", "\\t": "\t", "\\\\": "\\"}
 
 
@@ -78,7 +90,9 @@ class _Piranha(Reader):
             else:
                 BLOCKS.read(self, node, None)
         for key, node in self.globals.items():
-            if key not in GLOBALS:
+            if key in NOTHING_TO_CARRY:
+                self.remark(node, NOTHING_TO_CARRY[key])
+            elif key not in GLOBALS and key not in INSTANCE_GLOBALS:
                 self.skip(node)
         service = self.globals.get("service")
         if service and _value(service) != "lvs":
@@ -105,16 +119,73 @@ def _instance(p: _Piranha) -> dict[str, Any]:
     first_address, first_device, first_node = p.vips[0]
     instance: dict[str, Any] = {"name": "pulse", "interface": first_device or "eth0", "vrid": 1,
                                 "priority": PRIMARY_PRIORITY, "version": 3}
-    p.conv.note(first_node.file, first_node.line, "virtual address",
-                "pulse's heartbeat becomes VRRP instance \"pulse\" with vrid 1: make sure no other VRRP "
-                "router on this network uses vrid 1")
+    p.conv.remark(first_node.file, first_node.line, "virtual address",
+                  "pulse's heartbeat becomes VRRP instance \"pulse\" with vrid 1: make sure no other VRRP "
+                  "router on this network uses vrid 1")
     if first_device is None:
         p.skip(first_node, "no device given for the virtual address: interface eth0 assumed")
     instance["virtual_ips"] = _instance_vips(p, instance["interface"], ":" in first_address, first_address)
+    _nat_router(p, instance, ":" in first_address)
+    for key, node in p.globals.items():
+        if key in INSTANCE_GLOBALS:
+            INSTANCE_GLOBALS[key](p, node, instance)
     _heartbeat(p, instance)
     _primary(p, instance, ":" in first_address)
     _backup(p, instance, ":" in first_address)
     return instance
+
+
+def _nat_router(p: _Piranha, instance: dict[str, Any], ipv6: bool) -> None:
+    """nat_router = ADDRESS DEVICE[:ALIAS]: the real servers' gateway, which pulse moves with
+    the VIPs; one more address of the instance, on its own device."""
+    node = p.globals.get("nat_router")
+    if node is None:
+        return
+    words = _value(node).split()
+    address = canonical_ip(words[0]) if words else None
+    if address is None or len(words) < 2:
+        p.bad(node, "needs ADDRESS DEVICE[:ALIAS]")
+        return
+    if (":" in address) != ipv6:
+        p.skip(node, "another address family than the VIPs: add a second VRRP instance for it by hand")
+        return
+    mask = p.globals.get("nat_nmask")
+    prefix = mask_to_prefix(_value(mask)) if mask is not None else None
+    device, _, alias = words[1].partition(":")
+    entry: dict[str, Any] = {"address": f"{address}/{prefix if prefix is not None else (128 if ipv6 else 32)}"}
+    if device != instance["interface"]:
+        entry["dev"] = device
+    if alias and not ipv6:
+        entry["label"] = words[1]
+    instance["virtual_ips"].append(entry if len(entry) > 1 else entry["address"])
+
+
+def _monitor_links(p: _Piranha, node: Node, instance: dict[str, Any]) -> None:
+    """pulse fails over when the VIPs' link goes down: VRRP's fault on its own link, as by default."""
+    if _value(node) == "0":
+        instance["track_own_interface"] = False
+
+
+def _syncdaemon(p: _Piranha, node: Node, instance: dict[str, Any]) -> None:
+    if _value(node) == "1":
+        p.conv.config.setdefault("ipvs", {})["sync_daemon"] = {"interface": instance["interface"]}
+        p.remark(node, f"the IPVS sync daemon runs on {instance['interface']}, master while this director is")
+
+
+def _state_command(p: _Piranha, node: Node, instance: dict[str, Any]) -> None:
+    """active_cmd / inactive_cmd: run when this director takes over / hands over the VIPs."""
+    words = _value(node).split()
+    if not words:
+        p.bad(node, "needs a command")
+        return
+    if re.search(r"[|&;<>()$`\\\"'*?~]", _value(node)):
+        p.skip(node, "has shell syntax: directord runs an argv without a shell, so wrap it in a script")
+        return
+    instance["notify_master" if node.keyword == "active_cmd" else "notify_backup"] = words
+
+
+INSTANCE_GLOBALS = {"monitor_links": _monitor_links, "syncdaemon": _syncdaemon,
+                    "active_cmd": _state_command, "inactive_cmd": _state_command}
 
 
 def _instance_vips(p: _Piranha, interface: str, ipv6: bool, first: str) -> list[str]:
@@ -137,8 +208,8 @@ def _primary(p: _Piranha, instance: dict[str, Any], ipv6: bool) -> None:
     address = canonical_ip(_value(primary))
     if address and (":" in address) == ipv6:
         instance["unicast_src"] = address
-    p.skip(primary, f"this config is written for the primary (priority {PRIMARY_PRIORITY}); on the "
-           f"backup set priority = {BACKUP_PRIORITY} and swap unicast_src and unicast_peers")
+    p.remark(primary, f"this config is written for the primary (priority {PRIMARY_PRIORITY}); on the "
+             f"backup set priority = {BACKUP_PRIORITY} and swap unicast_src and unicast_peers")
 
 
 def _backup(p: _Piranha, instance: dict[str, Any], ipv6: bool) -> None:
@@ -161,8 +232,14 @@ def _heartbeat(p: _Piranha, instance: dict[str, Any]) -> None:
         else:
             instance["advert_interval"] = seconds(min(round(value, 2), 40.0))
     deadtime = p.globals.get("deadtime")
-    if deadtime is not None:
-        p.skip(deadtime, "VRRP declares the master dead after about 3 advert intervals (keepalive), not after deadtime")
+    dead = to_float(_value(deadtime)) if deadtime is not None else None
+    if deadtime is not None and (dead is None or dead <= 0):
+        p.bad(deadtime, "must be a number of seconds")
+    elif deadtime is not None and dead is not None:
+        interval = min(max(round(dead / 3, 2), 0.01), 40.0)
+        instance["advert_interval"] = seconds(interval)
+        p.remark(deadtime, f"advert_interval = {seconds(interval)} (deadtime / 3, not keepalive): a backup "
+                           "declares the master dead after 3 missed adverts, so after deadtime, as pulse does")
     heartbeat = p.globals.get("heartbeat")
     if heartbeat is not None and _value(heartbeat) == "0":
         p.skip(heartbeat, "heartbeat = 0 (no failover) has no equivalent: the VRRP instance still runs")
@@ -177,12 +254,12 @@ def _virtual(p: _Piranha, node: Node, _state: None) -> None:
     name = node.args[0] if node.args else f"virtual_{node.line}"
     active = block.options.pop("active", None)
     if active is not None and _value(active) == "0":
-        p.skip(node, f"virtual {name} is inactive (active = 0): not imported")
+        p.remark(node, f"virtual {name} is inactive (active = 0): not imported, as pulse leaves it out")
         return
     _address(p, block)
     service = block.service
     if service.address is None and block.fwmark_node is None:
-        p.bad(node, "needs address (and port) or fwmark")
+        p.skip(node, f"virtual {name} has no address (or fwmark): not imported, as pulse cannot set it up")
         return
     _method(p, service)
     SERVICE.apply(p, block.options, service)
@@ -268,10 +345,15 @@ def _pmask(p: _Piranha, node: Node, service: Service) -> None:
     if service.persistence_timeout is not None:
         service.persistence_netmask = mask_to_prefix(_value(node))
     else:
-        p.skip(node, "has no effect without persistent")
+        p.remark(node, "not imported: without persistent it has no effect, under pulse either")
 
 
-@SERVICE.on("sorry_server")
+@SERVICE.on("load_monitor")
+def _load_monitor(p: _Piranha, node: Node, service: Service) -> None:
+    if _value(node) != "none":
+        p.skip(node, f"load_monitor = {_value(node)} is not supported: an exec check with dynamic_weight = true "
+               "sets a real server's weight from its exit code (exit 2 + weight)")
+
 def _sorry_server(p: _Piranha, node: Node, service: Service) -> None:
     service.sorry_server = canonical_ip(_value(node).split()[0]) if _value(node) else None
 
@@ -289,7 +371,7 @@ def _server(p: _Piranha, node: Node, service: Service) -> dict[str, Any] | None:
     active = options.pop("active", None)
     label = node.args[0] if node.args else "server"
     if active is not None and _value(active) == "0":
-        p.skip(node, f"server {label} is inactive (active = 0): not imported, as pulse leaves it out")
+        p.remark(node, f"server {label} is inactive (active = 0): not imported, as pulse leaves it out")
         return None
     address_node = options.pop("address", None)
     address = canonical_ip(_value(address_node).split()[0]) if address_node and _value(address_node) else None
@@ -319,11 +401,13 @@ def _server_weight(p: _Piranha, node: Node, entry: dict[str, Any]) -> None:
 def _check(p: _Piranha, block: _Virtual) -> dict[str, Any]:
     check = _probe(p, block)
     if check["type"] == "none":
+        _unchecked_timing(p, block.options)
         return check
     if block.service.fwmark and check["type"] != "exec":
         if block.check_port is None:
             p.skip(block.fwmark_node or block.node,
                    "a fwmark service without port has nothing to check: check type none")
+            _unchecked_timing(p, block.options)
             return {"type": "none"}
         check["port"] = block.check_port
     _timing(p, check, block.options)
@@ -355,18 +439,40 @@ def _probe(p: _Piranha, block: _Virtual) -> dict[str, Any]:
     return check
 
 
-def _timing(p: _Piranha, check: dict[str, Any], options: dict[str, Node]) -> None:
-    check["interval"] = seconds(CHECK_INTERVAL)
-    for key, name, default in (("timeout", "fall", DEFAULT_TIMEOUT), ("reentry", "rise", DEFAULT_REENTRY)):
+def _unchecked_timing(p: _Piranha, options: dict[str, Node]) -> None:
+    for key in ("timeout", "reentry"):
         node = options.pop(key, None)
-        value = to_float(_value(node)) if node else default
-        if value is None:
-            p.bad(node, "must be a number of seconds")
-            continue
-        check[name] = max(1, math.ceil(value / CHECK_INTERVAL))
         if node is not None:
-            p.skip(node, f"{value:g}s approximated as {name} = {check[name]} checks every {seconds(CHECK_INTERVAL)}")
-    check["timeout"] = seconds(CHECK_INTERVAL if check["type"] == "exec" else min(CHECK_INTERVAL, 1.0))
+            p.remark(node, "not imported: nothing is checked, so nothing times out or re-enters")
+
+
+def _timing(p: _Piranha, check: dict[str, Any], options: dict[str, Node]) -> None:
+    """nanny's timeout and reentry (seconds) as fall and rise counts of one check interval:
+    the largest whole number of seconds, at most MAX_EXACT_INTERVAL, that divides both, when they
+    are whole seconds (then exact); else CHECK_INTERVAL, rounding up (listed)."""
+    nodes = {key: options.pop(key, None) for key in ("timeout", "reentry")}
+    values = {key: to_float(_value(node)) if node else default
+              for (key, node), default in zip(nodes.items(), (DEFAULT_TIMEOUT, DEFAULT_REENTRY), strict=True)}
+    for key, value in values.items():
+        if value is None or value <= 0:
+            p.bad(nodes[key] or Node(key, [], "", 0), "must be a number of seconds")
+            return
+    whole = [int(v) for v in values.values() if v is not None and v == int(v)]
+    interval = float(math.gcd(*whole)) if len(whole) == 2 else CHECK_INTERVAL
+    interval = interval if 1 <= interval <= MAX_EXACT_INTERVAL else CHECK_INTERVAL
+    check["interval"] = seconds(interval)
+    for key, name in (("timeout", "fall"), ("reentry", "rise")):
+        value, node = values[key], nodes[key]
+        assert value is not None
+        check[name] = max(1, math.ceil(value / interval))
+        if node is None:
+            continue
+        said = f"{value:g}s as {name} = {check[name]} checks every {seconds(interval)}"
+        if check[name] * interval == value:
+            p.remark(node, said)
+        else:
+            p.skip(node, f"{said} (approximated: {check[name] * interval:g}s)")
+    check["timeout"] = seconds(interval if check["type"] == "exec" else min(interval, 1.0))
 
 
 def convert(path: str) -> Conversion:
