@@ -28,7 +28,8 @@ from director.config.read import format_duration
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 # Fields that are not read from the file at all.
-NOT_KEYS = {("Config", "path"), ("VrrpInstanceConfig", "sync_group_hooks"), ("VrrpInstanceConfig", "notify_fifo")}
+NOT_KEYS = {("Config", "path"), ("Config", "fragments"), ("VrrpInstanceConfig", "sync_group_hooks"),
+            ("VrrpInstanceConfig", "notify_fifo")}
 # Field names the loader reads under another key (load.py: root.table("global"),
 # root.tables("virtual_server"), s.tables("real_server"), root.tables("vrrp_instance")).
 RENAMED = {

@@ -14,6 +14,7 @@ import tomllib
 from typing import Any
 
 from director.config import load_tracking
+from director.config.include import IncludeError, Sources, expand
 from director.config.locate import SourceMap
 from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
 from director.config.model import (
@@ -83,9 +84,24 @@ class ConfigError(Exception):
 
 
 def load_config(path: str) -> Config:
-    """Read and validate PATH; raise ConfigError naming the file, line, key and reason."""
+    """Read and validate PATH (and the fragments it includes); raise ConfigError naming the
+    file, line, key and reason."""
+    data, sources = read_config(path)
+    return parse_config(data, path, sources)
+
+
+def read_config(path: str) -> tuple[dict[str, Any], Sources]:
+    """The parsed file with its `include` fragments merged in, and where each key came from."""
+    data, source = _read_one(path)
+    try:
+        return expand(path, data, source, _read_one)
+    except IncludeError as exc:
+        raise ConfigError([str(exc)]) from exc
+
+
+def _read_one(path: str) -> tuple[dict[str, Any], SourceMap]:
     text = read_text(path)
-    return parse_config(parse_toml(text, path), path, SourceMap(text))
+    return parse_toml(text, path), SourceMap(text)
 
 
 def explain(path: str, problems: list[Problem], kind: str = "") -> list[str]:
@@ -95,11 +111,10 @@ def explain(path: str, problems: list[Problem], kind: str = "") -> list[str]:
     if not problems:
         return []
     try:
-        text = read_text(path)
-        data, source = parse_toml(text, path), SourceMap(text)
+        data, sources = read_config(path)
     except ConfigError:  # changed since it was loaded: still say what was found
-        data, source = {}, None
-    return render(problems, path, data, source, kind)
+        data, sources = {}, None
+    return render(problems, path, data, sources, kind)
 
 
 def read_toml(path: str) -> dict[str, Any]:
@@ -153,7 +168,7 @@ def _too_deep_key_line(text: str) -> int:
     return 0
 
 
-def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap | None = None) -> Config:
+def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap | Sources | None = None) -> Config:
     """Validate parsed TOML; every problem is collected before ConfigError is raised.
 
     With the `source` text's map, each line says where in the file the problem is."""
@@ -171,8 +186,10 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
     instances = tuple(_vrrp_instance(s, vs_names, tracked) for s in root.tables("vrrp_instance"))
     groups = tuple(_vrrp_sync_group(s) for s in root.tables("vrrp_sync_group"))
     root.finish()
+    fragments = tuple(source.paths[1:]) if isinstance(source, Sources) else ()
     config = Config(path, global_, ipvs, virtual_servers, _with_shared(instances, groups, global_),
-                    vrrp_sync_groups=groups, vrrp_scripts=scripts, track_files=files, track_processes=processes)
+                    vrrp_sync_groups=groups, vrrp_scripts=scripts, track_files=files, track_processes=processes,
+                    fragments=fragments)
     errors.extend(_cross_checks(config))
     errors.extend(load_tracking.unique_names(scripts, files, processes))
     errors.extend(mail_problems(config))

@@ -633,6 +633,7 @@ class Config:
     vrrp_scripts: tuple[VrrpScriptConfig, ...] = ()
     track_files: tuple[TrackFileConfig, ...] = ()
     track_processes: tuple[TrackProcessConfig, ...] = ()
+    fragments: tuple[str, ...] = ()  # the files `include` read besides `path` (not a key)
 
     def virtual_server(self, name: str) -> VirtualServerConfig | None:
         return next((vs for vs in self.virtual_servers if vs.name == name), None)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from director.config.include import Sources
 from director.config.locate import Path, SourceMap
 
 # Arrays of tables whose entries have a `name` that users know them by.
@@ -55,12 +56,24 @@ def _entry_name(data: Mapping[str, Any], table: Path, index: int) -> str | None:
     return name if isinstance(name, str) and name and names.count(name) == 1 else None
 
 
+Located = SourceMap | Sources  # one file's map, or a config merged from fragments
+
+
 def render(problems: Iterable[Problem], file: str, data: Mapping[str, Any],
-           source: SourceMap | None = None, kind: str = "") -> list[str]:
-    """One line per problem, `FILE:LINE: [KIND]key: reason`, sorted by line (stable)."""
-    placed = [(source.line_of(p.path) if source else None, p) for p in problems]
-    placed.sort(key=lambda item: item[0] or 0)
-    return [f"{file}{f':{line}' if line else ''}: {kind}{_printable(_text(p, data, source))}" for line, p in placed]
+           source: Located | None = None, kind: str = "") -> list[str]:
+    """One line per problem, `FILE:LINE: [KIND]key: reason`, sorted by file and line (stable);
+    FILE is the fragment a merged entry came from."""
+    placed = [(*_where(source, p.path, file), p) for p in problems]
+    order = {name: index for index, name in enumerate(source.paths)} if isinstance(source, Sources) else {}
+    placed.sort(key=lambda item: (order.get(item[0], 0), item[1] or 0))
+    return [f"{name}{f':{line}' if line else ''}: {kind}{_printable(_text(p, data, source))}"
+            for name, line, p in placed]
+
+
+def _where(source: Located | None, path: Path, file: str) -> tuple[str, int | None]:
+    if isinstance(source, Sources):
+        return source.where(path)
+    return file, source.line_of(path) if source else None
 
 
 def _printable(text: str) -> str:
@@ -69,9 +82,13 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _text(problem: Problem, data: Mapping[str, Any], source: SourceMap | None) -> str:
+def _text(problem: Problem, data: Mapping[str, Any], source: Located | None) -> str:
     head = f"{describe(problem.path, data)}: " if problem.path else ""
     if problem.see is None:
         return head + problem.reason
-    line = source.line_of(problem.see) if source else None
-    return f"{head}{problem.reason} ({f'line {line}' if line else describe(problem.see, data)})"
+    if isinstance(source, Sources):
+        name, line = source.where(problem.see)
+        at = f"{name}:{line}" if line and name != source.paths[0] else f"line {line}" if line else None
+    else:
+        at = f"line {line}" if source and (line := source.line_of(problem.see)) else None
+    return f"{head}{problem.reason} ({at or describe(problem.see, data)})"

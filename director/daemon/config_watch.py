@@ -46,16 +46,28 @@ def parse_events(data: bytes) -> list[tuple[int, int, str]]:
     return events
 
 
-def touches(events: list[tuple[int, int, str]], name: str) -> bool:
-    """Whether the events change the file `name` (or overflowed, so may have)."""
-    return any(mask & IN_Q_OVERFLOW or (event_name == name and mask & WATCHED) for _, mask, event_name in events)
+def touches(events: list[tuple[int, int, str]], name: str, any_file: set[int] | frozenset[int] = frozenset()) -> bool:
+    """Whether the events change the file `name`, or any file but editors' scratch files in a
+    watch of `any_file` (a directory of fragments), or overflowed (so may have)."""
+    return any(mask & IN_Q_OVERFLOW
+               or (mask & WATCHED and (event_name == name or (wd in any_file and _kept(event_name))))
+               for wd, mask, event_name in events)
+
+
+def _kept(name: str) -> bool:
+    """Not an editor's swap, backup or temporary file."""
+    return bool(name) and not name.startswith((".", "#")) and not name.endswith(("~", ".swp", ".tmp"))
 
 
 class ConfigWatch:
-    """Calls `on_change()` on the loop once a change of `path` has settled."""
+    """Calls `on_change()` on the loop once a change of `path`, or of a file in the directory
+    of one of its `fragments`, has settled."""
 
-    def __init__(self, path: str, on_change: Callable[[], None], settle: float = SETTLE) -> None:
+    def __init__(self, path: str, on_change: Callable[[], None], settle: float = SETTLE,
+                 fragments: tuple[str, ...] = ()) -> None:
         self.path = os.path.abspath(path)
+        self.fragment_dirs = self.dirs_of(fragments)
+        self._any_file: set[int] = set()
         self.on_change = on_change
         self.settle = settle
         self.changes = 0  # reloads asked for
@@ -63,17 +75,25 @@ class ConfigWatch:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @staticmethod
+    def dirs_of(fragments: tuple[str, ...]) -> list[str]:
+        return sorted({os.path.dirname(os.path.abspath(f)) for f in fragments})
+
     def start(self) -> None:
         """OSError names what cannot be watched."""
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), f"inotify_init1: {os.strerror(ctypes.get_errno())}")
-        directory = os.path.dirname(self.path)
-        if libc.inotify_add_watch(fd, directory.encode(), WATCHED) < 0:
-            err = ctypes.get_errno()
-            os.close(fd)
-            raise OSError(err, os.strerror(err), directory)
+        main = os.path.dirname(self.path)
+        for directory in [main, *self.fragment_dirs]:
+            wd = libc.inotify_add_watch(fd, directory.encode(), WATCHED)
+            if wd < 0:
+                err = ctypes.get_errno()
+                os.close(fd)
+                raise OSError(err, os.strerror(err), directory)
+            if directory in self.fragment_dirs:
+                self._any_file.add(wd)
         self._fd = fd
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(fd, self._readable)
@@ -87,7 +107,7 @@ class ConfigWatch:
         except OSError as exc:
             log.warning("config watch read failed", error=str(exc))
             return
-        if touches(parse_events(data), os.path.basename(self.path)):
+        if touches(parse_events(data), os.path.basename(self.path), self._any_file):
             self._arm()
 
     def _arm(self) -> None:

@@ -255,8 +255,11 @@ class Daemon:
     def _follow_auto_reload(self) -> None:
         """Watch the config file while `[global] auto_reload` says so."""
         wanted = self.config.global_.auto_reload
+        if self.watch is not None and wanted and self.watch.fragment_dirs != ConfigWatch.dirs_of(self.config.fragments):
+            self.watch.close()  # include brought in files from other directories: watch those
+            self.watch = None
         if wanted and self.watch is None:
-            watch = ConfigWatch(self.config.path, self._auto_reload)
+            watch = ConfigWatch(self.config.path, self._auto_reload, fragments=self.config.fragments)
             try:
                 watch.start()
             except OSError as exc:
