@@ -111,6 +111,8 @@ class Service:
     persistence_netmask: int | None = None
     one_packet: bool | None = None
     quorum: int | None = None
+    quorum_up: list[str] | None = None
+    quorum_down: list[str] | None = None
     sorry_server: str | None = None
     on_failure: str | None = None
     check: dict[str, Any] | None = None

@@ -27,7 +27,7 @@ METHODS = {"gate": "dr", "masq": "nat", "ipip": "tun"}
 # Options valid globally and per virtual service.
 SHARED = ("checktimeout", "negotiatetimeout", "connecttimeout", "checkinterval", "failurecount",
           "quiescent", "fallback", "checktype", "service", "request", "receive", "httpmethod", "virtualhost",
-          "checkport", "checkcommand")
+          "checkport", "checkcommand", "fallbackcommand")
 SHARED += ("login", "passwd", "database", "secret")  # the login checks' keys (issue 19)
 SERVICE_ONLY = ("scheduler", "persistent", "netmask", "protocol")
 SERVICE_PORTS = {80: "http", 443: "https"}
@@ -145,6 +145,8 @@ class _Ldirectord(Reader):
             service.family = "ipv6"
         if "fallback" in section.options:
             _fallback(self, section.options["fallback"], service)
+        if "fallbackcommand" in section.options:
+            _fallback_command(self, section.options["fallbackcommand"], service)
         service.check = _check(self, service, section.options)
         if _APPENDS_TARGET in service.check:
             _command_per_real_server(self, service)
@@ -297,6 +299,20 @@ def _netmask(reader: _Ldirectord, line: _Line, service: Service) -> None:
 @SETTINGS.on("quiescent")
 def _quiescent(reader: _Ldirectord, line: _Line, service: Service) -> None:
     service.on_failure = "remove" if line.value.lower() == "no" else "quiesce"
+
+
+def _fallback_command(reader: _Ldirectord, line: _Line, service: Service) -> None:
+    """fallbackcommand runs with "start" when every real server is down and "stop" when the
+    first is back: directord's quorum hooks, at the default quorum of 1."""
+    try:
+        argv = shlex.split(_unquote(line.value))
+    except ValueError as exc:
+        reader.bad(line, f"cannot split the command: {exc}")
+        return
+    if not argv:
+        reader.bad(line, "needs a command")
+        return
+    service.quorum_down, service.quorum_up = [*argv, "start"], [*argv, "stop"]
 
 
 def _fallback(reader: _Ldirectord, line: _Line, service: Service) -> None:

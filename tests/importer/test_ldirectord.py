@@ -190,3 +190,16 @@ def test_duplicates_are_merged_with_a_word(tmp_path) -> None:
     assert sorted(flagged) == [("ld.cf", 5), ("ld.cf", 6), ("ld.cf", 8)], flagged
     assert "with other settings" in flagged[("ld.cf", 5)] and "(scheduler) are ignored" in flagged[("ld.cf", 8)]
     assert "which ldirectord refuses" in flagged[("ld.cf", 6)] and "kept once" in said[("ld.cf", 3)]
+
+
+def test_fallbackcommand_becomes_the_quorum_hooks(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text('fallbackcommand="/usr/local/sbin/sorry-page --site www"\n'
+                    "virtual=192.0.2.40:80\n    real=10.0.0.1:80 masq\n")
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    vs = config.virtual_servers[0]
+    assert vs.quorum == 1
+    assert vs.quorum_down == ("/usr/local/sbin/sorry-page", "--site", "www", "start")
+    assert vs.quorum_up == ("/usr/local/sbin/sorry-page", "--site", "www", "stop")
+    assert notes(conv) == {}
