@@ -60,6 +60,7 @@ from director.config.read import (
 )
 from director.config.read import port as read_port
 from director.config.regex_risk import backtracking_risk
+from director.config.resolve import Resolved, is_host_name, real_server_names, resolve
 
 # Defaults and choices come from the fields of the model (see `read_fields`); what this
 # module adds is bounds, the checks across keys, and the few defaults that depend on
@@ -87,7 +88,7 @@ def load_config(path: str) -> Config:
     """Read and validate PATH (and the fragments it includes); raise ConfigError naming the
     file, line, key and reason."""
     data, sources = read_config(path)
-    return parse_config(data, path, sources)
+    return parse_config(data, path, sources, resolve(real_server_names(data)))
 
 
 def read_config(path: str) -> tuple[dict[str, Any], Sources]:
@@ -168,16 +169,18 @@ def _too_deep_key_line(text: str) -> int:
     return 0
 
 
-def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap | Sources | None = None) -> Config:
+def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap | Sources | None = None,
+                 hosts: Resolved | None = None) -> Config:
     """Validate parsed TOML; every problem is collected before ConfigError is raised.
 
-    With the `source` text's map, each line says where in the file the problem is."""
+    With the `source` text's map, each line says where in the file the problem is; `hosts`
+    holds the real servers' host names as `load_config` resolved them (None: names refused)."""
     errors: list[Problem] = []
     root = Section(data, (), errors)
     global_section, ipvs_section = root.table("global"), root.table("ipvs")
     global_ = _global(global_section) if global_section else GlobalConfig()
     ipvs = _ipvs(ipvs_section) if ipvs_section else IpvsConfig()
-    virtual_servers = tuple(_virtual_server(s) for s in root.tables("virtual_server"))
+    virtual_servers = tuple(_virtual_server(s, hosts) for s in root.tables("virtual_server"))
     vs_names = {vs.name for vs in virtual_servers}
     scripts, files = load_tracking.vrrp_scripts(root), load_tracking.track_files(root)
     processes = load_tracking.track_processes(root)
@@ -333,14 +336,14 @@ _SERVICE_REST: dict[str, Reader] = {
 }
 
 
-def _virtual_server(s: Section) -> VirtualServerConfig:
+def _virtual_server(s: Section, hosts: Resolved | None = None) -> VirtualServerConfig:
     ident = read_fields(s, VirtualServerConfig, _IDENTITY, _IDENTITY_DEFAULTS)
     _check_identity(s, ident)
     family = _family(ident)
     port = ident["port"] or 0
     scheduling = _scheduling(s, family, ident["protocol"], ident["persistence_timeout"])
     check = _service_check(s, ident["protocol"])
-    real_servers = tuple(_real_server(r, family, port, ident["protocol"]) for r in s.tables("real_server"))
+    real_servers = tuple(_real_server(r, family, port, ident["protocol"], hosts) for r in s.tables("real_server"))
     sorry = _sorry_server(s, family, port)
     result = VirtualServerConfig(
         **(ident | {"family": family, "port": 0 if ident["fwmark"] else port}),
@@ -453,8 +456,9 @@ _REAL_SERVER: dict[str, Reader] = {
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
 
 
-def _real_server(s: Section, family: int, service_port: int, protocol: str = "tcp") -> RealServerConfig:
-    address = read_field(s, RealServerConfig, "address", _address_of_family(family))
+def _real_server(s: Section, family: int, service_port: int, protocol: str = "tcp",
+                 hosts: Resolved | None = None) -> RealServerConfig:
+    address = read_field(s, RealServerConfig, "address", _address_of_family(family, hosts))
     # the port defaults to the service's; a service on all ports (0) lets its real servers keep 0
     port = read_field(s, RealServerConfig, "port", read_port(0 if service_port == 0 else 1), service_port)
     checks = tuple(_check(c, protocol) for c in s.tables("checks"))
@@ -468,13 +472,30 @@ def _real_server(s: Section, family: int, service_port: int, protocol: str = "tc
     return result
 
 
-def _address_of_family(family: int) -> Reader:
+def _address_of_family(family: int, hosts: Resolved | None = None) -> Reader:
+    """An address of the service's family; with `hosts`, also a host name resolved to one."""
     def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
+        raw = s.raw(key, None)
+        if isinstance(raw, str) and hosts is not None and is_host_name(raw):
+            return _host_address(s, key, raw, family, hosts)
         value = s.address(key, default)
         if value is not None and value.version != family:
             s.error(key, f"{value} is IPv{value.version} but the virtual server is IPv{family}")
         return value
     return read
+
+
+def _host_address(s: Section, key: str, name: str, family: int, hosts: Resolved) -> IPAddress | None:
+    """The first address of `family` the name resolved to."""
+    found = hosts.get(name, "was not resolved")
+    if isinstance(found, str):
+        s.error(key, f'"{name}" {found}')
+        return None
+    mine = [address for address in found if address.version == family]
+    if not mine:
+        s.error(key, f'"{name}" has no IPv{family} address (it resolves to {", ".join(map(str, found))})')
+        return None
+    return mine[0]
 
 
 def _tunnel_options(rs: RealServerConfig) -> bool:
