@@ -47,6 +47,13 @@ def real_server_names(data: dict[str, Any]) -> set[str]:
     return names
 
 
+def stand_ins(names: Iterable[str]) -> Resolved:
+    """A distinct reserved address of each family per name, to validate a config whose names
+    resolve only on the director it is for (`directord import` writes names as they came)."""
+    return {name: (ipaddress.IPv4Address(0xF0000000 + index), ipaddress.IPv6Address((0x100 << 112) + index))
+            for index, name in enumerate(sorted(set(names)), 1)}
+
+
 def resolve(names: Iterable[str], timeout: float = RESOLVE_TIMEOUT) -> Resolved:
     """Every name's addresses (in the resolver's order, duplicates dropped), or the reason."""
     wanted = sorted(set(names))

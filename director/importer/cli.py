@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from director.config.load import ConfigError, parse_config
+from director.config.resolve import real_server_names, stand_ins
 from director.config.toml_write import dumps
 from director.importer import Conversion, SourceError
 
@@ -82,7 +83,8 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         import tomllib
 
-        parse_config(tomllib.loads(text), target)
+        data = tomllib.loads(text)
+        parse_config(data, target, hosts=stand_ins(real_server_names(data)))
     except (ConfigError, ValueError) as exc:
         lines = exc.lines if isinstance(exc, ConfigError) else [f"{target}: {exc}"]
         return _fail([f"the imported config does not validate (a bug in the importer or an invalid source "

@@ -19,6 +19,7 @@ from typing import Any
 
 from director.config.model import GlobalConfig, field_choices
 from director.config.read import service_port
+from director.config.resolve import is_host_name
 from director.importer import Conversion, SourceError, seconds
 from director.importer.common import Service, canonical_ip, endpoint, mask_to_prefix, read_source, to_float, to_int
 from director.importer.table import Reader, Table
@@ -607,7 +608,7 @@ def _address_range(text: str, most: int) -> tuple[list[str], int | None] | None:
             raise _TooManyAddresses(f"{first}->{last} is {int(high) - int(low) + 1} addresses; the ranges of a file "
                                     f"make at most {MAX_RANGE_ADDRESSES} real servers in all")
         return [str(ipaddress.IPv4Address(n)) for n in range(int(low), int(high) + 1)], port
-    address = canonical_ip(host)
+    address = canonical_ip(host) or (host if is_host_name(host) else None)  # directord resolves names at load
     return ([address], port) if address else None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from director.config.load import parse_config
 from director.config.model import Config
+from director.config.resolve import real_server_names, stand_ins
 from director.importer import Conversion
 from director.importer.cli import render, sort_unmapped
 
@@ -18,7 +19,7 @@ def imported(conv: Conversion, source: str) -> tuple[Config, dict[str, Any]]:
     """The rendered TOML parsed back and validated: what `directord import` would write."""
     sort_unmapped(conv)
     data = tomllib.loads(render(conv, source, "sample"))
-    return parse_config(data, "imported.toml"), data
+    return parse_config(data, "imported.toml", hosts=stand_ins(real_server_names(data))), data
 
 
 def notes(conv: Conversion) -> dict[tuple[str, int], str]:

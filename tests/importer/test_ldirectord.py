@@ -203,3 +203,11 @@ def test_fallbackcommand_becomes_the_quorum_hooks(tmp_path) -> None:
     assert vs.quorum_down == ("/usr/local/sbin/sorry-page", "--site", "www", "start")
     assert vs.quorum_up == ("/usr/local/sbin/sorry-page", "--site", "www", "stop")
     assert notes(conv) == {}
+
+
+def test_real_servers_by_host_name_stay_names(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=192.0.2.40:80\n    real=localhost:8080 masq\n")
+    conv = convert(str(path))
+    data = imported(conv, "ldirectord")[1]
+    assert data["virtual_server"][0]["real_server"][0]["address"] == "localhost"
