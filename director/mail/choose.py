@@ -31,7 +31,7 @@ def alerts_instance(g: GlobalConfig, vi: VrrpInstanceConfig) -> bool:
 
 
 def alerts_sync_group(g: GlobalConfig, group: str) -> bool:
-    """One mail when every instance of a sync group has reached the same new state."""
+    """One mail per change of a sync group's state (vrrp.notify.group_state)."""
     own = dict(g.smtp_alert_sync_groups).get(group)
     return mail_configured(g) and _first(own, g.smtp_alert_vrrp, g.smtp_alert, SMTP_ALERT_FALLBACK["vrrp"])
 
