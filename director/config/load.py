@@ -15,7 +15,7 @@ from typing import Any
 
 from director.config import load_tracking
 from director.config.locate import SourceMap
-from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
+from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT
 from director.config.model import (
     CHECK_OPTION_TYPES,
     MAIN_TABLE,
@@ -174,7 +174,6 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
                     vrrp_sync_groups=groups, vrrp_scripts=scripts, track_files=files, track_processes=processes)
     errors.extend(_cross_checks(config))
     errors.extend(load_tracking.unique_names(scripts, files, processes))
-    errors.extend(mail_problems(config))
     if errors:
         raise ConfigError(render(errors, path, data, source))
     return config
@@ -218,6 +217,8 @@ def _absolute_path(s: Section, key: str, value: Any) -> Any:
 
 def _global(s: Section) -> GlobalConfig:
     result = GlobalConfig(**read_fields(s, GlobalConfig, _GLOBAL))
+    if s.raw("smtp_alert_sync_groups", None) is not None:  # a key of earlier versions
+        s.error("smtp_alert_sync_groups", "moved: set smtp_alert in the group's [[vrrp_sync_group]] table")
     s.finish()
     return result
 
@@ -1072,6 +1073,7 @@ _SYNC_GROUP: dict[str, Reader] = {
     "notify_master": _notify,
     "notify_backup": _notify,
     "notify_fault": _notify,
+    **SMTP_ALERT,
 }
 
 

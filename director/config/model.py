@@ -135,9 +135,8 @@ class GlobalConfig:
     smtp_connect_timeout: float = 30.0  # seconds for one whole SMTP exchange (keepalived's default)
     smtp_helo_name: str | None = None  # None: this host's name
     smtp_alert: bool | None = None  # default of every switch below and of every smtp_alert; None: unset
-    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance smtp_alert and sync groups
+    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance and vrrp_sync_group smtp_alert
     smtp_alert_checker: bool | None = None  # default of virtual_server and real_server smtp_alert
-    smtp_alert_sync_groups: tuple[tuple[str, bool], ...] = ()  # (sync group, switch): one mail per group change
 
 
 class SmtpServer(NamedTuple):
@@ -406,6 +405,7 @@ class VrrpSyncGroupConfig:
     notify_master: tuple[str, ...] = ()  # argv, run as it is
     notify_backup: tuple[str, ...] = ()
     notify_fault: tuple[str, ...] = ()
+    smtp_alert: bool | None = None  # one mail per change of the group's state; None: smtp_alert_vrrp
 
 
 @dataclass(frozen=True)

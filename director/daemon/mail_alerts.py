@@ -95,7 +95,8 @@ class MailAlerts:
         if state is None or self.group_states.get(group) == state:
             return
         self.group_states[group] = state
-        if alerts_sync_group(config.global_, group):
+        table = next((g for g in config.vrrp_sync_groups if g.name == group), None)
+        if alerts_sync_group(config.global_, table):
             self._mailer.submit(SyncGroupChange(group, state, tuple(members)), self._wall())
 
     @_never_raises

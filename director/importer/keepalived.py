@@ -574,12 +574,6 @@ def _instance_smtp_alert(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.smtp_alert = _switch(k, node)
 
 
-def _sync_group_smtp_alert(k: _Keepalived, node: Node, group: str) -> None:
-    value = _switch(k, node)
-    if value is not None:
-        k.config("global").setdefault("smtp_alert_sync_groups", {})[group] = value
-
-
 @VIRTUAL.on("smtp_alert")
 def _vs_smtp_alert(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     vs.smtp_alert = _switch(k, node)
@@ -946,7 +940,9 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                 hooks[child.keyword] = argv
             continue
         if child.keyword == "smtp_alert":
-            _sync_group_smtp_alert(k, child, name)
+            switch = _switch(k, child)
+            if switch is not None:
+                hooks["smtp_alert"] = switch
             continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
@@ -959,7 +955,7 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
     if hooks and any(vi.sync_group == name for vi in instances.values()):
-        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}
+        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}  # a table for a switch alone too
         k.conv.config.setdefault("vrrp_sync_group", []).append({"name": name, **hooks, **arguments})
     _sync_group_tracking(k, tracking, members)
 

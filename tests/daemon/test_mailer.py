@@ -31,9 +31,10 @@ GLOBAL = {"router_id": "lb1", "notification_email": ["ops@example.org"], "smtp_s
 EVENT = SyncGroupChange("lb", "master", ("A",))
 
 
-def config(**global_: Any) -> Config:
+def config(group: dict | None = None, **global_: Any) -> Config:
     return parse_config({
         "global": GLOBAL | global_,
+        "vrrp_sync_group": [{"name": "lb", **group}] if group else [],
         "vrrp_instance": [{"name": n, "interface": "eth0", "vrid": i + 1, "virtual_ips": [f"192.0.2.{i + 1}"],
                            "sync_group": "lb"} for i, n in enumerate(("A", "B"))],
         "virtual_server": [{"name": "web", "address": "192.0.2.1", "port": 80,
@@ -192,7 +193,7 @@ def test_vrrp_transitions_and_a_sync_group_once_all_members_agree() -> None:
     assert (first.old, first.priority, first.effective_priority) == (None, 100, 90)
     assert first.virtual_ips == ("192.0.2.1/32",)
 
-    listener, queue = alerts(config(smtp_alert_sync_groups={"lb": True}))  # instances off, the group on
+    listener, queue = alerts(config(group={"smtp_alert": True}))  # instances off, the group on
     for name in ("A", "B"):
         listener.on_vrrp_transition(name, "master")
     assert [type(e).__name__ for e in queue.events] == ["SyncGroupChange"]
@@ -202,7 +203,7 @@ def test_a_sync_group_mails_fault_as_soon_as_one_member_faults_as_its_hooks_do()
     """The mail and the group's notify hooks read the group's state by one rule
     (vrrp.notify.group_state): one member in fault is the group in fault, with no wait for
     the others; the group is master again only once every member is."""
-    listener, queue = alerts(config(smtp_alert_sync_groups={"lb": True}))
+    listener, queue = alerts(config(group={"smtp_alert": True}))
     members = {"A": "init", "B": "init"}
     for name, state in (("A", "master"), ("B", "master"), ("A", "fault"), ("B", "backup"),
                         ("A", "backup"), ("A", "master"), ("B", "master")):
@@ -212,7 +213,7 @@ def test_a_sync_group_mails_fault_as_soon_as_one_member_faults_as_its_hooks_do()
             assert listener.group_states["lb"] == group_state(members.values())
     # waiting for all members to agree would have mailed master, backup, master: no fault at all
     assert [e.state for e in queue.events] == ["master", "fault", "backup", "master"]
-    listener, queue = alerts(config(smtp_alert_sync_groups={"lb": True}))
+    listener, queue = alerts(config(group={"smtp_alert": True}))
     listener.on_vrrp_transition("A", "fault")  # B has not reported at all: still the group's fault
     assert [e.state for e in queue.events] == ["fault"]
 
