@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
 
 from director.hook_env import hook_environment
-from director.hook_tree import kill_tree
+from director.hook_tree import run_to_end
 
 if TYPE_CHECKING:
     from director.config.model import VrrpInstanceConfig, VrrpSyncGroupConfig
 
 log = structlog.get_logger("vrrp.notify")
 NOTIFY_TIMEOUT = 10.0
+MAX_OUTPUT = 4096  # bytes of a hook's output kept for the log line; the rest is read and dropped
 # keepalived's words for the states; an instance leaving for init is stopping
 KEEPALIVED_STATES = {"master": "MASTER", "backup": "BACKUP", "fault": "FAULT", "init": "STOP"}
 Command = list[str]
@@ -68,32 +70,30 @@ def fifo_line(kind: str, name: str, state: str, priority: int) -> bytes:
 
 
 async def run_notify(args: Sequence[str], timeout: float = NOTIFY_TIMEOUT) -> int | None:
-    """Run one hook command and return its exit code; None if it could not run or timed out."""
+    """Run one hook command and return its exit code (negative: the signal that ended it);
+    None if it could not run or timed out. It runs as exec checks and tracked scripts do
+    (director.hook_tree.run_to_end): no shell, its own session, the minimal environment,
+    stdin from /dev/null, output drained and bounded, killed with what it started."""
     if not args:
         return None
     args = list(args)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=hook_environment(),
-            start_new_session=True,  # its own process group: a timeout kills what it started too
-        )
-    except OSError as exc:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env=hook_environment(), cwd="/")
+    except (OSError, subprocess.SubprocessError) as exc:
         log.warning("notify failed to start", argv=args, error=str(exc))
         return None
     try:
-        code = await asyncio.wait_for(proc.wait(), timeout)
+        code, output = await run_to_end(proc, MAX_OUTPUT, timeout)
     except TimeoutError:
         log.warning("notify killed after timeout", argv=args, timeout=timeout)
         return None
-    finally:
-        if proc.returncode is None:
-            kill_tree(proc.pid)  # its group, and whatever left the group with setsid
-            await asyncio.shield(proc.wait())
-    (log.info if code == 0 else log.warning)("notify ran", argv=args, exit=code)
+    if code == 0:
+        log.info("notify ran", argv=args, exit=code)
+    else:
+        first = output.decode("utf-8", "replace").strip().splitlines()
+        log.warning("notify ran", argv=args, exit=code, output=first[0].strip()[:200] if first else "")
     return code
 
 
