@@ -644,7 +644,7 @@ def _vrrp_instance(s: Section, vs_names: set[str], tracked: dict[str, Reader]) -
 
 
 def _check_vmac(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
-    """The VMAC rules keepalived has, and the one part directord does not build (IPv6)."""
+    """The VMAC rules keepalived has."""
     if not vi.use_vmac:
         for key in ("vmac_interface", "vmac_xmit_base"):
             if s.has(key):
@@ -657,8 +657,6 @@ def _check_vmac(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
         _check_ifname(s, "vmac_interface", vi.vmac_interface)
         if vi.vmac_interface == vi.interface:
             s.error("vmac_interface", f'"{vi.vmac_interface}" is the instance\'s interface: name a new macvlan')
-    if family == 6:
-        s.error("use_vmac", "IPv6 VMAC (00:00:5e:00:02:VRID) is not supported; use it with IPv4 instances only")
     if vi.unicast_peers and not vi.vmac_xmit_base:
         s.error("use_vmac", "with unicast_peers needs vmac_xmit_base = true (keepalived requires it)")
 

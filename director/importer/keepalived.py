@@ -105,6 +105,7 @@ class _Instance:
     vmac_interface: str | None = None
     vmac_xmit_base: bool | None = None
     vmac_node: Node | None = None
+    vmac_mac: str | None = None  # use_vmac's own MAC, judged once the family is known
     smtp_alert: bool | None = None
     auth_type: str | None = None
     auth_pass: str | None = None
@@ -709,8 +710,8 @@ def _line_remark(k: _Keepalived, block: Node, line: Node) -> Callable[[str], Non
 
 @INSTANCE.on("use_vmac")
 def _use_vmac(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    """`use_vmac [NAME] [MAC]`: the standard IPv4 VMAC (00:00:5e:00:01:VRID) carries over; another
-    MAC does not (directord builds only that one)."""
+    """`use_vmac [NAME] [MAC]`: the standard VMAC (00:00:5e:00:01:VRID, IPv6 00:00:5e:00:02:VRID)
+    carries over; another MAC does not (directord builds only those)."""
     name, mac = None, None
     for word in node.args:
         if mac is None and _MAC.fullmatch(word):
@@ -719,14 +720,7 @@ def _use_vmac(k: _Keepalived, node: Node, vi: _Instance) -> None:
             name = word
         else:
             k.skip(node, f"option {word!r} ignored")
-    if mac is not None:
-        octets = mac.split(":")
-        standard = octets[:5] == ["00", "00", "5e", "00", "01"] and (
-            len(octets) == 5 or vi.vrid is None or int(octets[5], 16) == vi.vrid)
-        if not standard:
-            k.skip(node, f"not imported: MAC {mac}: directord uses the VRRP MAC 00:00:5e:00:01:VRID only")
-            return
-    vi.use_vmac, vi.vmac_interface, vi.vmac_node = True, name, node
+    vi.use_vmac, vi.vmac_interface, vi.vmac_node, vi.vmac_mac = True, name, node, mac
 
 
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){4,5}")
@@ -742,14 +736,18 @@ def _settle_vmac(k: _Keepalived, vi: _Instance) -> None:
     if not vi.use_vmac:
         vi.vmac_xmit_base = None  # keepalived ignores it without use_vmac
         return
+    assert vi.vmac_node is not None
     ipv6 = any(":" in (vip if isinstance(vip, str) else vip["address"]) for vip in vi.virtual_ips or [])
-    if ipv6:
-        assert vi.vmac_node is not None
-        k.skip(vi.vmac_node, "not imported: directord does not support IPv6 VMAC (00:00:5e:00:02:VRID); "
-                             "the instance keeps its addresses on its interface")
-        vi.use_vmac = vi.vmac_interface = vi.vmac_xmit_base = None
-    elif vi.unicast_peers and not vi.vmac_xmit_base:
-        assert vi.vmac_node is not None
+    if vi.vmac_mac is not None:
+        octets, family = vi.vmac_mac.split(":"), "02" if ipv6 else "01"
+        standard = octets[:5] == ["00", "00", "5e", "00", family] and (
+            len(octets) == 5 or vi.vrid is None or int(octets[5], 16) == vi.vrid)
+        if not standard:
+            k.skip(vi.vmac_node, f"not imported: MAC {vi.vmac_mac}: directord uses the VRRP MAC "
+                                 f"00:00:5e:00:{family}:VRID only")
+            vi.use_vmac = vi.vmac_interface = vi.vmac_xmit_base = None
+            return
+    if vi.unicast_peers and not vi.vmac_xmit_base:
         k.remark(vi.vmac_node, "vmac_xmit_base set: keepalived sets it with unicast peers, as it requires")
         vi.vmac_xmit_base = True
 

@@ -48,10 +48,10 @@ def test_a_name_too_long_or_the_base_itself_is_refused_in_one_line() -> None:
         '7: vrrp_instance "VI_1".vmac_interface: "a b" is not a valid interface name']
 
 
-def test_ipv6_vmac_is_stated_as_not_supported() -> None:
-    assert lines("use_vmac = true\n", vip="2001:db8::10/64") == [
-        '6: vrrp_instance "VI_1".use_vmac: IPv6 VMAC (00:00:5e:00:02:VRID) is not supported; '
-        "use it with IPv4 instances only"]
+def test_ipv6_vmac_loads() -> None:
+    source = HEAD.format(vip="2001:db8::10/64") + "use_vmac = true\n"
+    [vi] = parse_config(tomllib.loads(source), "f", SourceMap(source)).vrrp_instances
+    assert (vi.family, vi.use_vmac, vi.vmac_name) == (6, True, "vrrp.51")
 
 
 def test_vmac_keys_without_use_vmac_are_named() -> None:
