@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
+import errno
+import os
+import shutil
+import signal
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
 
 import structlog
 
@@ -71,17 +75,15 @@ def fifo_line(kind: str, name: str, state: str, priority: int) -> bytes:
 
 async def run_notify(args: Sequence[str], timeout: float = NOTIFY_TIMEOUT) -> int | None:
     """Run one hook command and return its exit code (negative: the signal that ended it);
-    None if it could not run or timed out. It runs as exec checks and tracked scripts do
-    (director.hook_tree.run_to_end): no shell, its own session, the minimal environment,
-    stdin from /dev/null, output drained and bounded, killed with what it started."""
+    None if it could not run or timed out. It ends as exec checks and tracked scripts do
+    (director.hook_tree.run_to_end): output drained and bounded, killed with what it started;
+    it starts with no shell, in its own session, with the minimal environment (`spawn`)."""
     if not args:
         return None
     args = list(args)
     try:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env=hook_environment(), cwd="/")
-    except (OSError, subprocess.SubprocessError) as exc:
+        proc = spawn(args, hook_environment())
+    except OSError as exc:
         log.warning("notify failed to start", argv=args, error=str(exc))
         return None
     try:
@@ -95,6 +97,51 @@ async def run_notify(args: Sequence[str], timeout: float = NOTIFY_TIMEOUT) -> in
         first = output.decode("utf-8", "replace").strip().splitlines()
         log.warning("notify ran", argv=args, exit=code, output=first[0].strip()[:200] if first else "")
     return code
+
+
+@dataclass
+class Spawned:
+    """A hook started by `spawn`: the part of a subprocess.Popen that run_to_end uses."""
+
+    pid: int
+    stdout: BinaryIO
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def spawn(args: list[str], env: dict[str, str]) -> Spawned:
+    """Start a hook in its own session, stdin /dev/null, stdout and stderr one pipe, and no
+    signal blocked: the VRRP process's threads block SIGTERM and SIGINT (its stop thread
+    takes them), and a mask is inherited through exec, where subprocess would keep it."""
+    program = args[0] if "/" in args[0] else shutil.which(args[0], path=env.get("PATH", ""))
+    if program is None:
+        raise FileNotFoundError(errno.ENOENT, "not found on the hook PATH", args[0])
+    read, write = os.pipe2(os.O_CLOEXEC)
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawn(program, args, env, setsid=True, setsigmask=(),
+                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores them; hooks must not
+                             file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write, 1),
+                                           (os.POSIX_SPAWN_DUP2, write, 2)])
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+        os.close(devnull)
+    return Spawned(pid, os.fdopen(read, "rb", buffering=0))
 
 
 class Hooks:
