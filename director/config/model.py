@@ -412,18 +412,21 @@ class VrrpSyncGroupConfig:
 class TrackScript:
     name: str  # a [[vrrp_script]] of the file
     weight: int | None = None  # None: the script's own weight (the loader fills it in)
+    reverse: bool = False  # the loader fills in the script's own unless the reference sets it
 
 
 @dataclass(frozen=True)
 class TrackFile:
     name: str  # a [[track_file]] of the file
     weight: int | None = None  # None: the track_file's own weight (the loader fills it in)
+    reverse: bool = False  # the loader fills in the track_file's own unless the reference sets it
 
 
 @dataclass(frozen=True)
 class TrackProcess:
     name: str  # a [[track_process]] of the file
     weight: int | None = None  # None: the track_process's own weight (the loader fills it in)
+    reverse: bool = False  # the loader fills in the track_process's own unless the reference sets it
 
 
 @dataclass(frozen=True)
@@ -526,6 +529,7 @@ class VrrpScriptConfig:
     init_fail: bool = False  # start failed (rise successes to pass), not unknown (the first result decides)
     user: str | None = None  # run as this user; None: the daemon's own (root)
     group: str | None = None  # None: the user's primary group
+    reverse: bool = False  # the weight's effect turned around: subtracted while ok (weight 0: FAULT while ok)
 
 
 @dataclass(frozen=True)
@@ -537,6 +541,9 @@ class TrackFileConfig:
     path: str  # absolute
     weight: int = 1  # 0: a non-zero value puts a tracking instance in FAULT
     interval: float = 1.0  # how often the file is read
+    init_file: int | None = None  # written to a missing file when tracking starts; None: never
+    init_overwrite: bool = False  # with init_file: written even over an existing file
+    reverse: bool = False  # -(value x weight) is added (weight 0: FAULT while the value is 0)
 
 
 ParamMatch = Literal["exact", "partial", "initial"]
@@ -558,6 +565,7 @@ class TrackProcessConfig:
     fork_delay: float = 0.0  # quorum gained: wait this long before it counts
     terminate_delay: float = 0.0  # quorum lost: wait this long before it counts
     interval: float = 1.0  # how often /proc is read
+    reverse: bool = False  # the weight's effect turned around (weight 0: FAULT with quorum)
 
 
 @dataclass(frozen=True)
