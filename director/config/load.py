@@ -205,6 +205,7 @@ _GLOBAL: dict[str, Reader] = {
     "vrrp_realtime_priority": integer(0, 99),
     "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
     "script_security": boolean,
+    "vrrp_strict": boolean,
     **GLOBAL_MAIL,  # email alerts: director.config.mail_keys
 }
 
@@ -1098,6 +1099,22 @@ def _cross_checks(config: Config) -> list[Problem]:
     used = {vi.sync_group for vi in config.vrrp_instances}
     errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")
                for index, group in enumerate(config.vrrp_sync_groups) if group.name not in used]
+    if config.global_.vrrp_strict:
+        errors += _strict_problems(config.vrrp_instances)
+    return errors
+
+
+def _strict_problems(instances: tuple[VrrpInstanceConfig, ...]) -> list[Problem]:
+    """[global] vrrp_strict: what RFC 5798 has no room for, as keepalived's vrrp_strict refuses it."""
+    errors = []
+    for index, vi in enumerate(instances):
+        rules = (("auth_type", vi.auth_type is not None, "RFC 5798 has no authentication"),
+                 ("unicast_peers", bool(vi.unicast_peers), "RFC 5798 sends adverts to the multicast group only"),
+                 ("preempt_delay", vi.preempt_delay > 0, "RFC 5798 preempts at once"),
+                 ("vmac_xmit_base", vi.vmac_xmit_base, "RFC 5798 sends adverts from the virtual MAC"),
+                 ("virtual_ips", not vi.virtual_ips, "RFC 5798 needs at least one address"))
+        errors += [Problem(("vrrp_instance", index, key), f"not allowed with vrrp_strict: {why}")
+                   for key, broken, why in rules if broken]
     return errors
 
 

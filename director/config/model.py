@@ -128,6 +128,9 @@ class GlobalConfig:
     # refuse a config that runs, as root, a program a user other than root can change
     # (keepalived's enable_script_security); false: check-config only warns
     script_security: bool = False
+    # keepalived's vrrp_strict: refuse what RFC 5798 does not allow (authentication, unicast peers,
+    # preempt_delay, vmac_xmit_base, an instance with no VIP); see load._strict_problems
+    vrrp_strict: bool = False
     # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
     notification_email: tuple[str, ...] = ()  # recipients
     notification_email_from: str | None = None  # None: directord@<host name>

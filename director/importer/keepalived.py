@@ -67,6 +67,8 @@ class _File:
     script_user: Node | None = None
     script_security: Node | None = None  # enable_script_security
     runs_programs: list[Node] = field(default_factory=list)  # notify and MISC_CHECK lines (script_user's reach)
+    strict: Node | None = None  # vrrp_strict
+    firewall: list[Node] = field(default_factory=list)  # vrrp_iptables, vrrp_ipsets
 
 
 @dataclass
@@ -285,6 +287,8 @@ class _Keepalived(Reader):
         _settle_script_security(self)
         if self.file.instances:
             self.conv.config["vrrp_instance"] = [_finish_instance(self, vi) for vi in self.file.instances]
+        _settle_strict(self)
+        _settle_firewall(self)
 
     def config(self, section: str) -> dict[str, Any]:
         return self.conv.config.setdefault(section, {})
@@ -409,6 +413,75 @@ def _script_user(k: _Keepalived, node: Node, state: _File) -> None:
 @GLOBAL.on("vrrp_skip_check_adv_addr")
 def _skip_check_default(k: _Keepalived, node: Node, state: _File) -> None:
     k.remark(node, SKIP_CHECK)
+
+
+# keepalived's vrrp_strict sets no_accept: a firewall rule drops what is addressed to the VIPs
+NO_ACCEPT = ("keepalived's vrrp_strict also sets no_accept, whose firewall rule drops every packet addressed to "
+             "the VIPs (no ping, no IPVS service on them) unless the priority is 255; directord always takes "
+             "traffic to its VIPs")
+
+
+@GLOBAL.on("vrrp_strict")
+def _vrrp_strict(k: _Keepalived, node: Node, state: _File) -> None:
+    """The protocol rules carry over (`vrrp_strict = true`, settled per instance as keepalived
+    settles them); no_accept does not, so the line stays flagged."""
+    state.strict = node
+
+
+@GLOBAL.on("vrrp_iptables", "vrrp_ipsets")
+def _vrrp_firewall(k: _Keepalived, node: Node, state: _File) -> None:
+    """Where keepalived puts its firewall rules: it has them only for no_accept (flagged with
+    vrrp_strict) and to keep IGMP/MLD reports off VMACs (directord's use_vmac docs give the
+    sysctl for that); directord writes no firewall rules, so the chain names mean nothing here."""
+    state.firewall.append(node)
+
+
+def _settle_firewall(k: _Keepalived) -> None:
+    """vrrp_iptables / vrrp_ipsets once the instances are known: with a VMAC the chain kept IGMP/MLD
+    reports off it in keepalived, which directord does not do (flagged); otherwise nothing is lost."""
+    vmacs = [vi.name for vi in k.file.instances if vi.use_vmac]
+    for node in k.file.firewall:
+        if vmacs:
+            k.skip(node, f"not carried over: keepalived uses it to keep IGMP/MLD reports off the VMACs of "
+                         f"{', '.join(vmacs)}; directord writes no firewall rules: set "
+                         "net.ipv4.igmp_link_local_mcast_reports = 0 (see use_vmac in docs/configuration.md)")
+        else:
+            k.remark(node, "no effect: directord writes no firewall rules (keepalived uses them for no_accept, "
+                           "see vrrp_strict, and for IGMP/MLD on VMACs; Debian's keepalived 2.2.7 uses nftables "
+                           "instead anyway)")
+
+
+def _settle_strict(k: _Keepalived) -> None:
+    """vrrp_strict once every instance is read: imported when the instances keep to its rules
+    after keepalived's own resets, else left out with the reason."""
+    node = k.file.strict
+    if node is None:
+        return
+    unicast = [vi.name for vi in k.file.instances if vi.unicast_peers]
+    empty = [vi.name for vi in k.file.instances if not vi.virtual_ips]
+    if unicast or empty:
+        broken = "unicast peers" if unicast else "no virtual_ipaddress"
+        k.skip(node, f"not imported: {', '.join(unicast or empty)} with {broken}, which vrrp_strict forbids; "
+                     f"and {NO_ACCEPT}")
+        return
+    k.config("global")["vrrp_strict"] = True
+    k.skip(node, f"imported as vrrp_strict = true (the protocol rules), but {NO_ACCEPT}")
+
+
+def _strict_instance(k: _Keepalived, vi: _Instance) -> None:
+    """keepalived's resets under vrrp_strict (as `keepalived -t` reports them)."""
+    if k.file.strict is None:
+        return
+    if vi.auth_node is not None:
+        k.remark(vi.auth_node, "not imported: keepalived ignores authentication under vrrp_strict")
+        vi.auth_node = vi.auth_pass_node = vi.auth_type = vi.auth_pass = None
+    if vi.preempt_delay_node is not None:
+        k.remark(vi.preempt_delay_node, "cleared, as keepalived resets preempt_delay under vrrp_strict")
+        vi.preempt_delay, vi.preempt_delay_node = None, None
+    if vi.vmac_xmit_base and not vi.unicast_peers:
+        assert vi.vmac_node is not None
+        k.remark(vi.vmac_node, "vmac_xmit_base cleared, as keepalived resets it under vrrp_strict")
+        vi.vmac_xmit_base = None
 
 
 @GLOBAL.on("vrrp_notify_fifo", "notify_fifo")
@@ -726,6 +799,12 @@ def _use_vmac(k: _Keepalived, node: Node, vi: _Instance) -> None:
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){4,5}")
 
 
+@INSTANCE.on("use_vmac_addr")
+def _use_vmac_addr(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.skip(node, "not imported: directord builds one VMAC per instance, on its interface; the addresses with a "
+                 "dev of their own (or of the other family) stay on that device, with its own MAC")
+
+
 @INSTANCE.on("vmac_xmit_base")
 def _vmac_xmit_base(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.vmac_xmit_base = True
@@ -990,6 +1069,7 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     _settle_start(k, vi)
     if vi.unicast_ttl and not vi.unicast_peers:
         vi.unicast_ttl = {}  # a multicast instance: its adverts carry TTL 255 in keepalived too
+    _strict_instance(k, vi)
     _settle_auth(k, vi)
     _settle_vmac(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
