@@ -14,6 +14,7 @@ import tomllib
 from typing import Any
 
 from director.config import load_tracking
+from director.config.http_keys import HTTP_CHECK, http_problems, url_readers, urls_reader
 from director.config.locate import SourceMap
 from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT
 from director.config.model import (
@@ -25,6 +26,7 @@ from director.config.model import (
     Config,
     GarpConfig,
     GlobalConfig,
+    HttpUrl,
     IPAddress,
     IPInterface,
     IpvsConfig,
@@ -492,7 +494,7 @@ def _check(s: Section, protocol: str) -> CheckConfig:
         if s.has(option) and kind not in types:
             s.error(option, f'applies only to {"/".join(types)} checks, not type "{kind}"')
     interval = read_field(s, CheckConfig, "interval", duration(0.01, 3600.0))
-    readers = _CHECK | ({"command": _exec_command} if kind == "exec" else {})
+    readers = _CHECK | HTTP_CHECK | {"urls": _URLS} | ({"command": _exec_command} if kind == "exec" else {})
     # the timeout defaults to no more than the interval
     timeout = min(field_default(CheckConfig, "timeout"), interval)
     result = CheckConfig(type=kind, interval=interval, **read_fields(s, CheckConfig, readers, {"timeout": timeout}))
@@ -501,12 +503,24 @@ def _check(s: Section, protocol: str) -> CheckConfig:
     if result.sip_uri is not None and not re.match(r"sips?:", result.sip_uri):
         s.error("sip_uri", f'must start with "sip:" or "sips:", got "{result.sip_uri}"')
     for key in ("path", "host", "sip_uri"):
-        value = getattr(result, key)
-        if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
-            # it goes into a request line or header: a space splits it, CR/LF would add headers
-            s.error(key, f"must not contain spaces or control characters, got {value!r}")
+        _request_safe(s, key, getattr(result, key))
+    http_problems(s, result)
     s.finish()
     return result
+
+
+def _request_safe(s: Section, key: str, value: object) -> None:
+    if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
+        # it goes into a request line or header: a space splits it, CR/LF would add headers
+        s.error(key, f"must not contain spaces or control characters, got {value!r}")
+
+
+def _check_url(s: Section, url: HttpUrl) -> None:
+    """One [[...check.urls]] entry: its path and Host go into the request as the check's do."""
+    if isinstance(url.path, str) and not url.path.startswith("/"):
+        s.error("path", f'must start with "/", got "{url.path}"')
+    for key in ("path", "host"):
+        _request_safe(s, key, getattr(url, key))
 
 
 _REQUEST_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -609,6 +623,9 @@ _CHECK: dict[str, Reader] = {
     "command": _command,
     "dynamic_weight": boolean,
 }
+
+
+_URLS = urls_reader(url_readers(text, _status_ranges, _regex), _check_url)
 
 
 # --- [[vrrp_instance]] ------------------------------------------------------------

@@ -66,6 +66,17 @@ CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "max_body": ("http", "https"),
     "tls_verify": ("https",),
     "sni": ("https",),
+    # HTTP depth (director.config.http_keys)
+    "headers": ("http", "https"),
+    "http_version": ("http", "https"),
+    "http_user": ("http", "https"),
+    "http_password": ("http", "https"),
+    "digest": ("http", "https"),
+    "regex_no_match": ("http", "https"),
+    "urls": ("http", "https"),
+    "tls_cert": ("https",),
+    "tls_key": ("https",),
+    "tls_ca": ("https",),
     "expect_status": ("http", "https", "sip"),
     "transport": ("sip",),
     "sip_uri": ("sip",),
@@ -219,12 +230,35 @@ class CheckConfig:
     max_body: int = 65536  # bytes read at most
     tls_verify: bool | None = None  # None: not set, so not verified (check-config warns)
     sni: str | None = None
+    # http / https depth (keepalived's HTTP_GET url blocks; director.config.http_keys reads them)
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers, in order
+    http_version: Literal["1.1", "1.0"] = "1.1"
+    http_user: str | None = None  # basic authentication; None: none
+    http_password: str = ""
+    digest: str | None = None  # MD5 of the body, 32 lower-case hex digits (keepalived's digest)
+    regex_no_match: bool = False  # expect_body must NOT match
+    urls: tuple[HttpUrl, ...] = ()  # several URLs, all must pass; (): the one of path / expect_* above
+    tls_cert: str | None = None  # client certificate (PEM file), for servers that ask for one
+    tls_key: str | None = None  # its private key; None: in tls_cert
+    tls_ca: str | None = None  # CA file the server is verified against (tls_verify); None: the system's
     # sip
     transport: Literal["udp", "tcp"] = "udp"
     sip_uri: str | None = None  # Request-URI; default sip:<address>:<port>
     # exec: argv, never a shell string
     command: tuple[str, ...] = ()
     dynamic_weight: bool = False  # exit 2..255 -> weight = code - 2
+
+
+@dataclass(frozen=True)
+class HttpUrl:
+    """One URL of an http/https check, with its own expectations (keepalived's url block)."""
+
+    path: str = "/"
+    expect_status: tuple[tuple[int, int], ...] = ((200, 200),)
+    expect_body: str | None = None
+    regex_no_match: bool = False
+    digest: str | None = None
+    host: str | None = None  # Host header for this URL; None: the check's
 
 
 @dataclass(frozen=True)
