@@ -164,13 +164,18 @@ class _Check:
     initial: str | None = None
     node: Node | None = field(default=None, compare=False)
     rs_port: int = field(default=0, compare=False)
-    urls: int = field(default=0, compare=False)
+    digest: str | None = None
+    regex_no_match: bool | None = None
+    http_version: str | None = None
+    url_list: list[dict[str, Any]] = field(default_factory=list)  # url blocks, as [[check.urls]] entries
 
     def output(self) -> dict[str, Any]:
         timing = self.timing
         return present({
-            "type": self.type, "path": self.path, "host": self.host, "expect_status": self.expect_status,
-            "expect_body": self.expect_body, "command": self.command, "dynamic_weight": self.dynamic_weight,
+            "type": self.type, "http_version": self.http_version, "path": self.path, "host": self.host,
+            "expect_status": self.expect_status, "expect_body": self.expect_body,
+            "regex_no_match": self.regex_no_match, "digest": self.digest, "urls": self.url_list or None,
+            "command": self.command, "dynamic_weight": self.dynamic_weight,
             "port": self.port, "interval": timing.interval, "timeout": timing.timeout,
             "transition_interval": timing.transition_interval, "rise": self.rise, "fall": timing.fall,
             "initial": self.initial,
@@ -316,7 +321,7 @@ TCP_CHECK: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVAL
 HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
-URL: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
+URL: Table[_Keepalived, Node, dict[str, Any]] = Table(fallback=_unknown(NO_EQUIVALENT))  # one url { }
 AUTH: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))  # authentication { }
 
 
@@ -1287,8 +1292,8 @@ def _checker(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     table = CHECK_TABLES[check.type]
     for child in k.block(node):
         table.read(k, child, check)
-    if check.type in ("http", "https") and check.expect_status is None:
-        check.expect_status = ["200-299"]
+    if check.type in ("http", "https"):
+        _settle_urls(check)
     if check.type == "exec" and check.timing.timeout is None:
         interval = check.timing.interval
         check.timing.timeout = interval if interval is not None else seconds(DEFAULT_DELAY_LOOP)
@@ -1346,12 +1351,35 @@ def _connect_port(k: _Keepalived, node: Node, check: _Check) -> None:
 
 @HTTP_CHECK.on("url")
 def _url(k: _Keepalived, node: Node, check: _Check) -> None:
-    check.urls += 1
-    if check.urls > 1:
-        k.skip(node, "directord checks one URL per real server: only the first is used")
-        return
+    url: dict[str, Any] = {}
     for child in k.block(node):
-        URL.read(k, child, check)
+        URL.read(k, child, url)
+    check.url_list.append(url)
+
+
+def _settle_urls(check: _Check) -> None:
+    """keepalived checks every url block, each with status 200-299 unless it says otherwise: one
+    becomes the check's own keys, several its `urls` (all must pass, as in keepalived)."""
+    for url in check.url_list:
+        url["expect_status"] = url.get("expect_status") or ["200-299"]
+    if len(check.url_list) == 1:
+        [url] = check.url_list
+        check.url_list = []
+        check.path, check.expect_status = url.get("path"), url["expect_status"]
+        check.expect_body, check.regex_no_match = url.get("expect_body"), url.get("regex_no_match")
+        check.digest, check.host = url.get("digest"), url.get("host", check.host)
+    elif check.expect_status is None and not check.url_list:
+        check.expect_status = ["200-299"]
+
+
+@HTTP_CHECK.on("http_protocol")
+def _http_protocol(k: _Keepalived, node: Node, check: _Check) -> None:
+    """1.0C is 1.0 with "Connection: close", which directord sends with either version."""
+    value = k.word(node)
+    if value in ("1.0", "1.0C", "1.0c"):
+        check.http_version = "1.0"
+    elif value is not None and value != "1.1":
+        k.bad(node, f"{value!r} is not 1.0, 1.0C or 1.1")
 
 
 @HTTP_CHECK.on("virtualhost")
@@ -1382,27 +1410,23 @@ def _misc_dynamic(k: _Keepalived, node: Node, check: _Check) -> None:
     check.dynamic_weight = True
 
 
-@URL.on("path")
-def _path(k: _Keepalived, node: Node, check: _Check) -> None:
+@URL.on("path", "regex", "digest", "virtualhost")
+def _url_word(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
     value = k.word(node)
     if value is not None:
-        check.path = value
+        key = {"regex": "expect_body", "virtualhost": "host"}.get(node.keyword, node.keyword)
+        url[key] = value.lower() if key == "digest" else value
 
 
 @URL.on("status_code")
-def _status_code(k: _Keepalived, node: Node, check: _Check) -> None:
+def _status_code(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
     # a code is three digits; anything else ("200-299", "²", 5000 digits) as written, for the loader to judge
-    check.expect_status = [int(a) if len(a) == 3 and a.isascii() and a.isdigit() else a for a in node.args]
+    url["expect_status"] = [int(a) if len(a) == 3 and a.isascii() and a.isdigit() else a for a in node.args]
 
 
-@URL.on("regex")
-def _regex(k: _Keepalived, node: Node, check: _Check) -> None:
-    value = k.word(node)
-    if value is not None:
-        check.expect_body = value
-
-
-URL.says("directord does not compare body digests (use expect_body with a regex)", "digest")
+@URL.on("regex_no_match")
+def _regex_no_match(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
+    url["regex_no_match"] = True
 
 
 # --- the end of a virtual_server block --------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from director.config.load import ConfigError
+from director.config.model import HttpUrl
 from director.importer import Conversion, SourceError
 from director.importer.cli import render
 from director.importer.common import MAX_SOURCE_BYTES
@@ -62,7 +63,10 @@ def test_http_service(result) -> None:
     assert web.quorum == 2 and web.sorry_server.endpoint == "10.0.0.99:8080"
     assert web.on_failure == "quiesce"
     check = web.check
-    assert (check.type, check.path, check.expect_status) == ("http", "/health", ((200, 200),))
+    # both url blocks, each with keepalived's default status 200-299 unless it names one, the digest kept
+    assert check.type == "http" and check.urls == (
+        HttpUrl("/health", ((200, 200),), digest="9b3a0c85a887a256d6939da88aabd8cd"),
+        HttpUrl("/ready", ((200, 299),)))
     assert (check.interval, check.timeout, check.transition_interval) == (6.0, 3.0, 2.0)
     assert (check.rise, check.fall, check.initial) == (1, 3, "up")
 
@@ -97,20 +101,18 @@ def test_every_unmapped_directive_is_listed_with_file_and_line(result) -> None:
     conv, _, _ = result
     found = notes(conv)
     expected = {
-        ("keepalived.conf", 82): "digest",
-        ("keepalived.conf", 84): "url",
         ("keepalived.conf", 119): "misc_path",
         ("keepalived.conf", 124): "real_server [2001:db8:20::2]:53",
-        ("web-rs.conf", 9): "digest",
         ("web-rs.conf", 16): "notify_down",
     }
     for where, directive in expected.items():
         assert where in found and found[where].startswith(directive + ":"), (where, found.get(where))
     assert "DIRECTORD_ADDRESS" in found[("keepalived.conf", 124)]
+    assert not [where for where, reason in found.items() if reason.startswith(("digest", "url"))]
     # vrrp_version 3: keepalived ignores the authentication block, and so does the import
     assert remarks(conv)[("keepalived.conf", 30)].startswith("authentication: VRRP version 3 has no authentication")
     assert ("keepalived.conf", 35) not in found  # `dev eth0 label eth0:web` carries over
-    assert len(found) == len(conv.unmapped) == 8, found
+    assert len(found) == len(conv.unmapped) == 4, found  # the digests and the second url blocks carry over now
 
 
 def write(tmp_path, text: str, name: str = "keepalived.conf") -> str:
