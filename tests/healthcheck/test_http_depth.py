@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from director.config.model import CheckConfig, HttpUrl
 from healthcheck import http, http_depth
+from healthcheck import http_parse as hp
 from healthcheck._io import ProbeError
 from healthcheck.result import Target
 from tests.healthcheck.conftest import free_port, need, run, stop, wait_tcp
@@ -209,3 +210,16 @@ def test_the_url_judge_reads_a_chunked_body_across_reads_for_the_digest() -> Non
     judge = http_depth.UrlJudge(HttpUrl("/", digest=MD5), "GET", 1024)
     verdicts = [judge.feed(reply[i:i + 7]) for i in range(0, len(reply), 7)]
     assert [v for v in verdicts if v is not None] == [(True, "HTTP 200 OK, digest matched")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(max_size=12), value=st.text(max_size=24), user=st.text(max_size=8))
+def test_built_requests_never_carry_an_injected_line(name: str, value: str, user: str) -> None:
+    """Whatever reaches the builder, a request has exactly its own lines, or is refused."""
+    try:
+        request = hp.build_request("GET", "/", "h", "ua", "1.0", ((name, value),), f"Basic {user}")
+    except ValueError:
+        return
+    head = request.decode("latin-1")
+    assert head.endswith("\r\n\r\n") and head.count("\r\n") == 8 and "\n" not in head.replace("\r\n", "")
+    assert head.split("\r\n")[5:] == [f"Authorization: Basic {user}", f"{name}: {value}", "", ""]
