@@ -405,6 +405,7 @@ _REAL_SERVER: dict[str, Reader] = {
     "tunnel_port": integer(0, 65535),
     "tunnel_checksum": text,
     **SMTP_ALERT,
+    "virtualhost": text,
 }
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
 
@@ -450,6 +451,10 @@ def _check_real_servers(s: Section, vs: VirtualServerConfig) -> None:
         if method in ("dr", "tun") and vs.port and rs.port != vs.port:
             s.error(f"real_server[{index}].port",
                     f"{method} cannot change the port ({rs.port} != service port {vs.port})")
+        if rs.virtualhost is not None and vs.check.type not in ("http", "https"):
+            s.error(f"real_server[{index}].virtualhost", f'needs an http or https check, not type "{vs.check.type}"')
+        else:
+            _request_safe(s, f"real_server[{index}].virtualhost", rs.virtualhost)
 
 
 def _sorry_server(s: Section, family: int, service_port: int) -> RealServerConfig | None:

@@ -273,6 +273,7 @@ class RealServerConfig:
     tunnel_port: int = 0
     tunnel_checksum: TunnelChecksum = "nocsum"
     smtp_alert: bool | None = None  # mail its up/down changes; None: [global] smtp_alert_checker, smtp_alert
+    virtualhost: str | None = None  # http/https checks: its own Host header (keepalived's); None: the check's
 
     @property
     def endpoint(self) -> str:

@@ -43,8 +43,13 @@ def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Targ
 
 def targets_from_config(virtual_servers: Iterable[VirtualServerConfig]) -> Subscriptions:
     """Subscriptions for a config: key (virtual server name, real server endpoint)."""
-    return {(vs.name, rs.endpoint): (probe_target(vs, str(rs.address), rs.port), vs.check)
+    return {(vs.name, rs.endpoint): (probe_target(vs, str(rs.address), rs.port), _own_host(vs.check, rs.virtualhost))
             for vs in virtual_servers for rs in vs.real_servers}
+
+
+def _own_host(check: CheckConfig, virtualhost: str | None) -> CheckConfig:
+    """A real server's `virtualhost` is its check's Host header (a URL's own still wins)."""
+    return check if virtualhost is None else dataclasses.replace(check, host=virtualhost)
 
 
 def serving(config: Config, kernel: KernelTable) -> set[HealthKey]:

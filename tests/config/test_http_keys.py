@@ -63,3 +63,18 @@ def test_the_tls_keys_are_https_only_and_need_each_other() -> None:
     found = errors(type="https", tls_key="/etc/k.pem", tls_ca="relative.pem")
     assert {"tls_key: needs tls_cert (the certificate the key belongs to)",
             'tls_ca: must be an absolute path, got "relative.pem"'} <= set(found), found
+
+
+def test_a_real_servers_virtualhost_needs_an_http_check_and_no_spaces() -> None:
+    tcp = {"virtual_server": [{"name": "web", "address": "192.0.2.1", "port": 80, "check": {"type": "tcp"},
+                               "real_server": [{"address": "10.0.0.1", "virtualhost": "a"}]}]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(tcp, "f")
+    assert info.value.lines == ['f: virtual_server "web".real_server[0].virtualhost: needs an http or https check, '
+                                'not type "tcp"']
+    spaced = config()
+    spaced["virtual_server"][0]["real_server"][0]["virtualhost"] = "a b"
+    with pytest.raises(ConfigError) as info:
+        parse_config(spaced, "f")
+    assert info.value.lines == ['f: virtual_server "web".real_server[0].virtualhost: must not contain spaces or '
+                                "control characters, got 'a b'"]

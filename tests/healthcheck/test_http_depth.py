@@ -223,3 +223,20 @@ def test_built_requests_never_carry_an_injected_line(name: str, value: str, user
     head = request.decode("latin-1")
     assert head.endswith("\r\n\r\n") and head.count("\r\n") == 8 and "\n" not in head.replace("\r\n", "")
     assert head.split("\r\n")[5:] == [f"Authorization: Basic {user}", f"{name}: {value}", "", ""]
+
+
+def test_a_real_servers_virtualhost_is_its_host_header(server) -> None:
+    """[[virtual_server.real_server]] virtualhost: each real server checked with its own Host."""
+    from director.config.load import parse_config
+    from director.daemon.health import targets_from_config
+
+    port = server[0]
+    config = parse_config({"virtual_server": [{
+        "name": "web", "address": "192.0.2.1", "port": port,
+        "check": {"type": "http", "path": "/host", "expect_body": "^host=site-a$", "timeout": "3s"},
+        "real_server": [{"address": LOCAL, "virtualhost": "site-a"}, {"address": "127.0.0.2", "virtualhost": "b"}]}]})
+    subscriptions = targets_from_config(config.virtual_servers)
+    target, check = subscriptions[("web", f"{LOCAL}:{port}")]
+    assert run(http.probe(target, check)).ok
+    other = subscriptions[("web", f"127.0.0.2:{port}")][1]
+    assert other.host == "b" and not run(http.probe(target, other)).ok  # Host b: the body says so
