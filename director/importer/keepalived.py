@@ -194,6 +194,7 @@ class _RealServer:
     timing: _Timing
     inhibit: bool
     checks: list[_Check] = field(default_factory=list)
+    virtualhost: str | None = None
 
     @property
     def check(self) -> _Check:
@@ -1281,6 +1282,11 @@ def _rs_method(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     rs.entry["method"] = k.method(node)
 
 
+@REAL.on("virtualhost")
+def _rs_virtualhost(k: _Keepalived, node: Node, rs: _RealServer) -> None:
+    rs.virtualhost = k.word(node)
+
+
 @REAL.on("inhibit_on_failure")
 def _rs_inhibit(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     rs.inhibit = True
@@ -1467,15 +1473,29 @@ def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:
 
 
 def _chosen_check(k: _Keepalived, vs: _VirtualServer) -> _Check:
-    """The first real server's check; every real server whose check differs is listed."""
+    """The first real server's check. One whose check differs only by its Host header (a url's,
+    the checker's or its real_server's virtualhost) keeps that as its own `virtualhost`; every
+    other real server whose check differs is listed."""
     if not vs.real_servers:
         return NO_CHECK
     first = vs.real_servers[0]
+    chosen = replace(first.check, host=_host(first, vs))
     for rs in vs.real_servers[1:]:
+        host = _host(rs, vs)
+        if rs.check.type in ("http", "https") and replace(rs.check, host=None) == replace(chosen, host=None) \
+                and (host == chosen.host or host is not None):
+            if host != chosen.host:
+                rs.entry["virtualhost"] = host
+            continue
         if rs.check != first.check:
             k.conv.note(rs.node.file, rs.node.line, f"real_server {endpoint(rs.entry['address'], rs.entry['port'])}",
                         _difference(rs.check, first.check, rs.entry["address"], first.entry["address"]))
-    return first.check
+    return chosen
+
+
+def _host(rs: _RealServer, vs: _VirtualServer) -> str | None:
+    """keepalived's Host for a real server's check: the url's (or checker's), its own, the service's."""
+    return rs.check.host or rs.virtualhost or vs.virtualhost
 
 
 def _service_check(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any]:

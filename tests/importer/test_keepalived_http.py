@@ -60,3 +60,45 @@ def test_one_url_block_is_the_checks_own_keys_and_its_virtualhost_wins(tmp_path)
     assert (chk.path, chk.expect_status, chk.host, chk.expect_body, chk.urls) == \
         ("/crossdomain.xml", ((200, 200),), "lb.example.tv", "ok", ())
     assert not notes(conv)
+
+
+TWO = """
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    real_server 10.0.0.11 80 {
+        HTTP_GET {
+            url {
+              path /health
+              virtualhost a.example.org
+            }
+        }
+    }
+    real_server 10.0.0.12 80 {
+        virtualhost b.example.org
+        HTTP_GET {
+            url {
+              path /health
+            }
+        }
+    }
+    real_server 10.0.0.13 80 {
+        HTTP_GET {
+            url {
+              path /other
+            }
+        }
+    }
+}
+"""
+
+
+def test_checks_that_differ_only_by_host_keep_it_per_real_server(tmp_path) -> None:
+    """keepalived's Host is the url's virtualhost, else the real server's, else the service's:
+    a real server whose check differs only there keeps its own virtualhost; one that checks
+    another path is still flagged."""
+    conv = convert(write(tmp_path, TWO))
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert vs.check.host == "a.example.org"
+    assert [rs.virtualhost for rs in vs.real_servers] == [None, "b.example.org", None]
+    assert list(notes(conv)) == [("keepalived.conf", 20)]  # 10.0.0.13's /other
