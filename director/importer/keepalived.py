@@ -1479,7 +1479,8 @@ def _chosen_check(k: _Keepalived, vs: _VirtualServer) -> _Check:
     if not vs.real_servers:
         return NO_CHECK
     first = vs.real_servers[0]
-    chosen = replace(first.check, host=_host(first, vs))
+    http = first.check.type in ("http", "https")
+    chosen = replace(first.check, host=_host(first, vs)) if http else first.check
     for rs in vs.real_servers[1:]:
         host = _host(rs, vs)
         if rs.check.type in ("http", "https") and replace(rs.check, host=None) == replace(chosen, host=None) \

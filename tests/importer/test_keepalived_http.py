@@ -102,3 +102,9 @@ def test_checks_that_differ_only_by_host_keep_it_per_real_server(tmp_path) -> No
     assert vs.check.host == "a.example.org"
     assert [rs.virtualhost for rs in vs.real_servers] == [None, "b.example.org", None]
     assert list(notes(conv)) == [("keepalived.conf", 20)]  # 10.0.0.13's /other
+
+
+def test_a_services_virtualhost_leaves_a_tcp_check_alone(tmp_path) -> None:
+    conv = convert(write(tmp_path, CONF.replace("HTTP_GET", "TCP_CHECK") % {"body": "connect_timeout 3"}))
+    config, _ = imported(conv, "keepalived")
+    assert (config.virtual_servers[0].check.type, config.virtual_servers[0].check.host) == ("tcp", None)
