@@ -9,11 +9,13 @@ builder's: no byte that could end a line or split one.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from typing import Any
 
-from director.config.model import CheckConfig, HttpUrl
+from director.config.model import CheckConfig, Config, HttpUrl
+from director.config.problems import Problem
 from director.config.read import Reader, Section, boolean, read_fields, text
 
 MAX_HEADERS = 32
@@ -137,6 +139,22 @@ def http_problems(s: Section, check: CheckConfig) -> None:
         s.error("tls_ca", "has no effect unless tls_verify = true")
     if check.method == "HEAD" and (check.digest is not None or any(u.digest for u in check.urls)):
         s.error("method", "a HEAD request gets no body, so no digest can match it: use GET")
+
+
+def tls_file_problems(config: Config) -> list[Problem]:
+    """check-config on the host: each TLS file a check names must be a readable regular file
+    (the probe would fail every time otherwise, with that reason)."""
+    problems = []
+    for index, vs in enumerate(config.virtual_servers):
+        for key in ("tls_cert", "tls_key", "tls_ca"):
+            path = getattr(vs.check, key)
+            if path is None:
+                continue
+            if not os.path.isfile(path):
+                problems.append(Problem(("virtual_server", index, "check", key), f'no file "{path}" on this host'))
+            elif not os.access(path, os.R_OK):
+                problems.append(Problem(("virtual_server", index, "check", key), f'"{path}" is not readable'))
+    return problems
 
 
 def _no_match_needs_regex(s: Section, no_match: bool, expect_body: str | None) -> None:

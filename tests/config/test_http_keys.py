@@ -78,3 +78,15 @@ def test_a_real_servers_virtualhost_needs_an_http_check_and_no_spaces() -> None:
         parse_config(spaced, "f")
     assert info.value.lines == ['f: virtual_server "web".real_server[0].virtualhost: must not contain spaces or '
                                 "control characters, got 'a b'"]
+
+
+def test_check_config_on_the_host_names_a_missing_tls_file(tmp_path) -> None:
+    from director.config.host import host_problems
+    from director.config.problems import render
+
+    cert = tmp_path / "client.pem"
+    cert.write_text("x")
+    document = config(type="https", tls_cert=str(cert), tls_key=str(tmp_path / "missing.key"))
+    problems = host_problems(parse_config(document, "f"), lambda: ())
+    assert render(problems, "f", document) == [
+        f'f: virtual_server "web".check.tls_key: no file "{tmp_path / "missing.key"}" on this host']
