@@ -239,14 +239,23 @@ def test_keepalived_and_directord_weigh_reversed_scripts_and_files_and_init_them
         "track_file": [{"name": "tf", "path": str(dd_file), "weight": 5, "reverse": True, "init_file": 4,
                         "interval": "100ms"}]},
         track_scripts=["rev"], track_files=["tf"])
+    lab2.wait_for(lambda: (lab2.tmp / f"{dd}.sock").exists(), 10)  # the daemon answers status from here on
     steps = [((), 60), ((dd_flag, ka_flag), 90)]  # the scripts pass (-30), the files hold 4 (-20); then fail
     for remove, expected in steps:
         for path in remove:
             path.unlink()
-        lab2.wait_for(lambda e=expected: instance(lab2, dd).get("effective_priority") == e, 8)
+        lab2.wait_for(lambda e=expected: _effective(lab2, dd) == e, 8)
         lab2.wait_for(lambda e=expected: _last_priority(lab2.log(ka)) == e, 8)
     assert dd_file.read_text().strip() == ka_file.read_text().strip() == "4"  # both wrote init_file's value
     for path in (dd_file, ka_file):
         path.write_text("-2\n")  # reversed: +10
-    lab2.wait_for(lambda: instance(lab2, dd).get("effective_priority") == 120, 8)
+    lab2.wait_for(lambda: _effective(lab2, dd) == 120, 8)
     lab2.wait_for(lambda: _last_priority(lab2.log(ka)) == 120, 8)
+
+
+def _effective(lab: Lab, node: str) -> int | None:
+    """The instance's effective priority; None while the daemon does not answer yet."""
+    try:
+        return instance(lab, node).get("effective_priority")
+    except AssertionError:
+        return None
