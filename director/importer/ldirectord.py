@@ -136,7 +136,12 @@ class _Ldirectord(Reader):
         for line in body:
             SECTION.read(self, line, section)
         SETTINGS.apply(self, dict(section.options), service)
-        service.real_server = [rs for line in section.reals for rs in _real(self, line, service)]
+        shared = _shared_request(section.reals)
+        if shared is not None:  # every real= line asks the same: the virtual's own request/receive
+            for keyword, value in zip(("request", "receive"), shared, strict=False):
+                line = section.reals[0]
+                section.options[keyword] = _Line(line.file, line.line, keyword, f'"{value}"', True)
+        service.real_server = [rs for line in section.reals for rs in _real(self, line, service, shared is None)]
         if service.fwmark and any(":" in rs["address"] for rs in service.real_server):
             service.family = "ipv6"
         if "fallback" in section.options:
@@ -241,7 +246,24 @@ def _fallback(reader: _Ldirectord, line: _Line, service: Service) -> None:
         reader.skip(line, f"forwarding method {parts[1]} ignored: the sorry server uses the service's method")
 
 
-def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, Any]]:
+def _real_words(line: _Line) -> list[str] | None:
+    try:
+        return shlex.split(line.value.replace(",", " "))
+    except ValueError:
+        return None
+
+
+def _shared_request(reals: list[_Line]) -> tuple[str, ...] | None:
+    """The request (and receive) every real= line names alike, when they all name one."""
+    extras = {tuple(w for w in words[2:] if to_int(w) is None) if words is not None else None
+              for words in map(_real_words, reals)}
+    if len(extras) != 1:
+        return None
+    [extra] = extras
+    return extra if extra and len(extra) <= 2 else None
+
+
+def _real(reader: _Ldirectord, line: _Line, service: Service, own_request: bool = True) -> list[dict[str, Any]]:
     """One real= line: ADDRESS[->LAST]:PORT METHOD [WEIGHT] ["request", "receive"].
 
     The first real server's method becomes the service's; others that differ keep their own."""
@@ -264,7 +286,7 @@ def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, 
         return []
     service.method = service.method or method
     extra = [w for w in words[2:] if to_int(w) is None]
-    if extra:
+    if extra and own_request:
         reader.skip(line, f"per-real-server request/receive {extra!r} ignored: directord checks every "
                     "real server of a service the same way")
     hosts, port = addresses

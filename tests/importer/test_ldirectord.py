@@ -134,3 +134,22 @@ def test_ranges_make_at_most_max_range_addresses_real_servers_in_all(tmp_path) -
         convert(str(path))
     assert caught.value.lines == [f"{path}:7: real: 10.3.0.0->10.3.0.1 is 2 addresses; the ranges of a file make "
                                   f"at most {MAX_RANGE_ADDRESSES} real servers in all"]
+
+
+def test_a_request_every_real_server_names_alike_is_the_services_own(tmp_path) -> None:
+    """ldirectord: a real= line's "request", "receive" override the virtual's for that server;
+    when every real server names the same, that is the virtual's request, imported exactly."""
+    path = tmp_path / "ldirectord.cf"
+    path.write_text('virtual=192.0.2.30:80\n\treal=10.0.2.1:80 masq 1 "/alive.html" "yes"\n'
+                    '\treal=10.0.2.2:80 masq 2 "/alive.html" "yes"\n\tservice=http\n\tchecktype=negotiate\n'
+                    '\tvirtualhost=www.example.org\n\thttpmethod=HEAD\n')
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    check = config.virtual_servers[0].check
+    assert (check.path, check.expect_body, check.host, check.method) == ("/alive.html", "yes", "www.example.org",
+                                                                       "HEAD")
+    assert not notes(conv)
+    path.write_text(path.read_text().replace('2 "/alive.html" "yes"', '2 "/other.html" "yes"'))
+    conv = convert(str(path))
+    assert [reason.startswith("real: per-real-server request/receive") for reason in notes(conv).values()] == \
+        [True, True]
