@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
+from typing import IO, Protocol
 
 READ_CHUNK = 65536
 OUTPUT_GRACE = 0.05  # after a hook exits, how long output still in flight is awaited
@@ -105,7 +105,7 @@ class BoundedOutput:
             self.eof.set_result(None)
 
 
-def reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidfd: int) -> None:
+def reap_when_dead(loop: asyncio.AbstractEventLoop, proc: Hook, pidfd: int) -> None:
     """Reap a killed hook whenever it is gone, without waiting for it now."""
 
     def reap() -> None:
@@ -119,7 +119,18 @@ def reap_when_dead(loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, pidf
         loop.add_reader(pidfd, reap)
 
 
-async def run_to_end(proc: subprocess.Popen, limit: int, timeout: float | None = None) -> tuple[int, bytes]:
+class Hook(Protocol):
+    """What run_to_end needs of a started hook: a subprocess.Popen, or the like."""
+
+    pid: int
+    stdout: IO[bytes] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
+
+
+async def run_to_end(proc: Hook, limit: int, timeout: float | None = None) -> tuple[int, bytes]:
     """Wait for a started hook (its stdout a pipe) to exit: its exit code and the first `limit`
     bytes of its output. Past `timeout` (TimeoutError), or when cancelled, it is killed with
     everything it started and reaped whenever it is gone."""

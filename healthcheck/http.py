@@ -11,12 +11,14 @@ unless `expect_body` is set.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from healthcheck import http_depth
 from healthcheck import http_parse as hp
 from healthcheck._io import Phase, ProbeError, Verdict, compile_bytes, open_stream, run_probe
 from healthcheck._poll import Plan, run
@@ -29,6 +31,8 @@ USER_AGENT = "directord-healthcheck"
 
 
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:
+    if http_depth.needed(check):
+        return await run_probe(check, lambda phase: check_urls(target, check, phase))
     if check.type == "https":
         return await run_probe(check, lambda phase: _check_tls(target, check, phase))
     return await run(plan(target, check))
@@ -42,21 +46,31 @@ def host_header(target: Target, check: CheckConfig, tls: bool) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _ssl_context_cached(verify: bool, cafile: str | None) -> ssl.SSLContext:
+def _ssl_context_cached(verify: bool, cafile: str | None, cert: str | None = None,
+                        key: str | None = None) -> ssl.SSLContext:
     if not verify:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    return ssl.create_default_context(cafile=cafile)
+    else:
+        ctx = ssl.create_default_context(cafile=cafile)
+    if cert is not None:
+        ctx.load_cert_chain(cert, key)  # a server asking for a client certificate gets this one
+    return ctx
 
 
-def ssl_context(verify: bool) -> ssl.SSLContext:
+def ssl_context(verify: bool, check: CheckConfig | None = None) -> ssl.SSLContext:
     """Contexts are costly to build (CA bundle load): one per setting, reused.
 
-    With verify on, trust comes from the system store or SSL_CERT_FILE.
+    With verify on, trust comes from `tls_ca`, else the system store or SSL_CERT_FILE. A
+    client certificate that cannot be loaded is the check's failure, with the reason.
     """
-    return _ssl_context_cached(verify, os.environ.get("SSL_CERT_FILE") if verify else None)
+    cafile = (check.tls_ca if check and check.tls_ca else os.environ.get("SSL_CERT_FILE")) if verify else None
+    cert, key = (check.tls_cert, check.tls_key) if check is not None else (None, None)
+    try:
+        return _ssl_context_cached(verify, cafile, cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeError(f"bad TLS files: {exc}") from None
 
 
 def server_name(target: Target, check: CheckConfig) -> str:
@@ -64,17 +78,32 @@ def server_name(target: Target, check: CheckConfig) -> str:
     return check.sni or check.host or target.address
 
 
-def request_bytes(target: Target, check: CheckConfig, tls: bool) -> bytes:
-    """The same bytes go out every interval: built once per (method, path, Host)."""
+def request_bytes(target: Target, check: CheckConfig, tls: bool, path: str | None = None,
+                  host: str | None = None) -> bytes:
+    """The same bytes go out every interval: built once per (method, path, Host, the rest)."""
     try:
-        return _request(check.method, check.path, host_header(target, check, tls))
+        return _request(check.method, path or check.path, host or host_header(target, check, tls),
+                        check.http_version, check.headers, authorization(check))
     except ValueError as exc:
         raise ProbeError(f"bad check config: {exc}") from None
 
 
+def authorization(check: CheckConfig) -> str | None:
+    """Basic authentication (RFC 7617) from http_user / http_password."""
+    if check.http_user is None:
+        return None
+    return "Basic " + _basic(check.http_user, check.http_password)
+
+
+@functools.lru_cache(maxsize=64)
+def _basic(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 @functools.lru_cache(maxsize=16384)
-def _request(method: str, path: str, host: str) -> bytes:
-    return hp.build_request(method, path, host, USER_AGENT)
+def _request(method: str, path: str, host: str, version: str = "1.1", headers: tuple[tuple[str, str], ...] = (),
+             auth: str | None = None) -> bytes:
+    return hp.build_request(method, path, host, USER_AGENT, version, headers, auth)
 
 
 def plan(target: Target, check: CheckConfig) -> Plan:
@@ -135,7 +164,7 @@ def quick_judge(check: CheckConfig) -> Callable[[bytes], Verdict | None] | None:
 
 async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
     request = request_bytes(target, check, True)
-    ctx = ssl_context(bool(check.tls_verify))
+    ctx = ssl_context(bool(check.tls_verify), check)
     limit = max(check.max_body, hp.MAX_HEAD)
     stream = await open_stream(target, phase, limit, ctx, server_name(target, check), source=check)
     try:
@@ -149,6 +178,34 @@ async def _check_tls(target: Target, check: CheckConfig, phase: Phase) -> Verdic
                 return verdict
     finally:
         stream.close()
+
+
+async def check_urls(target: Target, check: CheckConfig, phase: Phase) -> Verdict:
+    """Each URL on a connection of its own, in order; the first that fails is the verdict,
+    named by its path when there are several. One deadline covers them all."""
+    tls = check.type == "https"
+    ctx = ssl_context(bool(check.tls_verify), check) if tls else None
+    urls = http_depth.urls_of(check)
+    reasons = []
+    for url in urls:
+        request = request_bytes(target, check, tls, url.path, url.host)
+        stream = await open_stream(target, phase, max(check.max_body, hp.MAX_HEAD), ctx,
+                                   server_name(target, check) if tls else None)
+        try:
+            phase.name = "sending request"
+            await stream.write(request)
+            judge = http_depth.UrlJudge(url, check.method, check.max_body)
+            verdict = None
+            while verdict is None:
+                phase.name = judge.phase
+                verdict = judge.feed(await stream.read())
+        finally:
+            stream.close()
+        ok, reason = verdict
+        if not ok:
+            return False, f"{url.path}: {reason}" if len(urls) > 1 else reason
+        reasons.append(reason)
+    return True, reasons[0] if len(urls) == 1 else f"{len(urls)} URLs passed ({reasons[-1]})"
 
 
 class HttpJudge:

@@ -43,16 +43,24 @@ class Head:
         return f"{self.status} {self.reason}".strip()
 
 
-def build_request(method: str, path: str, host: str, user_agent: str) -> bytes:
-    """The request bytes; refuses config that would inject headers."""
+def build_request(method: str, path: str, host: str, user_agent: str, version: str = "1.1",
+                  headers: tuple[tuple[str, str], ...] = (), authorization: str | None = None) -> bytes:
+    """The request bytes; refuses config that would inject headers. `headers` come after the
+    probe's own; `authorization` is the whole value of an Authorization header."""
     if not _TOKEN.fullmatch(method):
         raise ValueError(f"bad HTTP method {method!r}")
     if not path.startswith("/") or any(c in path for c in " \r\n\t\0"):
         raise ValueError(f"bad HTTP path {path!r}")
-    if any(c in host for c in "\r\n\0"):
-        raise ValueError(f"bad Host header {host!r}")
-    return (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n").encode("latin-1")
+    if version not in ("1.0", "1.1"):
+        raise ValueError(f"bad HTTP version {version!r}")
+    extra = [("Authorization", authorization)] if authorization is not None else []
+    lines = [f"{method} {path} HTTP/{version}", f"Host: {host}", f"User-Agent: {user_agent}", "Accept: */*",
+             "Connection: close"]
+    for name, value in [("Host", host), *extra, *headers]:
+        if not _TOKEN.fullmatch(name) or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"bad {name} header {value!r}")
+    lines += [f"{name}: {value}" for name, value in (*extra, *headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 MAX_STATUS_LINE = 1024

@@ -228,7 +228,7 @@ def test_the_walk_reaches_every_table() -> None:
         "vrrp_instance.track_virtual_servers", "vrrp_instance.track_scripts", "vrrp_instance.track_files",
         "vrrp_instance.track_processes", "vrrp_script", "track_file", "track_process", "vrrp_sync_group",
         "vrrp_instance.virtual_ips", "vrrp_instance.virtual_routes", "vrrp_instance.virtual_rules",
-        "virtual_server", "virtual_server.check", "virtual_server.real_server",
+        "virtual_server", "virtual_server.check", "virtual_server.check.urls", "virtual_server.real_server",
     }
     keys = {k.path for k in model_keys(model.Config)}
     assert {"global.router_id", "ipvs.timeouts.tcp", "ipvs.timeouts", "ipvs.sync_daemon.max_packet_size",

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import shutil
+import signal
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
 
 import structlog
 
 from director.hook_env import hook_environment
-from director.hook_tree import kill_tree
+from director.hook_tree import run_to_end
 
 if TYPE_CHECKING:
     from director.config.model import VrrpInstanceConfig, VrrpSyncGroupConfig
 
 log = structlog.get_logger("vrrp.notify")
 NOTIFY_TIMEOUT = 10.0
+MAX_OUTPUT = 4096  # bytes of a hook's output kept for the log line; the rest is read and dropped
 # keepalived's words for the states; an instance leaving for init is stopping
 KEEPALIVED_STATES = {"master": "MASTER", "backup": "BACKUP", "fault": "FAULT", "init": "STOP"}
 Command = list[str]
@@ -68,33 +74,74 @@ def fifo_line(kind: str, name: str, state: str, priority: int) -> bytes:
 
 
 async def run_notify(args: Sequence[str], timeout: float = NOTIFY_TIMEOUT) -> int | None:
-    """Run one hook command and return its exit code; None if it could not run or timed out."""
+    """Run one hook command and return its exit code (negative: the signal that ended it);
+    None if it could not run or timed out. It ends as exec checks and tracked scripts do
+    (director.hook_tree.run_to_end): output drained and bounded, killed with what it started;
+    it starts with no shell, in its own session, with the minimal environment (`spawn`)."""
     if not args:
         return None
     args = list(args)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=hook_environment(),
-            start_new_session=True,  # its own process group: a timeout kills what it started too
-        )
+        proc = spawn(args, hook_environment())
     except OSError as exc:
         log.warning("notify failed to start", argv=args, error=str(exc))
         return None
     try:
-        code = await asyncio.wait_for(proc.wait(), timeout)
+        code, output = await run_to_end(proc, MAX_OUTPUT, timeout)
     except TimeoutError:
         log.warning("notify killed after timeout", argv=args, timeout=timeout)
         return None
-    finally:
-        if proc.returncode is None:
-            kill_tree(proc.pid)  # its group, and whatever left the group with setsid
-            await asyncio.shield(proc.wait())
-    (log.info if code == 0 else log.warning)("notify ran", argv=args, exit=code)
+    if code == 0:
+        log.info("notify ran", argv=args, exit=code)
+    else:
+        first = output.decode("utf-8", "replace").strip().splitlines()
+        log.warning("notify ran", argv=args, exit=code, output=first[0].strip()[:200] if first else "")
     return code
+
+
+@dataclass
+class Spawned:
+    """A hook started by `spawn`: the part of a subprocess.Popen that run_to_end uses."""
+
+    pid: int
+    stdout: BinaryIO
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def spawn(args: list[str], env: dict[str, str]) -> Spawned:
+    """Start a hook in its own session, stdin /dev/null, stdout and stderr one pipe, and no
+    signal blocked: the VRRP process's threads block SIGTERM and SIGINT (its stop thread
+    takes them), and a mask is inherited through exec, where subprocess would keep it."""
+    program = args[0] if "/" in args[0] else shutil.which(args[0], path=env.get("PATH", ""))
+    if program is None:
+        raise FileNotFoundError(errno.ENOENT, "not found on the hook PATH", args[0])
+    read, write = os.pipe2(os.O_CLOEXEC)
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawn(program, args, env, setsid=True, setsigmask=(),
+                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores them; hooks must not
+                             file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write, 1),
+                                           (os.POSIX_SPAWN_DUP2, write, 2)])
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+        os.close(devnull)
+    return Spawned(pid, os.fdopen(read, "rb", buffering=0))
 
 
 class Hooks:

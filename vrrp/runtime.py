@@ -303,7 +303,10 @@ class VrrpRuntime:
         if link is None:
             raise OSError(f"vrrp_instance {cfg.name}: no interface {cfg.interface!r}")
         primary = cfg.unicast_src or await self._wait_primary(cfg, link.index, deadline)
-        vmac = self._open_vmac(cfg, link)
+        link_local = None  # an IPv6 VMAC gets the base's link-local address
+        if cfg.use_vmac and cfg.family == 6:
+            link_local = primary if primary.is_link_local else await self._wait_primary(cfg, link.index, deadline)
+        vmac = self._open_vmac(cfg, link, link_local)
         try:
             carrier = vmac or link  # where the VIPs go, and their announcements' MAC
             sock = self.sockets.get(cfg, vmac.index if vmac and not cfg.vmac_xmit_base else link.index)
@@ -316,12 +319,12 @@ class VrrpRuntime:
         return Live(cfg, new_instance(cfg, primary), carrier.index, carrier.mac, primary, sock, announcer,
                     session=ah.Session() if cfg.auth_type == "ah" else None)
 
-    def _open_vmac(self, cfg: VrrpInstanceConfig, base: LinkInfo) -> LinkInfo | None:
+    def _open_vmac(self, cfg: VrrpInstanceConfig, base: LinkInfo, link_local: IPAddress | None) -> LinkInfo | None:
         """The instance's VMAC (`vrrp.vmac`), made or adopted; None without use_vmac."""
         if not cfg.use_vmac:
             return None
         assert self.vmacs is not None
-        return self.vmacs.open(cfg, base)
+        return self.vmacs.open(cfg, base, link_local)
 
     def _release_vmac(self, cfg: VrrpInstanceConfig) -> None:
         if cfg.use_vmac and self.vmacs is not None:

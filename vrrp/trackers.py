@@ -10,7 +10,9 @@ instance's weights:
 - script or process, weight < 0: the weight is added (the priority drops) while it fails;
 - a script not yet known adds nothing and faults nothing;
 - file, weight 0: FAULT while the file holds anything but 0;
-- file, other weights: value x weight is added, within -254..253; -254 or less is FAULT.
+- file, other weights: value x weight is added, within -254..253; -254 or less is FAULT;
+- `reverse` (keepalived's): the shift is subtracted instead of added, and a weight of 0
+  faults on the other state (a script or process while ok, a file while it holds 0).
 
 The state machine adds a weight for each tracked object that "fails" and faults on one
 of weight 0 (`vrrp.fsm.Instance.set_tracked`); `fsm_input` turns a shift and a fault
@@ -39,25 +41,24 @@ def key(kind: Kind, name: str) -> str:
     return f"{kind}:{name}"
 
 
-def script_effect(weight: int, ok: bool | None) -> tuple[int, bool]:
+def script_effect(weight: int, ok: bool | None, reverse: bool = False) -> tuple[int, bool]:
     """(priority shift, fault) of one script for one instance; ok None: not yet known."""
     if ok is None:
         return 0, False
     if weight == 0:
-        return 0, not ok
-    if weight > 0:
-        return (weight if ok else 0), False
-    return (0 if ok else weight), False
+        return 0, ok if reverse else not ok
+    shift = (weight if ok else 0) if weight > 0 else (0 if ok else weight)
+    return (-shift if reverse else shift), False
 
 
-def file_effect(weight: int, value: int | None) -> tuple[int, bool]:
+def file_effect(weight: int, value: int | None, reverse: bool = False) -> tuple[int, bool]:
     """(priority shift, fault) of one file for one instance; value None: not yet read."""
     if value is None:
         return 0, False
     value = clamp_file_value(value)
     if weight == 0:
-        return 0, value != 0
-    shift = value * weight
+        return 0, (value == 0) if reverse else (value != 0)
+    shift = -value * weight if reverse else value * weight
     if shift <= FILE_FAULT:
         return 0, True
     return min(shift, FILE_SHIFT_MAX), False
@@ -101,14 +102,15 @@ class TrackerStates:
     def effects(self, cfg: VrrpInstanceConfig) -> Iterator[tuple[Kind, str, int, int, bool]]:
         """(kind, name, weight, shift, fault) of each tracked script, file and process of the instance."""
         for script in cfg.track_scripts:
-            weight = script.weight or 0
-            yield ("script", script.name, weight, *script_effect(weight, self.scripts.get(script.name)))
+            weight, reverse = script.weight or 0, script.reverse
+            yield ("script", script.name, weight, *script_effect(weight, self.scripts.get(script.name), reverse))
         for tracked in cfg.track_files:
-            weight = tracked.weight or 0
-            yield ("file", tracked.name, weight, *file_effect(weight, self.files.get(tracked.name)))
+            weight, reverse = tracked.weight or 0, tracked.reverse
+            yield ("file", tracked.name, weight, *file_effect(weight, self.files.get(tracked.name), reverse))
         for process in cfg.track_processes:
-            weight = process.weight or 0
-            yield ("process", process.name, weight, *script_effect(weight, self.processes.get(process.name)))
+            weight, reverse = process.weight or 0, process.reverse
+            yield ("process", process.name, weight,
+                   *script_effect(weight, self.processes.get(process.name), reverse))
 
     def tracked(self, cfg: VrrpInstanceConfig, only: tuple[Kind, str] | None = None) -> list[Tracked]:
         """The state machine's inputs for the instance (or for one of its objects)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Collection
 
+from director.config.http_keys import tls_file_problems
 from director.config.model import Config
 from director.config.problems import Problem
 
@@ -22,7 +23,8 @@ def host_problems(config: Config, local_addresses: Callable[[], Collection[str]]
     """
     interfaces = {name for _, name in socket.if_nameindex()}
     return [*_missing_interfaces(config, interfaces), *_missing_devices(config, interfaces),
-            *_false_owners(config, local_addresses), *_missing_sync_interface(config, interfaces)]
+            *_false_owners(config, local_addresses), *_missing_sync_interface(config, interfaces),
+            *tls_file_problems(config)]
 
 
 def _missing_interfaces(config: Config, interfaces: set[str]) -> list[Problem]:

@@ -14,9 +14,10 @@ import tomllib
 from typing import Any
 
 from director.config import load_tracking
+from director.config.http_keys import HTTP_CHECK, http_problems, url_readers, urls_reader
 from director.config.include import IncludeError, Sources, expand
 from director.config.locate import SourceMap
-from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT, mail_problems
+from director.config.mail_keys import GLOBAL_MAIL, SMTP_ALERT
 from director.config.model import (
     CHECK_OPTION_TYPES,
     MAIN_TABLE,
@@ -26,6 +27,7 @@ from director.config.model import (
     Config,
     GarpConfig,
     GlobalConfig,
+    HttpUrl,
     IPAddress,
     IPInterface,
     IpvsConfig,
@@ -195,7 +197,6 @@ def parse_config(data: dict[str, Any], path: str = "<config>", source: SourceMap
                     fragments=fragments)
     errors.extend(_cross_checks(config))
     errors.extend(load_tracking.unique_names(scripts, files, processes))
-    errors.extend(mail_problems(config))
     if errors:
         raise ConfigError(render(errors, path, data, source))
     return config
@@ -230,6 +231,7 @@ _GLOBAL: dict[str, Reader] = {
     "notify_fifo": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),
     "script_security": boolean,
     "auto_reload": boolean,
+    "vrrp_strict": boolean,
     **GLOBAL_MAIL,  # email alerts: director.config.mail_keys
 }
 
@@ -242,6 +244,8 @@ def _absolute_path(s: Section, key: str, value: Any) -> Any:
 
 def _global(s: Section) -> GlobalConfig:
     result = GlobalConfig(**read_fields(s, GlobalConfig, _GLOBAL))
+    if s.raw("smtp_alert_sync_groups", None) is not None:  # a key of earlier versions
+        s.error("smtp_alert_sync_groups", "moved: set smtp_alert in the group's [[vrrp_sync_group]] table")
     s.finish()
     return result
 
@@ -452,6 +456,7 @@ _REAL_SERVER: dict[str, Reader] = {
     "notify_up": lambda s, key, default, choices: _notify(s, key, default, choices),
     "notify_down": lambda s, key, default, choices: _notify(s, key, default, choices),
     **SMTP_ALERT,
+    "virtualhost": text,
 }
 _NO_ADDRESS = ipaddress.ip_address("0.0.0.0")  # stands in for a missing or bad one (reported)
 
@@ -516,6 +521,10 @@ def _check_real_servers(s: Section, vs: VirtualServerConfig) -> None:
         if method in ("dr", "tun") and vs.port and rs.port != vs.port:
             s.error(f"real_server[{index}].port",
                     f"{method} cannot change the port ({rs.port} != service port {vs.port})")
+        if rs.virtualhost is not None and vs.check.type not in ("http", "https"):
+            s.error(f"real_server[{index}].virtualhost", f'needs an http or https check, not type "{vs.check.type}"')
+        else:
+            _request_safe(s, f"real_server[{index}].virtualhost", rs.virtualhost)
 
 
 def _sorry_server(s: Section, family: int, service_port: int) -> RealServerConfig | None:
@@ -562,7 +571,7 @@ def _check(s: Section, protocol: str) -> CheckConfig:
         if s.has(option) and kind not in types:
             s.error(option, f'applies only to {"/".join(types)} checks, not type "{kind}"')
     interval = read_field(s, CheckConfig, "interval", duration(0.01, 3600.0))
-    readers = _CHECK | ({"command": _exec_command} if kind == "exec" else {})
+    readers = _CHECK | HTTP_CHECK | {"urls": _URLS} | ({"command": _exec_command} if kind == "exec" else {})
     # the timeout defaults to no more than the interval
     timeout = min(field_default(CheckConfig, "timeout"), interval)
     result = CheckConfig(type=kind, interval=interval, **read_fields(s, CheckConfig, readers, {"timeout": timeout}))
@@ -572,12 +581,24 @@ def _check(s: Section, protocol: str) -> CheckConfig:
         s.error("sip_uri", f'must start with "sip:" or "sips:", got "{result.sip_uri}"')
     _login_problems(s, result)
     for key in ("path", "host", "sip_uri"):
-        value = getattr(result, key)
-        if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
-            # it goes into a request line or header: a space splits it, CR/LF would add headers
-            s.error(key, f"must not contain spaces or control characters, got {value!r}")
+        _request_safe(s, key, getattr(result, key))
+    http_problems(s, result)
     s.finish()
     return result
+
+
+def _request_safe(s: Section, key: str, value: object) -> None:
+    if isinstance(value, str) and _REQUEST_UNSAFE.search(value):
+        # it goes into a request line or header: a space splits it, CR/LF would add headers
+        s.error(key, f"must not contain spaces or control characters, got {value!r}")
+
+
+def _check_url(s: Section, url: HttpUrl) -> None:
+    """One [[...check.urls]] entry: its path and Host go into the request as the check's do."""
+    if isinstance(url.path, str) and not url.path.startswith("/"):
+        s.error("path", f'must start with "/", got "{url.path}"')
+    for key in ("path", "host"):
+        _request_safe(s, key, getattr(url, key))
 
 
 _REQUEST_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -716,6 +737,9 @@ _CHECK: dict[str, Reader] = {
 }
 
 
+_URLS = urls_reader(url_readers(text, _status_ranges, _regex), _check_url)
+
+
 # --- [[vrrp_instance]] ------------------------------------------------------------
 
 # advert_interval bounds per VRRP version: v2 counts whole seconds, v3 centiseconds
@@ -750,7 +774,7 @@ def _vrrp_instance(s: Section, vs_names: set[str], tracked: dict[str, Reader]) -
 
 
 def _check_vmac(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
-    """The VMAC rules keepalived has, and the one part directord does not build (IPv6)."""
+    """The VMAC rules keepalived has."""
     if not vi.use_vmac:
         for key in ("vmac_interface", "vmac_xmit_base"):
             if s.has(key):
@@ -763,8 +787,6 @@ def _check_vmac(s: Section, vi: VrrpInstanceConfig, family: int) -> None:
         _check_ifname(s, "vmac_interface", vi.vmac_interface)
         if vi.vmac_interface == vi.interface:
             s.error("vmac_interface", f'"{vi.vmac_interface}" is the instance\'s interface: name a new macvlan')
-    if family == 6:
-        s.error("use_vmac", "IPv6 VMAC (00:00:5e:00:02:VRID) is not supported; use it with IPv4 instances only")
     if vi.unicast_peers and not vi.vmac_xmit_base:
         s.error("use_vmac", "with unicast_peers needs vmac_xmit_base = true (keepalived requires it)")
 
@@ -1179,6 +1201,7 @@ _SYNC_GROUP: dict[str, Reader] = {
     "notify_master": _notify,
     "notify_backup": _notify,
     "notify_fault": _notify,
+    **SMTP_ALERT,
 }
 
 
@@ -1209,6 +1232,22 @@ def _cross_checks(config: Config) -> list[Problem]:
     used = {vi.sync_group for vi in config.vrrp_instances}
     errors += [Problem(("vrrp_sync_group", index, "name"), f"no vrrp_instance has sync_group = \"{group.name}\"")
                for index, group in enumerate(config.vrrp_sync_groups) if group.name not in used]
+    if config.global_.vrrp_strict:
+        errors += _strict_problems(config.vrrp_instances)
+    return errors
+
+
+def _strict_problems(instances: tuple[VrrpInstanceConfig, ...]) -> list[Problem]:
+    """[global] vrrp_strict: what RFC 5798 has no room for, as keepalived's vrrp_strict refuses it."""
+    errors = []
+    for index, vi in enumerate(instances):
+        rules = (("auth_type", vi.auth_type is not None, "RFC 5798 has no authentication"),
+                 ("unicast_peers", bool(vi.unicast_peers), "RFC 5798 sends adverts to the multicast group only"),
+                 ("preempt_delay", vi.preempt_delay > 0, "RFC 5798 preempts at once"),
+                 ("vmac_xmit_base", vi.vmac_xmit_base, "RFC 5798 sends adverts from the virtual MAC"),
+                 ("virtual_ips", not vi.virtual_ips, "RFC 5798 needs at least one address"))
+        errors += [Problem(("vrrp_instance", index, key), f"not allowed with vrrp_strict: {why}")
+                   for key, broken, why in rules if broken]
     return errors
 
 

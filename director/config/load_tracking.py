@@ -59,6 +59,7 @@ _SCRIPT: dict[str, Reader] = {
     "interval": duration(0.01, MAX_INTERVAL),
     "timeout": duration(0.01, MAX_INTERVAL),
     "weight": integer(-TRACK_WEIGHT, TRACK_WEIGHT),
+    "reverse": boolean,
     "rise": integer(1, 1000),
     "fall": integer(1, 1000),
     "init_fail": boolean,
@@ -92,7 +93,10 @@ _FILE: dict[str, Reader] = {
     "name": required(text, ""),
     "path": _absolute_path,
     "weight": integer(-TRACK_WEIGHT, TRACK_WEIGHT),
+    "reverse": boolean,
     "interval": duration(0.01, MAX_INTERVAL),
+    "init_file": integer(-(2**31), 2**31 - 1),
+    "init_overwrite": boolean,
 }
 
 
@@ -102,6 +106,8 @@ def track_files(root: Section) -> tuple[TrackFileConfig, ...]:
 
 def _track_file(s: Section) -> TrackFileConfig:
     result = TrackFileConfig(**read_fields(s, TrackFileConfig, _FILE))
+    if s.has("init_overwrite") and result.init_file is None:
+        s.error("init_overwrite", "needs init_file (the value to write)")
     s.finish()
     return result
 
@@ -134,6 +140,7 @@ _PROCESS: dict[str, Reader] = {
     "quorum": integer(0, 65535),
     "quorum_max": integer(0, 65535),
     "weight": integer(-TRACK_WEIGHT, TRACK_WEIGHT),
+    "reverse": boolean,
     "fork_delay": duration(0.0, MAX_INTERVAL),
     "terminate_delay": duration(0.0, MAX_INTERVAL),
     "interval": duration(0.01, MAX_INTERVAL),
@@ -161,28 +168,31 @@ def instance_readers(scripts: Mapping[str, VrrpScriptConfig], files: Mapping[str
                      processes: Mapping[str, TrackProcessConfig]) -> dict[str, Reader]:
     """The readers of `track_scripts`, `track_files` and `track_processes` for `VrrpInstanceConfig`."""
     def tracked_scripts(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[TrackScript, ...]:
-        weights = {name: script.weight for name, script in scripts.items()}
-        return tuple(TrackScript(*item) for item in _references(s, key, weights, "vrrp_script"))
+        own = {name: (script.weight, script.reverse) for name, script in scripts.items()}
+        return tuple(TrackScript(*item) for item in _references(s, key, own, "vrrp_script"))
 
     def tracked_files(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[TrackFile, ...]:
-        weights = {name: tracked.weight for name, tracked in files.items()}
-        return tuple(TrackFile(*item) for item in _references(s, key, weights, "track_file"))
+        own = {name: (tracked.weight, tracked.reverse) for name, tracked in files.items()}
+        return tuple(TrackFile(*item) for item in _references(s, key, own, "track_file"))
 
     def tracked_processes(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[TrackProcess, ...]:
-        weights = {name: tracked.weight for name, tracked in processes.items()}
-        return tuple(TrackProcess(*item) for item in _references(s, key, weights, "track_process"))
+        own = {name: (tracked.weight, tracked.reverse) for name, tracked in processes.items()}
+        return tuple(TrackProcess(*item) for item in _references(s, key, own, "track_process"))
 
     return {"track_scripts": tracked_scripts, "track_files": tracked_files, "track_processes": tracked_processes}
 
 
-def _references(s: Section, key: str, weights: Mapping[str, int], table: str) -> list[tuple[str, int]]:
-    """Entries written "name" or {name = "...", weight = N}: the weight defaults to the named
-    object's own. Each must name an object of `table`, once."""
+Own = Mapping[str, tuple[int, bool]]  # name -> the object's own weight and reverse
+
+
+def _references(s: Section, key: str, weights: Own, table: str) -> list[tuple[str, int, bool]]:
+    """Entries written "name" or {name = "...", weight = N, reverse = B}: weight and reverse
+    default to the named object's own. Each must name an object of `table`, once."""
     value = s.raw(key, [])
     if not isinstance(value, list):
         s.error(key, 'must be a list of names or {name = "...", weight = N} tables')
         return []
-    found: list[tuple[str, int]] = []
+    found: list[tuple[str, int, bool]] = []
     for index, entry in enumerate(value):
         where = f"{key}[{index}]"
         item = _reference(s, where, entry, weights)
@@ -190,24 +200,26 @@ def _references(s: Section, key: str, weights: Mapping[str, int], table: str) ->
             continue
         if item[0] not in weights:
             s.error(f"{where}.name" if isinstance(entry, dict) else where, f'no {table} is named "{item[0]}"')
-        elif any(name == item[0] for name, _ in found):
+        elif any(name == item[0] for name, _, _ in found):
             s.error(where, f'"{item[0]}" is listed twice')
         else:
             found.append(item)
     return found
 
 
-def _reference(s: Section, key: str, entry: object, weights: Mapping[str, int]) -> tuple[str, int] | None:
+def _reference(s: Section, key: str, entry: object, weights: Own) -> tuple[str, int, bool] | None:
     if isinstance(entry, str):
-        return (entry, weights.get(entry, 0))
+        return (entry, *weights.get(entry, (0, False)))
     if not isinstance(entry, dict):
         s.error(key, 'must be a name or {name = "...", weight = N}')
         return None
     sub = Section(entry, s.key_path(key), s.errors)
     name = sub.string("name")
-    weight = sub.integer("weight", weights.get(name, 0) if isinstance(name, str) else 0, -TRACK_WEIGHT, TRACK_WEIGHT)
+    own_weight, own_reverse = weights.get(name, (0, False)) if isinstance(name, str) else (0, False)
+    weight = sub.integer("weight", own_weight, -TRACK_WEIGHT, TRACK_WEIGHT)
+    reverse = sub.boolean("reverse", own_reverse)
     sub.finish()
-    return (name, weight) if name else None
+    return (name, weight, reverse) if name else None
 
 
 def unique_names(scripts: tuple[VrrpScriptConfig, ...], files: tuple[TrackFileConfig, ...],

@@ -100,18 +100,6 @@ def _helo_name(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> 
     return value
 
 
-def _sync_group_switches(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> tuple[tuple[str, bool], ...]:
-    table = s.table(key)
-    if table is None:
-        return default
-    switches = []
-    for name in table.data:
-        value = table.boolean(name, None)
-        if isinstance(value, bool):
-            switches.append((name, value))
-    return tuple(switches)
-
-
 # The readers `director.config.load` adds to [global], in this order.
 GLOBAL_MAIL: dict[str, Reader] = {
     "notification_email": _recipients,
@@ -122,16 +110,8 @@ GLOBAL_MAIL: dict[str, Reader] = {
     "smtp_alert": boolean,
     "smtp_alert_vrrp": boolean,
     "smtp_alert_checker": boolean,
-    "smtp_alert_sync_groups": _sync_group_switches,
 }
-SMTP_ALERT: dict[str, Reader] = {"smtp_alert": boolean}  # on vrrp_instance, virtual_server, real_server
-
-
-def mail_problems(config: Config) -> list[Problem]:
-    """Errors across tables: a sync group switched on or off must be some instance's."""
-    groups = {vi.sync_group for vi in config.vrrp_instances if vi.sync_group}
-    return [Problem(("global", "smtp_alert_sync_groups", name), f'no vrrp_instance has sync_group = "{name}"')
-            for name, _ in config.global_.smtp_alert_sync_groups if name not in groups]
+SMTP_ALERT: dict[str, Reader] = {"smtp_alert": boolean}  # on vrrp_instance, vrrp_sync_group, virtual/real server
 
 
 def mail_warnings(config: Config) -> list[Problem]:

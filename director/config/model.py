@@ -70,6 +70,17 @@ CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "max_body": ("http", "https"),
     "tls_verify": ("https",),
     "sni": ("https",),
+    # HTTP depth (director.config.http_keys)
+    "headers": ("http", "https"),
+    "http_version": ("http", "https"),
+    "http_user": ("http", "https"),
+    "http_password": ("http", "https"),
+    "digest": ("http", "https"),
+    "regex_no_match": ("http", "https"),
+    "urls": ("http", "https"),
+    "tls_cert": ("https",),
+    "tls_key": ("https",),
+    "tls_ca": ("https",),
     "expect_status": ("http", "https", "sip"),
     "transport": ("sip",),
     "sip_uri": ("sip",),
@@ -147,6 +158,9 @@ class GlobalConfig:
     # (keepalived's enable_script_security); false: check-config only warns
     script_security: bool = False
     auto_reload: bool = False  # reload when the config file changes (ldirectord's autoreload)
+    # keepalived's vrrp_strict: refuse what RFC 5798 does not allow (authentication, unicast peers,
+    # preempt_delay, vmac_xmit_base, an instance with no VIP); see load._strict_problems
+    vrrp_strict: bool = False
     # --- email alerts (keepalived's names); no mail unless both recipients and a server are set
     notification_email: tuple[str, ...] = ()  # recipients
     notification_email_from: str | None = None  # None: directord@<host name>
@@ -154,9 +168,8 @@ class GlobalConfig:
     smtp_connect_timeout: float = 30.0  # seconds for one whole SMTP exchange (keepalived's default)
     smtp_helo_name: str | None = None  # None: this host's name
     smtp_alert: bool | None = None  # default of every switch below and of every smtp_alert; None: unset
-    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance smtp_alert and sync groups
+    smtp_alert_vrrp: bool | None = None  # default of vrrp_instance and vrrp_sync_group smtp_alert
     smtp_alert_checker: bool | None = None  # default of virtual_server and real_server smtp_alert
-    smtp_alert_sync_groups: tuple[tuple[str, bool], ...] = ()  # (sync group, switch): one mail per group change
 
 
 class SmtpServer(NamedTuple):
@@ -240,6 +253,17 @@ class CheckConfig:
     max_body: int = 65536  # bytes read at most
     tls_verify: bool | None = None  # None: not set, so not verified (check-config warns)
     sni: str | None = None
+    # http / https depth (keepalived's HTTP_GET url blocks; director.config.http_keys reads them)
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers, in order
+    http_version: Literal["1.1", "1.0"] = "1.1"
+    http_user: str | None = None  # basic authentication; None: none
+    http_password: str = ""
+    digest: str | None = None  # MD5 of the body, 32 lower-case hex digits (keepalived's digest)
+    regex_no_match: bool = False  # expect_body must NOT match
+    urls: tuple[HttpUrl, ...] = ()  # several URLs, all must pass; (): the one of path / expect_* above
+    tls_cert: str | None = None  # client certificate (PEM file), for servers that ask for one
+    tls_key: str | None = None  # its private key; None: in tls_cert
+    tls_ca: str | None = None  # CA file the server is verified against (tls_verify); None: the system's
     # sip
     transport: Literal["udp", "tcp"] = "udp"
     sip_uri: str | None = None  # Request-URI; default sip:<address>:<port>
@@ -258,6 +282,18 @@ class CheckConfig:
 
 
 @dataclass(frozen=True)
+class HttpUrl:
+    """One URL of an http/https check, with its own expectations (keepalived's url block)."""
+
+    path: str = "/"
+    expect_status: tuple[tuple[int, int], ...] = ((200, 200),)
+    expect_body: str | None = None
+    regex_no_match: bool = False
+    digest: str | None = None
+    host: str | None = None  # Host header for this URL; None: the check's
+
+
+@dataclass(frozen=True)
 class RealServerConfig:
     address: IPAddress
     port: int  # 0 for fwmark services that keep the client's port
@@ -273,6 +309,7 @@ class RealServerConfig:
     checks: tuple[CheckConfig, ...] = ()
     notify_up: tuple[str, ...] = ()  # argv run when its checks bring it up
     notify_down: tuple[str, ...] = ()  # ... and when they take it down
+    virtualhost: str | None = None  # http/https checks: its own Host header (keepalived's); None: the check's
 
     @property
     def endpoint(self) -> str:
@@ -468,24 +505,28 @@ class VrrpSyncGroupConfig:
     notify_master: tuple[str, ...] = ()  # argv, run as it is
     notify_backup: tuple[str, ...] = ()
     notify_fault: tuple[str, ...] = ()
+    smtp_alert: bool | None = None  # one mail per change of the group's state; None: smtp_alert_vrrp
 
 
 @dataclass(frozen=True)
 class TrackScript:
     name: str  # a [[vrrp_script]] of the file
     weight: int | None = None  # None: the script's own weight (the loader fills it in)
+    reverse: bool = False  # the loader fills in the script's own unless the reference sets it
 
 
 @dataclass(frozen=True)
 class TrackFile:
     name: str  # a [[track_file]] of the file
     weight: int | None = None  # None: the track_file's own weight (the loader fills it in)
+    reverse: bool = False  # the loader fills in the track_file's own unless the reference sets it
 
 
 @dataclass(frozen=True)
 class TrackProcess:
     name: str  # a [[track_process]] of the file
     weight: int | None = None  # None: the track_process's own weight (the loader fills it in)
+    reverse: bool = False  # the loader fills in the track_process's own unless the reference sets it
 
 
 @dataclass(frozen=True)
@@ -588,6 +629,7 @@ class VrrpScriptConfig:
     init_fail: bool = False  # start failed (rise successes to pass), not unknown (the first result decides)
     user: str | None = None  # run as this user; None: the daemon's own (root)
     group: str | None = None  # None: the user's primary group
+    reverse: bool = False  # the weight's effect turned around: subtracted while ok (weight 0: FAULT while ok)
 
 
 @dataclass(frozen=True)
@@ -599,6 +641,9 @@ class TrackFileConfig:
     path: str  # absolute
     weight: int = 1  # 0: a non-zero value puts a tracking instance in FAULT
     interval: float = 1.0  # how often the file is read
+    init_file: int | None = None  # written to a missing file when tracking starts; None: never
+    init_overwrite: bool = False  # with init_file: written even over an existing file
+    reverse: bool = False  # -(value x weight) is added (weight 0: FAULT while the value is 0)
 
 
 ParamMatch = Literal["exact", "partial", "initial"]
@@ -620,6 +665,7 @@ class TrackProcessConfig:
     fork_delay: float = 0.0  # quorum gained: wait this long before it counts
     terminate_delay: float = 0.0  # quorum lost: wait this long before it counts
     interval: float = 1.0  # how often /proc is read
+    reverse: bool = False  # the weight's effect turned around (weight 0: FAULT with quorum)
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,16 @@ def slot(hkey: HealthKey, index: int) -> ProbeSlot:
 
 def targets_from_config(virtual_servers: Iterable[VirtualServerConfig]) -> Subscriptions:
     """Subscriptions for a config: one per check of each real server."""
-    return {slot((vs.name, rs.endpoint), index): (probe_target(check, str(rs.address), rs.port), check)
+    return {slot((vs.name, rs.endpoint), index): (probe_target(check, str(rs.address), rs.port),
+                                                  _own_host(check, rs.virtualhost))
             for vs in virtual_servers for rs in vs.real_servers for index, check in enumerate(vs.checks_of(rs))}
+
+
+def _own_host(check: CheckConfig, virtualhost: str | None) -> CheckConfig:
+    """A real server's `virtualhost` is its check's Host header (a URL's own still wins)."""
+    if virtualhost is None or check.type not in ("http", "https"):
+        return check
+    return dataclasses.replace(check, host=virtualhost)
 
 
 def serving(config: Config, kernel: KernelTable) -> set[HealthKey]:

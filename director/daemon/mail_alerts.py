@@ -21,6 +21,7 @@ from director.daemon.mailer import Mailer
 from director.mail.choose import alerts_instance, alerts_quorum, alerts_real_server, alerts_sync_group
 from director.mail.compose import InstanceChange, QuorumChange, RealServerChange, SyncGroupChange
 from director.reconcile.desired import RealServerState, StateKey, dest_key
+from vrrp.notify import group_state
 
 log = structlog.get_logger("directord")
 
@@ -87,16 +88,15 @@ class MailAlerts:
             self._sync_group(config, vi.sync_group)
 
     def _sync_group(self, config: Config, group: str) -> None:
+        """The group's state by the one rule its notify hooks follow too (vrrp.notify.group_state):
+        fault as soon as one member is, master or backup once all are."""
         members = [vi.name for vi in config.vrrp_instances if vi.sync_group == group]
-        states = {self.instance_states.get(name) for name in members}
-        if len(states) != 1 or None in states:
-            return  # the members are still on their way
-        state = states.pop()
-        assert state is not None
-        if self.group_states.get(group) == state:
+        state = group_state(self.instance_states.get(name, "init") for name in members)
+        if state is None or self.group_states.get(group) == state:
             return
         self.group_states[group] = state
-        if alerts_sync_group(config.global_, group):
+        table = next((g for g in config.vrrp_sync_groups if g.name == group), None)
+        if alerts_sync_group(config.global_, table):
             self._mailer.submit(SyncGroupChange(group, state, tuple(members)), self._wall())
 
     @_never_raises

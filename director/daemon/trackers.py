@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -175,6 +176,8 @@ class Trackers:
 
     def _start_file(self, cfg: TrackFileConfig) -> None:
         tracked = self.files[cfg.name] = _File(cfg)
+        if cfg.init_file is not None:
+            init_file(cfg)
         self._read_file(tracked)  # at once: instances wait for the first value
         tracked.task = asyncio.get_running_loop().create_task(self._poll_file(tracked), name=f"track_file {cfg.name}")
 
@@ -295,6 +298,36 @@ class Trackers:
     def _instances(self, kind: weights.Kind, name: str) -> list[dict[str, Any]]:
         return [{"instance": instance, "weight": weight, "shift": shift, "fault": fault}
                 for instance, weight, shift, fault in self._effects(kind, name)]
+
+
+def init_file(cfg: TrackFileConfig) -> bool:
+    """keepalived's init_file: write the value to a missing file (to any regular file with
+    init_overwrite) as tracking starts. Never through a symbolic link, never into a FIFO or a
+    device; a failure is logged and the file then reads as it is. True when it was written."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    flags |= 0 if cfg.init_overwrite else os.O_EXCL
+    try:
+        fd = os.open(cfg.path, flags, 0o644)
+    except FileExistsError:
+        return False  # there already: its value stands
+    except OSError as exc:
+        log.warning("track file not initialised", tracker=cfg.name, path=cfg.path,
+                    error=(exc.strerror or str(exc)).lower())
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            log.warning("track file not initialised", tracker=cfg.name, path=cfg.path, error="not a regular file")
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{cfg.init_file}\n".encode())
+    except OSError as exc:
+        log.warning("track file not initialised", tracker=cfg.name, path=cfg.path,
+                    error=(exc.strerror or str(exc)).lower())
+        return False
+    finally:
+        os.close(fd)
+    log.info("track file initialised", tracker=cfg.name, path=cfg.path, value=cfg.init_file)
+    return True
 
 
 def _tracked(config: Config, kind: weights.Kind) -> set[str]:

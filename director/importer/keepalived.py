@@ -69,6 +69,8 @@ class _File:
     script_security: Node | None = None  # enable_script_security
     runs_programs: list[Node] = field(default_factory=list)  # notify and MISC_CHECK lines (script_user's reach)
     sync_node: Node | None = None  # the lvs_sync_daemon line that named an instance
+    strict: Node | None = None  # vrrp_strict
+    firewall: list[Node] = field(default_factory=list)  # vrrp_iptables, vrrp_ipsets
 
 
 @dataclass
@@ -107,6 +109,7 @@ class _Instance:
     vmac_interface: str | None = None
     vmac_xmit_base: bool | None = None
     vmac_node: Node | None = None
+    vmac_mac: str | None = None  # use_vmac's own MAC, judged once the family is known
     smtp_alert: bool | None = None
     auth_type: str | None = None
     auth_pass: str | None = None
@@ -166,13 +169,18 @@ class _Check:
     initial: str | None = None
     node: Node | None = field(default=None, compare=False)
     rs_port: int = field(default=0, compare=False)
-    urls: int = field(default=0, compare=False)
+    digest: str | None = None
+    regex_no_match: bool | None = None
+    http_version: str | None = None
+    url_list: list[dict[str, Any]] = field(default_factory=list)  # url blocks, as [[check.urls]] entries
 
     def output(self) -> dict[str, Any]:
         timing = self.timing
         return present({
-            "type": self.type, "path": self.path, "host": self.host, "expect_status": self.expect_status,
-            "expect_body": self.expect_body, "command": self.command, "dynamic_weight": self.dynamic_weight,
+            "type": self.type, "http_version": self.http_version, "path": self.path, "host": self.host,
+            "expect_status": self.expect_status, "expect_body": self.expect_body,
+            "regex_no_match": self.regex_no_match, "digest": self.digest, "urls": self.url_list or None,
+            "command": self.command, "dynamic_weight": self.dynamic_weight,
             "port": self.port, "address": self.address, "bind_address": self.bind_address,
             "bind_interface": self.bind_interface, "interval": timing.interval, "timeout": timing.timeout,
             "transition_interval": timing.transition_interval, "rise": self.rise, "fall": timing.fall,
@@ -192,6 +200,7 @@ class _RealServer:
     timing: _Timing
     inhibit: bool
     checks: list[_Check] = field(default_factory=list)
+    virtualhost: str | None = None
 
     @property
     def check(self) -> _Check:
@@ -293,6 +302,8 @@ class _Keepalived(Reader):
         _settle_sync_instance(self)
         if self.file.instances:
             self.conv.config["vrrp_instance"] = [_finish_instance(self, vi) for vi in self.file.instances]
+        _settle_strict(self)
+        _settle_firewall(self)
 
     def config(self, section: str) -> dict[str, Any]:
         return self.conv.config.setdefault(section, {})
@@ -320,7 +331,7 @@ TCP_CHECK: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVAL
 HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
-URL: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVALENT))
+URL: Table[_Keepalived, Node, dict[str, Any]] = Table(fallback=_unknown(NO_EQUIVALENT))  # one url { }
 AUTH: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))  # authentication { }
 
 
@@ -417,6 +428,75 @@ def _script_user(k: _Keepalived, node: Node, state: _File) -> None:
 @GLOBAL.on("vrrp_skip_check_adv_addr")
 def _skip_check_default(k: _Keepalived, node: Node, state: _File) -> None:
     k.remark(node, SKIP_CHECK)
+
+
+# keepalived's vrrp_strict sets no_accept: a firewall rule drops what is addressed to the VIPs
+NO_ACCEPT = ("keepalived's vrrp_strict also sets no_accept, whose firewall rule drops every packet addressed to "
+             "the VIPs (no ping, no IPVS service on them) unless the priority is 255; directord always takes "
+             "traffic to its VIPs")
+
+
+@GLOBAL.on("vrrp_strict")
+def _vrrp_strict(k: _Keepalived, node: Node, state: _File) -> None:
+    """The protocol rules carry over (`vrrp_strict = true`, settled per instance as keepalived
+    settles them); no_accept does not, so the line stays flagged."""
+    state.strict = node
+
+
+@GLOBAL.on("vrrp_iptables", "vrrp_ipsets")
+def _vrrp_firewall(k: _Keepalived, node: Node, state: _File) -> None:
+    """Where keepalived puts its firewall rules: it has them only for no_accept (flagged with
+    vrrp_strict) and to keep IGMP/MLD reports off VMACs (directord's use_vmac docs give the
+    sysctl for that); directord writes no firewall rules, so the chain names mean nothing here."""
+    state.firewall.append(node)
+
+
+def _settle_firewall(k: _Keepalived) -> None:
+    """vrrp_iptables / vrrp_ipsets once the instances are known: with a VMAC the chain kept IGMP/MLD
+    reports off it in keepalived, which directord does not do (flagged); otherwise nothing is lost."""
+    vmacs = [vi.name for vi in k.file.instances if vi.use_vmac]
+    for node in k.file.firewall:
+        if vmacs:
+            k.skip(node, f"not carried over: keepalived uses it to keep IGMP/MLD reports off the VMACs of "
+                         f"{', '.join(vmacs)}; directord writes no firewall rules: set "
+                         "net.ipv4.igmp_link_local_mcast_reports = 0 (see use_vmac in docs/configuration.md)")
+        else:
+            k.remark(node, "no effect: directord writes no firewall rules (keepalived uses them for no_accept, "
+                           "see vrrp_strict, and for IGMP/MLD on VMACs; Debian's keepalived 2.2.7 uses nftables "
+                           "instead anyway)")
+
+
+def _settle_strict(k: _Keepalived) -> None:
+    """vrrp_strict once every instance is read: imported when the instances keep to its rules
+    after keepalived's own resets, else left out with the reason."""
+    node = k.file.strict
+    if node is None:
+        return
+    unicast = [vi.name for vi in k.file.instances if vi.unicast_peers]
+    empty = [vi.name for vi in k.file.instances if not vi.virtual_ips]
+    if unicast or empty:
+        broken = "unicast peers" if unicast else "no virtual_ipaddress"
+        k.skip(node, f"not imported: {', '.join(unicast or empty)} with {broken}, which vrrp_strict forbids; "
+                     f"and {NO_ACCEPT}")
+        return
+    k.config("global")["vrrp_strict"] = True
+    k.skip(node, f"imported as vrrp_strict = true (the protocol rules), but {NO_ACCEPT}")
+
+
+def _strict_instance(k: _Keepalived, vi: _Instance) -> None:
+    """keepalived's resets under vrrp_strict (as `keepalived -t` reports them)."""
+    if k.file.strict is None:
+        return
+    if vi.auth_node is not None:
+        k.remark(vi.auth_node, "not imported: keepalived ignores authentication under vrrp_strict")
+        vi.auth_node = vi.auth_pass_node = vi.auth_type = vi.auth_pass = None
+    if vi.preempt_delay_node is not None:
+        k.remark(vi.preempt_delay_node, "cleared, as keepalived resets preempt_delay under vrrp_strict")
+        vi.preempt_delay, vi.preempt_delay_node = None, None
+    if vi.vmac_xmit_base and not vi.unicast_peers:
+        assert vi.vmac_node is not None
+        k.remark(vi.vmac_node, "vmac_xmit_base cleared, as keepalived resets it under vrrp_strict")
+        vi.vmac_xmit_base = None
 
 
 @GLOBAL.on("vrrp_notify_fifo", "notify_fifo")
@@ -595,12 +675,6 @@ def _instance_smtp_alert(k: _Keepalived, node: Node, vi: _Instance) -> None:
     vi.smtp_alert = _switch(k, node)
 
 
-def _sync_group_smtp_alert(k: _Keepalived, node: Node, group: str) -> None:
-    value = _switch(k, node)
-    if value is not None:
-        k.config("global").setdefault("smtp_alert_sync_groups", {})[group] = value
-
-
 @VIRTUAL.on("smtp_alert")
 def _vs_smtp_alert(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     vs.smtp_alert = _switch(k, node)
@@ -734,8 +808,8 @@ def _line_remark(k: _Keepalived, block: Node, line: Node) -> Callable[[str], Non
 
 @INSTANCE.on("use_vmac")
 def _use_vmac(k: _Keepalived, node: Node, vi: _Instance) -> None:
-    """`use_vmac [NAME] [MAC]`: the standard IPv4 VMAC (00:00:5e:00:01:VRID) carries over; another
-    MAC does not (directord builds only that one)."""
+    """`use_vmac [NAME] [MAC]`: the standard VMAC (00:00:5e:00:01:VRID, IPv6 00:00:5e:00:02:VRID)
+    carries over; another MAC does not (directord builds only those)."""
     name, mac = None, None
     for word in node.args:
         if mac is None and _MAC.fullmatch(word):
@@ -744,17 +818,16 @@ def _use_vmac(k: _Keepalived, node: Node, vi: _Instance) -> None:
             name = word
         else:
             k.skip(node, f"option {word!r} ignored")
-    if mac is not None:
-        octets = mac.split(":")
-        standard = octets[:5] == ["00", "00", "5e", "00", "01"] and (
-            len(octets) == 5 or vi.vrid is None or int(octets[5], 16) == vi.vrid)
-        if not standard:
-            k.skip(node, f"not imported: MAC {mac}: directord uses the VRRP MAC 00:00:5e:00:01:VRID only")
-            return
-    vi.use_vmac, vi.vmac_interface, vi.vmac_node = True, name, node
+    vi.use_vmac, vi.vmac_interface, vi.vmac_node, vi.vmac_mac = True, name, node, mac
 
 
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){4,5}")
+
+
+@INSTANCE.on("use_vmac_addr")
+def _use_vmac_addr(k: _Keepalived, node: Node, vi: _Instance) -> None:
+    k.skip(node, "not imported: directord builds one VMAC per instance, on its interface; the addresses with a "
+                 "dev of their own (or of the other family) stay on that device, with its own MAC")
 
 
 @INSTANCE.on("vmac_xmit_base")
@@ -767,14 +840,18 @@ def _settle_vmac(k: _Keepalived, vi: _Instance) -> None:
     if not vi.use_vmac:
         vi.vmac_xmit_base = None  # keepalived ignores it without use_vmac
         return
+    assert vi.vmac_node is not None
     ipv6 = any(":" in (vip if isinstance(vip, str) else vip["address"]) for vip in vi.virtual_ips or [])
-    if ipv6:
-        assert vi.vmac_node is not None
-        k.skip(vi.vmac_node, "not imported: directord does not support IPv6 VMAC (00:00:5e:00:02:VRID); "
-                             "the instance keeps its addresses on its interface")
-        vi.use_vmac = vi.vmac_interface = vi.vmac_xmit_base = None
-    elif vi.unicast_peers and not vi.vmac_xmit_base:
-        assert vi.vmac_node is not None
+    if vi.vmac_mac is not None:
+        octets, family = vi.vmac_mac.split(":"), "02" if ipv6 else "01"
+        standard = octets[:5] == ["00", "00", "5e", "00", family] and (
+            len(octets) == 5 or vi.vrid is None or int(octets[5], 16) == vi.vrid)
+        if not standard:
+            k.skip(vi.vmac_node, f"not imported: MAC {vi.vmac_mac}: directord uses the VRRP MAC "
+                                 f"00:00:5e:00:{family}:VRID only")
+            vi.use_vmac = vi.vmac_interface = vi.vmac_xmit_base = None
+            return
+    if vi.unicast_peers and not vi.vmac_xmit_base:
         k.remark(vi.vmac_node, "vmac_xmit_base set: keepalived sets it with unicast peers, as it requires")
         vi.vmac_xmit_base = True
 
@@ -965,7 +1042,9 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                 hooks[child.keyword] = argv
             continue
         if child.keyword == "smtp_alert":
-            _sync_group_smtp_alert(k, child, name)
+            switch = _switch(k, child)
+            if switch is not None:
+                hooks["smtp_alert"] = switch
             continue
         if child.keyword != "group":
             k.skip(child, "sync group option not supported; directord only changes members' state together")
@@ -978,7 +1057,7 @@ def _sync_group(k: _Keepalived, node: Node) -> None:
                 else:
                     k.bad(member, f"no vrrp_instance named {member_name!r}")
     if hooks and any(vi.sync_group == name for vi in instances.values()):
-        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}
+        arguments = {"notify_arguments": "keepalived"} if "notify" in hooks else {}  # a table for a switch alone too
         k.conv.config.setdefault("vrrp_sync_group", []).append({"name": name, **hooks, **arguments})
     _sync_group_tracking(k, tracking, members)
 
@@ -1015,6 +1094,7 @@ def _finish_instance(k: _Keepalived, vi: _Instance) -> dict[str, Any]:
     _settle_start(k, vi)
     if vi.unicast_ttl and not vi.unicast_peers:
         vi.unicast_ttl = {}  # a multicast instance: its adverts carry TTL 255 in keepalived too
+    _strict_instance(k, vi)
     _settle_auth(k, vi)
     _settle_vmac(k, vi)
     if vi.preempt_delay_node is not None and vi.preempt is False:
@@ -1255,6 +1335,11 @@ def _rs_method(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     rs.entry["method"] = k.method(node)
 
 
+@REAL.on("virtualhost")
+def _rs_virtualhost(k: _Keepalived, node: Node, rs: _RealServer) -> None:
+    rs.virtualhost = k.word(node)
+
+
 @REAL.on("inhibit_on_failure")
 def _rs_inhibit(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     rs.inhibit = True
@@ -1266,8 +1351,8 @@ def _checker(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     table = CHECK_TABLES[check.type]
     for child in k.block(node):
         table.read(k, child, check)
-    if check.type in ("http", "https") and check.expect_status is None:
-        check.expect_status = ["200-299"]
+    if check.type in ("http", "https"):
+        _settle_urls(check)
     if check.type == "exec" and check.timing.timeout is None:
         interval = check.timing.interval
         check.timing.timeout = interval if interval is not None else seconds(DEFAULT_DELAY_LOOP)
@@ -1343,12 +1428,35 @@ def _bind_if(k: _Keepalived, node: Node, check: _Check) -> None:
 
 @HTTP_CHECK.on("url")
 def _url(k: _Keepalived, node: Node, check: _Check) -> None:
-    check.urls += 1
-    if check.urls > 1:
-        k.skip(node, "directord checks one URL per real server: only the first is used")
-        return
+    url: dict[str, Any] = {}
     for child in k.block(node):
-        URL.read(k, child, check)
+        URL.read(k, child, url)
+    check.url_list.append(url)
+
+
+def _settle_urls(check: _Check) -> None:
+    """keepalived checks every url block, each with status 200-299 unless it says otherwise: one
+    becomes the check's own keys, several its `urls` (all must pass, as in keepalived)."""
+    for url in check.url_list:
+        url["expect_status"] = url.get("expect_status") or ["200-299"]
+    if len(check.url_list) == 1:
+        [url] = check.url_list
+        check.url_list = []
+        check.path, check.expect_status = url.get("path"), url["expect_status"]
+        check.expect_body, check.regex_no_match = url.get("expect_body"), url.get("regex_no_match")
+        check.digest, check.host = url.get("digest"), url.get("host", check.host)
+    elif check.expect_status is None and not check.url_list:
+        check.expect_status = ["200-299"]
+
+
+@HTTP_CHECK.on("http_protocol")
+def _http_protocol(k: _Keepalived, node: Node, check: _Check) -> None:
+    """1.0C is 1.0 with "Connection: close", which directord sends with either version."""
+    value = k.word(node)
+    if value in ("1.0", "1.0C", "1.0c"):
+        check.http_version = "1.0"
+    elif value is not None and value != "1.1":
+        k.bad(node, f"{value!r} is not 1.0, 1.0C or 1.1")
 
 
 @HTTP_CHECK.on("virtualhost")
@@ -1379,27 +1487,23 @@ def _misc_dynamic(k: _Keepalived, node: Node, check: _Check) -> None:
     check.dynamic_weight = True
 
 
-@URL.on("path")
-def _path(k: _Keepalived, node: Node, check: _Check) -> None:
+@URL.on("path", "regex", "digest", "virtualhost")
+def _url_word(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
     value = k.word(node)
     if value is not None:
-        check.path = value
+        key = {"regex": "expect_body", "virtualhost": "host"}.get(node.keyword, node.keyword)
+        url[key] = value.lower() if key == "digest" else value
 
 
 @URL.on("status_code")
-def _status_code(k: _Keepalived, node: Node, check: _Check) -> None:
+def _status_code(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
     # a code is three digits; anything else ("200-299", "²", 5000 digits) as written, for the loader to judge
-    check.expect_status = [int(a) if len(a) == 3 and a.isascii() and a.isdigit() else a for a in node.args]
+    url["expect_status"] = [int(a) if len(a) == 3 and a.isascii() and a.isdigit() else a for a in node.args]
 
 
-@URL.on("regex")
-def _regex(k: _Keepalived, node: Node, check: _Check) -> None:
-    value = k.word(node)
-    if value is not None:
-        check.expect_body = value
-
-
-URL.says("directord does not compare body digests (use expect_body with a regex)", "digest")
+@URL.on("regex_no_match")
+def _regex_no_match(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
+    url["regex_no_match"] = True
 
 
 # --- the end of a virtual_server block --------------------------------------------------------
@@ -1443,17 +1547,41 @@ def _dr_ports(k: _Keepalived, vs: _VirtualServer) -> None:
 
 
 def _place_checks(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any] | None:
-    """The service's check when every real server runs the same single checker; otherwise
-    each real server keeps its own checkers (all must pass) and the service has none."""
-    lists = [rs.checks for rs in vs.real_servers]
-    if all(len(checks) <= 1 and checks == lists[0] for checks in lists):
-        shared = lists[0][0] if lists and lists[0] else NO_CHECK
-        return _completed(k, vs, shared, vs.real_servers) or {"type": "none"}
+    """The service's check when every real server runs the same single checker, a real server
+    whose check differs only by its Host header (a url's, the checker's or its real_server's
+    virtualhost) keeping that as its own `virtualhost`; otherwise each real server keeps its own
+    checkers (all must pass) and the service has none."""
+    lists = [[_hostless(check) for check in rs.checks] for rs in vs.real_servers]
+    named = {_host(rs, vs) is not None for rs in vs.real_servers if rs.check.type in ("http", "https")}
+    if all(len(checks) <= 1 and checks == lists[0] for checks in lists) and len(named) <= 1:
+        if not lists or not lists[0]:
+            return {"type": "none"}
+        first = vs.real_servers[0]
+        chosen = _with_host(first.check, first, vs)
+        for rs in vs.real_servers[1:]:
+            host = _host(rs, vs)
+            if host is not None and host != chosen.host:
+                rs.entry["virtualhost"] = host
+        return _completed(k, vs, chosen, vs.real_servers) or {"type": "none"}
     for rs in vs.real_servers:
-        own = [done for done in (_completed(k, vs, check, [rs]) for check in rs.checks) if done is not None]
-        if own:
-            rs.entry["checks"] = own
+        own = [_completed(k, vs, _with_host(check, rs, vs), [rs]) for check in rs.checks]
+        if any(own):
+            rs.entry["checks"] = [done for done in own if done is not None]
     return None
+
+
+def _hostless(check: _Check) -> _Check:
+    return replace(check, host=None) if check.type in ("http", "https") else check
+
+
+def _with_host(check: _Check, rs: _RealServer, vs: _VirtualServer) -> _Check:
+    return replace(check, host=check.host or rs.virtualhost or vs.virtualhost) if check.type in ("http", "https") \
+        else check
+
+
+def _host(rs: _RealServer, vs: _VirtualServer) -> str | None:
+    """keepalived's Host for a real server's check: the url's (or checker's), its own, the service's."""
+    return rs.check.host or rs.virtualhost or vs.virtualhost
 
 
 def _completed(k: _Keepalived, vs: _VirtualServer, chosen: _Check, servers: list[_RealServer]) -> dict[str, Any] | None:

@@ -130,7 +130,7 @@ def _script_time(k: _Keepalived, node: Node, script: _Script) -> None:
 
 @SCRIPT.on("weight")
 def _script_weight(k: _Keepalived, node: Node, script: _Script) -> None:
-    weight = _weight(k, node, KEEPALIVED_SCRIPT_WEIGHT)
+    weight = _weight(k, node, KEEPALIVED_SCRIPT_WEIGHT, script.entry)
     if weight is not None:
         script.entry["weight"] = weight
 
@@ -159,8 +159,15 @@ def _init_fail(k: _Keepalived, node: Node, script: _Script) -> None:
     script.entry["init_fail"] = True
 
 
-def _weight(k: _Keepalived, node: Node, limit: int) -> int | None:
-    """`weight N` (optionally `reverse`): N within -limit..limit, None (noted) otherwise."""
+# keepalived 2.2.7 takes `noreverse` on an instance's tracking lines only (its man page also
+# spells it `no_reverse`, which it reports as unknown), and `reverse` on the objects too
+REVERSE_WORDS = {"reverse": True, "noreverse": False}
+
+
+def _weight(k: _Keepalived, node: Node, limit: int, entry: dict[str, Any] | None = None,
+            words: tuple[str, ...] = ("reverse",)) -> int | None:
+    """`weight N [reverse]` (`noreverse` too where `words` has it): N within
+    -limit..limit, None (noted) otherwise; the reverse word goes into `entry["reverse"]`."""
     if not node.args:
         k.bad(node, "needs a number")
         return None
@@ -168,9 +175,12 @@ def _weight(k: _Keepalived, node: Node, limit: int) -> int | None:
     if weight is None:
         k.bad(node, f"{node.args[0]!r} is not an integer")
         return None
-    if len(node.args) > 1:
-        k.skip(node, f"{' '.join(node.args[1:])!r} is not supported (reverse turns the weight's direction "
-                     "around): the weight is imported without it")
+    rest = node.args[1:]
+    if len(rest) == 1 and rest[0] in words and entry is not None:
+        entry["reverse"] = REVERSE_WORDS[rest[0]]
+    elif rest:
+        k.skip(node, f"{' '.join(rest)!r} is not an option keepalived knows here ({' or '.join(words)}): "
+                     "the weight is imported without it")
     return max(-limit, min(limit, weight))
 
 
@@ -237,13 +247,25 @@ def _file(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
 
 @TRACK_FILE.on("weight")
 def _file_weight(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
-    weight = _weight(k, node, TRACK_WEIGHT)  # beyond ±254 acts as ±254: value x weight is clamped anyway
+    weight = _weight(k, node, TRACK_WEIGHT, entry)  # beyond ±254 acts as ±254: value x weight is clamped anyway
     if weight is not None:
         entry["weight"] = weight
 
 
-TRACK_FILE.says("directord does not create or write track files: create it before the daemon starts",
-                "init_file")
+@TRACK_FILE.on("init_file")
+def _init_file(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
+    """`init_file [VALUE] [overwrite]`: VALUE defaults to 0."""
+    args = list(node.args)
+    overwrite = bool(args) and args[-1] == "overwrite"
+    if overwrite:
+        args.pop()
+    value = to_int(args[0]) if len(args) == 1 else (0 if not args else None)
+    if value is None:
+        k.bad(node, "takes [VALUE] [overwrite], VALUE an integer")
+        return
+    entry["init_file"] = value
+    if overwrite:
+        entry["init_overwrite"] = True
 
 
 # --- vrrp_track_process ------------------------------------------------------------------------------
@@ -283,7 +305,7 @@ def _param_match(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
 
 @TRACK_PROCESS.on("weight")
 def _process_weight(k: _Keepalived, node: Node, entry: dict[str, Any]) -> None:
-    weight = _weight(k, node, TRACK_WEIGHT)
+    weight = _weight(k, node, TRACK_WEIGHT, entry)
     if weight is not None:
         entry["weight"] = weight
 
@@ -330,7 +352,8 @@ def references(k: _Keepalived, node: Node, known: dict[str, dict[str, Any]], kin
             continue
         entry: dict[str, Any] = {"name": name, "node": child, "directive": directive}
         if child.args and child.args[0] == "weight" and len(child.args) >= 2:
-            weight = _weight(k, Node(directive, child.args[1:], child.file, child.line), limit)
+            weight = _weight(k, Node(directive, child.args[1:], child.file, child.line), limit, entry,
+                             tuple(REVERSE_WORDS))
             if weight is not None:
                 entry["weight"] = weight
         elif child.args:
@@ -359,18 +382,24 @@ def output(found: list[dict[str, Any]], known: dict[str, dict[str, Any]], defaul
                             f"imported with its weight ({weight}), but keepalived wants weight 0 for the track_process "
                             f"of a member of sync group {name} (without sync_group_tracking_weight); what it does "
                             "otherwise was not checked: set weight = 0 if the group should fault together")
-                result.append({"name": entry["name"], "weight": weight} if "weight" in entry else entry["name"])
+                result.append({"name": entry["name"], "weight": weight} | _reverse(entry)
+                              if "weight" in entry else entry["name"])
             elif "path" in known[entry["name"]]:
                 k.conv.note(node.file, node.line, entry["directive"],
                             f"weight {weight} becomes 0, as keepalived sets it for a member of sync group {name} "
                             "(without sync_group_tracking_weight): any value but 0 puts the instance in fault")
-                result.append({"name": entry["name"], "weight": 0})
+                result.append({"name": entry["name"], "weight": 0} | _reverse(entry))
             else:
                 k.conv.note(node.file, node.line, entry["directive"],
                             f"not imported: keepalived ignores a track_script with a weight ({weight}) in a member of "
                             f"sync group {name} (without sync_group_tracking_weight)")
         elif "weight" in entry:
-            result.append({"name": entry["name"], "weight": weight})
+            result.append({"name": entry["name"], "weight": weight} | _reverse(entry))
         else:
             result.append(entry["name"])
     return result
+
+
+def _reverse(entry: dict[str, Any]) -> dict[str, bool]:
+    """The reference's own reverse or noreverse, when its line has one."""
+    return {"reverse": entry["reverse"]} if "reverse" in entry else {}

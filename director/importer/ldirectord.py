@@ -141,7 +141,13 @@ class _Ldirectord(Reader):
         for line in body:
             SECTION.read(self, line, section)
         SETTINGS.apply(self, dict(section.options), service)
-        service.real_server = _once(self, [(line, rs) for line in section.reals for rs in _real(self, line, service)])
+        shared = _shared_request(section.reals)
+        if shared is not None:  # every real= line asks the same: the virtual's own request/receive
+            for keyword, value in zip(("request", "receive"), shared, strict=False):
+                line = section.reals[0]
+                section.options[keyword] = _Line(line.file, line.line, keyword, f'"{value}"', True)
+        service.real_server = _once(self, [(line, rs) for line in section.reals
+                                           for rs in _real(self, line, service, shared is None)])
         if service.fwmark and any(":" in rs["address"] for rs in service.real_server):
             service.family = "ipv6"
         if "fallback" in section.options:
@@ -334,7 +340,24 @@ def _fallback(reader: _Ldirectord, line: _Line, service: Service) -> None:
         reader.skip(line, f"forwarding method {parts[1]} ignored: the sorry server uses the service's method")
 
 
-def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, Any]]:
+def _real_words(line: _Line) -> list[str] | None:
+    try:
+        return shlex.split(line.value.replace(",", " "))
+    except ValueError:
+        return None
+
+
+def _shared_request(reals: list[_Line]) -> tuple[str, ...] | None:
+    """The request (and receive) every real= line names alike, when they all name one."""
+    extras = {tuple(w for w in words[2:] if to_int(w) is None) if words is not None else None
+              for words in map(_real_words, reals)}
+    if len(extras) != 1:
+        return None
+    [extra] = extras
+    return extra if extra and len(extra) <= 2 else None
+
+
+def _real(reader: _Ldirectord, line: _Line, service: Service, own_request: bool = True) -> list[dict[str, Any]]:
     """One real= line: ADDRESS[->LAST]:PORT METHOD [WEIGHT] ["request", "receive"].
 
     The first real server's method becomes the service's; others that differ keep their own."""
@@ -363,7 +386,7 @@ def _real(reader: _Ldirectord, line: _Line, service: Service) -> list[dict[str, 
     weight = to_int(words[2]) if len(words) > 2 else None
     entries = [_real_server(host, port if port is not None else service.port or 0, method, weight, service)
                for host in hosts]
-    if extra:
+    if extra and own_request:
         for entry in entries:
             entry[_OWN_REQUEST] = (extra, line)
     return entries

@@ -14,6 +14,7 @@ from director.config.model import (
     RealServerConfig,
     VirtualServerConfig,
     VrrpInstanceConfig,
+    VrrpSyncGroupConfig,
 )
 
 
@@ -30,9 +31,10 @@ def alerts_instance(g: GlobalConfig, vi: VrrpInstanceConfig) -> bool:
     return mail_configured(g) and _first(vi.smtp_alert, g.smtp_alert_vrrp, g.smtp_alert, SMTP_ALERT_FALLBACK["vrrp"])
 
 
-def alerts_sync_group(g: GlobalConfig, group: str) -> bool:
-    """One mail when every instance of a sync group has reached the same new state."""
-    own = dict(g.smtp_alert_sync_groups).get(group)
+def alerts_sync_group(g: GlobalConfig, group: VrrpSyncGroupConfig | None) -> bool:
+    """One mail per change of a sync group's state (vrrp.notify.group_state); `group` is its
+    [[vrrp_sync_group]] table, None when it has none."""
+    own = group.smtp_alert if group is not None else None
     return mail_configured(g) and _first(own, g.smtp_alert_vrrp, g.smtp_alert, SMTP_ALERT_FALLBACK["vrrp"])
 
 

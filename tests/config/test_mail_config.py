@@ -28,8 +28,9 @@ def test_every_key_loads() -> None:
     config = load({"notification_email": ["ops@example.org", "Pager <pager@example.org>", "root"],
                    "notification_email_from": "LB one <lb1@example.org>", "smtp_server": "mail.example.org:587",
                    "smtp_connect_timeout": "10s", "smtp_helo_name": "lb1.example.org", "smtp_alert": True,
-                   "smtp_alert_vrrp": False, "smtp_alert_checker": True, "smtp_alert_sync_groups": {"lb": True}},
+                   "smtp_alert_vrrp": False, "smtp_alert_checker": True},
                   vrrp_instance=[INSTANCE | {"smtp_alert": True}],
+                  vrrp_sync_group=[{"name": "lb", "smtp_alert": True}],
                   virtual_server=[SERVICE | {"smtp_alert": False,
                                              "real_server": [{"address": "10.0.0.1", "smtp_alert": True}]}])
     g = config.global_
@@ -37,8 +38,8 @@ def test_every_key_loads() -> None:
     assert g.notification_email_from == "LB one <lb1@example.org>"
     assert g.smtp_server == SmtpServer("mail.example.org", 587)
     assert (g.smtp_connect_timeout, g.smtp_helo_name) == (10.0, "lb1.example.org")
-    assert (g.smtp_alert, g.smtp_alert_vrrp, g.smtp_alert_checker, g.smtp_alert_sync_groups) == \
-        (True, False, True, (("lb", True),))
+    assert (g.smtp_alert, g.smtp_alert_vrrp, g.smtp_alert_checker) == (True, False, True)
+    assert config.vrrp_sync_groups[0].smtp_alert is True
     assert config.vrrp_instances[0].smtp_alert is True
     assert config.virtual_servers[0].smtp_alert is False and config.virtual_servers[0].real_servers[0].smtp_alert
 
@@ -76,19 +77,19 @@ def test_smtp_server_forms(text: str, expected: SmtpServer) -> None:
                                  "(a host name or [address])"),
     ({"smtp_connect_timeout": "0s"}, "global.smtp_connect_timeout: must be between 100ms and 600s, got 0s"),
     ({"smtp_alert": "yes"}, "global.smtp_alert: must be true or false, got a string"),
-    ({"smtp_alert_sync_groups": {"nope": True}}, 'global.smtp_alert_sync_groups.nope: no vrrp_instance has '
-                                                 'sync_group = "nope"'),
-    ({"smtp_alert_sync_groups": {"lb": 1}}, "global.smtp_alert_sync_groups.lb: must be true or false, got an integer"),
+    ({"smtp_alert_sync_groups": {"lb": True}}, "global.smtp_alert_sync_groups: moved: set smtp_alert in "
+                                               "the group's [[vrrp_sync_group]] table"),  # now a group's own
 ])
 def test_errors_name_the_key_and_the_reason(global_: dict, line: str) -> None:
     assert line in errors(global_, vrrp_instance=[INSTANCE]), errors(global_, vrrp_instance=[INSTANCE])
 
 
-def test_smtp_alert_on_an_instance_a_service_and_a_real_server_is_a_boolean() -> None:
-    found = errors({}, vrrp_instance=[INSTANCE | {"smtp_alert": 1}],
+def test_smtp_alert_on_an_instance_a_group_a_service_and_a_real_server_is_a_boolean() -> None:
+    found = errors({}, vrrp_instance=[INSTANCE | {"smtp_alert": 1}], vrrp_sync_group=[{"name": "lb", "smtp_alert": 1}],
                    virtual_server=[SERVICE | {"smtp_alert": "on", "real_server": [{"address": "10.0.0.1",
                                                                                     "smtp_alert": []}]}])
     assert {'vrrp_instance "VI_1".smtp_alert: must be true or false, got an integer',
+            'vrrp_sync_group "lb".smtp_alert: must be true or false, got an integer',
             'virtual_server "web".smtp_alert: must be true or false, got a string',
             'virtual_server "web".real_server[0].smtp_alert: must be true or false, got a list'} <= set(found)
 

@@ -106,6 +106,7 @@ PLACES: dict[type, Place] = {
 NEEDS: dict[tuple[type, str], dict[str, Any]] = {
     (TrackProcessConfig, "param_match"): {"args": []},
     (CheckConfig, "method"): {"type": "http"},
+    (CheckConfig, "http_version"): {"type": "http"},
     (CheckConfig, "transport"): {"type": "sip"},
     (RealServerConfig, "tunnel_type"): {"method": "tun", "tunnel_port": 6080},
     (RealServerConfig, "tunnel_checksum"): {"method": "tun"},

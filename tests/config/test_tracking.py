@@ -46,6 +46,27 @@ def test_a_reference_takes_the_objects_weight_unless_it_sets_its_own() -> None:
     assert vi.track_files == (TrackFile("prio", 2),)
 
 
+def test_reverse_and_init_file_load_and_a_reference_takes_the_objects_reverse_unless_it_sets_its_own() -> None:
+    config = load(vrrp_script=[SCRIPT | {"weight": 10, "reverse": True}],
+                  track_file=[FILE | {"reverse": True, "init_file": 5, "init_overwrite": True},
+                              {"name": "other", "path": "/run/other", "init_file": -2}],
+                  vrrp_instance=[INSTANCE | {"track_scripts": [{"name": "chk", "reverse": False}],
+                                             "track_files": ["prio", {"name": "other", "reverse": True}]}])
+    prio, other = config.track_files
+    assert (prio.reverse, prio.init_file, prio.init_overwrite) == (True, 5, True)
+    assert (other.reverse, other.init_file, other.init_overwrite) == (False, -2, False)
+    assert config.vrrp_scripts[0].reverse is True
+    vi = config.vrrp_instances[0]
+    assert vi.track_scripts == (TrackScript("chk", 10, reverse=False),)
+    assert vi.track_files == (TrackFile("prio", 1, reverse=True), TrackFile("other", 1, reverse=True))
+
+
+def test_init_overwrite_without_init_file_and_a_non_boolean_reverse_are_named() -> None:
+    assert errors(track_file=[FILE | {"init_overwrite": True, "reverse": 1}]) == [
+        'track_file "prio".reverse: must be true or false, got an integer',
+        'track_file "prio".init_overwrite: needs init_file (the value to write)']
+
+
 def test_the_default_weights_are_keepaliveds() -> None:
     config = load(vrrp_script=[SCRIPT], track_file=[FILE],
                   vrrp_instance=[INSTANCE | {"track_scripts": ["chk"], "track_files": ["prio"]}])

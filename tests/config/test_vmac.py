@@ -48,10 +48,10 @@ def test_a_name_too_long_or_the_base_itself_is_refused_in_one_line() -> None:
         '7: vrrp_instance "VI_1".vmac_interface: "a b" is not a valid interface name']
 
 
-def test_ipv6_vmac_is_stated_as_not_supported() -> None:
-    assert lines("use_vmac = true\n", vip="2001:db8::10/64") == [
-        '6: vrrp_instance "VI_1".use_vmac: IPv6 VMAC (00:00:5e:00:02:VRID) is not supported; '
-        "use it with IPv4 instances only"]
+def test_ipv6_vmac_loads() -> None:
+    source = HEAD.format(vip="2001:db8::10/64") + "use_vmac = true\n"
+    [vi] = parse_config(tomllib.loads(source), "f", SourceMap(source)).vrrp_instances
+    assert (vi.family, vi.use_vmac, vi.vmac_name) == (6, True, "vrrp.51")
 
 
 def test_vmac_keys_without_use_vmac_are_named() -> None:
@@ -68,3 +68,18 @@ def test_two_instances_cannot_share_a_vmac() -> None:
         parse_config(tomllib.loads(source), "f", SourceMap(source))
     assert [line.removeprefix("f:") for line in info.value.lines] == [
         '7: vrrp_instance "VI_2".vmac_interface: vrrp.51 is already used by an earlier vrrp_instance (line 1)']
+
+
+def test_vrrp_strict_refuses_what_rfc_5798_has_no_room_for() -> None:
+    """[global] vrrp_strict: each rule a line naming the key and why."""
+    base = {"name": "VI_1", "interface": "eth0", "vrid": 1, "virtual_ips": ["192.0.2.10/24"]}
+    parse_config({"global": {"vrrp_strict": True}, "vrrp_instance": [base]})  # a plain instance is fine
+    bad = base | {"auth_type": "pass", "auth_pass": "secret", "version": 2, "unicast_peers": ["192.0.2.2"],
+                  "preempt_delay": "10s", "use_vmac": True, "vmac_xmit_base": True, "virtual_ips": []}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"global": {"vrrp_strict": True}, "vrrp_instance": [bad]}, "f")
+    assert [line for line in info.value.lines if "vrrp_strict" in line] == [
+        f'f: vrrp_instance "VI_1".{key}: not allowed with vrrp_strict: RFC 5798 {why}' for key, why in (
+            ("auth_type", "has no authentication"), ("unicast_peers", "sends adverts to the multicast group only"),
+            ("preempt_delay", "preempts at once"), ("vmac_xmit_base", "sends adverts from the virtual MAC"),
+            ("virtual_ips", "needs at least one address"))]

@@ -1,7 +1,7 @@
 """The daemon's mailer and alert listeners, with a stand-in for the SMTP exchange: submitting
 never waits for the exchange, one exchange runs at a time on its own thread, a failing server
 is logged once and counted, a stop gives queued mail a bounded grace; the listeners apply the
-switches, skip a real server's warm-up and mail a sync group once all its members agree."""
+switches, skip a real server's warm-up and mail a sync group by the rule its notify hooks follow."""
 
 from __future__ import annotations
 
@@ -25,14 +25,16 @@ from director.mail.outbox import Outbox
 from director.mail.smtp import MailError, Server
 from director.reconcile.desired import RealServerState, dest_key
 from tests.daemon.test_metrics import samples
+from vrrp.notify import group_state
 
 GLOBAL = {"router_id": "lb1", "notification_email": ["ops@example.org"], "smtp_server": "127.0.0.1:2525"}
 EVENT = SyncGroupChange("lb", "master", ("A",))
 
 
-def config(**global_: Any) -> Config:
+def config(group: dict | None = None, **global_: Any) -> Config:
     return parse_config({
         "global": GLOBAL | global_,
+        "vrrp_sync_group": [{"name": "lb", **group}] if group else [],
         "vrrp_instance": [{"name": n, "interface": "eth0", "vrid": i + 1, "virtual_ips": [f"192.0.2.{i + 1}"],
                            "sync_group": "lb"} for i, n in enumerate(("A", "B"))],
         "virtual_server": [{"name": "web", "address": "192.0.2.1", "port": 80,
@@ -191,10 +193,29 @@ def test_vrrp_transitions_and_a_sync_group_once_all_members_agree() -> None:
     assert (first.old, first.priority, first.effective_priority) == (None, 100, 90)
     assert first.virtual_ips == ("192.0.2.1/32",)
 
-    listener, queue = alerts(config(smtp_alert_sync_groups={"lb": True}))  # instances off, the group on
+    listener, queue = alerts(config(group={"smtp_alert": True}))  # instances off, the group on
     for name in ("A", "B"):
         listener.on_vrrp_transition(name, "master")
     assert [type(e).__name__ for e in queue.events] == ["SyncGroupChange"]
+
+
+def test_a_sync_group_mails_fault_as_soon_as_one_member_faults_as_its_hooks_do() -> None:
+    """The mail and the group's notify hooks read the group's state by one rule
+    (vrrp.notify.group_state): one member in fault is the group in fault, with no wait for
+    the others; the group is master again only once every member is."""
+    listener, queue = alerts(config(group={"smtp_alert": True}))
+    members = {"A": "init", "B": "init"}
+    for name, state in (("A", "master"), ("B", "master"), ("A", "fault"), ("B", "backup"),
+                        ("A", "backup"), ("A", "master"), ("B", "master")):
+        listener.on_vrrp_transition(name, state)
+        members[name] = state
+        if group_state(members.values()) is not None:  # what the hooks would say now
+            assert listener.group_states["lb"] == group_state(members.values())
+    # waiting for all members to agree would have mailed master, backup, master: no fault at all
+    assert [e.state for e in queue.events] == ["master", "fault", "backup", "master"]
+    listener, queue = alerts(config(group={"smtp_alert": True}))
+    listener.on_vrrp_transition("A", "fault")  # B has not reported at all: still the group's fault
+    assert [e.state for e in queue.events] == ["fault"]
 
 
 @pytest.mark.parametrize(("failures", "mailed"), [(0, False), (3, True), (None, True)])

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from director.config.load import parse_config
 from director.daemon.metrics import tracker_families
 from director.daemon.script_run import MAX_OUTPUT, account, run_script
 from director.daemon.status import ReconcileCounters, daemon_status, format_status
-from director.daemon.trackers import Trackers
+from director.daemon.trackers import Trackers, init_file
 from director.daemon.vrrp_channel import SetTrackedFile, SetTrackedProcess, SetTrackedScript, decode, encode
 from tests.daemon.test_metrics import samples
 
@@ -375,3 +376,39 @@ def test_a_process_count_gains_and_loses_quorum(tmp_path: Path) -> None:
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def test_init_file_writes_a_missing_file_and_overwrites_only_when_told(tmp_path: Path) -> None:
+    """keepalived's init_file: the value goes into a missing file as tracking starts (so the
+    first read sees it), an existing file keeps its value unless init_overwrite, and the write
+    never follows a symbolic link nor opens anything but a regular file."""
+    prio = tmp_path / "prio"
+    sent: list[Any] = []
+
+    async def scenario(cfg: Any) -> None:
+        trackers = Trackers(send=sent.append)
+        trackers.start(cfg)
+        await trackers.close()
+
+    base = {'track_scripts = ["chk", "gate"]': "", 'weight = 10\n': 'weight = 10\ninit_file = 7\n'}
+    run(scenario(config(tmp_path, **base)))
+    assert prio.read_text() == "7\n" and sent[-1] == SetTrackedFile("prio", 7)
+    prio.write_text("3\n")
+    run(scenario(config(tmp_path, **base)))
+    assert prio.read_text() == "3\n" and sent[-1] == SetTrackedFile("prio", 3)  # there already: it stands
+    overwrite = base | {'weight = 10\n': 'weight = 10\ninit_file = -4\ninit_overwrite = true\n'}
+    run(scenario(config(tmp_path, **overwrite)))
+    assert prio.read_text() == "-4\n" and sent[-1] == SetTrackedFile("prio", -4)
+
+    target = tmp_path / "target"
+    target.write_text("1\n")
+    prio.unlink()
+    prio.symlink_to(target)
+    with structlog.testing.capture_logs() as logs:
+        assert not init_file(config(tmp_path, **overwrite).track_files[0])
+    assert target.read_text() == "1\n" and logs[0]["event"] == "track file not initialised"
+    prio.unlink()
+    os.mkfifo(prio)
+    with structlog.testing.capture_logs() as logs:
+        assert not init_file(config(tmp_path, **overwrite).track_files[0])  # no reader: never waits
+    assert logs[0]["event"] == "track file not initialised"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from director.config.model import CheckConfig
+from director.config.model import CheckConfig, HttpUrl
 from healthcheck import http_parse as hp
 from healthcheck._io import ProbeError
 from healthcheck.http import HttpJudge, quick_judge
+from healthcheck.http_depth import UrlJudge
 from tests.fuzz.mutate import budget, chunked, drawn, mutate_bytes, pick
 
 SEEDS = [
@@ -158,3 +159,35 @@ def test_the_judge_gives_a_verdict_or_a_probe_error(reply: tuple[bytes, list[byt
 def test_seeds_parse() -> None:
     """Unmutated, every seed is a reply the parser accepts whole."""
     assert [read([s])[0] for s in SEEDS] == [200, 200, 200, 204, 200, 503, 404, 301, 304, 200, 200, 200, 500]
+
+
+URLS = [HttpUrl("/", digest="5d41402abc4b2a76b9719d911017c592"),  # md5("hello")
+        HttpUrl("/", expect_body="ok", regex_no_match=True),
+        HttpUrl("/", expect_body="o+", digest="0" * 32, expect_status=((200, 299), (404, 404)))]
+
+
+def url_judged(url: HttpUrl, chunks: list[bytes], limit: int) -> object:
+    """`http_depth.UrlJudge` on these reads then the end of the stream, or that it raised ProbeError."""
+    judge = UrlJudge(url, "GET", limit)
+    try:
+        for chunk in [*chunks, b""]:
+            verdict = judge.feed(chunk)
+            if verdict is not None:
+                assert isinstance(verdict[0], bool) and verdict[1]
+                return verdict
+    except ProbeError as exc:
+        assert str(exc)
+        return "ProbeError"
+    raise AssertionError("the URL judge gave no verdict at the end of the stream")
+
+
+@budget(1500)
+@given(replies(), st.sampled_from(URLS), st.sampled_from([4, 64, 65536]))
+def test_the_url_judge_decides_the_same_however_the_reply_is_split(reply: tuple[bytes, list[bytes]], url: HttpUrl,
+                                                                   limit: int) -> None:
+    """A digest needs the whole body and regex_no_match the whole bounded body, so the URL
+    judge decides at the end of the body: the same verdict for any split of the reads, except
+    that a split may let it decide before a fault further on that one read raises at once."""
+    data, chunks = reply
+    split, whole = url_judged(url, chunks, limit), url_judged(url, [data] if data else [], limit)
+    assert split == whole or (whole == "ProbeError" and split != "ProbeError")

@@ -81,7 +81,9 @@ def test_every_mail_directive_maps_and_none_is_flagged(tmp_path) -> None:
     assert g.smtp_server == SmtpServer("192.0.2.25", 2525)
     assert (g.smtp_connect_timeout, g.smtp_helo_name) == (12.0, "lb1.example.org")
     assert (g.smtp_alert, g.smtp_alert_vrrp, g.smtp_alert_checker) == (None, None, False)
-    assert g.smtp_alert_sync_groups == (("VG", True),)
+    [group] = config.vrrp_sync_groups
+    assert (group.name, group.smtp_alert) == ("VG", True)
+    assert data["vrrp_sync_group"] == [{"name": "VG", "smtp_alert": True}]  # the switch alone makes the table
     a, b = config.vrrp_instances
     assert (a.smtp_alert, b.smtp_alert) == (True, False)
     vs = config.virtual_servers[0]
@@ -96,15 +98,15 @@ def test_the_switches_decide_as_keepalived_does(tmp_path) -> None:
     off for instances, groups and virtual servers but on for real servers."""
     _, config, _ = load(tmp_path)
     g, (a, b), vs = config.global_, config.vrrp_instances, config.virtual_servers[0]
-    assert alerts_instance(g, a) and not alerts_instance(g, b) and alerts_sync_group(g, "VG")
+    assert alerts_instance(g, a) and not alerts_instance(g, b) and alerts_sync_group(g, config.vrrp_sync_groups[0])
     assert alerts_quorum(g, vs)  # its own yes beats smtp_alert_checker off
     assert alerts_real_server(g, vs.real_servers[0]) and not alerts_real_server(g, vs.real_servers[1])
 
     _, config, _ = load(tmp_path, global_="smtp_alert_vrrp off\n    smtp_alert on")
     g = config.global_
     assert g.smtp_alert is True and g.smtp_alert_vrrp is False
-    assert alerts_sync_group(g, "VG")  # the group's own switch
-    assert not alerts_sync_group(g, "other")  # smtp_alert_vrrp off beats smtp_alert on
+    assert alerts_sync_group(g, config.vrrp_sync_groups[0])  # the group's own switch
+    assert not alerts_sync_group(g, None)  # a group with no table: smtp_alert_vrrp off beats smtp_alert on
 
 
 @pytest.mark.parametrize(("server", "expected"), [

@@ -54,7 +54,7 @@ def test_track_files(result) -> None:
     assert (files["maintenance"].path, files["maintenance"].weight) == ("/run/keepalived/maintenance", 0)
     # keepalived runs in /; a weight beyond 254 acts as 254 (value x weight is clamped either way)
     assert (files["prio"].path, files["prio"].weight) == ("/run/prio", 254)
-    assert note(conv, 40).startswith("init_file: directord does not create or write track files")
+    assert (files["prio"].init_file, files["prio"].init_overwrite) == (0, False) and not note(conv, 40)
 
 
 def test_instance_references_keep_keepalived_weights(result) -> None:
@@ -101,7 +101,7 @@ def test_the_import_validates_and_is_otherwise_exact(result) -> None:
     assert [s["name"] for s in data["vrrp_script"]] == ["chk_haproxy", "chk_api", "chk_port", "chk_pipe",
                                                          "chk_later"]
     flagged = {line for f, line in notes(conv) if f == SAMPLE}
-    assert flagged == {24, 28, 40, 72, 73, 74, 76, 92, 96}
+    assert flagged == {24, 28, 72, 73, 74, 76, 92, 96}
 
 
 @pytest.mark.parametrize(("text", "feature"), [
@@ -200,3 +200,64 @@ def test_script_user_root_runs_the_hooks_as_directord_does_so_nothing_is_flagged
     assert not conv.unmapped
     config, _ = imported(conv, "keepalived")
     assert config.vrrp_scripts[0].user == "root"
+
+
+REVERSED = """
+vrrp_script chk {
+    script "/bin/true"
+    weight 10 reverse
+}
+track_file tf {
+    file "/run/tf"
+    weight 2 reverse
+    init_file 5 overwrite
+}
+track_file bare {
+    file "/run/bare"
+    init_file
+}
+track_file zero {
+    file "/run/zero"
+    init_file overwrite
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.10/24
+    }
+    track_script {
+        chk weight 20 noreverse
+    }
+    track_file {
+        tf
+        bare weight 3 reverse
+        zero weight 1 no_reverse
+    }
+}
+"""
+
+
+def test_reverse_and_init_file_import_as_keepalived_reads_them(tmp_path) -> None:
+    """keepalived 2.2.7 (`keepalived -t`): `reverse` on an object's weight; `reverse` or
+    `noreverse` on an instance's line, which otherwise takes the object's; init_file's VALUE
+    defaults to 0, `overwrite` writes over an existing file. `no_reverse` it reports unknown."""
+    path = tmp_path / "keepalived.conf"
+    path.write_text(REVERSED)
+    conv = convert(str(path))
+    config, data = imported(conv, "keepalived")
+    [script] = config.vrrp_scripts
+    assert (script.weight, script.reverse) == (10, True)
+    files = {f.name: f for f in config.track_files}
+    assert (files["tf"].weight, files["tf"].reverse, files["tf"].init_file, files["tf"].init_overwrite) == \
+        (2, True, 5, True)
+    assert (files["bare"].init_file, files["bare"].init_overwrite, files["zero"].init_file,
+            files["zero"].init_overwrite) == (0, False, 0, True)
+    vi = config.vrrp_instances[0]
+    assert vi.track_scripts == (TrackScript("chk", 20, reverse=False),)  # noreverse beats the script's reverse
+    assert vi.track_files == (TrackFile("tf", 2, reverse=True), TrackFile("bare", 3, reverse=True),
+                              TrackFile("zero", 1))
+    assert data["vrrp_instance"][0]["track_files"][1] == {"name": "bare", "weight": 3, "reverse": True}
+    flagged = notes(conv)
+    assert list(flagged.values()) == ["track_file zero: 'no_reverse' is not an option keepalived knows here "
+                                      "(reverse or noreverse): the weight is imported without it"]

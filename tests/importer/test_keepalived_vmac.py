@@ -1,5 +1,5 @@
 """keepalived's `use_vmac [NAME] [MAC]` and `vmac_xmit_base` imported as keepalived runs them;
-what directord does not build (another MAC, IPv6 VMAC, use_vmac on an address) stays flagged."""
+what directord does not build (another MAC, use_vmac on an address) stays flagged."""
 
 from __future__ import annotations
 
@@ -59,12 +59,17 @@ def test_another_mac_stays_flagged(tmp_path) -> None:
                                                    "uses the VRRP MAC 00:00:5e:00:01:VRID only"}
 
 
-def test_ipv6_vmac_stays_flagged(tmp_path) -> None:
-    conv, vi = load(tmp_path, "  use_vmac", vip="2001:db8::10/64")
+@pytest.mark.parametrize("line", ["use_vmac", "use_vmac vmac51 00:00:5e:00:02:33", "use_vmac 00:00:5e:00:02"])
+def test_ipv6_vmac_carries_over(tmp_path, line: str) -> None:
+    conv, vi = load(tmp_path, f"  {line}", vip="2001:db8::10/64")
+    assert (vi.use_vmac, vi.family) == (True, 6) and not conv.unmapped and not conv.remarks
+
+
+def test_the_ipv4_vmac_on_an_ipv6_instance_stays_flagged(tmp_path) -> None:
+    conv, vi = load(tmp_path, "  use_vmac vmac51 00:00:5e:00:01:33", vip="2001:db8::10/64")
     assert not vi.use_vmac
-    assert notes(conv) == {("keepalived.conf", 5): "use_vmac: not imported: directord does not support IPv6 "
-                                                   "VMAC (00:00:5e:00:02:VRID); the instance keeps its addresses "
-                                                   "on its interface"}
+    assert notes(conv) == {("keepalived.conf", 5): "use_vmac: not imported: MAC 00:00:5e:00:01:33: directord "
+                                                   "uses the VRRP MAC 00:00:5e:00:02:VRID only"}
 
 
 def test_use_vmac_on_an_address_stays_flagged(tmp_path) -> None:

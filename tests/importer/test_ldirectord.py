@@ -211,3 +211,23 @@ def test_real_servers_by_host_name_stay_names(tmp_path) -> None:
     conv = convert(str(path))
     data = imported(conv, "ldirectord")[1]
     assert data["virtual_server"][0]["real_server"][0]["address"] == "localhost"
+
+
+def test_a_request_every_real_server_names_alike_is_the_services_own(tmp_path) -> None:
+    """ldirectord: a real= line's "request", "receive" override the virtual's for that server;
+    when every real server names the same, that is the virtual's request, imported exactly."""
+    path = tmp_path / "ldirectord.cf"
+    path.write_text('virtual=192.0.2.30:80\n\treal=10.0.2.1:80 masq 1 "/alive.html" "yes"\n'
+                    '\treal=10.0.2.2:80 masq 2 "/alive.html" "yes"\n\tservice=http\n\tchecktype=negotiate\n'
+                    '\tvirtualhost=www.example.org\n\thttpmethod=HEAD\n')
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    check = config.virtual_servers[0].check
+    assert (check.path, check.expect_body, check.host, check.method) == ("/alive.html", "yes", "www.example.org",
+                                                                       "HEAD")
+    assert not notes(conv)
+    path.write_text(path.read_text().replace('2 "/alive.html" "yes"', '2 "/other.html" "yes"'))
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")  # they differ: each real server is checked with its own
+    assert [rs.checks[0].path for rs in config.virtual_servers[0].real_servers] == ["/alive.html", "/other.html"]
+    assert not notes(conv)

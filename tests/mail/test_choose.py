@@ -8,7 +8,14 @@ import ipaddress
 
 import pytest
 
-from director.config.model import GlobalConfig, RealServerConfig, SmtpServer, VirtualServerConfig, VrrpInstanceConfig
+from director.config.model import (
+    GlobalConfig,
+    RealServerConfig,
+    SmtpServer,
+    VirtualServerConfig,
+    VrrpInstanceConfig,
+    VrrpSyncGroupConfig,
+)
 from director.mail.choose import (
     alerts_instance,
     alerts_quorum,
@@ -24,9 +31,8 @@ RS = RealServerConfig(ipaddress.ip_address("10.0.0.1"), 80)
 
 
 def kinds(g: GlobalConfig, own: bool | None = None) -> tuple[bool, bool, bool, bool]:
-    groups = (("lb", own),) if own is not None else ()
     return (alerts_instance(g, dataclasses.replace(VI, smtp_alert=own)),
-            alerts_sync_group(dataclasses.replace(g, smtp_alert_sync_groups=groups), "lb"),
+            alerts_sync_group(g, VrrpSyncGroupConfig("lb", smtp_alert=own)),
             alerts_quorum(g, dataclasses.replace(VS, smtp_alert=own)),
             alerts_real_server(g, dataclasses.replace(RS, smtp_alert=own)))
 

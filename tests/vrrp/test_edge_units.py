@@ -125,6 +125,37 @@ def test_a_notify_timeout_kills_what_the_hook_started_too(tmp_path: Path) -> Non
         time.sleep(0.05)
 
 
+def test_a_notify_flooding_its_output_is_drained_and_its_first_line_logged() -> None:
+    """The hook's output is read as it comes and only its start kept: 32 MB cost no memory
+    and cannot block the hook on a full pipe."""
+    script = "import sys; print('disk full on /var'); sys.stdout.write('x' * (32 << 20)); sys.exit(2)"
+    with structlog.testing.capture_logs() as logs:
+        assert asyncio.run(run_notify([sys.executable, "-c", script], timeout=20)) == 2
+    [entry] = logs
+    assert (entry["event"], entry["exit"], entry["output"]) == ("notify ran", 2, "disk full on /var")
+
+
+def test_what_a_notify_leaves_behind_in_its_group_dies_when_it_exits(tmp_path: Path) -> None:
+    """A child left running in the hook's group (still holding its output) is killed once the
+    hook exits, as for exec checks and tracked scripts; the hook's exit is not held back."""
+    pidfile = tmp_path / "child"
+    started = time.monotonic()
+    assert asyncio.run(run_notify(["/bin/sh", "-c", f"sleep 30 & echo $! > {pidfile}; exit 0"], timeout=20)) == 0
+    assert time.monotonic() - started < 10
+    stat = Path(f"/proc/{int(pidfile.read_text())}/stat")
+
+    def alive() -> bool:
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 5
+    while alive():
+        assert time.monotonic() < deadline, "the hook's leftover child survived"
+        time.sleep(0.05)
+
+
 def test_notify_missing_program() -> None:
     assert asyncio.run(run_notify(["/nonexistent/hook"])) is None
 

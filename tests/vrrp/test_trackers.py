@@ -55,6 +55,44 @@ def test_file_effect(weight: int, value: int | None, effect: tuple[int, bool]) -
     assert file_effect(weight, value) == effect
 
 
+@pytest.mark.parametrize(("weight", "ok", "effect"), [
+    (20, True, (-20, False)),  # reverse: a positive weight is subtracted while ok...
+    (20, False, (0, False)),
+    (-20, True, (0, False)),
+    (-20, False, (20, False)),  # ...a negative one raises the priority while it fails
+    (0, True, (0, True)),  # weight 0 reverse: fault while the script is ok
+    (0, False, (0, False)),
+    (20, None, (0, False)), (0, None, (0, False)),  # unknown: still nothing
+])
+def test_script_effect_reversed(weight: int, ok: bool | None, effect: tuple[int, bool]) -> None:
+    assert script_effect(weight, ok, reverse=True) == effect
+
+
+@pytest.mark.parametrize(("weight", "value", "effect"), [
+    (1, 5, (-5, False)),  # reverse: value x weight is subtracted
+    (10, -3, (30, False)),
+    (100, -3, (253, False)),  # still at most 253
+    (1, 254, (0, True)),  # -254 after turning over: fault
+    (0, 0, (0, True)),  # weight 0 reverse: fault while the value is 0...
+    (0, 7, (0, False)),  # ...fine while it is anything else
+    (5, None, (0, False)),
+])
+def test_file_effect_reversed(weight: int, value: int | None, effect: tuple[int, bool]) -> None:
+    assert file_effect(weight, value, reverse=True) == effect
+
+
+def test_a_reversed_reference_moves_the_priority_the_other_way_through_the_state_machine() -> None:
+    cfg = instance_cfg(scripts=(TrackScript("chk", 20, reverse=True),), files=(TrackFile("prio", 0, reverse=True),))
+    states = TrackerStates(scripts={"chk": True}, files={"prio": 3})
+    machine = fsm()
+    machine.start(0.0)
+    tracking.apply(machine, states.tracked(cfg), 0.0)
+    assert (machine.effective_priority, machine.state) == (80, State.BACKUP)
+    states.files["prio"] = 0
+    tracking.apply(machine, states.tracked(cfg), 1.0)
+    assert machine.state is State.FAULT
+
+
 def test_fsm_input_counts_a_shift_as_a_weight_and_a_fault_as_weight_zero() -> None:
     assert fsm_input("script:a", 20, False) == ("script:a", 20, False)  # counted
     assert fsm_input("script:a", -20, False) == ("script:a", -20, False)

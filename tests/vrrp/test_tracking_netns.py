@@ -216,3 +216,46 @@ def test_a_reload_adds_and_removes_a_tracked_script_without_restarting_the_insta
     reload()  # the script goes: its weight stops counting
     lab2.wait_master(n1, 5)
     assert instance(lab2, n1)["effective_priority"] == 150 and status(lab2, n1)["trackers"] == []
+
+
+def test_keepalived_and_directord_weigh_reversed_scripts_and_files_and_init_them_alike(lab2: Lab) -> None:
+    """The same reversed script (+30 reverse: -30 while it passes) and reversed track file
+    (weight 5 reverse, init_file 4: -20 from the value keepalived and directord each write into
+    their missing file) on both, each on its own flag and file: the effective priorities they
+    reach are the same at every step."""
+    dd, ka = lab2.nodes
+    dd_flag, ka_flag = flags(lab2, "dd-rev", "ka-rev")
+    dd_file, ka_file = lab2.tmp / "dd.weight", lab2.tmp / "ka.weight"
+    conf = keepalived_conf(lab2.addr(2), priority=110, version=3, interval="0.1", peers=[])
+    conf = conf.replace("global_defs {", "global_defs {\n  script_user root")
+    conf = conf.replace("vrrp_instance VI_1 {",
+                        f'vrrp_script rev {{\n  script "{TEST} -e {ka_flag}"\n  interval 1\n  weight 30 reverse\n}}\n'
+                        f'track_file tf {{\n  file "{ka_file}"\n  weight 5 reverse\n  init_file 4\n}}\n'
+                        "vrrp_instance VI_1 {")
+    head, _, _ = conf.rstrip().rpartition("}")
+    lab2.start_keepalived(ka, head + "  track_script {\n    rev\n  }\n  track_file {\n    tf\n  }\n}\n")
+    lab2.start_directord(dd, priority=110, vrid=52, tables={
+        "vrrp_script": [script("rev", dd_flag, 30, interval="1s", reverse=True)],
+        "track_file": [{"name": "tf", "path": str(dd_file), "weight": 5, "reverse": True, "init_file": 4,
+                        "interval": "100ms"}]},
+        track_scripts=["rev"], track_files=["tf"])
+    lab2.wait_for(lambda: (lab2.tmp / f"{dd}.sock").exists(), 10)  # the daemon answers status from here on
+    steps = [((), 60), ((dd_flag, ka_flag), 90)]  # the scripts pass (-30), the files hold 4 (-20); then fail
+    for remove, expected in steps:
+        for path in remove:
+            path.unlink()
+        lab2.wait_for(lambda e=expected: _effective(lab2, dd) == e, 8)
+        lab2.wait_for(lambda e=expected: _last_priority(lab2.log(ka)) == e, 8)
+    assert dd_file.read_text().strip() == ka_file.read_text().strip() == "4"  # both wrote init_file's value
+    for path in (dd_file, ka_file):
+        path.write_text("-2\n")  # reversed: +10
+    lab2.wait_for(lambda: _effective(lab2, dd) == 120, 8)
+    lab2.wait_for(lambda: _last_priority(lab2.log(ka)) == 120, 8)
+
+
+def _effective(lab: Lab, node: str) -> int | None:
+    """The instance's effective priority; None while the daemon does not answer yet."""
+    try:
+        return instance(lab, node).get("effective_priority")
+    except AssertionError:
+        return None

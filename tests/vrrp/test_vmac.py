@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 from pathlib import Path
@@ -24,8 +25,9 @@ def split(msg: bytes) -> tuple[tuple[int, int, int, int, int], bytes]:
     return hdr, msg[16:]
 
 
-def test_the_vmac_is_the_rfc_5798_ipv4_mac_of_the_vrid() -> None:
+def test_the_vmac_is_the_rfc_5798_mac_of_the_vrid_and_family() -> None:
     assert vmac_of(51) == VMAC and vmac_of(1).hex() == "00005e000101"
+    assert vmac_of(51, 6).hex() == "00005e000233" and vmac_of(255, 6).hex() == "00005e0002ff"
 
 
 def test_macvlan_request_creates_a_private_macvlan_with_the_vmac_on_its_parent_down() -> None:
@@ -105,6 +107,14 @@ class FakeAddrs:
         self.calls.append(("del", index))
         return True
 
+    def add(self, index: int, address: object) -> bool:
+        self.calls.append(("addr", index, str(address)))
+        return True
+
+    def remove(self, index: int, address: object) -> bool:
+        self.calls.append(("unaddr", index, str(address)))
+        return True
+
 
 def sysctl_tree(tmp_path: Path, *devs: str) -> Sysctls:
     for dev in ("all", "default", *devs):
@@ -174,3 +184,28 @@ def test_an_unset_all_rp_filter_is_left_alone(tmp_path: Path) -> None:
     assert (sysctls.read("all", "rp_filter"), sysctls.read("eth0", "rp_filter")) == ("0", "1")
     table.close()
     assert sysctls.read("eth0", "rp_filter") == "1"
+
+
+CFG6 = VrrpInstanceConfig("VI_6", "eth0", 51, use_vmac=True, virtual_ips=(ipaddress.ip_interface("fd00::100/64"),))
+LL = ipaddress.ip_address("fe80::2")
+
+
+def test_an_ipv6_vmac_gets_the_base_link_local_and_leaves_the_ipv4_sysctls_alone(tmp_path: Path) -> None:
+    addrs = FakeAddrs()
+    table = VmacTable(addrs, sysctl_tree(tmp_path, "eth0"))  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="needs the link-local address of eth0"):
+        table.open(CFG6, BASE, None)
+    link = table.open(CFG6, BASE, LL)
+    assert link.mac == vmac_of(51, 6)
+    assert addrs.calls == [("add", "vrrp.51"), ("set", 9, ALIAS, True), ("up", 9), ("addr", 9, "fe80::2/64")]
+    assert all((tmp_path / d / k).read_text() == "0\n" for d in ("all", "eth0") for k in ("arp_ignore", "rp_filter"))
+    table.release("vrrp.51")
+    assert addrs.calls[-1] == ("del", 9)
+
+
+def test_an_adopted_ipv6_vmac_loses_only_the_link_local_we_added(tmp_path: Path) -> None:
+    addrs = FakeAddrs({"vrrp.51": LinkInfo(9, "vrrp.51", vmac_of(51, 6), True, 2, "macvlan")})
+    table = VmacTable(addrs, sysctl_tree(tmp_path, "eth0"))  # type: ignore[arg-type]
+    table.open(CFG6, BASE, LL)
+    table.release("vrrp.51")
+    assert addrs.calls[-1] == ("unaddr", 9, "fe80::2/64") and ("del", 9) not in addrs.calls

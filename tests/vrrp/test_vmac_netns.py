@@ -260,3 +260,80 @@ def test_interop_with_keepalived_use_vmac_both_ways(lab2: Lab) -> None:
     time.sleep(1.0)
     assert vmac_holders(lab2) == [ka], lab2.all_logs()
     ping(lab2)
+
+
+VMAC6 = "00:00:5e:00:02:33"  # VRID 51, IPv6 (RFC 5798 7.3)
+VIP6 = "fd00::100"
+
+
+def vmac6_holders(lab: Lab) -> list[str]:
+    """The nodes with the IPv6 VIP on their VMAC (and not on eth0)."""
+    found = []
+    for n in lab.nodes:
+        on_vmac = f"inet6 {VIP6}/" in sh(["ip", "-6", "addr", "show", "dev", "vrrp.51"], ns=n) if link(n) else False
+        on_eth0 = f"inet6 {VIP6}/" in sh(["ip", "-6", "addr", "show", "dev", "eth0"], ns=n)
+        if on_vmac and not on_eth0:
+            found.append(n)
+    return found
+
+
+def link_local(ns: str, dev: str) -> list[str]:
+    return re.findall(r"inet6 (fe80::\S+)/64", sh(["ip", "-6", "addr", "show", "dev", dev], ns=ns))
+
+
+def ping6(lab: Lab) -> None:
+    sh(["ping", "-6", "-c", "1", "-w", "2", VIP6], ns=lab.client)
+
+
+def test_ipv6_vmac_carries_the_vip_with_00_00_5e_00_02_vrid_across_failover(lab2: Lab) -> None:
+    """An IPv6 instance with use_vmac: the VIP on a macvlan with 00:00:5e:00:02:VRID that holds
+    the base's link-local address (the adverts' source), the client's neighbour entry the VMAC
+    before and after the failover, the macvlan gone afterwards and the IPv4 sysctls untouched."""
+    lab2.add_ipv6()
+    n1, n2 = lab2.nodes
+    for n in (n1, n2):
+        sh(["sysctl", "-qw", "net.ipv4.conf.eth0.arp_ignore=0", "net.ipv4.conf.eth0.arp_announce=0"], ns=n)
+    lab2.start(n1, priority=200, use_vmac=True, virtual_ips=[f"{VIP6}/64"])
+    lab2.start(n2, priority=100, use_vmac=True, virtual_ips=[f"{VIP6}/64"])
+    lab2.wait_for(lambda: vmac6_holders(lab2) == [n1], 10.0)
+    lab2.wait_backup(n2)
+    time.sleep(0.5)
+    assert vmac6_holders(lab2) == [n1], lab2.all_logs()  # n2 hears n1's adverts on its VMAC
+    details = link(n1)
+    assert f"link/ether {VMAC6}" in details and "macvlan mode private" in details, details
+    assert "addrgenmode none" in details, details
+    for n in (n1, n2):
+        assert link_local(n, "vrrp.51") == link_local(n, "eth0") != [], sh(["ip", "-6", "addr"], ns=n)
+        assert (sysctl(n, "arp_ignore"), sysctl(n, "arp_announce")) == ("0", "0")  # IPv4 only
+    ping6(lab2)
+    assert lab2.neigh_mac(VIP6) == VMAC6, sh(["ip", "-6", "neigh"], ns=lab2.client)
+
+    lab2.signal(n1, signal.SIGTERM)
+    lab2.wait_for(lambda: vmac6_holders(lab2) == [n2], 3.0)
+    assert link(n1) == ""
+    ping6(lab2)
+    assert lab2.neigh_mac(VIP6) == VMAC6, sh(["ip", "-6", "neigh"], ns=lab2.client)
+    lab2.signal(n2, signal.SIGTERM)
+    assert link(n2) == ""
+
+
+def test_ipv6_vmac_interop_with_keepalived(lab2: Lab) -> None:
+    """directord and keepalived, IPv6 instances with use_vmac: one master, both ways."""
+    lab2.add_ipv6()
+    dd, ka = lab2.nodes
+    lab2.start_keepalived(ka, keepalived_conf(lab2.addr(2), priority=100, version=3, interval="0.1", peers=[],
+                                              vip=f"{VIP6}/64", use_vmac=True))
+    lab2.start(dd, priority=200, use_vmac=True, virtual_ips=[f"{VIP6}/64"])
+    lab2.wait_for(lambda: vmac6_holders(lab2) == [dd], 10.0)
+    lab2.wait_for(lambda: f"link/ether {VMAC6}" in link(ka), 5.0)  # keepalived made its IPv6 vrrp.51
+    time.sleep(1.0)
+    assert vmac6_holders(lab2) == [dd], lab2.all_logs()
+    ping6(lab2)
+    lab2.signal(dd, signal.SIGTERM)
+    lab2.wait_for(lambda: vmac6_holders(lab2) == [ka], 3.0)
+    ping6(lab2)
+    # back at 50: directord follows keepalived's adverts from its VMAC
+    lab2.start(dd, priority=50, use_vmac=True, virtual_ips=[f"{VIP6}/64"])
+    lab2.wait_backup(dd)
+    time.sleep(1.0)
+    assert vmac6_holders(lab2) == [ka], lab2.all_logs()
