@@ -1560,7 +1560,7 @@ def _place_checks(k: _Keepalived, vs: _VirtualServer) -> dict[str, Any] | None:
         chosen = _with_host(first.check, first, vs)
         for rs in vs.real_servers[1:]:
             host = _host(rs, vs)
-            if host is not None and host != chosen.host:
+            if rs.check.type in ("http", "https") and host is not None and host != chosen.host:
                 rs.entry["virtualhost"] = host
         return _completed(k, vs, chosen, vs.real_servers) or {"type": "none"}
     for rs in vs.real_servers:

@@ -118,3 +118,20 @@ def test_a_services_virtualhost_leaves_a_tcp_check_alone(tmp_path) -> None:
     conv = convert(write(tmp_path, CONF.replace("HTTP_GET", "TCP_CHECK") % {"body": "connect_timeout 3"}))
     config, _ = imported(conv, "keepalived")
     assert (config.virtual_servers[0].check.type, config.virtual_servers[0].check.host) == ("tcp", None)
+
+
+def test_a_real_server_virtualhost_leaves_its_tcp_check_alone(tmp_path) -> None:
+    conv = convert(write(tmp_path, """
+virtual_server 192.0.2.10 443 {
+    protocol TCP
+    virtualhost a.example.org
+    real_server 10.0.0.11 443 { TCP_CHECK { connect_timeout 2 } }
+    real_server 10.0.0.12 443 {
+        virtualhost b.example.org
+        TCP_CHECK { connect_timeout 2 }
+    }
+}
+"""))
+    config, _ = imported(conv, "keepalived")
+    vs = config.virtual_servers[0]
+    assert vs.check.type == "tcp" and all(rs.virtualhost is None for rs in vs.real_servers)
