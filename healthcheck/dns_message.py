@@ -137,16 +137,23 @@ def _echoed_question(data: bytes, offset: int, asked: bytes) -> int:
 
 
 def _question_at(data: bytes, offset: int) -> tuple[bytes, int] | None:
-    """The question at `offset` re-encoded without compression, and where it ends."""
-    name, offset = read_name(data, offset)
+    """The question at `offset` in wire form without compression, and where it ends."""
+    labels, offset = read_labels(data, offset)
     if offset + 4 > len(data):
         return None
-    return encode_name(name) + data[offset:offset + 4], offset + 4
+    wire = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+    return wire + data[offset:offset + 4], offset + 4
 
 
 def read_name(data: bytes, offset: int) -> tuple[str, int]:
     """The (possibly compressed) name at `offset` as dotted text, and the offset after it."""
-    labels: list[str] = []
+    labels, offset = read_labels(data, offset)
+    return (".".join(map(_label_text, labels)) + "." if labels else "."), offset
+
+
+def read_labels(data: bytes, offset: int) -> tuple[list[bytes], int]:
+    """The (possibly compressed) name at `offset` as its labels, and the offset after it."""
+    labels: list[bytes] = []
     length = 1  # the root's zero byte
     end = -1  # where the name ends in the record (after its first pointer)
     jumps = 0
@@ -180,9 +187,9 @@ def read_name(data: bytes, offset: int) -> tuple[str, int]:
         length += size + 1
         if length > MAX_NAME:
             raise DnsParseError("name longer than 255 bytes")
-        labels.append(_label_text(label))
+        labels.append(label)
         offset += 1 + size
-    return (".".join(labels) + "." if labels else "."), (end if end >= 0 else offset)
+    return labels, (end if end >= 0 else offset)
 
 
 def _label_text(label: bytes) -> str:
