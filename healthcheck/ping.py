@@ -14,6 +14,7 @@ The wire format is `icmp_message` (sans-IO).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -37,6 +38,10 @@ SOL_RAW = 255
 ICMP_FILTER = 1  # linux/icmp.h: a bitmask of ICMPv4 types the raw socket drops
 ICMP6_FILTER = 1  # linux/icmpv6.h: 256 bits, a set bit blocks that ICMPv6 type
 MAX_READS = 4096  # replies handled per wake-up before yielding to the loop
+# Replies to one tick's checks arrive together, on one socket: 1,000 of them take about 1 MB of
+# receive buffer (the kernel counts each small packet's whole buffer), where the default holds ~200.
+RCVBUF = 8 * 2**20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # asm-generic/socket.h; Python lacks the name
 
 
 class PingSocket:
@@ -115,9 +120,26 @@ def _open(family: int) -> tuple[socket.socket, bool]:
     """A ping socket if allowed, else a raw one; (socket, raw)."""
     proto = socket.IPPROTO_ICMPV6 if family == socket.AF_INET6 else socket.IPPROTO_ICMP
     try:
-        return socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK, proto), False
+        sock = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK, proto)
     except OSError:
-        pass
+        sock = _raw(family, proto)
+        raw = True
+    else:
+        raw = False
+    _grow_buffer(sock)
+    return sock, raw
+
+
+def _grow_buffer(sock: socket.socket) -> None:
+    """Beyond net.core.rmem_max when allowed (CAP_NET_ADMIN), else up to it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+    except OSError:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+
+
+def _raw(family: int, proto: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_NONBLOCK, proto)
     try:
         if family == socket.AF_INET6:
@@ -126,7 +148,7 @@ def _open(family: int) -> tuple[socket.socket, bool]:
             sock.setsockopt(SOL_RAW, ICMP_FILTER, im.icmp4_filter())
     except OSError:
         pass  # unfiltered: the parser drops what is not ours
-    return sock, True
+    return sock
 
 
 _sockets: dict[tuple[int, int], PingSocket] = {}

@@ -185,3 +185,34 @@ def test_smtp_reply_reader_multiline_and_bounds():
         sr.ReplyReader().feed(b"250-" + b"x" * 9000)
     with pytest.raises(sr.SmtpParseError, match="longer than"):
         sr.ReplyReader().feed(b"250-x\r\n" * 200)
+
+
+def test_udp_checks_run_as_callbacks_in_the_scheduler(echo_port):
+    """The scheduler's path (a plan on the shared epoll, no task): up, then down when the port
+    closes, and removing the probe closes its kept socket."""
+    import asyncio
+
+    from healthcheck import probes
+    from healthcheck.scheduler import Scheduler
+
+    closed = free_port(socket.SOCK_DGRAM)
+    check = udp_check(send=b"hi", expect="PONG HI", timeout=0.3)
+    check = type(check)(**{**check.__dict__, "interval": 0.1, "rise": 1, "fall": 1, "initial": "down",
+                           "jitter": 0.0})
+    events: list[tuple[str, bool, str]] = []
+
+    async def go() -> None:
+        sched = Scheduler(lambda key, up, result: events.append((key, up, result.reason)))
+        sched.add("echo", Target("127.0.0.1", echo_port), check)
+        sched.add("closed", Target("127.0.0.1", closed), check)
+        assert probes.plan(Target("127.0.0.1", echo_port), check) is not None
+        await asyncio.sleep(0.5)
+        plan = sched._probes[next(iter(k for k in sched._probes if k.target.port == echo_port))].plan
+        assert plan.sock is not None
+        sched.remove("echo")
+        assert plan.sock is None
+        await sched.close()
+
+    run(go())
+    assert ("echo", True, "reply matched 'PONG HI'") in events
+    assert all(key == "echo" for key, up, _ in events if up)
