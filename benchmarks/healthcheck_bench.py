@@ -20,8 +20,9 @@ In that comparison directord's runs get the same IPVS service keepalived makes
 The datagram types (`--types dns,udp,ping`) check N loopback addresses (127.1.x.y) instead of
 N ports: one unbound (`interface-automatic`, so it answers from the address asked) serves dns
 (an A query of a local-data name) and udp (the same query as a fixed payload, any reply
-passes); the kernel answers ping. These are counted by the checker's own samples (printed
-every 0.1 s), not by a server. keepalived's DNS_CHECK, UDP_CHECK and PING_CHECK are the peers.
+passes); the kernel answers ping. These are counted by an nftables counter of the packets sent
+to 127.1.0.0/16 (`sent_counter`), independent of the checker, as nginx counts the others.
+keepalived's DNS_CHECK, UDP_CHECK and PING_CHECK are the peers.
 A line per size gives CPU per check against the tcp run's of the same size (`.../tcp`).
 """
 
@@ -490,10 +491,30 @@ def figures(checker_name: str, kind: str, n: int, interval: float, checks: int, 
     )
 
 
+NFT_TABLE = "hcbench"
+
+
+@contextlib.contextmanager
+def sent_counter():
+    """An nftables counter of packets to 127.1.0.0/16 (the checks); yields a reader."""
+    rules = (f"table ip {NFT_TABLE} {{\n counter sent {{ }}\n chain out {{\n"
+             "  type filter hook output priority 0; policy accept;\n"
+             "  ip daddr 127.1.0.0/16 counter name sent\n }\n}\n")
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+    def read() -> int:
+        out = subprocess.run(["nft", "list", "counter", "ip", NFT_TABLE, "sent"], capture_output=True,
+                             text=True, check=True).stdout
+        return int(out.split("packets", 1)[1].split()[0])
+    try:
+        yield read
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], check=False)
+
+
 def measure_datagrams(checker_name: str, kind: str, n: int, interval: float, warmup: float,
                       seconds: float, mirror_ipvs: bool) -> Figures:
-    """N loopback addresses; unbound answers dns and udp, the kernel ping. Counted by the
-    checker (keepalived does not count: its rate is taken as the configured one, n / interval)."""
+    """N loopback addresses; unbound answers dns and udp, the kernel ping. Counted by nftables."""
     with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         port = free_udp_port() if kind != "ping" else 7  # ping has no port; keepalived wants one
@@ -502,12 +523,13 @@ def measure_datagrams(checker_name: str, kind: str, n: int, interval: float, war
         stack.enter_context(ipvs_like_keepalived(targets, mirror_ipvs and checker_name != "keepalived", kind))
         checker = CHECKERS[checker_name](kind, targets, interval, workdir)
         server_cpu = (lambda: cpu_seconds(server.pid)) if server else (lambda: 0.0)
+        sent = stack.enter_context(sent_counter())
         try:
             time.sleep(interval + 1.0 + warmup)  # a whole round first: start-up is not measured
-            c0, s0, t0 = checker.counts(), server_cpu(), time.monotonic()
+            c0, s0, t0, p0 = checker.counts(), server_cpu(), time.monotonic(), sent()
             (u0, k0), w0 = cpu_split_tree(checker.pid), run_delay_seconds(checker.pid)
             time.sleep(seconds)
-            c1, s1, t1 = checker.counts(), server_cpu(), time.monotonic()
+            c1, s1, t1, p1 = checker.counts(), server_cpu(), time.monotonic(), sent()
             (u1, k1), w1 = cpu_split_tree(checker.pid), run_delay_seconds(checker.pid)
             rss = rss_mb(checker.pid)
         finally:
@@ -515,7 +537,7 @@ def measure_datagrams(checker_name: str, kind: str, n: int, interval: float, war
             if server is not None:
                 server.terminate()
                 server.wait(10)
-    checks = c1["checks"] - c0["checks"] if checker_name != "keepalived" else round(n * (t1 - t0) / interval)
+    checks = p1 - p0
     return figures(checker_name, kind, n, interval, checks, (t0, t1), (u0, k0, u1, k1), s1 - s0, (w0, w1),
                    rss, c0, c1)
 
