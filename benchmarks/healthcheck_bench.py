@@ -526,10 +526,14 @@ def measure_datagrams(checker_name: str, kind: str, n: int, interval: float, war
         sent = stack.enter_context(sent_counter())
         try:
             time.sleep(interval + 1.0 + warmup)  # a whole round first: start-up is not measured
-            c0, s0, t0, p0 = checker.counts(), server_cpu(), time.monotonic(), sent()
+            # the count first: `nft` takes long to start (seconds under TCG) and reads the kernel's
+            # counter at its end, so the clock and the CPU are read right after it
+            p0 = sent()
+            c0, s0, t0 = checker.counts(), server_cpu(), time.monotonic()
             (u0, k0), w0 = cpu_split_tree(checker.pid), run_delay_seconds(checker.pid)
             time.sleep(seconds)
-            c1, s1, t1, p1 = checker.counts(), server_cpu(), time.monotonic(), sent()
+            p1 = sent()
+            c1, s1, t1 = checker.counts(), server_cpu(), time.monotonic()
             (u1, k1), w1 = cpu_split_tree(checker.pid), run_delay_seconds(checker.pid)
             rss = rss_mb(checker.pid)
         finally:

@@ -204,6 +204,8 @@ class DgramConn:
             return
         self.state = _DONE
         self._release()
+        if self.fd >= self.poller.keep_below:  # the descriptor budget `_poll` keeps sockets within
+            self.plan.close()
         latency = self.poller.now - self.started
         self.done(self.arg, ProbeResult(ok, latency if latency > 0.0 else 0.0, reason))
 

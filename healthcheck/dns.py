@@ -34,19 +34,25 @@ def _pattern(expect: str) -> re.Pattern[str]:
 class _Judge:
     """What every check of one probe compares a reply with."""
 
-    __slots__ = ("check", "pattern", "question", "want")
+    __slots__ = ("check", "counted", "pattern", "question", "want")
 
     def __init__(self, check: CheckConfig) -> None:
         self.check = check
         self.question = dm.question(check.query_name, check.query_type, check.query_class)
         self.want = dm.RCODES[check.expect_rcode]
         self.pattern = _pattern(check.expect) if check.expect is not None else None
+        self.counted: dict[tuple[int, str], str] = {}
 
     def verdict(self, reply: dm.Reply, how: str) -> Verdict:
         if reply.rcode != self.want:
             return False, f"rcode {reply.rcode_name}, expected {self.check.expect_rcode}{how}"
-        n = reply.answers
-        counted = f"rcode {reply.rcode_name}, {n} answer{'' if n == 1 else 's'}{how}"
+        key = (reply.answers, how)
+        counted = self.counted.get(key)  # the same few reasons every check: made once each
+        if counted is None:
+            n = reply.answers
+            counted = f"rcode {reply.rcode_name}, {n} answer{'' if n == 1 else 's'}{how}"
+            if len(self.counted) < 64:
+                self.counted[key] = counted
         if self.pattern is not None:
             if self.pattern.search(reply.text) is None:
                 return False, f"answers did not match {self.check.expect!r} ({counted})"

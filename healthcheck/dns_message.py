@@ -130,6 +130,9 @@ def parse_reply(data: bytes, query: Query, render: bool) -> Reply:
 
 def _echoed_question(data: bytes, offset: int, asked: bytes) -> int:
     """Where the echoed question ends; it must be the one asked (the name in any case)."""
+    end = offset + len(asked)
+    if data[offset:end] == asked:  # the usual echo, byte for byte: no need to read the labels
+        return end
     echoed = _question_at(data, offset)
     if echoed is None or echoed[0][:-4].lower() != asked[:-4].lower() or echoed[0][-4:] != asked[-4:]:
         raise DnsParseError("reply does not echo the question asked")
@@ -208,7 +211,14 @@ _RR = struct.Struct("!HHIH")
 
 def _record(data: bytes, offset: int, render: bool) -> tuple[int, str | None]:
     """Skip (or render) the record at `offset`; the offset after it."""
-    name, offset = read_name(data, offset)
+    if not render and offset + 1 < len(data) and data[offset] >= 0xC0:
+        # a name that is one pointer, not followed when nothing is rendered (checked for direction)
+        if ((data[offset] & 0x3F) << 8 | data[offset + 1]) >= offset:
+            raise DnsParseError("compression pointer does not point backwards (loop)")
+        offset += 2
+        name = ""
+    else:
+        name, offset = read_name(data, offset)
     if offset + _RR.size > len(data):
         raise DnsParseError("record header runs past the end of the reply")
     rtype, rclass, ttl, rdlength = _RR.unpack_from(data, offset)
