@@ -186,3 +186,37 @@ def test_pointer_chain_is_bounded():
     second = bytes([0xC0 | (last >> 8), last & 0xFF]) + bytes.fromhex("0001 0001 00000000 0000")
     with pytest.raises(dm.DnsParseError, match="more than 32 compression pointers"):
         dm.parse_reply(head + first + second, q, True)
+
+
+def test_directord_probe_runs_a_dns_check_from_the_config(unbound, tmp_path):
+    """The whole path: TOML keys, the loader, `directord probe`, the real unbound."""
+    import json
+    import sys
+    from pathlib import Path as _Path
+
+    conf = tmp_path / "directord.toml"
+    conf.write_text(f"""
+[[virtual_server]]
+name = "ns"
+address = "192.0.2.53"
+port = {unbound}
+protocol = "udp"
+  [virtual_server.check]
+  type = "dns"
+  query_name = "www.test"
+  query_type = "A"
+  expect = 'IN A 192\\.0\\.2\\.7$'
+  [[virtual_server.real_server]]
+  address = "127.0.0.1"
+  [[virtual_server.real_server]]
+  address = "127.0.0.2"
+""")
+    directord = _Path(sys.executable).with_name("directord")
+    out = subprocess.run([str(directord), "probe", "-c", str(conf), "--json"], capture_output=True, text=True,
+                         timeout=30)
+    results = {r["real_server"]: r for r in json.loads(out.stdout)["results"]}
+    assert out.returncode == 1  # one real server down
+    assert results[f"127.0.0.1:{unbound}"]["up"] is True
+    assert results[f"127.0.0.1:{unbound}"]["reason"].startswith("answers matched")
+    assert results[f"127.0.0.2:{unbound}"]["up"] is False  # nothing listens there: refused
+    assert results[f"127.0.0.2:{unbound}"]["reason"] == "connection refused (ICMP port unreachable)"
