@@ -27,8 +27,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"]
 Method = Literal["nat", "dr", "tun"]
 Protocol = Literal["tcp", "udp", "sctp"]
-CheckType = Literal["tcp", "http", "https", "sip", "exec", "none",
-                    "dns", "udp", "ping", "smtp"]
+CheckType = Literal["tcp", "http", "https", "sip", "exec", "none"]
+CheckType = Literal[CheckType, "dns", "udp", "ping", "smtp"]  # issue 19 (nested Literals flatten)
 TunnelType = Literal["ipip", "gue", "gre"]
 TunnelChecksum = Literal["nocsum", "csum", "remcsum"]
 HttpMethod = Literal["GET", "HEAD", "POST", "OPTIONS"]
