@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _WATCH = select.EPOLLIN | select.EPOLLERR | select.EPOLLET
 _DONE = 3  # _poll's state value for a finished check (its deadline wheel reads `state`)
 MAX_DATAGRAM = 65535
+REFUSED = "connection refused (ICMP port unreachable)"
 
 # A judge returns a verdict, None to ignore the datagram and keep waiting, or a callable
 # that continues the check another way (dns over TCP after a truncated reply).
@@ -144,6 +145,10 @@ class DgramConn:
             sock = plan.socket_for(poller)
             data = plan.request(self)
             sock.send(data)
+        except ConnectionRefusedError:  # an ICMP error for the previous check, still pending
+            plan.dirty = True
+            self._finish(False, REFUSED)
+            return
         except (OSError, ValueError) as exc:
             plan.dirty = True
             self._finish(False, describe_error(exc))
@@ -180,7 +185,7 @@ class DgramConn:
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionRefusedError:
-                self._finish(False, "connection refused (ICMP port unreachable)")
+                self._finish(False, REFUSED)
                 return
             except OSError as exc:
                 self._finish(False, describe_error(exc))
