@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from director.config.model import CheckConfig
+from director.config.model import CHECK_TYPES, CheckConfig
 from healthcheck import exec as exec_probe
 from healthcheck import none, probes
 from healthcheck.result import Target
@@ -151,7 +151,7 @@ def test_dispatch():
     assert run(probes.probe(T, CheckConfig(type="none"))).ok
     bogus = CheckConfig(type="bogus")  # type: ignore[arg-type]
     assert run(probes.probe(T, bogus)).reason == "unknown check type 'bogus'"
-    assert set(probes.PROBES) == {"tcp", "http", "https", "sip", "exec", "none"}
+    assert set(probes.PROBES) == set(CHECK_TYPES)  # every type the config offers has a probe
 
 
 def test_exec_does_not_leak_fds():
