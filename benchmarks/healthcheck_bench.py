@@ -16,6 +16,14 @@ one TCP_CHECK/HTTP_GET real server per target and runs `keepalived --check -n`
 inside the same VM), then prints the CPU-per-check ratio directord/keepalived.
 In that comparison directord's runs get the same IPVS service keepalived makes
 (`ipvsadm -R`), so both checkers' packets cross the same kernel hooks.
+
+The datagram types (`--types dns,udp,ping`) check N loopback addresses (127.1.x.y) instead of
+N ports: one unbound (`interface-automatic`, so it answers from the address asked) serves dns
+(an A query of a local-data name) and udp (the same query as a fixed payload, any reply
+passes); the kernel answers ping. These are counted by an nftables counter of the packets sent
+to 127.1.0.0/16 (`sent_counter`), independent of the checker, as nginx counts the others.
+keepalived's DNS_CHECK, UDP_CHECK and PING_CHECK are the peers.
+A line per size gives CPU per check against the tcp run's of the same size (`.../tcp`).
 """
 
 from __future__ import annotations
@@ -201,9 +209,12 @@ def worker_main(args: argparse.Namespace) -> None:
     from healthcheck.result import Target
     from healthcheck.scheduler import Scheduler
 
-    ports = [int(p) for p in Path(args.ports_file).read_text().split()]
+    targets = [_target(t) for t in Path(args.ports_file).read_text().split()]
+    extra = {"dns": {"query_name": BENCH_NAME, "query_type": "A"},
+             "udp": {"send": bench_query()}}.get(args.type, {})
     check = CheckConfig(type=args.type, interval=args.interval, timeout=1.0, rise=2, fall=3,
-                        jitter=1.0, path="/", expect_body="ok" if args.type == "http" else None)
+                        jitter=1.0, path="/", expect_body="ok" if args.type == "http" else None, **extra)
+    every = 0.1 if args.type in DATAGRAM_KINDS else 1.0
     counts = {"checks": 0, "failures": 0, "last_failure": ""}
 
     def counted(target, check, result) -> None:
@@ -222,13 +233,83 @@ def worker_main(args: argparse.Namespace) -> None:
             sched = Scheduler(on_sample=counted)  # the built-in probes, as the daemon runs them
         else:
             sched = Scheduler(probe=wrapped)
-        for port in ports:
-            sched.add(port, Target("127.0.0.1", port), check)
+        for address, port in targets:
+            sched.add((address, port), Target(address, port), check)
         while True:
             print(json.dumps(counts), flush=True)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(every)
 
     uvloop.run(main())
+
+
+def _target(text: str) -> tuple[str, int]:
+    """A targets-file word: PORT (on 127.0.0.1) or ADDRESS:PORT."""
+    address, _, port = text.rpartition(":")
+    return address or "127.0.0.1", int(port)
+
+
+# --- the datagram kinds: loopback addresses, unbound, the kernel's echo -----------------------
+
+DATAGRAM_KINDS = ("dns", "udp", "ping")
+BENCH_NAME = "www.bench.test"
+
+
+def bench_query() -> bytes:
+    """The DNS query udp checks send (fixed id: unbound answers any)."""
+    from healthcheck import dns_message as dm
+    return dm.build_query(0x4242, dm.question(BENCH_NAME, "A", "IN")).data
+
+
+def loopback_addresses(n: int) -> list[str]:
+    """127.1.0.1 ... : every 127/8 address is this host's, no setup needed."""
+    return [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(n)]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def start_unbound(workdir: Path, port: int) -> subprocess.Popen:
+    unbound = shutil.which("unbound") or "/usr/sbin/unbound"
+    conf = workdir / "unbound.conf"
+    conf.write_text(f"""server:
+    interface: 0.0.0.0
+    interface-automatic: yes
+    port: {port}
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{workdir}"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    verbosity: 0
+    num-threads: 1
+    do-ip6: no
+    do-tcp: no
+    so-rcvbuf: 8m
+    access-control: 127.0.0.0/8 allow
+    local-zone: "bench.test." static
+    local-data: "{BENCH_NAME}. 300 IN A 192.0.2.1"
+remote-control:
+    control-enable: no
+""")
+    proc = subprocess.Popen([unbound, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    query = bench_query()
+    deadline = time.monotonic() + 30
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"unbound exited: {proc.stderr.read().decode()}")
+            s.sendto(query, ("127.1.0.1", port))
+            with contextlib.suppress(TimeoutError, ConnectionRefusedError):
+                if s.recv(512):
+                    return proc
+            if time.monotonic() > deadline:
+                raise SystemExit("unbound did not come up")
 
 
 class DirectordChecker:
@@ -268,6 +349,10 @@ KEEPALIVED_RS = {
     "tcp": "        TCP_CHECK {{ connect_timeout 1 }}",
     # the same check as directord's: status 200 and the body matching "ok"
     "http": "        HTTP_GET {{ url {{ path / status_code 200 regex ok }} connect_timeout 1 }}",
+    # the same checks as directord's datagram kinds (udp: the DNS query as payload, a reply required)
+    "dns": f"        DNS_CHECK {{{{ connect_timeout 1 type A name {BENCH_NAME} }}}}",
+    "udp": "        UDP_CHECK {{ connect_timeout 1 payload {payload} require_reply }}",
+    "ping": "        PING_CHECK {{ connect_timeout 1 }}",
 }
 
 
@@ -276,18 +361,19 @@ class KeepalivedChecker:
 
     name = "keepalived"
 
-    def __init__(self, kind: str, ports: list[int], interval: float, workdir: Path) -> None:
+    def __init__(self, kind: str, ports: list, interval: float, workdir: Path) -> None:
+        check = KEEPALIVED_RS[kind].format(payload=bench_query().hex() if kind == "udp" else "")
         servers = "\n".join(
-            f"    real_server 127.0.0.1 {p} {{\n        weight 1\n"
-            + KEEPALIVED_RS[kind].format() + "\n    }" for p in ports)
+            f"    real_server {address} {port} {{\n        weight 1\n" + check + "\n    }"
+            for address, port in map(_target, map(str, ports)))
         conf = workdir / "keepalived.conf"
         conf.write_text(f"""
 global_defs {{ router_id bench }}
-virtual_server 192.0.2.1 80 {{
+virtual_server {VIP.replace(":", " ")} {{
     delay_loop {interval:g}
     lb_algo rr
     lb_kind NAT
-    protocol TCP
+    protocol {"UDP" if kind in ("dns", "udp") else "TCP"}
 {servers}
 }}
 """)
@@ -336,7 +422,7 @@ VIP = "192.0.2.1:80"  # keepalived's virtual server in the comparison
 
 
 @contextlib.contextmanager
-def ipvs_like_keepalived(ports: list[int], wanted: bool):
+def ipvs_like_keepalived(ports: list, wanted: bool, kind: str = "tcp"):
     """The IPVS service keepalived keeps for these targets, for the other checker's run.
 
     With services defined, IPVS's netfilter hooks see every packet, the checks'
@@ -345,16 +431,20 @@ def ipvs_like_keepalived(ports: list[int], wanted: bool):
     if not wanted:
         yield
         return
-    rules = [f"-A -t {VIP} -s rr"] + [f"-a -t {VIP} -r 127.0.0.1:{p} -m -w 1" for p in ports]
+    proto = "-u" if kind in ("dns", "udp") else "-t"
+    rules = [f"-A {proto} {VIP} -s rr"] + [
+        f"-a {proto} {VIP} -r {a}:{p} -m -w 1" for a, p in map(_target, map(str, ports))]
     subprocess.run(["ipvsadm", "-R"], input="\n".join(rules) + "\n", text=True, check=True)
     try:
         yield
     finally:
-        subprocess.run(["ipvsadm", "-D", "-t", VIP], check=False)
+        subprocess.run(["ipvsadm", "-D", proto, VIP], check=False)
 
 
 def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float,
             seconds: float, mirror_ipvs: bool = False) -> Figures:
+    if kind in DATAGRAM_KINDS:
+        return measure_datagrams(checker_name, kind, n, interval, warmup, seconds, mirror_ipvs)
     with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         *ports, status_port = free_ports(n + 1)
@@ -375,8 +465,15 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
             checker.stop()
             server.terminate()
             server.wait(10)
-    elapsed = t1 - t0
     checks = a1 - a0 - 1  # minus the second status request
+    return figures(checker_name, kind, n, interval, checks, (t0, t1), (u0, k0, u1, k1), s1 - s0, (w0, w1),
+                   rss, c0, c1)
+
+
+def figures(checker_name: str, kind: str, n: int, interval: float, checks: int, times: tuple,
+            cpu_times: tuple, server_cpu: float, waits: tuple, rss: float, c0: dict, c1: dict) -> Figures:
+    (t0, t1), (u0, k0, u1, k1), (w0, w1) = times, cpu_times, waits
+    elapsed = t1 - t0
     cpu = (u1 - u0) + (k1 - k0)
 
     def per_1k(seconds: float) -> float:
@@ -389,9 +486,64 @@ def measure(checker_name: str, kind: str, n: int, interval: float, warmup: float
         cpu_s_per_1000=per_1k(cpu), user_s_per_1000=per_1k(u1 - u0),
         sys_s_per_1000=per_1k(k1 - k0),
         cpu_share=round(cpu / elapsed, 3), rss_mb=round(rss, 1),
-        server_cpu_share=round((s1 - s0) / elapsed, 3), last_failure=c1["last_failure"],
+        server_cpu_share=round(server_cpu / elapsed, 3), last_failure=c1["last_failure"],
         cpu_wait_share=round((w1 - w0) / elapsed, 3),
     )
+
+
+NFT_TABLE = "hcbench"
+
+
+@contextlib.contextmanager
+def sent_counter():
+    """An nftables counter of packets to 127.1.0.0/16 (the checks); yields a reader."""
+    rules = (f"table ip {NFT_TABLE} {{\n counter sent {{ }}\n chain out {{\n"
+             "  type filter hook output priority 0; policy accept;\n"
+             "  ip daddr 127.1.0.0/16 counter name sent\n }\n}\n")
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+    def read() -> int:
+        out = subprocess.run(["nft", "list", "counter", "ip", NFT_TABLE, "sent"], capture_output=True,
+                             text=True, check=True).stdout
+        return int(out.split("packets", 1)[1].split()[0])
+    try:
+        yield read
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], check=False)
+
+
+def measure_datagrams(checker_name: str, kind: str, n: int, interval: float, warmup: float,
+                      seconds: float, mirror_ipvs: bool) -> Figures:
+    """N loopback addresses; unbound answers dns and udp, the kernel ping. Counted by nftables."""
+    with tempfile.TemporaryDirectory(prefix="hcbench-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        port = free_udp_port() if kind != "ping" else 7  # ping has no port; keepalived wants one
+        targets = [f"{a}:{port}" for a in loopback_addresses(n)]
+        server = start_unbound(workdir, port) if kind != "ping" else None
+        stack.enter_context(ipvs_like_keepalived(targets, mirror_ipvs and checker_name != "keepalived", kind))
+        checker = CHECKERS[checker_name](kind, targets, interval, workdir)
+        server_cpu = (lambda: cpu_seconds(server.pid)) if server else (lambda: 0.0)
+        sent = stack.enter_context(sent_counter())
+        try:
+            time.sleep(interval + 1.0 + warmup)  # a whole round first: start-up is not measured
+            # the count first: `nft` takes long to start (seconds under TCG) and reads the kernel's
+            # counter at its end, so the clock and the CPU are read right after it
+            p0 = sent()
+            c0, s0, t0 = checker.counts(), server_cpu(), time.monotonic()
+            (u0, k0), w0 = cpu_split_tree(checker.pid), run_delay_seconds(checker.pid)
+            time.sleep(seconds)
+            p1 = sent()
+            c1, s1, t1 = checker.counts(), server_cpu(), time.monotonic()
+            (u1, k1), w1 = cpu_split_tree(checker.pid), run_delay_seconds(checker.pid)
+            rss = rss_mb(checker.pid)
+        finally:
+            checker.stop()
+            if server is not None:
+                server.terminate()
+                server.wait(10)
+    checks = p1 - p0
+    return figures(checker_name, kind, n, interval, checks, (t0, t1), (u0, k0, u1, k1), s1 - s0, (w0, w1),
+                   rss, c0, c1)
 
 
 def main() -> None:
@@ -454,10 +606,16 @@ def report(f: Figures, as_json: bool) -> None:
 
 
 def print_ratios(results: list[Figures]) -> None:
-    """directord/keepalived CPU per check: per round (paired runs) and of the medians."""
+    """directord/keepalived CPU per check: per round (paired runs) and of the medians; and each
+    datagram kind's CPU per check against tcp's at the same size (the goal: at most 1.5)."""
     runs: dict[tuple[str, str, int], list[float]] = {}
     for f in results:
         runs.setdefault((f.checker, f.check, f.targets), []).append(f.cpu_s_per_1000)
+    for (name, kind, n), mine in runs.items():
+        tcp = runs.get((name, "tcp", n))
+        if kind in DATAGRAM_KINDS and tcp and all(tcp):
+            print(f"cpu-per-check ratio {name} {kind}/tcp {n}: "
+                  f"{statistics.median(mine) / statistics.median(tcp):.2f}")
     for (name, kind, n), mine in runs.items():
         theirs = runs.get(("keepalived", kind, n))
         if name != "directord" or not theirs or not all(theirs):

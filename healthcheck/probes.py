@@ -1,8 +1,9 @@
 """Dispatch by `check.type` to the probe module. Every probe returns, never raises.
 
 Two faces: `probe` is a coroutine for every type; `plan` gives, for the types
-that have one (tcp, plain http), a `_poll.Plan` whose `start` runs a check as a
-callback state machine (no task); the scheduler runs the other types as tasks.
+that have one (tcp, plain http, dns, udp, ping), a plan (`_poll.Plan` or one with
+the same `start`/`close`) whose `start` runs a check as a callback state machine
+(no task); the scheduler runs the other types as tasks.
 """
 
 from __future__ import annotations
@@ -10,8 +11,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from healthcheck import (  # issue 19
+    dns,
+    ftp,
+    http,
+    imap,
+    ldap,
+    mysql,
+    none,
+    pgsql,
+    ping,
+    pop,
+    radius,
+    sip,
+    smtp,
+    tcp,
+    udp,
+)
 from healthcheck import exec as exec_probe
-from healthcheck import ftp, http, imap, ldap, mysql, none, pgsql, pop, radius, sip, tcp
 from healthcheck._io import describe_error
 from healthcheck._poll import Plan
 from healthcheck.result import ProbeResult, Target
@@ -38,6 +55,11 @@ PROBES: dict[str, ProbeFn] = {
     "ftp": ftp.probe,
     "radius": radius.probe,
 }
+PROBES |= {"dns": dns.probe, "udp": udp.probe, "ping": ping.probe, "smtp": smtp.probe}  # issue 19
+
+# Types whose checks run as callback state machines (no task per check), by their plan.
+PLANS: dict[str, Callable[[Target, CheckConfig], object]] = {"tcp": tcp.plan, "http": http.plan}
+PLANS |= {"dns": dns.plan, "udp": udp.plan, "ping": ping.plan}  # issue 19
 
 
 async def probe(target: Target, check: CheckConfig) -> ProbeResult:
@@ -53,8 +75,10 @@ async def probe(target: Target, check: CheckConfig) -> ProbeResult:
 
 def plan(target: Target, check: CheckConfig) -> Plan | None:
     """The callback plan for this check, or None: run it with `probe` (a coroutine)."""
-    if check.type == "tcp":
-        return tcp.plan(target, check)
-    if check.type == "http":
-        return http.plan(target, check)
-    return None
+    make = PLANS.get(check.type)
+    if make is None:
+        return None
+    try:
+        return make(target, check)
+    except Exception as exc:  # a check the loader let through but the probe cannot build
+        return Plan(target, check, error=f"probe error: {describe_error(exc)}")

@@ -17,9 +17,10 @@ never accumulates (the next start is the last nominal start + interval).
 Timeouts keep their own 50 ms wheel (`_poll.DEADLINE_TICK`): a check times out
 at most one tick late.
 
-With the built-in probes, tcp and plain http checks run as callback state
-machines on one shared epoll (`_poll`): no task, coroutine or future per check.
-Other types (https, sip, exec, none), and every check when a custom `probe`
+With the built-in probes, tcp, plain http, dns, udp and ping checks run as callback
+state machines on one shared epoll (`_poll`, `_dgram`, ping's shared socket): no task,
+coroutine or future per check. Other types (https, sip, smtp, exec, none), and every
+check when a custom `probe`
 coroutine is given, run as one task per check in flight; to observe samples
 without losing the callback path, use `on_sample` rather than wrapping `probe`.
 

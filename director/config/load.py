@@ -735,6 +735,51 @@ _CHECK: dict[str, Reader] = {
     "secret": _credential,
     "secret_file": _secret_file,
 }
+_CHECK |= {  # dns, udp, smtp (issue 19)
+    "require_reply": boolean,
+    "query_name": lambda s, key, default, choices: _dns_name(s, key, default),
+    "query_type": text,
+    "query_class": text,
+    "expect_rcode": text,
+    "helo_name": lambda s, key, default, choices: _helo_name(s, key, default),
+}
+
+
+def _dns_name(s: Section, key: str, default: str) -> str:
+    """A query name as dotted text: labels of 1..63 bytes, 255 in all (RFC 1035 2.3.4)."""
+    value = s.string(key, default)
+    if not isinstance(value, str):
+        return default
+    problem = _dns_name_problem(value)
+    if problem:
+        s.error(key, f"{problem}, got {value!r}")
+        return default
+    return value
+
+
+def _dns_name_problem(name: str) -> str:
+    if not name.isascii() or any(c.isspace() or not c.isprintable() for c in name):
+        return "must be ASCII without spaces or control characters"
+    labels = [] if name == "." else name.removesuffix(".").split(".")
+    if any(not label for label in labels):
+        return "has an empty label (two dots in a row, or a leading dot)"
+    if any(len(label) > 63 for label in labels):
+        return "has a label longer than 63 characters"
+    if sum(len(label) + 1 for label in labels) + 1 > 255:
+        return "is longer than 255 bytes"
+    return ""
+
+
+_HELO_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+
+
+def _helo_name(s: Section, key: str, default: str | None) -> str | None:
+    """It goes on the EHLO line: a domain or an address literal, nothing that could end the line."""
+    value = s.string(key, default)
+    if isinstance(value, str) and not _HELO_NAME.fullmatch(value):
+        s.error(key, f'must be a host name or an address literal such as "[192.0.2.1]", got {value!r}')
+        return default
+    return value
 
 
 _URLS = urls_reader(url_readers(text, _status_ranges, _regex), _check_url)

@@ -27,11 +27,16 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"]
 Method = Literal["nat", "dr", "tun"]
 Protocol = Literal["tcp", "udp", "sctp"]
-CheckType = Literal["tcp", "http", "https", "sip", "exec", "none",
+CheckType = Literal["tcp", "http", "https", "sip", "exec", "none", "dns", "udp", "ping", "smtp",
                     "mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius"]
 TunnelType = Literal["ipip", "gue", "gre"]
 TunnelChecksum = Literal["nocsum", "csum", "remcsum"]
 HttpMethod = Literal["GET", "HEAD", "POST", "OPTIONS"]
+# dns checks: the query's record type and class, and the response codes (RFC 1035, 2136, 6895 names)
+DnsType = Literal["A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV", "ANY"]
+DnsClass = Literal["IN", "CH"]
+DnsRcode = Literal["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                   "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
 LogFacility = Literal["daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]
@@ -59,7 +64,8 @@ SCHEDULER_FLAGS: dict[str, SchedulerFlag] = {
 
 # Check options and the check types they apply to (the loader refuses them elsewhere).
 # Check types whose probes open a socket, so may choose its source (bind_address, bind_interface).
-SOCKET_CHECK_TYPES: tuple[CheckType, ...] = tuple(kind for kind in CHECK_TYPES if kind not in ("exec", "none"))
+# (Not ping: one ICMP socket serves every ping check.)
+SOCKET_CHECK_TYPES: tuple[CheckType, ...] = tuple(kind for kind in CHECK_TYPES if kind not in ("exec", "none", "ping"))
 CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "send": ("tcp",),
     "expect": ("tcp",),
@@ -98,9 +104,17 @@ CHECK_OPTION_TYPES: dict[str, tuple[CheckType, ...]] = {
     "secret": ("radius",),
     "secret_file": ("radius",),
 }
+# dns, udp, smtp (issue 19): added here, not in the table above, so other types' edits merge cleanly
+for _option, _types in {
+    "send": ("udp",), "expect": ("udp", "dns"), "require_reply": ("udp",), "transport": ("dns",),
+    "query_name": ("dns",), "query_type": ("dns",), "query_class": ("dns",), "expect_rcode": ("dns",),
+    "helo_name": ("smtp",),
+}.items():
+    CHECK_OPTION_TYPES[_option] = CHECK_OPTION_TYPES.get(_option, ()) + _types
 # Check types that connect to a port (the real server's, or the check's own `port`).
 PORT_CHECK_TYPES: tuple[CheckType, ...] = ("tcp", "http", "https", "sip")
 PORT_CHECK_TYPES += ("mysql", "pgsql", "ldap", "imap", "imaps", "pop", "pops", "ftp", "radius")
+PORT_CHECK_TYPES += ("dns", "udp", "smtp")  # ping has no port (issue 19)
 
 
 def field_default(model: type, name: str) -> Any:
@@ -280,6 +294,15 @@ class CheckConfig:
     secret: str | None = field(default=None, repr=False)  # radius: the shared secret
     secret_file: str | None = None  # radius: or its first line
 
+    # udp: `send` is the datagram; `expect` a regex searched in the reply
+    require_reply: bool = True  # false: up unless an ICMP error comes back (keepalived's UDP_CHECK)
+    # dns: one query; `transport` "udp" falls back to TCP on a truncated reply
+    query_name: str = "."
+    query_type: DnsType = "SOA"  # keepalived DNS_CHECK's defaults: SOA of the root
+    query_class: DnsClass = "IN"
+    expect_rcode: DnsRcode = "NOERROR"
+    # smtp
+    helo_name: str | None = None  # EHLO/HELO argument; None: this host's name
 
 @dataclass(frozen=True)
 class HttpUrl:

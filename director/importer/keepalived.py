@@ -36,6 +36,10 @@ from director.importer.table import NO_EQUIVALENT, Handler, Reader, Table
 METHODS = {"NAT": "nat", "DR": "dr", "TUN": "tun"}
 CHECK_TYPES = {"TCP_CHECK": "tcp", "HTTP_GET": "http", "SSL_GET": "https", "MISC_CHECK": "exec"}
 OTHER_CHECKERS = ("SMTP_CHECK", "DNS_CHECK", "UDP_CHECK", "BFD_CHECK", "FILE_CHECK", "PING_CHECK")
+# the checkers of directord's dns, udp, ping and smtp checks (issue 19)
+CHECK_TYPES |= {"DNS_CHECK": "dns", "UDP_CHECK": "udp", "PING_CHECK": "ping", "SMTP_CHECK": "smtp"}
+OTHER_CHECKERS = tuple(name for name in OTHER_CHECKERS if name not in CHECK_TYPES)
+DEFAULT_RETRIES = {"dns": 3}  # keepalived's retry default where a checker has its own
 TIMING = ("delay_loop", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry")
 # Service-wide check defaults: they apply to every real server wherever they are written.
 VS_DEFAULTS = frozenset({*TIMING, "inhibit_on_failure", "alpha", "virtualhost"})
@@ -167,6 +171,7 @@ class _Check:
     bind_interface: str | None = None
     rise: int | None = None
     initial: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # dns, udp, smtp options (issue 19), in output order
     node: Node | None = field(default=None, compare=False)
     rs_port: int = field(default=0, compare=False)
     digest: str | None = None
@@ -185,7 +190,7 @@ class _Check:
             "bind_interface": self.bind_interface, "interval": timing.interval, "timeout": timing.timeout,
             "transition_interval": timing.transition_interval, "rise": self.rise, "fall": timing.fall,
             "initial": self.initial,
-            "tls_verify": False if self.type == "https" else None})  # SSL_GET does not verify the certificate
+            "tls_verify": False if self.type == "https" else None} | self.extra)  # SSL_GET does not verify
 
 
 NO_CHECK = _Check("none")
@@ -331,6 +336,11 @@ TCP_CHECK: Table[_Keepalived, Node, _Check] = Table(fallback=_unknown(NO_EQUIVAL
 HTTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # HTTP_GET and SSL_GET
 MISC_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
 CHECK_TABLES = {"tcp": TCP_CHECK, "http": HTTP_CHECK, "https": HTTP_CHECK, "exec": MISC_CHECK}
+DNS_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)  # issue 19
+UDP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
+SMTP_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
+PING_CHECK: Table[_Keepalived, Node, _Check] = Table(TCP_CHECK)
+CHECK_TABLES |= {"dns": DNS_CHECK, "udp": UDP_CHECK, "smtp": SMTP_CHECK, "ping": PING_CHECK}
 URL: Table[_Keepalived, Node, dict[str, Any]] = Table(fallback=_unknown(NO_EQUIVALENT))  # one url { }
 AUTH: Table[_Keepalived, Node, _Instance] = Table(fallback=_unknown(NO_EQUIVALENT))  # authentication { }
 
@@ -1356,6 +1366,8 @@ def _checker(k: _Keepalived, node: Node, rs: _RealServer) -> None:
     if check.type == "exec" and check.timing.timeout is None:
         interval = check.timing.interval
         check.timing.timeout = interval if interval is not None else seconds(DEFAULT_DELAY_LOOP)
+    if check.type == "udp":
+        _udp_defaults(k, node, check)
     rs.checks.append(check)
 
 
@@ -1487,6 +1499,79 @@ def _misc_dynamic(k: _Keepalived, node: Node, check: _Check) -> None:
     check.dynamic_weight = True
 
 
+# --- DNS_CHECK, UDP_CHECK, SMTP_CHECK (PING_CHECK has only timing and connect_port) (issue 19) ---
+
+
+@DNS_CHECK.on("type")
+def _dns_type(k: _Keepalived, node: Node, check: _Check) -> None:
+    value = k.word(node)
+    if value is not None:
+        check.extra["query_type"] = value.upper()  # keepalived takes any case; the loader judges the name
+
+
+@DNS_CHECK.on("name")
+def _dns_name(k: _Keepalived, node: Node, check: _Check) -> None:
+    value = k.word(node)
+    if value is not None:
+        check.extra["query_name"] = value
+
+
+@SMTP_CHECK.on("helo_name")
+def _helo_name(k: _Keepalived, node: Node, check: _Check) -> None:
+    value = k.word(node)
+    if value is not None:
+        check.extra["helo_name"] = value
+
+
+@SMTP_CHECK.on("host")
+def _smtp_host(k: _Keepalived, node: Node, check: _Check) -> None:
+    k.skip(node, "the old SMTP_CHECK host { } block (several hosts per check) is not supported: "
+                 "the real server itself is checked")
+
+
+@UDP_CHECK.on("payload")
+def _payload(k: _Keepalived, node: Node, check: _Check) -> None:
+    data = _hex_bytes(" ".join(node.args))
+    if data is None or not data:
+        k.bad(node, f"{' '.join(node.args)!r} is not a hex string")
+    elif max(data) > 0x7F:
+        k.skip(node, "a payload with bytes above 0x7f: directord's send is text (UTF-8), so it is not imported")
+    else:
+        check.extra["send"] = data.decode("ascii")
+
+
+@UDP_CHECK.on("require_reply")
+def _require_reply(k: _Keepalived, node: Node, check: _Check) -> None:
+    check.extra["require_reply"] = True
+    if node.args:
+        k.skip(node, "the reply's expected bytes are not imported: any reply passes (use expect, a regex)")
+
+
+@UDP_CHECK.on("min_reply_length", "max_reply_length")
+def _reply_length(k: _Keepalived, node: Node, check: _Check) -> None:
+    k.skip(node, "reply length bounds are not supported (use expect, a regex)")
+
+
+def _udp_defaults(k: _Keepalived, node: Node, check: _Check) -> None:
+    """keepalived's UDP_CHECK passes on silence unless require_reply, and sends random bytes
+    without a payload; directord sends an empty datagram then."""
+    check.extra.setdefault("require_reply", False)
+    if "send" not in check.extra and not any(c.keyword == "payload" for c in node.children or []):
+        k.remark(node, "no payload: keepalived sends random bytes, directord an empty datagram")
+
+
+def _hex_bytes(text: str) -> bytes | None:
+    """keepalived's free-form hex: digits in pairs, a lone digit before a space stands alone ("3" is 03)."""
+    out = bytearray()
+    for word in text.split():
+        if not re.fullmatch(r"[0-9A-Fa-f]+", word):
+            return None
+        if len(word) % 2:
+            word = word[:-1] + "0" + word[-1]
+        out += bytes.fromhex(word)
+    return bytes(out)
+
+
 @URL.on("path", "regex", "digest", "virtualhost")
 def _url_word(k: _Keepalived, node: Node, url: dict[str, Any]) -> None:
     value = k.word(node)
@@ -1593,11 +1678,11 @@ def _completed(k: _Keepalived, vs: _VirtualServer, chosen: _Check, servers: list
     timing.interval = timing.interval if timing.interval is not None else seconds(DEFAULT_DELAY_LOOP)
     if check.type != "exec" and timing.timeout is None:
         timing.timeout = seconds(DEFAULT_CONNECT_TIMEOUT)
-    timing.fall = timing.fall if timing.fall is not None else DEFAULT_RETRY + 1
+    timing.fall = timing.fall if timing.fall is not None else DEFAULT_RETRIES.get(check.type, DEFAULT_RETRY) + 1
     check.rise, check.initial = 1, vs.initial
     if vs.virtualhost and check.type in ("http", "https") and check.host is None:
         check.host = vs.virtualhost
-    if check.type != "exec" and check.port is None and any(rs.entry["port"] == 0 for rs in servers):
+    if check.type not in ("exec", "ping") and check.port is None and any(rs.entry["port"] == 0 for rs in servers):
         if not vs.service.port:
             k.skip(check.node or vs.node, "real servers with port 0 and no connect_port: nothing to check, "
                                           "check type none")

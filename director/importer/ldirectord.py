@@ -32,6 +32,7 @@ SHARED = ("checktimeout", "negotiatetimeout", "connecttimeout", "checkinterval",
 SHARED += ("login", "passwd", "database", "secret")  # the login checks' keys (issue 19)
 SERVICE_ONLY = ("scheduler", "persistent", "netmask", "protocol")
 SERVICE_PORTS = {80: "http", 443: "https"}
+SERVICE_PORTS |= {25: "smtp", 53: "dns"}  # ldirectord's guess from the port (issue 19)
 DEFAULT_NEGOTIATE_TIMEOUT = 30.0
 DEFAULT_CHECK_TIMEOUT = 5.0
 DEFAULT_CHECK_INTERVAL = 10.0
@@ -439,6 +440,9 @@ def _check(reader: _Ldirectord, service: Service, options: dict[str, _Line]) -> 
 
 
 def _negotiate(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    negotiator = NEGOTIATORS.get(source.service)
+    if negotiator is not None:
+        return negotiator(reader, source)
     if source.service == "https":  # ldirectord does not verify the certificate
         return _http_check(source.service, source.options) | {"tls_verify": False}
     if source.service == "http":
@@ -509,6 +513,37 @@ CHECKS: dict[str, Callable[[_Ldirectord, _CheckSource], dict[str, Any]]] = {
     "on": _always_up, "off": _never_up}
 
 
+# --- checktype=ping, service=dns and service=smtp (issue 19) -----------------------------------
+
+
+def _ping(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    return {"type": "ping", "timeout": _timeout(source.options, "checktimeout")}
+
+
+def _dns(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    """ldirectord looks up `request` and wants `receive` among the addresses of its answer."""
+    check: dict[str, Any] = {"type": "dns", "timeout": _timeout(source.options, "negotiatetimeout")}
+    request, receive = source.options.get("request"), source.options.get("receive")
+    if request is None:
+        where = source.service_line or source.kind_line
+        if where is not None:
+            reader.skip(where, "a dns check without request= (the name to look up): the default query, "
+                        "the SOA of the root, is asked")
+        return check
+    check |= {"query_name": _unquote(request.value), "query_type": "A"}
+    if receive is not None:
+        check["expect"] = rf"(?m)\sIN A {re.escape(_unquote(receive.value))}$"
+    return check
+
+
+def _smtp(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
+    return {"type": "smtp", "timeout": _timeout(source.options, "negotiatetimeout")}
+
+
+CHECKS |= {"ping": _ping}
+NEGOTIATORS: dict[str, Callable[[_Ldirectord, _CheckSource], dict[str, Any]]] = {"dns": _dns, "smtp": _smtp}
+
+
 def _timeout(options: dict[str, _Line], specific: str) -> str:
     for key in (specific, "checktimeout"):
         value = to_float(options[key].value) if key in options else None
@@ -576,9 +611,10 @@ def _timing(reader: _Ldirectord, check: dict[str, Any], options: dict[str, _Line
             reader.bad(options["checkinterval"], "must be a number of seconds")
         else:
             check["interval"] = seconds(value)
-    if "checkport" in options and check["type"] != "exec":
+    portless = check["type"] in ("exec", "ping")
+    if "checkport" in options and not portless:
         check["port"] = to_int(options["checkport"].value)
-    elif check["type"] != "exec" and any(rs["port"] == 0 for rs in service.real_server):
+    elif not portless and any(rs["port"] == 0 for rs in service.real_server):
         check["port"] = service.port or None
     count = options.get("failurecount")
     check["fall"] = to_int(count.value) if count and to_int(count.value) else 1

@@ -108,6 +108,9 @@ NEEDS: dict[tuple[type, str], dict[str, Any]] = {
     (CheckConfig, "method"): {"type": "http"},
     (CheckConfig, "http_version"): {"type": "http"},
     (CheckConfig, "transport"): {"type": "sip"},
+    (CheckConfig, "query_type"): {"type": "dns"},  # dns options (issue 19)
+    (CheckConfig, "query_class"): {"type": "dns"},
+    (CheckConfig, "expect_rcode"): {"type": "dns"},
     (RealServerConfig, "tunnel_type"): {"method": "tun", "tunnel_port": 6080},
     (RealServerConfig, "tunnel_checksum"): {"method": "tun"},
     (VrrpInstanceConfig, "auth_type"): {"version": 2, "auth_pass": "secret"},  # authentication is VRRPv2's

@@ -135,7 +135,7 @@ def accepted_peer(server: socket.socket, limit: float = 3.0) -> str:
     return peer[0]
 
 
-@pytest.mark.parametrize("kind", ["tcp", "http", "imap", "mysql"])
+@pytest.mark.parametrize("kind", ["tcp", "http", "imap", "mysql", "smtp"])
 def test_a_probe_leaves_from_its_bind_address(first, kind):
     port = first.getsockname()[1]
     cfg = config_with(f'type = "{kind}"\n  port = {port}\n  timeout = "0.5s"\n  bind_address = "127.0.0.3"')
@@ -183,3 +183,24 @@ fwmark = 7
     with pytest.raises(ConfigError) as caught:
         parse_config(tomllib.loads(text))
     assert "real_server[0].checks[0].port: is required" in str(caught.value)
+
+
+def test_a_datagram_probe_leaves_from_its_bind_address() -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    cfg = config_with(f'type = "udp"\n  port = {port}\n  send = "ping"\n  timeout = "0.5s"\n'
+                      '  bind_address = "127.0.0.4"')
+    check = cfg.virtual_servers[0].real_servers[0].checks[0]
+
+    async def scenario() -> str:
+        probe = asyncio.ensure_future(probe_all([(Target("127.0.0.1", port), check)]))
+        _, peer = await asyncio.to_thread(server.recvfrom, 64)
+        await probe
+        return peer[0]
+
+    try:
+        assert asyncio.run(scenario()) == "127.0.0.4"
+    finally:
+        server.close()
