@@ -12,8 +12,11 @@ CAPABILITIES = {"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13}
 
 
 def needed(config: Config) -> list[str]:
-    """IPVS and VIPs are netlink administration; VRRP adverts and gratuitous ARP are raw sockets."""
-    return ["CAP_NET_ADMIN", *(["CAP_NET_RAW"] if config.vrrp_instances else [])]
+    """IPVS and VIPs are netlink administration; VRRP adverts, gratuitous ARP and ping checks
+    are raw sockets (a ping check may do without, where ping_group_range lets it, but a start
+    must not depend on a sysctl that can change under it)."""
+    pings = any(check.type == "ping" for vs in config.virtual_servers for _, check in vs.check_places())
+    return ["CAP_NET_ADMIN", *(["CAP_NET_RAW"] if config.vrrp_instances or pings else [])]
 
 
 def effective(status: str) -> int:

@@ -28,3 +28,9 @@ def test_vrrp_needs_raw_sockets_ipvs_only_netlink(tmp_path: Path) -> None:
 
 def test_this_root_process_has_them() -> None:
     assert privileges.missing(parse_config(VRRP)) == []
+
+
+def test_ping_checks_need_raw_sockets(tmp_path: Path) -> None:
+    pinged = {"virtual_server": [{"name": "web", "address": "192.0.2.1", "port": 80,
+                                  "real_server": [{"address": "10.0.0.1", "checks": [{"type": "ping"}]}]}]}
+    assert privileges.missing(parse_config(pinged), status(tmp_path, 1 << 12)) == ["CAP_NET_RAW"]
