@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from director.config.model import GlobalConfig, field_choices
-from director.config.read import service_port
+from director.config.read import parse_duration, service_port
 from director.config.resolve import is_host_name
 from director.importer import Conversion, SourceError, seconds
 from director.importer.common import Service, canonical_ip, endpoint, mask_to_prefix, read_source, to_float, to_int
@@ -158,6 +158,10 @@ class _Ldirectord(Reader):
         service.check = _check(self, service, section.options)
         if _APPENDS_TARGET in service.check:
             _command_per_real_server(self, service)
+        if service.check and _COMBINED in service.check:
+            _combined_per_real_server(service)
+        if service.check and _NEVER_UP in service.check:
+            _never_activated(self, service)
         _own_requests(self, service)
         key = (service.protocol, service.address, service.port, service.fwmark)
         if key in self.services:
@@ -428,15 +432,65 @@ def _real_server(address: str, port: int, method: str, weight: int | None, servi
 def _check(reader: _Ldirectord, service: Service, options: dict[str, _Line]) -> dict[str, Any]:
     kind_line, service_line = options.get("checktype"), options.get("service")
     kind = kind_line.value.lower() if kind_line else "negotiate"
-    if kind.isdigit() and kind_line is not None:
-        reader.skip(kind_line, "checktype=N (negotiate every Nth check) is not supported: every check negotiates")
-        kind = "negotiate"
+    connects = int(kind) if kind.isdigit() and kind_line is not None else None
+    kind = "negotiate" if connects is not None else kind
     probe = service_line.value.lower() if service_line else SERVICE_PORTS.get(service.port or 0, "none")
     source = _CheckSource(kind, kind_line, probe, service_line, options)
     check = CHECKS.get(kind, _unknown_check)(reader, source)
     if check["type"] != "none":
         _timing(reader, check, options, service)
-    return {k: v for k, v in check.items() if v is not None}
+    _well_known_port(reader, service, check, kind_line or service_line)
+    check = {k: v for k, v in check.items() if v is not None}
+    if connects is not None and kind_line is not None:
+        return _combined(reader, kind_line, connects, check, options, service)
+    return check
+
+
+# the port a check of each type talks to when a fwmark service's real servers have none
+WELL_KNOWN_PORTS = {"http": 80, "https": 443, "smtp": 25, "dns": 53, "ftp": 21, "imap": 143, "imaps": 993,
+                    "pop": 110, "pops": 995, "ldap": 389, "mysql": 3306, "pgsql": 5432, "radius": 1812,
+                    "sip": 5060}
+
+
+def _well_known_port(reader: _Ldirectord, service: Service, check: dict[str, Any], line: _Line | None) -> None:
+    """A fwmark service's real servers keep the client's port (0): its check talks to the
+    service type's own port, unless checkport says another."""
+    if not service.fwmark or check.get("port") is not None or check["type"] not in WELL_KNOWN_PORTS:
+        return
+    if any(rs.get("port", 0) == 0 for rs in service.real_server):
+        check["port"] = WELL_KNOWN_PORTS[check["type"]]
+        if line is not None:
+            reader.remark(line, f"a fwmark service's real servers have no port: the {check['type']} check "
+                                f"talks to port {check['port']}")
+
+
+_COMBINED = "(combined)"  # checktype=N: the connect check and the negotiate check, until the real servers get them
+
+
+def _combined(reader: _Ldirectord, line: _Line, connects: int, negotiate: dict[str, Any],
+              options: dict[str, _Line], service: Service) -> dict[str, Any]:
+    """checktype=N: N connect checks, then one negotiate check. directord runs both on each
+    real server, the negotiate one N+1 times less often; a real server is up while both pass."""
+    if negotiate["type"] in ("none", "tcp") or connects == 0:
+        if connects:
+            reader.remark(line, f"checktype={connects}: the negotiate check is a connect check here, run every time")
+        return negotiate
+    connect = {"type": "tcp", "timeout": _timeout(options, "connecttimeout")}
+    _timing(reader, connect, options, service)
+    if "port" in negotiate:
+        connect["port"] = negotiate["port"]
+    interval = parse_duration(negotiate["interval"]) * (connects + 1)
+    reader.remark(line, f"checktype={connects}: a connect check every {negotiate['interval']} and the "
+                        f"{negotiate['type']} check every {seconds(interval)}, both on each real server")
+    return {_COMBINED: [connect, negotiate | {"interval": seconds(interval)}]}
+
+
+def _combined_per_real_server(service: Service) -> None:
+    assert service.check is not None
+    checks = service.check.pop(_COMBINED)
+    service.check = None
+    for rs in service.real_server:
+        rs["checks"] = [dict(check) for check in checks]
 
 
 def _negotiate(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
@@ -495,11 +549,23 @@ def _always_up(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
     return {"type": "none"}
 
 
+_NEVER_UP = "(checktype=off)"  # marks a service whose real servers are never activated
+
+
 def _never_up(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:
-    if source.kind_line is not None:
-        reader.skip(source.kind_line, "checktype=off (servers never in service) is not supported: they are "
-                    "imported without a check")
-    return {"type": "none"}
+    return {"type": "none", _NEVER_UP: source.kind_line}
+
+
+def _never_activated(reader: _Ldirectord, service: Service) -> None:
+    """checktype=off: no real or fallback server ever takes a connection. They are imported with
+    weight 0, so the service and its servers are in the table and take none, as with ldirectord."""
+    assert service.check is not None
+    line = service.check.pop(_NEVER_UP)
+    for rs in service.real_server:
+        rs["weight"] = 0
+    service.sorry_server = None
+    reader.remark(line, "checktype=off: every real server is imported with weight 0 and the fallback is left "
+                        "out, so none takes a connection, as ldirectord never activates them")
 
 
 def _unknown_check(reader: _Ldirectord, source: _CheckSource) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def test_negotiate_for_other_services_falls_back_to_connect(tmp_path) -> None:
     config, _ = imported(conv, "ldirectord")
     assert config.virtual_servers[0].check.type == "tcp"
     found = notes(conv)
-    assert found[("ld.cf", 4)].startswith("checktype: checktype=N")
+    assert "connect check here" in remarks(conv)[("ld.cf", 4)]  # checktype=3 of a connect check: each time
     assert found[("ld.cf", 3)].startswith("service: negotiate checks for nntp are not supported")
 
 
@@ -231,3 +231,37 @@ def test_a_request_every_real_server_names_alike_is_the_services_own(tmp_path) -
     config, _ = imported(conv, "ldirectord")  # they differ: each real server is checked with its own
     assert [rs.checks[0].path for rs in config.virtual_servers[0].real_servers] == ["/alive.html", "/other.html"]
     assert not notes(conv)
+
+
+def test_checktype_n_connects_n_times_then_negotiates(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("checkinterval=5\nvirtual=192.0.2.40:80\n    real=10.0.0.1:80 masq\n    real=10.0.0.2:80 masq\n"
+                    '    service=http\n    request="/ok"\n    receive="fine"\n    checktype=3\n')
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    vs = config.virtual_servers[0]
+    for rs in vs.real_servers:
+        connect, negotiate = rs.checks
+        assert (connect.type, connect.interval) == ("tcp", 5.0)
+        assert (negotiate.type, negotiate.path, negotiate.expect_body, negotiate.interval) == ("http", "/ok", "fine",
+                                                                                             20.0)
+    assert notes(conv) == {} and "checktype=3" in remarks(conv)[("ld.cf", 8)]
+
+
+def test_checktype_off_never_activates_a_server(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=192.0.2.40:80\n    real=10.0.0.1:80 masq 5\n    fallback=127.0.0.1:80 masq\n"
+                    "    checktype=off\n")
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    vs = config.virtual_servers[0]
+    assert [rs.weight for rs in vs.real_servers] == [0] and vs.sorry_server is None
+    assert notes(conv) == {} and "weight 0" in remarks(conv)[("ld.cf", 4)]
+
+
+def test_a_fwmark_check_talks_to_its_service_types_port(tmp_path) -> None:
+    path = tmp_path / "ld.cf"
+    path.write_text("virtual=7\n    real=10.0.0.1 gate\n    service=https\n    checktype=negotiate\n")
+    conv = convert(str(path))
+    config, _ = imported(conv, "ldirectord")
+    assert config.virtual_servers[0].check.port == 443 and notes(conv) == {}
