@@ -75,7 +75,7 @@ def serve(config_path: str, backend: str) -> None:
     from director.config.load import load_config
     from director.daemon.daemon import Daemon
 
-    logs.configure("warning", json=True)
+    logs.configure("warning", fmt="json")
     config = load_config(config_path)
     if backend == "memory":
         from director.ipvs.memory import MemoryIpvs

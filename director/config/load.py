@@ -201,6 +201,7 @@ _GLOBAL: dict[str, Reader] = {
     "control_socket": text,
     "state_dir": text,
     "reconcile_interval": duration(minimum=0.1),
+    "audit_period": duration(minimum=0.1),
     "log_level": text,
     "log_format": text,
     "vrrp_realtime_priority": integer(0, 99),

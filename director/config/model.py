@@ -120,6 +120,7 @@ class GlobalConfig:
     state_dir: str = "/var/lib/directord"
     metrics_listen: str = "127.0.0.1:9612"  # "" disables
     reconcile_interval: float = 5.0
+    audit_period: float = 60.0  # every owned IPVS service is re-read and compared within this
     log_level: LogLevel = "info"
     log_format: LogFormat = "text"  # "json": one JSON object per line
     # SCHED_RR priority of the VRRP process (adverts leave on time on a loaded box); 0: normal

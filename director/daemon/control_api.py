@@ -184,7 +184,7 @@ class ControlApi:
             state.admin_drains.append(drain)
             unsaved = await self._reconciler.save()
         log.info("drained by admin", real_servers=matched)
-        self._reconciler.poke()
+        self._reconciler.drains_changed()
         _refuse_unsaved(unsaved, "drained", matched)
         return {"drained": matched}
 
@@ -197,7 +197,7 @@ class ControlApi:
         unsaved = await self._reconciler.save()
         matched = matching(self._reconciler.config, drain)
         log.info("undrained by admin", real_servers=matched)
-        self._reconciler.poke()
+        self._reconciler.drains_changed()
         _refuse_unsaved(unsaved, "undrained", matched)
         return {"undrained": matched}
 

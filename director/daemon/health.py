@@ -10,6 +10,7 @@ the loop (`on_change`), never write to the kernel themselves.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ HealthKey = tuple[str, str]  # (virtual server name, real server endpoint), the 
 CheckKey = tuple[str, int, str]  # (address, port, check type): what one probe's samples are filed under
 FailureKey = tuple[str, int, str, str]  # a CheckKey and the failure's reason class
 Subscriptions = dict[HealthKey, "tuple[Target, CheckConfig]"]
+SETTLE_DELAY = 1.0  # seconds: the `none` checks that come up together are dropped in one sync
 
 
 def probe_target(vs: VirtualServerConfig, rs_address: str, rs_port: int) -> Target:
@@ -80,6 +82,12 @@ class HealthBridge:
         self._on_change = on_change
         # told of every verdict after it is recorded: (key, up, reason); the mail alerts listen here
         self.on_verdict: Callable[[HealthKey, bool, str], None] | None = None
+        # told which virtual server a change belongs to, before `on_change`: the reconcile loop
+        # recomputes just that one
+        self.on_touch: Callable[[str], None] | None = None
+        self._config: Config | None = None
+        self._settling = False
+        self._none: set[HealthKey] = set()  # real servers whose check is `none`
 
     def start(self, config: Config, kernel: KernelTable) -> None:
         """Start probing `config`'s real servers; `kernel` is the table as this run found it."""
@@ -97,18 +105,40 @@ class HealthBridge:
     def subscribe(self, config: Config) -> None:
         """Make the probes, the states and the sample stores match `config`."""
         assert self.scheduler is not None
-        wanted = self._wanted(config)
+        self._config = config
         keys = state_keys(config)
+        wanted = self._wanted(config, keys)
         self.scheduler.sync(wanted)  # may report transitions, read against the keys until now
         self._adopt(keys)
         self._prune_samples(wanted)
 
-    def _wanted(self, config: Config) -> Subscriptions:
+    def _wanted(self, config: Config, keys: dict[HealthKey, StateKey]) -> Subscriptions:
         wanted = targets_from_config(config.virtual_servers)
+        self._none = {hkey for hkey, (_, check) in wanted.items() if check.type == "none"}
         for hkey, (target, check) in list(wanted.items()):
-            if hkey in self.initial_up and check.initial != "up":
+            if hkey in self._none and self._settled(hkey, keys):
+                del wanted[hkey]  # up, and a `none` check never says otherwise: nothing left to probe
+            elif hkey in self.initial_up and check.initial != "up":
                 wanted[hkey] = (target, dataclasses.replace(check, initial="up"))
         return wanted
+
+    def _settled(self, hkey: HealthKey, keys: dict[HealthKey, StateKey]) -> bool:
+        state = self.states.get(keys[hkey])
+        return hkey in self.initial_up if state is None else state.up
+
+    def _settle_soon(self) -> None:
+        """A `none` check came up: drop its probe (at rest it would cost a task per interval)
+        once this turn of the loop is over, every such check of the turn at once."""
+        if self._settling or self.scheduler is None:
+            return
+        self._settling = True
+
+        def settle() -> None:
+            self._settling = False
+            if self.scheduler is not None and self._config is not None:
+                self.subscribe(self._config)
+
+        asyncio.get_running_loop().call_later(SETTLE_DELAY, settle)
 
     def _adopt(self, keys: dict[HealthKey, StateKey]) -> None:
         """New real servers start as their probe stands; removed ones are forgotten."""
@@ -165,9 +195,11 @@ class HealthBridge:
         self.states[skey] = dataclasses.replace(old, up=up, up_since=self.now() if up else None)
         log.info("real server up" if up else "real server down", virtual_server=hkey[0],
                  real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
-        self._on_change()
+        self._changed(hkey[0])
         if self.on_verdict is not None:
             self.on_verdict(hkey, up, result.reason)
+        if up and hkey in self._none:
+            self._settle_soon()
 
     def on_weight(self, hkey: HealthKey, weight: int | None, result: ProbeResult) -> None:
         skey = self.keys.get(hkey)
@@ -175,4 +207,9 @@ class HealthBridge:
             return
         self.states[skey] = dataclasses.replace(self.states.get(skey, RealServerState()), dynamic_weight=weight)
         log.info("dynamic weight", virtual_server=hkey[0], real_server=hkey[1], weight=weight)
+        self._changed(hkey[0])
+
+    def _changed(self, name: str) -> None:
+        if self.on_touch is not None:
+            self.on_touch(name)
         self._on_change()

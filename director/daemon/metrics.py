@@ -34,6 +34,7 @@ from director.daemon.status import ReconcileCounters
 from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
 from director.mail.outbox import DROP_REASONS, Outbox
 from director.mail.smtp import FAILURE_KINDS
+from director.reconcile.audit import AuditProgress
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
 from vrrp.fsm import State as VrrpState
 
@@ -347,8 +348,26 @@ def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterab
     state = Family("directord_state_write_errors", "counter",
                    "state file writes that failed (drains and owned services not persisted)")
     state.add("", counters.state_write_errors)
-    for family in (operations, errors, passes, state):
+    full = Family("directord_reconcile_full_passes", "counter", "passes that dumped the whole table")
+    full.add("", counters.full_passes)
+    rereads = Family("directord_reconcile_rereads", "counter", "services re-read after a write met a changed table")
+    rereads.add("", counters.rereads)
+    for family in (operations, errors, passes, state, full, rereads, *audit_families(counters.audit)):
         yield from family.render()
+
+
+def audit_families(progress: AuditProgress) -> list[Family]:
+    rounds = Family("directord_audit_rounds", "counter", "complete audit rounds over every owned service")
+    rounds.add("", progress.rounds)
+    audited = Family("directord_audit_services_audited", "counter", "services re-read and compared by the audit")
+    audited.add("", progress.audited_total)
+    repairs = Family("directord_audit_repairs", "counter", "IPVS writes the audit made to undo a difference")
+    repairs.add("", progress.repairs_total)
+    errors = Family("directord_audit_errors", "counter", "services the audit could not read")
+    errors.add("", progress.errors_total)
+    position = Family("directord_audit_round_progress", "gauge", "fraction of the owned services audited this round")
+    position.add("", round(progress.position / progress.services, 4) if progress.services else 0)
+    return [rounds, audited, repairs, errors, position]
 
 
 def connection_lines(gates: Mapping[str, ConnectionGate]) -> Iterable[str]:

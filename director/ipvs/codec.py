@@ -407,6 +407,11 @@ def dest_dump_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
     return message(family_id, CMD_GET_DEST, seq, NLM_F_DUMP, service_block(service))
 
 
+def service_get_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
+    """IPVS_CMD_GET_SERVICE for one service (ESRCH when the kernel has none)."""
+    return message(family_id, CMD_GET_SERVICE, seq, 0, service_block(service))
+
+
 def service_dump_request(family_id: int, seq: int) -> bytes:
     return message(family_id, CMD_GET_SERVICE, seq, NLM_F_DUMP)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal, TypeVar
 
 import nlmsg
@@ -21,6 +21,7 @@ from director.ipvs.model import (
     KernelTable,
     Op,
     OpError,
+    ServiceKey,
     SyncDaemon,
     Timeouts,
 )
@@ -105,6 +106,34 @@ class NetlinkIpvs:
             table[svc.spec.key] = svc
             self._fill_dests(svc)
         return table
+
+    def dump_services(self, keys: Iterable[ServiceKey]) -> tuple[KernelTable, dict[ServiceKey, str]]:
+        """One GET_SERVICE and one destination dump per key; a key the kernel has not is
+        left out (ESRCH), any other failure is reported for that key and the rest go on."""
+        table: KernelTable = {}
+        problems: dict[ServiceKey, str] = {}
+        fam = self._family
+        for key in keys:
+            try:
+                replies = self._dump(lambda s, k=key: codec.service_get_request(fam, k, s),
+                                     codec.decode_service_message)
+            except OSError as exc:
+                if exc.errno not in (errno_mod.ESRCH, errno_mod.ENOENT):
+                    problems[key] = f"read service {key}: {exc.strerror or exc}"
+                continue
+            except codec.DecodeError as exc:
+                problems[key] = f"read service {key}: {exc}"
+                continue
+            if not replies:
+                continue
+            svc = replies[0]
+            try:
+                self._fill_dests(svc)
+            except (OSError, codec.DecodeError) as exc:
+                problems[key] = f"read real servers of {key}: {getattr(exc, 'strerror', None) or exc}"
+                continue
+            table[key] = svc
+        return table, problems
 
     def _fill_dests(self, svc: KernelService) -> None:
         key = svc.spec.key

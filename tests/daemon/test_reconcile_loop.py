@@ -104,8 +104,8 @@ def test_a_pass_programs_the_kernel_counts_and_saves(tmp_path: Path) -> None:
         saved = json.loads(rig.state_file.read_text())
         assert saved["owned"][0]["service"] == [4, "tcp", "192.0.2.10", 80, 0]
         assert rig.vrrp.tracked == [("web", True)] and rig.loop.quorum_ok == {"web": True}  # the first pass tells
-        rig.health.states[RS] = RealServerState(up=False)  # what the bridge records on a down verdict
-        rig.loop.poke()
+        rig.health.states[RS] = RealServerState(up=False)  # what the bridge records on a down verdict...
+        rig.loop.touch("web")  # ...and whom it tells
         await rig.passes_reach(2)
         await rig.until(lambda: len(rig.vrrp.tracked) == 2)
         assert rig.vrrp.tracked == [("web", True), ("web", False)]  # quorum lost: VRRP lowers its priority
