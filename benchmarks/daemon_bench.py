@@ -12,7 +12,8 @@ Python state, checks, snapshot and metrics), or the kernel's (`--backend netlink
 
 Figures per size:
 - RSS of the daemon and of its VRRP child after start-up and a first reconcile, and their
-  PSS summed (pages the fork shares count once); idle CPU of both (checks of type none) over 10 s;
+  PSS summed (pages the fork shares count once); idle CPU of both (checks of type none) over 10 s,
+  once at rest (the checks have risen, their writes are done, no operation for 4 s);
 - reload with one real server's weight changed: seconds until `directord reload` answers
   (it waits for the pass that applies the change), and the IPVS writes made by that pass
   and the next periodic one (from the daemon's own counters);
@@ -172,6 +173,19 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
         wait_for(lambda: sock.exists(), 120, what="the daemon")
         wait_for(lambda: control(ns, sock, "status").get("reconcile", {}).get("passes_total", 0) >= 1, 300,
                  what="the first reconcile pass")
+
+        def operations() -> int:
+            return sum(control(ns, sock, "status")["reconcile"]["operations_total"].values())
+
+        # At rest: the checks (type none) have risen and their writes are done, nothing changes
+        # any more (the old 2 s wait measured the warm-up as "idle").
+        settled = operations()
+        while True:
+            time.sleep(4)
+            now = operations()
+            if now == settled:
+                break
+            settled = now
         time.sleep(2)
         pids = family(daemon.pid)
         figures["rss_mb"] = "+".join(str(round(rss_mb(pid), 1)) for pid in pids)
@@ -179,9 +193,6 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
         before = family_cpu(pids)
         time.sleep(10)
         figures["idle_cpu_percent"] = round((family_cpu(pids) - before) / 10 * 100, 2)
-
-        def operations() -> int:
-            return sum(control(ns, sock, "status")["reconcile"]["operations_total"].values())
 
         ops_before = operations()
         config.write_text(config.read_text().replace("  weight = 10\n", "  weight = 11\n", 1))

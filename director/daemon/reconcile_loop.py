@@ -25,7 +25,7 @@ from director.config.model import Config, VirtualServerConfig
 from director.daemon.health import HealthBridge
 from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.metrics import RECONCILE_BUCKETS, Histogram
-from director.daemon.state_store import StateError, StateStore, admin_drain_states
+from director.daemon.state_store import StateError, StateStore
 from director.daemon.status import ReconcileCounters
 from director.daemon.steady_clock import SteadyClock, current_anchor
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError
@@ -102,6 +102,7 @@ class ReconcileLoop:
         self._ramping: set[str] = set()
         self._read: set[ServiceKey] = set()  # touched services to re-read before planning (reload)
         self._next_audit = 0.0  # monotonic time of the next audit slice
+        self._by_address: dict[str, list[StateKey]] = {}  # configured real servers by address (drains)
         self._slow: list[VirtualServerConfig] = []  # the virtual servers with a slow start
         self._full_after = False
         self._audit_queue: list[ServiceKey] = []  # this tick's slice, read a chunk per pass
@@ -132,10 +133,17 @@ class ReconcileLoop:
 
     def drains_changed(self) -> None:
         """The admin drains changed: recompute the virtual servers whose drain state moved."""
-        drained = set(admin_drain_states(self.config, self.state.admin_drains)) if self.state.admin_drains else set()
+        drained = self._drained_now()
         self.cache.touch({name for name, _ in drained ^ self._drained})
         self._drained = drained
         self.dirty.set()
+
+    def _drained_now(self) -> set[StateKey]:
+        """The real servers the admin drains cover (cost: the servers with a drained address)."""
+        drained: set[StateKey] = set()
+        for drain in self.state.admin_drains:
+            drained.update(skey for skey in self._by_address.get(drain.address, ()) if drain.matches(*skey))
+        return drained
 
     def real_server_states(self) -> dict[StateKey, RealServerState]:
         return self._health.with_drains(self.config, self.state.admin_drains)
@@ -172,8 +180,12 @@ class ReconcileLoop:
             self._slow = [vs for vs in config.virtual_servers if vs.slow_start]
             self._full_after = self._followed >= 0  # a reload: a full pass once it is answered
             self._followed = generation
-            self._drained = set(admin_drain_states(config, self.state.admin_drains)) \
-                if self.state.admin_drains else set()
+            self._by_address = {}
+            for vs in config.virtual_servers:
+                for rs in vs.real_servers:
+                    dkey = dest_key(rs)
+                    self._by_address.setdefault(dkey.address, []).append((vs.name, dkey))
+            self._drained = self._drained_now()
         now = self.clock.now()
         ramp = ramping(self._slow, self._health.states, now) if self._slow else set()
         self.cache.touch(ramp | self._ramping)  # one more pass after a ramp ends: the full weight
@@ -187,6 +199,8 @@ class ReconcileLoop:
         assert self.backend is not None
         began = time.monotonic()
         generation = self.generation
+        book = self.state.book
+        owned, draining = dict(book.owned), dict(book.draining)  # to save the state only when it changed
         try:
             changed = self._follow()
             full = self._full
@@ -212,8 +226,8 @@ class ReconcileLoop:
         if report.changes or full:
             self._on_pass()
         _log_report(report)
-        if report.changes:
-            await self.save()
+        if report.changes and (book.owned != owned or book.draining != draining):
+            await self.save()  # a weight change alone leaves nothing new to persist
         self._update_quorum(report.desired if full else {k: self.cache.table[k] for k in changed
                                                           if k in self.cache.table})
         if self._full_after:

@@ -408,8 +408,9 @@ def dest_dump_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
 
 
 def service_get_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
-    """IPVS_CMD_GET_SERVICE for one service (ESRCH when the kernel has none)."""
-    return message(family_id, CMD_GET_SERVICE, seq, 0, service_block(service))
+    """IPVS_CMD_GET_SERVICE for one service (ESRCH when the kernel has none). A plain get is
+    answered by one message and no NLMSG_DONE: the ack ends the reply."""
+    return message(family_id, CMD_GET_SERVICE, seq, NLM_F_ACK, service_block(service))
 
 
 def service_dump_request(family_id: int, seq: int) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.kernel
 SERVICES = 6
 
 
-def config() -> Config:
-    text = '[global]\nreconcile_interval = "200ms"\naudit_period = "600ms"\n'
+def config(interval: str = "200ms", period: str = "600ms") -> Config:
+    text = f'[global]\nreconcile_interval = "{interval}"\naudit_period = "{period}"\n'
     for s in range(SERVICES):
         text += f'[[virtual_server]]\nname = "vs{s}"\naddress = "192.0.2.{s + 1}"\nport = 80\n'
         for r in (1, 2):
@@ -59,14 +59,21 @@ class CountingIpvs(NetlinkIpvs):
 class Daemonish:
     """The reconcile loop as the daemon runs it, over the real kernel, with states set by hand."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        cfg = config()
+    def __init__(self, tmp_path: Path, cfg: Config | None = None) -> None:
+        cfg = cfg or config()
         self.backend = CountingIpvs()
         self.health = HealthBridge(on_change=lambda: None, now=time.time)
         self.health.keys = state_keys(cfg)
         self.health.states = {skey: RealServerState() for skey in self.health.keys.values()}
-        self.loop = ReconcileLoop(cfg, self.backend, IpvsThread(), StateStore(str(tmp_path / "state")),
+        self.thread = IpvsThread()
+        self.loop = ReconcileLoop(cfg, self.backend, self.thread, StateStore(str(tmp_path / "state")),
                                   self.health, None, asyncio.Event(), on_pass=lambda: None)
+        RIGS.append(self)
+
+    def close(self) -> None:
+        """The IPVS thread's queued work ends before the next test flushes the table."""
+        self.thread.shutdown()
+        self.backend.close()
 
     def down(self, s: int, r: int) -> None:
         """What the health bridge does on a down verdict."""
@@ -81,15 +88,20 @@ async def until(condition: Callable[[], object], seconds: float = 60) -> None:
         await asyncio.sleep(0.02)
 
 
+RIGS: list[Daemonish] = []
+
+
 @pytest.fixture(autouse=True)
-def empty_table() -> None:
+def empty_table() -> Iterator[None]:
     ipvsadm("-C")  # the VM is throwaway; directord itself never flushes
+    yield
+    while RIGS:
+        RIGS.pop().close()
 
 
 def test_a_health_transition_reaches_the_kernel_without_a_dump(tmp_path: Path) -> None:
     async def go() -> None:
-        rig = Daemonish(tmp_path)
-        rig.loop.audit.period = 3600.0  # no audit slice in the way: only the event's own write
+        rig = Daemonish(tmp_path, config(interval="1h", period="1h"))  # no audit slice in the way
         running = asyncio.create_task(rig.loop.run())
         await until(lambda: rig.loop.counters.full_passes == 1)
         assert "-a -t 192.0.2.4:80 -r 10.0.3.1:80 -m -w 10" in rules()
@@ -147,8 +159,7 @@ def test_a_service_the_config_does_not_own_is_never_touched(tmp_path: Path) -> N
 
 def test_a_write_meeting_an_entry_deleted_underneath_rereads_that_service(tmp_path: Path) -> None:
     async def go() -> None:
-        rig = Daemonish(tmp_path)
-        rig.loop.audit.period = 3600.0  # the event's recovery, not the audit, must repair it
+        rig = Daemonish(tmp_path, config(interval="1h", period="1h"))  # the event's recovery, not the audit
         running = asyncio.create_task(rig.loop.run())
         await until(lambda: rig.loop.counters.full_passes == 1)
         ipvsadm("-d", "-t", "192.0.2.3:80", "-r", "10.0.2.2:80")  # the mirror still has it
