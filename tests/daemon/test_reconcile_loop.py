@@ -16,8 +16,10 @@ from director.config.load import parse_config
 from director.config.model import Config
 from director.daemon.health import HealthBridge, state_keys
 from director.daemon.ipvs_thread import IpvsThread
+from director.daemon.metrics import reconcile_lines
 from director.daemon.reconcile_loop import RAMP_STEP, ReconcileLoop, _field_values, next_pass_in
 from director.daemon.state_store import AdminDrain, StateStore
+from director.daemon.status import daemon_status, format_status
 from director.ipvs.memory import MemoryIpvs
 from director.ipvs.model import AddService, DestKey, DestSpec, EditDest, ServiceKey, ServiceSpec
 from director.logs import render
@@ -239,6 +241,16 @@ def test_at_rest_the_loop_never_dumps_and_audits_every_service_each_period(tmp_p
         assert rig.loop.audit.progress.last_repairs == [
             "change real server 10.0.4.1:80 in vs4 (tcp 192.0.2.5:80): weight 50 -> 1"]
         assert rig.backend.dumps == 1
+        # status and /metrics show the audit's progress and its repairs
+        snapshot = daemon_status(cfg, started=0.0, reloaded=None, vrrp=None, reconcile=rig.loop.counters,
+                                 services=[])
+        assert snapshot["reconcile"]["audit"]["repairs_total"] == 1
+        assert snapshot["reconcile"]["audit"]["services"] == 8
+        text = format_status(snapshot)
+        assert "repairs" in text and "  repaired: change real server 10.0.4.1:80 in vs4" in text
+        exposition = "".join(reconcile_lines(rig.loop.counters, rig.loop.histogram))
+        assert "directord_audit_repairs_total 1\n" in exposition
+        assert "directord_reconcile_full_passes_total 1\n" in exposition
         running.cancel()
 
     asyncio.run(go())
