@@ -80,6 +80,7 @@ class ReconcileLoop:
         self.clock = SteadyClock(self.state.clock)
         self.config = config
         self.generation = 0  # a pass applies the generation it started with
+        self.last_load_seconds: float | None = None  # reading and checking the file, at the last reload
         self.backend = backend
         self.kernel: KernelTable | None = None  # the mirror: the table as this daemon last read or wrote it
         self.cache = DesiredCache()
