@@ -299,3 +299,28 @@ def test_a_reload_is_applied_to_what_it_changed_then_checked_by_a_full_pass(tmp_
         running.cancel()
 
     asyncio.run(go())
+
+
+def test_a_slow_start_steps_its_service_alone_up_to_the_full_weight(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = Rig(tmp_path, config(slow="2s", weight=10))
+        running = asyncio.create_task(rig.loop.run())
+        await rig.passes_reach(1)
+        rig.health.states[RS] = RealServerState(up=True, up_since=rig.loop.clock.now())  # just came up
+        rig.loop.touch("web")
+        weights: list[int] = []
+
+        def weight() -> int:
+            return rig.backend.table[WEB].dests[RS[1]].spec.weight
+
+        await rig.until(lambda: weight() < 10)  # the ramp's first step
+        deadline = time.monotonic() + 10
+        while weight() != 10 and time.monotonic() < deadline:
+            if not weights or weights[-1] != weight():
+                weights.append(weight())
+            await asyncio.sleep(0.02)
+        assert weight() == 10 and len(weights) >= 2 and weights == sorted(weights)  # stepped up to the full weight
+        assert rig.backend.dumps == 1  # each step a targeted write, never a dump
+        running.cancel()
+
+    asyncio.run(go())
