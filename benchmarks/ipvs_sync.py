@@ -175,7 +175,7 @@ def directord_phase(n: int) -> dict[str, float]:
     return figures
 
 
-def dump_figures(backend: NetlinkIpvs, runs: int = 3) -> dict[str, float]:
+def dump_figures(backend: NetlinkIpvs, runs: int = 2) -> dict[str, float]:
     """A full dump by directord and by `ipvsadm -Ln` (C, same table, same boot): best of `runs`."""
     ours, theirs = [], []
     for _ in range(runs):

@@ -41,7 +41,7 @@ log = structlog.get_logger("directord")
 RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
 # Services an audit pass reads at most: a verdict arriving during a tick's slice waits for
 # one chunk, not the whole slice (hundreds of services at 10k).
-AUDIT_CHUNK = 32
+AUDIT_CHUNK = 8
 
 
 def next_pass_in(config: Config, states: Mapping[StateKey, RealServerState], now: float) -> float:
@@ -205,7 +205,7 @@ class ReconcileLoop:
         began = time.monotonic()
         generation = self.generation
         book = self.state.book
-        owned, draining = dict(book.owned), dict(book.draining)  # to save the state only when it changed
+        owned, draining = len(book.owned), dict(book.draining)  # to save the state only when it changed
         try:
             changed = self._follow()
             full = self._full
@@ -231,8 +231,9 @@ class ReconcileLoop:
         if report.changes or full:
             self._on_pass()
         _log_report(report)
-        if report.changes and (book.owned != owned or book.draining != draining):
-            await self.save()  # a weight change alone leaves nothing new to persist
+        # a weight change alone leaves nothing new to persist; a full pass or a reload's may
+        if report.changes and (full or self._full_after or len(book.owned) != owned or book.draining != draining):
+            await self.save()
         self._update_quorum(report.desired if full else {k: self.cache.table[k] for k in changed
                                                           if k in self.cache.table})
         if self._full_after:
@@ -262,7 +263,9 @@ class ReconcileLoop:
         if audit_due:
             self._audit_queue += self.audit.next_slice(self.cache.table.keys() | book.owned.keys(), interval,
                                                        time.monotonic())
-        audited, self._audit_queue = self._audit_queue[:AUDIT_CHUNK], self._audit_queue[AUDIT_CHUNK:]
+        audited: list[ServiceKey] = []
+        if not changed and not self._read:  # an event is written alone, never behind an audit chunk's reads
+            audited, self._audit_queue = self._audit_queue[:AUDIT_CHUNK], self._audit_queue[AUDIT_CHUNK:]
         read, self._read = self._read, set()
         targeted: TargetedReport = await self._ipvs.call(functools.partial(
             reconcile_services, self.cache.table, self.kernel, self.backend, book, self.clock.now(),
