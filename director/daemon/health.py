@@ -138,7 +138,10 @@ class HealthBridge:
             if self.scheduler is not None and self._config is not None:
                 self.subscribe(self._config)
 
-        asyncio.get_running_loop().call_later(SETTLE_DELAY, settle)
+        try:
+            asyncio.get_running_loop().call_later(SETTLE_DELAY, settle)
+        except RuntimeError:  # no loop running (a test driving the bridge by hand): probed as before
+            self._settling = False
 
     def _adopt(self, keys: dict[HealthKey, StateKey]) -> None:
         """New real servers start as their probe stands; removed ones are forgotten."""
