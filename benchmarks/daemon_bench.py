@@ -12,11 +12,12 @@ Python state, checks, snapshot and metrics), or the kernel's (`--backend netlink
 
 Figures per size:
 - RSS of the daemon and of its VRRP child after start-up and a first reconcile, and their
-  PSS summed (pages the fork shares count once); idle CPU of both (checks of type none) over 10 s;
+  PSS summed (pages the fork shares count once); idle CPU of both (checks of type none) over 10 s,
+  once at rest (the checks have risen, their writes are done, no operation for 4 s);
 - reload with one real server's weight changed: seconds until `directord reload` answers
   (it waits for the pass that applies the change), and the IPVS writes made by that pass
   and the next periodic one (from the daemon's own counters);
-- /metrics scrape time (median and max of 5);
+- /metrics scrape time (median and max of 20);
 - VRRP advert jitter: the largest deviation of the gaps between adverts from advert_interval,
   timed as they leave the daemon's interface, while /metrics is scraped in a loop and every
   real server is health-checked over TCP each second (10k checks/s at 10k real servers).
@@ -75,7 +76,7 @@ def serve(config_path: str, backend: str) -> None:
     from director.config.load import load_config
     from director.daemon.daemon import Daemon
 
-    logs.configure("warning", json=True)
+    logs.configure("warning", fmt="json")
     config = load_config(config_path)
     if backend == "memory":
         from director.ipvs.memory import MemoryIpvs
@@ -172,6 +173,19 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
         wait_for(lambda: sock.exists(), 120, what="the daemon")
         wait_for(lambda: control(ns, sock, "status").get("reconcile", {}).get("passes_total", 0) >= 1, 300,
                  what="the first reconcile pass")
+
+        def operations() -> int:
+            return sum(control(ns, sock, "status")["reconcile"]["operations_total"].values())
+
+        # At rest: the checks (type none) have risen and their writes are done, nothing changes
+        # any more (the old 2 s wait measured the warm-up as "idle").
+        settled = operations()
+        while True:
+            time.sleep(4)
+            now = operations()
+            if now == settled:
+                break
+            settled = now
         time.sleep(2)
         pids = family(daemon.pid)
         figures["rss_mb"] = "+".join(str(round(rss_mb(pid), 1)) for pid in pids)
@@ -180,19 +194,19 @@ def measure(n_real: int, backend: str, per_service: int) -> dict:
         time.sleep(10)
         figures["idle_cpu_percent"] = round((family_cpu(pids) - before) / 10 * 100, 2)
 
-        def operations() -> int:
-            return sum(control(ns, sock, "status")["reconcile"]["operations_total"].values())
-
         ops_before = operations()
         config.write_text(config.read_text().replace("  weight = 10\n", "  weight = 11\n", 1))
         began = time.monotonic()
         answer = control(ns, sock, "reload")  # answers once the pass that applies it has run
         figures["reload_seconds"] = round(time.monotonic() - began, 3)
+        seconds = answer.get("seconds", {})
+        # the daemon's own split: the file read and checked, then everything that follows it
+        figures["reload_apply_seconds"] = round(seconds["total"] - seconds["config_load"], 3) if seconds else None
         assert "changes" in answer, answer
         time.sleep(6)  # one more periodic pass: nothing else may be written
         figures["reload_writes"] = operations() - ops_before
 
-        scrapes = [scrape_seconds(ns) for _ in range(5)]
+        scrapes = [scrape_seconds(ns) for _ in range(20)]
         figures["scrape_median_ms"] = round(statistics.median(scrapes) * 1000, 1)
         figures["scrape_max_ms"] = round(max(scrapes) * 1000, 1)
         daemon.terminate()
@@ -242,7 +256,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} backend={args.backend} "
           f"load={os.getloadavg()[0]:.2f} advert_interval={ADVERT}s")
     header = ("real_servers", "services", "rss_mb", "pss_total_mb", "idle_cpu_percent", "reload_seconds",
-              "reload_writes", "scrape_median_ms",
+              "reload_apply_seconds", "reload_writes", "scrape_median_ms",
               "scrape_max_ms", "daemon_cpu_percent", "adverts_seen", "advert_jitter_max_ms", "advert_jitter_p99_ms")
     print(" ".join(f"{h:>20}" for h in header))
     for size in (int(s) for s in args.sizes.split(",")):

@@ -223,6 +223,7 @@ _GLOBAL: dict[str, Reader] = {
     "control_socket": text,
     "state_dir": text,
     "reconcile_interval": duration(minimum=0.1),
+    "audit_period": duration(minimum=0.1),
     "log_level": text,
     "log_format": text,
     "log_file": lambda s, key, default, choices: _absolute_path(s, key, text(s, key, default, choices)),

@@ -161,6 +161,7 @@ class GlobalConfig:
     state_dir: str = "/var/lib/directord"
     metrics_listen: str = "127.0.0.1:9612"  # "" disables
     reconcile_interval: float = 5.0
+    audit_period: float = 60.0  # every owned IPVS service is re-read and compared within this
     log_level: LogLevel = "info"
     log_format: LogFormat = "text"  # "json": one JSON object per line
     log_file: str = ""  # also append every line here (reopened after logrotate); "": none

@@ -10,6 +10,7 @@ go back to the caller as they are (`directord drain` prints them).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -159,6 +160,7 @@ class ControlApi:
 
     async def reload(self, request: ReloadRequest) -> dict[str, Any]:
         old_instances = self._reconciler.config.vrrp_instances
+        began = time.monotonic()
         problems = await self._reload()
         if problems:
             raise ControlError("config rejected, still running the previous one:\n" + "\n".join(problems))
@@ -170,6 +172,9 @@ class ControlApi:
             answer |= {"changes": [change.describe() for change in report.changes], "errors": report.errors}
         elif self._reconciler.has_kernel:
             answer["pending"] = f"not yet applied to IPVS after {RELOAD_APPLY_WAIT:g}s; see directord status"
+        if self._reconciler.last_load_seconds is not None:  # where the time went: reading the file, then the rest
+            answer["seconds"] = {"config_load": self._reconciler.last_load_seconds,
+                                 "total": time.monotonic() - began}
         return answer
 
     async def drain(self, request: DrainRequest) -> dict[str, Any]:
@@ -184,7 +189,7 @@ class ControlApi:
             state.admin_drains.append(drain)
             unsaved = await self._reconciler.save()
         log.info("drained by admin", real_servers=matched)
-        self._reconciler.poke()
+        self._reconciler.drains_changed()
         _refuse_unsaved(unsaved, "drained", matched)
         return {"drained": matched}
 
@@ -197,7 +202,7 @@ class ControlApi:
         unsaved = await self._reconciler.save()
         matched = matching(self._reconciler.config, drain)
         log.info("undrained by admin", real_servers=matched)
-        self._reconciler.poke()
+        self._reconciler.drains_changed()
         _refuse_unsaved(unsaved, "undrained", matched)
         return {"undrained": matched}
 

@@ -224,7 +224,9 @@ class Daemon:
     async def _reload(self) -> list[str]:
         path = self.config.path
         try:
+            began = time.monotonic()
             new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
+            self.reconciler.last_load_seconds = time.monotonic() - began
         except ConfigError as exc:
             for line in exc.lines:
                 log.error("reload rejected, keeping the running config", problem=line)

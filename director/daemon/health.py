@@ -10,6 +10,7 @@ the loop (`on_change`), never write to the kernel themselves.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ ProbeSlot = tuple[str, str] | tuple[str, str, int]
 CheckKey = tuple[str, int, str]  # (address, port, check type): what one probe's samples are filed under
 FailureKey = tuple[str, int, str, str]  # a CheckKey and the failure's reason class
 Subscriptions = dict[ProbeSlot, "tuple[Target, CheckConfig]"]
+SETTLE_DELAY = 1.0  # seconds: the `none` checks that come up together are dropped in one sync
 
 
 def probe_target(check: CheckConfig, rs_address: str, rs_port: int) -> Target:
@@ -104,6 +106,12 @@ class HealthBridge:
         self._on_change = on_change
         # told of every verdict after it is recorded: (key, up, reason); the mail alerts listen here
         self.on_verdict: Callable[[HealthKey, bool, str], None] | None = None
+        # told which virtual server a change belongs to, before `on_change`: the reconcile loop
+        # recomputes just that one
+        self.on_touch: Callable[[str], None] | None = None
+        self._config: Config | None = None
+        self._settling = False
+        self._none: set[HealthKey] = set()  # real servers whose check is `none`
 
     def start(self, config: Config, kernel: KernelTable) -> None:
         """Start probing `config`'s real servers; `kernel` is the table as this run found it."""
@@ -121,20 +129,46 @@ class HealthBridge:
     def subscribe(self, config: Config) -> None:
         """Make the probes, the states and the sample stores match `config`."""
         assert self.scheduler is not None
-        wanted = self._wanted(config)
+        self._config = config
         keys = state_keys(config)
+        wanted = self._wanted(config, keys)
         self.scheduler.sync(wanted)  # may report transitions, read against the keys until now
         self.counts = check_counts(config)
         self.failing = {hkey: self._failing_now(hkey, count) for hkey, count in self.counts.items()}
         self._adopt(keys)
         self._prune_samples(wanted)
 
-    def _wanted(self, config: Config) -> Subscriptions:
+    def _wanted(self, config: Config, keys: dict[HealthKey, StateKey]) -> Subscriptions:
         wanted = targets_from_config(config.virtual_servers)
+        # a real server's only check being `none`: once up, nothing can take it down
+        self._none = {pkey for pkey, (_, check) in wanted.items() if check.type == "none" and len(pkey) == 2}
         for pkey, (target, check) in list(wanted.items()):
-            if pkey[:2] in self.initial_up and check.initial != "up":
+            if pkey in self._none and self._settled(pkey, keys):
+                del wanted[pkey]  # up, and a `none` check never says otherwise: nothing left to probe
+            elif pkey[:2] in self.initial_up and check.initial != "up":
                 wanted[pkey] = (target, dataclasses.replace(check, initial="up"))
         return wanted
+
+    def _settled(self, hkey: HealthKey, keys: dict[HealthKey, StateKey]) -> bool:
+        state = self.states.get(keys[hkey])
+        return hkey in self.initial_up if state is None else state.up
+
+    def _settle_soon(self) -> None:
+        """A `none` check came up: drop its probe (at rest it would cost a task per interval)
+        once this turn of the loop is over, every such check of the turn at once."""
+        if self._settling or self.scheduler is None:
+            return
+        self._settling = True
+
+        def settle() -> None:
+            self._settling = False
+            if self.scheduler is not None and self._config is not None:
+                self.subscribe(self._config)
+
+        try:
+            asyncio.get_running_loop().call_later(SETTLE_DELAY, settle)
+        except RuntimeError:  # no loop running (a test driving the bridge by hand): probed as before
+            self._settling = False
 
     def _adopt(self, keys: dict[HealthKey, StateKey]) -> None:
         """New real servers start as their probe stands; removed ones are forgotten."""
@@ -208,9 +242,11 @@ class HealthBridge:
         self.states[skey] = dataclasses.replace(old, up=up, up_since=self.now() if up else None)
         log.info("real server up" if up else "real server down", virtual_server=hkey[0],
                  real_server=hkey[1], reason=result.reason, latency_ms=round(result.latency * 1000, 1))
-        self._on_change()
+        self._changed(hkey[0])
         if self.on_verdict is not None:
             self.on_verdict(hkey, up, result.reason)
+        if up and hkey in self._none:
+            self._settle_soon()
 
     def _all_pass(self, hkey: HealthKey, pkey: ProbeSlot, up: bool, result: ProbeResult,
                   old: RealServerState) -> bool:
@@ -229,4 +265,9 @@ class HealthBridge:
             return
         self.states[skey] = dataclasses.replace(self.states.get(skey, RealServerState()), dynamic_weight=weight)
         log.info("dynamic weight", virtual_server=hkey[0], real_server=hkey[1], weight=weight)
+        self._changed(hkey[0])
+
+    def _changed(self, name: str) -> None:
+        if self.on_touch is not None:
+            self.on_touch(name)
         self._on_change()

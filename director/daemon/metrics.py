@@ -31,10 +31,11 @@ from director.config.model import Config, VirtualServerConfig
 from director.daemon.connlimit import ConnectionGate
 from director.daemon.shared import Shared
 from director.daemon.status import ReconcileCounters
-from director.ipvs.model import DestKey, KernelTable, ServiceKey, Stats
+from director.ipvs.model import DestKey, KernelService, KernelTable, ServiceKey, Stats
 from director.mail.outbox import DROP_REASONS, Outbox
 from director.mail.smtp import FAILURE_KINDS
-from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
+from director.reconcile.audit import AuditProgress
+from director.reconcile.desired import DesiredService, DesiredTable, RealServerState, StateKey, dest_key, service_key
 from vrrp.fsm import State as VrrpState
 
 VRRP_STATES = tuple(state.value for state in VrrpState)  # the FSM's names, as logs and status print them
@@ -207,10 +208,19 @@ class LabelCache:
         self._config: Config | None = None
         self._services: list[_ServiceLabels] = []
         self._checks: dict[tuple[str, int, str], str] = {}
+        # per service: (mirror entry, desired entry, states) and the samples rendered from them
+        self.fragments: dict[ServiceKey, tuple[Any, Any, tuple, tuple[str, ...]]] = {}
+        self._labels_of: dict[ServiceKey, _ServiceLabels] = {}
 
     def services(self, config: Config) -> Iterable[_ServiceLabels]:
         if config is not self._config:
             self._config, self._services = config, [_service_labels(vs) for vs in config.virtual_servers]
+            keep = {text.key: text for text in self._services}
+            old = self.fragments
+            # a reload keeps the rendered samples of every service whose labels did not change
+            self.fragments = {key: old[key] for key, text in keep.items()
+                              if key in old and self._labels_of.get(key) == text}
+            self._labels_of = keep
         return self._services
 
     def check_template(self, key: tuple[str, int, str], histogram: Histogram) -> str:
@@ -278,43 +288,64 @@ def server_families(sources: Sources, cache: LabelCache) -> Iterator[list[Family
         ("outgoing_packets", "packets out"), ("incoming_bytes", "bytes in"), ("outgoing_bytes", "bytes out"))]
     active = Family("directord_ipvs_backend_connections_active", "gauge", "active connections")
     inactive = Family("directord_ipvs_backend_connections_inactive", "gauge", "inactive connections")
-    # The loop below runs once per real server and is most of a scrape: plain appends of
-    # one f-string each, no call per sample.
-    up_, weight_, configured_, drained_ = (f.lines.append for f in (up, weight, configured, drained))
-    up_s, weight_s, configured_s, drained_s = (f.sample for f in (up, weight, configured, drained))
-    active_, inactive_ = active.lines.append, inactive.lines.append
-    active_s, inactive_s = active.sample, inactive.sample
+    families = [up, weight, configured, drained, quorum, *svc, *dest, active, inactive]
+    appends = [family.lines.append for family in families]
     kernel, desired, states = sources.kernel, sources.desired, sources.states
+    fragments = cache.fragments
     for index, text in enumerate(cache.services(sources.config)):
         if index % SERVICES_PER_SLICE == SERVICES_PER_SLICE - 1:
             yield None
         have, want = kernel.get(text.key), desired.get(text.key)
-        quorum.add(text.name, 0 if want is not None and want.quorum_lost else 1)
-        if have is not None:
-            _add_stats(svc, text.service, have.stats)
-        dests = have.dests if have is not None else {}
-        for configured_weight, dkey, state_key, real_labels, dest_labels in text.servers:
-            got = dests.get(dkey)
-            if state_key is not None:  # a real server, not the sorry server
-                state = states.get(state_key)
-                up_(f"{up_s}{real_labels} {0 if state is not None and not state.up else 1}\n")
-                weight_(f"{weight_s}{real_labels} {got.spec.weight if got is not None else 0}\n")
-                configured_(f"{configured_s}{real_labels} {configured_weight}\n")
-                drained_(f"{drained_s}{real_labels} {1 if state is not None and state.admin_drained else 0}\n")
-            if got is not None:
-                _add_stats(dest, dest_labels, got.stats)
-                active_(f"{active_s}{dest_labels} {got.active_conns}\n")
-                inactive_(f"{inactive_s}{dest_labels} {got.inactive_conns}\n")
-    yield [up, weight, configured, drained, quorum, *svc, *dest, active, inactive]
+        seen = tuple(states.get(server[2]) for server in text.servers if server[2] is not None)
+        cached = fragments.get(text.key)
+        # the mirror and the desired table replace a service's object when it changes: the
+        # same objects (and the same states) render the same text
+        if cached is not None and cached[0] is have and cached[1] is want and cached[2] == seen:
+            parts = cached[3]
+        else:
+            parts = _service_fragments(text, have, want, states, families)
+            fragments[text.key] = (have, want, seen, parts)
+        for append, part in zip(appends, parts, strict=True):
+            if part:
+                append(part)
+    yield families
 
 
-def _add_stats(families: list[Family], label_text: str, stats: Stats) -> None:
-    connections, packets_in, packets_out, bytes_in, bytes_out = families
-    connections.add(label_text, stats.connections)
-    packets_in.add(label_text, stats.packets_in)
-    packets_out.add(label_text, stats.packets_out)
-    bytes_in.add(label_text, stats.bytes_in)
-    bytes_out.add(label_text, stats.bytes_out)
+def _service_fragments(text: _ServiceLabels, have: KernelService | None, want: DesiredService | None,
+                       states: Mapping[StateKey, RealServerState], families: list[Family]) -> tuple[str, ...]:
+    """One service's samples, one string per family (in `families` order)."""
+    up_s, weight_s, configured_s, drained_s, quorum_s = (f.sample for f in families[:5])
+    svc_s = [f.sample for f in families[5:10]]
+    dest_s = [f.sample for f in families[10:15]]
+    active_s, inactive_s = families[15].sample, families[16].sample
+    up, weight, configured, drained, active, inactive = [], [], [], [], [], []
+    svc: list[list[str]] = [[] for _ in range(5)]
+    dest: list[list[str]] = [[] for _ in range(5)]
+    quorum = f"{quorum_s}{text.name} {0 if want is not None and want.quorum_lost else 1}\n"
+    if have is not None:
+        _stat_lines(svc, svc_s, text.service, have.stats)
+    dests = have.dests if have is not None else {}
+    for configured_weight, dkey, state_key, real_labels, dest_labels in text.servers:
+        got = dests.get(dkey)
+        if state_key is not None:  # a real server, not the sorry server
+            state = states.get(state_key)
+            up.append(f"{up_s}{real_labels} {0 if state is not None and not state.up else 1}\n")
+            weight.append(f"{weight_s}{real_labels} {got.spec.weight if got is not None else 0}\n")
+            configured.append(f"{configured_s}{real_labels} {configured_weight}\n")
+            drained.append(f"{drained_s}{real_labels} {1 if state is not None and state.admin_drained else 0}\n")
+        if got is not None:
+            _stat_lines(dest, dest_s, dest_labels, got.stats)
+            active.append(f"{active_s}{dest_labels} {got.active_conns}\n")
+            inactive.append(f"{inactive_s}{dest_labels} {got.inactive_conns}\n")
+    return ("".join(up), "".join(weight), "".join(configured), "".join(drained), quorum,
+            *("".join(lines) for lines in svc), *("".join(lines) for lines in dest), "".join(active),
+            "".join(inactive))
+
+
+def _stat_lines(out: list[list[str]], samples: list[str], label_text: str, stats: Stats) -> None:
+    for lines, sample, value in zip(out, samples, (stats.connections, stats.packets_in, stats.packets_out,
+                                                   stats.bytes_in, stats.bytes_out), strict=True):
+        lines.append(f"{sample}{label_text} {value}\n")
 
 
 def check_lines(sources: Sources, cache: LabelCache) -> Iterable[str]:
@@ -347,8 +378,26 @@ def reconcile_lines(counters: ReconcileCounters, histogram: Histogram) -> Iterab
     state = Family("directord_state_write_errors", "counter",
                    "state file writes that failed (drains and owned services not persisted)")
     state.add("", counters.state_write_errors)
-    for family in (operations, errors, passes, state):
+    full = Family("directord_reconcile_full_passes", "counter", "passes that dumped the whole table")
+    full.add("", counters.full_passes)
+    rereads = Family("directord_reconcile_rereads", "counter", "services re-read after a write met a changed table")
+    rereads.add("", counters.rereads)
+    for family in (operations, errors, passes, state, full, rereads, *audit_families(counters.audit)):
         yield from family.render()
+
+
+def audit_families(progress: AuditProgress) -> list[Family]:
+    rounds = Family("directord_audit_rounds", "counter", "complete audit rounds over every owned service")
+    rounds.add("", progress.rounds)
+    audited = Family("directord_audit_services_audited", "counter", "services re-read and compared by the audit")
+    audited.add("", progress.audited_total)
+    repairs = Family("directord_audit_repairs", "counter", "IPVS writes the audit made to undo a difference")
+    repairs.add("", progress.repairs_total)
+    errors = Family("directord_audit_errors", "counter", "services the audit could not read")
+    errors.add("", progress.errors_total)
+    position = Family("directord_audit_round_progress", "gauge", "fraction of the owned services audited this round")
+    position.add("", round(progress.position / progress.services, 4) if progress.services else 0)
+    return [rounds, audited, repairs, errors, position]
 
 
 def connection_lines(gates: Mapping[str, ConnectionGate]) -> Iterable[str]:

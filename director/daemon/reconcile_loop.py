@@ -1,11 +1,14 @@
-"""The reconcile loop: when a pass runs, what follows from it, and what a stop leaves.
+"""The reconcile loop: when a pass runs, what it touches, and what a stop leaves.
 
-A pass runs every `reconcile_interval`, at once when health or an admin asks
-(`poke`), and every `RAMP_STEP` while a slow start ramps. Each pass is one
-`director.reconcile.apply.reconcile_pass` on the IPVS thread; afterwards the loop
-keeps the table it left (status and /metrics read it), counts it, answers the
-reloads that wait for it, saves the state when the kernel changed, and tells VRRP
-which virtual servers lost or regained quorum.
+The cost follows what changed. The desired table is kept from pass to pass
+(`director.reconcile.incremental`) and the kernel's table is mirrored
+(`director.reconcile.mirror`), so a verdict, a drain or a slow-start step plans and
+writes only the services it touches, in one batch, with no dump. Tampering is found by
+the rolling audit (`director.reconcile.audit`): every `reconcile_interval` the next slice
+of the owned services is re-read and repaired, so each is audited within `audit_period`.
+A full pass (dump everything, compare everything) runs at start and after each reload.
+Afterwards the loop counts what it did, answers the reloads that wait for it, saves the
+state when the kernel changed, and tells VRRP which virtual servers lost or regained quorum.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import structlog
 
-from director.config.model import Config
+from director.config.model import Config, VirtualServerConfig
 from director.daemon.health import HealthBridge
 from director.daemon.ipvs_thread import IpvsThread
 from director.daemon.metrics import RECONCILE_BUCKETS, Histogram
@@ -26,29 +29,45 @@ from director.daemon.state_store import StateError, StateStore
 from director.daemon.status import ReconcileCounters
 from director.daemon.steady_clock import SteadyClock, current_anchor
 from director.daemon.vrrp_child import VrrpProcess, VrrpProcessError
-from director.ipvs.model import DeleteService, IpvsBackend, KernelTable
+from director.ipvs.model import DeleteService, IpvsBackend, KernelTable, ServiceKey
 from director.ipvs.sysctl import IpvsSysctl
-from director.reconcile.apply import PassReport, reconcile_pass
-from director.reconcile.desired import DesiredTable, RealServerState, StateKey
+from director.reconcile.apply import PassReport, TargetedReport, reconcile_pass, reconcile_services, settings_pass
+from director.reconcile.audit import Audit
+from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key
+from director.reconcile.incremental import DesiredCache, DrainedStates
 
 log = structlog.get_logger("directord")
 
 RAMP_STEP = 1.0  # seconds between reconcile passes while a slow start ramps
+# Services an audit pass reads at most: a verdict arriving during a tick's slice waits for
+# one chunk, not the whole slice (hundreds of services at 10k).
+AUDIT_CHUNK = 8
 
 
 def next_pass_in(config: Config, states: Mapping[StateKey, RealServerState], now: float) -> float:
     """Seconds to the next pass when nothing asks for one sooner."""
     interval = config.global_.reconcile_interval
-    slow = {vs.name: vs.slow_start for vs in config.virtual_servers if vs.slow_start}
-    for (name, _), state in states.items() if slow else ():
-        if name in slow and state.up_since and now - state.up_since < slow[name]:
-            return min(interval, RAMP_STEP)
-    return interval
+    return min(interval, RAMP_STEP) if ramping(config.virtual_servers, states, now) else interval
+
+
+def ramping(virtual_servers: Iterable[VirtualServerConfig], states: Mapping[StateKey, RealServerState],
+            now: float) -> set[str]:
+    """The virtual servers with a real server still in its slow start."""
+    names = set()
+    for vs in virtual_servers:
+        if not vs.slow_start:
+            continue
+        for rs in vs.real_servers:
+            state = states.get((vs.name, dest_key(rs)))
+            if state is not None and state.up_since and now - state.up_since < vs.slow_start:
+                names.add(vs.name)
+                break
+    return names
 
 
 class ReconcileLoop:
     """Holds the running config with its generation (bumped by each reload), the
-    persisted state, and what the last pass saw and did."""
+    persisted state, the desired table, the mirror of the kernel and the audit."""
 
     def __init__(self, config: Config, backend: IpvsBackend | None, ipvs: IpvsThread, store: StateStore,
                  health: HealthBridge, vrrp: VrrpProcess | None, wake: asyncio.Event,
@@ -61,37 +80,86 @@ class ReconcileLoop:
         self.clock = SteadyClock(self.state.clock)
         self.config = config
         self.generation = 0  # a pass applies the generation it started with
+        self.last_load_seconds: float | None = None  # reading and checking the file, at the last reload
         self.backend = backend
-        self.kernel: KernelTable | None = None  # the table as the last pass left it
-        self.desired: DesiredTable | None = None
-        self.counters = ReconcileCounters()
+        self.kernel: KernelTable | None = None  # the mirror: the table as this daemon last read or wrote it
+        self.cache = DesiredCache()
+        self.audit = Audit(config.global_.audit_period)
+        self.counters = ReconcileCounters(audit=self.audit.progress)  # status and /metrics show its progress
         self.histogram = Histogram(RECONCILE_BUCKETS)
         self.quorum_ok: dict[str, bool] = {}
         self.on_quorum: Callable[[str, bool, bool], None] | None = None  # (name, ok, first pass): mail alerts
         self.dirty = wake
         self._ipvs = ipvs
         self._health = health
+        health.on_touch = self.touch
         self._vrrp = vrrp
         self._on_pass = on_pass
         self._applied: list[tuple[int, asyncio.Future[PassReport]]] = []
         self._sysctl = IpvsSysctl() if backend is not None else None
+        self._followed = -1  # the generation the desired table follows
+        self._full = True  # the next pass dumps and compares everything
+        self._drained: set[StateKey] = set()
+        self._ramping: set[str] = set()
+        self._read: set[ServiceKey] = set()  # touched services to re-read before planning (reload)
+        self._next_audit = 0.0  # monotonic time of the next audit slice
+        self._by_address: dict[str, list[StateKey]] = {}  # configured real servers by address (drains)
+        self._indexed: Config | None = None  # the config _by_address was built from
+        self._slow: list[VirtualServerConfig] = []  # the virtual servers with a slow start
+        self._full_after = False
+        self._audit_queue: list[ServiceKey] = []  # this tick's slice, read a chunk per pass
 
     @property
     def has_kernel(self) -> bool:
         """False in a VRRP-only daemon: no pass ever runs."""
         return self.backend is not None
 
+    @property
+    def desired(self) -> DesiredTable | None:
+        return self.cache.table if self.kernel is not None else None
+
     def reload(self, config: Config) -> None:
         """Run `config` from the next pass on (the caller pokes once every part follows it)."""
         self.config = config
         self.generation += 1
+        self.audit.period = config.global_.audit_period
 
     def poke(self) -> None:
-        """Ask for a pass now: a verdict, a drain or a reload changed what the kernel should hold."""
+        """Ask for a pass now: a reload changed what the kernel should hold."""
         self.dirty.set()
+
+    def touch(self, name: str) -> None:
+        """A real server of virtual server `name` changed state: recompute it, write at once."""
+        self.cache.touch((name,))
+        self.dirty.set()
+
+    def drains_changed(self) -> None:
+        """The admin drains changed: recompute the virtual servers whose drain state moved."""
+        drained = self._drained_now()
+        self.cache.touch({name for name, _ in drained ^ self._drained})
+        self._drained = drained
+        self.dirty.set()
+
+    def _drained_now(self) -> set[StateKey]:
+        """The real servers the admin drains cover (cost: the servers with a drained address)."""
+        drained: set[StateKey] = set()
+        if self._indexed is not self.config:
+            self._by_address = {}
+            for vs in self.config.virtual_servers:
+                for rs in vs.real_servers:
+                    dkey = dest_key(rs)
+                    self._by_address.setdefault(dkey.address, []).append((vs.name, dkey))
+            self._indexed = self.config
+        for drain in self.state.admin_drains:
+            drained.update(skey for skey in self._by_address.get(drain.address, ()) if drain.matches(*skey))
+        return drained
 
     def real_server_states(self) -> dict[StateKey, RealServerState]:
         return self._health.with_drains(self.config, self.state.admin_drains)
+
+    def states_view(self) -> DrainedStates:
+        """The states with the drains, as a view (no copy per scrape at 10k real servers)."""
+        return DrainedStates(self._health.states, self._drained)
 
     async def run(self) -> None:
         while True:
@@ -104,32 +172,133 @@ class ReconcileLoop:
             self.dirty.clear()
 
     def _next_pass_in(self) -> float:
-        return next_pass_in(self.config, self._health.states, self.clock.now())
+        until_audit = max(0.0, self._next_audit - time.monotonic())
+        if self._full:  # at once, or after a failed pass at the next tick
+            return until_audit
+        if self.cache.pending or self._audit_queue:
+            return 0.0
+        return min(until_audit, RAMP_STEP) if self._ramping else until_audit
+
+    # --- one pass --------------------------------------------------------------------------------
+
+    def _follow(self) -> set[ServiceKey]:
+        """Bring the desired table to the running config and the states; the keys it changed."""
+        config, generation = self.config, self.generation
+        followed = generation != self._followed
+        if followed:
+            self.cache.follow(config)
+            self._slow = [vs for vs in config.virtual_servers if vs.slow_start]
+            self._full_after = self._followed >= 0  # a reload: a full pass once it is answered
+            self._followed = generation
+            self._drained = self._drained_now()
+        now = self.clock.now()
+        ramp = ramping(self._slow, self._health.states, now) if self._slow else set()
+        self.cache.touch(ramp | self._ramping)  # one more pass after a ramp ends: the full weight
+        self._ramping = ramp
+        changed = self.cache.recompute(self.states_view(), now)
+        if followed:
+            self._read |= changed  # what a reload changed is re-read before it is planned
+        return changed
 
     async def _pass(self) -> None:
         assert self.backend is not None
-        config, states, generation = self.config, self.real_server_states(), self.generation
         began = time.monotonic()
+        generation = self.generation
+        book = self.state.book
+        owned, draining = len(book.owned), dict(book.draining)  # to save the state only when it changed
         try:
-            report = await self._ipvs.call(functools.partial(
-                reconcile_pass, config, self.backend, self.state.book, self.clock.now(), states, sysctl=self._sysctl))
-            # Status and metrics read the table as it is after this pass's writes.
-            self.kernel = report.kernel if not report.changes else await self._ipvs.call(self.backend.dump)
+            changed = self._follow()
+            full = self._full
+            audit_due = began >= self._next_audit
+            if full:
+                report = await self._full_pass()
+            elif changed or audit_due or self._audit_queue:
+                report = await self._targeted_pass(changed, audit_due)
+            else:
+                self._tell_waiters(generation, PassReport(desired=self.cache.table, kernel=self.kernel or {}))
+                return
         except Exception as exc:  # one bad pass must not stop the daemon: the next one retries
             # a kernel error's message says it all; anything else is a bug, so keep its traceback
             log.error("reconcile pass failed", error=f"{type(exc).__name__}: {exc}",
                       exc_info=not isinstance(exc, OSError))
             self.counters.errors_total += 1
             self.counters.last_errors = [f"reconcile pass failed: {type(exc).__name__}: {exc}"]
+            self._full = True  # what the mirror holds is unknown now
+            self._next_audit = time.monotonic() + self.config.global_.reconcile_interval
             return
-        self.desired = report.desired
         self._count(report, time.monotonic() - began)
         self._tell_waiters(generation, report)
-        self._on_pass()
+        if report.changes or full:
+            self._on_pass()
         _log_report(report)
-        if report.changes:
+        # a weight change alone leaves nothing new to persist; a full pass or a reload's may
+        if report.changes and (full or self._full_after or len(book.owned) != owned or book.draining != draining):
             await self.save()
-        self._update_quorum(report)
+        self._update_quorum(report.desired if full else {k: self.cache.table[k] for k in changed
+                                                          if k in self.cache.table})
+        if self._full_after:
+            self._full_after = False
+            self._full = True  # after a reload: the targeted pass answered it, a full one checks all
+
+    async def _full_pass(self) -> PassReport:
+        assert self.backend is not None
+        config = self.config
+        report = await self._ipvs.call(functools.partial(
+            reconcile_pass, config, self.backend, self.state.book, self.clock.now(), self.states_view(),
+            sysctl=self._sysctl, desired=self.cache.table))
+        self.kernel = report.kernel
+        self._full = False
+        self._read.clear()
+        self._audit_queue = []
+        self.audit.restart(time.monotonic())
+        self._next_audit = time.monotonic() + config.global_.reconcile_interval
+        self.counters.full_passes += 1
+        return report
+
+    async def _targeted_pass(self, changed: set[ServiceKey], audit_due: bool) -> PassReport:
+        """The touched services and the next chunk of the audit's slice, in one batch."""
+        assert self.backend is not None and self.kernel is not None
+        config, book = self.config, self.state.book
+        interval = config.global_.reconcile_interval
+        if audit_due:
+            self._audit_queue += self.audit.next_slice(self.cache.table.keys() | book.owned.keys(), interval,
+                                                       time.monotonic())
+        audited: list[ServiceKey] = []
+        if not changed and not self._read:  # an event is written alone, never behind an audit chunk's reads
+            audited, self._audit_queue = self._audit_queue[:AUDIT_CHUNK], self._audit_queue[AUDIT_CHUNK:]
+        read, self._read = self._read, set()
+        targeted: TargetedReport = await self._ipvs.call(functools.partial(
+            reconcile_services, self.cache.table, self.kernel, self.backend, book, self.clock.now(),
+            self.cache.drain_timeouts, changed, audited, read))
+        for key, svc in targeted.services.items():
+            if svc is None:
+                self.kernel.pop(key, None)
+            else:
+                self.kernel[key] = svc
+        changes, errors = list(targeted.changes) + list(targeted.repairs), list(targeted.errors)
+        if audit_due:
+            settings, problems = await self._ipvs.call(settings_pass, config, self.backend, self._sysctl)
+            changes += settings
+            errors += problems
+            self._next_audit = time.monotonic() + interval
+        self._count_audit(targeted)
+        return PassReport(changes=changes, waiting=targeted.waiting, errors=errors, desired=self.cache.table,
+                          kernel=self.kernel, services=len(self.cache.table))
+
+    def _count_audit(self, targeted: TargetedReport) -> None:
+        progress = self.audit.progress
+        if targeted.repairs:
+            progress.repairs_total += len(targeted.repairs)
+            progress.last_repairs = [change.describe() for change in targeted.repairs][-20:]
+            for change in targeted.repairs:
+                log.warning("audit repaired " + change.action, entry=change.entry, **_field_values(change.fields))
+        if targeted.audit_errors:
+            progress.errors_total += len(targeted.audit_errors)
+            progress.last_errors = targeted.audit_errors[-20:]
+            for line in targeted.audit_errors:
+                log.error("audit could not read a service", error=line)
+        if targeted.reread:
+            self.counters.rereads += len(targeted.reread)
 
     def _count(self, report: PassReport, duration: float) -> None:
         counters = self.counters
@@ -166,8 +335,8 @@ class ReconcileLoop:
 
     # --- quorum -> VRRP tracking -------------------------------------------------------------------
 
-    def _update_quorum(self, report: PassReport) -> None:
-        for desired in report.desired.values():
+    def _update_quorum(self, desired_services: DesiredTable) -> None:
+        for desired in desired_services.values():
             ok = not desired.quorum_lost
             if self.quorum_ok.get(desired.name) != ok:
                 first = desired.name not in self.quorum_ok

@@ -15,6 +15,7 @@ from typing import Any
 
 from director.config.model import Config, VirtualServerConfig
 from director.ipvs.model import KernelTable, Stats
+from director.reconcile.audit import AuditProgress
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, dest_key, service_key
 from director.text import counted
 
@@ -28,6 +29,9 @@ class ReconcileCounters:
     errors_total: int = 0
     last_errors: list[str] = field(default_factory=list)
     state_write_errors: int = 0
+    full_passes: int = 0  # passes that dumped and compared the whole table (start, reloads)
+    rereads: int = 0  # services re-read because a write met a table changed underneath
+    audit: AuditProgress = field(default_factory=AuditProgress)
 
 
 def _stats(stats: Stats) -> dict[str, int]:
@@ -142,7 +146,19 @@ def daemon_status(config: Config, *, started: float, reloaded: float | None, vrr
             "operations_total": dict(reconcile.operations),
             "errors_total": reconcile.errors_total,
             "last_errors": list(reconcile.last_errors),
+            "full_passes_total": reconcile.full_passes,
+            "rereads_total": reconcile.rereads,
+            "audit": _audit(reconcile.audit),
         },
+    }
+
+
+def _audit(progress: AuditProgress) -> dict[str, Any]:
+    return {
+        "rounds_total": progress.rounds, "position": progress.position, "services": progress.services,
+        "audited_total": progress.audited_total, "repairs_total": progress.repairs_total,
+        "errors_total": progress.errors_total, "last_round_seconds": progress.last_round_seconds,
+        "last_repairs": list(progress.last_repairs), "last_errors": list(progress.last_errors),
     }
 
 
@@ -247,8 +263,22 @@ def format_status(snapshot: dict[str, Any]) -> str:
     lines += ["", f"reconcile: {rec['passes_total']} passes, last {_ago(rec['last_pass_at'], now)} ago "
                   f"in {rec['last_duration_seconds'] * 1000:.1f}ms, {rec['errors_total']} errors"]
     lines += [f"  error: {line}" for line in rec["last_errors"]]
+    lines += _audit_lines(rec.get("audit"))
     lines += _mail_lines(snapshot.get("mail"))
     return "\n".join(lines)
+
+
+def _audit_lines(audit: Mapping[str, Any] | None) -> list[str]:
+    """The rolling audit's progress through the owned services, and what it repaired."""
+    if not audit:
+        return []
+    last = audit["last_round_seconds"]
+    lines = [f"audit: {audit['position']}/{audit['services']} services into this round, "
+             f"{audit['rounds_total']} rounds done" + (f" (last in {last:.0f}s)" if last is not None else "")
+             + f", {audit['repairs_total']} repairs, {audit['errors_total']} read errors"]
+    lines += [f"  repaired: {line}" for line in audit["last_repairs"][-5:]]
+    lines += [f"  audit error: {line}" for line in audit["last_errors"][-5:]]
+    return lines
 
 
 def _mail_lines(mail: Mapping[str, Any] | None) -> list[str]:

@@ -75,7 +75,7 @@ class Views:
         rec = self._reconciler
         return metrics.render(metrics.Sources(
             config=rec.config, kernel=rec.kernel or {}, desired=rec.desired or {},
-            states=rec.real_server_states(), vrrp=vrrp, reconcile=rec.counters,
+            states=rec.states_view(), vrrp=vrrp, reconcile=rec.counters,
             histograms=dict(self._health.histograms), failures=dict(self._health.failures),
             reconcile_histogram=rec.histogram, connections=self.connections,
             trackers=self._trackers.status() if self._trackers else (),

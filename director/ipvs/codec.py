@@ -324,12 +324,47 @@ def dest_full_attrs(spec: DestSpec) -> bytes:
     return out
 
 
+# A dump at 10k services decodes 40k destinations whose programmable attributes rarely change
+# between two reads (the audit re-reads each every audit_period): their bytes are compared and
+# the spec decoded once. Bounded: cleared when full.
+_SPEC_ATTRS = (DEST_ATTR_ADDR, DEST_ATTR_PORT, DEST_ATTR_ADDR_FAMILY, DEST_ATTR_FWD_METHOD, DEST_ATTR_WEIGHT,
+               DEST_ATTR_U_THRESH, DEST_ATTR_L_THRESH, DEST_ATTR_TUN_TYPE, DEST_ATTR_TUN_PORT, DEST_ATTR_TUN_FLAGS)
+_SPEC_CACHE_MAX = 1 << 17
+_spec_cache: dict[tuple, DestSpec] = {}
+_stats_cache: dict[bytes | None, Stats] = {}
+
+
 def decode_dest(attrs: dict[int, bytes], service_family: int) -> KernelDest:
     """A KernelDest from the attributes nested in IPVS_CMD_ATTR_DEST."""
+    get = attrs.get
+    raw = (service_family, *(get(kind) for kind in _SPEC_ATTRS))
+    spec = _spec_cache.get(raw)
+    if spec is None:
+        spec = _decode_dest_spec(attrs, service_family)
+        if len(_spec_cache) >= _SPEC_CACHE_MAX:
+            _spec_cache.clear()
+        _spec_cache[raw] = spec
+    stats_raw = get(DEST_ATTR_STATS64) or get(DEST_ATTR_STATS)
+    stats = _stats_cache.get(stats_raw)
+    if stats is None:
+        stats = decode_stats(stats_raw)
+        if len(_stats_cache) >= _SPEC_CACHE_MAX:
+            _stats_cache.clear()
+        _stats_cache[stats_raw] = stats  # shared: a decoded Stats is never changed afterwards
+    return KernelDest(
+        spec=spec,
+        active_conns=get_u32(attrs, DEST_ATTR_ACTIVE_CONNS),
+        inactive_conns=get_u32(attrs, DEST_ATTR_INACT_CONNS),
+        persistent_conns=get_u32(attrs, DEST_ATTR_PERSIST_CONNS),
+        stats=stats,
+    )
+
+
+def _decode_dest_spec(attrs: dict[int, bytes], service_family: int) -> DestSpec:
     af = get_u16(attrs, DEST_ATTR_ADDR_FAMILY)
     family = AF_TO_FAMILY.get(af, service_family)
     method = METHOD_NAME.get(get_u32(attrs, DEST_ATTR_FWD_METHOD) & 7, "nat")
-    spec = DestSpec(
+    return DestSpec(
         key=DestKey(
             family,
             unpack_addr(family, attrs.get(DEST_ATTR_ADDR, b"\0" * 16)),
@@ -342,13 +377,6 @@ def decode_dest(attrs: dict[int, bytes], service_family: int) -> KernelDest:
         tunnel_type=TUN_TYPE_NAME.get(get_u8(attrs, DEST_ATTR_TUN_TYPE), "ipip"),  # type: ignore[arg-type]
         tunnel_port=get_be16(attrs, DEST_ATTR_TUN_PORT),
         tunnel_checksum=TUN_FLAGS_NAME.get(get_u16(attrs, DEST_ATTR_TUN_FLAGS), "nocsum"),  # type: ignore[arg-type]
-    )
-    return KernelDest(
-        spec=spec,
-        active_conns=get_u32(attrs, DEST_ATTR_ACTIVE_CONNS),
-        inactive_conns=get_u32(attrs, DEST_ATTR_INACT_CONNS),
-        persistent_conns=get_u32(attrs, DEST_ATTR_PERSIST_CONNS),
-        stats=_pick_stats(attrs, DEST_ATTR_STATS64, DEST_ATTR_STATS),
     )
 
 
@@ -405,6 +433,12 @@ def op_error_message(op: Op, errno: int) -> str:
 
 def dest_dump_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
     return message(family_id, CMD_GET_DEST, seq, NLM_F_DUMP, service_block(service))
+
+
+def service_get_request(family_id: int, service: ServiceKey, seq: int) -> bytes:
+    """IPVS_CMD_GET_SERVICE for one service (ESRCH when the kernel has none). A plain get is
+    answered by one message and no NLMSG_DONE: the ack ends the reply."""
+    return message(family_id, CMD_GET_SERVICE, seq, NLM_F_ACK, service_block(service))
 
 
 def service_dump_request(family_id: int, seq: int) -> bytes:

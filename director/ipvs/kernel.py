@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal, TypeVar
 
 import nlmsg
@@ -21,6 +21,7 @@ from director.ipvs.model import (
     KernelTable,
     Op,
     OpError,
+    ServiceKey,
     SyncDaemon,
     Timeouts,
 )
@@ -105,6 +106,56 @@ class NetlinkIpvs:
             table[svc.spec.key] = svc
             self._fill_dests(svc)
         return table
+
+    def dump_services(self, keys: Iterable[ServiceKey]) -> tuple[KernelTable, dict[ServiceKey, str]]:
+        """The GET_SERVICEs pipelined (one datagram per window, each answered by its message and
+        an ack), then one destination dump per service found. A key the kernel has not is left
+        out (ESRCH); any other failure is reported for that key and the rest go on."""
+        keys = list(keys)
+        table: KernelTable = {}
+        problems: dict[ServiceKey, str] = {}
+        window = max(4, self._window // 4)  # each get is answered by two messages, the reply larger than an ack
+        for start in range(0, len(keys), window):
+            found, failed = self._get_services(keys[start:start + window])
+            problems |= failed
+            for key, svc in found.items():
+                try:
+                    self._fill_dests(svc)
+                except (OSError, codec.DecodeError) as exc:
+                    problems[key] = f"read real servers of {key}: {getattr(exc, 'strerror', None) or exc}"
+                    continue
+                table[key] = svc
+        return table, problems
+
+    def _get_services(self, keys: list[ServiceKey]) -> tuple[dict[ServiceKey, KernelService], dict[ServiceKey, str]]:
+        pending: dict[int, ServiceKey] = {}
+        requests = []
+        for key in keys:
+            seq = self._next_seq()
+            pending[seq] = key
+            requests.append(codec.service_get_request(self._family, key, seq))
+        self._sock.send(b"".join(requests))
+        found: dict[ServiceKey, KernelService] = {}
+        problems: dict[ServiceKey, str] = {}
+        while pending:
+            size = self._sock.recv_into(self._buf)  # bounded by the socket's timeout
+            for kind, _flags, seq, payload in nlmsg.iter_messages(memoryview(self._buf)[:size]):
+                key = pending.get(seq)
+                if key is None:
+                    continue  # a late answer to an abandoned request
+                if kind in (nlmsg.NLMSG_ERROR, nlmsg.NLMSG_DONE):
+                    del pending[seq]
+                    err = nlmsg.error_code(payload)
+                    if err and err not in (errno_mod.ESRCH, errno_mod.ENOENT):
+                        problems[key] = f"read service {key}: {errno_mod.errorcode.get(err, str(err))}"
+                    continue
+                try:
+                    found[key] = codec.decode_service_message(payload)
+                except codec.DecodeError as exc:
+                    problems[key] = f"read service {key}: {exc}"
+        for key in problems:
+            found.pop(key, None)
+        return found, problems
 
     def _fill_dests(self, svc: KernelService) -> None:
         key = svc.spec.key

@@ -9,7 +9,6 @@ assert that an unchanged table costs zero writes.
 
 from __future__ import annotations
 
-import copy
 import errno
 import os
 from collections.abc import Iterable
@@ -66,13 +65,21 @@ class MemoryIpvs:
         self.timeouts = KERNEL_DEFAULT_TIMEOUTS
         self.daemons: dict[str, SyncDaemon] = {}
         self.writes = 0
+        self.dumps = 0  # whole-table dumps, so tests can assert an event cost none
+        self.reads = 0  # targeted reads (dump_services)
         self.log: list[Op] = []
         self.closed = False
 
     # --- reads -----------------------------------------------------------------
 
     def dump(self) -> KernelTable:
-        return copy.deepcopy(self.table)
+        self.dumps += 1
+        return {key: _copy(svc) for key, svc in self.table.items()}
+
+    def dump_services(self, keys: Iterable[ServiceKey]) -> tuple[KernelTable, dict[ServiceKey, str]]:
+        self.reads += 1
+        table = self.table
+        return {key: _copy(table[key]) for key in keys if key in table}, {}
 
     def get_timeouts(self) -> Timeouts:
         return self.timeouts
@@ -182,6 +189,14 @@ class MemoryIpvs:
             spec = replace(spec, **NO_TUNNEL)
         # Linux 6.1 keeps the method as sent, even for a local address (no LOCALNODE rewrite).
         return spec
+
+
+def _copy(svc: KernelService) -> KernelService:
+    """What a dump hands out: the specs are frozen and shared, the rest copied (as a kernel's
+    dump is a copy: later writes do not show through it)."""
+    return KernelService(svc.spec, {key: KernelDest(d.spec, d.active_conns, d.inactive_conns, d.persistent_conns,
+                                                   replace(d.stats)) for key, d in svc.dests.items()},
+                         replace(svc.stats))
 
 
 def _service_of(op: Op) -> ServiceKey:

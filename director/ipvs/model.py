@@ -7,6 +7,7 @@ one for fast logic tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
 
@@ -204,6 +205,11 @@ class IpvsBackend(Protocol):
     """The kernel boundary. Every method is synchronous and bounded in time."""
 
     def dump(self) -> KernelTable: ...
+
+    def dump_services(self, keys: Iterable[ServiceKey]) -> tuple[KernelTable, dict[ServiceKey, str]]:
+        """Just these services (those the kernel has), and why any could not be read:
+        a targeted re-read or an audit slice costs what it reads."""
+        ...
 
     def execute(self, ops: list[Op]) -> list[OpError]:
         """Apply ops in order; failures are returned per op, the rest still applied."""

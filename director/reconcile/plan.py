@@ -12,6 +12,7 @@ out. Rules that keep traffic safe:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,10 +87,13 @@ def _show(value: Any) -> str:
 
 
 def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
-         drain_timeouts: dict[ServiceKey, float] | None = None) -> Plan:
+         drain_timeouts: Mapping[ServiceKey, float] | None = None,
+         scope: Collection[ServiceKey] | None = None) -> Plan:
     """Compute the operations for one pass and update `book` for the next one.
 
     drain_timeouts: per desired service, how long a removed real server may drain.
+    scope: plan only these services (`kernel` need hold only them): a health change or an
+    audit slice costs what it touches, not the whole table. None: every service.
     """
     drain_timeouts = drain_timeouts or {}
     result = Plan()
@@ -97,8 +101,14 @@ def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
     dest_changes: list[Change] = []
     dest_deletes: list[Change] = []
     service_deletes: list[Change] = []
+    if scope is None:
+        wanted: Iterable[tuple[ServiceKey, DesiredService]] = desired.items()
+        leaving = sorted(set(book.owned) - set(desired))
+    else:
+        wanted = [(key, desired[key]) for key in scope if key in desired]
+        leaving = sorted(key for key in scope if key in book.owned and key not in desired)
 
-    for key, want in desired.items():
+    for key, want in wanted:
         have = kernel.get(key)
         timeout = drain_timeouts.get(key, DEFAULT_DRAIN_TIMEOUT)
         book.owned[key] = timeout
@@ -113,7 +123,7 @@ def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
             service_changes.append(edit)
         _plan_dests(key, named, want, have, book, now, timeout, dest_changes, dest_deletes, result.waiting)
 
-    for key in sorted(set(book.owned) - set(desired)):
+    for key in leaving:
         have = kernel.get(key)
         if have is None:  # gone already (deleted by hand): forget it
             del book.owned[key]
@@ -121,7 +131,7 @@ def plan(desired: DesiredTable, kernel: KernelTable, book: Book, now: float,
             continue
         _plan_service_drain(key, have, book, now, dest_changes, service_deletes, result.waiting)
 
-    _forget_settled_drains(book, kernel)
+    _forget_settled_drains(book, kernel, scope)
     result.changes = service_changes + dest_changes + dest_deletes + service_deletes
     return result
 
@@ -181,9 +191,11 @@ def _plan_service_drain(key: ServiceKey, have: KernelService, book: Book, now: f
                    f"{max(0.0, timeout - (now - started)):.0f}s left")
 
 
-def _forget_settled_drains(book: Book, kernel: KernelTable) -> None:
-    """Drop drain records whose entry is no longer in the kernel."""
+def _forget_settled_drains(book: Book, kernel: KernelTable, scope: Collection[ServiceKey] | None) -> None:
+    """Drop drain records whose entry is no longer in the kernel (within `scope`)."""
     for skey, dkey in list(book.draining):
+        if scope is not None and skey not in scope:
+            continue
         have = kernel.get(skey)
         if dkey is None:
             gone = have is None and skey not in book.owned

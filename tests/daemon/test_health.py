@@ -137,17 +137,42 @@ def test_start_subscribes_and_a_reload_follows_the_config():
         bridge = HealthBridge(on_change=lambda: None, now=time.time)
         assert bridge.check_status(RS1) is None  # before start: no scheduler
         bridge.start(cfg, kernel.dump())
-        assert bridge.scheduler is not None and bridge.scheduler.subscribers == 2
-        # served with a weight: up at once; the other waits for `rise` passing checks
+        # served with a weight: up at once, and a `none` check has nothing more to say, so it is
+        # not probed at all; the other waits for `rise` passing checks
+        assert bridge.scheduler is not None and bridge.scheduler.subscribers == 1
         assert bridge.states == {KEY1: RealServerState(up=True, up_since=None),
                                  KEY2: RealServerState(up=False, up_since=None)}
-        assert bridge.check_status(RS1).up and not bridge.check_status(RS2).up
+        assert bridge.check_status(RS1) is None and not bridge.check_status(RS2).up
         fewer = parse_config(tomllib.loads(CONFIG.format(check="none").replace(
             '  [[virtual_server.real_server]]\n  address = "10.0.0.12"\n', "")))
         bridge.on_sample(Target("10.0.0.12", 8080), vs.check, ProbeResult(False, 0.0, "refused"))
         bridge.reload(fewer)
-        assert set(bridge.states) == {KEY1} and bridge.scheduler.subscribers == 1
+        assert set(bridge.states) == {KEY1} and bridge.scheduler.subscribers == 0
         assert bridge.failures == {}  # samples of a target no longer probed are dropped
+        await bridge.close()
+
+    asyncio.run(go())
+
+
+def test_a_none_check_is_dropped_once_up_and_the_server_stays_up():
+    """At rest a `none` check would still cost a task per interval for ever (10k of them at
+    10k real servers): once up it is unsubscribed, and its real server stays up."""
+    async def go() -> None:
+        cfg = config("none")
+        bridge = HealthBridge(on_change=lambda: None, now=time.time)
+        touched: list[str] = []
+        bridge.on_touch = touched.append
+        bridge.start(cfg, MemoryIpvs().dump())
+        assert bridge.scheduler is not None and bridge.scheduler.subscribers == 2
+        deadline = time.monotonic() + 10
+        while bridge.scheduler.subscribers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert bridge.scheduler.subscribers == 0
+        assert bridge.states == {KEY1: RealServerState(up=True, up_since=bridge.states[KEY1].up_since),
+                                 KEY2: RealServerState(up=True, up_since=bridge.states[KEY2].up_since)}
+        assert touched == ["web", "web"]  # each came up once and was told to the reconcile loop
+        bridge.reload(cfg)  # a reload keeps them up and unprobed
+        assert bridge.scheduler.subscribers == 0 and all(s.up for s in bridge.states.values())
         await bridge.close()
 
     asyncio.run(go())

@@ -16,10 +16,12 @@ from director.config.load import parse_config
 from director.config.model import Config
 from director.daemon.health import HealthBridge, state_keys
 from director.daemon.ipvs_thread import IpvsThread
+from director.daemon.metrics import reconcile_lines
 from director.daemon.reconcile_loop import RAMP_STEP, ReconcileLoop, _field_values, next_pass_in
-from director.daemon.state_store import StateStore
+from director.daemon.state_store import AdminDrain, StateStore
+from director.daemon.status import daemon_status, format_status
 from director.ipvs.memory import MemoryIpvs
-from director.ipvs.model import AddService, DestKey, ServiceKey, ServiceSpec
+from director.ipvs.model import AddService, DestKey, DestSpec, EditDest, ServiceKey, ServiceSpec
 from director.logs import render
 from director.reconcile.desired import RealServerState
 
@@ -104,8 +106,8 @@ def test_a_pass_programs_the_kernel_counts_and_saves(tmp_path: Path) -> None:
         saved = json.loads(rig.state_file.read_text())
         assert saved["owned"][0]["service"] == [4, "tcp", "192.0.2.10", 80, 0]
         assert rig.vrrp.tracked == [("web", True)] and rig.loop.quorum_ok == {"web": True}  # the first pass tells
-        rig.health.states[RS] = RealServerState(up=False)  # what the bridge records on a down verdict
-        rig.loop.poke()
+        rig.health.states[RS] = RealServerState(up=False)  # what the bridge records on a down verdict...
+        rig.loop.touch("web")  # ...and whom it tells
         await rig.passes_reach(2)
         await rig.until(lambda: len(rig.vrrp.tracked) == 2)
         assert rig.vrrp.tracked == [("web", True), ("web", False)]  # quorum lost: VRRP lowers its priority
@@ -201,3 +203,124 @@ def test_each_changed_field_is_one_readable_logfmt_key() -> None:
              **_field_values({"weight": (0, 10), "method": (None, "nat")})}
     assert render(event, journal=True) == ('<6>ipvs change entry="real server 10.0.0.1:80 in web (tcp 192.0.2.10:80)" '
                                            "weight=0->10 method=nat")
+
+
+MANY = """
+[global]
+reconcile_interval = "100ms"
+audit_period = "400ms"
+""" + "".join(f"""
+[[virtual_server]]
+name = "vs{s}"
+address = "192.0.2.{s + 1}"
+port = 80
+  [[virtual_server.real_server]]
+  address = "10.0.{s}.1"
+  [[virtual_server.real_server]]
+  address = "10.0.0.99"
+""" for s in range(8))
+
+
+def test_at_rest_the_loop_never_dumps_and_audits_every_service_each_period(tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = parse_config(tomllib.loads(MANY))
+        rig = Rig(tmp_path, cfg)
+        running = asyncio.create_task(rig.loop.run())
+        await rig.until(lambda: rig.loop.counters.full_passes == 1)
+        writes = rig.backend.writes
+        await rig.until(lambda: rig.loop.audit.progress.rounds >= 2)
+        assert rig.backend.dumps == 1 and rig.backend.writes == writes  # slices read, nothing written
+        assert rig.loop.audit.progress.audited_total >= 16
+        assert rig.loop.audit.progress.last_round_seconds is not None
+        assert rig.loop.audit.progress.last_round_seconds <= 0.4 + 0.1  # within audit_period (+ timer slack)
+        # tamper: found by the audit within its period, repaired and counted
+        victim = rig.backend.table[ServiceKey(4, "tcp", "192.0.2.5", 80)].dests
+        victim[DestKey(4, "10.0.4.1", 80)].spec = DestSpec(DestKey(4, "10.0.4.1", 80), weight=50)
+        await rig.until(lambda: rig.loop.audit.progress.repairs_total == 1)
+        assert victim[DestKey(4, "10.0.4.1", 80)].spec.weight == 1
+        assert rig.loop.audit.progress.last_repairs == [
+            "change real server 10.0.4.1:80 in vs4 (tcp 192.0.2.5:80): weight 50 -> 1"]
+        assert rig.backend.dumps == 1
+        # status and /metrics show the audit's progress and its repairs
+        snapshot = daemon_status(cfg, started=0.0, reloaded=None, vrrp=None, reconcile=rig.loop.counters,
+                                 services=[])
+        assert snapshot["reconcile"]["audit"]["repairs_total"] == 1
+        assert snapshot["reconcile"]["audit"]["services"] == 8
+        text = format_status(snapshot)
+        assert "repairs" in text and "  repaired: change real server 10.0.4.1:80 in vs4" in text
+        exposition = "".join(reconcile_lines(rig.loop.counters, rig.loop.histogram))
+        assert "directord_audit_repairs_total 1\n" in exposition
+        assert "directord_reconcile_full_passes_total 1\n" in exposition
+        running.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_drain_recomputes_only_the_services_it_covers(tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = parse_config(tomllib.loads(MANY.replace('audit_period = "400ms"', 'audit_period = "1h"')))
+        rig = Rig(tmp_path, cfg)
+        running = asyncio.create_task(rig.loop.run())
+        await rig.until(lambda: rig.loop.counters.full_passes == 1)
+        await rig.until(lambda: not rig.loop._audit_queue)
+        log = len(rig.backend.log)
+        rig.loop.state.admin_drains.append(AdminDrain("10.0.0.99", None, "vs3"))
+        rig.loop.drains_changed()
+        await rig.until(lambda: len(rig.backend.log) > log)
+        assert rig.backend.log[log:] == [EditDest(ServiceKey(4, "tcp", "192.0.2.4", 80),
+                                                  DestSpec(DestKey(4, "10.0.0.99", 80), weight=0))]
+        rig.loop.state.admin_drains.append(AdminDrain("10.0.0.99"))  # every service: seven more, one batch
+        rig.loop.drains_changed()
+        await rig.until(lambda: len(rig.backend.log) >= log + 8)
+        await asyncio.sleep(0.05)
+        assert len(rig.backend.log) == log + 8 and rig.backend.dumps == 1
+        assert all(d.dests[DestKey(4, "10.0.0.99", 80)].spec.weight == 0 for d in rig.backend.table.values())
+        running.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_reload_is_applied_to_what_it_changed_then_checked_by_a_full_pass(tmp_path: Path) -> None:
+    async def go() -> None:
+        cfg = parse_config(tomllib.loads(MANY.replace('audit_period = "400ms"', 'audit_period = "1h"')))
+        rig = Rig(tmp_path, cfg)
+        running = asyncio.create_task(rig.loop.run())
+        await rig.until(lambda: rig.loop.counters.full_passes == 1)
+        reads = rig.backend.reads
+        changed = parse_config(tomllib.loads(MANY.replace('address = "10.0.2.1"', 'address = "10.0.2.1"\n  weight = 5')
+                                             .replace('audit_period = "400ms"', 'audit_period = "1h"')))
+        rig.loop.reload(changed)
+        rig.loop.poke()
+        report = await rig.loop.applied(5)
+        assert report is not None and [c.describe() for c in report.changes] == [
+            "change real server 10.0.2.1:80 in vs2 (tcp 192.0.2.3:80): weight 1 -> 5"]
+        assert rig.backend.reads == reads + 1  # the changed service alone, re-read before it was planned
+        await rig.until(lambda: rig.loop.counters.full_passes == 2)  # then everything is compared once
+        running.cancel()
+
+    asyncio.run(go())
+
+
+def test_a_slow_start_steps_its_service_alone_up_to_the_full_weight(tmp_path: Path) -> None:
+    async def go() -> None:
+        rig = Rig(tmp_path, config(slow="2s", weight=10))
+        running = asyncio.create_task(rig.loop.run())
+        await rig.passes_reach(1)
+        rig.health.states[RS] = RealServerState(up=True, up_since=rig.loop.clock.now())  # just came up
+        rig.loop.touch("web")
+        weights: list[int] = []
+
+        def weight() -> int:
+            return rig.backend.table[WEB].dests[RS[1]].spec.weight
+
+        await rig.until(lambda: weight() < 10)  # the ramp's first step
+        deadline = time.monotonic() + 10
+        while weight() != 10 and time.monotonic() < deadline:
+            if not weights or weights[-1] != weight():
+                weights.append(weight())
+            await asyncio.sleep(0.02)
+        assert weight() == 10 and len(weights) >= 2 and weights == sorted(weights)  # stepped up to the full weight
+        assert rig.backend.dumps == 1  # each step a targeted write, never a dump
+        running.cancel()
+
+    asyncio.run(go())

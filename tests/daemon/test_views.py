@@ -60,6 +60,7 @@ def test_status_and_metrics_show_the_same_drain(tmp_path: Path) -> None:
     async def go() -> tuple[dict[str, Any], str]:
         views, loop = views_for(tmp_path, MemoryIpvs(), None)
         loop.state.admin_drains.append(AdminDrain("10.0.0.12"))
+        loop.drains_changed()  # as the control API does after each drain
         return await views.status(), "".join([chunk async for chunk in await views.exposition()])
 
     status, body = asyncio.run(go())

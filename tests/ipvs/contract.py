@@ -89,6 +89,20 @@ def test_dests_round_trip(backend: IpvsBackend) -> None:
     assert got[V6][1] == {RS6: d6}
 
 
+def test_reading_some_services_answers_as_the_whole_dump(backend: IpvsBackend) -> None:
+    """`dump_services` (a targeted re-read, an audit slice): the services asked for that exist,
+    each as a full dump shows it; one the kernel has not is simply absent, not an error."""
+    ok(backend, AddService(ServiceSpec(V4)), AddDest(V4, DestSpec(RS1, "nat", 3)),
+       AddService(ServiceSpec(FWM4, "wrr", SVC_F_PERSISTENT, 600, 24)),
+       AddService(ServiceSpec(V6, netmask=128)), AddDest(V6, DestSpec(RS6, "dr", 2)))
+    whole = backend.dump()
+    some, problems = backend.dump_services([V4, MISSING, FWM4])
+    assert problems == {} and set(some) == {V4, FWM4}
+    assert some[V4].spec == whole[V4].spec and some[FWM4].spec == whole[FWM4].spec
+    assert {k: d.spec for k, d in some[V4].dests.items()} == {k: d.spec for k, d in whole[V4].dests.items()}
+    assert backend.dump_services([]) == ({}, {})
+
+
 def test_mixed_family_tunnel_dest(backend: IpvsBackend) -> None:
     d = DestSpec(RS1, "tun", 1)
     ok(backend, AddService(ServiceSpec(V6, netmask=128)), AddDest(V6, d))
