@@ -660,8 +660,8 @@ def _smtp_server(k: _Keepalived, node: Node, state: _File) -> None:
     try:
         parse_smtp_server(text)
     except ValueError:
-        k.skip(node, f"not imported (so no mail is sent): {' '.join(node.args)!r} is not a host name or "
-                     "address with an optional port")
+        k.remark(node, f"not imported, so no mail is sent, as keepalived rejects it too: {' '.join(node.args)!r} "
+                       "is not a host name or address with an optional port")
         return
     k.config("global")["smtp_server"] = text
 
@@ -730,8 +730,8 @@ def _priority(k: _Keepalived, node: Node, vi: _Instance) -> None:
     """keepalived ignores a priority it cannot read (keeping its default), so the import reads on."""
     value = to_int(node.args[0]) if len(node.args) == 1 else None
     if value is None or not 1 <= value <= OWNER_PRIORITY:
-        k.skip(node, f"{' '.join(node.args)!r} is not a priority from 1 to 255: ignored, as keepalived "
-                     "ignores it, so its default applies")
+        k.remark(node, f"{' '.join(node.args)!r} is not a priority from 1 to 255: ignored, as keepalived "
+                       "ignores it, so its default applies (fix it in the source)")
         return
     vi.priority = value
 

@@ -216,7 +216,8 @@ def test_start_state_remarks_say_what_keepalived_does(tmp_path) -> None:
     said = remarks(conv)
     assert "waits for an advert" in said[("keepalived.conf", 5)]
     assert said[("keepalived.conf", 7)].startswith("nopreempt: cleared, as keepalived clears it with state MASTER")
-    assert "priority" in notes(convert(write(tmp_path, INSTANCE.format(body="  priority 300"))))[("keepalived.conf", 5)]
+    bad = remarks(convert(write(tmp_path, INSTANCE.format(body="  priority 300"))))
+    assert "ignored, as keepalived ignores it" in bad[("keepalived.conf", 5)]
 
 
 def test_keepalived_slips_are_read_on_with_a_remark(tmp_path) -> None:
