@@ -334,6 +334,7 @@ _SERVICE_REST: dict[str, Reader] = {
     "on_failure": text,
     "slow_start": duration(maximum=DAY),
     "drain_timeout": duration(maximum=7 * DAY),
+    "hysteresis": integer(0, 2**31),
     "quorum_up": lambda s, key, default, choices: _notify(s, key, default, choices),
     "quorum_down": lambda s, key, default, choices: _notify(s, key, default, choices),
     "omega": boolean,

@@ -363,6 +363,7 @@ class VirtualServerConfig:
     check: CheckConfig = field(default_factory=CheckConfig)
     real_servers: tuple[RealServerConfig, ...] = ()
     smtp_alert: bool | None = None  # mail its quorum changes; None: [global] smtp_alert_checker, smtp_alert
+    hysteresis: int = 0  # quorum is lost below quorum - hysteresis and regained at quorum + hysteresis
     quorum_up: tuple[str, ...] = ()  # argv run when it regains quorum
     quorum_down: tuple[str, ...] = ()  # ... and when it loses it (or starts without)
     omega: bool = False  # on stop, run the down hooks of what is still up

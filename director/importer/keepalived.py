@@ -1284,6 +1284,13 @@ def _quorum(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     vs.service.quorum = k.integer(node)
 
 
+@VIRTUAL.on("hysteresis")
+def _hysteresis(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
+    value = k.integer(node)
+    if value is not None:
+        vs.hooks["hysteresis"] = value
+
+
 @VIRTUAL.on("sorry_server")
 def _sorry_server(k: _Keepalived, node: Node, vs: _VirtualServer) -> None:
     address = canonical_ip(node.args[0]) if node.args else None

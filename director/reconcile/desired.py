@@ -105,8 +105,19 @@ def effective_weight(vs: VirtualServerConfig, rs: RealServerConfig, state: RealS
     return weight
 
 
+def quorum_lost(vs: VirtualServerConfig, healthy_weight: int, was_lost: bool | None) -> bool:
+    """Below quorum; with `hysteresis`, lost only under quorum - hysteresis and regained only at
+    quorum + hysteresis, so a pool on the edge does not flap (keepalived's rule). `was_lost`:
+    the last verdict (None: none yet, the plain rule)."""
+    if not vs.hysteresis or was_lost is None:
+        return healthy_weight < vs.quorum
+    if was_lost:
+        return healthy_weight < vs.quorum + vs.hysteresis
+    return healthy_weight < vs.quorum - vs.hysteresis
+
+
 def desired_service(vs: VirtualServerConfig, states: Mapping[StateKey, RealServerState],
-                    now: float) -> DesiredService:
+                    now: float, was_lost: bool | None = None) -> DesiredService:
     desired = DesiredService(name=vs.name, spec=service_spec(vs))
     healthy_weight = 0
     for rs in vs.real_servers:
@@ -119,7 +130,7 @@ def desired_service(vs: VirtualServerConfig, states: Mapping[StateKey, RealServe
         desired.dests[key] = dest_spec(vs, rs, weight)
         if state.up and not state.admin_drained:
             healthy_weight += state.dynamic_weight if state.dynamic_weight is not None else rs.weight
-    desired.quorum_lost = healthy_weight < vs.quorum
+    desired.quorum_lost = quorum_lost(vs, healthy_weight, was_lost)
     sorry = vs.sorry_server
     if sorry is not None and desired.quorum_lost:
         sorry_key = dest_key(sorry)

@@ -96,9 +96,9 @@ class DesiredCache:
         self._gone.clear()
         for name in self._dirty:
             vs = self.by_name[name]
-            fresh = desired_service(vs, states, now)
-            key = fresh.spec.key
+            key = self._keys.get(name) or service_key(vs)
             old = self.table.get(key)
+            fresh = desired_service(vs, states, now, old.quorum_lost if old is not None else None)
             if old is None or not _same(old, fresh):
                 self.table[key] = fresh
                 changed.add(key)

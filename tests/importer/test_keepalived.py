@@ -621,3 +621,12 @@ virtual_server 192.0.2.63 80 {
     assert rs.notify_up == ("/usr/local/bin/rs.sh", "10.2.0.1", "UP")
     assert rs.notify_down == ("/usr/local/bin/rs.sh", "10.2.0.1", "DOWN")
     assert notes(conv) == {}
+
+
+def test_hysteresis_maps_exactly(tmp_path) -> None:
+    path = write(tmp_path, "virtual_server 192.0.2.64 80 {\n  protocol TCP\n  quorum 3\n  hysteresis 1\n"
+                           "  real_server 10.2.0.1 80 { weight 3 }\n}\n")
+    conv = convert(path)
+    config, _ = imported(conv, "keepalived")
+    assert (config.virtual_servers[0].quorum, config.virtual_servers[0].hysteresis) == (3, 1)
+    assert notes(conv) == {}

@@ -236,3 +236,14 @@ def test_the_mirror_applies_acked_writes_as_the_kernel_does() -> None:
     backend.execute(ops)
     assert after == backend.table[key(0)]
     assert before.dests[dest(0, 1)].spec.weight == 10  # replaced, never edited in place
+
+
+def test_hysteresis_keeps_a_pool_on_the_edge_from_flapping() -> None:
+    from director.config.load import parse_config
+    from director.reconcile.desired import quorum_lost
+
+    vs = parse_config({"virtual_server": [{"name": "w", "address": "192.0.2.1", "port": 80, "quorum": 4,
+                                           "hysteresis": 1}]}).virtual_servers[0]
+    assert quorum_lost(vs, 3, None)  # no verdict yet: the plain rule
+    assert not quorum_lost(vs, 3, False) and quorum_lost(vs, 2, False)  # lost only under 4 - 1
+    assert quorum_lost(vs, 4, True) and not quorum_lost(vs, 5, True)  # regained only at 4 + 1
