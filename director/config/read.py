@@ -280,7 +280,7 @@ def port(lo: int = 1) -> Reader:
     """A port number (lo..65535), or a service name from /etc/services ("http", "domain")."""
     def read(s: Section, key: str, default: Any, choices: tuple[Any, ...]) -> Any:
         value = s.raw(key, None)
-        if not isinstance(value, str):
+        if not isinstance(value, str) or value.strip().isdigit():  # "80" is a number in quotes: a type slip
             return s.integer(key, default, lo, 65535)
         number = service_port(value)
         if number is None:
