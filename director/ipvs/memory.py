@@ -18,8 +18,6 @@ from typing import Literal
 from director.config.model import PROTOCOLS, SCHEDULERS
 from director.ipvs.codec import op_error_message
 from director.ipvs.model import (
-    NO_TUNNEL,
-    SVC_F_MANAGED,
     AddDest,
     AddService,
     DeleteDest,
@@ -36,6 +34,9 @@ from director.ipvs.model import (
     ServiceSpec,
     SyncDaemon,
     Timeouts,
+    service_of,
+    stored_dest,
+    stored_service,
 )
 
 # A stock kernel has every scheduler the config offers.
@@ -140,7 +141,7 @@ class MemoryIpvs:
                 raise _Fail(errno.EEXIST)
             self.table[op.spec.key] = KernelService(spec=self._check_service(op.spec))
             return
-        key = _service_of(op)
+        key = service_of(op)
         svc = self.table.get(key)
         if svc is None:
             raise _Fail(errno.ESRCH)
@@ -176,7 +177,7 @@ class MemoryIpvs:
             raise _Fail(errno.ENOENT)
         if spec.pe_name and spec.pe_name not in self.pe_names:
             raise _Fail(errno.ENOENT)
-        return replace(spec, flags=spec.flags & SVC_F_MANAGED)
+        return stored_service(spec)
 
     def _check_dest(self, service: ServiceSpec, spec: DestSpec) -> DestSpec:
         if spec.key.family != service.key.family and spec.method != "tun":
@@ -185,8 +186,7 @@ class MemoryIpvs:
             raise _Fail(errno.ERANGE)
         if spec.method == "tun" and spec.tunnel_type == "gue" and not spec.tunnel_port:
             raise _Fail(errno.EINVAL)
-        if spec.method != "tun":
-            spec = replace(spec, **NO_TUNNEL)
+        spec = stored_dest(spec)
         # Linux 6.1 keeps the method as sent, even for a local address (no LOCALNODE rewrite).
         return spec
 
@@ -197,14 +197,6 @@ def _copy(svc: KernelService) -> KernelService:
     return KernelService(svc.spec, {key: KernelDest(d.spec, d.active_conns, d.inactive_conns, d.persistent_conns,
                                                    replace(d.stats)) for key, d in svc.dests.items()},
                          replace(svc.stats))
-
-
-def _service_of(op: Op) -> ServiceKey:
-    if isinstance(op, AddService | EditService):
-        return op.spec.key
-    if isinstance(op, DeleteService):
-        return op.key
-    return op.service
 
 
 def _kernel_packet_size(daemon: SyncDaemon) -> int:

@@ -8,7 +8,7 @@ one for fast logic tests.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal, Protocol
 
 from director.config.model import SCHEDULER_FLAGS, TunnelChecksum, TunnelType
@@ -164,6 +164,25 @@ class DeleteDest:
 
 
 Op = AddService | EditService | DeleteService | AddDest | EditDest | DeleteDest
+
+
+def service_of(op: Op) -> ServiceKey:
+    """The service an operation writes to."""
+    if isinstance(op, AddService | EditService):
+        return op.spec.key
+    if isinstance(op, DeleteService):
+        return op.key
+    return op.service
+
+
+def stored_service(spec: ServiceSpec) -> ServiceSpec:
+    """The service as the kernel keeps it: only the flag bits directord manages."""
+    return replace(spec, flags=spec.flags & SVC_F_MANAGED)
+
+
+def stored_dest(spec: DestSpec) -> DestSpec:
+    """The destination as the kernel keeps it: tunnel settings only for the tun method."""
+    return spec if spec.method == "tun" else replace(spec, **NO_TUNNEL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from director.config.model import Config
-from director.ipvs.model import IpvsBackend, KernelService, KernelTable, Op, OpError, ServiceKey, Timeouts
+from director.ipvs.model import IpvsBackend, KernelService, KernelTable, Op, OpError, ServiceKey, Timeouts, service_of
 from director.ipvs.sysctl import NAMES as SYSCTL_NAMES
 from director.ipvs.sysctl import IpvsSysctl
 from director.reconcile.desired import DesiredTable, RealServerState, StateKey, desired_table, service_key
-from director.reconcile.mirror import apply_ops, group_by_service, service_of
+from director.reconcile.mirror import apply_ops, group_by_service
 from director.reconcile.plan import Book, Change, Plan, plan
 
 

@@ -10,36 +10,22 @@ event loop never see one half-written.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from director.ipvs.model import (
-    NO_TUNNEL,
-    SVC_F_MANAGED,
     AddDest,
     AddService,
     DeleteDest,
     DeleteService,
-    DestSpec,
     EditDest,
     EditService,
     KernelDest,
     KernelService,
     Op,
     ServiceKey,
+    service_of,
+    stored_dest,
+    stored_service,
 )
-
-
-def service_of(op: Op) -> ServiceKey:
-    """The service an operation writes to."""
-    if isinstance(op, AddService | EditService):
-        return op.spec.key
-    if isinstance(op, DeleteService):
-        return op.key
-    return op.service
-
-
-def _stored(spec: DestSpec) -> DestSpec:
-    return spec if spec.method == "tun" else replace(spec, **NO_TUNNEL)
 
 
 def apply_ops(have: KernelService | None, ops: Iterable[Op]) -> KernelService | None:
@@ -47,19 +33,19 @@ def apply_ops(have: KernelService | None, ops: Iterable[Op]) -> KernelService | 
     svc = None if have is None else KernelService(spec=have.spec, dests=dict(have.dests), stats=have.stats)
     for op in ops:
         if isinstance(op, AddService):
-            svc = KernelService(spec=replace(op.spec, flags=op.spec.flags & SVC_F_MANAGED))
+            svc = KernelService(spec=stored_service(op.spec))
         elif isinstance(op, DeleteService):
             svc = None
         elif svc is None:
             continue  # the kernel would have refused it: nothing to mirror
         elif isinstance(op, EditService):
-            svc.spec = replace(op.spec, flags=op.spec.flags & SVC_F_MANAGED)
+            svc.spec = stored_service(op.spec)
         elif isinstance(op, AddDest):
-            svc.dests[op.spec.key] = KernelDest(spec=_stored(op.spec))
+            svc.dests[op.spec.key] = KernelDest(spec=stored_dest(op.spec))
         elif isinstance(op, EditDest):
             old = svc.dests.get(op.spec.key)
-            svc.dests[op.spec.key] = KernelDest(spec=_stored(op.spec)) if old is None else KernelDest(
-                _stored(op.spec), old.active_conns, old.inactive_conns, old.persistent_conns, old.stats)
+            svc.dests[op.spec.key] = KernelDest(spec=stored_dest(op.spec)) if old is None else KernelDest(
+                stored_dest(op.spec), old.active_conns, old.inactive_conns, old.persistent_conns, old.stats)
         elif isinstance(op, DeleteDest):
             svc.dests.pop(op.key, None)
     return svc

@@ -67,13 +67,14 @@ def tls_cert(tmp_path_factory) -> tuple[Path, Path]:
     return cert, key
 
 
-NGINX_CONF = """
+# nginx run by a test in its own directory {d}: no daemon, no logs but errors, temp paths there
+NGINX_PRELUDE = """
 daemon off;
 master_process off;
 worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections 256; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {d}/body;
@@ -82,7 +83,8 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     default_type text/plain;
-    server {{
+"""
+NGINX_CONF = NGINX_PRELUDE.replace("{connections}", "256") + """    server {{
         listen 127.0.0.1:{port};
         listen 127.0.0.1:{tls_port} ssl;
         server_name health.test;

@@ -20,26 +20,11 @@ from healthcheck import http, http_depth
 from healthcheck import http_parse as hp
 from healthcheck._io import ProbeError
 from healthcheck.result import Target
-from tests.healthcheck.conftest import free_port, need, run, stop, wait_tcp
+from tests.healthcheck.conftest import NGINX_PRELUDE, free_port, need, run, stop, wait_tcp
 
 LOCAL = "127.0.0.1"
 BODY = "the known body\n"
-NGINX = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    default_type text/plain;
-    server {{
+NGINX = NGINX_PRELUDE.replace("{connections}", "64") + """    server {{
         listen 127.0.0.1:{port};
         location = /known {{ return 200 "{body}"; }}
         location = /protocol {{ return 200 "$server_protocol"; }}
