@@ -26,6 +26,7 @@ import structlog
 from director.config.host_tracking import script_security_problems
 from director.config.load import ConfigError, explain, load_config
 from director.config.model import Config
+from director.daemon import web_api
 from director.daemon.config_watch import ConfigWatch
 from director.daemon.control import ControlServer
 from director.daemon.control_api import ControlApi
@@ -183,7 +184,7 @@ class Daemon:
         listen = self.config.global_.metrics_listen
         if not listen:
             return
-        self.metrics_server = MetricsServer(listen, self.views.exposition)
+        self.metrics_server = MetricsServer(listen, self.views.exposition, documents=web_api.documents(self.views))
         self.views.connections["metrics"] = self.metrics_server.gate
         try:
             await self.metrics_server.start()

@@ -24,6 +24,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from director import __version__
@@ -49,6 +50,8 @@ MAX_REQUEST = 8192
 REQUEST_TIMEOUT = 5.0  # for a request's head: an idle connection is closed after this
 WRITE_TIMEOUT = 30.0  # for the whole body
 WRITE_CHUNK = 64 * 1024  # bytes written per drain
+# A JSON or text document served beside /metrics: (status code, content type, body).
+Document = Callable[[], Awaitable[tuple[int, str, bytes]]]
 MAX_CONNECTIONS = 64  # open /metrics connections at once (fewer under a low RLIMIT_NOFILE)
 SHED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
         b"Retry-After: 1\r\n\r\n")
@@ -471,10 +474,11 @@ class MetricsServer:
     """
 
     def __init__(self, listen: str, exposition: Callable[[], Awaitable[AsyncIterator[str]]],
-                 max_connections: int | None = None) -> None:
+                 max_connections: int | None = None, documents: Mapping[bytes, Document] | None = None) -> None:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.exposition = exposition
+        self.documents = dict(documents or {})
         self.gate = ConnectionGate(max_connections if max_connections is not None else MAX_CONNECTIONS)
         self.body: Shared[list[bytes]] = Shared(self._render)
         self.server: asyncio.AbstractServer | None = None
@@ -486,6 +490,15 @@ class MetricsServer:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+    @staticmethod
+    async def _document(writer: asyncio.StreamWriter, document: Document) -> None:
+        code, content_type, body = await document()
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            writer.write(f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\nContent-Type: {content_type}\r\n"
+                         f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n"
+                         "Connection: close\r\n\r\n".encode() + body)
+            await writer.drain()
 
     async def _render(self) -> list[bytes]:
         """The whole body, encoded once, in pieces of about WRITE_CHUNK bytes."""
@@ -519,7 +532,11 @@ class MetricsServer:
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
         method, path = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""][:2]
-        if method not in (b"GET", b"HEAD") or path.split(b"?")[0] not in (b"/metrics", b"/"):
+        path = path.split(b"?")[0]
+        if method == b"GET" and path in self.documents:
+            await self._document(writer, self.documents[path])
+            return
+        if method not in (b"GET", b"HEAD") or path not in (b"/metrics", b"/"):
             writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)
             return

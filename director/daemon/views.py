@@ -50,6 +50,25 @@ class Views:
     async def status(self) -> dict[str, Any]:
         """The status snapshot, built on the event loop a slice of services at a time so
         that status and /metrics at many real servers never delay a VRRP advert."""
+        return await self._status(await self._vrrp.fresh_snapshot() if self._vrrp else None)
+
+    async def web_status(self) -> dict[str, Any]:
+        """The status document for /api/v1/status: the VRRP counters come from the shared
+        snapshot (refreshed at most once a period), so any number of HTTP clients costs the
+        real-time child no more requests than one."""
+        return await self._status(await self._shared_vrrp())
+
+    def health_problem(self) -> str | None:
+        """Why /healthz answers 503, or None when the daemon and its VRRP process are well."""
+        return self._vrrp.problem() if self._vrrp is not None else None
+
+    async def _shared_vrrp(self) -> dict[str, Any] | None:
+        if self._vrrp is None:
+            return None
+        await self.vrrp_snapshot.get()  # counters refreshed at most once a period...
+        return self._vrrp.snapshot()  # ...but a transition the child pushed since shows at once
+
+    async def _status(self, vrrp: dict[str, Any] | None) -> dict[str, Any]:
         rec = self._reconciler
         config, kernel, desired = rec.config, rec.kernel or {}, rec.desired or {}
         states = rec.real_server_states()
@@ -59,7 +78,7 @@ class Views:
             if index % SNAPSHOT_SLICE == SNAPSHOT_SLICE - 1:
                 await asyncio.sleep(0)
         status = daemon_status(config, started=self.started, reloaded=self.reloaded,
-                               vrrp=await self._vrrp.fresh_snapshot() if self._vrrp else None,
+                               vrrp=vrrp,
                                reconcile=rec.counters, services=services,
                                trackers=self._trackers.status() if self._trackers else None)
         if self._mailer is not None and (self._mailer.enabled or self._mailer.outbox.counters.sent):
@@ -68,10 +87,7 @@ class Views:
 
     async def exposition(self) -> AsyncIterator[str]:
         """The /metrics body, chunk by chunk (see director.daemon.metrics.render)."""
-        vrrp = None
-        if self._vrrp is not None:
-            await self.vrrp_snapshot.get()  # counters refreshed at most once a period...
-            vrrp = self._vrrp.snapshot()  # ...but a transition the child pushed since shows at once
+        vrrp = await self._shared_vrrp()
         rec = self._reconciler
         return metrics.render(metrics.Sources(
             config=rec.config, kernel=rec.kernel or {}, desired=rec.desired or {},

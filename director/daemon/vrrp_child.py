@@ -115,6 +115,7 @@ class VrrpProcess:
         self._failure: str | None = None
         self._signalled: str | None = None
         self._exit: str | None = None
+        self._channel_open = True  # until the child's side of the channel ends
         self._started = False  # Start sent: tracker states go out as they come
         self._trackers: dict[tuple[type, str], SetTrackedScript | SetTrackedFile | SetTrackedProcess] = {}
 
@@ -145,6 +146,16 @@ class VrrpProcess:
 
     def snapshot(self) -> dict[str, Any]:
         return self._snapshot
+
+    def problem(self) -> str | None:
+        """Why the child cannot be trusted to hold its VIPs, or None while it runs."""
+        if self._exit is not None:
+            return f"the VRRP process exited ({self._exit})"
+        if self._failure is not None:
+            return f"the VRRP process failed: {self._failure}"
+        if not self._channel_open:
+            return "the VRRP process closed its channel"
+        return None
 
     @property
     def dropped_frames(self) -> Counter[str]:
@@ -292,6 +303,7 @@ class VrrpProcess:
                 self._dispatch(message)
         except ChannelError as exc:  # a broken channel ends the child like a crash would
             self._failure = str(exc)
+        self._channel_open = False
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(VrrpProcessError("the VRRP process closed its channel"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -53,12 +54,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def scrape(port: int) -> str:
+async def fetch(port: int, path: str) -> tuple[bytes, bytes]:
+    """One GET on the daemon's HTTP listener: (status line and headers, body)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     response = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     head, _, body = response.partition(b"\r\n\r\n")
+    return head, body
+
+
+async def scrape(port: int) -> str:
+    head, body = await fetch(port, "/metrics")
     assert head.startswith(b"HTTP/1.1 200"), head
     return body.decode()
 
@@ -123,6 +130,18 @@ async def _scenario(path: Path, ports: dict[str, int]) -> None:
             labels = f'virtual_server="web",address="127.0.0.1",port="{port}"'
             assert got[f"directord_real_server_weight{{{labels}}}"] == rs["weight"]
             assert got[f"directord_real_server_up{{{labels}}}"] == (rs["health"] in ("up", "falling"))
+
+        # The HTTP API serves the same document as status --json, and the daemon is healthy.
+        head, body = await fetch(ports["metrics"], "/api/v1/status")
+        assert head.startswith(b"HTTP/1.1 200") and b"Content-Type: application/json" in head, head
+        served = {rs["address"]: (rs["health"], rs["weight"])
+                  for rs in json.loads(body)["virtual_servers"][0]["real_servers"]}
+        assert served == {rs["address"]: (rs["health"], rs["weight"])
+                          for rs in status["virtual_servers"][0]["real_servers"]}
+        head, body = await fetch(ports["metrics"], "/healthz")
+        assert head.startswith(b"HTTP/1.1 200") and json.loads(body) == {"healthy": True}, (head, body)
+        head, _ = await fetch(ports["metrics"], "/api/v1/nothing")
+        assert head.startswith(b"HTTP/1.1 404"), head
 
         # A reload answers once the pass that applies it has run, with what it changed.
         path.write_text(CONFIG.format(dir=path.parent, name="web", **ports).replace("weight = 5", "weight = 6"))

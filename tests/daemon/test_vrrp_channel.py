@@ -153,6 +153,7 @@ def test_requests_and_replies_end_to_end() -> None:
         assert await proc.failover("VI_9") is False
         assert await proc.ping() is True
         assert await early is True
+        assert proc.problem() is None  # /healthz: 200
         await proc.reconfigure([CFG])
         assert runtime.instances == (CFG,) and proc.names == {"VI_1"}
         with pytest.raises(VrrpProcessError, match="reconfigure: no instances"):
@@ -167,6 +168,7 @@ def test_requests_and_replies_end_to_end() -> None:
         child_writer.close()
         await asyncio.wait_for(reading, 2)
         assert seen == [("VI_1", "backup")] and proc.snapshot() == {"instances": {}}
+        assert proc.problem() == "the VRRP process closed its channel"  # /healthz: 503
         assert proc.dropped_frames == {}
         proc._writer.close()
         return runtime
